@@ -1,0 +1,272 @@
+//! Clients: registration rules (RFC 7591 §2, RFC 8252, RFC 9700 §2.1) and
+//! authentication at the token endpoint (RFC 6749 §2.3).
+
+use url::Url;
+
+use crate::error::{ErrorCode, OAuthError};
+use crate::model::{AuthMethod, Client, ClientId, GrantType, UnixTime};
+use crate::secret::Pepper;
+
+/// Schemes refused anywhere a redirect URI is registered (RFC 9700 §2.6,
+/// SECURITY.md R29), compared case-insensitively.
+const FORBIDDEN_SCHEMES: &[&str] = &["javascript", "data", "vbscript", "file", "blob", "about"];
+
+/// Why registration metadata was refused. Shown to administrators as is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct MetadataError(pub String);
+
+/// Checks one redirect URI for registration:
+/// - `https` with a host;
+/// - `http` only on a loopback IP literal (`127.0.0.1`, `[::1]`) — RFC 8252
+///   §7.3; `localhost` is refused (RFC 8252 §8.3 prefers IP literals);
+/// - a private-use scheme containing a period (reverse domain name, RFC 8252
+///   §7.1), e.g. `com.example.app:/callback`;
+/// - never a fragment (RFC 6749 §3.1.2), never `javascript:`, `data:`,
+///   `file:` and the like.
+pub fn validate_redirect_uri(uri: &str) -> Result<(), MetadataError> {
+    let bad = |why: &str| MetadataError(format!("redirect_uri {uri:?}: {why}"));
+    let scheme_end = uri.find(':').ok_or_else(|| bad("not an absolute URI"))?;
+    let scheme = uri[..scheme_end].to_ascii_lowercase();
+    if FORBIDDEN_SCHEMES.contains(&scheme.as_str()) {
+        return Err(bad("this scheme is never allowed"));
+    }
+    if uri.contains('#') {
+        return Err(bad("must not contain a fragment"));
+    }
+    if uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad("must not contain whitespace"));
+    }
+    let url = Url::parse(uri).map_err(|_| bad("not an absolute URI"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("must not contain user information"));
+    }
+    match url.scheme() {
+        "https" => {
+            if url.host_str().is_none_or(str::is_empty) {
+                return Err(bad("https URIs need a host"));
+            }
+            Ok(())
+        }
+        "http" => match url.host() {
+            Some(url::Host::Ipv4(ip)) if ip.is_loopback() && uri_host_is(uri, "127.0.0.1") => {
+                Ok(())
+            }
+            Some(url::Host::Ipv6(ip)) if ip.is_loopback() => Ok(()),
+            _ => Err(bad(
+                "http is allowed only on the loopback addresses 127.0.0.1 and [::1]; use https",
+            )),
+        },
+        other => {
+            if !other.contains('.') {
+                return Err(bad(
+                    "private-use schemes must be reverse domain names such as com.example.app",
+                ));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// True when the authority of `uri` is literally `host` (with or without a
+/// port), so that `http://127.1/` or `http://2130706433/` — which the URL
+/// parser normalises to 127.0.0.1 — are not registered under a disguise.
+fn uri_host_is(uri: &str, host: &str) -> bool {
+    let Some(rest) = uri.split_once("://").map(|(_, r)| r) else {
+        return false;
+    };
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    authority == host
+        || authority
+            .strip_prefix(host)
+            .is_some_and(|p| p.starts_with(':'))
+}
+
+/// Whether a client's metadata hangs together. Called by every path that
+/// writes a client (CLI, admin API, configuration).
+pub fn validate_metadata(client: &Client) -> Result<(), MetadataError> {
+    if client.client_id.0.is_empty() || client.client_id.0.len() > 255 {
+        return Err(MetadataError(
+            "client_id must be 1 to 255 characters".into(),
+        ));
+    }
+    // RFC 6749 Appendix A.1: client-id = *VSCHAR (%x20-7E).
+    if client
+        .client_id
+        .0
+        .chars()
+        .any(|c| !matches!(c, '\x20'..='\x7e'))
+    {
+        return Err(MetadataError(
+            "client_id must be printable ASCII (RFC 6749 VSCHAR)".into(),
+        ));
+    }
+    if client.client_name.trim().is_empty() {
+        return Err(MetadataError("client_name must not be empty".into()));
+    }
+    for uri in &client.redirect_uris {
+        validate_redirect_uri(uri)?;
+    }
+    if client.grant_types.is_empty() {
+        return Err(MetadataError("at least one grant type is required".into()));
+    }
+    let public = client.token_endpoint_auth_method == AuthMethod::None;
+    if public && client.grant_types.contains(&GrantType::ClientCredentials) {
+        return Err(MetadataError(
+            "client_credentials needs a confidential client (RFC 6749 §4.4); \
+             token_endpoint_auth_method none is for public clients"
+                .into(),
+        ));
+    }
+    if client.grant_types.contains(&GrantType::AuthorizationCode) && client.redirect_uris.is_empty()
+    {
+        return Err(MetadataError(
+            "authorization_code needs at least one redirect_uri".into(),
+        ));
+    }
+    for rt in &client.response_types {
+        if rt != "code" {
+            return Err(MetadataError(format!(
+                "response_type {rt:?} is not supported (only \"code\")"
+            )));
+        }
+    }
+    for aud in &client.audience {
+        validate_resource(aud)
+            .map_err(|e| MetadataError(format!("audience: {}", e.description)))?;
+    }
+    if client.access_token_ttl <= 0 || client.refresh_token_ttl <= 0 {
+        return Err(MetadataError("token lifetimes must be positive".into()));
+    }
+    Ok(())
+}
+
+/// RFC 8707 §2: "Its value MUST be an absolute URI … MUST NOT include a
+/// fragment component." We also accept plain identifiers without a scheme
+/// nowhere: audiences are URIs.
+pub fn validate_resource(resource: &str) -> Result<(), OAuthError> {
+    let invalid = || {
+        OAuthError::new(
+            ErrorCode::InvalidTarget,
+            "resource must be an absolute URI without a fragment",
+        )
+    };
+    let url = Url::parse(resource).map_err(|_| invalid())?;
+    if url.fragment().is_some() || resource.contains('#') {
+        return Err(invalid());
+    }
+    Ok(())
+}
+
+/// How the caller presented its credentials at a back-channel endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credentials {
+    /// `Authorization: Basic` (RFC 6749 §2.3.1).
+    Basic { client_id: String, secret: String },
+    /// `client_id` and `client_secret` in the form body.
+    Post { client_id: String, secret: String },
+    /// Only `client_id` in the form: a public client.
+    PublicId { client_id: String },
+    /// Nothing at all.
+    Absent,
+}
+
+impl Credentials {
+    /// Combines the Basic header (already parsed) with the form's
+    /// `client_id`/`client_secret`. RFC 6749 §2.3: "The client MUST NOT use
+    /// more than one authentication method in each request."
+    pub fn from_parts(
+        basic: Option<(String, String)>,
+        form_client_id: Option<&str>,
+        form_secret: Option<&str>,
+    ) -> Result<Credentials, OAuthError> {
+        match (basic, form_client_id, form_secret) {
+            (Some(_), _, Some(_)) => Err(OAuthError::invalid_request(
+                "the client used more than one authentication method",
+            )),
+            (Some((id, _)), Some(form_id), None) if form_id != id => Err(
+                OAuthError::invalid_request("client_id does not match the Authorization header"),
+            ),
+            (Some((client_id, secret)), _, None) => Ok(Credentials::Basic { client_id, secret }),
+            (None, Some(id), Some(secret)) => Ok(Credentials::Post {
+                client_id: id.to_owned(),
+                secret: secret.to_owned(),
+            }),
+            (None, Some(id), None) => Ok(Credentials::PublicId {
+                client_id: id.to_owned(),
+            }),
+            (None, None, Some(_)) => Err(OAuthError::invalid_request(
+                "client_secret was sent without client_id",
+            )),
+            (None, None, None) => Ok(Credentials::Absent),
+        }
+    }
+
+    pub fn client_id(&self) -> Option<&str> {
+        match self {
+            Credentials::Basic { client_id, .. }
+            | Credentials::Post { client_id, .. }
+            | Credentials::PublicId { client_id } => Some(client_id),
+            Credentials::Absent => None,
+        }
+    }
+
+    fn method(&self) -> Option<AuthMethod> {
+        match self {
+            Credentials::Basic { .. } => Some(AuthMethod::ClientSecretBasic),
+            Credentials::Post { .. } => Some(AuthMethod::ClientSecretPost),
+            Credentials::PublicId { .. } => Some(AuthMethod::None),
+            Credentials::Absent => None,
+        }
+    }
+}
+
+/// Authenticates `creds` against the registered `client` (looked up by the
+/// caller from `creds.client_id()`; `None` when unknown). Every failure is
+/// the same `invalid_client`, so the answer does not reveal which part was
+/// wrong. The method used must be the one the client registered.
+pub fn authenticate(
+    pepper: &Pepper,
+    client: Option<Client>,
+    creds: &Credentials,
+    now: UnixTime,
+) -> Result<Client, OAuthError> {
+    // Hash even when the client is unknown, so timing does not tell.
+    let presented = match creds {
+        Credentials::Basic { secret, .. } | Credentials::Post { secret, .. } => Some(secret),
+        _ => None,
+    };
+    let Some(client) = client else {
+        if let Some(s) = presented {
+            let _ = pepper.hash_secret(s);
+        }
+        return Err(OAuthError::invalid_client());
+    };
+    if creds.method() != Some(client.token_endpoint_auth_method) {
+        return Err(OAuthError::invalid_client());
+    }
+    match presented {
+        None => Ok(client),
+        Some(secret) => {
+            let mut ok = false;
+            for s in &client.secrets {
+                let live = s.expires_at.is_none_or(|t| now < t);
+                // Verify every secret (no early exit) to keep timing flat.
+                ok |= pepper.verify_secret(secret, &s.hash) & live;
+            }
+            if ok {
+                Ok(client)
+            } else {
+                Err(OAuthError::invalid_client())
+            }
+        }
+    }
+}
+
+/// The client named by `creds`, as a lookup key.
+pub fn lookup_id(creds: &Credentials) -> Option<ClientId> {
+    creds.client_id().map(|s| ClientId(s.to_owned()))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,55 @@
+#![allow(clippy::unwrap_used)]
+use super::*;
+
+#[test]
+fn redirect_uri_registration_rules() {
+    let ok = [
+        "https://app.example.com/cb",
+        "https://app.example.com/cb?x=1",
+        "http://127.0.0.1/cb",
+        "http://127.0.0.1:8080/cb",
+        "http://[::1]:9000/cb",
+        "com.example.app:/oauth2redirect",
+    ];
+    for u in ok {
+        assert!(validate_redirect_uri(u).is_ok(), "{u}");
+    }
+    let bad = [
+        "http://example.com/cb",
+        "http://localhost/cb",
+        "http://127.1/cb",
+        "http://2130706433/cb",
+        "http://127.0.0.1.evil.com/cb",
+        "https://app.example.com/cb#frag",
+        "javascript:alert(1)",
+        "JavaScript://x.y/%0aalert(1)",
+        "data:text/html,hi",
+        "file:///etc/passwd",
+        "vbscript:x",
+        "myapp:/cb",
+        "/relative",
+        "https://user:pw@app.example.com/cb",
+        "https:///nohost",
+    ];
+    for u in bad {
+        assert!(validate_redirect_uri(u).is_err(), "{u}");
+    }
+}
+
+#[test]
+fn one_auth_method_per_request() {
+    let basic = Some(("a".to_owned(), "s".to_owned()));
+    assert!(Credentials::from_parts(basic.clone(), None, Some("s")).is_err());
+    assert!(Credentials::from_parts(basic.clone(), Some("b"), None).is_err());
+    assert_eq!(
+        Credentials::from_parts(basic, Some("a"), None).unwrap(),
+        Credentials::Basic {
+            client_id: "a".into(),
+            secret: "s".into()
+        }
+    );
+    assert_eq!(
+        Credentials::from_parts(None, None, None).unwrap(),
+        Credentials::Absent
+    );
+}

@@ -1,0 +1,130 @@
+//! Protocol errors. [`ErrorCode`] is the closed set of codes the
+//! specifications define; the binary maps them to statuses and headers in
+//! one place (`http/error.rs`).
+
+use crate::store::StoreError;
+
+/// Error codes of RFC 6749 §4.1.2.1 / §5.2, RFC 6750 §3.1, RFC 7009 §2.2.1
+/// and RFC 8707 §2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// "The request is missing a required parameter, includes an unsupported
+    /// parameter value (other than grant type), repeats a parameter, includes
+    /// multiple credentials, utilizes more than one mechanism for
+    /// authenticating the client, or is otherwise malformed." (RFC 6749 §5.2)
+    InvalidRequest,
+    /// "Client authentication failed (e.g., unknown client, no client
+    /// authentication included, or unsupported authentication method)."
+    /// (RFC 6749 §5.2)
+    InvalidClient,
+    /// "The provided authorization grant … or refresh token is invalid,
+    /// expired, revoked, …" (RFC 6749 §5.2)
+    InvalidGrant,
+    /// "The authenticated client is not authorized to use this authorization
+    /// grant type." (RFC 6749 §5.2)
+    UnauthorizedClient,
+    /// "The authorization grant type is not supported by the authorization
+    /// server." (RFC 6749 §5.2)
+    UnsupportedGrantType,
+    /// "The requested scope is invalid, unknown, malformed, or exceeds the
+    /// scope granted by the resource owner." (RFC 6749 §5.2)
+    InvalidScope,
+    /// "The requested resource is invalid, missing, unknown, or malformed."
+    /// (RFC 8707 §2)
+    InvalidTarget,
+    /// "The authorization server does not support the revocation of the
+    /// presented token type." (RFC 7009 §2.2.1)
+    UnsupportedTokenType,
+    /// "The access token provided is expired, revoked, malformed, or invalid
+    /// for other reasons." (RFC 6750 §3.1) — answered with 401.
+    InvalidToken,
+    /// "The request requires higher privileges than provided by the access
+    /// token." (RFC 6750 §3.1) — answered with 403.
+    InsufficientScope,
+    /// "The authorization server encountered an unexpected condition that
+    /// prevented it from fulfilling the request." (RFC 6749 §4.1.2.1)
+    ServerError,
+    /// "The authorization server is currently unable to handle the request
+    /// due to a temporary overloading or maintenance of the server."
+    /// (RFC 6749 §4.1.2.1)
+    TemporarilyUnavailable,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::InvalidClient => "invalid_client",
+            ErrorCode::InvalidGrant => "invalid_grant",
+            ErrorCode::UnauthorizedClient => "unauthorized_client",
+            ErrorCode::UnsupportedGrantType => "unsupported_grant_type",
+            ErrorCode::InvalidScope => "invalid_scope",
+            ErrorCode::InvalidTarget => "invalid_target",
+            ErrorCode::UnsupportedTokenType => "unsupported_token_type",
+            ErrorCode::InvalidToken => "invalid_token",
+            ErrorCode::InsufficientScope => "insufficient_scope",
+            ErrorCode::ServerError => "server_error",
+            ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
+        }
+    }
+}
+
+/// An error that is the caller's fault and safe to show to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthError {
+    pub code: ErrorCode,
+    /// Human-readable `error_description` (RFC 6749 §5.2: ASCII, no `"`/`\`).
+    pub description: String,
+}
+
+impl OAuthError {
+    pub fn new(code: ErrorCode, description: impl Into<String>) -> OAuthError {
+        OAuthError {
+            code,
+            description: description.into(),
+        }
+    }
+
+    pub fn invalid_request(description: impl Into<String>) -> OAuthError {
+        OAuthError::new(ErrorCode::InvalidRequest, description)
+    }
+
+    pub fn invalid_client() -> OAuthError {
+        OAuthError::new(ErrorCode::InvalidClient, "client authentication failed")
+    }
+}
+
+impl std::fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.description)
+    }
+}
+
+/// Everything a protocol operation can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The caller's mistake: shown as an OAuth error.
+    #[error("{0}")]
+    OAuth(OAuthError),
+    /// The store is unreachable: fail closed with 503, issue nothing.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// Our fault: the client sees only `server_error`; the log sees this.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<OAuthError> for Error {
+    fn from(e: OAuthError) -> Error {
+        Error::OAuth(e)
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Error {
+        match e {
+            StoreError::Unavailable(m) => Error::Unavailable(m),
+            StoreError::Conflict(m) | StoreError::Internal(m) => Error::Internal(m),
+        }
+    }
+}

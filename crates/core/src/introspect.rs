@@ -1,0 +1,139 @@
+//! Token Introspection, RFC 7662. Any authenticated client may ask; the
+//! answer is `{"active": false}` for anything expired, revoked, malformed or
+//! not ours, and the token's claims otherwise.
+
+use frontdesk_jose::{AccessTokenClaims, Algorithm, Expectations};
+use serde::Serialize;
+
+use crate::Core;
+use crate::error::Error;
+use crate::keys::KeyRing;
+use crate::model::UnixTime;
+use crate::secret;
+use crate::store::Store;
+use crate::token::to_u64;
+
+/// RFC 7662 §2.2 response members.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Introspection {
+    pub active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aud: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+}
+
+impl Introspection {
+    pub fn inactive() -> Introspection {
+        Introspection::default()
+    }
+}
+
+/// A token we issued and can still vouch for.
+pub(crate) enum Known {
+    Jwt(AccessTokenClaims),
+    Opaque(crate::model::OpaqueToken),
+}
+
+/// Verification of our own JWT access tokens: our issuer, `typ: at+jwt`
+/// (RFC 9068 §4, so an ID token is never taken for an access token), one of
+/// our algorithms, a key from our JWKS.
+fn expectations(core: &Core) -> Expectations {
+    Expectations {
+        issuer: core.settings.issuer.clone(),
+        audience: None,
+        typ: Some("at+jwt".into()),
+        forbidden_typ: Vec::new(),
+        algorithms: vec![
+            Algorithm::ES256,
+            Algorithm::EdDSA,
+            Algorithm::RS256,
+            Algorithm::PS256,
+        ],
+        leeway_secs: to_u64(core.settings.leeway),
+    }
+}
+
+fn looks_like_jwt(token: &str) -> bool {
+    token.bytes().filter(|b| *b == b'.').count() == 2
+}
+
+/// Finds a token we issued that is neither expired nor revoked.
+pub(crate) async fn find_live<S: Store>(
+    core: &Core,
+    store: &S,
+    keys: &KeyRing,
+    token: &str,
+    now: UnixTime,
+) -> Result<Option<Known>, Error> {
+    if looks_like_jwt(token) {
+        let jwks = keys.jwks(now);
+        let Ok((_, claims)) = frontdesk_jose::verify::<AccessTokenClaims>(
+            token,
+            &jwks,
+            &expectations(core),
+            to_u64(now),
+        ) else {
+            return Ok(None);
+        };
+        // Leeway helps other nodes' clocks, never a token past its exp.
+        if claims.exp <= to_u64(now) || store.is_jti_revoked(&claims.jti).await? {
+            return Ok(None);
+        }
+        return Ok(Some(Known::Jwt(claims)));
+    }
+    let found = store.opaque_token(&secret::token_hash(token)).await?;
+    Ok(found
+        .filter(|t| t.revoked_at.is_none() && now < t.expires_at)
+        .map(Known::Opaque))
+}
+
+pub async fn introspect<S: Store>(
+    core: &Core,
+    store: &S,
+    keys: &KeyRing,
+    token: &str,
+    now: UnixTime,
+) -> Result<Introspection, Error> {
+    Ok(match find_live(core, store, keys, token, now).await? {
+        None => Introspection::inactive(),
+        Some(Known::Jwt(c)) => Introspection {
+            active: true,
+            scope: c.scope,
+            client_id: Some(c.client_id),
+            token_type: Some("Bearer"),
+            exp: i64::try_from(c.exp).ok(),
+            iat: i64::try_from(c.iat).ok(),
+            sub: Some(c.sub),
+            aud: Some(c.aud.0),
+            iss: Some(c.iss),
+            jti: Some(c.jti),
+        },
+        Some(Known::Opaque(t)) => Introspection {
+            active: true,
+            scope: (!t.scope.is_empty()).then_some(t.scope),
+            client_id: Some(t.client_id.0),
+            token_type: Some("Bearer"),
+            exp: Some(t.expires_at),
+            iat: Some(t.issued_at),
+            sub: Some(t.sub),
+            aud: Some(t.audience),
+            iss: Some(core.settings.issuer.clone()),
+            jti: Some(t.jti),
+        },
+    })
+}

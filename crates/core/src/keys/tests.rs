@@ -1,0 +1,77 @@
+#![allow(clippy::unwrap_used)]
+use super::*;
+
+fn kek() -> Kek {
+    Kek::new(&[7u8; 32]).unwrap()
+}
+
+const POLICY: RotationPolicy = RotationPolicy {
+    jwks_max_age: 300,
+    prepublish: 600,
+    retain: 3600,
+};
+
+#[test]
+fn seal_open_round_trip_and_binding() {
+    let k = kek();
+    let sealed = k.seal("kid-1", b"secret der").unwrap();
+    assert_eq!(k.open("kid-1", &sealed).unwrap().as_slice(), b"secret der");
+    assert!(
+        k.open("kid-2", &sealed).is_err(),
+        "ciphertext is bound to its kid"
+    );
+    assert!(
+        Kek::new(&[8u8; 32])
+            .unwrap()
+            .open("kid-1", &sealed)
+            .is_err()
+    );
+    assert!(k.open("kid-1", &sealed[..5]).is_err());
+}
+
+#[test]
+fn rotation_prepublishes_then_switches_then_retires() {
+    let k = kek();
+    let t0 = 1_000_000;
+    let mut first = generate(&k, Algorithm::ES256, KeyUse::AccessToken, t0, t0).unwrap();
+    let t1 = t0 + 100;
+    let second = generate(
+        &k,
+        Algorithm::ES256,
+        KeyUse::AccessToken,
+        t1,
+        t1 + POLICY.prepublish,
+    )
+    .unwrap();
+    // What put_signing_key does in the store:
+    first.retired_at = Some(second.activates_at);
+    let stored = vec![first.clone(), second.clone()];
+
+    let ring = KeyRing::load(&stored, &k, POLICY, t1, None).unwrap();
+    // Before activation: the old key signs, both are published.
+    assert_eq!(
+        ring.signer(KeyUse::AccessToken, t1).unwrap().kid(),
+        first.kid
+    );
+    assert_eq!(ring.jwks(t1).keys.len(), 2);
+    assert_eq!(POLICY.state(&second, t1), KeyState::Pending);
+
+    // After activation: the new key signs, the old one is still published.
+    let t2 = second.activates_at;
+    assert_eq!(
+        ring.signer(KeyUse::AccessToken, t2).unwrap().kid(),
+        second.kid
+    );
+    assert_eq!(ring.jwks(t2).keys.len(), 2);
+    assert_eq!(POLICY.state(&first, t2), KeyState::Retired);
+
+    // After retention: the old key is gone from JWKS and from a fresh load.
+    let t3 = t2 + POLICY.retain;
+    assert_eq!(ring.jwks(t3).keys.len(), 1);
+    assert_eq!(POLICY.state(&first, t3), KeyState::Expired);
+    let reloaded = KeyRing::load(&stored, &k, POLICY, t3, Some(&ring)).unwrap();
+    assert_eq!(reloaded.jwks(t3).keys.len(), 1);
+    assert!(reloaded.signer(KeyUse::IdToken, t3).is_none());
+    assert!(reloaded.needs_key(KeyUse::IdToken, t3));
+    assert!(!reloaded.needs_key(KeyUse::AccessToken, t3));
+}

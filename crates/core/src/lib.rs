@@ -1,0 +1,87 @@
+//! frontdesk-core: the OAuth 2.0 / OpenID Connect protocol, with no HTTP and
+//! no SQL. Requests arrive as typed values, time arrives as a parameter, and
+//! storage is reached through the [`store::Store`] intents.
+
+pub mod client;
+pub mod discovery;
+pub mod error;
+pub mod grant;
+pub mod introspect;
+pub mod keys;
+pub mod manage;
+pub mod model;
+pub mod params;
+pub mod password;
+pub mod revoke;
+pub mod scope;
+pub mod secret;
+pub mod store;
+pub mod token;
+
+use secret::Pepper;
+
+/// Endpoint paths, shared by the router and the discovery document.
+pub mod paths {
+    pub const TOKEN: &str = "/token";
+    pub const INTROSPECT: &str = "/introspect";
+    pub const REVOKE: &str = "/revoke";
+    pub const JWKS: &str = "/jwks.json";
+    pub const OIDC_DISCOVERY: &str = "/.well-known/openid-configuration";
+    pub const OAUTH_METADATA: &str = "/.well-known/oauth-authorization-server";
+}
+
+/// What this server offers. One value drives both the routes that are
+/// mounted and the discovery document, so discovery advertises exactly what
+/// works.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Features {
+    /// RFC 6749 §4.4.
+    pub client_credentials: bool,
+    /// RFC 7662.
+    pub introspection: bool,
+    /// RFC 7009.
+    pub revocation: bool,
+}
+
+impl Default for Features {
+    fn default() -> Features {
+        Features {
+            client_credentials: true,
+            introspection: true,
+            revocation: true,
+        }
+    }
+}
+
+impl Features {
+    /// The token endpoint exists when at least one grant is enabled.
+    pub fn token_endpoint(&self) -> bool {
+        self.client_credentials
+    }
+}
+
+/// Protocol settings, validated by the binary before they get here.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The issuer identifier: an https URL (or http on loopback for
+    /// development) without query or fragment and without a trailing `/`.
+    pub issuer: String,
+    /// Clock leeway for time-based checks, seconds.
+    pub leeway: i64,
+    /// Upper bound for any token lifetime, seconds; key retention follows it.
+    pub max_token_ttl: i64,
+}
+
+/// Everything the protocol needs that does not change per request.
+#[derive(Debug)]
+pub struct Core {
+    pub settings: Settings,
+    pub features: Features,
+    pub pepper: Pepper,
+}
+
+impl Core {
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{}", self.settings.issuer, path)
+    }
+}

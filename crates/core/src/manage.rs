@@ -1,0 +1,313 @@
+//! Registration and administration of clients and users. The CLI, the
+//! admin API and the declarative bootstrap all go through these functions,
+//! so every path that writes a client applies the same rules.
+
+use serde::{Deserialize, Serialize};
+
+use crate::client::{MetadataError, validate_metadata};
+use crate::error::Error;
+use crate::model::{
+    AccessTokenFormat, AuthMethod, Client, ClientId, ClientSecret, GrantType, UnixTime, User,
+    UserClaims,
+};
+use crate::scope::Scope;
+use crate::secret::{self, Pepper};
+
+/// Default access-token lifetime: one hour.
+pub const DEFAULT_ACCESS_TOKEN_TTL: i64 = 3600;
+/// Default refresh-token lifetime: thirty days.
+pub const DEFAULT_REFRESH_TOKEN_TTL: i64 = 30 * 24 * 3600;
+/// Shortest client secret accepted when an operator supplies one.
+pub const MIN_GIVEN_SECRET_LEN: usize = 16;
+
+/// A client as an administrator describes it (RFC 7591 metadata names).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSpec {
+    /// Chosen by the server when absent.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// For declarative bootstrap only: a secret chosen by the operator.
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    pub client_name: String,
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    /// Default: `authorization_code` + `refresh_token` when redirect URIs
+    /// are given, else `client_credentials`.
+    #[serde(default)]
+    pub grant_types: Option<Vec<GrantType>>,
+    #[serde(default)]
+    pub response_types: Option<Vec<String>>,
+    #[serde(default)]
+    pub scope: Scope,
+    #[serde(default)]
+    pub token_endpoint_auth_method: Option<AuthMethod>,
+    #[serde(default)]
+    pub audience: Vec<String>,
+    #[serde(default)]
+    pub access_token_format: AccessTokenFormat,
+    #[serde(default)]
+    pub first_party: bool,
+    #[serde(default)]
+    pub access_token_ttl: Option<i64>,
+    #[serde(default)]
+    pub refresh_token_ttl: Option<i64>,
+}
+
+/// Changes to an existing client; absent fields stay as they are.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientPatch {
+    pub client_name: Option<String>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub grant_types: Option<Vec<GrantType>>,
+    pub response_types: Option<Vec<String>>,
+    pub scope: Option<Scope>,
+    pub token_endpoint_auth_method: Option<AuthMethod>,
+    pub audience: Option<Vec<String>>,
+    pub access_token_format: Option<AccessTokenFormat>,
+    pub first_party: Option<bool>,
+    pub access_token_ttl: Option<i64>,
+    pub refresh_token_ttl: Option<i64>,
+}
+
+/// A client built from a spec, with the plaintext secret to show once.
+#[derive(Debug)]
+pub struct NewClient {
+    pub client: Client,
+    /// `None` for public clients.
+    pub client_secret: Option<String>,
+}
+
+/// Builds and validates a client from `spec`: generates the client_id and a
+/// 256-bit secret unless the spec carries them.
+pub fn build_client(
+    spec: ClientSpec,
+    pepper: &Pepper,
+    now: UnixTime,
+) -> Result<NewClient, ManageError> {
+    let grant_types = spec.grant_types.unwrap_or_else(|| {
+        if spec.redirect_uris.is_empty() {
+            vec![GrantType::ClientCredentials]
+        } else {
+            vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
+        }
+    });
+    let response_types = spec.response_types.unwrap_or_else(|| {
+        if grant_types.contains(&GrantType::AuthorizationCode) {
+            vec!["code".to_owned()]
+        } else {
+            Vec::new()
+        }
+    });
+    let method = spec
+        .token_endpoint_auth_method
+        .unwrap_or(AuthMethod::ClientSecretBasic);
+    let client_id = match spec.client_id {
+        Some(id) => id,
+        None => secret::new_client_id()?,
+    };
+    let client_secret = match (method, spec.client_secret) {
+        (AuthMethod::None, Some(_)) => {
+            return Err(ManageError::Invalid(MetadataError(
+                "a public client (token_endpoint_auth_method none) has no client_secret".into(),
+            )));
+        }
+        (AuthMethod::None, None) => None,
+        (_, Some(s)) if s.chars().count() < MIN_GIVEN_SECRET_LEN => {
+            return Err(ManageError::Invalid(MetadataError(format!(
+                "client_secret must be at least {MIN_GIVEN_SECRET_LEN} characters"
+            ))));
+        }
+        (_, Some(s)) => Some(s),
+        (_, None) => Some(secret::new_client_secret()?),
+    };
+    let secrets = client_secret
+        .iter()
+        .map(|s| ClientSecret {
+            hash: pepper.hash_secret(s),
+            created_at: now,
+            expires_at: None,
+        })
+        .collect();
+    let client = Client {
+        client_id: ClientId(client_id),
+        client_name: spec.client_name,
+        redirect_uris: spec.redirect_uris,
+        grant_types,
+        response_types,
+        scope: spec.scope,
+        token_endpoint_auth_method: method,
+        audience: spec.audience,
+        access_token_format: spec.access_token_format,
+        first_party: spec.first_party,
+        access_token_ttl: spec.access_token_ttl.unwrap_or(DEFAULT_ACCESS_TOKEN_TTL),
+        refresh_token_ttl: spec.refresh_token_ttl.unwrap_or(DEFAULT_REFRESH_TOKEN_TTL),
+        secrets,
+        created_at: now,
+        updated_at: now,
+    };
+    validate_metadata(&client)?;
+    Ok(NewClient {
+        client,
+        client_secret,
+    })
+}
+
+/// Applies a patch and validates the result.
+pub fn patch_client(
+    mut client: Client,
+    patch: ClientPatch,
+    now: UnixTime,
+) -> Result<Client, ManageError> {
+    let ClientPatch {
+        client_name,
+        redirect_uris,
+        grant_types,
+        response_types,
+        scope,
+        token_endpoint_auth_method,
+        audience,
+        access_token_format,
+        first_party,
+        access_token_ttl,
+        refresh_token_ttl,
+    } = patch;
+    if let Some(v) = client_name {
+        client.client_name = v;
+    }
+    if let Some(v) = redirect_uris {
+        client.redirect_uris = v;
+    }
+    if let Some(v) = grant_types {
+        client.grant_types = v;
+    }
+    if let Some(v) = response_types {
+        client.response_types = v;
+    }
+    if let Some(v) = scope {
+        client.scope = v;
+    }
+    if let Some(v) = token_endpoint_auth_method {
+        if (v == AuthMethod::None) != (client.token_endpoint_auth_method == AuthMethod::None) {
+            return Err(ManageError::Invalid(MetadataError(
+                "a client cannot switch between public and confidential; create a new one".into(),
+            )));
+        }
+        client.token_endpoint_auth_method = v;
+    }
+    if let Some(v) = audience {
+        client.audience = v;
+    }
+    if let Some(v) = access_token_format {
+        client.access_token_format = v;
+    }
+    if let Some(v) = first_party {
+        client.first_party = v;
+    }
+    if let Some(v) = access_token_ttl {
+        client.access_token_ttl = v;
+    }
+    if let Some(v) = refresh_token_ttl {
+        client.refresh_token_ttl = v;
+    }
+    client.updated_at = now;
+    validate_metadata(&client)?;
+    Ok(client)
+}
+
+/// How long the previous secret keeps working after a rotation, by default.
+pub const DEFAULT_SECRET_GRACE: i64 = 24 * 3600;
+
+/// A user as an administrator describes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserSpec {
+    pub username: String,
+    /// Plaintext, hashed with Argon2id before storage.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// An Argon2id PHC string, stored as is.
+    #[serde(default)]
+    pub password_hash: Option<String>,
+    #[serde(default)]
+    pub disabled: bool,
+    #[serde(flatten)]
+    pub claims: UserClaims,
+}
+
+/// Shortest password accepted (NIST SP 800-63B §5.1.1.2 asks for ≥ 8).
+pub const MIN_PASSWORD_LEN: usize = 8;
+
+pub fn validate_password(password: &str) -> Result<(), ManageError> {
+    if password.chars().count() < MIN_PASSWORD_LEN {
+        return Err(ManageError::Invalid(MetadataError(format!(
+            "password must be at least {MIN_PASSWORD_LEN} characters"
+        ))));
+    }
+    if password.len() > 1024 {
+        return Err(ManageError::Invalid(MetadataError(
+            "password is too long".into(),
+        )));
+    }
+    Ok(())
+}
+
+/// Validates a username: 1–64 characters, no whitespace or control chars.
+pub fn validate_username(username: &str) -> Result<(), ManageError> {
+    let n = username.chars().count();
+    if n == 0
+        || n > 64
+        || username
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(ManageError::Invalid(MetadataError(
+            "username must be 1 to 64 characters without spaces".into(),
+        )));
+    }
+    Ok(())
+}
+
+/// Builds a user from a spec. Hashing is CPU-heavy: call from a blocking
+/// thread. `sub` is a fresh random identifier.
+pub fn build_user(spec: UserSpec, now: UnixTime) -> Result<User, ManageError> {
+    validate_username(&spec.username)?;
+    let password_hash = match (spec.password, spec.password_hash) {
+        (Some(_), Some(_)) => {
+            return Err(ManageError::Invalid(MetadataError(
+                "give either password or password_hash, not both".into(),
+            )));
+        }
+        (Some(p), None) => {
+            validate_password(&p)?;
+            crate::password::hash(&p)?
+        }
+        (None, Some(h)) if crate::password::is_valid_hash(&h) => h,
+        (None, Some(_)) => {
+            return Err(ManageError::Invalid(MetadataError(
+                "password_hash must be an Argon2id PHC string".into(),
+            )));
+        }
+        // No password: the account exists but cannot sign in until one is set.
+        (None, None) => String::new(),
+    };
+    Ok(User {
+        sub: uuid::Uuid::new_v4().to_string(),
+        username: spec.username,
+        password_hash,
+        disabled: spec.disabled,
+        claims: spec.claims,
+        created_at: now,
+        updated_at: now,
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManageError {
+    #[error("{0}")]
+    Invalid(#[from] MetadataError),
+    #[error(transparent)]
+    Core(#[from] Error),
+}

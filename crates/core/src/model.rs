@@ -1,0 +1,238 @@
+//! Domain types shared by the protocol, the store and the binary.
+//!
+//! Field names follow RFC 7591 client metadata and OIDC Core §5.1 standard
+//! claims, so that the admin API and the config file speak the same words as
+//! the specifications.
+
+use serde::{Deserialize, Serialize};
+
+use crate::scope::Scope;
+
+/// Unix time in seconds. Time is always a parameter in core (never read here).
+pub type UnixTime = i64;
+
+/// A client identifier (RFC 6749 §2.2): an opaque, unique string.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ClientId(pub String);
+
+impl ClientId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for ClientId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Grant types a client may use (RFC 7591 §2 `grant_types`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    AuthorizationCode,
+    RefreshToken,
+    ClientCredentials,
+}
+
+impl GrantType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantType::AuthorizationCode => "authorization_code",
+            GrantType::RefreshToken => "refresh_token",
+            GrantType::ClientCredentials => "client_credentials",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<GrantType> {
+        match s {
+            "authorization_code" => Some(GrantType::AuthorizationCode),
+            "refresh_token" => Some(GrantType::RefreshToken),
+            "client_credentials" => Some(GrantType::ClientCredentials),
+            _ => None,
+        }
+    }
+}
+
+/// How a client authenticates at the token endpoint (RFC 7591 §2
+/// `token_endpoint_auth_method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    /// HTTP Basic, RFC 6749 §2.3.1.
+    ClientSecretBasic,
+    /// Credentials in the form body, RFC 6749 §2.3.1 (NOT RECOMMENDED but allowed).
+    ClientSecretPost,
+    /// A public client: no secret (RFC 6749 §2.1).
+    None,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::ClientSecretBasic => "client_secret_basic",
+            AuthMethod::ClientSecretPost => "client_secret_post",
+            AuthMethod::None => "none",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AuthMethod> {
+        match s {
+            "client_secret_basic" => Some(AuthMethod::ClientSecretBasic),
+            "client_secret_post" => Some(AuthMethod::ClientSecretPost),
+            "none" => Some(AuthMethod::None),
+            _ => None,
+        }
+    }
+}
+
+/// The format of access tokens issued to a client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccessTokenFormat {
+    /// RFC 9068 JWT, verifiable locally by resource servers.
+    #[default]
+    Jwt,
+    /// A random reference token, checked by introspection only.
+    Opaque,
+}
+
+/// A registered client. Secrets are never stored in plaintext: see
+/// [`SecretHash`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Client {
+    pub client_id: ClientId,
+    pub client_name: String,
+    pub redirect_uris: Vec<String>,
+    pub grant_types: Vec<GrantType>,
+    pub response_types: Vec<String>,
+    /// Scopes the client may request (RFC 7591 `scope`).
+    pub scope: Scope,
+    pub token_endpoint_auth_method: AuthMethod,
+    /// Audiences (RFC 8707 resources) the client may request tokens for.
+    /// The first one is the default when the request names none.
+    pub audience: Vec<String>,
+    pub access_token_format: AccessTokenFormat,
+    /// First-party clients skip the consent page.
+    pub first_party: bool,
+    /// Access-token lifetime in seconds.
+    pub access_token_ttl: i64,
+    /// Refresh-token absolute lifetime in seconds.
+    pub refresh_token_ttl: i64,
+    /// Active secret hashes; at most two during a rotation.
+    pub secrets: Vec<ClientSecret>,
+    pub created_at: UnixTime,
+    pub updated_at: UnixTime,
+}
+
+/// A keyed hash of a client secret (HMAC-SHA-256 under the server pepper).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientSecret {
+    /// 32-byte HMAC output.
+    pub hash: Vec<u8>,
+    pub created_at: UnixTime,
+    /// After this instant the secret no longer authenticates (set on the
+    /// previous secret when a new one is rotated in).
+    pub expires_at: Option<UnixTime>,
+}
+
+/// OIDC Core §5.1 profile and email claims held for a user.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserClaims {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nickname: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub picture: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub email_verified: bool,
+}
+
+/// A user (resource owner). `sub` is stable and opaque (a UUID), never the
+/// username, so a rename does not change the subject.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub sub: String,
+    pub username: String,
+    /// Argon2id PHC string.
+    #[serde(skip_serializing)]
+    pub password_hash: String,
+    pub disabled: bool,
+    pub claims: UserClaims,
+    pub created_at: UnixTime,
+    /// OIDC `updated_at`.
+    pub updated_at: UnixTime,
+}
+
+/// What a signing key is used for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyUse {
+    /// Signs JWT access tokens (ES256 by default).
+    AccessToken,
+    /// Signs ID tokens (RS256 by default, OIDC's mandatory algorithm).
+    IdToken,
+}
+
+impl KeyUse {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyUse::AccessToken => "access_token",
+            KeyUse::IdToken => "id_token",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<KeyUse> {
+        match s {
+            "access_token" => Some(KeyUse::AccessToken),
+            "id_token" => Some(KeyUse::IdToken),
+            _ => None,
+        }
+    }
+}
+
+/// A signing key as stored: the private key is AES-256-GCM ciphertext under
+/// the key-encryption key; the public JWK is plain JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredKey {
+    /// RFC 7638 thumbprint of the public key.
+    pub kid: String,
+    /// JOSE algorithm name (`ES256`, `RS256`, `PS256`, `EdDSA`).
+    pub alg: String,
+    pub key_use: KeyUse,
+    /// nonce (12 bytes) ‖ ciphertext ‖ tag of the PKCS#8 DER.
+    pub encrypted_private: Vec<u8>,
+    /// The public JWK as JSON text.
+    pub public_jwk: String,
+    pub created_at: UnixTime,
+    /// The key is published from `created_at` but signs only from here on.
+    pub activates_at: UnixTime,
+    /// When a newer key took over signing (None while current or pending).
+    pub retired_at: Option<UnixTime>,
+}
+
+/// A reference (opaque) access token, stored by hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpaqueToken {
+    /// SHA-256 of the token string.
+    pub token_hash: Vec<u8>,
+    pub jti: String,
+    pub client_id: ClientId,
+    pub sub: String,
+    pub scope: String,
+    pub audience: Vec<String>,
+    pub issued_at: UnixTime,
+    pub expires_at: UnixTime,
+    pub revoked_at: Option<UnixTime>,
+}

@@ -1,0 +1,51 @@
+//! Token Revocation, RFC 7009.
+//!
+//! §2.1: the server "verifies whether the token was issued to the client
+//! making the revocation request. If this validation fails, the request is
+//! refused". §2.2: "invalid tokens do not cause an error response", so an
+//! unknown, expired or foreign-issuer token is a 200 with nothing done. A
+//! revocation that could not be persisted is an error, never a 200
+//! (SECURITY.md R40): store failures surface as [`Error::Unavailable`].
+
+use crate::Core;
+use crate::error::{Error, OAuthError};
+use crate::introspect::{Known, find_live};
+use crate::keys::KeyRing;
+use crate::model::{Client, UnixTime};
+use crate::secret;
+use crate::store::Store;
+
+pub async fn revoke<S: Store>(
+    core: &Core,
+    store: &S,
+    keys: &KeyRing,
+    client: &Client,
+    token: &str,
+    now: UnixTime,
+) -> Result<(), Error> {
+    let Some(known) = find_live(core, store, keys, token, now).await? else {
+        return Ok(());
+    };
+    let owner = match &known {
+        Known::Jwt(c) => c.client_id.as_str(),
+        Known::Opaque(t) => t.client_id.as_str(),
+    };
+    if owner != client.client_id.as_str() {
+        return Err(OAuthError::invalid_request("the token was not issued to this client").into());
+    }
+    match known {
+        // A JWT cannot be recalled, so its jti is recorded until it expires;
+        // introspection consults the record.
+        Known::Jwt(c) => {
+            let exp =
+                i64::try_from(c.exp).map_err(|_| Error::Internal("exp out of range".into()))?;
+            store.revoke_jti(&c.jti, exp).await?;
+        }
+        Known::Opaque(_) => {
+            store
+                .revoke_opaque_token(&secret::token_hash(token), now)
+                .await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,140 @@
+//! The storage contract. Each method is one intent and one transaction; the
+//! store answers "did the atomic update win?", never "is this grant valid?".
+//! Hashes go in, never plaintext secrets or tokens.
+
+use std::future::Future;
+
+use crate::model::{
+    Client, ClientId, ClientSecret, OpaqueToken, StoredKey, UnixTime, User, UserClaims,
+};
+
+/// Errors a store can report. Protocol code maps `Unavailable` to 503 and
+/// `Internal` to `server_error`; `Conflict` is a caller's mistake.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique key (client_id, username, email) is already taken.
+    #[error("already exists: {0}")]
+    Conflict(String),
+    /// The database could not be reached (connection refused, pool timeout).
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else the driver reported; never shown to clients.
+    #[error("database error: {0}")]
+    Internal(String),
+}
+
+/// Result of [`Store::update_user_password`] and friends that address one row.
+pub type Found = bool;
+
+/// The intents the protocol needs from storage.
+pub trait Store: Send + Sync {
+    /// Liveness of the database, for `/health/ready`.
+    fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    // ----- clients -----
+    /// A client with its active secrets (expired ones are still returned;
+    /// core ignores them by `expires_at`).
+    fn client(
+        &self,
+        id: &ClientId,
+    ) -> impl Future<Output = Result<Option<Client>, StoreError>> + Send;
+    fn list_clients(&self) -> impl Future<Output = Result<Vec<Client>, StoreError>> + Send;
+    /// Inserts a new client with its secrets; `Conflict` if the id exists.
+    fn create_client(&self, client: &Client)
+    -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Replaces the metadata of an existing client (secrets untouched).
+    fn update_client(
+        &self,
+        client: &Client,
+    ) -> impl Future<Output = Result<Found, StoreError>> + Send;
+    /// Creates or replaces a client *and* its secrets (declarative bootstrap).
+    fn upsert_client(&self, client: &Client)
+    -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn delete_client(
+        &self,
+        id: &ClientId,
+    ) -> impl Future<Output = Result<Found, StoreError>> + Send;
+    /// Atomically: every existing secret of the client that has no expiry gets
+    /// `expires_at = previous_valid_until`; secrets already expired at `now`
+    /// are deleted; `new` is inserted. At most two secrets stay usable.
+    fn rotate_client_secret(
+        &self,
+        id: &ClientId,
+        new: &ClientSecret,
+        previous_valid_until: UnixTime,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<Found, StoreError>> + Send;
+
+    // ----- users -----
+    /// `Conflict` when the username or the email is taken.
+    fn create_user(&self, user: &User) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Creates or replaces by username, keeping the existing `sub` (bootstrap).
+    fn upsert_user(&self, user: &User) -> impl Future<Output = Result<User, StoreError>> + Send;
+    fn user(&self, sub: &str) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
+    /// Looks a user up by username, or by email (case-insensitive for email).
+    fn user_by_login(
+        &self,
+        login: &str,
+    ) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
+    fn list_users(&self) -> impl Future<Output = Result<Vec<User>, StoreError>> + Send;
+    fn set_user_password(
+        &self,
+        sub: &str,
+        password_hash: &str,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<Found, StoreError>> + Send;
+    fn set_user_disabled(
+        &self,
+        sub: &str,
+        disabled: bool,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<Found, StoreError>> + Send;
+    fn update_user_claims(
+        &self,
+        sub: &str,
+        claims: &UserClaims,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<Found, StoreError>> + Send;
+    fn delete_user(&self, sub: &str) -> impl Future<Output = Result<Found, StoreError>> + Send;
+
+    // ----- signing keys -----
+    /// All keys, oldest first.
+    fn signing_keys(&self) -> impl Future<Output = Result<Vec<StoredKey>, StoreError>> + Send;
+    /// Inserts a new key and, in the same transaction, sets `retired_at =
+    /// key.activates_at` on every other key of the same `key_use` that has no
+    /// `retired_at` yet.
+    fn put_signing_key(
+        &self,
+        key: &StoredKey,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Deletes keys retired before `cutoff` (they signed nothing still valid).
+    fn delete_keys_retired_before(
+        &self,
+        cutoff: UnixTime,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    // ----- tokens -----
+    fn put_opaque_token(
+        &self,
+        token: &OpaqueToken,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn opaque_token(
+        &self,
+        token_hash: &[u8],
+    ) -> impl Future<Output = Result<Option<OpaqueToken>, StoreError>> + Send;
+    /// Marks an opaque token revoked; `false` when no such token exists.
+    fn revoke_opaque_token(
+        &self,
+        token_hash: &[u8],
+        now: UnixTime,
+    ) -> impl Future<Output = Result<Found, StoreError>> + Send;
+    /// Records a revoked JWT `jti` until the token's own expiry (idempotent).
+    fn revoke_jti(
+        &self,
+        jti: &str,
+        expires_at: UnixTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn is_jti_revoked(&self, jti: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Deletes expired opaque tokens and expired jti records; returns rows removed.
+    fn purge_expired(&self, now: UnixTime) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}

@@ -1,0 +1,154 @@
+//! The token endpoint (RFC 6749 §3.2): parse the grant type, authenticate
+//! the client, hand over to the grant's own module, mint tokens.
+
+use frontdesk_jose::AccessTokenClaims;
+use serde::Serialize;
+
+use crate::Core;
+use crate::client::{self, Credentials};
+use crate::error::{Error, ErrorCode, OAuthError};
+use crate::grant;
+use crate::keys::KeyRing;
+use crate::model::{AccessTokenFormat, Client, GrantType, KeyUse, OpaqueToken, UnixTime};
+use crate::params::Params;
+use crate::scope::Scope;
+use crate::secret;
+use crate::store::Store;
+
+/// A successful token response, RFC 6749 §5.1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    /// Always `Bearer` (RFC 6750).
+    pub token_type: &'static str,
+    /// Lifetime of the access token in seconds.
+    pub expires_in: i64,
+    /// The granted scope. RFC 6749 §5.1 requires it when it differs from the
+    /// request; we always send it so clients never have to guess.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub scope: String,
+}
+
+/// Handles one token request end to end.
+pub async fn exchange<S: Store>(
+    core: &Core,
+    store: &S,
+    keys: &KeyRing,
+    creds: Credentials,
+    params: &Params,
+    now: UnixTime,
+) -> Result<TokenResponse, Error> {
+    let grant_type = params.required("grant_type")?;
+    let grant_type = match GrantType::parse(grant_type) {
+        Some(GrantType::ClientCredentials) if core.features.client_credentials => {
+            GrantType::ClientCredentials
+        }
+        _ => {
+            return Err(OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                "this grant type is not supported",
+            )
+            .into());
+        }
+    };
+    let client = authenticate(core, store, &creds, now).await?;
+    match grant_type {
+        GrantType::ClientCredentials => {
+            grant::client_credentials::exchange(core, store, keys, &client, params, now).await
+        }
+        GrantType::AuthorizationCode | GrantType::RefreshToken => Err(OAuthError::new(
+            ErrorCode::UnsupportedGrantType,
+            "this grant type is not supported",
+        )
+        .into()),
+    }
+}
+
+/// Looks the client up and authenticates it (RFC 6749 §2.3). Absent
+/// credentials are `invalid_client` too: every back-channel endpoint here
+/// needs an identified client.
+pub async fn authenticate<S: Store>(
+    core: &Core,
+    store: &S,
+    creds: &Credentials,
+    now: UnixTime,
+) -> Result<Client, Error> {
+    let found = match client::lookup_id(creds) {
+        Some(id) => store.client(&id).await?,
+        None => None,
+    };
+    Ok(client::authenticate(&core.pepper, found, creds, now)?)
+}
+
+/// What an access token says, before it is minted.
+#[derive(Debug, Clone)]
+pub struct AccessGrant<'a> {
+    pub client: &'a Client,
+    /// The resource owner, or the client itself for client credentials.
+    pub sub: String,
+    pub scope: Scope,
+    pub audience: Vec<String>,
+}
+
+/// Mints an access token in the client's format: an RFC 9068 JWT signed by
+/// the active access-token key, or an opaque random string stored by hash.
+/// Returns the token and its lifetime.
+pub async fn mint_access_token<S: Store>(
+    core: &Core,
+    store: &S,
+    keys: &KeyRing,
+    grant: &AccessGrant<'_>,
+    now: UnixTime,
+) -> Result<(String, i64), Error> {
+    let ttl = grant
+        .client
+        .access_token_ttl
+        .min(core.settings.max_token_ttl);
+    let jti = secret::random_string(16)?;
+    let scope = grant.scope.to_string();
+    match grant.client.access_token_format {
+        AccessTokenFormat::Jwt => {
+            let signer = keys
+                .signer(KeyUse::AccessToken, now)
+                .ok_or_else(|| Error::Internal("no active access-token signing key".into()))?;
+            let claims = AccessTokenClaims {
+                iss: core.settings.issuer.clone(),
+                sub: grant.sub.clone(),
+                aud: frontdesk_jose::Audience(grant.audience.clone()),
+                exp: to_u64(now + ttl),
+                iat: to_u64(now),
+                jti,
+                client_id: grant.client.client_id.0.clone(),
+                scope: (!scope.is_empty()).then_some(scope),
+                auth_time: None,
+                acr: None,
+                amr: None,
+            };
+            let jwt = signer
+                .sign(Some("at+jwt"), &claims)
+                .map_err(|e| Error::Internal(format!("signing: {e}")))?;
+            Ok((jwt, ttl))
+        }
+        AccessTokenFormat::Opaque => {
+            let token = secret::random_string(32)?;
+            store
+                .put_opaque_token(&OpaqueToken {
+                    token_hash: secret::token_hash(&token),
+                    jti,
+                    client_id: grant.client.client_id.clone(),
+                    sub: grant.sub.clone(),
+                    scope,
+                    audience: grant.audience.clone(),
+                    issued_at: now,
+                    expires_at: now + ttl,
+                    revoked_at: None,
+                })
+                .await?;
+            Ok((token, ttl))
+        }
+    }
+}
+
+pub(crate) fn to_u64(t: UnixTime) -> u64 {
+    u64::try_from(t).unwrap_or_default()
+}

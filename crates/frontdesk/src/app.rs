@@ -1,0 +1,204 @@
+//! The running server's state, and start-up steps shared with the CLI.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, anyhow};
+use aws_lc_rs::hmac;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use frontdesk_core::keys::{self, Kek, KeyRing, RotationPolicy};
+use frontdesk_core::model::KeyUse;
+use frontdesk_core::secret::Pepper;
+use frontdesk_core::store::Store;
+use frontdesk_core::{Core, Settings as CoreSettings};
+use frontdesk_jose::Algorithm;
+use frontdesk_store::Db;
+use zeroize::Zeroizing;
+
+use crate::config::{KekSource, Settings, decode_kek};
+
+/// Unix time now. The one place the server reads the clock; handlers read
+/// it once per request and pass it down.
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// What both `serve` and the CLI need: the protocol core, the database and
+/// the key-encryption key.
+pub struct Opened {
+    pub core: Core,
+    pub db: Db,
+    pub kek: Kek,
+    pub rotation: RotationPolicy,
+}
+
+pub async fn open(settings: &Settings) -> anyhow::Result<Opened> {
+    if settings.database.starts_with("sqlite:") || matches!(settings.kek_source, KekSource::File(_))
+    {
+        create_private_dir(&settings.data_dir)?;
+    }
+    let kek_bytes = match &settings.kek_source {
+        KekSource::Given(k) => k.clone(),
+        KekSource::File(path) => load_or_create_kek(path)?,
+    };
+    let kek = Kek::new(&kek_bytes).map_err(|e| anyhow!("{e}"))?;
+    // The pepper is derived from the KEK so that one secret configures a
+    // cluster; rotating the KEK therefore invalidates client secrets.
+    let pepper_key = hmac::Key::new(hmac::HMAC_SHA256, kek_bytes.as_slice());
+    let pepper =
+        Pepper::new(hmac::sign(&pepper_key, b"frontdesk client-secret pepper v1").as_ref());
+    let db = Db::connect(&settings.database)
+        .await
+        .map_err(|e| anyhow!("database: {e}"))?;
+    let core = Core {
+        settings: CoreSettings {
+            issuer: settings.issuer.clone(),
+            leeway: settings.leeway,
+            max_token_ttl: settings.max_token_ttl,
+        },
+        features: settings.features,
+        pepper,
+    };
+    Ok(Opened {
+        core,
+        db,
+        kek,
+        rotation: settings.rotation,
+    })
+}
+
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir)
+        .with_context(|| format!("data_dir: cannot create {}", dir.display()))
+}
+
+/// Reads the generated KEK, or creates it (mode 0600) on first start.
+fn load_or_create_kek(path: &Path) -> anyhow::Result<Zeroizing<[u8; 32]>> {
+    if path.exists() {
+        let text = Zeroizing::new(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("key-encryption key: cannot read {}", path.display()))?,
+        );
+        return decode_kek(&path.display().to_string(), &text);
+    }
+    let mut key = Zeroizing::new([0u8; 32]);
+    aws_lc_rs::rand::fill(key.as_mut_slice())
+        .map_err(|_| anyhow!("random number generator failed"))?;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    match opts.open(path) {
+        Ok(mut f) => {
+            let text = Zeroizing::new(URL_SAFE_NO_PAD.encode(key.as_slice()));
+            f.write_all(text.as_bytes())
+                .and_then(|()| f.sync_all())
+                .with_context(|| format!("key-encryption key: cannot write {}", path.display()))?;
+            Ok(key)
+        }
+        // Another process created it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_or_create_kek(path),
+        Err(e) => Err(anyhow!(
+            "key-encryption key: cannot create {}: {e}",
+            path.display()
+        )),
+    }
+}
+
+/// The server's shared state.
+pub struct App {
+    pub core: Core,
+    pub db: Db,
+    pub kek: Kek,
+    pub rotation: RotationPolicy,
+    keys: RwLock<Arc<KeyRing>>,
+    pub admin_token: Option<Zeroizing<String>>,
+}
+
+pub type AppState = Arc<App>;
+
+impl App {
+    /// Loads the key ring, generating the first keys when there are none
+    /// (ES256 for access tokens, RS256 for ID tokens).
+    pub async fn start(
+        opened: Opened,
+        admin_token: Option<Zeroizing<String>>,
+    ) -> anyhow::Result<App> {
+        let Opened {
+            core,
+            db,
+            kek,
+            rotation,
+        } = opened;
+        let now = now();
+        let mut stored = db.signing_keys().await.map_err(|e| anyhow!("{e}"))?;
+        let ring = KeyRing::load(&stored, &kek, rotation, now, None).map_err(|e| anyhow!("{e}"))?;
+        let mut generated = false;
+        for (key_use, alg) in [
+            (KeyUse::AccessToken, Algorithm::ES256),
+            (KeyUse::IdToken, Algorithm::RS256),
+        ] {
+            if ring.needs_key(key_use, now) {
+                let key =
+                    keys::generate(&kek, alg, key_use, now, now).map_err(|e| anyhow!("{e}"))?;
+                db.put_signing_key(&key).await.map_err(|e| anyhow!("{e}"))?;
+                tracing::info!(kid = %key.kid, alg = %key.alg, key_use = key_use.as_str(), "generated signing key");
+                generated = true;
+            }
+        }
+        if generated {
+            stored = db.signing_keys().await.map_err(|e| anyhow!("{e}"))?;
+        }
+        let ring =
+            KeyRing::load(&stored, &kek, rotation, now, Some(&ring)).map_err(|e| anyhow!("{e}"))?;
+        Ok(App {
+            core,
+            db,
+            kek,
+            rotation,
+            keys: RwLock::new(Arc::new(ring)),
+            admin_token,
+        })
+    }
+
+    /// The current key ring (cheap: an `Arc` clone).
+    pub fn keys(&self) -> Arc<KeyRing> {
+        match self.keys.read() {
+            Ok(g) => Arc::clone(&g),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Re-reads keys from the store so that rotations made by the CLI or
+    /// another node take effect here; only new keys are decrypted.
+    pub async fn reload_keys(&self) -> Result<(), frontdesk_core::error::Error> {
+        let now = now();
+        let stored = self.db.signing_keys().await?;
+        let current = self.keys();
+        let ring = KeyRing::load(&stored, &self.kek, self.rotation, now, Some(&current))?;
+        match self.keys.write() {
+            Ok(mut g) => *g = Arc::new(ring),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(ring),
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,529 @@
+//! The command line: `serve`, and the administration commands that work on
+//! the same database while a server runs.
+
+use std::io::Read;
+use std::process::ExitCode;
+
+use anyhow::{anyhow, bail};
+use clap::{Parser, Subcommand};
+use frontdesk_core::keys;
+use frontdesk_core::manage::{ClientPatch, ClientSpec, DEFAULT_SECRET_GRACE, UserSpec};
+use frontdesk_core::model::{AccessTokenFormat, AuthMethod, GrantType, KeyUse, UserClaims};
+use frontdesk_core::scope::Scope;
+use frontdesk_core::store::Store;
+use frontdesk_jose::Algorithm;
+use serde_json::json;
+
+use crate::app::{self, Opened};
+use crate::config::{self, CommonArgs, ServeArgs};
+use crate::ops;
+
+/// frontdesk: an OAuth 2.0 and OpenID Connect identity provider.
+#[derive(Debug, Parser)]
+#[command(name = "frontdesk", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Manage clients (applications).
+    #[command(subcommand)]
+    Clients(ClientsCmd),
+    /// Manage users.
+    #[command(subcommand)]
+    Users(UsersCmd),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(KeysCmd),
+}
+
+#[derive(Debug, clap::Args)]
+struct ClientFields {
+    /// Human-readable name (client_name).
+    #[arg(long)]
+    name: Option<String>,
+    /// Redirect URI; repeat for several.
+    #[arg(long = "redirect-uri")]
+    redirect_uris: Vec<String>,
+    /// Grant type (authorization_code, refresh_token, client_credentials); repeat for several.
+    #[arg(long = "grant-type", value_parser = parse_grant)]
+    grant_types: Vec<GrantType>,
+    /// Allowed scopes, space-separated.
+    #[arg(long)]
+    scope: Option<String>,
+    /// client_secret_basic (default), client_secret_post, or none (public client).
+    #[arg(long = "auth-method", value_parser = parse_auth_method)]
+    auth_method: Option<AuthMethod>,
+    /// Allowed audience (RFC 8707 resource URI); repeat for several.
+    #[arg(long = "audience")]
+    audience: Vec<String>,
+    /// Access-token format: jwt (default) or opaque.
+    #[arg(long = "access-token-format", value_parser = parse_format)]
+    access_token_format: Option<AccessTokenFormat>,
+    /// Skip the consent page for this client.
+    #[arg(long = "first-party")]
+    first_party: Option<bool>,
+    /// Access-token lifetime in seconds.
+    #[arg(long = "access-token-ttl")]
+    access_token_ttl: Option<i64>,
+    /// Refresh-token lifetime in seconds.
+    #[arg(long = "refresh-token-ttl")]
+    refresh_token_ttl: Option<i64>,
+}
+
+#[derive(Debug, Subcommand)]
+enum ClientsCmd {
+    /// Register a client; prints client_id and client_secret once.
+    Create {
+        #[command(flatten)]
+        fields: ClientFields,
+        /// Use this client_id instead of a generated one.
+        #[arg(long = "client-id")]
+        client_id: Option<String>,
+        /// Print {"client_id":…,"client_secret":…}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List clients.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one client (never its secret).
+    Show { client_id: String },
+    /// Change a client's metadata.
+    Update {
+        client_id: String,
+        #[command(flatten)]
+        fields: ClientFields,
+    },
+    /// Delete a client.
+    Delete { client_id: String },
+    /// Issue a new secret; the old one keeps working for --grace-secs.
+    RotateSecret {
+        client_id: String,
+        #[arg(long = "grace-secs", default_value_t = DEFAULT_SECRET_GRACE)]
+        grace_secs: i64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UsersCmd {
+    /// Create a user.
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: Option<String>,
+        /// Mark the email address as verified.
+        #[arg(long = "email-verified")]
+        email_verified: bool,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long = "given-name")]
+        given_name: Option<String>,
+        #[arg(long = "family-name")]
+        family_name: Option<String>,
+        /// Read the password from standard input (one line).
+        #[arg(long = "password-stdin")]
+        password_stdin: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List users.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a user by username, email or sub.
+    Show { user: String },
+    /// Set a user's password, read from standard input.
+    SetPassword {
+        user: String,
+        #[arg(long = "password-stdin", required = true)]
+        password_stdin: bool,
+    },
+    /// Disable a user.
+    Disable { user: String },
+    /// Enable a disabled user.
+    Enable { user: String },
+    /// Delete a user.
+    Delete { user: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCmd {
+    /// List signing keys with their state and dates.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Publish the next signing key now; it starts signing after the
+    /// pre-publication window, and the current key retires then.
+    Rotate {
+        /// access_token, id_token, or all.
+        #[arg(long = "use", default_value = "all")]
+        key_use: String,
+        /// Algorithm of the new key (default: ES256 for access tokens, RS256 for ID tokens).
+        #[arg(long)]
+        alg: Option<String>,
+    },
+}
+
+fn parse_grant(s: &str) -> Result<GrantType, String> {
+    GrantType::parse(s).ok_or_else(|| format!("unknown grant type {s:?}"))
+}
+
+fn parse_auth_method(s: &str) -> Result<AuthMethod, String> {
+    AuthMethod::parse(s).ok_or_else(|| format!("unknown auth method {s:?}"))
+}
+
+fn parse_format(s: &str) -> Result<AccessTokenFormat, String> {
+    match s {
+        "jwt" => Ok(AccessTokenFormat::Jwt),
+        "opaque" => Ok(AccessTokenFormat::Opaque),
+        _ => Err(format!("unknown access-token format {s:?} (jwt or opaque)")),
+    }
+}
+
+fn parse_scope(s: Option<String>) -> anyhow::Result<Option<Scope>> {
+    s.map(|s| Scope::parse(&s).map_err(|e| anyhow!("--scope: {e}")))
+        .transpose()
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let serve_args = match &cli.command {
+        Command::Serve(a) => a.clone(),
+        _ => ServeArgs::default(),
+    };
+    let settings = config::load(&cli.common, &serve_args)?;
+    let serving = matches!(cli.command, Command::Serve(_));
+    init_logging(settings.json_logs, settings.log_level.as_deref(), serving);
+    if serving {
+        crate::serve::run(settings).await?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let opened = app::open(&settings).await?;
+    let result = match cli.command {
+        Command::Serve(_) => Ok(()),
+        Command::Clients(c) => clients(&opened, c).await,
+        Command::Users(u) => users(&opened, u).await,
+        Command::Keys(k) => keys_cmd(&opened, k).await,
+    };
+    opened.db.close().await;
+    result.map(|()| ExitCode::SUCCESS)
+}
+
+fn init_logging(json: bool, level: Option<&str>, serving: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = if serving { "info" } else { "warn" };
+    let filter =
+        EnvFilter::try_new(level.unwrap_or(default)).unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn print_json(v: &serde_json::Value) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+async fn clients(o: &Opened, cmd: ClientsCmd) -> anyhow::Result<()> {
+    let now = app::now();
+    match cmd {
+        ClientsCmd::Create {
+            fields,
+            client_id,
+            json,
+        } => {
+            let Some(name) = fields.name else {
+                bail!("clients create: --name is required");
+            };
+            let spec = ClientSpec {
+                client_id,
+                client_secret: None,
+                client_name: name,
+                redirect_uris: fields.redirect_uris,
+                grant_types: (!fields.grant_types.is_empty()).then_some(fields.grant_types),
+                response_types: None,
+                scope: parse_scope(fields.scope)?.unwrap_or_default(),
+                token_endpoint_auth_method: fields.auth_method,
+                audience: fields.audience,
+                access_token_format: fields.access_token_format.unwrap_or_default(),
+                first_party: fields.first_party.unwrap_or(false),
+                access_token_ttl: fields.access_token_ttl,
+                refresh_token_ttl: fields.refresh_token_ttl,
+            };
+            let new = ops::create_client(&o.core, &o.db, spec, now).await?;
+            if json {
+                println!(
+                    "{}",
+                    json!({"client_id": new.client.client_id, "client_secret": new.client_secret})
+                );
+            } else {
+                println!("client_id:     {}", new.client.client_id);
+                match new.client_secret {
+                    Some(s) => {
+                        println!("client_secret: {s}");
+                        println!("(the secret is shown only now: store it safely)");
+                    }
+                    None => println!("(public client: no secret)"),
+                }
+            }
+        }
+        ClientsCmd::List { json } => {
+            let list = o.db.list_clients().await?;
+            if json {
+                print_json(&serde_json::Value::Array(
+                    list.iter().map(ops::client_view).collect(),
+                ))?;
+            } else {
+                for c in list {
+                    let grants: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
+                    println!(
+                        "{}\t{}\t{}\t{}",
+                        c.client_id,
+                        c.client_name,
+                        grants.join(","),
+                        c.scope
+                    );
+                }
+            }
+        }
+        ClientsCmd::Show { client_id } => {
+            print_json(&ops::client_view(
+                &ops::get_client(&o.db, &client_id).await?,
+            ))?;
+        }
+        ClientsCmd::Update { client_id, fields } => {
+            let patch = ClientPatch {
+                client_name: fields.name,
+                redirect_uris: (!fields.redirect_uris.is_empty()).then_some(fields.redirect_uris),
+                grant_types: (!fields.grant_types.is_empty()).then_some(fields.grant_types),
+                response_types: None,
+                scope: parse_scope(fields.scope)?,
+                token_endpoint_auth_method: fields.auth_method,
+                audience: (!fields.audience.is_empty()).then_some(fields.audience),
+                access_token_format: fields.access_token_format,
+                first_party: fields.first_party,
+                access_token_ttl: fields.access_token_ttl,
+                refresh_token_ttl: fields.refresh_token_ttl,
+            };
+            let c = ops::update_client(&o.db, &client_id, patch, now).await?;
+            print_json(&ops::client_view(&c))?;
+        }
+        ClientsCmd::Delete { client_id } => {
+            ops::delete_client(&o.db, &client_id).await?;
+            println!("deleted client {client_id}");
+        }
+        ClientsCmd::RotateSecret {
+            client_id,
+            grace_secs,
+            json,
+        } => {
+            let (secret, until) =
+                ops::rotate_secret(&o.core, &o.db, &client_id, grace_secs, now).await?;
+            if json {
+                println!(
+                    "{}",
+                    json!({"client_id": client_id, "client_secret": secret, "previous_secret_expires_at": until})
+                );
+            } else {
+                println!("client_id:     {client_id}");
+                println!("client_secret: {secret}");
+                println!("the previous secret works until {}", fmt_time(until));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn read_password() -> anyhow::Result<String> {
+    let mut s = String::new();
+    std::io::stdin().read_to_string(&mut s)?;
+    let line = s.lines().next().unwrap_or_default().to_owned();
+    if line.is_empty() {
+        bail!("no password on standard input");
+    }
+    Ok(line)
+}
+
+async fn users(o: &Opened, cmd: UsersCmd) -> anyhow::Result<()> {
+    let now = app::now();
+    match cmd {
+        UsersCmd::Create {
+            username,
+            email,
+            email_verified,
+            name,
+            given_name,
+            family_name,
+            password_stdin,
+            json,
+        } => {
+            let password = if password_stdin {
+                Some(read_password()?)
+            } else {
+                None
+            };
+            let spec = UserSpec {
+                username,
+                password,
+                password_hash: None,
+                disabled: false,
+                claims: UserClaims {
+                    name,
+                    given_name,
+                    family_name,
+                    email,
+                    email_verified,
+                    ..UserClaims::default()
+                },
+            };
+            let user = ops::create_user(&o.db, spec, now).await?;
+            if json {
+                print_json(&ops::user_view(&user))?;
+            } else {
+                println!("created user {} (sub {})", user.username, user.sub);
+            }
+        }
+        UsersCmd::List { json } => {
+            let list = o.db.list_users().await?;
+            if json {
+                print_json(&serde_json::Value::Array(
+                    list.iter().map(ops::user_view).collect(),
+                ))?;
+            } else {
+                for u in list {
+                    let state = if u.disabled { "disabled" } else { "active" };
+                    println!(
+                        "{}\t{}\t{}\t{}",
+                        u.sub,
+                        u.username,
+                        u.claims.email.unwrap_or_default(),
+                        state
+                    );
+                }
+            }
+        }
+        UsersCmd::Show { user } => {
+            print_json(&ops::user_view(&ops::get_user(&o.db, &user).await?))?
+        }
+        UsersCmd::SetPassword { user, .. } => {
+            ops::set_password(&o.db, &user, read_password()?, now).await?;
+            println!("password changed for {user}");
+        }
+        UsersCmd::Disable { user } => {
+            ops::set_disabled(&o.db, &user, true, now).await?;
+            println!("disabled {user}");
+        }
+        UsersCmd::Enable { user } => {
+            ops::set_disabled(&o.db, &user, false, now).await?;
+            println!("enabled {user}");
+        }
+        UsersCmd::Delete { user } => {
+            ops::delete_user(&o.db, &user).await?;
+            println!("deleted {user}");
+        }
+    }
+    Ok(())
+}
+
+fn fmt_time(t: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(t)
+        .ok()
+        .and_then(|d| {
+            d.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| t.to_string())
+}
+
+async fn keys_cmd(o: &Opened, cmd: KeysCmd) -> anyhow::Result<()> {
+    let now = app::now();
+    match cmd {
+        KeysCmd::List { json } => {
+            let stored = o.db.signing_keys().await?;
+            let rows: Vec<serde_json::Value> = stored
+                .iter()
+                .map(|k| {
+                    json!({
+                        "kid": k.kid,
+                        "alg": k.alg,
+                        "use": k.key_use.as_str(),
+                        "state": o.rotation.state(k, now).as_str(),
+                        "created_at": k.created_at,
+                        "activates_at": k.activates_at,
+                        "retired_at": k.retired_at,
+                    })
+                })
+                .collect();
+            if json {
+                print_json(&serde_json::Value::Array(rows))?;
+            } else {
+                println!(
+                    "{:<44} {:<6} {:<12} {:<8} {:<21} {:<21} retired",
+                    "kid", "alg", "use", "state", "created", "signs from"
+                );
+                for k in &stored {
+                    println!(
+                        "{:<44} {:<6} {:<12} {:<8} {:<21} {:<21} {}",
+                        k.kid,
+                        k.alg,
+                        k.key_use.as_str(),
+                        o.rotation.state(k, now).as_str(),
+                        fmt_time(k.created_at),
+                        fmt_time(k.activates_at),
+                        k.retired_at.map(fmt_time).unwrap_or_else(|| "-".into())
+                    );
+                }
+            }
+        }
+        KeysCmd::Rotate { key_use, alg } => {
+            let uses = match key_use.as_str() {
+                "all" => vec![KeyUse::AccessToken, KeyUse::IdToken],
+                other => vec![
+                    KeyUse::parse(other)
+                        .ok_or_else(|| anyhow!("--use must be access_token, id_token or all"))?,
+                ],
+            };
+            let alg: Option<Algorithm> = alg
+                .map(|a| {
+                    a.parse()
+                        .map_err(|_| anyhow!("--alg must be ES256, RS256, PS256 or EdDSA"))
+                })
+                .transpose()?;
+            for u in uses {
+                let a = alg.unwrap_or(match u {
+                    KeyUse::AccessToken => Algorithm::ES256,
+                    KeyUse::IdToken => Algorithm::RS256,
+                });
+                let activates = now + o.rotation.prepublish;
+                let key = keys::generate(&o.kek, a, u, now, activates)?;
+                o.db.put_signing_key(&key).await?;
+                println!(
+                    "published {} ({}, {}): signs from {}; the current key retires then",
+                    key.kid,
+                    key.alg,
+                    u.as_str(),
+                    fmt_time(activates)
+                );
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,366 @@
+//! Configuration: a TOML file (`--config`), then `FRONTDESK_*` environment
+//! variables, then command-line flags — later sources win. Everything is
+//! validated once, here, into [`Settings`]; a bad value stops start-up with
+//! one line that names it.
+//!
+//! The rustdoc on each field of [`FileConfig`] is the configuration
+//! reference.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, anyhow, bail};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use frontdesk_core::manage::{ClientSpec, UserSpec};
+use frontdesk_core::{Features, keys::RotationPolicy};
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+/// The configuration file's shape. Environment variables use the same names
+/// upper-cased with a `FRONTDESK_` prefix (`FRONTDESK_ISSUER`,
+/// `FRONTDESK_ADMIN_TOKEN`); nested tables use `__` (`FRONTDESK_FEATURES__INTROSPECTION=false`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Issuer identifier (OIDC Core §1.2): `https://…`, or `http://` on a
+    /// loopback address for development. Default `http://127.0.0.1:8080`.
+    pub issuer: Option<String>,
+    /// Public listener. Default `127.0.0.1:8080`.
+    pub listen: Option<String>,
+    /// Admin API listener. Default `127.0.0.1:8081`. The admin API is off
+    /// unless `admin_token` is set.
+    pub admin_listen: Option<String>,
+    /// Bearer token that guards the admin API (≥ 32 characters).
+    pub admin_token: Option<String>,
+    /// File holding the admin token.
+    pub admin_token_file: Option<PathBuf>,
+    /// Data directory: the SQLite database and the generated
+    /// key-encryption key live here. Default `./frontdesk-data`.
+    pub data_dir: Option<PathBuf>,
+    /// Database URL: `sqlite://PATH` or `postgres://…`. Default: SQLite in
+    /// the data directory.
+    pub database: Option<String>,
+    /// 32-byte key-encryption key, base64 or base64url. Seals signing keys
+    /// at rest and derives the client-secret pepper. Every node of a cluster
+    /// needs the same one. Default: generated into `DATA_DIR/kek` (0600).
+    pub key_encryption_key: Option<String>,
+    /// File holding the key-encryption key.
+    pub key_encryption_key_file: Option<PathBuf>,
+    /// `text` (default) or `json` log lines.
+    pub log_format: Option<String>,
+    /// Log filter in `tracing` directive syntax, e.g. `info` or
+    /// `warn,frontdesk=debug`. Default `info` for `serve`, `warn` for the CLI.
+    pub log_level: Option<String>,
+    /// Clock leeway in seconds for time checks. Default 10.
+    pub leeway_secs: Option<i64>,
+    /// Upper bound on any token lifetime, seconds. Retired signing keys stay
+    /// published this long (plus leeway). Default 86400.
+    pub max_token_ttl_secs: Option<i64>,
+    /// JWKS `Cache-Control: max-age`, seconds. Default 300.
+    pub jwks_max_age_secs: Option<i64>,
+    /// How long `keys rotate` publishes a new key before it signs; at least
+    /// `jwks_max_age_secs`. Default 600.
+    pub key_prepublish_secs: Option<i64>,
+    #[serde(default)]
+    pub features: FeaturesConfig,
+    /// Clients applied idempotently at every start.
+    #[serde(default)]
+    pub clients: Vec<ClientSpec>,
+    /// Users applied idempotently at every start.
+    #[serde(default)]
+    pub users: Vec<UserSpec>,
+}
+
+/// Switches for optional endpoints; all on by default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeaturesConfig {
+    pub client_credentials: Option<bool>,
+    pub introspection: Option<bool>,
+    pub revocation: Option<bool>,
+}
+
+/// Flags shared by every subcommand.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct CommonArgs {
+    /// TOML configuration file.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory (SQLite database, generated key-encryption key).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL (sqlite://PATH or postgres://…).
+    #[arg(long, global = true, value_name = "URL")]
+    pub database: Option<String>,
+    /// Log format: text or json.
+    #[arg(long, global = true, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+}
+
+/// Flags of `serve`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeArgs {
+    /// Public listen address.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Issuer URL.
+    #[arg(long, value_name = "URL")]
+    pub issuer: Option<String>,
+    /// Admin API listen address.
+    #[arg(long, value_name = "ADDR")]
+    pub admin_listen: Option<String>,
+}
+
+/// Validated settings.
+#[derive(Debug)]
+pub struct Settings {
+    pub issuer: String,
+    pub listen: SocketAddr,
+    pub admin_listen: SocketAddr,
+    pub admin_token: Option<Zeroizing<String>>,
+    pub data_dir: PathBuf,
+    pub database: String,
+    pub kek_source: KekSource,
+    pub json_logs: bool,
+    pub log_level: Option<String>,
+    pub leeway: i64,
+    pub max_token_ttl: i64,
+    pub rotation: RotationPolicy,
+    pub features: Features,
+    pub clients: Vec<ClientSpec>,
+    pub users: Vec<UserSpec>,
+}
+
+/// Where the key-encryption key comes from.
+pub enum KekSource {
+    Given(Zeroizing<[u8; 32]>),
+    File(PathBuf),
+}
+
+impl std::fmt::Debug for KekSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KekSource::Given(_) => f.write_str("Given(..)"),
+            KekSource::File(p) => write!(f, "File({})", p.display()),
+        }
+    }
+}
+
+/// Loads file → env → flags and validates.
+pub fn load(common: &CommonArgs, serve: &ServeArgs) -> anyhow::Result<Settings> {
+    let mut builder = config::Config::builder();
+    if let Some(path) = &common.config {
+        if !path.exists() {
+            bail!("config: file {} does not exist", path.display());
+        }
+        builder =
+            builder.add_source(config::File::from(path.as_path()).format(config::FileFormat::Toml));
+    }
+    // FRONTDESK_TEST_* variables belong to the test suite, not to the server.
+    let env: config::Map<String, String> = std::env::vars()
+        .filter(|(k, _)| k.starts_with("FRONTDESK_") && !k.starts_with("FRONTDESK_TEST_"))
+        .collect();
+    builder = builder.add_source(
+        config::Environment::with_prefix("FRONTDESK")
+            .prefix_separator("_")
+            .separator("__")
+            .try_parsing(true)
+            .source(Some(env)),
+    );
+    let overrides: [(&str, Option<String>); 6] = [
+        (
+            "data_dir",
+            common.data_dir.as_ref().map(|p| p.display().to_string()),
+        ),
+        ("database", common.database.clone()),
+        ("log_format", common.log_format.clone()),
+        ("listen", serve.listen.clone()),
+        ("issuer", serve.issuer.clone()),
+        ("admin_listen", serve.admin_listen.clone()),
+    ];
+    for (key, value) in overrides {
+        if let Some(v) = value {
+            builder = builder
+                .set_override(key, v)
+                .map_err(|e| anyhow!("config: {e}"))?;
+        }
+    }
+    let raw: FileConfig = builder
+        .build()
+        .and_then(|c| c.try_deserialize())
+        .map_err(|e| anyhow!("config: {e}"))?;
+    validate(raw)
+}
+
+fn validate(raw: FileConfig) -> anyhow::Result<Settings> {
+    let issuer = validate_issuer(raw.issuer.as_deref().unwrap_or("http://127.0.0.1:8080"))?;
+    let listen = parse_addr("listen", raw.listen.as_deref().unwrap_or("127.0.0.1:8080"))?;
+    let admin_listen = parse_addr(
+        "admin_listen",
+        raw.admin_listen.as_deref().unwrap_or("127.0.0.1:8081"),
+    )?;
+    let admin_token = match (raw.admin_token, raw.admin_token_file) {
+        (Some(_), Some(_)) => bail!("config: set admin_token or admin_token_file, not both"),
+        (Some(t), None) => Some(Zeroizing::new(t)),
+        (None, Some(f)) => Some(Zeroizing::new(read_secret_file("admin_token_file", &f)?)),
+        (None, None) => None,
+    };
+    if let Some(t) = &admin_token
+        && t.chars().count() < 32
+    {
+        bail!("config: admin_token must be at least 32 characters");
+    }
+    let data_dir = raw
+        .data_dir
+        .unwrap_or_else(|| PathBuf::from("./frontdesk-data"));
+    let database = match raw.database {
+        Some(d) => {
+            if !(d.starts_with("sqlite:")
+                || d.starts_with("postgres://")
+                || d.starts_with("postgresql://"))
+            {
+                bail!("config: database must be a sqlite:// or postgres:// URL");
+            }
+            d
+        }
+        None => format!("sqlite://{}", data_dir.join("frontdesk.db").display()),
+    };
+    let kek_source = match (raw.key_encryption_key, raw.key_encryption_key_file) {
+        (Some(_), Some(_)) => {
+            bail!("config: set key_encryption_key or key_encryption_key_file, not both")
+        }
+        (Some(k), None) => KekSource::Given(decode_kek("key_encryption_key", &k)?),
+        (None, Some(f)) => {
+            let text = read_secret_file("key_encryption_key_file", &f)?;
+            KekSource::Given(decode_kek("key_encryption_key_file", &text)?)
+        }
+        (None, None) => KekSource::File(data_dir.join("kek")),
+    };
+    let json_logs = match raw.log_format.as_deref().unwrap_or("text") {
+        "text" => false,
+        "json" => true,
+        other => bail!("config: log_format must be text or json, not {other:?}"),
+    };
+    let leeway = positive("leeway_secs", raw.leeway_secs.unwrap_or(10), 0)?;
+    let max_token_ttl = positive(
+        "max_token_ttl_secs",
+        raw.max_token_ttl_secs.unwrap_or(86_400),
+        1,
+    )?;
+    let jwks_max_age = positive("jwks_max_age_secs", raw.jwks_max_age_secs.unwrap_or(300), 0)?;
+    let prepublish = positive(
+        "key_prepublish_secs",
+        raw.key_prepublish_secs.unwrap_or(600),
+        0,
+    )?;
+    if prepublish < jwks_max_age {
+        bail!("config: key_prepublish_secs must be at least jwks_max_age_secs ({jwks_max_age})");
+    }
+    let defaults = Features::default();
+    let features = Features {
+        client_credentials: raw
+            .features
+            .client_credentials
+            .unwrap_or(defaults.client_credentials),
+        introspection: raw.features.introspection.unwrap_or(defaults.introspection),
+        revocation: raw.features.revocation.unwrap_or(defaults.revocation),
+    };
+    Ok(Settings {
+        issuer,
+        listen,
+        admin_listen,
+        admin_token,
+        data_dir,
+        database,
+        kek_source,
+        json_logs,
+        log_level: raw.log_level,
+        leeway,
+        max_token_ttl,
+        rotation: RotationPolicy {
+            jwks_max_age,
+            prepublish,
+            retain: max_token_ttl + leeway,
+        },
+        features,
+        clients: raw.clients,
+        users: raw.users,
+    })
+}
+
+/// OIDC Core §1.2 / RFC 8414 §2: an https URL with no query or fragment.
+/// Plain http is accepted on loopback hosts for development.
+fn validate_issuer(issuer: &str) -> anyhow::Result<String> {
+    let bad = |why: &str| anyhow!("config: issuer {issuer:?} {why}");
+    let url = url::Url::parse(issuer).map_err(|_| bad("is not an absolute URL"))?;
+    if url.query().is_some()
+        || url.fragment().is_some()
+        || issuer.contains('?')
+        || issuer.contains('#')
+    {
+        return Err(bad("must not have a query or fragment"));
+    }
+    let loopback = matches!(url.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
+        || matches!(url.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
+        || url.host_str() == Some("localhost");
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        _ => return Err(bad("must use https (http is allowed on loopback only)")),
+    }
+    Ok(issuer.trim_end_matches('/').to_owned())
+}
+
+fn parse_addr(name: &str, value: &str) -> anyhow::Result<SocketAddr> {
+    value
+        .parse()
+        .map_err(|_| anyhow!("config: {name} {value:?} is not an IP:port address"))
+}
+
+fn positive(name: &str, v: i64, min: i64) -> anyhow::Result<i64> {
+    if v < min {
+        bail!("config: {name} must be at least {min}");
+    }
+    Ok(v)
+}
+
+fn read_secret_file(name: &str, path: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("config: {name} {} cannot be read", path.display()))?;
+    Ok(text.trim().to_owned())
+}
+
+/// A 32-byte key in base64url (no padding) or standard base64.
+pub fn decode_kek(name: &str, text: &str) -> anyhow::Result<Zeroizing<[u8; 32]>> {
+    let text = text.trim();
+    let bytes = Zeroizing::new(
+        URL_SAFE_NO_PAD
+            .decode(text)
+            .or_else(|_| STANDARD.decode(text))
+            .map_err(|_| anyhow!("config: {name} is not base64"))?,
+    );
+    let arr: [u8; 32] = bytes
+        .as_slice()
+        .try_into()
+        .map_err(|_| anyhow!("config: {name} must decode to exactly 32 bytes"))?;
+    Ok(Zeroizing::new(arr))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn issuer_rules() {
+        assert_eq!(
+            validate_issuer("https://id.example.com/").unwrap(),
+            "https://id.example.com"
+        );
+        assert!(validate_issuer("http://127.0.0.1:8080").is_ok());
+        assert!(validate_issuer("http://id.example.com").is_err());
+        assert!(validate_issuer("https://id.example.com?x=1").is_err());
+        assert!(validate_issuer("nonsense").is_err());
+    }
+}

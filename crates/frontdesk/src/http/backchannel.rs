@@ -1,0 +1,121 @@
+//! Back-channel endpoints: token (RFC 6749 §3.2), introspection (RFC 7662)
+//! and revocation (RFC 7009). Each handler is extract → call core → respond.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use frontdesk_core::client::Credentials;
+use frontdesk_core::error::OAuthError;
+use frontdesk_core::params::{Params, parse_basic};
+use frontdesk_core::{introspect, revoke, token};
+
+use super::error::{ApiError, NO_STORE, body_too_large};
+use crate::app::{AppState, now};
+
+/// The form body of a back-channel request: `application/x-www-form-urlencoded`
+/// (RFC 6749 §3.2), parsed with duplicate detection.
+fn form(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Params, Response> {
+    let body = body.map_err(|_| body_too_large())?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let mime = content_type.split(';').next().unwrap_or_default().trim();
+    if !mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        return Err(ApiError::from(OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        ))
+        .into_response());
+    }
+    Params::parse(&body).map_err(|e| ApiError::from(e).into_response())
+}
+
+/// Client credentials from the Authorization header and the form.
+fn credentials(headers: &HeaderMap, params: &Params) -> Result<Credentials, ApiError> {
+    let basic = match headers.get(header::AUTHORIZATION) {
+        None => None,
+        Some(v) => {
+            let v = v.to_str().map_err(|_| OAuthError::invalid_client())?;
+            Some(parse_basic(v)?)
+        }
+    };
+    Ok(Credentials::from_parts(
+        basic,
+        params.get("client_id"),
+        params.get("client_secret"),
+    )?)
+}
+
+pub async fn token(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let now = now();
+    let params = match form(&headers, body) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let result = async {
+        let creds = credentials(&headers, &params)?;
+        let keys = app.keys();
+        let resp = token::exchange(&app.core, &app.db, &keys, creds, &params, now).await?;
+        Ok::<_, ApiError>(resp)
+    }
+    .await;
+    match result {
+        Ok(resp) => (StatusCode::OK, NO_STORE, axum::Json(resp)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+pub async fn introspect(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let now = now();
+    let params = match form(&headers, body) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let result = async {
+        let creds = credentials(&headers, &params)?;
+        token::authenticate(&app.core, &app.db, &creds, now).await?;
+        let token = params.required("token")?;
+        let keys = app.keys();
+        Ok::<_, ApiError>(introspect::introspect(&app.core, &app.db, &keys, token, now).await?)
+    }
+    .await;
+    match result {
+        Ok(resp) => (StatusCode::OK, NO_STORE, axum::Json(resp)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+pub async fn revoke(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let now = now();
+    let params = match form(&headers, body) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let result = async {
+        let creds = credentials(&headers, &params)?;
+        let client = token::authenticate(&app.core, &app.db, &creds, now).await?;
+        let token = params.required("token")?;
+        let keys = app.keys();
+        revoke::revoke(&app.core, &app.db, &keys, &client, token, now).await?;
+        Ok::<_, ApiError>(())
+    }
+    .await;
+    match result {
+        Ok(()) => (StatusCode::OK, NO_STORE).into_response(),
+        Err(e) => e.into_response(),
+    }
+}

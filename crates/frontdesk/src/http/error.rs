@@ -1,0 +1,186 @@
+//! The one place that turns errors into HTTP responses.
+//!
+//! - OAuth errors get the RFC 6749 §5.2 JSON body `{"error", "error_description"}`
+//!   with `Cache-Control: no-store`; `invalid_client` is 401 with
+//!   `WWW-Authenticate: Basic` (RFC 6749 §5.2, RFC 9110 §15.5.2);
+//!   `invalid_token`/`insufficient_scope` are 401/403 with a Bearer challenge
+//!   (RFC 6750 §3); the rest are 400.
+//! - A store outage is 503 with `Retry-After` (fail closed).
+//! - Internal errors say `server_error` and nothing else; the log gets the
+//!   details, once.
+
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use frontdesk_core::error::{Error, ErrorCode, OAuthError};
+use frontdesk_core::manage::ManageError;
+use frontdesk_core::store::StoreError;
+use serde_json::json;
+
+/// Headers every token-bearing or error response carries (RFC 6749 §5.1).
+pub const NO_STORE: [(HeaderName, HeaderValue); 2] = [
+    (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+    (header::PRAGMA, HeaderValue::from_static("no-cache")),
+];
+
+/// An error on its way out of a protocol endpoint.
+#[derive(Debug)]
+pub struct ApiError(pub Error);
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> ApiError {
+        ApiError(e)
+    }
+}
+
+impl From<OAuthError> for ApiError {
+    fn from(e: OAuthError) -> ApiError {
+        ApiError(Error::OAuth(e))
+    }
+}
+
+fn status_of(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::InvalidClient | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
+        ErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
+        ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::InvalidRequest
+        | ErrorCode::InvalidGrant
+        | ErrorCode::UnauthorizedClient
+        | ErrorCode::UnsupportedGrantType
+        | ErrorCode::InvalidScope
+        | ErrorCode::InvalidTarget
+        | ErrorCode::UnsupportedTokenType => StatusCode::BAD_REQUEST,
+    }
+}
+
+fn oauth_response(e: &OAuthError) -> Response {
+    let status = status_of(e.code);
+    let body = axum::Json(json!({ "error": e.code.as_str(), "error_description": e.description }));
+    let mut resp = (status, NO_STORE, body).into_response();
+    let challenge = match e.code {
+        ErrorCode::InvalidClient => Some(r#"Basic realm="frontdesk", charset="UTF-8""#.to_owned()),
+        ErrorCode::InvalidToken | ErrorCode::InsufficientScope => Some(format!(
+            r#"Bearer realm="frontdesk", error="{}", error_description="{}""#,
+            e.code.as_str(),
+            e.description
+        )),
+        _ => None,
+    };
+    if let Some(v) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    resp
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self.0 {
+            Error::OAuth(e) => oauth_response(&e),
+            Error::Unavailable(detail) => {
+                tracing::warn!(%detail, "store unavailable; failing closed");
+                let mut resp = oauth_response(&OAuthError::new(
+                    ErrorCode::TemporarilyUnavailable,
+                    "the service is temporarily unavailable; retry later",
+                ));
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                resp
+            }
+            Error::Internal(detail) => {
+                tracing::error!(%detail, "internal error");
+                oauth_response(&OAuthError::new(
+                    ErrorCode::ServerError,
+                    "internal server error",
+                ))
+            }
+        }
+    }
+}
+
+/// Errors of the admin API: JSON `{"error", "error_description"}` with
+/// 400/401/404/409 statuses.
+#[derive(Debug)]
+pub enum AdminError {
+    Unauthorized,
+    NotFound(&'static str),
+    Invalid(String),
+    Conflict(String),
+    Internal(Error),
+}
+
+impl From<Error> for AdminError {
+    fn from(e: Error) -> AdminError {
+        match e {
+            Error::OAuth(o) => AdminError::Invalid(o.description),
+            other => AdminError::Internal(other),
+        }
+    }
+}
+
+impl From<StoreError> for AdminError {
+    fn from(e: StoreError) -> AdminError {
+        match e {
+            StoreError::Conflict(what) => AdminError::Conflict(what),
+            other => AdminError::Internal(other.into()),
+        }
+    }
+}
+
+impl From<ManageError> for AdminError {
+    fn from(e: ManageError) -> AdminError {
+        match e {
+            ManageError::Invalid(m) => AdminError::Invalid(m.0),
+            ManageError::Core(c) => c.into(),
+        }
+    }
+}
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        let (status, code, description) = match self {
+            AdminError::Unauthorized => {
+                let mut r = (
+                    StatusCode::UNAUTHORIZED,
+                    axum::Json(json!({"error": "unauthorized", "error_description": "a valid admin bearer token is required"})),
+                )
+                    .into_response();
+                r.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Bearer realm="frontdesk-admin""#),
+                );
+                return r;
+            }
+            AdminError::NotFound(what) => (
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no such {what}"),
+            ),
+            AdminError::Invalid(m) => (StatusCode::BAD_REQUEST, "invalid_request", m),
+            AdminError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m),
+            AdminError::Internal(e) => return ApiError(e).into_response(),
+        };
+        (
+            status,
+            NO_STORE,
+            axum::Json(json!({"error": code, "error_description": description})),
+        )
+            .into_response()
+    }
+}
+
+/// Unknown paths: a JSON 404 rather than an empty body.
+pub async fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(json!({"error": "not_found", "error_description": "no such endpoint"})),
+    )
+        .into_response()
+}
+
+/// A request body over the limit: 413 with a JSON body, not axum's text.
+pub fn body_too_large() -> Response {
+    let mut r = oauth_response(&OAuthError::invalid_request("request body too large"));
+    *r.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+    r
+}

@@ -1,0 +1,80 @@
+//! HTTP: routers for the public and the admin listener, middleware, and the
+//! serving loop.
+
+pub mod admin;
+pub mod backchannel;
+pub mod discovery;
+pub mod error;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Request, StatusCode};
+use axum::routing::{get, post};
+use frontdesk_core::paths;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::app::AppState;
+
+/// Largest request body accepted (SECURITY.md §5.7).
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// The public router. Routes follow [`frontdesk_core::Features`], the same
+/// value the discovery document is built from.
+pub fn router(app: AppState) -> Router {
+    let f = app.core.features;
+    let mut r = Router::new()
+        .route(paths::OIDC_DISCOVERY, get(discovery::metadata))
+        .route(paths::OAUTH_METADATA, get(discovery::metadata))
+        .route(paths::JWKS, get(discovery::jwks))
+        .route("/health/live", get(discovery::live))
+        .route("/health/ready", get(discovery::ready));
+    if f.token_endpoint() {
+        r = r.route(paths::TOKEN, post(backchannel::token));
+    }
+    if f.introspection {
+        r = r.route(paths::INTROSPECT, post(backchannel::introspect));
+    }
+    if f.revocation {
+        r = r.route(paths::REVOKE, post(backchannel::revoke));
+    }
+    with_middleware(r.fallback(error::not_found).with_state(app))
+}
+
+/// Middleware shared by both listeners: body limit, timeout, panic guard,
+/// and request logs that carry the path but never the query string, headers
+/// or bodies (which may hold credentials and tokens).
+pub fn with_middleware(r: Router) -> Router {
+    r.layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(30)))
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("handler panicked");
+            error::ApiError(frontdesk_core::error::Error::Internal("panic".into()))
+                .into_response_boxed()
+        }))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request<_>| {
+                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+                })
+                .on_request(())
+                .on_response(
+                    |res: &axum::http::Response<_>, latency: Duration, _span: &tracing::Span| {
+                        tracing::info!(
+                            status = res.status().as_u16(),
+                            latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
+                            "response"
+                        );
+                    },
+                ),
+        )
+}
+
+impl error::ApiError {
+    fn into_response_boxed(self) -> axum::http::Response<axum::body::Body> {
+        axum::response::IntoResponse::into_response(self)
+    }
+}

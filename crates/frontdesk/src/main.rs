@@ -1,0 +1,23 @@
+//! `frontdesk`: the OAuth 2.0 / OpenID Connect server and its command line.
+
+mod app;
+mod cli;
+mod config;
+mod http;
+mod ops;
+mod serve;
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = cli::Cli::parse();
+    match cli::run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            // One clear line: the error chain, outermost first.
+            eprintln!("frontdesk: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! Administrative operations shared by the CLI, the admin API and the
+//! declarative bootstrap, so each rule lives once.
+
+use frontdesk_core::Core;
+use frontdesk_core::manage::{self, ClientPatch, ClientSpec, NewClient, UserSpec};
+use frontdesk_core::model::{Client, ClientId, ClientSecret, User, UserClaims};
+use frontdesk_core::secret;
+use frontdesk_core::store::Store;
+use frontdesk_store::Db;
+use serde_json::{Value, json};
+
+use crate::http::error::AdminError;
+
+/// A client as shown to administrators: metadata, plus secret dates but
+/// never secret hashes.
+pub fn client_view(c: &Client) -> Value {
+    json!({
+        "client_id": c.client_id,
+        "client_name": c.client_name,
+        "redirect_uris": c.redirect_uris,
+        "grant_types": c.grant_types,
+        "response_types": c.response_types,
+        "scope": c.scope,
+        "token_endpoint_auth_method": c.token_endpoint_auth_method,
+        "audience": c.audience,
+        "access_token_format": c.access_token_format,
+        "first_party": c.first_party,
+        "access_token_ttl": c.access_token_ttl,
+        "refresh_token_ttl": c.refresh_token_ttl,
+        "secrets": c.secrets.iter().map(|s| json!({"created_at": s.created_at, "expires_at": s.expires_at})).collect::<Vec<_>>(),
+        "created_at": c.created_at,
+        "updated_at": c.updated_at,
+    })
+}
+
+/// A user as shown to administrators (the password hash is never shown).
+pub fn user_view(u: &User) -> Value {
+    let mut v = json!({
+        "sub": u.sub,
+        "username": u.username,
+        "disabled": u.disabled,
+        "has_password": !u.password_hash.is_empty(),
+        "created_at": u.created_at,
+        "updated_at": u.updated_at,
+    });
+    if let (Value::Object(m), Ok(Value::Object(claims))) = (&mut v, serde_json::to_value(&u.claims))
+    {
+        m.extend(claims);
+    }
+    v
+}
+
+pub async fn create_client(
+    core: &Core,
+    db: &Db,
+    spec: ClientSpec,
+    now: i64,
+) -> Result<NewClient, AdminError> {
+    let new = manage::build_client(spec, &core.pepper, now)?;
+    db.create_client(&new.client).await?;
+    Ok(new)
+}
+
+pub async fn get_client(db: &Db, id: &str) -> Result<Client, AdminError> {
+    db.client(&ClientId(id.to_owned()))
+        .await?
+        .ok_or(AdminError::NotFound("client"))
+}
+
+pub async fn update_client(
+    db: &Db,
+    id: &str,
+    patch: ClientPatch,
+    now: i64,
+) -> Result<Client, AdminError> {
+    let client = get_client(db, id).await?;
+    let updated = manage::patch_client(client, patch, now)?;
+    if !db.update_client(&updated).await? {
+        return Err(AdminError::NotFound("client"));
+    }
+    Ok(updated)
+}
+
+pub async fn delete_client(db: &Db, id: &str) -> Result<(), AdminError> {
+    if db.delete_client(&ClientId(id.to_owned())).await? {
+        Ok(())
+    } else {
+        Err(AdminError::NotFound("client"))
+    }
+}
+
+/// Issues a new secret; the previous one keeps working for `grace` seconds
+/// so deployments can roll over without downtime.
+pub async fn rotate_secret(
+    core: &Core,
+    db: &Db,
+    id: &str,
+    grace: i64,
+    now: i64,
+) -> Result<(String, i64), AdminError> {
+    let client = get_client(db, id).await?;
+    if client.token_endpoint_auth_method == frontdesk_core::model::AuthMethod::None {
+        return Err(AdminError::Invalid("a public client has no secret".into()));
+    }
+    let plain = secret::new_client_secret()?;
+    let new = ClientSecret {
+        hash: core.pepper.hash_secret(&plain),
+        created_at: now,
+        expires_at: None,
+    };
+    let until = now + grace.max(0);
+    if !db
+        .rotate_client_secret(&client.client_id, &new, until, now)
+        .await?
+    {
+        return Err(AdminError::NotFound("client"));
+    }
+    Ok((plain, until))
+}
+
+/// Hashes on a blocking thread: Argon2id costs ~40 ms of CPU.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, manage::ManageError> + Send + 'static,
+) -> Result<T, AdminError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| AdminError::Internal(frontdesk_core::error::Error::Internal(e.to_string())))?
+        .map_err(AdminError::from)
+}
+
+pub async fn create_user(db: &Db, spec: UserSpec, now: i64) -> Result<User, AdminError> {
+    let user = blocking(move || manage::build_user(spec, now)).await?;
+    db.create_user(&user).await?;
+    Ok(user)
+}
+
+pub async fn get_user(db: &Db, login_or_sub: &str) -> Result<User, AdminError> {
+    if let Some(u) = db.user(login_or_sub).await? {
+        return Ok(u);
+    }
+    db.user_by_login(login_or_sub)
+        .await?
+        .ok_or(AdminError::NotFound("user"))
+}
+
+pub async fn set_password(
+    db: &Db,
+    login_or_sub: &str,
+    password: String,
+    now: i64,
+) -> Result<(), AdminError> {
+    let user = get_user(db, login_or_sub).await?;
+    let hash = blocking(move || {
+        manage::validate_password(&password)?;
+        Ok(frontdesk_core::password::hash(&password)?)
+    })
+    .await?;
+    if !db.set_user_password(&user.sub, &hash, now).await? {
+        return Err(AdminError::NotFound("user"));
+    }
+    Ok(())
+}
+
+pub async fn set_disabled(
+    db: &Db,
+    login_or_sub: &str,
+    disabled: bool,
+    now: i64,
+) -> Result<(), AdminError> {
+    let user = get_user(db, login_or_sub).await?;
+    if !db.set_user_disabled(&user.sub, disabled, now).await? {
+        return Err(AdminError::NotFound("user"));
+    }
+    Ok(())
+}
+
+pub async fn set_claims(
+    db: &Db,
+    login_or_sub: &str,
+    claims: UserClaims,
+    now: i64,
+) -> Result<User, AdminError> {
+    let user = get_user(db, login_or_sub).await?;
+    if !db.update_user_claims(&user.sub, &claims, now).await? {
+        return Err(AdminError::NotFound("user"));
+    }
+    get_user(db, &user.sub).await
+}
+
+pub async fn delete_user(db: &Db, login_or_sub: &str) -> Result<(), AdminError> {
+    let user = get_user(db, login_or_sub).await?;
+    if !db.delete_user(&user.sub).await? {
+        return Err(AdminError::NotFound("user"));
+    }
+    Ok(())
+}
+
+/// Applies `[[clients]]` and `[[users]]` from the configuration. Idempotent:
+/// running it twice leaves the same rows.
+pub async fn bootstrap(
+    core: &Core,
+    db: &Db,
+    clients: &[ClientSpec],
+    users: &[UserSpec],
+    now: i64,
+) -> Result<(), AdminError> {
+    for spec in clients {
+        let name = spec.client_id.clone().unwrap_or_default();
+        if spec.client_id.is_none() {
+            return Err(AdminError::Invalid(format!(
+                "config: [[clients]] {:?} needs a client_id",
+                spec.client_name
+            )));
+        }
+        let public =
+            spec.token_endpoint_auth_method == Some(frontdesk_core::model::AuthMethod::None);
+        if !public && spec.client_secret.is_none() {
+            return Err(AdminError::Invalid(format!(
+                "config: [[clients]] {name:?} needs a client_secret (or token_endpoint_auth_method = \"none\")"
+            )));
+        }
+        let new = manage::build_client(spec.clone(), &core.pepper, now)
+            .map_err(|e| AdminError::Invalid(format!("config: [[clients]] {name:?}: {e}")))?;
+        db.upsert_client(&new.client).await?;
+    }
+    for spec in users {
+        let name = spec.username.clone();
+        // Keep an existing hash when the configured password still matches,
+        // so restarts do not rewrite every user.
+        let existing = db.user_by_login(&spec.username).await?;
+        let spec = spec.clone();
+        let user = blocking(move || {
+            let mut spec = spec;
+            if let (Some(old), Some(pw)) = (&existing, &spec.password)
+                && frontdesk_core::password::verify(&old.password_hash, pw)
+            {
+                spec.password = None;
+                spec.password_hash = Some(old.password_hash.clone());
+            }
+            manage::build_user(spec, now)
+        })
+        .await
+        .map_err(|e| AdminError::Invalid(format!("config: [[users]] {name:?}: {e}")))?;
+        db.upsert_user(&user).await?;
+    }
+    Ok(())
+}
+
+impl std::fmt::Display for AdminError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AdminError::Unauthorized => f.write_str("unauthorized"),
+            AdminError::NotFound(what) => write!(f, "no such {what}"),
+            AdminError::Invalid(m) => f.write_str(m),
+            AdminError::Conflict(m) => write!(f, "already exists: {m}"),
+            AdminError::Internal(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for AdminError {}

@@ -1,0 +1,11 @@
+//! End-to-end tests: the real server over real HTTP, on SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+mod admin;
+mod cli;
+mod client_credentials;
+mod discovery;
+mod introspection;
+mod tidy;

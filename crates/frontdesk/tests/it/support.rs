@@ -1,0 +1,382 @@
+//! Test support: the real `frontdesk` binary on a free port, on SQLite or
+//! PostgreSQL, driven over real HTTP.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use serde_json::Value;
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef-0123";
+pub const PAYMENTS: &str = "https://payments.example.com";
+pub const PHOTOS: &str = "https://photos.example.com";
+
+/// Clients every test server starts with (declarative bootstrap).
+pub const BASE_CONFIG: &str = r#"
+admin_token = "test-admin-token-0123456789abcdef-0123"
+
+[[clients]]
+client_id = "order-service"
+client_secret = "order-service-secret-0123456789"
+client_name = "Order Service"
+grant_types = ["client_credentials"]
+scope = "photos:read charge:customer"
+audience = ["https://payments.example.com", "https://photos.example.com"]
+
+[[clients]]
+client_id = "post-client"
+client_secret = "post-client-secret-0123456789"
+client_name = "Post Client"
+grant_types = ["client_credentials"]
+token_endpoint_auth_method = "client_secret_post"
+scope = "photos:read"
+audience = ["https://photos.example.com"]
+
+[[clients]]
+client_id = "opaque-client"
+client_secret = "opaque-client-secret-0123456789"
+client_name = "Opaque Client"
+grant_types = ["client_credentials"]
+scope = "photos:read"
+access_token_format = "opaque"
+
+[[clients]]
+client_id = "short-lived"
+client_secret = "short-lived-secret-0123456789"
+client_name = "Short Lived"
+grant_types = ["client_credentials"]
+scope = "photos:read"
+access_token_ttl = 1
+
+[[clients]]
+client_id = "web-app"
+client_secret = "web-app-secret-0123456789"
+client_name = "Web App"
+grant_types = ["authorization_code"]
+redirect_uris = ["https://app.example.com/cb"]
+scope = "openid profile"
+
+[[users]]
+username = "alice"
+password = "correct horse battery staple"
+email = "alice@example.com"
+email_verified = true
+name = "Alice Example"
+"#;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A database for one server (or for several servers sharing it).
+pub struct Database {
+    pub url: String,
+    pub backend: Backend,
+}
+
+impl Database {
+    /// A fresh database, or `None` (and a line on stderr) when PostgreSQL is
+    /// requested but FRONTDESK_TEST_POSTGRES_URL is unset.
+    pub async fn new(backend: Backend, dir: &Path) -> Option<Database> {
+        match backend {
+            Backend::Sqlite => Some(Database {
+                url: format!("sqlite://{}", dir.join("frontdesk.db").display()),
+                backend,
+            }),
+            Backend::Postgres => {
+                let url = frontdesk_store::testing::postgres_url_from_env()
+                    .await
+                    .expect("create a PostgreSQL test database")?;
+                Some(Database { url, backend })
+            }
+        }
+    }
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_frontdesk")
+}
+
+/// A running `frontdesk serve`.
+pub struct Server {
+    pub base: String,
+    pub admin: String,
+    pub db_url: String,
+    pub dir: tempfile::TempDir,
+    pub http: reqwest::Client,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+impl Server {
+    /// Starts a server with [`BASE_CONFIG`] plus `extra` TOML. Returns `None`
+    /// when the backend is not available (PostgreSQL without its env var).
+    pub async fn start(backend: Backend, extra: &str) -> Option<Server> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Database::new(backend, dir.path()).await?;
+        Some(Server::start_in(dir, &db.url, extra))
+    }
+
+    /// Starts a server on a given database and data directory.
+    pub fn start_in(dir: tempfile::TempDir, db_url: &str, extra: &str) -> Server {
+        let config = dir.path().join("frontdesk.toml");
+        std::fs::write(&config, format!("{BASE_CONFIG}\n{extra}")).expect("write config");
+        for attempt in 0..5 {
+            let port = free_port();
+            let log = dir.path().join(format!("server-{port}.log"));
+            let log_file = std::fs::File::create(&log).expect("log file");
+            let mut child = Command::new(bin())
+                .arg("--config")
+                .arg(&config)
+                .arg("--data-dir")
+                .arg(dir.path().join("data"))
+                .arg("--database")
+                .arg(db_url)
+                .arg("serve")
+                .arg("--listen")
+                .arg(format!("127.0.0.1:{port}"))
+                .arg("--admin-listen")
+                .arg("127.0.0.1:0")
+                .arg("--issuer")
+                .arg(format!("http://127.0.0.1:{port}"))
+                .env("FRONTDESK_LOG_LEVEL", "info")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::from(log_file))
+                .spawn()
+                .expect("spawn frontdesk");
+            let stdout = child.stdout.take().expect("stdout");
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+            let mut admin = None;
+            let mut listening = false;
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while Instant::now() < deadline && !(listening && admin.is_some()) {
+                match rx.recv_timeout(Duration::from_millis(100)) {
+                    Ok(line) => {
+                        if line.starts_with("listening on ") {
+                            listening = true;
+                        } else if let Some(a) = line.strip_prefix("admin API on ") {
+                            admin = Some(a.to_owned());
+                        }
+                    }
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                        if let Ok(Some(_)) = child.try_wait() {
+                            break;
+                        }
+                    }
+                    Err(_) => break,
+                }
+            }
+            if let (true, Some(admin)) = (listening, admin) {
+                return Server {
+                    base: format!("http://127.0.0.1:{port}"),
+                    admin,
+                    db_url: db_url.to_owned(),
+                    dir,
+                    http: reqwest::Client::builder()
+                        .redirect(reqwest::redirect::Policy::none())
+                        .build()
+                        .expect("reqwest client"),
+                    child,
+                    log,
+                };
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if attempt == 4 || !text.contains("cannot bind") {
+                panic!("frontdesk did not start:\n{text}");
+            }
+        }
+        unreachable!("start loop returns or panics")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Everything the server has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Runs a CLI command against this server's database and data dir.
+    pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+        cli_in(self.dir.path(), &self.db_url, args, stdin)
+    }
+
+    /// POSTs a form with optional Basic credentials.
+    pub async fn post_form(
+        &self,
+        path: &str,
+        basic: Option<(&str, &str)>,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let mut req = self
+            .http
+            .post(self.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        if let Some((id, secret)) = basic {
+            req = req.header("authorization", basic_header(id, secret));
+        }
+        req.send().await.expect("request")
+    }
+
+    /// A client-credentials token for `order-service`.
+    pub async fn m2m_token(&self, extra: &[(&str, &str)]) -> Value {
+        let mut form = vec![("grant_type", "client_credentials")];
+        form.extend_from_slice(extra);
+        let r = self
+            .post_form(
+                "/token",
+                Some(("order-service", "order-service-secret-0123456789")),
+                &form,
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+        r.json().await.expect("json")
+    }
+
+    /// Introspects `token` as `order-service`.
+    pub async fn introspect(&self, token: &str) -> Value {
+        let r = self
+            .post_form(
+                "/introspect",
+                Some(("order-service", "order-service-secret-0123456789")),
+                &[("token", token)],
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+        r.json().await.expect("json")
+    }
+
+    pub async fn admin_req(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> reqwest::Response {
+        let mut req = self
+            .http
+            .request(method, format!("{}{}", self.admin, path))
+            .bearer_auth(ADMIN_TOKEN);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send().await.expect("admin request")
+    }
+}
+
+pub fn cli_in(
+    dir: &Path,
+    db_url: &str,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new(bin())
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .arg("--database")
+        .arg(db_url)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn cli");
+    if let Some(mut input) = child.stdin.take() {
+        if let Some(s) = stdin {
+            input.write_all(s.as_bytes()).expect("stdin");
+        }
+    }
+    child.wait_with_output().expect("cli output")
+}
+
+/// RFC 6749 §2.3.1: form-encode, then Basic.
+pub fn basic_header(id: &str, secret: &str) -> String {
+    let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let raw = format!("{}:{}", enc(id), enc(secret));
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    )
+}
+
+/// Decodes a JWT's header and payload without verifying (for assertions).
+pub fn jwt_parts(token: &str) -> (Value, Value) {
+    let mut it = token.split('.');
+    let dec = |s: &str| -> Value {
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(s)
+            .expect("b64");
+        serde_json::from_slice(&bytes).expect("json")
+    };
+    let h = dec(it.next().expect("header"));
+    let p = dec(it.next().expect("payload"));
+    (h, p)
+}
+
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Defines `NAME::sqlite` and `NAME::postgres` tests from
+/// `async fn NAME(s: &Server)`, each on a fresh server and database.
+#[macro_export]
+macro_rules! both {
+    ($name:ident) => {
+        $crate::both!($name, "");
+    };
+    ($name:ident, $extra:expr) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let s = $crate::support::Server::start($crate::support::Backend::Sqlite, $extra)
+                    .await
+                    .expect("sqlite is always available");
+                super::$name(&s).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                match $crate::support::Server::start($crate::support::Backend::Postgres, $extra)
+                    .await
+                {
+                    Some(s) => super::$name(&s).await,
+                    None => eprintln!("skipped: FRONTDESK_TEST_POSTGRES_URL not set"),
+                }
+            }
+        }
+    };
+}

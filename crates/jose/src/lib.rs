@@ -1,0 +1,72 @@
+//! JOSE for frontdesk: compact JWS signing with in-memory `aws-lc-rs` key pairs,
+//! verification through `jsonwebtoken`, JWK/JWKS types, RFC 7638 thumbprints and
+//! the RFC 9068 access-token claim set.
+//!
+//! Specifications implemented (sections are quoted on the items that implement them):
+//!
+//! * RFC 7515 — JSON Web Signature (JWS), compact serialization only.
+//! * RFC 7517 — JSON Web Key (JWK) and JWK Set.
+//! * RFC 7518 — JSON Web Algorithms: `ES256`, `RS256`, `PS256`.
+//! * RFC 8037 — `EdDSA` with Ed25519 (`kty` = `OKP`).
+//! * RFC 7638 — JWK thumbprints (used as `kid`).
+//! * RFC 9068 — JWT profile for OAuth 2.0 access tokens.
+//! * RFC 8725 — JWT best current practices (algorithm pinning, explicit typing,
+//!   issuer/audience validation).
+//!
+//! This crate performs no I/O and never reads the clock: every time-dependent
+//! check takes `now` (unix seconds) as a parameter.
+
+mod alg;
+mod claims;
+mod error;
+mod jwk;
+mod sign;
+mod strict;
+mod verify;
+
+#[cfg(test)]
+mod tests;
+
+use base64::Engine as _;
+
+pub use alg::Algorithm;
+pub use claims::{AccessTokenClaims, Audience};
+pub use error::JoseError;
+pub use jwk::{Jwk, Jwks, thumbprint};
+pub use sign::SigningKey;
+pub use verify::{Expectations, Header, MAX_TOKEN_LEN, verify};
+
+/// The base64url engine used everywhere in JOSE: URL-safe alphabet, no padding
+/// (RFC 7515 §2, "Base64url Encoding": "with all trailing '=' characters omitted").
+/// Decoding with it rejects padding and non-canonical trailing bits.
+pub(crate) const B64: base64::engine::GeneralPurpose =
+    base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+/// Base64url-encodes `bytes` without padding (RFC 7515 §2).
+#[must_use]
+pub fn b64url(bytes: &[u8]) -> String {
+    B64.encode(bytes)
+}
+
+/// SHA-256 of `bytes` (FIPS 180-4), computed with `aws_lc_rs::digest`.
+#[must_use]
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
+    let mut out = [0u8; 32];
+    // A SHA-256 digest is always 32 bytes; copy defensively without panicking.
+    for (dst, src) in out.iter_mut().zip(digest.as_ref()) {
+        *dst = *src;
+    }
+    out
+}
+
+/// Installs the `aws-lc-rs` crypto provider for `jsonwebtoken` as the process default.
+///
+/// Idempotent: if a provider is already installed (by us or by someone else), the
+/// error is ignored. [`verify`] calls this itself, so callers cannot forget it;
+/// binaries should still call it once at start-up.
+pub fn install_crypto_provider() {
+    let _ = jsonwebtoken::crypto::CryptoProvider::install_default(
+        &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER,
+    );
+}

@@ -1,0 +1,211 @@
+//! frontdesk-store: the [`frontdesk_core::store::Store`] intents on SQLite and
+//! PostgreSQL, behind one type, [`Db`].
+//!
+//! Each trait method matches on the backend once and runs one transaction (or
+//! one statement). Most SQL text is shared between the backends (`$N`
+//! placeholders, `ON CONFLICT`, `RETURNING`); the DDL differs, so each backend
+//! has its own migrations under `migrations/`.
+//!
+//! The store answers "did the atomic update win?", never "is this grant
+//! valid?": it takes hashes and times from the caller and decides nothing.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use frontdesk_core::store::StoreError;
+use sqlx::SqlSafeStr;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+mod error;
+mod rows;
+mod store;
+pub mod testing;
+
+/// SQLite waits this long for a lock before reporting `SQLITE_BUSY`.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a caller waits for the single SQLite writer connection.
+const SQLITE_WRITER_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections in the SQLite read pool (WAL lets readers run beside the writer).
+const SQLITE_READERS: u32 = 4;
+/// Connections in the PostgreSQL pool.
+const POSTGRES_MAX_CONNECTIONS: u32 = 10;
+/// How long a caller waits for a PostgreSQL connection before `Unavailable`.
+const POSTGRES_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The database: one of two backends. Cheap to clone (the pools are shared).
+#[derive(Clone, Debug)]
+pub enum Db {
+    /// SQLite in WAL mode: every write goes through `writer` (one connection,
+    /// so writers queue in the pool instead of fighting over `SQLITE_BUSY`);
+    /// plain reads use `reader`.
+    Sqlite {
+        writer: SqlitePool,
+        reader: SqlitePool,
+    },
+    Postgres(PgPool),
+}
+
+impl Db {
+    /// Connects and runs the backend's migrations.
+    ///
+    /// Accepted URLs: `sqlite://PATH` or `sqlite:PATH` (the file is created if
+    /// missing; its directory must exist; `sqlite::memory:` gives a private
+    /// in-memory database), and `postgres://…` or `postgresql://…`.
+    pub async fn connect(url: &str) -> Result<Db, StoreError> {
+        let db = if url.starts_with("sqlite:") {
+            connect_sqlite(url).await?
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            connect_postgres(url).await?
+        } else {
+            // Name only the scheme: the rest of the URL may hold a password.
+            let scheme = url.split_once(':').map(|(scheme, _)| scheme).filter(|s| {
+                !s.is_empty()
+                    && s.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+            });
+            return Err(StoreError::Internal(match scheme {
+                Some(scheme) => format!(
+                    "unsupported database URL scheme {scheme:?}: expected sqlite: or postgres://"
+                ),
+                None => "database URL has no scheme: expected sqlite: or postgres://".to_owned(),
+            }));
+        };
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Db::Sqlite { .. } => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Closes the pools, waiting for checked-out connections to come back.
+    pub async fn close(&self) {
+        match self {
+            Db::Sqlite { writer, reader } => {
+                reader.close().await;
+                writer.close().await;
+            }
+            Db::Postgres(pool) => pool.close().await,
+        }
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        match self {
+            Db::Sqlite { writer, .. } => sqlite_migrator()
+                .run(writer)
+                .await
+                .map_err(|e| StoreError::Internal(format!("sqlite migration failed: {e}"))),
+            Db::Postgres(pool) => postgres_migrator().run(pool).await.map_err(|e| match e {
+                sqlx::migrate::MigrateError::Execute(e) => error::postgres(e),
+                e => StoreError::Internal(format!("postgres migration failed: {e}")),
+            }),
+        }
+    }
+}
+
+/// The migrations are embedded in the binary. (`sqlx::migrate!` would need
+/// sqlx's `macros` feature, which builds SQLite and AWS-LC a second time for
+/// the proc-macro; `Migrator::with_migrations` is the documented equivalent.)
+fn migrator(migrations: &[(i64, &'static str, &'static str)]) -> Migrator {
+    Migrator::with_migrations(
+        migrations
+            .iter()
+            .map(|&(version, description, sql)| {
+                Migration::new(
+                    version,
+                    description.into(),
+                    MigrationType::Simple,
+                    sql.into_sql_str(),
+                    false,
+                )
+            })
+            .collect(),
+    )
+}
+
+fn sqlite_migrator() -> Migrator {
+    migrator(&[(
+        1,
+        "init",
+        include_str!("../migrations/sqlite/0001_init.sql"),
+    )])
+}
+
+fn postgres_migrator() -> Migrator {
+    migrator(&[(
+        1,
+        "init",
+        include_str!("../migrations/postgres/0001_init.sql"),
+    )])
+}
+
+async fn connect_sqlite(url: &str) -> Result<Db, StoreError> {
+    let base = SqliteConnectOptions::from_str(url)
+        .map_err(|e| StoreError::Internal(format!("invalid sqlite URL: {e}")))?
+        .busy_timeout(SQLITE_BUSY_TIMEOUT)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true);
+    let rest = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let in_memory = rest.starts_with(":memory:") || rest.contains("mode=memory");
+
+    let writer = SqlitePoolOptions::new()
+        .max_connections(1)
+        .min_connections(if in_memory { 1 } else { 0 })
+        // An in-memory database lives as long as its connection.
+        .idle_timeout(if in_memory {
+            None
+        } else {
+            Some(Duration::from_secs(600))
+        })
+        .max_lifetime(if in_memory {
+            None
+        } else {
+            Some(Duration::from_secs(1800))
+        })
+        .acquire_timeout(SQLITE_WRITER_ACQUIRE_TIMEOUT)
+        .connect_with(
+            base.clone()
+                .create_if_missing(true)
+                .journal_mode(if in_memory {
+                    SqliteJournalMode::Memory
+                } else {
+                    SqliteJournalMode::Wal
+                }),
+        )
+        .await
+        .map_err(error::sqlite)?;
+    if in_memory {
+        // One connection is the whole database: reads share it.
+        return Ok(Db::Sqlite {
+            reader: writer.clone(),
+            writer,
+        });
+    }
+    let reader = SqlitePoolOptions::new()
+        .max_connections(SQLITE_READERS)
+        .acquire_timeout(SQLITE_BUSY_TIMEOUT)
+        .connect_with(base.read_only(true))
+        .await
+        .map_err(error::sqlite)?;
+    Ok(Db::Sqlite { writer, reader })
+}
+
+async fn connect_postgres(url: &str) -> Result<Db, StoreError> {
+    let pool = PgPoolOptions::new()
+        .max_connections(POSTGRES_MAX_CONNECTIONS)
+        .acquire_timeout(POSTGRES_ACQUIRE_TIMEOUT)
+        .connect(url)
+        .await
+        .map_err(error::postgres)?;
+    Ok(Db::Postgres(pool))
+}

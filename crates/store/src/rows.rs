@@ -1,0 +1,223 @@
+//! Rows ↔ domain types. Rows are plain tuples so that the same decoding works
+//! on both backends without sqlx's derive macros.
+
+use frontdesk_core::model::{
+    AccessTokenFormat, AuthMethod, Client, ClientId, ClientSecret, GrantType, KeyUse, OpaqueToken,
+    StoredKey, User, UserClaims,
+};
+use frontdesk_core::scope::Scope;
+use frontdesk_core::store::StoreError;
+use serde::{Deserialize, Serialize};
+
+/// `clients LEFT JOIN client_secrets`: client_id, metadata, created_at,
+/// updated_at, then the secret's hash, created_at, expires_at (NULL when the
+/// client has no secret).
+pub(crate) type ClientSecretRow = (
+    String,
+    String,
+    i64,
+    i64,
+    Option<Vec<u8>>,
+    Option<i64>,
+    Option<i64>,
+);
+
+/// sub, username, password_hash, disabled, claims, created_at, updated_at.
+pub(crate) type UserRow = (String, String, String, bool, String, i64, i64);
+
+/// kid, alg, key_use, encrypted_private, public_jwk, created_at,
+/// activates_at, retired_at.
+pub(crate) type KeyRow = (
+    String,
+    String,
+    String,
+    Vec<u8>,
+    String,
+    i64,
+    i64,
+    Option<i64>,
+);
+
+/// token_hash, jti, client_id, sub, scope, audience, issued_at, expires_at,
+/// revoked_at.
+pub(crate) type TokenRow = (
+    Vec<u8>,
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    Option<i64>,
+);
+
+/// The `clients.metadata` JSON: the client minus id, secrets and timestamps.
+#[derive(Serialize)]
+struct MetadataRef<'a> {
+    client_name: &'a str,
+    redirect_uris: &'a [String],
+    grant_types: &'a [GrantType],
+    response_types: &'a [String],
+    scope: &'a Scope,
+    token_endpoint_auth_method: AuthMethod,
+    audience: &'a [String],
+    access_token_format: AccessTokenFormat,
+    first_party: bool,
+    access_token_ttl: i64,
+    refresh_token_ttl: i64,
+}
+
+#[derive(Deserialize)]
+struct Metadata {
+    client_name: String,
+    redirect_uris: Vec<String>,
+    grant_types: Vec<GrantType>,
+    response_types: Vec<String>,
+    scope: Scope,
+    token_endpoint_auth_method: AuthMethod,
+    audience: Vec<String>,
+    #[serde(default)]
+    access_token_format: AccessTokenFormat,
+    #[serde(default)]
+    first_party: bool,
+    access_token_ttl: i64,
+    refresh_token_ttl: i64,
+}
+
+pub(crate) fn client_metadata(c: &Client) -> Result<String, StoreError> {
+    serde_json::to_string(&MetadataRef {
+        client_name: &c.client_name,
+        redirect_uris: &c.redirect_uris,
+        grant_types: &c.grant_types,
+        response_types: &c.response_types,
+        scope: &c.scope,
+        token_endpoint_auth_method: c.token_endpoint_auth_method,
+        audience: &c.audience,
+        access_token_format: c.access_token_format,
+        first_party: c.first_party,
+        access_token_ttl: c.access_token_ttl,
+        refresh_token_ttl: c.refresh_token_ttl,
+    })
+    .map_err(|e| StoreError::Internal(format!("encoding client metadata: {e}")))
+}
+
+fn client_from_parts(
+    client_id: String,
+    metadata: &str,
+    created_at: i64,
+    updated_at: i64,
+) -> Result<Client, StoreError> {
+    let m: Metadata = serde_json::from_str(metadata).map_err(|e| {
+        StoreError::Internal(format!("decoding metadata of client {client_id:?}: {e}"))
+    })?;
+    Ok(Client {
+        client_id: ClientId(client_id),
+        client_name: m.client_name,
+        redirect_uris: m.redirect_uris,
+        grant_types: m.grant_types,
+        response_types: m.response_types,
+        scope: m.scope,
+        token_endpoint_auth_method: m.token_endpoint_auth_method,
+        audience: m.audience,
+        access_token_format: m.access_token_format,
+        first_party: m.first_party,
+        access_token_ttl: m.access_token_ttl,
+        refresh_token_ttl: m.refresh_token_ttl,
+        secrets: Vec::new(),
+        created_at,
+        updated_at,
+    })
+}
+
+/// Folds joined rows, ordered by client_id then secret id, into clients.
+pub(crate) fn clients_from_rows(rows: Vec<ClientSecretRow>) -> Result<Vec<Client>, StoreError> {
+    let mut clients: Vec<Client> = Vec::new();
+    for (client_id, metadata, created_at, updated_at, hash, secret_created, expires_at) in rows {
+        let same = clients
+            .last()
+            .is_some_and(|c| c.client_id.as_str() == client_id);
+        if !same {
+            clients.push(client_from_parts(
+                client_id, &metadata, created_at, updated_at,
+            )?);
+        }
+        if let (Some(hash), Some(secret_created), Some(client)) =
+            (hash, secret_created, clients.last_mut())
+        {
+            client.secrets.push(ClientSecret {
+                hash,
+                created_at: secret_created,
+                expires_at,
+            });
+        }
+    }
+    Ok(clients)
+}
+
+pub(crate) fn claims_json(claims: &UserClaims) -> Result<String, StoreError> {
+    serde_json::to_string(claims)
+        .map_err(|e| StoreError::Internal(format!("encoding user claims: {e}")))
+}
+
+/// The `users.email` lookup column: the claim, lower-cased.
+pub(crate) fn email_key(claims: &UserClaims) -> Option<String> {
+    claims.email.as_deref().map(str::to_lowercase)
+}
+
+pub(crate) fn user_from_row(row: UserRow) -> Result<User, StoreError> {
+    let (sub, username, password_hash, disabled, claims, created_at, updated_at) = row;
+    let claims: UserClaims = serde_json::from_str(&claims)
+        .map_err(|e| StoreError::Internal(format!("decoding claims of user {sub:?}: {e}")))?;
+    Ok(User {
+        sub,
+        username,
+        password_hash,
+        disabled,
+        claims,
+        created_at,
+        updated_at,
+    })
+}
+
+pub(crate) fn key_from_row(row: KeyRow) -> Result<StoredKey, StoreError> {
+    let (kid, alg, key_use, encrypted_private, public_jwk, created_at, activates_at, retired_at) =
+        row;
+    let key_use = KeyUse::parse(&key_use).ok_or_else(|| {
+        StoreError::Internal(format!(
+            "signing key {kid:?} has unknown key_use {key_use:?}"
+        ))
+    })?;
+    Ok(StoredKey {
+        kid,
+        alg,
+        key_use,
+        encrypted_private,
+        public_jwk,
+        created_at,
+        activates_at,
+        retired_at,
+    })
+}
+
+pub(crate) fn audience_json(audience: &[String]) -> Result<String, StoreError> {
+    serde_json::to_string(audience)
+        .map_err(|e| StoreError::Internal(format!("encoding token audience: {e}")))
+}
+
+pub(crate) fn token_from_row(row: TokenRow) -> Result<OpaqueToken, StoreError> {
+    let (token_hash, jti, client_id, sub, scope, audience, issued_at, expires_at, revoked_at) = row;
+    let audience: Vec<String> = serde_json::from_str(&audience)
+        .map_err(|e| StoreError::Internal(format!("decoding audience of token {jti:?}: {e}")))?;
+    Ok(OpaqueToken {
+        token_hash,
+        jti,
+        client_id: ClientId(client_id),
+        sub,
+        scope,
+        audience,
+        issued_at,
+        expires_at,
+        revoked_at,
+    })
+}

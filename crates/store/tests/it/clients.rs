@@ -1,0 +1,213 @@
+use frontdesk_core::model::{AuthMethod, ClientId};
+use frontdesk_core::scope::Scope;
+use frontdesk_core::store::{Store, StoreError};
+use frontdesk_store::Db;
+
+use crate::support::{NOW, client, secret};
+
+contract!(
+    client_create_get_list,
+    client_update,
+    client_delete,
+    client_duplicate_is_conflict,
+    client_upsert_is_idempotent,
+    client_rotate_secret,
+    client_concurrent_create_one_winner,
+);
+
+async fn client_create_get_list(db: &Db) {
+    let mut a = client("app");
+    a.secrets = vec![
+        secret(1, NOW - 50, None),
+        secret(2, NOW - 100, Some(NOW + 10)),
+    ];
+    let mut b = client("backend");
+    b.secrets = vec![];
+    b.token_endpoint_auth_method = AuthMethod::None;
+    b.first_party = true;
+    db.create_client(&b).await.unwrap();
+    db.create_client(&a).await.unwrap();
+
+    // Secrets come back in insertion order, field for field.
+    assert_eq!(db.client(&a.client_id).await.unwrap(), Some(a.clone()));
+    assert_eq!(db.client(&b.client_id).await.unwrap(), Some(b.clone()));
+    assert_eq!(db.client(&ClientId("nope".into())).await.unwrap(), None);
+    // Ordered by client_id.
+    assert_eq!(db.list_clients().await.unwrap(), vec![a, b]);
+}
+
+async fn client_update(db: &Db) {
+    let original = client("app");
+    db.create_client(&original).await.unwrap();
+
+    let mut changed = original.clone();
+    changed.client_name = "Renamed".into();
+    changed
+        .redirect_uris
+        .push("https://app.example/other".into());
+    changed.scope = Scope::parse("openid").unwrap();
+    changed.updated_at = NOW;
+    changed.secrets = vec![secret(9, NOW, None)]; // ignored by update_client
+    assert!(db.update_client(&changed).await.unwrap());
+
+    let stored = db.client(&original.client_id).await.unwrap().unwrap();
+    assert_eq!(stored.client_name, "Renamed");
+    assert_eq!(stored.redirect_uris, changed.redirect_uris);
+    assert_eq!(stored.scope, changed.scope);
+    assert_eq!(stored.updated_at, NOW);
+    assert_eq!(stored.created_at, original.created_at);
+    assert_eq!(stored.secrets, original.secrets, "secrets untouched");
+
+    assert!(!db.update_client(&client("unknown")).await.unwrap());
+    assert_eq!(db.list_clients().await.unwrap().len(), 1);
+}
+
+async fn client_delete(db: &Db) {
+    let a = client("app");
+    db.create_client(&a).await.unwrap();
+    db.create_client(&client("other")).await.unwrap();
+    assert!(db.delete_client(&a.client_id).await.unwrap());
+    assert_eq!(db.client(&a.client_id).await.unwrap(), None);
+    assert!(!db.delete_client(&a.client_id).await.unwrap());
+
+    // The secrets went with it: a new client of that id starts clean.
+    let mut again = client("app");
+    again.secrets = vec![];
+    db.create_client(&again).await.unwrap();
+    assert_eq!(
+        db.client(&a.client_id).await.unwrap().unwrap().secrets,
+        vec![]
+    );
+    assert_eq!(db.list_clients().await.unwrap().len(), 2);
+}
+
+async fn client_duplicate_is_conflict(db: &Db) {
+    let a = client("app");
+    db.create_client(&a).await.unwrap();
+    let mut dup = client("app");
+    dup.client_name = "Impostor".into();
+    dup.secrets = vec![secret(5, NOW, None)];
+    match db.create_client(&dup).await {
+        Err(StoreError::Conflict(what)) => assert!(what.contains("client_id"), "{what}"),
+        other => panic!("expected Conflict, got {other:?}"),
+    }
+    // Nothing of the failed insert remains.
+    assert_eq!(db.client(&a.client_id).await.unwrap(), Some(a));
+}
+
+async fn client_upsert_is_idempotent(db: &Db) {
+    let mut first = client("app");
+    first.secrets = vec![secret(1, NOW - 100, None), secret(2, NOW - 90, None)];
+    db.upsert_client(&first).await.unwrap();
+    db.upsert_client(&first).await.unwrap();
+    assert_eq!(db.list_clients().await.unwrap(), vec![first.clone()]);
+
+    let mut second = first.clone();
+    second.client_name = "Second".into();
+    second.secrets = vec![secret(3, NOW, None)];
+    second.created_at = NOW; // the original creation time is kept
+    second.updated_at = NOW;
+    db.upsert_client(&second).await.unwrap();
+    let stored = db.list_clients().await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].client_name, "Second");
+    assert_eq!(
+        stored[0].secrets,
+        vec![secret(3, NOW, None)],
+        "secrets replaced"
+    );
+    assert_eq!(stored[0].created_at, first.created_at);
+    assert_eq!(stored[0].updated_at, NOW);
+
+    // Upsert of a new id creates it.
+    db.upsert_client(&client("new")).await.unwrap();
+    assert_eq!(db.list_clients().await.unwrap().len(), 2);
+}
+
+async fn client_rotate_secret(db: &Db) {
+    let mut a = client("app");
+    a.secrets = vec![
+        secret(1, NOW - 1000, None),          // current: gets the grace expiry
+        secret(2, NOW - 2000, Some(NOW - 1)), // expired: removed
+        secret(3, NOW - 1500, Some(NOW)),     // valid until now inclusive: kept
+    ];
+    db.create_client(&a).await.unwrap();
+    let mut b = client("bystander");
+    b.secrets = vec![
+        secret(8, NOW - 1000, None),
+        secret(9, NOW - 2000, Some(NOW - 1)),
+    ];
+    db.create_client(&b).await.unwrap();
+
+    let new = secret(4, NOW, None);
+    assert!(
+        db.rotate_client_secret(&a.client_id, &new, NOW + 3600, NOW)
+            .await
+            .unwrap()
+    );
+    let stored = db.client(&a.client_id).await.unwrap().unwrap();
+    assert_eq!(
+        stored.secrets,
+        vec![
+            secret(1, NOW - 1000, Some(NOW + 3600)),
+            secret(3, NOW - 1500, Some(NOW)),
+            new.clone(),
+        ]
+    );
+    // Rotating again: the grace secret is still valid, the new one gets an expiry.
+    let newer = secret(5, NOW + 10, None);
+    assert!(
+        db.rotate_client_secret(&a.client_id, &newer, NOW + 70, NOW + 10)
+            .await
+            .unwrap()
+    );
+    let stored = db.client(&a.client_id).await.unwrap().unwrap();
+    assert_eq!(
+        stored.secrets,
+        vec![
+            secret(1, NOW - 1000, Some(NOW + 3600)),
+            secret(4, NOW, Some(NOW + 70)),
+            newer,
+        ]
+    );
+    // Other clients are untouched.
+    assert_eq!(db.client(&b.client_id).await.unwrap(), Some(b));
+    // Unknown client: false, nothing inserted.
+    assert!(
+        !db.rotate_client_secret(&ClientId("ghost".into()), &new, NOW + 3600, NOW)
+            .await
+            .unwrap()
+    );
+    assert_eq!(db.client(&ClientId("ghost".into())).await.unwrap(), None);
+}
+
+async fn client_concurrent_create_one_winner(db: &Db) {
+    let tasks: Vec<_> = (0..20u8)
+        .map(|i| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                let mut c = client("contested");
+                c.client_name = format!("attempt {i}");
+                c.secrets = vec![secret(i, NOW, None)];
+                db.create_client(&c).await
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    let mut conflict = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(()) => ok += 1,
+            Err(StoreError::Conflict(_)) => conflict += 1,
+            Err(other) => panic!("unexpected error: {other:?}"),
+        }
+    }
+    assert_eq!((ok, conflict), (1, 19));
+    let all = db.list_clients().await.unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(
+        all[0].secrets.len(),
+        1,
+        "only the winner's secret is stored"
+    );
+}

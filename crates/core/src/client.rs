@@ -41,6 +41,10 @@ pub fn validate_redirect_uri(uri: &str) -> Result<(), MetadataError> {
     if !url.username().is_empty() || url.password().is_some() {
         return Err(bad("must not contain user information"));
     }
+    let special = matches!(url.scheme(), "http" | "https");
+    if special && !uri[scheme_end..].starts_with("://") || uri[scheme_end..].starts_with(":///") {
+        return Err(bad("needs an authority: scheme://host/…"));
+    }
     match url.scheme() {
         "https" => {
             if url.host_str().is_none_or(str::is_empty) {

@@ -8,4 +8,5 @@ mod cli;
 mod client_credentials;
 mod discovery;
 mod introspection;
+mod outage;
 mod tidy;

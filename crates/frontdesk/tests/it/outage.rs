@@ -1,0 +1,158 @@
+//! A database outage fails closed: 503 with `Retry-After`, no token issued,
+//! readiness 503, discovery and JWKS still served from memory, and recovery
+//! without a restart. PostgreSQL is reached through a TCP proxy the test can
+//! cut, so the shared PostgreSQL server itself is never stopped.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::AbortHandle;
+
+use crate::support::Server;
+
+/// A TCP proxy to PostgreSQL that can be cut and restored on the same port.
+struct Proxy {
+    port: u16,
+    target: String,
+    tasks: Arc<Mutex<Vec<AbortHandle>>>,
+}
+
+impl Proxy {
+    async fn start(target: String) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let p = Proxy {
+            port,
+            target,
+            tasks: Arc::default(),
+        };
+        p.serve(listener);
+        p
+    }
+
+    fn serve(&self, listener: TcpListener) {
+        let target = self.target.clone();
+        let tasks = Arc::clone(&self.tasks);
+        let accept = tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    return;
+                };
+                let target = target.clone();
+                let conn = tokio::spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                tasks.lock().unwrap().push(conn.abort_handle());
+            }
+        });
+        self.tasks.lock().unwrap().push(accept.abort_handle());
+    }
+
+    /// Refuses new connections and drops the open ones.
+    fn cut(&self) {
+        for t in self.tasks.lock().unwrap().drain(..) {
+            t.abort();
+        }
+    }
+
+    async fn restore(&self) {
+        let listener = TcpListener::bind(("127.0.0.1", self.port)).await.unwrap();
+        self.serve(listener);
+    }
+}
+
+async fn token_status(s: &Server) -> (u16, reqwest::header::HeaderMap, Value) {
+    let r = s
+        .post_form(
+            "/token",
+            Some(("order-service", "order-service-secret-0123456789")),
+            &[("grant_type", "client_credentials")],
+        )
+        .await;
+    let status = r.status().as_u16();
+    let h = r.headers().clone();
+    (status, h, r.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_outage_fails_closed_and_recovers() {
+    let Some(db_url) = frontdesk_store::testing::postgres_url_from_env()
+        .await
+        .unwrap()
+    else {
+        eprintln!("skipped: FRONTDESK_TEST_POSTGRES_URL not set");
+        return;
+    };
+    let mut url = url::Url::parse(&db_url).unwrap();
+    let target = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
+    let proxy = Proxy::start(target).await;
+    url.set_host(Some("127.0.0.1")).unwrap();
+    url.set_port(Some(proxy.port)).unwrap();
+    let s = Server::start_in(tempfile::tempdir().unwrap(), url.as_str(), "");
+
+    assert_eq!(token_status(&s).await.0, 200);
+
+    proxy.cut();
+    let started = Instant::now();
+    let (status, h, body) = token_status(&s).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "fails fast, does not hang"
+    );
+    assert_eq!(status, 503);
+    assert_eq!(h["retry-after"], "5");
+    assert_eq!(h["cache-control"], "no-store");
+    assert_eq!(
+        body,
+        json!({"error": "temporarily_unavailable", "error_description": "the service is temporarily unavailable; retry later"})
+    );
+    assert!(body.get("access_token").is_none());
+
+    let ready = s.http.get(s.url("/health/ready")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    assert_eq!(
+        s.http
+            .get(s.url("/health/live"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let jwks = s.http.get(s.url("/jwks.json")).send().await.unwrap();
+    assert_eq!(jwks.status(), 200, "JWKS is served from memory");
+    let meta = s
+        .http
+        .get(s.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(meta.status(), 200, "discovery is served from memory");
+
+    proxy.restore().await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, _, _) = token_status(&s).await;
+        if status == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no recovery after the database came back"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(
+        s.http
+            .get(s.url("/health/ready"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}

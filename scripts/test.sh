@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace: unit tests, the store contract suite and
+# the end-to-end suite, on SQLite always and on PostgreSQL when one is
+# reachable (FRONTDESK_TEST_POSTGRES_URL, or the local server on 5432).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pg_reachable() {
+  # host:port from a postgres:// URL; default 127.0.0.1:5432.
+  local rest host port
+  rest=${1#*://}; rest=${rest#*@}; rest=${rest%%/*}
+  host=${rest%%:*}; port=${rest##*:}
+  [ "$port" = "$rest" ] && port=5432
+  [ -n "$host" ] || host=127.0.0.1
+  timeout 3 bash -c "exec 3<>/dev/tcp/$host/$port" 2>/dev/null
+}
+
+if [ -z "${FRONTDESK_TEST_POSTGRES_URL:-}" ]; then
+  if pg_reachable "postgres://127.0.0.1:5432"; then
+    export FRONTDESK_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:5432/postgres"
+  fi
+fi
+
+if [ -n "${FRONTDESK_TEST_POSTGRES_URL:-}" ]; then
+  if ! pg_reachable "$FRONTDESK_TEST_POSTGRES_URL"; then
+    echo "FRONTDESK_TEST_POSTGRES_URL is set but PostgreSQL does not answer there" >&2
+    exit 1
+  fi
+  echo "PostgreSQL suite: on ($FRONTDESK_TEST_POSTGRES_URL)"
+  # Each test creates its own database; drop those of earlier runs.
+  if command -v psql >/dev/null 2>&1; then
+    psql "$FRONTDESK_TEST_POSTGRES_URL" -Atc \
+      "SELECT datname FROM pg_database WHERE datname LIKE 'frontdesk_test_%'" 2>/dev/null |
+      while read -r db; do
+        psql "$FRONTDESK_TEST_POSTGRES_URL" -qc "DROP DATABASE IF EXISTS \"$db\"" >/dev/null 2>&1 || true
+      done
+  fi
+else
+  echo "PostgreSQL suite: SKIPPED (no PostgreSQL on 127.0.0.1:5432 and FRONTDESK_TEST_POSTGRES_URL unset)"
+fi
+
+cargo test --workspace --locked "$@"
+
+if [ -z "${FRONTDESK_TEST_POSTGRES_URL:-}" ]; then
+  echo "NOTE: the PostgreSQL suite was skipped; only SQLite was tested."
+fi

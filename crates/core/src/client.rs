@@ -108,8 +108,19 @@ pub fn validate_metadata(client: &Client) -> Result<(), MetadataError> {
     if client.client_name.trim().is_empty() {
         return Err(MetadataError("client_name must not be empty".into()));
     }
-    for uri in &client.redirect_uris {
+    for uri in client
+        .redirect_uris
+        .iter()
+        .chain(&client.post_logout_redirect_uris)
+    {
         validate_redirect_uri(uri)?;
+    }
+    if let Some(alg) = &client.id_token_signed_response_alg
+        && !["RS256", "PS256", "ES256", "EdDSA"].contains(&alg.as_str())
+    {
+        return Err(MetadataError(format!(
+            "id_token_signed_response_alg {alg:?} is not supported (RS256, PS256, ES256, EdDSA)"
+        )));
     }
     if client.grant_types.is_empty() {
         return Err(MetadataError("at least one grant type is required".into()));

@@ -41,6 +41,24 @@ pub enum ErrorCode {
     /// "The request requires higher privileges than provided by the access
     /// token." (RFC 6750 §3.1) — answered with 403.
     InsufficientScope,
+    /// "The resource owner or authorization server denied the request."
+    /// (RFC 6749 §4.1.2.1)
+    AccessDenied,
+    /// "The authorization server does not support obtaining an authorization
+    /// code using this method." (RFC 6749 §4.1.2.1)
+    UnsupportedResponseType,
+    /// "The Authorization Server requires End-User authentication." (OIDC
+    /// Core §3.1.2.6, for `prompt=none`)
+    LoginRequired,
+    /// "The Authorization Server requires End-User consent." (OIDC Core §3.1.2.6)
+    ConsentRequired,
+    /// "The Authorization Server requires End-User interaction of some form
+    /// to proceed." (OIDC Core §3.1.2.6)
+    InteractionRequired,
+    /// "The OP does not support use of the request parameter." (OIDC Core §3.1.2.6)
+    RequestNotSupported,
+    /// "The OP does not support use of the request_uri parameter." (OIDC Core §3.1.2.6)
+    RequestUriNotSupported,
     /// "The authorization server encountered an unexpected condition that
     /// prevented it from fulfilling the request." (RFC 6749 §4.1.2.1)
     ServerError,
@@ -63,6 +81,13 @@ impl ErrorCode {
             ErrorCode::UnsupportedTokenType => "unsupported_token_type",
             ErrorCode::InvalidToken => "invalid_token",
             ErrorCode::InsufficientScope => "insufficient_scope",
+            ErrorCode::AccessDenied => "access_denied",
+            ErrorCode::UnsupportedResponseType => "unsupported_response_type",
+            ErrorCode::LoginRequired => "login_required",
+            ErrorCode::ConsentRequired => "consent_required",
+            ErrorCode::InteractionRequired => "interaction_required",
+            ErrorCode::RequestNotSupported => "request_not_supported",
+            ErrorCode::RequestUriNotSupported => "request_uri_not_supported",
             ErrorCode::ServerError => "server_error",
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
         }

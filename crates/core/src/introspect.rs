@@ -47,6 +47,19 @@ impl Introspection {
 pub(crate) enum Known {
     Jwt(AccessTokenClaims),
     Opaque(crate::model::OpaqueToken),
+    Refresh(crate::model::RefreshToken, crate::model::Grant),
+}
+
+/// Whether the grant an access token came from still stands (tokens of
+/// client credentials have none).
+async fn grant_live<S: Store>(store: &S, jti: &str, now: UnixTime) -> Result<bool, Error> {
+    let Some(grant_id) = crate::token::grant_of_jti(jti) else {
+        return Ok(true);
+    };
+    Ok(store
+        .grant(grant_id)
+        .await?
+        .is_some_and(|g| g.revoked_at.is_none() && now < g.expires_at))
 }
 
 /// Verification of our own JWT access tokens: our issuer, `typ: at+jwt`
@@ -91,15 +104,28 @@ pub(crate) async fn find_live<S: Store>(
             return Ok(None);
         };
         // Leeway helps other nodes' clocks, never a token past its exp.
-        if claims.exp <= to_u64(now) || store.is_jti_revoked(&claims.jti).await? {
+        if claims.exp <= to_u64(now)
+            || store.is_jti_revoked(&claims.jti).await?
+            || !grant_live(store, &claims.jti, now).await?
+        {
             return Ok(None);
         }
         return Ok(Some(Known::Jwt(claims)));
     }
-    let found = store.opaque_token(&secret::token_hash(token)).await?;
-    Ok(found
-        .filter(|t| t.revoked_at.is_none() && now < t.expires_at)
-        .map(Known::Opaque))
+    let hash = secret::token_hash(token);
+    if let Some(t) = store.opaque_token(&hash).await? {
+        let live =
+            t.revoked_at.is_none() && now < t.expires_at && grant_live(store, &t.jti, now).await?;
+        return Ok(live.then_some(Known::Opaque(t)));
+    }
+    if let Some((rt, grant)) = store.refresh_token(&hash).await? {
+        let live = rt.consumed_at.is_none()
+            && now < rt.expires_at
+            && grant.revoked_at.is_none()
+            && now < grant.expires_at;
+        return Ok(live.then_some(Known::Refresh(rt, grant)));
+    }
+    Ok(None)
 }
 
 pub async fn introspect<S: Store>(
@@ -134,6 +160,18 @@ pub async fn introspect<S: Store>(
             aud: Some(t.audience),
             iss: Some(core.settings.issuer.clone()),
             jti: Some(t.jti),
+        },
+        Some(Known::Refresh(rt, grant)) => Introspection {
+            active: true,
+            scope: (!rt.scope.is_empty()).then_some(rt.scope),
+            client_id: Some(rt.client_id.0),
+            token_type: Some("refresh_token"),
+            exp: Some(rt.expires_at),
+            iat: Some(rt.issued_at),
+            sub: Some(grant.sub),
+            aud: None,
+            iss: Some(core.settings.issuer.clone()),
+            jti: None,
         },
     })
 }

@@ -2,26 +2,36 @@
 //! no SQL. Requests arrive as typed values, time arrives as a parameter, and
 //! storage is reached through the [`store::Store`] intents.
 
+pub mod authorize;
 pub mod client;
 pub mod discovery;
 pub mod error;
 pub mod grant;
+pub mod id_token;
 pub mod introspect;
 pub mod keys;
+pub mod logout;
 pub mod manage;
 pub mod model;
 pub mod params;
 pub mod password;
+pub mod pkce;
 pub mod revoke;
 pub mod scope;
 pub mod secret;
 pub mod store;
 pub mod token;
+pub mod userinfo;
 
 use secret::Pepper;
 
 /// Endpoint paths, shared by the router and the discovery document.
 pub mod paths {
+    pub const AUTHORIZE: &str = "/authorize";
+    pub const LOGIN: &str = "/login";
+    pub const CONSENT: &str = "/consent";
+    pub const USERINFO: &str = "/userinfo";
+    pub const LOGOUT: &str = "/logout";
     pub const TOKEN: &str = "/token";
     pub const INTROSPECT: &str = "/introspect";
     pub const REVOKE: &str = "/revoke";
@@ -35,6 +45,10 @@ pub mod paths {
 /// works.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Features {
+    /// RFC 6749 §4.1 with PKCE, OpenID Connect sign-in, userinfo and logout.
+    pub authorization_code: bool,
+    /// RFC 6749 §6, with rotation.
+    pub refresh_token: bool,
     /// RFC 6749 §4.4.
     pub client_credentials: bool,
     /// RFC 7662.
@@ -46,6 +60,8 @@ pub struct Features {
 impl Default for Features {
     fn default() -> Features {
         Features {
+            authorization_code: true,
+            refresh_token: true,
             client_credentials: true,
             introspection: true,
             revocation: true,
@@ -56,7 +72,12 @@ impl Default for Features {
 impl Features {
     /// The token endpoint exists when at least one grant is enabled.
     pub fn token_endpoint(&self) -> bool {
-        self.client_credentials
+        self.client_credentials || self.authorization_code
+    }
+
+    /// Refresh tokens are only issued from code grants.
+    pub fn refresh(&self) -> bool {
+        self.authorization_code && self.refresh_token
     }
 }
 
@@ -70,6 +91,17 @@ pub struct Settings {
     pub leeway: i64,
     /// Upper bound for any token lifetime, seconds; key retention follows it.
     pub max_token_ttl: i64,
+    /// Authorization-code lifetime, seconds (default 60).
+    pub code_ttl: i64,
+    /// ID-token lifetime, seconds.
+    pub id_token_ttl: i64,
+    /// SSO session lifetime, seconds.
+    pub session_ttl: i64,
+    /// A refresh token unused this long dies, seconds.
+    pub refresh_idle_ttl: i64,
+    /// A retry of a just-rotated refresh token within this window gets the
+    /// same successor instead of revoking the family, seconds (default 2).
+    pub refresh_grace: i64,
 }
 
 /// Everything the protocol needs that does not change per request.

@@ -53,6 +53,13 @@ pub struct ClientSpec {
     pub access_token_ttl: Option<i64>,
     #[serde(default)]
     pub refresh_token_ttl: Option<i64>,
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// `RS256` (default), `PS256`, `ES256` or `EdDSA`.
+    #[serde(default)]
+    pub id_token_signed_response_alg: Option<String>,
+    #[serde(default)]
+    pub always_issue_refresh_token: bool,
 }
 
 /// Changes to an existing client; absent fields stay as they are.
@@ -70,6 +77,9 @@ pub struct ClientPatch {
     pub first_party: Option<bool>,
     pub access_token_ttl: Option<i64>,
     pub refresh_token_ttl: Option<i64>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    pub id_token_signed_response_alg: Option<String>,
+    pub always_issue_refresh_token: Option<bool>,
 }
 
 /// A client built from a spec, with the plaintext secret to show once.
@@ -144,6 +154,9 @@ pub fn build_client(
         first_party: spec.first_party,
         access_token_ttl: spec.access_token_ttl.unwrap_or(DEFAULT_ACCESS_TOKEN_TTL),
         refresh_token_ttl: spec.refresh_token_ttl.unwrap_or(DEFAULT_REFRESH_TOKEN_TTL),
+        post_logout_redirect_uris: spec.post_logout_redirect_uris,
+        id_token_signed_response_alg: spec.id_token_signed_response_alg,
+        always_issue_refresh_token: spec.always_issue_refresh_token,
         secrets,
         created_at: now,
         updated_at: now,
@@ -173,6 +186,9 @@ pub fn patch_client(
         first_party,
         access_token_ttl,
         refresh_token_ttl,
+        post_logout_redirect_uris,
+        id_token_signed_response_alg,
+        always_issue_refresh_token,
     } = patch;
     if let Some(v) = client_name {
         client.client_name = v;
@@ -211,6 +227,15 @@ pub fn patch_client(
     }
     if let Some(v) = refresh_token_ttl {
         client.refresh_token_ttl = v;
+    }
+    if let Some(v) = post_logout_redirect_uris {
+        client.post_logout_redirect_uris = v;
+    }
+    if let Some(v) = id_token_signed_response_alg {
+        client.id_token_signed_response_alg = Some(v);
+    }
+    if let Some(v) = always_issue_refresh_token {
+        client.always_issue_refresh_token = v;
     }
     client.updated_at = now;
     validate_metadata(&client)?;

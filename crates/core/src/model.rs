@@ -117,6 +117,17 @@ pub struct Client {
     pub access_token_format: AccessTokenFormat,
     /// First-party clients skip the consent page.
     pub first_party: bool,
+    /// Where RP-initiated logout may return (OpenID Connect RP-Initiated
+    /// Logout 1.0 §3.1), matched exactly.
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// ID-token signing algorithm (`RS256` default; `PS256`, `ES256`, `EdDSA`).
+    #[serde(default)]
+    pub id_token_signed_response_alg: Option<String>,
+    /// Issue a refresh token on every code exchange, not only when
+    /// `offline_access` is granted.
+    #[serde(default)]
+    pub always_issue_refresh_token: bool,
     /// Access-token lifetime in seconds.
     pub access_token_ttl: i64,
     /// Refresh-token absolute lifetime in seconds.
@@ -235,4 +246,119 @@ pub struct OpaqueToken {
     pub issued_at: UnixTime,
     pub expires_at: UnixTime,
     pub revoked_at: Option<UnixTime>,
+}
+
+/// An SSO session at frontdesk. The browser's cookie holds a random value;
+/// only its SHA-256 is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id_hash: Vec<u8>,
+    /// Public session identifier: the `sid` claim of ID tokens.
+    pub sid: String,
+    pub sub: String,
+    /// When the user last authenticated (OIDC `auth_time`).
+    pub auth_time: UnixTime,
+    /// Authentication methods (RFC 8176 values, e.g. `pwd`).
+    pub amr: Vec<String>,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+    pub ended_at: Option<UnixTime>,
+}
+
+/// What a user granted a client through one authorization. Codes, refresh
+/// tokens and access tokens hang off it; revoking it revokes them all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub grant_id: String,
+    pub client_id: ClientId,
+    pub sub: String,
+    /// The SSO session the grant was made in (`sid`), if any.
+    pub sid: Option<String>,
+    pub scope: String,
+    pub audience: Vec<String>,
+    pub auth_time: UnixTime,
+    pub amr: Vec<String>,
+    pub created_at: UnixTime,
+    /// Absolute end of the grant (the refresh-token lifetime).
+    pub expires_at: UnixTime,
+    pub revoked_at: Option<UnixTime>,
+}
+
+/// An authorization code (RFC 6749 §4.1.2), stored by hash, single use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizationCode {
+    pub code_hash: Vec<u8>,
+    pub grant_id: String,
+    pub client_id: ClientId,
+    pub redirect_uri: String,
+    /// PKCE S256 challenge (RFC 7636 §4.2).
+    pub code_challenge: String,
+    pub nonce: Option<String>,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+    pub used_at: Option<UnixTime>,
+}
+
+/// Outcome of [`crate::store::Store::redeem_code`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redemption {
+    /// This call marked the code used; here are the code and its grant.
+    Redeemed {
+        code: AuthorizationCode,
+        grant: Grant,
+    },
+    /// The code had been used before; the store revoked its grant in the
+    /// same transaction (RFC 6749 §4.1.2: "SHOULD revoke … all tokens
+    /// previously issued based on that authorization code").
+    AlreadyUsed {
+        grant_id: String,
+    },
+    Unknown,
+}
+
+/// A refresh token, stored by hash, rotated on every use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshToken {
+    pub token_hash: Vec<u8>,
+    pub grant_id: String,
+    pub client_id: ClientId,
+    /// The scope this token may refresh (never wider than the grant's).
+    pub scope: String,
+    pub issued_at: UnixTime,
+    /// Idle expiry: unused past this instant, the token is dead.
+    pub expires_at: UnixTime,
+    pub consumed_at: Option<UnixTime>,
+    /// Hash of the token that replaced this one.
+    pub replaced_by: Option<Vec<u8>>,
+}
+
+/// Outcome of [`crate::store::Store::rotate_refresh`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// This call consumed `old` and stored the successor.
+    Rotated {
+        old: RefreshToken,
+        grant: Grant,
+    },
+    /// `old` was already consumed by the very same successor within the
+    /// grace window (a lost response, a second tab): nothing was written.
+    Retried {
+        old: RefreshToken,
+        grant: Grant,
+    },
+    /// `old` was consumed before, outside the grace window or toward another
+    /// successor: the store revoked the whole grant in the same transaction.
+    Reused {
+        grant_id: String,
+    },
+    Unknown,
+}
+
+/// Scopes a user approved for a client, remembered across sign-ins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consent {
+    pub sub: String,
+    pub client_id: ClientId,
+    pub scope: String,
+    pub granted_at: UnixTime,
 }

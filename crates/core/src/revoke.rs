@@ -29,6 +29,7 @@ pub async fn revoke<S: Store>(
     let owner = match &known {
         Known::Jwt(c) => c.client_id.as_str(),
         Known::Opaque(t) => t.client_id.as_str(),
+        Known::Refresh(rt, _) => rt.client_id.as_str(),
     };
     if owner != client.client_id.as_str() {
         return Err(OAuthError::invalid_request("the token was not issued to this client").into());
@@ -45,6 +46,11 @@ pub async fn revoke<S: Store>(
             store
                 .revoke_opaque_token(&secret::token_hash(token), now)
                 .await?;
+        }
+        // §2.1: revoking a refresh token SHOULD also invalidate the access
+        // tokens of the same grant: revoke the grant.
+        Known::Refresh(_, grant) => {
+            store.revoke_grant(&grant.grant_id, now).await?;
         }
     }
     Ok(())

@@ -5,7 +5,8 @@
 use std::future::Future;
 
 use crate::model::{
-    Client, ClientId, ClientSecret, OpaqueToken, StoredKey, UnixTime, User, UserClaims,
+    AuthorizationCode, Client, ClientId, ClientSecret, Consent, Grant, OpaqueToken, Redemption,
+    RefreshToken, Rotation, Session, StoredKey, UnixTime, User, UserClaims,
 };
 
 /// Errors a store can report. Protocol code maps `Unavailable` to 503 and
@@ -77,12 +78,16 @@ pub trait Store: Send + Sync {
         login: &str,
     ) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
     fn list_users(&self) -> impl Future<Output = Result<Vec<User>, StoreError>> + Send;
+    /// Also ends every session of the user and revokes every grant (and so
+    /// every refresh token) of the user, in the same transaction.
     fn set_user_password(
         &self,
         sub: &str,
         password_hash: &str,
         now: UnixTime,
     ) -> impl Future<Output = Result<Found, StoreError>> + Send;
+    /// Disabling also ends the user's sessions and revokes their grants, in
+    /// the same transaction.
     fn set_user_disabled(
         &self,
         sub: &str,
@@ -95,6 +100,8 @@ pub trait Store: Send + Sync {
         claims: &UserClaims,
         now: UnixTime,
     ) -> impl Future<Output = Result<Found, StoreError>> + Send;
+    /// Deletes the user with their sessions, grants, codes, refresh tokens
+    /// and consents.
     fn delete_user(&self, sub: &str) -> impl Future<Output = Result<Found, StoreError>> + Send;
 
     // ----- signing keys -----
@@ -135,6 +142,115 @@ pub trait Store: Send + Sync {
         expires_at: UnixTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     fn is_jti_revoked(&self, jti: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
-    /// Deletes expired opaque tokens and expired jti records; returns rows removed.
+    /// Deletes expired opaque tokens, jti records, codes, refresh tokens,
+    /// sessions, grants and login-failure windows; returns rows removed.
     fn purge_expired(&self, now: UnixTime) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    // ----- SSO sessions -----
+    fn put_session(&self, session: &Session)
+    -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The session whose cookie hashes to `id_hash` (ended or not; core checks).
+    fn session(
+        &self,
+        id_hash: &[u8],
+    ) -> impl Future<Output = Result<Option<Session>, StoreError>> + Send;
+    /// Ends the session with this `sid` and revokes every grant made in it,
+    /// in one transaction. `false` when no such live session exists.
+    fn end_session(
+        &self,
+        sid: &str,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<Found, StoreError>> + Send;
+
+    // ----- authorization codes and grants -----
+    /// Stores a new grant and its code in one transaction.
+    fn put_authorization(
+        &self,
+        grant: &Grant,
+        code: &AuthorizationCode,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// One conditional `UPDATE … SET used_at = now WHERE used_at IS NULL`.
+    /// On a second redemption the grant is revoked in the same transaction.
+    /// Expiry is not checked here (core does, with the returned code).
+    fn redeem_code(
+        &self,
+        code_hash: &[u8],
+        now: UnixTime,
+    ) -> impl Future<Output = Result<Redemption, StoreError>> + Send;
+    fn grant(
+        &self,
+        grant_id: &str,
+    ) -> impl Future<Output = Result<Option<Grant>, StoreError>> + Send;
+    /// Sets `revoked_at` if not set yet; `false` when no such grant exists.
+    fn revoke_grant(
+        &self,
+        grant_id: &str,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<Found, StoreError>> + Send;
+
+    // ----- refresh tokens -----
+    fn put_refresh_token(
+        &self,
+        token: &RefreshToken,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// A refresh token and its grant.
+    fn refresh_token(
+        &self,
+        token_hash: &[u8],
+    ) -> impl Future<Output = Result<Option<(RefreshToken, Grant)>, StoreError>> + Send;
+    /// Atomically consumes `old_hash` and stores `new` (see [`Rotation`]):
+    /// `UPDATE … SET consumed_at = now, replaced_by = new.token_hash WHERE
+    /// token_hash = old AND consumed_at IS NULL`, then the insert, in one
+    /// transaction. If `old` was already consumed: `Retried` when
+    /// `replaced_by == new.token_hash` and `now - consumed_at <= grace_secs`
+    /// (nothing written), otherwise the grant is revoked and `Reused`.
+    fn rotate_refresh(
+        &self,
+        old_hash: &[u8],
+        new: &RefreshToken,
+        now: UnixTime,
+        grace_secs: i64,
+    ) -> impl Future<Output = Result<Rotation, StoreError>> + Send;
+
+    // ----- consent -----
+    fn consent(
+        &self,
+        sub: &str,
+        client_id: &ClientId,
+    ) -> impl Future<Output = Result<Option<Consent>, StoreError>> + Send;
+    /// Creates or replaces the consent of (sub, client_id).
+    fn put_consent(&self, consent: &Consent)
+    -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn list_consents(
+        &self,
+        sub: &str,
+    ) -> impl Future<Output = Result<Vec<Consent>, StoreError>> + Send;
+    fn delete_consent(
+        &self,
+        sub: &str,
+        client_id: &ClientId,
+    ) -> impl Future<Output = Result<Found, StoreError>> + Send;
+
+    // ----- login throttling -----
+    /// Records one failed login for `key` (e.g. `acct:alice`, `ip:1.2.3.4`)
+    /// and returns the failures counted in the current window: a window
+    /// starts at the first failure and lasts `window_secs`; a failure after
+    /// the window starts a new one at 1. Atomic: N concurrent calls count N.
+    fn note_login_failure(
+        &self,
+        key: &str,
+        now: UnixTime,
+        window_secs: i64,
+    ) -> impl Future<Output = Result<u32, StoreError>> + Send;
+    /// Failures counted for `key` in its current window (0 if the window ended).
+    fn login_failures(
+        &self,
+        key: &str,
+        now: UnixTime,
+        window_secs: i64,
+    ) -> impl Future<Output = Result<u32, StoreError>> + Send;
+    fn clear_login_failures(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

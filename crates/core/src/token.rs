@@ -27,6 +27,10 @@ pub struct TokenResponse {
     /// request; we always send it so clients never have to guess.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
 }
 
 /// Handles one token request end to end.
@@ -43,6 +47,10 @@ pub async fn exchange<S: Store>(
         Some(GrantType::ClientCredentials) if core.features.client_credentials => {
             GrantType::ClientCredentials
         }
+        Some(GrantType::AuthorizationCode) if core.features.authorization_code => {
+            GrantType::AuthorizationCode
+        }
+        Some(GrantType::RefreshToken) if core.features.refresh() => GrantType::RefreshToken,
         _ => {
             return Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
@@ -56,11 +64,12 @@ pub async fn exchange<S: Store>(
         GrantType::ClientCredentials => {
             grant::client_credentials::exchange(core, store, keys, &client, params, now).await
         }
-        GrantType::AuthorizationCode | GrantType::RefreshToken => Err(OAuthError::new(
-            ErrorCode::UnsupportedGrantType,
-            "this grant type is not supported",
-        )
-        .into()),
+        GrantType::AuthorizationCode => {
+            grant::authorization_code::exchange(core, store, keys, &client, params, now).await
+        }
+        GrantType::RefreshToken => {
+            grant::refresh_token::exchange(core, store, keys, &client, params, now).await
+        }
     }
 }
 
@@ -88,6 +97,48 @@ pub struct AccessGrant<'a> {
     pub sub: String,
     pub scope: Scope,
     pub audience: Vec<String>,
+    /// When and how the user authenticated (user grants only).
+    pub auth_time: Option<UnixTime>,
+    pub amr: Option<Vec<String>>,
+    /// The grant the token belongs to: its id prefixes the `jti`, so that
+    /// revoking the grant revokes the token.
+    pub grant_id: Option<String>,
+    /// A fixed random part for the `jti` (the refresh grace window re-mints
+    /// the same token); random when `None`.
+    pub jti_suffix: Option<String>,
+}
+
+impl<'a> AccessGrant<'a> {
+    /// A token for the client itself (client credentials).
+    pub fn for_client(client: &'a Client, scope: Scope, audience: Vec<String>) -> AccessGrant<'a> {
+        AccessGrant {
+            client,
+            sub: client.client_id.0.clone(),
+            scope,
+            audience,
+            auth_time: None,
+            amr: None,
+            grant_id: None,
+            jti_suffix: None,
+        }
+    }
+}
+
+/// `jti` = `GRANT.RANDOM` for user grants, `RANDOM` otherwise.
+fn jti_for(grant: &AccessGrant<'_>) -> Result<String, Error> {
+    let suffix = match &grant.jti_suffix {
+        Some(s) => s.clone(),
+        None => secret::random_string(16)?,
+    };
+    Ok(match &grant.grant_id {
+        Some(g) => format!("{g}.{suffix}"),
+        None => suffix,
+    })
+}
+
+/// The grant id inside a `jti`, if the token came from a user grant.
+pub fn grant_of_jti(jti: &str) -> Option<&str> {
+    jti.split_once('.').map(|(g, _)| g)
 }
 
 /// Mints an access token in the client's format: an RFC 9068 JWT signed by
@@ -104,7 +155,7 @@ pub async fn mint_access_token<S: Store>(
         .client
         .access_token_ttl
         .min(core.settings.max_token_ttl);
-    let jti = secret::random_string(16)?;
+    let jti = jti_for(grant)?;
     let scope = grant.scope.to_string();
     match grant.client.access_token_format {
         AccessTokenFormat::Jwt => {
@@ -120,9 +171,9 @@ pub async fn mint_access_token<S: Store>(
                 jti,
                 client_id: grant.client.client_id.0.clone(),
                 scope: (!scope.is_empty()).then_some(scope),
-                auth_time: None,
+                auth_time: grant.auth_time.map(to_u64),
                 acr: None,
-                amr: None,
+                amr: grant.amr.clone(),
             };
             let jwt = signer
                 .sign(Some("at+jwt"), &claims)

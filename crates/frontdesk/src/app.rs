@@ -61,6 +61,11 @@ pub async fn open(settings: &Settings) -> anyhow::Result<Opened> {
             issuer: settings.issuer.clone(),
             leeway: settings.leeway,
             max_token_ttl: settings.max_token_ttl,
+            code_ttl: settings.code_ttl,
+            id_token_ttl: settings.id_token_ttl,
+            session_ttl: settings.session_ttl,
+            refresh_idle_ttl: settings.refresh_idle_ttl,
+            refresh_grace: settings.refresh_grace,
         },
         features: settings.features,
         pepper,
@@ -124,6 +129,50 @@ fn load_or_create_kek(path: &Path) -> anyhow::Result<Zeroizing<[u8; 32]>> {
     }
 }
 
+/// How failed logins are throttled.
+#[derive(Debug, Clone, Copy)]
+pub struct LoginPolicy {
+    pub max_per_account: u32,
+    pub max_per_ip: u32,
+    pub window: i64,
+}
+
+/// What the browser-facing pages need.
+pub struct Web {
+    pub pages: crate::http::pages::Pages,
+    /// Bounds concurrent Argon2id verifications to the number of cores.
+    pub hasher: tokio::sync::Semaphore,
+    /// Verified when the user does not exist, so timing does not tell.
+    pub dummy_hash: String,
+    pub login: LoginPolicy,
+}
+
+impl Web {
+    pub fn new(secure_cookies: bool, login: LoginPolicy) -> anyhow::Result<Web> {
+        let pages = crate::http::pages::Pages::new(secure_cookies)
+            .map_err(|e| anyhow!("templates: {e}"))?;
+        let cores = std::thread::available_parallelism()
+            .map(usize::from)
+            .unwrap_or(2);
+        let dummy = frontdesk_core::secret::random_string(24).map_err(|e| anyhow!("{e}"))?;
+        let dummy_hash = frontdesk_core::password::hash(&dummy).map_err(|e| anyhow!("{e}"))?;
+        Ok(Web {
+            pages,
+            hasher: tokio::sync::Semaphore::new(cores),
+            dummy_hash,
+            login,
+        })
+    }
+
+    pub async fn verify_password(
+        &self,
+        hash: String,
+        password: String,
+    ) -> Result<bool, frontdesk_core::error::Error> {
+        crate::http::browser::verify_on_pool(&self.hasher, hash, password).await
+    }
+}
+
 /// The server's shared state.
 pub struct App {
     pub core: Core,
@@ -132,6 +181,7 @@ pub struct App {
     pub rotation: RotationPolicy,
     keys: RwLock<Arc<KeyRing>>,
     pub admin_token: Option<Zeroizing<String>>,
+    pub web: Web,
 }
 
 pub type AppState = Arc<App>;
@@ -142,6 +192,7 @@ impl App {
     pub async fn start(
         opened: Opened,
         admin_token: Option<Zeroizing<String>>,
+        web: Web,
     ) -> anyhow::Result<App> {
         let Opened {
             core,
@@ -177,6 +228,7 @@ impl App {
             rotation,
             keys: RwLock::new(Arc::new(ring)),
             admin_token,
+            web,
         })
     }
 

@@ -41,6 +41,10 @@ enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCmd),
+    /// Run the API gateway (`--config gateway.toml`).
+    Gateway(crate::gateway::GatewayArgs),
+    /// Run the demo API (photos and payments) meant to sit behind the gateway.
+    DemoApi(crate::demo::DemoArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -75,6 +79,15 @@ struct ClientFields {
     /// Refresh-token lifetime in seconds.
     #[arg(long = "refresh-token-ttl")]
     refresh_token_ttl: Option<i64>,
+    /// Where RP-initiated logout may return; repeat for several.
+    #[arg(long = "post-logout-redirect-uri")]
+    post_logout_redirect_uris: Vec<String>,
+    /// ID-token signing algorithm: RS256 (default), PS256, ES256 or EdDSA.
+    #[arg(long = "id-token-alg")]
+    id_token_alg: Option<String>,
+    /// Issue a refresh token on every code exchange, even without offline_access.
+    #[arg(long = "always-issue-refresh-token")]
+    always_issue_refresh_token: Option<bool>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -200,6 +213,12 @@ fn parse_scope(s: Option<String>) -> anyhow::Result<Option<Scope>> {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // The gateway and the demo API have their own configuration, not the server's.
+    match cli.command {
+        Command::Gateway(a) => return crate::gateway::run(&cli.common, a).await,
+        Command::DemoApi(a) => return crate::demo::run(&cli.common, a).await,
+        _ => {}
+    }
     let serve_args = match &cli.command {
         Command::Serve(a) => a.clone(),
         _ => ServeArgs::default(),
@@ -213,7 +232,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     let opened = app::open(&settings).await?;
     let result = match cli.command {
-        Command::Serve(_) => Ok(()),
+        Command::Serve(_) | Command::Gateway(_) | Command::DemoApi(_) => Ok(()),
         Command::Clients(c) => clients(&opened, c).await,
         Command::Users(u) => users(&opened, u).await,
         Command::Keys(k) => keys_cmd(&opened, k).await,
@@ -267,6 +286,9 @@ async fn clients(o: &Opened, cmd: ClientsCmd) -> anyhow::Result<()> {
                 first_party: fields.first_party.unwrap_or(false),
                 access_token_ttl: fields.access_token_ttl,
                 refresh_token_ttl: fields.refresh_token_ttl,
+                post_logout_redirect_uris: fields.post_logout_redirect_uris,
+                id_token_signed_response_alg: fields.id_token_alg,
+                always_issue_refresh_token: fields.always_issue_refresh_token.unwrap_or(false),
             };
             let new = ops::create_client(&o.core, &o.db, spec, now).await?;
             if json {
@@ -322,6 +344,10 @@ async fn clients(o: &Opened, cmd: ClientsCmd) -> anyhow::Result<()> {
                 first_party: fields.first_party,
                 access_token_ttl: fields.access_token_ttl,
                 refresh_token_ttl: fields.refresh_token_ttl,
+                post_logout_redirect_uris: (!fields.post_logout_redirect_uris.is_empty())
+                    .then_some(fields.post_logout_redirect_uris),
+                id_token_signed_response_alg: fields.id_token_alg,
+                always_issue_refresh_token: fields.always_issue_refresh_token,
             };
             let c = ops::update_client(&o.db, &client_id, patch, now).await?;
             print_json(&ops::client_view(&c))?;

@@ -62,6 +62,23 @@ pub struct FileConfig {
     /// How long `keys rotate` publishes a new key before it signs; at least
     /// `jwks_max_age_secs`. Default 600.
     pub key_prepublish_secs: Option<i64>,
+    /// Authorization-code lifetime, seconds. Default 60.
+    pub code_ttl_secs: Option<i64>,
+    /// ID-token lifetime, seconds. Default 3600.
+    pub id_token_ttl_secs: Option<i64>,
+    /// SSO session lifetime, seconds. Default 86400 (one day).
+    pub session_ttl_secs: Option<i64>,
+    /// Refresh tokens unused this long expire, seconds. Default 1209600 (14 days).
+    pub refresh_idle_ttl_secs: Option<i64>,
+    /// Grace window in which a retried refresh gets the same new tokens, seconds. Default 2.
+    pub refresh_grace_secs: Option<i64>,
+    /// Failed logins per account within `login_window_secs` before the
+    /// account is locked for the rest of the window. Default 10.
+    pub login_max_failures_per_account: Option<u32>,
+    /// Failed logins per client IP within the window. Default 50.
+    pub login_max_failures_per_ip: Option<u32>,
+    /// Login-failure window, seconds. Default 900.
+    pub login_window_secs: Option<i64>,
     #[serde(default)]
     pub features: FeaturesConfig,
     /// Clients applied idempotently at every start.
@@ -76,6 +93,8 @@ pub struct FileConfig {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FeaturesConfig {
+    pub authorization_code: Option<bool>,
+    pub refresh_token: Option<bool>,
     pub client_credentials: Option<bool>,
     pub introspection: Option<bool>,
     pub revocation: Option<bool>,
@@ -126,6 +145,14 @@ pub struct Settings {
     pub log_level: Option<String>,
     pub leeway: i64,
     pub max_token_ttl: i64,
+    pub code_ttl: i64,
+    pub id_token_ttl: i64,
+    pub session_ttl: i64,
+    pub refresh_idle_ttl: i64,
+    pub refresh_grace: i64,
+    pub login_max_failures_per_account: u32,
+    pub login_max_failures_per_ip: u32,
+    pub login_window: i64,
     pub rotation: RotationPolicy,
     pub features: Features,
     pub clients: Vec<ClientSpec>,
@@ -254,11 +281,37 @@ fn validate(raw: FileConfig) -> anyhow::Result<Settings> {
         raw.key_prepublish_secs.unwrap_or(600),
         0,
     )?;
+    let code_ttl = positive("code_ttl_secs", raw.code_ttl_secs.unwrap_or(60), 1)?;
+    let id_token_ttl = positive(
+        "id_token_ttl_secs",
+        raw.id_token_ttl_secs.unwrap_or(3600),
+        1,
+    )?;
+    let session_ttl = positive(
+        "session_ttl_secs",
+        raw.session_ttl_secs.unwrap_or(86_400),
+        1,
+    )?;
+    let refresh_idle_ttl = positive(
+        "refresh_idle_ttl_secs",
+        raw.refresh_idle_ttl_secs.unwrap_or(14 * 86_400),
+        1,
+    )?;
+    let refresh_grace = positive("refresh_grace_secs", raw.refresh_grace_secs.unwrap_or(2), 0)?;
+    let login_window = positive("login_window_secs", raw.login_window_secs.unwrap_or(900), 1)?;
+    if id_token_ttl > max_token_ttl {
+        bail!("config: id_token_ttl_secs must not exceed max_token_ttl_secs");
+    }
     if prepublish < jwks_max_age {
         bail!("config: key_prepublish_secs must be at least jwks_max_age_secs ({jwks_max_age})");
     }
     let defaults = Features::default();
     let features = Features {
+        authorization_code: raw
+            .features
+            .authorization_code
+            .unwrap_or(defaults.authorization_code),
+        refresh_token: raw.features.refresh_token.unwrap_or(defaults.refresh_token),
         client_credentials: raw
             .features
             .client_credentials
@@ -278,6 +331,14 @@ fn validate(raw: FileConfig) -> anyhow::Result<Settings> {
         log_level: raw.log_level,
         leeway,
         max_token_ttl,
+        code_ttl,
+        id_token_ttl,
+        session_ttl,
+        refresh_idle_ttl,
+        refresh_grace,
+        login_max_failures_per_account: raw.login_max_failures_per_account.unwrap_or(10),
+        login_max_failures_per_ip: raw.login_max_failures_per_ip.unwrap_or(50),
+        login_window,
         rotation: RotationPolicy {
             jwks_max_age,
             prepublish,

@@ -3,6 +3,8 @@
 mod app;
 mod cli;
 mod config;
+mod demo;
+mod gateway;
 mod http;
 mod ops;
 mod serve;

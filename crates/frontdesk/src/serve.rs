@@ -22,7 +22,15 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     )
     .await
     .map_err(|e| anyhow!("{e}"))?;
-    let app: AppState = Arc::new(App::start(opened, settings.admin_token).await?);
+    let web = app::Web::new(
+        settings.issuer.starts_with("https://"),
+        app::LoginPolicy {
+            max_per_account: settings.login_max_failures_per_account,
+            max_per_ip: settings.login_max_failures_per_ip,
+            window: settings.login_window,
+        },
+    )?;
+    let app: AppState = Arc::new(App::start(opened, settings.admin_token, web).await?);
 
     let public = TcpListener::bind(settings.listen)
         .await
@@ -58,11 +66,14 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         let mut rx = rx.clone();
         let router = http::router(Arc::clone(&app));
         tokio::spawn(async move {
-            axum::serve(public, router)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.changed().await;
-                })
-                .await
+            axum::serve(
+                public,
+                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = rx.changed().await;
+            })
+            .await
         })
     };
     let admin_srv = admin.map(|listener| {

@@ -38,6 +38,39 @@ pub struct AccessTokenClaims {
     pub amr: Option<Vec<String>>,
 }
 
+/// ID-token claims, OpenID Connect Core §2 and §3.1.3.6, plus the standard
+/// claims of §5.1 that the granted scopes release (in `extra`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct IdTokenClaims {
+    pub iss: String,
+    pub sub: String,
+    /// "It MUST contain the OAuth 2.0 client_id of the Relying Party".
+    pub aud: Audience,
+    pub exp: u64,
+    pub iat: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<u64>,
+    /// Echoed from the authentication request (§3.1.2.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    /// Authorized party: the client the token was issued to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azp: Option<String>,
+    /// Session ID (OpenID Connect Front-Channel Logout §3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    /// Access-token hash (§3.1.3.6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amr: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    /// Profile and email claims (§5.4), flattened into the token.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
 /// The `aud` claim (RFC 7519 §4.1.3): "In the general case, the "aud" value is an
 /// array of case-sensitive strings ... In the special case when the JWT has one
 /// audience, the "aud" value MAY be a single case-sensitive string".

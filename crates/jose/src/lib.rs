@@ -30,7 +30,7 @@ mod tests;
 use base64::Engine as _;
 
 pub use alg::Algorithm;
-pub use claims::{AccessTokenClaims, Audience};
+pub use claims::{AccessTokenClaims, Audience, IdTokenClaims};
 pub use error::JoseError;
 pub use jwk::{Jwk, Jwks, thumbprint};
 pub use sign::SigningKey;

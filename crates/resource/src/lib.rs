@@ -1,11 +1,70 @@
 //! frontdesk-resource: checks access tokens at the door of an API.
 //!
-//! This first part validates RFC 9068 JWT access tokens locally against a
-//! JWKS the caller supplies: signature with an algorithm bound to the key
-//! (never `none`, never HMAC), `typ: at+jwt`, `iss`, `aud`, `exp`/`nbf`/`iat`
-//! with leeway, and required scopes (RFC 9068 §4). Failures map to the
-//! RFC 6750 §3 challenge an API must send. Fetching and caching the JWKS
-//! and remote introspection come next.
+//! An API protected by frontdesk receives `Authorization: Bearer <token>` and
+//! must decide, on every request, whether the token lets this caller do this
+//! thing. This crate makes that decision two ways:
+//!
+//! * **Locally** ([`Validator`]): the token is an RFC 9068 JWT; its signature
+//!   is checked against the issuer's JWKS (fetched through discovery and
+//!   cached, see [`Keys`]), then `typ: at+jwt`, `iss`, `aud`, `exp`/`nbf`/`iat`
+//!   and the required scopes (RFC 9068 §4). Fast (no network on the hot
+//!   path), but a token revoked at frontdesk stays valid here until it expires.
+//! * **By introspection** ([`Introspector`], RFC 7662): ask frontdesk each
+//!   time, optionally through a short bounded cache. A revocation takes
+//!   effect at once (or within the cache TTL), at the cost of a round trip.
+//!
+//! [`Guard`] is either of the two; [`Guard::layer`] gives a tower layer that
+//! refuses bad requests per RFC 6750 §3 and hands the [`Verified`] token to
+//! the handler (an axum extractor with the `axum` feature):
+//!
+//! | situation | status | `WWW-Authenticate` |
+//! |---|---|---|
+//! | no `Authorization: Bearer` | 401 | `Bearer` |
+//! | bad, expired, revoked, foreign token | 401 | `Bearer error="invalid_token"` |
+//! | token lacks a scope | 403 | `Bearer error="insufficient_scope", scope="…"` |
+//! | two `Authorization` headers | 400 | `Bearer error="invalid_request"` |
+//! | keys or introspection unreachable | 503 | none (`Retry-After: 5`) |
+//!
+//! The body is JSON ([`ErrorBody`]): `{"error":"invalid_token","error_description":"…"}`.
+//! Which check failed is logged, never told to the caller.
+//!
+//! # A complete API (feature `axum`)
+//!
+//! ```no_run
+//! # #[cfg(feature = "axum")] {
+//! use axum::{Json, Router, routing::{get, post}};
+//! use frontdesk_resource::{Guard, Introspector, HttpClient, Validator, Verified, discover};
+//! use serde_json::{Value, json};
+//!
+//! async fn list_photos(token: Verified) -> Json<Value> {
+//!     Json(json!({"owner": token.sub(), "photos": ["beach.jpg"]}))
+//! }
+//!
+//! async fn charge(token: Verified) -> Json<Value> {
+//!     Json(json!({"charged_by": token.client_id()}))
+//! }
+//!
+//! async fn app() -> Result<Router, Box<dyn std::error::Error>> {
+//!     let issuer = "https://id.example.com";
+//!     // Low risk: check the JWT locally.
+//!     let photos = Guard::Local(Validator::from_issuer(issuer, "https://photos.example.com").await?);
+//!     // High risk: ask frontdesk every time (revocation is immediate).
+//!     let http = HttpClient::new()?;
+//!     let meta = discover(&http, issuer).await?;
+//!     let endpoint = meta.introspection_endpoint.ok_or("no introspection endpoint")?;
+//!     let payments = Guard::Introspect(Introspector::new(
+//!         http, &endpoint, "payment-service", "its-secret", issuer, "https://payments.example.com",
+//!     )?);
+//!     Ok(Router::new()
+//!         .route("/photos", get(list_photos).route_layer(photos.layer(&["photos:read"])))
+//!         .route("/charges", post(charge).route_layer(payments.layer(&["charge:customer"]))))
+//! }
+//! # }
+//! ```
+//!
+//! `examples/photos_api.rs` is the same API as a runnable program.
+//!
+//! # Without a framework
 //!
 //! ```
 //! use frontdesk_resource::{Validator, ValidationError};
@@ -17,99 +76,29 @@
 //! }
 //! # }
 //! ```
+//!
+//! # Outbound requests
+//!
+//! Discovery, JWKS and introspection go through [`HttpClient`]: no
+//! redirects, 5 s timeout, 64 KiB response cap, proxy variables ignored.
 
-use frontdesk_jose::{AccessTokenClaims, Algorithm, Expectations, Jwks};
+#[cfg(feature = "axum")]
+mod axum;
+mod discovery;
+mod error;
+mod guard;
+mod http_client;
+mod introspect;
+mod keys;
+mod layer;
+mod validator;
 
-/// Why a token was refused, in RFC 6750 §3.1 terms.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ValidationError {
-    /// "The access token provided is expired, revoked, malformed, or invalid
-    /// for other reasons." → 401.
-    #[error("invalid_token: {0}")]
-    InvalidToken(String),
-    /// "The request requires higher privileges than provided by the access
-    /// token." → 403, with the scope needed.
-    #[error("insufficient_scope: {0}")]
-    InsufficientScope(String),
-}
-
-impl ValidationError {
-    /// The HTTP status RFC 6750 §3.1 assigns.
-    pub fn status(&self) -> u16 {
-        match self {
-            ValidationError::InvalidToken(_) => 401,
-            ValidationError::InsufficientScope(_) => 403,
-        }
-    }
-
-    /// The `WWW-Authenticate` header value (RFC 6750 §3).
-    pub fn www_authenticate(&self) -> String {
-        match self {
-            ValidationError::InvalidToken(_) => r#"Bearer error="invalid_token""#.to_owned(),
-            ValidationError::InsufficientScope(scope) => {
-                format!(r#"Bearer error="insufficient_scope", scope="{scope}""#)
-            }
-        }
-    }
-}
-
-/// Validates access tokens for one API (one audience).
-#[derive(Debug, Clone)]
-pub struct Validator {
-    expect: Expectations,
-    jwks: Jwks,
-}
-
-impl Validator {
-    /// `issuer` is frontdesk's issuer identifier; `audience` this API's
-    /// identifier as registered in clients' `audience`.
-    pub fn new(issuer: &str, audience: &str, jwks: Jwks) -> Validator {
-        Validator {
-            expect: Expectations {
-                issuer: issuer.to_owned(),
-                audience: Some(vec![audience.to_owned()]),
-                typ: Some("at+jwt".to_owned()),
-                forbidden_typ: Vec::new(),
-                algorithms: vec![
-                    Algorithm::ES256,
-                    Algorithm::EdDSA,
-                    Algorithm::RS256,
-                    Algorithm::PS256,
-                ],
-                leeway_secs: 10,
-            },
-            jwks,
-        }
-    }
-
-    /// Clock leeway for exp/nbf/iat, seconds (default 10).
-    pub fn with_leeway(mut self, secs: u64) -> Validator {
-        self.expect.leeway_secs = secs;
-        self
-    }
-
-    /// Replaces the key set (after a refetch).
-    pub fn set_jwks(&mut self, jwks: Jwks) {
-        self.jwks = jwks;
-    }
-
-    /// Checks `token` and that its `scope` holds every `required` scope.
-    pub fn validate(
-        &self,
-        token: &str,
-        required: &[&str],
-        now: u64,
-    ) -> Result<AccessTokenClaims, ValidationError> {
-        let (_, claims) =
-            frontdesk_jose::verify::<AccessTokenClaims>(token, &self.jwks, &self.expect, now)
-                .map_err(|e| ValidationError::InvalidToken(e.to_string()))?;
-        let granted = claims.scope.as_deref().unwrap_or_default();
-        let missing = required
-            .iter()
-            .any(|r| !granted.split(' ').any(|g| g == *r));
-        if missing {
-            return Err(ValidationError::InsufficientScope(required.join(" ")));
-        }
-        Ok(claims)
-    }
-}
+pub use discovery::{Discovery, discover};
+pub use error::{ErrorBody, SetupError, ValidationError};
+pub use frontdesk_jose::{AccessTokenClaims, Jwks};
+pub use guard::{Guard, Verified, Via, bearer_token, unix_now};
+pub use http_client::{DEFAULT_TIMEOUT, HttpClient, MAX_BODY};
+pub use introspect::Introspector;
+pub use keys::{Keys, KeysOptions};
+pub use layer::{BearerLayer, BearerService};
+pub use validator::Validator;

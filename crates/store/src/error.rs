@@ -66,6 +66,13 @@ pub(crate) fn postgres(e: sqlx::Error) -> StoreError {
             Some("signing_keys_pkey") => "signing_keys.kid",
             Some("opaque_tokens_pkey") => "opaque_tokens.token_hash",
             Some("revoked_jtis_pkey") => "revoked_jtis.jti",
+            Some("sessions_pkey") => "sessions.id_hash",
+            Some("sessions_sid_key") => "sessions.sid",
+            Some("grants_pkey") => "grants.grant_id",
+            Some("authorization_codes_pkey") => "authorization_codes.code_hash",
+            Some("refresh_tokens_pkey") => "refresh_tokens.token_hash",
+            Some("consents_pkey") => "consents.sub, consents.client_id",
+            Some("login_failures_pkey") => "login_failures.key",
             Some(other) => other,
             None => "unique key",
         };

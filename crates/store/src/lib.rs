@@ -132,19 +132,33 @@ fn migrator(migrations: &[(i64, &'static str, &'static str)]) -> Migrator {
 }
 
 fn sqlite_migrator() -> Migrator {
-    migrator(&[(
-        1,
-        "init",
-        include_str!("../migrations/sqlite/0001_init.sql"),
-    )])
+    migrator(&[
+        (
+            1,
+            "init",
+            include_str!("../migrations/sqlite/0001_init.sql"),
+        ),
+        (
+            2,
+            "signin",
+            include_str!("../migrations/sqlite/0002_signin.sql"),
+        ),
+    ])
 }
 
 fn postgres_migrator() -> Migrator {
-    migrator(&[(
-        1,
-        "init",
-        include_str!("../migrations/postgres/0001_init.sql"),
-    )])
+    migrator(&[
+        (
+            1,
+            "init",
+            include_str!("../migrations/postgres/0001_init.sql"),
+        ),
+        (
+            2,
+            "signin",
+            include_str!("../migrations/postgres/0002_signin.sql"),
+        ),
+    ])
 }
 
 async fn connect_sqlite(url: &str) -> Result<Db, StoreError> {

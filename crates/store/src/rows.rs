@@ -2,12 +2,13 @@
 //! on both backends without sqlx's derive macros.
 
 use frontdesk_core::model::{
-    AccessTokenFormat, AuthMethod, Client, ClientId, ClientSecret, GrantType, KeyUse, OpaqueToken,
-    StoredKey, User, UserClaims,
+    AccessTokenFormat, AuthMethod, AuthorizationCode, Client, ClientId, ClientSecret, Consent,
+    Grant, GrantType, KeyUse, OpaqueToken, RefreshToken, Session, StoredKey, User, UserClaims,
 };
 use frontdesk_core::scope::Scope;
 use frontdesk_core::store::StoreError;
 use serde::{Deserialize, Serialize};
+use sqlx::{ColumnIndex, Decode, FromRow, Row, Type};
 
 /// `clients LEFT JOIN client_secrets`: client_id, metadata, created_at,
 /// updated_at, then the secret's hash, created_at, expires_at (NULL when the
@@ -52,6 +53,96 @@ pub(crate) type TokenRow = (
     Option<i64>,
 );
 
+/// id_hash, sid, sub, auth_time, amr, created_at, expires_at, ended_at.
+pub(crate) type SessionRow = (Vec<u8>, String, String, i64, String, i64, i64, Option<i64>);
+
+/// grant_id, client_id, sub, sid, scope, audience, auth_time, amr,
+/// created_at, expires_at, revoked_at.
+pub(crate) type GrantRow = (
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+    i64,
+    String,
+    i64,
+    i64,
+    Option<i64>,
+);
+
+/// code_hash, grant_id, client_id, redirect_uri, code_challenge, nonce,
+/// created_at, expires_at, used_at.
+pub(crate) type CodeRow = (
+    Vec<u8>,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    i64,
+    i64,
+    Option<i64>,
+);
+
+/// token_hash, grant_id, client_id, scope, issued_at, expires_at,
+/// consumed_at, replaced_by.
+pub(crate) type RefreshRow = (
+    Vec<u8>,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    Option<i64>,
+    Option<Vec<u8>>,
+);
+
+/// sub, client_id, scope, granted_at.
+pub(crate) type ConsentRow = (String, String, String, i64);
+
+/// `refresh_tokens JOIN grants`: the [`RefreshRow`] columns, then the
+/// [`GrantRow`] columns (19 in all, past sqlx's 16-tuple `FromRow`).
+pub(crate) struct RefreshGrantRow(pub(crate) RefreshRow, pub(crate) GrantRow);
+
+impl<'r, R> FromRow<'r, R> for RefreshGrantRow
+where
+    R: Row,
+    usize: ColumnIndex<R>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    Vec<u8>: Decode<'r, R::Database> + Type<R::Database>,
+{
+    fn from_row(r: &'r R) -> Result<Self, sqlx::Error> {
+        Ok(RefreshGrantRow(
+            (
+                r.try_get(0)?,
+                r.try_get(1)?,
+                r.try_get(2)?,
+                r.try_get(3)?,
+                r.try_get(4)?,
+                r.try_get(5)?,
+                r.try_get(6)?,
+                r.try_get(7)?,
+            ),
+            (
+                r.try_get(8)?,
+                r.try_get(9)?,
+                r.try_get(10)?,
+                r.try_get(11)?,
+                r.try_get(12)?,
+                r.try_get(13)?,
+                r.try_get(14)?,
+                r.try_get(15)?,
+                r.try_get(16)?,
+                r.try_get(17)?,
+                r.try_get(18)?,
+            ),
+        ))
+    }
+}
+
 /// The `clients.metadata` JSON: the client minus id, secrets and timestamps.
 #[derive(Serialize)]
 struct MetadataRef<'a> {
@@ -66,6 +157,9 @@ struct MetadataRef<'a> {
     first_party: bool,
     access_token_ttl: i64,
     refresh_token_ttl: i64,
+    post_logout_redirect_uris: &'a [String],
+    id_token_signed_response_alg: Option<&'a str>,
+    always_issue_refresh_token: bool,
 }
 
 #[derive(Deserialize)]
@@ -83,6 +177,12 @@ struct Metadata {
     first_party: bool,
     access_token_ttl: i64,
     refresh_token_ttl: i64,
+    #[serde(default)]
+    post_logout_redirect_uris: Vec<String>,
+    #[serde(default)]
+    id_token_signed_response_alg: Option<String>,
+    #[serde(default)]
+    always_issue_refresh_token: bool,
 }
 
 pub(crate) fn client_metadata(c: &Client) -> Result<String, StoreError> {
@@ -98,6 +198,9 @@ pub(crate) fn client_metadata(c: &Client) -> Result<String, StoreError> {
         first_party: c.first_party,
         access_token_ttl: c.access_token_ttl,
         refresh_token_ttl: c.refresh_token_ttl,
+        post_logout_redirect_uris: &c.post_logout_redirect_uris,
+        id_token_signed_response_alg: c.id_token_signed_response_alg.as_deref(),
+        always_issue_refresh_token: c.always_issue_refresh_token,
     })
     .map_err(|e| StoreError::Internal(format!("encoding client metadata: {e}")))
 }
@@ -124,6 +227,9 @@ fn client_from_parts(
         first_party: m.first_party,
         access_token_ttl: m.access_token_ttl,
         refresh_token_ttl: m.refresh_token_ttl,
+        post_logout_redirect_uris: m.post_logout_redirect_uris,
+        id_token_signed_response_alg: m.id_token_signed_response_alg,
+        always_issue_refresh_token: m.always_issue_refresh_token,
         secrets: Vec::new(),
         created_at,
         updated_at,
@@ -220,4 +326,110 @@ pub(crate) fn token_from_row(row: TokenRow) -> Result<OpaqueToken, StoreError> {
         expires_at,
         revoked_at,
     })
+}
+
+/// A JSON array of strings (`amr`, `audience`).
+pub(crate) fn strings_json(what: &str, values: &[String]) -> Result<String, StoreError> {
+    serde_json::to_string(values).map_err(|e| StoreError::Internal(format!("encoding {what}: {e}")))
+}
+
+fn strings_from_json(json: &str, what: impl FnOnce() -> String) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(json)
+        .map_err(|e| StoreError::Internal(format!("decoding {}: {e}", what())))
+}
+
+pub(crate) fn session_from_row(row: SessionRow) -> Result<Session, StoreError> {
+    let (id_hash, sid, sub, auth_time, amr, created_at, expires_at, ended_at) = row;
+    let amr = strings_from_json(&amr, || format!("amr of session {sid:?}"))?;
+    Ok(Session {
+        id_hash,
+        sid,
+        sub,
+        auth_time,
+        amr,
+        created_at,
+        expires_at,
+        ended_at,
+    })
+}
+
+pub(crate) fn grant_from_row(row: GrantRow) -> Result<Grant, StoreError> {
+    let (
+        grant_id,
+        client_id,
+        sub,
+        sid,
+        scope,
+        audience,
+        auth_time,
+        amr,
+        created_at,
+        expires_at,
+        revoked_at,
+    ) = row;
+    let audience = strings_from_json(&audience, || format!("audience of grant {grant_id:?}"))?;
+    let amr = strings_from_json(&amr, || format!("amr of grant {grant_id:?}"))?;
+    Ok(Grant {
+        grant_id,
+        client_id: ClientId(client_id),
+        sub,
+        sid,
+        scope,
+        audience,
+        auth_time,
+        amr,
+        created_at,
+        expires_at,
+        revoked_at,
+    })
+}
+
+pub(crate) fn code_from_row(row: CodeRow) -> AuthorizationCode {
+    let (
+        code_hash,
+        grant_id,
+        client_id,
+        redirect_uri,
+        code_challenge,
+        nonce,
+        created_at,
+        expires_at,
+        used_at,
+    ) = row;
+    AuthorizationCode {
+        code_hash,
+        grant_id,
+        client_id: ClientId(client_id),
+        redirect_uri,
+        code_challenge,
+        nonce,
+        created_at,
+        expires_at,
+        used_at,
+    }
+}
+
+pub(crate) fn refresh_from_row(row: RefreshRow) -> RefreshToken {
+    let (token_hash, grant_id, client_id, scope, issued_at, expires_at, consumed_at, replaced_by) =
+        row;
+    RefreshToken {
+        token_hash,
+        grant_id,
+        client_id: ClientId(client_id),
+        scope,
+        issued_at,
+        expires_at,
+        consumed_at,
+        replaced_by,
+    }
+}
+
+pub(crate) fn consent_from_row(row: ConsentRow) -> Consent {
+    let (sub, client_id, scope, granted_at) = row;
+    Consent {
+        sub,
+        client_id: ClientId(client_id),
+        scope,
+        granted_at,
+    }
 }

@@ -4,7 +4,8 @@
 use std::future::Future;
 
 use frontdesk_core::model::{
-    Client, ClientId, ClientSecret, OpaqueToken, StoredKey, UnixTime, User, UserClaims,
+    AuthorizationCode, Client, ClientId, ClientSecret, Consent, Grant, OpaqueToken, Redemption,
+    RefreshToken, Rotation, Session, StoredKey, UnixTime, User, UserClaims,
 };
 use frontdesk_core::store::{Found, Store, StoreError};
 use sqlx::postgres::{PgPool, Postgres};
@@ -12,7 +13,10 @@ use sqlx::sqlite::{Sqlite, SqlitePool};
 use sqlx::{Database, Transaction};
 
 use crate::Db;
-use crate::rows::{self, ClientSecretRow, KeyRow, TokenRow, UserRow};
+use crate::rows::{
+    self, ClientSecretRow, CodeRow, ConsentRow, GrantRow, KeyRow, RefreshGrantRow, RefreshRow,
+    SessionRow, TokenRow, UserRow,
+};
 
 /// Runs `$body` (an `async` block body that returns `Result<_, sqlx::Error>`)
 /// on the backend's read or write pool, bound to `$pool`, and maps the error
@@ -86,6 +90,8 @@ const CLIENT_UPSERT: &str = "INSERT INTO clients (client_id, metadata, created_a
      SET metadata = excluded.metadata, updated_at = excluded.updated_at";
 const CLIENT_UPDATE: &str =
     "UPDATE clients SET metadata = $2, updated_at = $3 WHERE client_id = $1";
+/// Cascades to the client's secrets, grants (and so their codes and refresh
+/// tokens) and consents: one statement, so one transaction.
 const CLIENT_DELETE: &str = "DELETE FROM clients WHERE client_id = $1";
 const CLIENT_EXISTS: &str = "SELECT client_id FROM clients WHERE client_id = $1";
 const SECRET_INSERT: &str = "INSERT INTO client_secrets (client_id, hash, created_at, expires_at) \
@@ -148,6 +154,112 @@ const JTI_REVOKE: &str = "INSERT INTO revoked_jtis (jti, expires_at) VALUES ($1,
      ELSE revoked_jtis.expires_at END";
 const JTI_EXISTS: &str = "SELECT jti FROM revoked_jtis WHERE jti = $1";
 const JTIS_PURGE: &str = "DELETE FROM revoked_jtis WHERE expires_at <= $1";
+
+const SESSION_INSERT: &str = "INSERT INTO sessions \
+     (id_hash, sid, sub, auth_time, amr, created_at, expires_at, ended_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+const SESSION_BY_HASH: &str = "SELECT id_hash, sid, sub, auth_time, amr, created_at, \
+     expires_at, ended_at FROM sessions WHERE id_hash = $1";
+const SESSION_END: &str = "UPDATE sessions SET ended_at = $2 WHERE sid = $1 AND ended_at IS NULL";
+const SESSIONS_END_SUB: &str =
+    "UPDATE sessions SET ended_at = $2 WHERE sub = $1 AND ended_at IS NULL";
+const SESSIONS_DELETE_SUB: &str = "DELETE FROM sessions WHERE sub = $1";
+const SESSIONS_PURGE: &str = "DELETE FROM sessions WHERE expires_at <= $1";
+
+const GRANT_INSERT: &str = "INSERT INTO grants \
+     (grant_id, client_id, sub, sid, scope, audience, auth_time, amr, created_at, expires_at, \
+     revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+const GRANT_BY_ID: &str = "SELECT grant_id, client_id, sub, sid, scope, audience, auth_time, \
+     amr, created_at, expires_at, revoked_at FROM grants WHERE grant_id = $1";
+/// Keeps the first revocation time; matches (and so reports) revoked grants too.
+const GRANT_REVOKE: &str = "UPDATE grants SET revoked_at = COALESCE(revoked_at, $2) \
+     WHERE grant_id = $1";
+const GRANTS_REVOKE_SID: &str =
+    "UPDATE grants SET revoked_at = $2 WHERE sid = $1 AND revoked_at IS NULL";
+const GRANTS_REVOKE_SUB: &str =
+    "UPDATE grants SET revoked_at = $2 WHERE sub = $1 AND revoked_at IS NULL";
+/// Cascades to the grants' codes and refresh tokens.
+const GRANTS_DELETE_SUB: &str = "DELETE FROM grants WHERE sub = $1";
+const GRANTS_PURGE: &str = "DELETE FROM grants WHERE expires_at <= $1";
+
+const CODE_INSERT: &str = "INSERT INTO authorization_codes \
+     (code_hash, grant_id, client_id, redirect_uri, code_challenge, nonce, created_at, \
+     expires_at, used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+/// The single-use gate: only one caller sees the row come back.
+const CODE_REDEEM: &str = "UPDATE authorization_codes SET used_at = $2 \
+     WHERE code_hash = $1 AND used_at IS NULL \
+     RETURNING code_hash, grant_id, client_id, redirect_uri, code_challenge, nonce, \
+     created_at, expires_at, used_at";
+const CODE_GRANT_ID: &str = "SELECT grant_id FROM authorization_codes WHERE code_hash = $1";
+/// Expired codes, and the codes of expired grants (which the grants' purge
+/// would cascade to uncounted).
+const CODES_PURGE: &str = "DELETE FROM authorization_codes WHERE expires_at <= $1 \
+     OR grant_id IN (SELECT grant_id FROM grants WHERE expires_at <= $1)";
+
+const REFRESH_INSERT: &str = "INSERT INTO refresh_tokens \
+     (token_hash, grant_id, client_id, scope, issued_at, expires_at, consumed_at, replaced_by) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+const REFRESH_WITH_GRANT: &str = "SELECT r.token_hash, r.grant_id, r.client_id, r.scope, \
+     r.issued_at, r.expires_at, r.consumed_at, r.replaced_by, \
+     g.grant_id, g.client_id, g.sub, g.sid, g.scope, g.audience, g.auth_time, g.amr, \
+     g.created_at, g.expires_at, g.revoked_at \
+     FROM refresh_tokens r JOIN grants g ON g.grant_id = r.grant_id \
+     WHERE r.token_hash = $1";
+/// The single-use gate of rotation: only one caller sees the row come back.
+const REFRESH_CONSUME: &str = "UPDATE refresh_tokens SET consumed_at = $2, replaced_by = $3 \
+     WHERE token_hash = $1 AND consumed_at IS NULL \
+     RETURNING token_hash, grant_id, client_id, scope, issued_at, expires_at, consumed_at, \
+     replaced_by";
+/// Expired tokens, and the tokens of expired grants (see `CODES_PURGE`).
+const REFRESH_PURGE: &str = "DELETE FROM refresh_tokens WHERE expires_at <= $1 \
+     OR grant_id IN (SELECT grant_id FROM grants WHERE expires_at <= $1)";
+
+const CONSENT_BY_KEY: &str = "SELECT sub, client_id, scope, granted_at FROM consents \
+     WHERE sub = $1 AND client_id = $2";
+const CONSENTS_BY_SUB: &str = "SELECT sub, client_id, scope, granted_at FROM consents \
+     WHERE sub = $1 ORDER BY client_id";
+const CONSENT_UPSERT: &str = "INSERT INTO consents (sub, client_id, scope, granted_at) \
+     VALUES ($1, $2, $3, $4) ON CONFLICT (sub, client_id) DO UPDATE \
+     SET scope = excluded.scope, granted_at = excluded.granted_at";
+const CONSENT_DELETE: &str = "DELETE FROM consents WHERE sub = $1 AND client_id = $2";
+const CONSENTS_DELETE_SUB: &str = "DELETE FROM consents WHERE sub = $1";
+
+/// $1 key, $2 now, $3 window length. One statement, so N concurrent calls
+/// count N. A window that ended (`window_start + window <= now`) restarts at
+/// 1; `expires_at` is where the current window ends, for the purge.
+const LOGIN_FAILURE_NOTE: &str = "INSERT INTO login_failures \
+     (key, count, window_start, expires_at) VALUES ($1, 1, $2, $2 + $3) \
+     ON CONFLICT (key) DO UPDATE SET \
+     count = CASE WHEN login_failures.window_start + $3 <= $2 THEN 1 \
+     ELSE login_failures.count + 1 END, \
+     window_start = CASE WHEN login_failures.window_start + $3 <= $2 THEN $2 \
+     ELSE login_failures.window_start END, \
+     expires_at = CASE WHEN login_failures.window_start + $3 <= $2 THEN $2 + $3 \
+     ELSE login_failures.window_start + $3 END \
+     RETURNING count";
+const LOGIN_FAILURE_GET: &str = "SELECT count, window_start FROM login_failures WHERE key = $1";
+const LOGIN_FAILURE_CLEAR: &str = "DELETE FROM login_failures WHERE key = $1";
+const LOGIN_FAILURES_PURGE: &str = "DELETE FROM login_failures WHERE expires_at <= $1";
+
+/// What [`Store::redeem_code`] decided, before decoding.
+enum RedeemOutcome {
+    Redeemed(Box<(CodeRow, GrantRow)>),
+    AlreadyUsed(String),
+    Unknown,
+}
+
+/// What [`Store::rotate_refresh`] decided, before decoding.
+enum RotateOutcome {
+    Rotated(RefreshRow, GrantRow),
+    Retried(RefreshGrantRow),
+    Reused(String),
+    Unknown,
+}
+
+/// A stored count as the trait's `u32` (saturating; counts never go negative).
+fn failure_count(count: i64) -> u32 {
+    u32::try_from(count.max(0)).unwrap_or(u32::MAX)
+}
 
 impl Store for Db {
     async fn ping(&self) -> Result<(), StoreError> {
@@ -370,13 +482,29 @@ impl Store for Db {
         now: UnixTime,
     ) -> Result<Found, StoreError> {
         on_backend!(self, write, |pool| {
+            let mut tx = pool.begin_write().await?;
             let done = sqlx::query(USER_SET_PASSWORD)
                 .bind(sub)
                 .bind(password_hash)
                 .bind(now)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?;
-            Ok(done.rows_affected() > 0)
+            if done.rows_affected() == 0 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            sqlx::query(SESSIONS_END_SUB)
+                .bind(sub)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(GRANTS_REVOKE_SUB)
+                .bind(sub)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(true)
         })
     }
 
@@ -387,13 +515,31 @@ impl Store for Db {
         now: UnixTime,
     ) -> Result<Found, StoreError> {
         on_backend!(self, write, |pool| {
+            let mut tx = pool.begin_write().await?;
             let done = sqlx::query(USER_SET_DISABLED)
                 .bind(sub)
                 .bind(disabled)
                 .bind(now)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?;
-            Ok(done.rows_affected() > 0)
+            if done.rows_affected() == 0 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            if disabled {
+                sqlx::query(SESSIONS_END_SUB)
+                    .bind(sub)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(GRANTS_REVOKE_SUB)
+                    .bind(sub)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(true)
         })
     }
 
@@ -419,7 +565,13 @@ impl Store for Db {
 
     async fn delete_user(&self, sub: &str) -> Result<Found, StoreError> {
         on_backend!(self, write, |pool| {
-            let done = sqlx::query(USER_DELETE).bind(sub).execute(pool).await?;
+            let mut tx = pool.begin_write().await?;
+            // Also when the user row is already gone: nothing may outlive it.
+            for dependent in [GRANTS_DELETE_SUB, SESSIONS_DELETE_SUB, CONSENTS_DELETE_SUB] {
+                sqlx::query(dependent).bind(sub).execute(&mut *tx).await?;
+            }
+            let done = sqlx::query(USER_DELETE).bind(sub).execute(&mut *tx).await?;
+            tx.commit().await?;
             Ok(done.rows_affected() > 0)
         })
     }
@@ -541,13 +693,393 @@ impl Store for Db {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-            let jtis = sqlx::query(JTIS_PURGE)
+            let mut removed = tokens;
+            // Codes and refresh tokens before grants, so that those going
+            // with an expired grant are counted (a cascade is not).
+            for purge in [
+                JTIS_PURGE,
+                CODES_PURGE,
+                REFRESH_PURGE,
+                GRANTS_PURGE,
+                SESSIONS_PURGE,
+                LOGIN_FAILURES_PURGE,
+            ] {
+                removed += sqlx::query(purge)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            }
+            tx.commit().await?;
+            Ok(removed)
+        })
+    }
+
+    // ----- SSO sessions -----
+
+    async fn put_session(&self, session: &Session) -> Result<(), StoreError> {
+        let amr = rows::strings_json("session amr", &session.amr)?;
+        on_backend!(self, write, |pool| {
+            sqlx::query(SESSION_INSERT)
+                .bind(session.id_hash.as_slice())
+                .bind(&session.sid)
+                .bind(&session.sub)
+                .bind(session.auth_time)
+                .bind(&amr)
+                .bind(session.created_at)
+                .bind(session.expires_at)
+                .bind(session.ended_at)
+                .execute(pool)
+                .await
+                .map(|_| ())
+        })
+    }
+
+    async fn session(&self, id_hash: &[u8]) -> Result<Option<Session>, StoreError> {
+        let row = on_backend!(self, read, |pool| {
+            sqlx::query_as::<_, SessionRow>(SESSION_BY_HASH)
+                .bind(id_hash)
+                .fetch_optional(pool)
+                .await
+        })?;
+        row.map(rows::session_from_row).transpose()
+    }
+
+    async fn end_session(&self, sid: &str, now: UnixTime) -> Result<Found, StoreError> {
+        on_backend!(self, write, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let ended = sqlx::query(SESSION_END)
+                .bind(sid)
                 .bind(now)
                 .execute(&mut *tx)
                 .await?
-                .rows_affected();
+                .rows_affected()
+                > 0;
+            // Even when the session had already ended: no grant of an ended
+            // session stays live.
+            sqlx::query(GRANTS_REVOKE_SID)
+                .bind(sid)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
-            Ok(tokens + jtis)
+            Ok(ended)
+        })
+    }
+
+    // ----- authorization codes and grants -----
+
+    async fn put_authorization(
+        &self,
+        grant: &Grant,
+        code: &AuthorizationCode,
+    ) -> Result<(), StoreError> {
+        let audience = rows::strings_json("grant audience", &grant.audience)?;
+        let amr = rows::strings_json("grant amr", &grant.amr)?;
+        on_backend!(self, write, |pool| {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query(GRANT_INSERT)
+                .bind(&grant.grant_id)
+                .bind(grant.client_id.as_str())
+                .bind(&grant.sub)
+                .bind(&grant.sid)
+                .bind(&grant.scope)
+                .bind(&audience)
+                .bind(grant.auth_time)
+                .bind(&amr)
+                .bind(grant.created_at)
+                .bind(grant.expires_at)
+                .bind(grant.revoked_at)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(CODE_INSERT)
+                .bind(code.code_hash.as_slice())
+                .bind(&code.grant_id)
+                .bind(code.client_id.as_str())
+                .bind(&code.redirect_uri)
+                .bind(&code.code_challenge)
+                .bind(&code.nonce)
+                .bind(code.created_at)
+                .bind(code.expires_at)
+                .bind(code.used_at)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await
+        })
+    }
+
+    async fn redeem_code(&self, code_hash: &[u8], now: UnixTime) -> Result<Redemption, StoreError> {
+        let outcome = on_backend!(self, write, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let redeemed = sqlx::query_as::<_, CodeRow>(CODE_REDEEM)
+                .bind(code_hash)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let outcome = if let Some(code) = redeemed {
+                let grant = sqlx::query_as::<_, GrantRow>(GRANT_BY_ID)
+                    .bind(&code.1)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                RedeemOutcome::Redeemed(Box::new((code, grant)))
+            } else if let Some((grant_id,)) = sqlx::query_as::<_, (String,)>(CODE_GRANT_ID)
+                .bind(code_hash)
+                .fetch_optional(&mut *tx)
+                .await?
+            {
+                // Replay: RFC 6749 §4.1.2 asks to revoke what the code issued.
+                sqlx::query(GRANT_REVOKE)
+                    .bind(&grant_id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                RedeemOutcome::AlreadyUsed(grant_id)
+            } else {
+                RedeemOutcome::Unknown
+            };
+            tx.commit().await?;
+            Ok(outcome)
+        })?;
+        Ok(match outcome {
+            RedeemOutcome::Redeemed(found) => {
+                let (code, grant) = *found;
+                Redemption::Redeemed {
+                    code: rows::code_from_row(code),
+                    grant: rows::grant_from_row(grant)?,
+                }
+            }
+            RedeemOutcome::AlreadyUsed(grant_id) => Redemption::AlreadyUsed { grant_id },
+            RedeemOutcome::Unknown => Redemption::Unknown,
+        })
+    }
+
+    async fn grant(&self, grant_id: &str) -> Result<Option<Grant>, StoreError> {
+        let row = on_backend!(self, read, |pool| {
+            sqlx::query_as::<_, GrantRow>(GRANT_BY_ID)
+                .bind(grant_id)
+                .fetch_optional(pool)
+                .await
+        })?;
+        row.map(rows::grant_from_row).transpose()
+    }
+
+    async fn revoke_grant(&self, grant_id: &str, now: UnixTime) -> Result<Found, StoreError> {
+        on_backend!(self, write, |pool| {
+            let done = sqlx::query(GRANT_REVOKE)
+                .bind(grant_id)
+                .bind(now)
+                .execute(pool)
+                .await?;
+            Ok(done.rows_affected() > 0)
+        })
+    }
+
+    // ----- refresh tokens -----
+
+    async fn put_refresh_token(&self, token: &RefreshToken) -> Result<(), StoreError> {
+        on_backend!(self, write, |pool| {
+            sqlx::query(REFRESH_INSERT)
+                .bind(token.token_hash.as_slice())
+                .bind(&token.grant_id)
+                .bind(token.client_id.as_str())
+                .bind(&token.scope)
+                .bind(token.issued_at)
+                .bind(token.expires_at)
+                .bind(token.consumed_at)
+                .bind(token.replaced_by.as_deref())
+                .execute(pool)
+                .await
+                .map(|_| ())
+        })
+    }
+
+    async fn refresh_token(
+        &self,
+        token_hash: &[u8],
+    ) -> Result<Option<(RefreshToken, Grant)>, StoreError> {
+        let row = on_backend!(self, read, |pool| {
+            sqlx::query_as::<_, RefreshGrantRow>(REFRESH_WITH_GRANT)
+                .bind(token_hash)
+                .fetch_optional(pool)
+                .await
+        })?;
+        row.map(|RefreshGrantRow(token, grant)| {
+            Ok((rows::refresh_from_row(token), rows::grant_from_row(grant)?))
+        })
+        .transpose()
+    }
+
+    async fn rotate_refresh(
+        &self,
+        old_hash: &[u8],
+        new: &RefreshToken,
+        now: UnixTime,
+        grace_secs: i64,
+    ) -> Result<Rotation, StoreError> {
+        let outcome = on_backend!(self, write, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let consumed = sqlx::query_as::<_, RefreshRow>(REFRESH_CONSUME)
+                .bind(old_hash)
+                .bind(now)
+                .bind(new.token_hash.as_slice())
+                .fetch_optional(&mut *tx)
+                .await?;
+            let outcome = if let Some(old) = consumed {
+                let grant = sqlx::query_as::<_, GrantRow>(GRANT_BY_ID)
+                    .bind(&old.1)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                sqlx::query(REFRESH_INSERT)
+                    .bind(new.token_hash.as_slice())
+                    .bind(&new.grant_id)
+                    .bind(new.client_id.as_str())
+                    .bind(&new.scope)
+                    .bind(new.issued_at)
+                    .bind(new.expires_at)
+                    .bind(new.consumed_at)
+                    .bind(new.replaced_by.as_deref())
+                    .execute(&mut *tx)
+                    .await?;
+                RotateOutcome::Rotated(old, grant)
+            } else if let Some(row) = sqlx::query_as::<_, RefreshGrantRow>(REFRESH_WITH_GRANT)
+                .bind(old_hash)
+                .fetch_optional(&mut *tx)
+                .await?
+            {
+                let RefreshGrantRow(old, _) = &row;
+                let (consumed_at, replaced_by) = (old.6, old.7.as_deref());
+                let same_successor = replaced_by == Some(new.token_hash.as_slice());
+                let within_grace =
+                    consumed_at.is_some_and(|at| now.saturating_sub(at) <= grace_secs);
+                if same_successor && within_grace {
+                    RotateOutcome::Retried(row)
+                } else {
+                    let grant_id = old.1.clone();
+                    sqlx::query(GRANT_REVOKE)
+                        .bind(&grant_id)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    RotateOutcome::Reused(grant_id)
+                }
+            } else {
+                RotateOutcome::Unknown
+            };
+            tx.commit().await?;
+            Ok(outcome)
+        })?;
+        Ok(match outcome {
+            RotateOutcome::Rotated(old, grant) => Rotation::Rotated {
+                old: rows::refresh_from_row(old),
+                grant: rows::grant_from_row(grant)?,
+            },
+            RotateOutcome::Retried(RefreshGrantRow(old, grant)) => Rotation::Retried {
+                old: rows::refresh_from_row(old),
+                grant: rows::grant_from_row(grant)?,
+            },
+            RotateOutcome::Reused(grant_id) => Rotation::Reused { grant_id },
+            RotateOutcome::Unknown => Rotation::Unknown,
+        })
+    }
+
+    // ----- consent -----
+
+    async fn consent(
+        &self,
+        sub: &str,
+        client_id: &ClientId,
+    ) -> Result<Option<Consent>, StoreError> {
+        let row = on_backend!(self, read, |pool| {
+            sqlx::query_as::<_, ConsentRow>(CONSENT_BY_KEY)
+                .bind(sub)
+                .bind(client_id.as_str())
+                .fetch_optional(pool)
+                .await
+        })?;
+        Ok(row.map(rows::consent_from_row))
+    }
+
+    async fn put_consent(&self, consent: &Consent) -> Result<(), StoreError> {
+        on_backend!(self, write, |pool| {
+            sqlx::query(CONSENT_UPSERT)
+                .bind(&consent.sub)
+                .bind(consent.client_id.as_str())
+                .bind(&consent.scope)
+                .bind(consent.granted_at)
+                .execute(pool)
+                .await
+                .map(|_| ())
+        })
+    }
+
+    async fn list_consents(&self, sub: &str) -> Result<Vec<Consent>, StoreError> {
+        let rows = on_backend!(self, read, |pool| {
+            sqlx::query_as::<_, ConsentRow>(CONSENTS_BY_SUB)
+                .bind(sub)
+                .fetch_all(pool)
+                .await
+        })?;
+        Ok(rows.into_iter().map(rows::consent_from_row).collect())
+    }
+
+    async fn delete_consent(&self, sub: &str, client_id: &ClientId) -> Result<Found, StoreError> {
+        on_backend!(self, write, |pool| {
+            let done = sqlx::query(CONSENT_DELETE)
+                .bind(sub)
+                .bind(client_id.as_str())
+                .execute(pool)
+                .await?;
+            Ok(done.rows_affected() > 0)
+        })
+    }
+
+    // ----- login throttling -----
+
+    async fn note_login_failure(
+        &self,
+        key: &str,
+        now: UnixTime,
+        window_secs: i64,
+    ) -> Result<u32, StoreError> {
+        let (count,) = on_backend!(self, write, |pool| {
+            sqlx::query_as::<_, (i64,)>(LOGIN_FAILURE_NOTE)
+                .bind(key)
+                .bind(now)
+                .bind(window_secs)
+                .fetch_one(pool)
+                .await
+        })?;
+        Ok(failure_count(count))
+    }
+
+    async fn login_failures(
+        &self,
+        key: &str,
+        now: UnixTime,
+        window_secs: i64,
+    ) -> Result<u32, StoreError> {
+        let row = on_backend!(self, read, |pool| {
+            sqlx::query_as::<_, (i64, i64)>(LOGIN_FAILURE_GET)
+                .bind(key)
+                .fetch_optional(pool)
+                .await
+        })?;
+        Ok(match row {
+            // Same boundary as the upsert: at window_start + window it has ended.
+            Some((count, window_start)) if window_start.saturating_add(window_secs) > now => {
+                failure_count(count)
+            }
+            _ => 0,
+        })
+    }
+
+    async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError> {
+        on_backend!(self, write, |pool| {
+            sqlx::query(LOGIN_FAILURE_CLEAR)
+                .bind(key)
+                .execute(pool)
+                .await
+                .map(|_| ())
         })
     }
 }

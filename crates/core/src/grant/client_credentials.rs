@@ -38,18 +38,15 @@ pub async fn exchange<S: Store>(
     let scope = granted_scope(client, params.get("scope"))?;
 
     let audience = audience(core, client, params)?;
-    let grant = AccessGrant {
-        client,
-        sub: client.client_id.0.clone(),
-        scope: scope.clone(),
-        audience,
-    };
+    let grant = AccessGrant::for_client(client, scope.clone(), audience);
     let (access_token, expires_in) = mint_access_token(core, store, keys, &grant, now).await?;
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",
         expires_in,
         scope: scope.to_string(),
+        refresh_token: None,
+        id_token: None,
     })
 }
 

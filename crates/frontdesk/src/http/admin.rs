@@ -2,9 +2,10 @@
 //! Without a configured token the listener is never started.
 
 use axum::Router;
-use axum::extract::rejection::JsonRejection;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, JsonRejection};
 use axum::extract::{Path, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -39,6 +40,11 @@ pub fn router(app: AppState) -> Router {
             get(get_user).patch(update_user).delete(delete_user),
         )
         .route("/admin/users/{user}/password", put(set_password))
+        .route("/admin/users/{user}/consents", get(list_consents))
+        .route(
+            "/admin/users/{user}/consents/{client_id}",
+            axum::routing::delete(revoke_consent),
+        )
         .route_layer(middleware::from_fn_with_state(app.clone(), require_token));
     let r = api
         .route("/admin/openapi.json", get(openapi))
@@ -132,14 +138,33 @@ struct RotateRequest {
     grace_secs: Option<i64>,
 }
 
+/// The body is optional; when present it must be JSON and is never ignored
+/// (a `{"grace_secs": 0}` sent without `Content-Type` must not fall back to
+/// the default grace, which would leave a leaked secret working for a day).
 async fn rotate_secret(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    json: Option<axum::Json<RotateRequest>>,
+    headers: HeaderMap,
+    bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AdminError> {
-    let grace = json
-        .and_then(|j| j.0.grace_secs)
-        .unwrap_or(DEFAULT_SECRET_GRACE);
+    let bytes = bytes.map_err(|e| AdminError::Invalid(e.body_text()))?;
+    let req = if bytes.iter().all(u8::is_ascii_whitespace) {
+        RotateRequest::default()
+    } else {
+        let mime = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .unwrap_or_default()
+            .trim();
+        if !mime.eq_ignore_ascii_case("application/json") {
+            return Err(AdminError::Invalid(
+                "the body must be application/json".into(),
+            ));
+        }
+        body(axum::Json::from_bytes(&bytes))?
+    };
+    let grace = req.grace_secs.unwrap_or(DEFAULT_SECRET_GRACE);
     let (secret, until) = ops::rotate_secret(&app.core, &app.db, &id, grace, now()).await?;
     Ok(ok(
         StatusCode::OK,
@@ -220,5 +245,32 @@ async fn delete_user(
     Path(user): Path<String>,
 ) -> Result<Response, AdminError> {
     ops::delete_user(&app.db, &user).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The clients a user has approved, with the scopes.
+async fn list_consents(
+    State(app): State<AppState>,
+    Path(user): Path<String>,
+) -> Result<Response, AdminError> {
+    let u = ops::get_user(&app.db, &user).await?;
+    let consents = app.db.list_consents(&u.sub).await?;
+    let v: Vec<Value> = consents
+        .iter()
+        .map(|c| json!({"client_id": c.client_id, "scope": c.scope, "granted_at": c.granted_at}))
+        .collect();
+    Ok(ok(StatusCode::OK, Value::Array(v)))
+}
+
+/// Forgets a consent: the next sign-in to that client asks again.
+async fn revoke_consent(
+    State(app): State<AppState>,
+    Path((user, client_id)): Path<(String, String)>,
+) -> Result<Response, AdminError> {
+    let u = ops::get_user(&app.db, &user).await?;
+    let id = frontdesk_core::model::ClientId(client_id);
+    if !app.db.delete_consent(&u.sub, &id).await? {
+        return Err(AdminError::NotFound("consent"));
+    }
     Ok(StatusCode::NO_CONTENT.into_response())
 }

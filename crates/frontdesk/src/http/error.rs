@@ -45,6 +45,13 @@ fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
         ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::InvalidRequest
+        | ErrorCode::AccessDenied
+        | ErrorCode::UnsupportedResponseType
+        | ErrorCode::LoginRequired
+        | ErrorCode::ConsentRequired
+        | ErrorCode::InteractionRequired
+        | ErrorCode::RequestNotSupported
+        | ErrorCode::RequestUriNotSupported
         | ErrorCode::InvalidGrant
         | ErrorCode::UnauthorizedClient
         | ErrorCode::UnsupportedGrantType
@@ -167,6 +174,22 @@ impl IntoResponse for AdminError {
         )
             .into_response()
     }
+}
+
+/// RFC 6750 §3.1: "If the request lacks any authentication information …,
+/// the resource server SHOULD NOT include an error code".
+pub fn bearer_missing() -> Response {
+    let mut r = (
+        StatusCode::UNAUTHORIZED,
+        NO_STORE,
+        axum::Json(json!({"error": "invalid_token", "error_description": "a Bearer access token is required"})),
+    )
+        .into_response();
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static(r#"Bearer realm="frontdesk""#),
+    );
+    r
 }
 
 /// Unknown paths: a JSON 404 rather than an empty body.

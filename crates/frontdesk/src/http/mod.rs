@@ -3,8 +3,11 @@
 
 pub mod admin;
 pub mod backchannel;
+pub mod browser;
 pub mod discovery;
 pub mod error;
+pub mod pages;
+pub mod userinfo;
 
 use std::time::Duration;
 
@@ -34,6 +37,27 @@ pub fn router(app: AppState) -> Router {
         .route("/health/ready", get(discovery::ready));
     if f.token_endpoint() {
         r = r.route(paths::TOKEN, post(backchannel::token));
+    }
+    if f.authorization_code {
+        r = r
+            .route(
+                paths::AUTHORIZE,
+                get(browser::authorize_get).post(browser::authorize_post),
+            )
+            .route(
+                paths::LOGIN,
+                get(browser::login_get).post(browser::login_post),
+            )
+            .route(paths::CONSENT, post(browser::consent_post))
+            .route(
+                paths::LOGOUT,
+                get(browser::logout_get).post(browser::logout_post),
+            )
+            .route(
+                paths::USERINFO,
+                get(userinfo::userinfo).post(userinfo::userinfo),
+            )
+            .route("/assets/style.css", get(pages::style));
     }
     if f.introspection {
         r = r.route(paths::INTROSPECT, post(backchannel::introspect));

@@ -1,12 +1,16 @@
 //! End-to-end tests: the real server over real HTTP, on SQLite and PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod browser;
 mod support;
 
 mod admin;
 mod cli;
 mod client_credentials;
 mod discovery;
+mod gateway;
 mod introspection;
 mod outage;
+mod resource;
+mod signin;
 mod tidy;

@@ -108,6 +108,8 @@ pub struct Server {
     pub db_url: String,
     pub dir: tempfile::TempDir,
     pub http: reqwest::Client,
+    /// The lines the server printed on stdout while starting.
+    pub startup: Vec<String>,
     child: Child,
     log: PathBuf,
 }
@@ -126,6 +128,102 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("reqwest client")
+}
+
+/// Writes `config` to `dir/frontdesk.toml` and runs `frontdesk serve` until
+/// it prints `listening on` (and `admin API on` when `want_admin`).
+/// Returns the child, the public port, the admin URL, the log path and the
+/// stdout lines seen.
+fn spawn_server(
+    dir: &Path,
+    db_url: &str,
+    config_text: &str,
+    admin_listen: &str,
+    want_admin: bool,
+) -> (Child, u16, Option<String>, PathBuf, Vec<String>) {
+    let config = dir.join("frontdesk.toml");
+    std::fs::write(&config, config_text).expect("write config");
+    for attempt in 0..5 {
+        let port = free_port();
+        let log = dir.join(format!("server-{port}.log"));
+        let log_file = std::fs::File::create(&log).expect("log file");
+        let mut child = Command::new(bin())
+            .arg("--config")
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .arg("--database")
+            .arg(db_url)
+            .arg("serve")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--admin-listen")
+            .arg(admin_listen)
+            .arg("--issuer")
+            .arg(format!("http://127.0.0.1:{port}"))
+            .env("FRONTDESK_LOG_LEVEL", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log_file))
+            .spawn()
+            .expect("spawn frontdesk");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut admin = None;
+        let mut listening = false;
+        let mut startup = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline && !(listening && (admin.is_some() || !want_admin)) {
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(line) => {
+                    if line.starts_with("listening on ") {
+                        listening = true;
+                    } else if let Some(a) = line.strip_prefix("admin API on ") {
+                        admin = Some(a.to_owned());
+                    }
+                    startup.push(line);
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    if let Ok(Some(_)) = child.try_wait() {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        if listening && !want_admin {
+            // The admin line, if any, follows right after `listening on`.
+            while let Ok(line) = rx.recv_timeout(Duration::from_millis(300)) {
+                if let Some(a) = line.strip_prefix("admin API on ") {
+                    admin = Some(a.to_owned());
+                }
+                startup.push(line);
+            }
+        }
+        if listening && (admin.is_some() || !want_admin) {
+            return (child, port, admin, log, startup);
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if attempt == 4 || !text.contains("cannot bind") {
+            panic!("frontdesk did not start:\n{text}");
+        }
+    }
+    unreachable!("start loop returns or panics")
+}
+
 impl Server {
     /// Starts a server with [`BASE_CONFIG`] plus `extra` TOML. Returns `None`
     /// when the backend is not available (PostgreSQL without its env var).
@@ -137,82 +235,66 @@ impl Server {
 
     /// Starts a server on a given database and data directory.
     pub fn start_in(dir: tempfile::TempDir, db_url: &str, extra: &str) -> Server {
-        let config = dir.path().join("frontdesk.toml");
-        std::fs::write(&config, format!("{BASE_CONFIG}\n{extra}")).expect("write config");
-        for attempt in 0..5 {
-            let port = free_port();
-            let log = dir.path().join(format!("server-{port}.log"));
-            let log_file = std::fs::File::create(&log).expect("log file");
-            let mut child = Command::new(bin())
-                .arg("--config")
-                .arg(&config)
-                .arg("--data-dir")
-                .arg(dir.path().join("data"))
-                .arg("--database")
-                .arg(db_url)
-                .arg("serve")
-                .arg("--listen")
-                .arg(format!("127.0.0.1:{port}"))
-                .arg("--admin-listen")
-                .arg("127.0.0.1:0")
-                .arg("--issuer")
-                .arg(format!("http://127.0.0.1:{port}"))
-                .env("FRONTDESK_LOG_LEVEL", "info")
-                .stdout(Stdio::piped())
-                .stderr(Stdio::from(log_file))
-                .spawn()
-                .expect("spawn frontdesk");
-            let stdout = child.stdout.take().expect("stdout");
-            let (tx, rx) = std::sync::mpsc::channel();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                    if tx.send(line).is_err() {
-                        break;
-                    }
-                }
-            });
-            let mut admin = None;
-            let mut listening = false;
-            let deadline = Instant::now() + Duration::from_secs(60);
-            while Instant::now() < deadline && !(listening && admin.is_some()) {
-                match rx.recv_timeout(Duration::from_millis(100)) {
-                    Ok(line) => {
-                        if line.starts_with("listening on ") {
-                            listening = true;
-                        } else if let Some(a) = line.strip_prefix("admin API on ") {
-                            admin = Some(a.to_owned());
-                        }
-                    }
-                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                        if let Ok(Some(_)) = child.try_wait() {
-                            break;
-                        }
-                    }
-                    Err(_) => break,
-                }
-            }
-            if let (true, Some(admin)) = (listening, admin) {
-                return Server {
-                    base: format!("http://127.0.0.1:{port}"),
-                    admin,
-                    db_url: db_url.to_owned(),
-                    dir,
-                    http: reqwest::Client::builder()
-                        .redirect(reqwest::redirect::Policy::none())
-                        .build()
-                        .expect("reqwest client"),
-                    child,
-                    log,
-                };
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            if attempt == 4 || !text.contains("cannot bind") {
-                panic!("frontdesk did not start:\n{text}");
-            }
+        let config = format!("{BASE_CONFIG}\n{extra}");
+        let (child, port, admin, log, startup) =
+            spawn_server(dir.path(), db_url, &config, "127.0.0.1:0", true);
+        Server {
+            base: format!("http://127.0.0.1:{port}"),
+            admin: admin.unwrap_or_default(),
+            db_url: db_url.to_owned(),
+            dir,
+            http: http_client(),
+            child,
+            log,
+            startup,
         }
-        unreachable!("start loop returns or panics")
+    }
+
+    /// Starts a server with [`BASE_CONFIG`] minus its `admin_token`, plus
+    /// `extra`, with the admin listener pointed at a free port. `admin` is
+    /// the URL the admin API would have had; nothing should listen there.
+    pub fn start_without_admin(dir: tempfile::TempDir, db_url: &str, extra: &str) -> Server {
+        let base: String = BASE_CONFIG
+            .lines()
+            .filter(|l| !l.starts_with("admin_token"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let config = format!("{base}\n{extra}");
+        let admin_port = free_port();
+        let (child, port, admin, log, startup) = spawn_server(
+            dir.path(),
+            db_url,
+            &config,
+            &format!("127.0.0.1:{admin_port}"),
+            false,
+        );
+        assert_eq!(admin, None, "no admin listener without an admin token");
+        Server {
+            base: format!("http://127.0.0.1:{port}"),
+            admin: format!("http://127.0.0.1:{admin_port}"),
+            db_url: db_url.to_owned(),
+            dir,
+            http: http_client(),
+            child,
+            log,
+            startup,
+        }
+    }
+
+    /// Stops the server (SIGKILL) and starts it again on the same data
+    /// directory and database with [`BASE_CONFIG`] plus `extra`. The public
+    /// port, and so the issuer, change.
+    pub fn restart(&mut self, extra: &str) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let config = format!("{BASE_CONFIG}\n{extra}");
+        let (child, port, admin, log, startup) =
+            spawn_server(self.dir.path(), &self.db_url, &config, "127.0.0.1:0", true);
+        self.child = child;
+        self.base = format!("http://127.0.0.1:{port}");
+        self.admin = admin.unwrap_or_default();
+        self.log = log;
+        self.startup = startup;
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -354,13 +436,45 @@ pub fn unix_now() -> u64 {
 
 /// Defines `NAME::sqlite` and `NAME::postgres` tests from
 /// `async fn NAME(s: &Server)`, each on a fresh server and database.
+/// `both!(with_db NAME)` instead calls `async fn NAME(dir: TempDir, db:
+/// Database)` with a fresh data directory and database, for tests that start
+/// (or restart) servers themselves.
 #[macro_export]
 macro_rules! both {
+    (with_db $name:ident) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let dir = tempfile::tempdir().expect("tempdir");
+                let db =
+                    $crate::support::Database::new($crate::support::Backend::Sqlite, dir.path())
+                        .await
+                        .expect("sqlite is always available");
+                super::$name(dir, db).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let dir = tempfile::tempdir().expect("tempdir");
+                match $crate::support::Database::new($crate::support::Backend::Postgres, dir.path())
+                    .await
+                {
+                    Some(db) => super::$name(dir, db).await,
+                    None => eprintln!("skipped: FRONTDESK_TEST_POSTGRES_URL not set"),
+                }
+            }
+        }
+    };
     ($name:ident) => {
         $crate::both!($name, "");
     };
     ($name:ident, $extra:expr) => {
         mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
                 let s = $crate::support::Server::start($crate::support::Backend::Sqlite, $extra)

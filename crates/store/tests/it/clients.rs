@@ -1,9 +1,9 @@
-use frontdesk_core::model::{AuthMethod, ClientId};
+use frontdesk_core::model::{AuthMethod, ClientId, Redemption};
 use frontdesk_core::scope::Scope;
 use frontdesk_core::store::{Store, StoreError};
 use frontdesk_store::Db;
 
-use crate::support::{NOW, client, secret};
+use crate::support::{NOW, client, consent, grant, refresh, secret, seed};
 
 contract!(
     client_create_get_list,
@@ -13,6 +13,8 @@ contract!(
     client_upsert_is_idempotent,
     client_rotate_secret,
     client_concurrent_create_one_winner,
+    client_signin_metadata_round_trips,
+    client_delete_takes_grants_and_consents,
 );
 
 async fn client_create_get_list(db: &Db) {
@@ -210,4 +212,97 @@ async fn client_concurrent_create_one_winner(db: &Db) {
         1,
         "only the winner's secret is stored"
     );
+}
+
+async fn client_signin_metadata_round_trips(db: &Db) {
+    // Set (the fixture sets all three) and unset.
+    let set = client("set");
+    assert!(!set.post_logout_redirect_uris.is_empty());
+    assert!(set.id_token_signed_response_alg.is_some());
+    assert!(set.always_issue_refresh_token);
+    let mut unset = client("unset");
+    unset.post_logout_redirect_uris = vec![];
+    unset.id_token_signed_response_alg = None;
+    unset.always_issue_refresh_token = false;
+    db.create_client(&set).await.unwrap();
+    db.create_client(&unset).await.unwrap();
+    assert_eq!(db.client(&set.client_id).await.unwrap(), Some(set.clone()));
+    assert_eq!(
+        db.client(&unset.client_id).await.unwrap(),
+        Some(unset.clone())
+    );
+
+    // update_client carries them too.
+    let mut changed = set.clone();
+    changed.post_logout_redirect_uris = vec![
+        "https://set.example/a".into(),
+        "https://set.example/b".into(),
+    ];
+    changed.id_token_signed_response_alg = Some("EdDSA".into());
+    changed.always_issue_refresh_token = false;
+    assert!(db.update_client(&changed).await.unwrap());
+    assert_eq!(db.client(&set.client_id).await.unwrap(), Some(changed));
+
+    // Metadata written before these fields existed reads as the defaults.
+    let legacy = r#"{"client_name":"Old","redirect_uris":["https://old.example/cb"],
+        "grant_types":["authorization_code"],"response_types":["code"],"scope":"openid",
+        "token_endpoint_auth_method":"none","audience":[],"access_token_ttl":300,
+        "refresh_token_ttl":600}"#;
+    let sql = "UPDATE clients SET metadata = $1 WHERE client_id = 'unset'";
+    match db {
+        Db::Sqlite { writer, .. } => {
+            sqlx::query(sql).bind(legacy).execute(writer).await.unwrap();
+        }
+        Db::Postgres(pool) => {
+            sqlx::query(sql).bind(legacy).execute(pool).await.unwrap();
+        }
+    }
+    let old = db.client(&unset.client_id).await.unwrap().unwrap();
+    assert_eq!(old.client_name, "Old");
+    assert_eq!(old.post_logout_redirect_uris, Vec::<String>::new());
+    assert_eq!(old.id_token_signed_response_alg, None);
+    assert!(!old.always_issue_refresh_token);
+}
+
+async fn client_delete_takes_grants_and_consents(db: &Db) {
+    let doomed = grant("g1", "app", "alice", None);
+    let kept = grant("g2", "other", "alice", None);
+    seed(db, &["app", "other"], &[], &[&doomed, &kept]).await;
+    db.put_refresh_token(&refresh(vec![1; 32], &doomed))
+        .await
+        .unwrap();
+    db.put_refresh_token(&refresh(vec![2; 32], &kept))
+        .await
+        .unwrap();
+    db.put_consent(&consent("alice", "app", "openid", NOW))
+        .await
+        .unwrap();
+    db.put_consent(&consent("alice", "other", "openid", NOW))
+        .await
+        .unwrap();
+
+    assert!(db.delete_client(&ClientId("app".into())).await.unwrap());
+    assert_eq!(db.grant("g1").await.unwrap(), None);
+    assert_eq!(db.refresh_token(&[1; 32]).await.unwrap(), None);
+    assert_eq!(
+        db.redeem_code(&[100; 32], NOW).await.unwrap(),
+        Redemption::Unknown
+    );
+    let remaining = db.list_consents("alice").await.unwrap();
+    assert_eq!(remaining.len(), 1);
+    assert_eq!(remaining[0].client_id, ClientId("other".into()));
+    // A new client under the old id inherits nothing.
+    db.create_client(&client("app")).await.unwrap();
+    assert_eq!(db.grant("g1").await.unwrap(), None);
+    assert_eq!(
+        db.consent("alice", &ClientId("app".into())).await.unwrap(),
+        None
+    );
+
+    assert_eq!(db.grant("g2").await.unwrap(), Some(kept));
+    assert!(db.refresh_token(&[2; 32]).await.unwrap().is_some());
+    assert!(matches!(
+        db.redeem_code(&[101; 32], NOW).await.unwrap(),
+        Redemption::Redeemed { .. }
+    ));
 }

@@ -33,7 +33,12 @@ macro_rules! contract {
 
 mod clients;
 mod connect;
+mod consents;
+mod grants;
 mod keys;
+mod refresh;
+mod sessions;
 mod support;
+mod throttle;
 mod tokens;
 mod users;

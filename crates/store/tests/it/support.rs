@@ -1,8 +1,8 @@
 //! Databases and fixtures for the contract tests.
 
 use frontdesk_core::model::{
-    AccessTokenFormat, AuthMethod, Client, ClientId, ClientSecret, GrantType, KeyUse, OpaqueToken,
-    StoredKey, User, UserClaims,
+    AccessTokenFormat, AuthMethod, AuthorizationCode, Client, ClientId, ClientSecret, Consent,
+    Grant, GrantType, KeyUse, OpaqueToken, RefreshToken, Session, StoredKey, User, UserClaims,
 };
 use frontdesk_core::scope::Scope;
 use frontdesk_store::{Db, testing};
@@ -52,6 +52,9 @@ pub fn client(id: &str) -> Client {
         first_party: false,
         access_token_ttl: 300,
         refresh_token_ttl: 86_400,
+        post_logout_redirect_uris: vec![format!("https://{id}.example/bye")],
+        id_token_signed_response_alg: Some("ES256".to_owned()),
+        always_issue_refresh_token: true,
         secrets: vec![secret(1, NOW - 100, None)],
         created_at: NOW - 100,
         updated_at: NOW - 100,
@@ -105,5 +108,92 @@ pub fn token(byte: u8, expires_at: i64) -> OpaqueToken {
         issued_at: expires_at - 300,
         expires_at,
         revoked_at: None,
+    }
+}
+
+/// A live session `sid` of `sub`, cookie hash `[byte; 32]`.
+pub fn session(byte: u8, sid: &str, sub: &str) -> Session {
+    Session {
+        id_hash: vec![byte; 32],
+        sid: sid.to_owned(),
+        sub: sub.to_owned(),
+        auth_time: NOW - 60,
+        amr: vec!["pwd".to_owned(), "otp".to_owned()],
+        created_at: NOW - 60,
+        expires_at: NOW + 3600,
+        ended_at: None,
+    }
+}
+
+/// A live grant of `sub` to `client`, made in session `sid`.
+pub fn grant(grant_id: &str, client: &str, sub: &str, sid: Option<&str>) -> Grant {
+    Grant {
+        grant_id: grant_id.to_owned(),
+        client_id: ClientId(client.to_owned()),
+        sub: sub.to_owned(),
+        sid: sid.map(str::to_owned),
+        scope: "openid profile offline_access".to_owned(),
+        audience: vec!["https://api.example".to_owned()],
+        auth_time: NOW - 60,
+        amr: vec!["pwd".to_owned()],
+        created_at: NOW - 10,
+        expires_at: NOW + 86_400,
+        revoked_at: None,
+    }
+}
+
+/// An unused code `[byte; 32]` of `grant`.
+pub fn code(byte: u8, grant: &Grant) -> AuthorizationCode {
+    AuthorizationCode {
+        code_hash: vec![byte; 32],
+        grant_id: grant.grant_id.clone(),
+        client_id: grant.client_id.clone(),
+        redirect_uri: format!("https://{}.example/cb", grant.client_id),
+        code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".to_owned(),
+        nonce: Some(format!("nonce-{byte}")),
+        created_at: NOW - 10,
+        expires_at: NOW + 50,
+        used_at: None,
+    }
+}
+
+/// An unconsumed refresh token `hash` of `grant`.
+pub fn refresh(hash: Vec<u8>, grant: &Grant) -> RefreshToken {
+    RefreshToken {
+        token_hash: hash,
+        grant_id: grant.grant_id.clone(),
+        client_id: grant.client_id.clone(),
+        scope: "openid offline_access".to_owned(),
+        issued_at: NOW - 10,
+        expires_at: NOW + 3600,
+        consumed_at: None,
+        replaced_by: None,
+    }
+}
+
+pub fn consent(sub: &str, client: &str, scope: &str, granted_at: i64) -> Consent {
+    Consent {
+        sub: sub.to_owned(),
+        client_id: ClientId(client.to_owned()),
+        scope: scope.to_owned(),
+        granted_at,
+    }
+}
+
+/// Stores the clients, the users (no email) and the grants (each with one
+/// code, `[i + 100; 32]` for the i-th grant) that a test builds on.
+pub async fn seed(db: &frontdesk_store::Db, clients: &[&str], subs: &[&str], grants: &[&Grant]) {
+    use frontdesk_core::store::Store;
+    for id in clients {
+        db.create_client(&client(id)).await.unwrap();
+    }
+    for sub in subs {
+        db.create_user(&user(sub, &format!("user-{sub}"), None))
+            .await
+            .unwrap();
+    }
+    for (i, g) in grants.iter().enumerate() {
+        let byte = u8::try_from(i + 100).unwrap();
+        db.put_authorization(g, &code(byte, g)).await.unwrap();
     }
 }

@@ -1,9 +1,16 @@
+use frontdesk_core::model::{AuthorizationCode, Redemption};
 use frontdesk_core::store::{Store, StoreError};
 use frontdesk_store::Db;
 
-use crate::support::{NOW, token};
+use crate::support::{NOW, code, grant, refresh, seed, session, token};
 
-contract!(opaque_tokens, revoked_jtis, purge_expired, ping);
+contract!(
+    opaque_tokens,
+    revoked_jtis,
+    purge_expired,
+    purge_expired_signin,
+    ping
+);
 
 async fn opaque_tokens(db: &Db) {
     let t = token(1, NOW + 300);
@@ -76,4 +83,87 @@ async fn purge_expired(db: &Db) {
 
 async fn ping(db: &Db) {
     db.ping().await.unwrap();
+}
+
+async fn purge_expired_signin(db: &Db) {
+    // Grant expired at now: goes with its code and refresh token, though
+    // those themselves are still within their lifetime.
+    let mut expired = grant("g-expired", "app", "alice", None);
+    expired.expires_at = NOW;
+    // Grant live (though revoked: revocation is not expiry).
+    let mut live = grant("g-live", "app", "alice", Some("sid-live"));
+    live.revoked_at = Some(NOW - 5);
+    seed(db, &["app"], &[], &[&expired, &live]).await; // codes [100], [101]
+    let code_with = |byte: u8, expires_at: i64| AuthorizationCode {
+        expires_at,
+        ..code(byte, &live)
+    };
+    db.put_authorization(
+        &grant("g-more", "app", "alice", None),
+        &AuthorizationCode {
+            grant_id: "g-more".into(),
+            ..code_with(2, NOW - 1)
+        },
+    )
+    .await
+    .unwrap();
+    let mut r_expired_grant = refresh(vec![10; 32], &expired);
+    r_expired_grant.expires_at = NOW + 100;
+    let mut r_old = refresh(vec![11; 32], &live);
+    r_old.expires_at = NOW;
+    let mut r_new = refresh(vec![12; 32], &live);
+    r_new.expires_at = NOW + 1;
+    for r in [&r_expired_grant, &r_old, &r_new] {
+        db.put_refresh_token(r).await.unwrap();
+    }
+    let mut s_old = session(1, "sid-old", "alice");
+    s_old.expires_at = NOW;
+    let mut s_ended = session(2, "sid-live", "alice");
+    s_ended.ended_at = Some(NOW - 30);
+    db.put_session(&s_old).await.unwrap();
+    db.put_session(&s_ended).await.unwrap();
+    // Windows of 100 s: the first ends at now, the second at now + 50.
+    db.note_login_failure("acct:old", NOW - 100, 100)
+        .await
+        .unwrap();
+    db.note_login_failure("acct:new", NOW - 50, 100)
+        .await
+        .unwrap();
+
+    // g-expired + its code [100] + its refresh [10], code [2] (expired),
+    // refresh [11], session 1, acct:old.
+    assert_eq!(db.purge_expired(NOW).await.unwrap(), 7);
+    assert_eq!(db.grant("g-expired").await.unwrap(), None);
+    assert_eq!(
+        db.redeem_code(&[100; 32], NOW).await.unwrap(),
+        Redemption::Unknown
+    );
+    assert_eq!(db.refresh_token(&[10; 32]).await.unwrap(), None);
+    assert_eq!(
+        db.redeem_code(&[2; 32], NOW).await.unwrap(),
+        Redemption::Unknown
+    );
+    assert!(
+        db.grant("g-more").await.unwrap().is_some(),
+        "grant outlives its code"
+    );
+    assert_eq!(db.refresh_token(&[11; 32]).await.unwrap(), None);
+    assert!(db.refresh_token(&[12; 32]).await.unwrap().is_some());
+    assert!(db.grant("g-live").await.unwrap().is_some());
+    assert_eq!(db.session(&[1; 32]).await.unwrap(), None);
+    assert!(
+        db.session(&[2; 32]).await.unwrap().is_some(),
+        "ended, not expired"
+    );
+    assert_eq!(db.login_failures("acct:new", NOW, 100).await.unwrap(), 1);
+    assert_eq!(db.purge_expired(NOW).await.unwrap(), 0);
+    // acct:old is gone, not merely outside its window: a new failure counts 1.
+    assert_eq!(
+        db.note_login_failure("acct:old", NOW, 1000).await.unwrap(),
+        1
+    );
+    assert!(matches!(
+        db.redeem_code(&[101; 32], NOW).await.unwrap(),
+        Redemption::Redeemed { .. }
+    ));
 }

@@ -1,8 +1,8 @@
-use frontdesk_core::model::UserClaims;
+use frontdesk_core::model::{ClientId, Redemption, UserClaims};
 use frontdesk_core::store::{Store, StoreError};
 use frontdesk_store::Db;
 
-use crate::support::{NOW, user};
+use crate::support::{NOW, consent, grant, refresh, seed, session, user};
 
 contract!(
     user_create_get_list,
@@ -11,6 +11,9 @@ contract!(
     user_upsert_keeps_sub,
     user_updates,
     user_delete,
+    user_password_change_signs_out,
+    user_disable_signs_out,
+    user_delete_takes_everything,
 );
 
 async fn user_create_get_list(db: &Db) {
@@ -224,4 +227,140 @@ async fn user_delete(db: &Db) {
     db.create_user(&user("s3", "alice", Some("ALICE@example.com")))
         .await
         .unwrap();
+}
+
+/// alice (s1) with two live sessions, an ended one, grants in and out of a
+/// session (one already revoked) with refresh tokens; bob (s2) likewise with
+/// one session and one grant. Returns nothing: the tests read back.
+async fn two_signed_in_users(db: &Db) {
+    let a1 = grant("a1", "app", "s1", Some("sid-a1"));
+    let a2 = grant("a2", "app", "s1", None);
+    let mut a3 = grant("a3", "app", "s1", Some("sid-a2"));
+    a3.revoked_at = Some(NOW - 50);
+    let b1 = grant("b1", "app", "s2", Some("sid-b1"));
+    seed(db, &["app"], &[], &[&a1, &a2, &a3, &b1]).await;
+    db.create_user(&user("s1", "alice", Some("alice@example.com")))
+        .await
+        .unwrap();
+    db.create_user(&user("s2", "bob", None)).await.unwrap();
+    db.put_session(&session(1, "sid-a1", "s1")).await.unwrap();
+    db.put_session(&session(2, "sid-a2", "s1")).await.unwrap();
+    let mut ended = session(3, "sid-a3", "s1");
+    ended.ended_at = Some(NOW - 40);
+    db.put_session(&ended).await.unwrap();
+    db.put_session(&session(4, "sid-b1", "s2")).await.unwrap();
+    db.put_refresh_token(&refresh(vec![11; 32], &a1))
+        .await
+        .unwrap();
+    db.put_refresh_token(&refresh(vec![12; 32], &a2))
+        .await
+        .unwrap();
+    db.put_refresh_token(&refresh(vec![21; 32], &b1))
+        .await
+        .unwrap();
+    db.put_consent(&consent("s1", "app", "openid", NOW - 100))
+        .await
+        .unwrap();
+    db.put_consent(&consent("s2", "app", "openid", NOW - 100))
+        .await
+        .unwrap();
+}
+
+async fn ended_at(db: &Db, byte: u8) -> Option<i64> {
+    db.session(&[byte; 32]).await.unwrap().unwrap().ended_at
+}
+
+async fn revoked_at(db: &Db, grant_id: &str) -> Option<i64> {
+    db.grant(grant_id).await.unwrap().unwrap().revoked_at
+}
+
+/// alice's sessions ended and grants revoked at `at`; bob's untouched.
+async fn assert_alice_signed_out(db: &Db, at: i64) {
+    assert_eq!(ended_at(db, 1).await, Some(at));
+    assert_eq!(ended_at(db, 2).await, Some(at));
+    assert_eq!(ended_at(db, 3).await, Some(NOW - 40), "already ended");
+    assert_eq!(revoked_at(db, "a1").await, Some(at));
+    assert_eq!(revoked_at(db, "a2").await, Some(at));
+    assert_eq!(
+        revoked_at(db, "a3").await,
+        Some(NOW - 50),
+        "already revoked"
+    );
+    // Refresh tokens go with their grant.
+    let (_, g) = db.refresh_token(&[12; 32]).await.unwrap().unwrap();
+    assert_eq!(g.revoked_at, Some(at));
+    assert_eq!(ended_at(db, 4).await, None);
+    assert_eq!(revoked_at(db, "b1").await, None);
+}
+
+async fn user_password_change_signs_out(db: &Db) {
+    two_signed_in_users(db).await;
+    assert!(
+        db.set_user_password("s1", "$argon2id$new", NOW)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        db.user("s1").await.unwrap().unwrap().password_hash,
+        "$argon2id$new"
+    );
+    assert_alice_signed_out(db, NOW).await;
+    // Unknown user: false, nobody signed out.
+    assert!(!db.set_user_password("ghost", "x", NOW + 1).await.unwrap());
+    assert_eq!(ended_at(db, 4).await, None);
+    assert_eq!(revoked_at(db, "b1").await, None);
+}
+
+async fn user_disable_signs_out(db: &Db) {
+    two_signed_in_users(db).await;
+    // Enabling an enabled user changes nothing else.
+    assert!(db.set_user_disabled("s1", false, NOW - 1).await.unwrap());
+    assert_eq!(ended_at(db, 1).await, None);
+    assert_eq!(revoked_at(db, "a1").await, None);
+
+    assert!(db.set_user_disabled("s1", true, NOW).await.unwrap());
+    assert!(db.user("s1").await.unwrap().unwrap().disabled);
+    assert_alice_signed_out(db, NOW).await;
+
+    // Re-enabling does not bring anything back, nor end new sessions.
+    db.put_session(&session(5, "sid-a5", "s1")).await.unwrap();
+    assert!(db.set_user_disabled("s1", false, NOW + 1).await.unwrap());
+    assert_eq!(ended_at(db, 5).await, None);
+    assert_eq!(ended_at(db, 1).await, Some(NOW));
+    assert_eq!(revoked_at(db, "a1").await, Some(NOW));
+}
+
+async fn user_delete_takes_everything(db: &Db) {
+    two_signed_in_users(db).await;
+    assert!(db.delete_user("s1").await.unwrap());
+    for byte in [1, 2, 3] {
+        assert_eq!(db.session(&[byte; 32]).await.unwrap(), None);
+    }
+    for id in ["a1", "a2", "a3"] {
+        assert_eq!(db.grant(id).await.unwrap(), None);
+    }
+    assert_eq!(db.refresh_token(&[11; 32]).await.unwrap(), None);
+    assert_eq!(db.refresh_token(&[12; 32]).await.unwrap(), None);
+    // The codes went with the grants (seed gave a1 the code [100; 32]).
+    assert_eq!(
+        db.redeem_code(&[100; 32], NOW).await.unwrap(),
+        Redemption::Unknown
+    );
+    assert_eq!(db.list_consents("s1").await.unwrap(), vec![]);
+
+    // bob keeps everything.
+    assert_eq!(ended_at(db, 4).await, None);
+    assert_eq!(revoked_at(db, "b1").await, None);
+    assert!(db.refresh_token(&[21; 32]).await.unwrap().is_some());
+    assert!(
+        db.consent("s2", &ClientId("app".into()))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(matches!(
+        db.redeem_code(&[103; 32], NOW).await.unwrap(),
+        Redemption::Redeemed { .. }
+    ));
+    assert!(!db.delete_user("s1").await.unwrap());
 }

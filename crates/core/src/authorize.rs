@@ -1,0 +1,529 @@
+//! The authorization endpoint, RFC 6749 §4.1.1 and OpenID Connect Core
+//! §3.1.2: validate the request, decide whether the user must sign in or
+//! consent, and issue the code.
+//!
+//! Errors come in two kinds (RFC 6749 §4.1.2.1): while the client or the
+//! redirect URI is in doubt, the user sees an error page and is never sent
+//! anywhere ([`AuthorizeError::Show`]); after both are verified, errors go
+//! back to the client ([`AuthorizeError::Redirect`]) with `state` and `iss`
+//! (RFC 9207). A redirect target can only be a [`ValidatedRedirectUri`],
+//! which only the exact-match check can build.
+
+use url::Url;
+
+use crate::client::validate_resource;
+use crate::error::{Error, ErrorCode, OAuthError};
+use crate::model::{
+    AuthorizationCode, Client, ClientId, Consent, Grant, GrantType, Session, UnixTime,
+};
+use crate::params::Params;
+use crate::scope::Scope;
+use crate::store::Store;
+use crate::{Core, pkce, secret};
+
+/// A redirect URI that matched a registered one. Private field: only
+/// [`match_redirect_uri`] constructs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidatedRedirectUri(String);
+
+impl ValidatedRedirectUri {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The URI with `params` appended to its query (RFC 6749 §4.1.2: the
+    /// query component of the redirection URI is retained).
+    pub fn with_params(&self, params: &[(&str, &str)]) -> String {
+        match Url::parse(&self.0) {
+            Ok(mut url) => {
+                {
+                    let mut q = url.query_pairs_mut();
+                    for (k, v) in params {
+                        q.append_pair(k, v);
+                    }
+                }
+                url.into()
+            }
+            // Unreachable for a registered URI; fall back to no parameters.
+            Err(_) => self.0.clone(),
+        }
+    }
+}
+
+/// RFC 6749 §3.1.2.3 / RFC 9700 §2.1: simple string comparison against the
+/// registered URIs, with one exception (RFC 8252 §7.3): for a registered
+/// `http://127.0.0.1/…` or `http://[::1]/…`, any port is accepted, the rest
+/// must be identical.
+pub fn match_redirect_uri(client: &Client, requested: &str) -> Option<ValidatedRedirectUri> {
+    if client.redirect_uris.iter().any(|r| r == requested) {
+        return Some(ValidatedRedirectUri(requested.to_owned()));
+    }
+    let without_port = strip_loopback_port(requested)?;
+    client
+        .redirect_uris
+        .iter()
+        .any(|r| strip_loopback_port(r).as_deref() == Some(without_port.as_str()))
+        .then(|| ValidatedRedirectUri(requested.to_owned()))
+}
+
+/// `http://127.0.0.1:PORT/rest` → `http://127.0.0.1/rest` (same for
+/// `[::1]`); `None` for anything else. Works on the raw string so that no
+/// normalisation can make two different URIs equal.
+fn strip_loopback_port(uri: &str) -> Option<String> {
+    for host in ["http://127.0.0.1", "http://[::1]"] {
+        if let Some(rest) = uri.strip_prefix(host) {
+            let rest = match rest.strip_prefix(':') {
+                Some(p) => {
+                    let digits = p.bytes().take_while(u8::is_ascii_digit).count();
+                    if digits == 0 || digits > 5 {
+                        return None;
+                    }
+                    &p[digits..]
+                }
+                None => rest,
+            };
+            if !(rest.is_empty() || rest.starts_with('/') || rest.starts_with('?')) {
+                return None;
+            }
+            return Some(format!("{host}{rest}"));
+        }
+    }
+    None
+}
+
+/// How the response reaches the client (OAuth 2.0 Multiple Response Type
+/// Encoding Practices; Form Post Response Mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseMode {
+    Query,
+    FormPost,
+}
+
+/// OIDC Core §3.1.2.1 `prompt`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Prompt {
+    pub none: bool,
+    pub login: bool,
+    pub consent: bool,
+}
+
+/// A validated authorization request.
+#[derive(Debug, Clone)]
+pub struct AuthorizeRequest {
+    pub client: Client,
+    pub redirect_uri: ValidatedRedirectUri,
+    pub response_mode: ResponseMode,
+    pub scope: Scope,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: String,
+    pub prompt: Prompt,
+    pub max_age: Option<i64>,
+    pub login_hint: Option<String>,
+    /// `sub` of a valid `id_token_hint`.
+    pub hint_sub: Option<String>,
+    pub resources: Vec<String>,
+}
+
+/// What went wrong, and where the user may be told.
+#[derive(Debug)]
+pub enum AuthorizeError {
+    /// Unknown client or unregistered redirect URI: an error page, never a redirect.
+    Show(OAuthError),
+    /// Sent back to the client.
+    Redirect {
+        to: ValidatedRedirectUri,
+        mode: ResponseMode,
+        state: Option<String>,
+        error: OAuthError,
+    },
+    /// Store unavailable or internal failure.
+    Core(Error),
+}
+
+impl From<Error> for AuthorizeError {
+    fn from(e: Error) -> AuthorizeError {
+        AuthorizeError::Core(e)
+    }
+}
+
+impl From<crate::store::StoreError> for AuthorizeError {
+    fn from(e: crate::store::StoreError) -> AuthorizeError {
+        AuthorizeError::Core(e.into())
+    }
+}
+
+/// Parameters that must not reach a client-supplied page unchecked: the
+/// request is re-validated from these on every step (login, consent).
+pub const REQUEST_PARAMS: &[&str] = &[
+    "client_id",
+    "redirect_uri",
+    "response_type",
+    "response_mode",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+    "prompt",
+    "max_age",
+    "login_hint",
+    "id_token_hint",
+    "resource",
+];
+
+/// Validates an authorization request (RFC 6749 §4.1.1, OIDC Core §3.1.2.1,
+/// RFC 7636 §4.3, RFC 8707 §2). `hint_verifier` checks an `id_token_hint`
+/// and returns its `sub`.
+pub async fn validate<S: Store>(
+    store: &S,
+    params: &Params,
+    hint_verifier: impl Fn(&str) -> Option<String>,
+) -> Result<AuthorizeRequest, AuthorizeError> {
+    // §4.1.2.1: until client and redirect URI are verified, show, never redirect.
+    let client_id = params.get("client_id").ok_or_else(|| {
+        AuthorizeError::Show(OAuthError::invalid_request("missing parameter: client_id"))
+    })?;
+    let client = store
+        .client(&ClientId(client_id.to_owned()))
+        .await?
+        .ok_or_else(|| {
+            AuthorizeError::Show(OAuthError::new(ErrorCode::InvalidRequest, "unknown client"))
+        })?;
+    let requested_uri = params.get("redirect_uri").ok_or_else(|| {
+        AuthorizeError::Show(OAuthError::invalid_request(
+            "missing parameter: redirect_uri",
+        ))
+    })?;
+    let redirect_uri = match_redirect_uri(&client, requested_uri).ok_or_else(|| {
+        AuthorizeError::Show(OAuthError::invalid_request(
+            "redirect_uri is not registered for this client",
+        ))
+    })?;
+
+    let state = params.get("state").map(str::to_owned);
+    let mode = match params.get("response_mode") {
+        None | Some("query") => ResponseMode::Query,
+        Some("form_post") => ResponseMode::FormPost,
+        Some(_) => {
+            return Err(AuthorizeError::Redirect {
+                to: redirect_uri,
+                mode: ResponseMode::Query,
+                state,
+                error: OAuthError::invalid_request("unsupported response_mode"),
+            });
+        }
+    };
+    let fail = |error: OAuthError| AuthorizeError::Redirect {
+        to: redirect_uri.clone(),
+        mode,
+        state: state.clone(),
+        error,
+    };
+
+    if params.get("request").is_some() {
+        return Err(fail(OAuthError::new(
+            ErrorCode::RequestNotSupported,
+            "request objects are not supported",
+        )));
+    }
+    if params.get("request_uri").is_some() {
+        return Err(fail(OAuthError::new(
+            ErrorCode::RequestUriNotSupported,
+            "request_uri is not supported",
+        )));
+    }
+    match params.get("response_type") {
+        None => {
+            return Err(fail(OAuthError::invalid_request(
+                "missing parameter: response_type",
+            )));
+        }
+        Some("code") => {}
+        Some(_) => {
+            return Err(fail(OAuthError::new(
+                ErrorCode::UnsupportedResponseType,
+                "only response_type=code is supported",
+            )));
+        }
+    }
+    if !client.grant_types.contains(&GrantType::AuthorizationCode)
+        || !client.response_types.iter().any(|r| r == "code")
+    {
+        return Err(fail(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "this client may not use the authorization code flow",
+        )));
+    }
+
+    let requested = Scope::parse(params.get("scope").unwrap_or_default())
+        .map_err(|e| fail(OAuthError::new(ErrorCode::InvalidScope, e.to_string())))?;
+    let scope = requested.intersect(&client.scope);
+    if scope.is_empty() && !requested.is_empty() {
+        return Err(fail(OAuthError::new(
+            ErrorCode::InvalidScope,
+            "none of the requested scopes is allowed for this client",
+        )));
+    }
+
+    // RFC 7636 §4.3 with RFC 9700 §2.1.1: a challenge is required from every
+    // client, and only S256 is accepted.
+    let code_challenge = params.get("code_challenge").ok_or_else(|| {
+        fail(OAuthError::invalid_request(
+            "code_challenge is required (PKCE with S256)",
+        ))
+    })?;
+    if params.get("code_challenge_method") != Some("S256") {
+        return Err(fail(OAuthError::invalid_request(
+            "code_challenge_method must be S256",
+        )));
+    }
+    if !pkce::valid_challenge(code_challenge) {
+        return Err(fail(OAuthError::invalid_request(
+            "code_challenge is malformed",
+        )));
+    }
+
+    let mut prompt = Prompt::default();
+    if let Some(p) = params.get("prompt") {
+        for v in p.split(' ') {
+            match v {
+                "none" => prompt.none = true,
+                "login" => prompt.login = true,
+                "consent" => prompt.consent = true,
+                "select_account" => {}
+                _ => {
+                    return Err(fail(OAuthError::invalid_request(
+                        "unsupported prompt value",
+                    )));
+                }
+            }
+        }
+        // OIDC Core §3.1.2.1: "If this parameter contains none with any other
+        // value, an error is returned."
+        if prompt.none && p.split(' ').count() > 1 {
+            return Err(fail(OAuthError::invalid_request(
+                "prompt=none cannot be combined",
+            )));
+        }
+    }
+    let max_age = match params.get("max_age") {
+        None => None,
+        Some(v) => Some(v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+            fail(OAuthError::invalid_request(
+                "max_age must be a non-negative integer",
+            ))
+        })?),
+    };
+    let hint_sub = match params.get("id_token_hint") {
+        None => None,
+        Some(h) => Some(
+            hint_verifier(h)
+                .ok_or_else(|| fail(OAuthError::invalid_request("id_token_hint is invalid")))?,
+        ),
+    };
+    let mut resources = Vec::new();
+    for r in params.get_all("resource") {
+        validate_resource(r).map_err(&fail)?;
+        if !client.audience.iter().any(|a| a == r) {
+            return Err(fail(OAuthError::new(
+                ErrorCode::InvalidTarget,
+                "the requested resource is not allowed for this client",
+            )));
+        }
+        resources.push(r.to_owned());
+    }
+    Ok(AuthorizeRequest {
+        client,
+        redirect_uri,
+        response_mode: mode,
+        scope,
+        state,
+        nonce: params.get("nonce").map(str::to_owned),
+        code_challenge: code_challenge.to_owned(),
+        prompt,
+        max_age,
+        login_hint: params.get("login_hint").map(str::to_owned),
+        hint_sub,
+        resources,
+    })
+}
+
+/// What the user must do next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    /// Show the login page.
+    Login,
+    /// Show the consent page for these scopes.
+    Consent(Scope),
+    /// Everything is in place: issue a code.
+    Issue,
+}
+
+/// OIDC Core §3.1.2.3: decide between login, consent and issuing, given the
+/// live SSO session (if any) and the remembered consent.
+pub fn decide(
+    req: &AuthorizeRequest,
+    session: Option<&Session>,
+    consent: Option<&Consent>,
+    now: UnixTime,
+) -> Result<Next, OAuthError> {
+    let needs_login = match session {
+        None => true,
+        Some(s) => {
+            req.prompt.login
+                || req
+                    .max_age
+                    .is_some_and(|m| now.saturating_sub(s.auth_time) > m)
+                || req.hint_sub.as_deref().is_some_and(|h| h != s.sub)
+        }
+    };
+    if needs_login {
+        if req.prompt.none {
+            return Err(OAuthError::new(
+                ErrorCode::LoginRequired,
+                "the user must sign in",
+            ));
+        }
+        return Ok(Next::Login);
+    }
+    let remembered = consent
+        .map(|c| Scope::parse(&c.scope).unwrap_or_default())
+        .unwrap_or_default();
+    let covered = req.scope.is_subset_of(&remembered) && consent.is_some();
+    let needs_consent = !req.client.first_party && (req.prompt.consent || !covered);
+    if needs_consent {
+        if req.prompt.none {
+            return Err(OAuthError::new(
+                ErrorCode::ConsentRequired,
+                "the user must approve this client",
+            ));
+        }
+        return Ok(Next::Consent(req.scope.clone()));
+    }
+    Ok(Next::Issue)
+}
+
+/// The audiences of tokens issued from this request: the requested
+/// resources, or the client's audiences; plus the issuer itself when
+/// `openid` is granted, so the token works at userinfo.
+pub fn audiences(core: &Core, req: &AuthorizeRequest) -> Vec<String> {
+    let mut aud = if req.resources.is_empty() {
+        req.client.audience.clone()
+    } else {
+        req.resources.clone()
+    };
+    if (req.scope.contains("openid") || aud.is_empty()) && !aud.contains(&core.settings.issuer) {
+        aud.push(core.settings.issuer.clone());
+    }
+    aud
+}
+
+/// The parameters of a successful authorization response (RFC 6749
+/// §4.1.2, RFC 9207 `iss`).
+#[derive(Debug, Clone)]
+pub struct AuthorizationResponse {
+    pub to: ValidatedRedirectUri,
+    pub mode: ResponseMode,
+    pub params: Vec<(&'static str, String)>,
+}
+
+/// Issues a code bound to the client, redirect URI, PKCE challenge, nonce,
+/// scope and session, and stores its grant (RFC 6749 §4.1.2: "The
+/// authorization code MUST expire shortly after it is issued").
+pub async fn issue_code<S: Store>(
+    core: &Core,
+    store: &S,
+    req: &AuthorizeRequest,
+    session: &Session,
+    now: UnixTime,
+) -> Result<AuthorizationResponse, Error> {
+    let code = secret::random_string(32)?;
+    let grant = Grant {
+        grant_id: secret::random_string(16)?,
+        client_id: req.client.client_id.clone(),
+        sub: session.sub.clone(),
+        sid: Some(session.sid.clone()),
+        scope: req.scope.to_string(),
+        audience: audiences(core, req),
+        auth_time: session.auth_time,
+        amr: session.amr.clone(),
+        created_at: now,
+        expires_at: now + req.client.refresh_token_ttl,
+        revoked_at: None,
+    };
+    let record = AuthorizationCode {
+        code_hash: secret::token_hash(&code),
+        grant_id: grant.grant_id.clone(),
+        client_id: req.client.client_id.clone(),
+        redirect_uri: req.redirect_uri.as_str().to_owned(),
+        code_challenge: req.code_challenge.clone(),
+        nonce: req.nonce.clone(),
+        created_at: now,
+        expires_at: now + core.settings.code_ttl,
+        used_at: None,
+    };
+    store.put_authorization(&grant, &record).await?;
+    let mut params = vec![("code", code)];
+    if let Some(s) = &req.state {
+        params.push(("state", s.clone()));
+    }
+    params.push(("iss", core.settings.issuer.clone()));
+    Ok(AuthorizationResponse {
+        to: req.redirect_uri.clone(),
+        mode: req.response_mode,
+        params,
+    })
+}
+
+/// The error response parameters (RFC 6749 §4.1.2.1 with RFC 9207 `iss`).
+pub fn error_params(
+    core: &Core,
+    error: &OAuthError,
+    state: Option<&str>,
+) -> Vec<(&'static str, String)> {
+    let mut p = vec![
+        ("error", error.code.as_str().to_owned()),
+        ("error_description", error.description.clone()),
+    ];
+    if let Some(s) = state {
+        p.push(("state", s.to_owned()));
+    }
+    p.push(("iss", core.settings.issuer.clone()));
+    p
+}
+
+/// Records the user's approval: the union of what they approved before and now.
+pub async fn remember_consent<S: Store>(
+    store: &S,
+    sub: &str,
+    client_id: &ClientId,
+    scope: &Scope,
+    previous: Option<&Consent>,
+    now: UnixTime,
+) -> Result<(), Error> {
+    let mut all = previous
+        .map(|c| Scope::parse(&c.scope).unwrap_or_default())
+        .unwrap_or_default()
+        .to_string();
+    for s in scope.iter() {
+        if !all.split(' ').any(|t| t == s) {
+            if !all.is_empty() {
+                all.push(' ');
+            }
+            all.push_str(s);
+        }
+    }
+    store
+        .put_consent(&Consent {
+            sub: sub.to_owned(),
+            client_id: client_id.clone(),
+            scope: all,
+            granted_at: now,
+        })
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,84 @@
+#![allow(clippy::unwrap_used)]
+use super::*;
+use crate::model::{AccessTokenFormat, AuthMethod};
+
+fn client(uris: &[&str]) -> Client {
+    Client {
+        client_id: ClientId("c".into()),
+        client_name: "C".into(),
+        redirect_uris: uris.iter().map(|s| s.to_string()).collect(),
+        grant_types: vec![GrantType::AuthorizationCode],
+        response_types: vec!["code".into()],
+        scope: Scope::parse("openid").unwrap(),
+        token_endpoint_auth_method: AuthMethod::None,
+        audience: vec![],
+        access_token_format: AccessTokenFormat::Jwt,
+        first_party: false,
+        post_logout_redirect_uris: vec![],
+        id_token_signed_response_alg: None,
+        always_issue_refresh_token: false,
+        access_token_ttl: 60,
+        refresh_token_ttl: 60,
+        secrets: vec![],
+        created_at: 0,
+        updated_at: 0,
+    }
+}
+
+/// SECURITY.md R1: only the byte-identical string matches.
+#[test]
+fn r1_exact_redirect_uri_matching() {
+    let c = client(&["https://app.example.com/cb"]);
+    assert!(match_redirect_uri(&c, "https://app.example.com/cb").is_some());
+    for bad in [
+        "https://app.example.com/cb/extra",
+        "https://app.example.com/cb/..;/",
+        "https://app.example.com/%2e%2e/cb",
+        "https://app.example.com/CB",
+        "https://app.example.com/cb/",
+        "https://app.example.com/cb?",
+        "https://app.example.com/cb?x=1",
+        "https://app.example.com/cb#f",
+        "http://app.example.com/cb",
+        "https://APP.example.com/cb",
+        "https://a@evil@app.example.com/cb",
+        "https://app.example.com:443/cb",
+        "https://аpp.example.com/cb",
+    ] {
+        assert!(match_redirect_uri(&c, bad).is_none(), "{bad}");
+    }
+}
+
+/// SECURITY.md R2: loopback IP literals accept any port, nothing else varies.
+#[test]
+fn r2_loopback_any_port() {
+    let c = client(&["http://127.0.0.1/cb", "http://[::1]/cb"]);
+    for ok in [
+        "http://127.0.0.1/cb",
+        "http://127.0.0.1:51004/cb",
+        "http://[::1]:8080/cb",
+    ] {
+        assert!(match_redirect_uri(&c, ok).is_some(), "{ok}");
+    }
+    for bad in [
+        "http://127.0.0.1:51004/other",
+        "http://127.0.0.1:51004/cb?x",
+        "http://127.0.0.1.evil.com/cb",
+        "http://127.0.0.1:/cb",
+        "http://127.0.0.1:80a/cb",
+        "http://localhost:8080/cb",
+        "http://127a0b0c1/cb",
+        "https://127.0.0.1:8080/cb",
+    ] {
+        assert!(match_redirect_uri(&c, bad).is_none(), "{bad}");
+    }
+}
+
+#[test]
+fn response_params_keep_the_registered_query() {
+    let v = ValidatedRedirectUri("https://app.example.com/cb?tenant=a".into());
+    assert_eq!(
+        v.with_params(&[("code", "x y"), ("state", "s&t")]),
+        "https://app.example.com/cb?tenant=a&code=x+y&state=s%26t"
+    );
+}

@@ -1,0 +1,175 @@
+//! Refreshing an Access Token, RFC 6749 §6, with rotation on every use
+//! (RFC 9700 §4.14.2): the old token is consumed and a new one issued in one
+//! atomic step; replaying a consumed token revokes the whole grant. A retry
+//! of the same old token within a short grace window (a lost response, two
+//! tabs) gets the same successor instead of killing the session: the
+//! successor is derived from the old token with a server key, so nothing
+//! secret is stored to make that possible.
+
+use crate::client::validate_resource;
+use crate::error::{Error, ErrorCode, OAuthError};
+use crate::id_token::{self, IdTokenInput};
+use crate::keys::KeyRing;
+use crate::model::{Client, GrantType, RefreshToken, Rotation, UnixTime};
+use crate::params::Params;
+use crate::scope::Scope;
+use crate::store::Store;
+use crate::token::{AccessGrant, TokenResponse, mint_access_token};
+use crate::{Core, secret};
+
+fn invalid_grant(why: &str) -> Error {
+    OAuthError::new(ErrorCode::InvalidGrant, why).into()
+}
+
+/// The successor of a refresh token: HMAC(pepper, "refresh-successor" ‖ old),
+/// base64url. Deterministic, so a retry computes the same one; unguessable
+/// without the server key.
+fn successor(core: &Core, old: &str) -> String {
+    use base64::Engine;
+    let mac = core.pepper.hash_secret(&format!("refresh-successor:{old}"));
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac)
+}
+
+pub async fn exchange<S: Store>(
+    core: &Core,
+    store: &S,
+    keys: &KeyRing,
+    client: &Client,
+    params: &Params,
+    now: UnixTime,
+) -> Result<TokenResponse, Error> {
+    if !client.grant_types.contains(&GrantType::RefreshToken) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "this client may not use the refresh_token grant",
+        )
+        .into());
+    }
+    let presented = params.required("refresh_token")?;
+    let old_hash = secret::token_hash(presented);
+    let Some((old, grant)) = store.refresh_token(&old_hash).await? else {
+        return Err(invalid_grant("the refresh token is invalid"));
+    };
+    // §6: bound to the client it was issued to. Checked before anything is
+    // consumed, so another client cannot burn it.
+    if old.client_id != client.client_id {
+        return Err(invalid_grant(
+            "the refresh token was issued to another client",
+        ));
+    }
+    if grant.revoked_at.is_some() || now >= grant.expires_at {
+        return Err(invalid_grant(
+            "the refresh token has been revoked or has expired",
+        ));
+    }
+    if old.consumed_at.is_none() && now >= old.expires_at {
+        return Err(invalid_grant("the refresh token has expired"));
+    }
+
+    // §6: "The requested scope MUST NOT include any scope not originally
+    // granted by the resource owner".
+    let granted = Scope::parse(&old.scope).unwrap_or_default();
+    let scope = match params.get("scope") {
+        None => granted.clone(),
+        Some(s) => {
+            let asked = Scope::parse(s)
+                .map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.to_string()))?;
+            if !asked.is_subset_of(&granted) {
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidScope,
+                    "the requested scope exceeds the scope granted",
+                )
+                .into());
+            }
+            asked
+        }
+    };
+    // RFC 8707 §2.2: a resource must be one the grant covered.
+    let mut audience = Vec::new();
+    for r in params.get_all("resource") {
+        validate_resource(r)?;
+        if !grant.audience.iter().any(|a| a == r) {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidTarget,
+                "the resource was not part of the original grant",
+            )
+            .into());
+        }
+        audience.push(r.to_owned());
+    }
+    if audience.is_empty() {
+        audience = grant.audience.clone();
+    }
+
+    let next = successor(core, presented);
+    let new = RefreshToken {
+        token_hash: secret::token_hash(&next),
+        grant_id: grant.grant_id.clone(),
+        client_id: client.client_id.clone(),
+        // §6: "the refresh token scope MUST be identical to that of the
+        // refresh token included by the client in the request".
+        scope: old.scope.clone(),
+        issued_at: now,
+        expires_at: (now + core.settings.refresh_idle_ttl).min(grant.expires_at),
+        consumed_at: None,
+        replaced_by: None,
+    };
+    let (old, grant) = match store
+        .rotate_refresh(&old_hash, &new, now, core.settings.refresh_grace)
+        .await?
+    {
+        Rotation::Rotated { old, grant } | Rotation::Retried { old, grant } => (old, grant),
+        Rotation::Reused { .. } => {
+            return Err(invalid_grant(
+                "the refresh token was already used; the grant is revoked",
+            ));
+        }
+        Rotation::Unknown => return Err(invalid_grant("the refresh token is invalid")),
+    };
+    let user = store
+        .user(&grant.sub)
+        .await?
+        .filter(|u| !u.disabled)
+        .ok_or_else(|| invalid_grant("the user is no longer active"))?;
+
+    // The same instant and jti for a retry as for the first rotation.
+    let minted_at = old.consumed_at.unwrap_or(now);
+    let access = AccessGrant {
+        client,
+        sub: user.sub.clone(),
+        scope: scope.clone(),
+        audience,
+        auth_time: Some(grant.auth_time),
+        amr: Some(grant.amr.clone()),
+        grant_id: Some(grant.grant_id.clone()),
+        jti_suffix: Some(next.chars().take(22).collect()),
+    };
+    let (access_token, expires_in) =
+        mint_access_token(core, store, keys, &access, minted_at).await?;
+    // OIDC Core §12.2: a refreshed ID token keeps sub, auth_time; no nonce.
+    let id_token = if scope.contains("openid") {
+        Some(id_token::mint(
+            core,
+            keys,
+            &IdTokenInput {
+                client,
+                user: &user,
+                grant: &grant,
+                scope: &scope,
+                nonce: None,
+                access_token: &access_token,
+            },
+            minted_at,
+        )?)
+    } else {
+        None
+    };
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: expires_in - (now - minted_at),
+        scope: scope.to_string(),
+        refresh_token: Some(next),
+        id_token,
+    })
+}

@@ -1,0 +1,283 @@
+//! `gateway.toml`: the gateway's own configuration (not the server's).
+//!
+//! ```toml
+//! listen = "127.0.0.1:8000"
+//! issuer = "https://id.example.com"          # discovery → jwks_uri, introspection_endpoint
+//! client_id = "gateway"                      # for introspection (RFC 7662), if any route uses it
+//! client_secret = "…"
+//!
+//! [[routes]]
+//! method = "GET"                             # or "*"
+//! path_prefix = "/photos"
+//! upstream = "http://127.0.0.1:9000"
+//! audience = "https://photos.example.com"
+//! scopes = ["photos:read"]
+//! mode = "local"                             # local | introspect | introspect-cached
+//! # cache_ttl_secs = 5                       # introspect-cached only
+//! # forward_token = false
+//! ```
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, bail};
+use http::Method;
+use http::uri::{Authority, Scheme};
+
+/// The file as written.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    /// Address to listen on. Default `127.0.0.1:8000`.
+    listen: Option<String>,
+    /// frontdesk's issuer identifier; its discovery document names the JWKS
+    /// and the introspection endpoint.
+    issuer: String,
+    /// Override discovery's `jwks_uri`.
+    jwks_uri: Option<String>,
+    /// Override discovery's `introspection_endpoint`.
+    introspection_endpoint: Option<String>,
+    /// The gateway's own client credentials for introspection.
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    /// Clock leeway for exp/nbf/iat. Default 10.
+    leeway_secs: Option<u64>,
+    /// Least time between JWKS refetches caused by unknown `kid`s. Default 60.
+    jwks_min_refresh_secs: Option<u64>,
+    /// Upstream connect timeout. Default 5.
+    upstream_connect_timeout_secs: Option<u64>,
+    /// Time to wait for the upstream's response head. Default 30.
+    upstream_timeout_secs: Option<u64>,
+    /// Time a client has to send a request head. Default 10.
+    header_read_timeout_secs: Option<u64>,
+    /// Bound on each introspection cache. Default 10000 entries.
+    introspection_cache_max_entries: Option<u64>,
+    /// Serve counters at `GET /metrics`. Default true.
+    metrics: Option<bool>,
+    /// Tracing filter. Default `info`.
+    log_level: Option<String>,
+    #[serde(default)]
+    routes: Vec<RawRoute>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    #[serde(default = "any_method")]
+    method: String,
+    path_prefix: String,
+    upstream: String,
+    audience: String,
+    #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(default = "local")]
+    mode: String,
+    cache_ttl_secs: Option<u64>,
+    #[serde(default)]
+    forward_token: bool,
+}
+
+fn any_method() -> String {
+    "*".to_owned()
+}
+
+fn local() -> String {
+    "local".to_owned()
+}
+
+/// How a route checks tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// JWT signature and claims, locally.
+    Local,
+    /// RFC 7662 on every request: revocation takes effect at once.
+    Introspect,
+    /// RFC 7662 answers cached up to this long (and never past `exp`).
+    IntrospectCached(Duration),
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Local => "local",
+            Mode::Introspect => "introspect",
+            Mode::IntrospectCached(_) => "introspect-cached",
+        }
+    }
+}
+
+/// One validated route.
+#[derive(Debug, Clone)]
+pub struct RouteSpec {
+    /// `None` = any method.
+    pub method: Option<Method>,
+    pub path_prefix: String,
+    pub upstream_scheme: Scheme,
+    pub upstream_authority: Authority,
+    /// The upstream URL's path without its trailing `/` (often empty),
+    /// prepended to the request path.
+    pub upstream_base: String,
+    pub audience: String,
+    pub scopes: Vec<String>,
+    pub mode: Mode,
+    pub forward_token: bool,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    pub listen: SocketAddr,
+    pub issuer: String,
+    pub jwks_uri: Option<String>,
+    pub introspection_endpoint: Option<String>,
+    pub credentials: Option<(String, String)>,
+    pub leeway_secs: u64,
+    pub jwks_min_refresh: Duration,
+    pub connect_timeout: Duration,
+    pub upstream_timeout: Duration,
+    pub header_read_timeout: Duration,
+    pub cache_max_entries: u64,
+    pub metrics: bool,
+    pub log_level: String,
+    pub routes: Vec<RouteSpec>,
+}
+
+/// Longest cache TTL a route may ask for: revocations must not linger.
+const MAX_CACHE_TTL_SECS: u64 = 300;
+
+pub fn load(path: &Path) -> anyhow::Result<GatewayConfig> {
+    let raw: Raw = config::Config::builder()
+        .add_source(config::File::from(path).format(config::FileFormat::Toml))
+        .build()
+        .with_context(|| format!("reading {}", path.display()))?
+        .try_deserialize()
+        .with_context(|| format!("{}", path.display()))?;
+    validate(raw)
+}
+
+fn validate(raw: Raw) -> anyhow::Result<GatewayConfig> {
+    let listen: SocketAddr = raw
+        .listen
+        .as_deref()
+        .unwrap_or("127.0.0.1:8000")
+        .parse()
+        .map_err(|e| anyhow!("listen: {e}"))?;
+    let issuer = raw.issuer;
+    let issuer_url = url::Url::parse(&issuer).map_err(|e| anyhow!("issuer: {e}"))?;
+    if !matches!(issuer_url.scheme(), "http" | "https") {
+        bail!("issuer: must be an http(s) URL");
+    }
+    let credentials = match (raw.client_id, raw.client_secret) {
+        (Some(id), Some(secret)) => Some((id, secret)),
+        (None, None) => None,
+        _ => bail!("client_id and client_secret go together"),
+    };
+    if raw.routes.is_empty() {
+        bail!("routes: at least one [[routes]] is needed");
+    }
+    let mut routes = Vec::new();
+    for (i, r) in raw.routes.into_iter().enumerate() {
+        let at = |field: &str| format!("routes[{i}].{field}");
+        let method = match r.method.as_str() {
+            "*" => None,
+            m => Some(
+                Method::from_bytes(m.to_ascii_uppercase().as_bytes())
+                    .map_err(|_| anyhow!("{}: not a method", at("method")))?,
+            ),
+        };
+        if !r.path_prefix.starts_with('/') {
+            bail!("{}: must start with /", at("path_prefix"));
+        }
+        let up = url::Url::parse(&r.upstream).map_err(|e| anyhow!("{}: {e}", at("upstream")))?;
+        if up.scheme() != "http" || up.query().is_some() || up.fragment().is_some() {
+            bail!(
+                "{}: an http:// URL without query or fragment",
+                at("upstream")
+            );
+        }
+        let host = up
+            .host_str()
+            .ok_or_else(|| anyhow!("{}: no host", at("upstream")))?;
+        let authority_text = match up.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.to_owned(),
+        };
+        let upstream_authority: Authority = authority_text
+            .parse()
+            .map_err(|_| anyhow!("{}: bad host", at("upstream")))?;
+        let mode = match r.mode.as_str() {
+            "local" => Mode::Local,
+            "introspect" => Mode::Introspect,
+            "introspect-cached" => {
+                let ttl = r.cache_ttl_secs.ok_or_else(|| {
+                    anyhow!("{}: required for introspect-cached", at("cache_ttl_secs"))
+                })?;
+                if ttl == 0 || ttl > MAX_CACHE_TTL_SECS {
+                    bail!("{}: 1..={MAX_CACHE_TTL_SECS}", at("cache_ttl_secs"));
+                }
+                Mode::IntrospectCached(Duration::from_secs(ttl))
+            }
+            other => bail!(
+                "{}: {other:?} is not local, introspect or introspect-cached",
+                at("mode")
+            ),
+        };
+        if mode != Mode::Local && credentials.is_none() {
+            bail!(
+                "{}: introspection needs client_id and client_secret",
+                at("mode")
+            );
+        }
+        if r.cache_ttl_secs.is_some() && !matches!(mode, Mode::IntrospectCached(_)) {
+            bail!("{}: only for introspect-cached", at("cache_ttl_secs"));
+        }
+        if r.audience.is_empty() {
+            bail!("{}: required", at("audience"));
+        }
+        routes.push(RouteSpec {
+            method,
+            path_prefix: r.path_prefix,
+            upstream_scheme: Scheme::HTTP,
+            upstream_authority,
+            upstream_base: up.path().trim_end_matches('/').to_owned(),
+            audience: r.audience,
+            scopes: r.scopes,
+            mode,
+            forward_token: r.forward_token,
+        });
+    }
+    // Longest prefix first; among equal prefixes, a specific method before "*".
+    routes.sort_by(|a, b| {
+        b.path_prefix
+            .len()
+            .cmp(&a.path_prefix.len())
+            .then(b.method.is_some().cmp(&a.method.is_some()))
+    });
+    let secs = |v: Option<u64>, d: u64| Duration::from_secs(v.unwrap_or(d));
+    Ok(GatewayConfig {
+        listen,
+        issuer,
+        jwks_uri: raw.jwks_uri,
+        introspection_endpoint: raw.introspection_endpoint,
+        credentials,
+        leeway_secs: raw.leeway_secs.unwrap_or(10),
+        jwks_min_refresh: secs(raw.jwks_min_refresh_secs, 60),
+        connect_timeout: secs(raw.upstream_connect_timeout_secs, 5),
+        upstream_timeout: secs(raw.upstream_timeout_secs, 30),
+        header_read_timeout: secs(raw.header_read_timeout_secs, 10),
+        cache_max_entries: raw.introspection_cache_max_entries.unwrap_or(10_000),
+        metrics: raw.metrics.unwrap_or(true),
+        log_level: raw.log_level.unwrap_or_else(|| "info".to_owned()),
+        routes,
+    })
+}
+
+/// Whether `path` is under `prefix` on a segment boundary: `/photos`
+/// matches `/photos` and `/photos/1`, not `/photosynthesis`.
+pub fn prefix_matches(prefix: &str, path: &str) -> bool {
+    match path.strip_prefix(prefix) {
+        Some(rest) => prefix.ends_with('/') || rest.is_empty() || rest.starts_with('/'),
+        None => false,
+    }
+}

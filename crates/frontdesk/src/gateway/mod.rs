@@ -1,0 +1,245 @@
+//! `frontdesk gateway --config gateway.toml`: a reverse proxy that checks
+//! access tokens before upstream APIs see a request.
+//!
+//! Each route (method + longest path prefix) names its upstream, audience,
+//! scopes and how tokens are checked: `local` (JWT signature and claims —
+//! fast, but a revoked token passes until it expires), `introspect` (ask
+//! frontdesk every time — revocation is immediate, one round trip more) or
+//! `introspect-cached` (answers reused for a few seconds). The upstream gets
+//! the verified identity in `X-Frontdesk-Sub`, `X-Frontdesk-Client-Id`,
+//! `X-Frontdesk-Scope` and `X-Frontdesk-Via`; any `X-Frontdesk-*` header the
+//! caller sent is dropped first, and `Authorization` is dropped unless the
+//! route sets `forward_token`.
+//!
+//! This module uses `frontdesk-resource` for every token decision and never
+//! imports the server's store or `crate::http` (checked by a tidy test).
+
+mod config;
+mod proxy;
+mod stats;
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use frontdesk_resource::{
+    Discovery, Guard, HttpClient, Introspector, Keys, KeysOptions, Validator, discover,
+};
+use hyper::service::service_fn;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+
+use crate::config::CommonArgs;
+pub use config::{GatewayConfig, Mode};
+use proxy::{Gateway, Route};
+
+/// Flags of `frontdesk gateway` (the file comes from the global `--config`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct GatewayArgs {
+    /// Listen address; overrides `listen` in the file.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+}
+
+pub async fn run(common: &CommonArgs, args: GatewayArgs) -> anyhow::Result<ExitCode> {
+    let path = common
+        .config
+        .as_deref()
+        .ok_or_else(|| anyhow!("gateway: --config gateway.toml is required"))?;
+    let mut cfg = config::load(path)?;
+    if let Some(l) = args.listen {
+        cfg.listen = l;
+    }
+    init_logging(&cfg.log_level, common.log_format.as_deref() == Some("json"));
+    frontdesk_jose::install_crypto_provider();
+
+    let gateway = Arc::new(build(&cfg).await?);
+    let listener = TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("listen: cannot bind {}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(listen = %addr, issuer = %cfg.issuer, routes = cfg.routes.len(), "gateway is serving");
+    // Tests and scripts read this line to learn the port of `listen = "…:0"`.
+    println!("listening on http://{addr}");
+    serve(listener, gateway, cfg.header_read_timeout).await;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn init_logging(level: &str, json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Discovery (retried for ~10 s, so the gateway may start with frontdesk),
+/// then one key cache and one guard per route.
+async fn build(cfg: &GatewayConfig) -> anyhow::Result<Gateway> {
+    let http = HttpClient::new()?;
+    let needs_discovery = cfg.jwks_uri.is_none()
+        || (cfg.introspection_endpoint.is_none()
+            && cfg.routes.iter().any(|r| r.mode != Mode::Local));
+    let meta = if needs_discovery {
+        let mut attempt = 0;
+        loop {
+            match discover(&http, &cfg.issuer).await {
+                Ok(m) => break Some(m),
+                Err(e) if attempt < 20 => {
+                    tracing::warn!(error = %e, "discovery failed; retrying");
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(e) => return Err(anyhow!("issuer: {e}")),
+            }
+        }
+    } else {
+        None
+    };
+    let jwks_uri = cfg
+        .jwks_uri
+        .clone()
+        .or_else(|| meta.as_ref().map(|m: &Discovery| m.jwks_uri.clone()))
+        .ok_or_else(|| anyhow!("no jwks_uri"))?;
+    let introspection_endpoint = cfg
+        .introspection_endpoint
+        .clone()
+        .or_else(|| meta.as_ref().and_then(|m| m.introspection_endpoint.clone()));
+    let keys = Keys::remote(
+        &jwks_uri,
+        http.clone(),
+        KeysOptions {
+            min_refresh_interval: cfg.jwks_min_refresh,
+            ..KeysOptions::default()
+        },
+    );
+    if let Err(e) = keys.refresh().await {
+        tracing::warn!(error = %e, "the JWKS could not be loaded yet; retrying on first use");
+    }
+    let mut routes = Vec::new();
+    for spec in &cfg.routes {
+        let guard = match spec.mode {
+            Mode::Local => Guard::Local(
+                Validator::with_keys(&cfg.issuer, &spec.audience, keys.clone())
+                    .with_leeway(cfg.leeway_secs),
+            ),
+            Mode::Introspect | Mode::IntrospectCached(_) => {
+                let endpoint = introspection_endpoint
+                    .as_deref()
+                    .ok_or_else(|| anyhow!("the issuer advertises no introspection_endpoint"))?;
+                let (id, secret) = cfg
+                    .credentials
+                    .as_ref()
+                    .ok_or_else(|| anyhow!("introspection needs client_id and client_secret"))?;
+                let i = Introspector::new(
+                    http.clone(),
+                    endpoint,
+                    id,
+                    secret,
+                    &cfg.issuer,
+                    &spec.audience,
+                )?;
+                Guard::Introspect(match spec.mode {
+                    Mode::IntrospectCached(ttl) => i.with_cache(ttl, cfg.cache_max_entries),
+                    _ => i,
+                })
+            }
+        };
+        routes.push(Route {
+            spec: spec.clone(),
+            guard,
+        });
+    }
+
+    let mut connector = HttpConnector::new();
+    connector.set_connect_timeout(Some(cfg.connect_timeout));
+    connector.set_nodelay(true);
+    let client = Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_timer(TokioTimer::new())
+        .build(connector);
+    Ok(Gateway::new(
+        routes,
+        client,
+        keys,
+        cfg.upstream_timeout,
+        cfg.metrics,
+    ))
+}
+
+/// The accept loop: hyper-util's auto builder (HTTP/1.1 and h2c) with a
+/// header-read timeout, one task per connection, graceful shutdown on
+/// SIGTERM/Ctrl-C (in-flight requests get up to 10 s).
+async fn serve(listener: TcpListener, gateway: Arc<Gateway>, header_read_timeout: Duration) {
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout)
+        .keep_alive(true);
+    builder.http2().timer(TokioTimer::new());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let gw = Arc::clone(&gateway);
+                let svc = service_fn(move |req| proxy::handle(Arc::clone(&gw), req, peer));
+                let conn = builder.serve_connection(TokioIo::new(stream), svc).into_owned();
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(Duration::from_secs(10)) => {}
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

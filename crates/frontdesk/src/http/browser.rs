@@ -1,0 +1,709 @@
+//! The browser-facing endpoints: authorization (RFC 6749 §4.1, OIDC Core
+//! §3.1.2), login, consent and RP-initiated logout. Every POST that
+//! succeeds answers 303 (RFC 9700 §4.12: never 307).
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::cookie::CookieJar;
+use frontdesk_core::authorize::{
+    self, AuthorizationResponse, AuthorizeError, AuthorizeRequest, Next, REQUEST_PARAMS,
+    ResponseMode, ValidatedRedirectUri,
+};
+use frontdesk_core::error::{Error, ErrorCode, OAuthError};
+use frontdesk_core::logout;
+use frontdesk_core::model::{Session, UnixTime, User};
+use frontdesk_core::params::Params;
+use frontdesk_core::store::Store;
+use frontdesk_core::{password, secret};
+use minijinja::context;
+
+use super::pages::{self, CSP, SESSION_COOKIE, csrf_ok, ensure_csrf, security_headers};
+use crate::app::{AppState, now};
+
+// ----- shared pieces -----
+
+/// The live SSO session named by the cookie, with its (enabled) user.
+async fn current_session(
+    app: &AppState,
+    jar: &CookieJar,
+    now: UnixTime,
+) -> Result<Option<(Session, User)>, Error> {
+    let Some(cookie) = jar.get(SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    let Some(s) = app.db.session(&secret::token_hash(cookie.value())).await? else {
+        return Ok(None);
+    };
+    if s.ended_at.is_some() || now >= s.expires_at {
+        return Ok(None);
+    }
+    let user = app.db.user(&s.sub).await?.filter(|u| !u.disabled);
+    Ok(user.map(|u| (s, u)))
+}
+
+/// A 303 that also carries the page headers (no caching, no referrer).
+fn see_other(location: &str) -> Response {
+    let mut r = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(location) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    security_headers(r.headers_mut(), CSP);
+    r
+}
+
+/// The authorization request's own parameters, re-encoded: what the login
+/// and consent forms carry, and the only thing they ever send the browser
+/// back to (a relative `/authorize?…`, so never an open redirect). `drop`
+/// removes one `prompt` value that has just been satisfied.
+fn request_query(params: &Params, drop_prompt: Option<&str>) -> String {
+    let mut out = form_urlencoded::Serializer::new(String::new());
+    for name in REQUEST_PARAMS {
+        for v in params.get_all(name) {
+            if *name == "prompt" {
+                let kept: Vec<&str> = v.split(' ').filter(|p| Some(*p) != drop_prompt).collect();
+                if !kept.is_empty() {
+                    out.append_pair(name, &kept.join(" "));
+                }
+            } else {
+                out.append_pair(name, v);
+            }
+        }
+    }
+    out.finish()
+}
+
+/// Delivers an authorization response (success or error) to the client.
+fn deliver(
+    app: &AppState,
+    to: &ValidatedRedirectUri,
+    mode: ResponseMode,
+    params: &[(&'static str, String)],
+) -> Response {
+    let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    match mode {
+        ResponseMode::Query => see_other(&to.with_params(&pairs)),
+        // OAuth 2.0 Form Post Response Mode: an auto-submitting form. Its
+        // CSP allows exactly one inline script, by nonce.
+        ResponseMode::FormPost => {
+            let nonce = secret::random_string(16).unwrap_or_default();
+            let csp = format!(
+                "default-src 'self'; script-src 'nonce-{nonce}'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+            );
+            app.web.pages.render_with_csp(
+                StatusCode::OK,
+                "form_post.html",
+                context! {
+                    action => to.as_str(),
+                    params => pairs
+                        .iter()
+                        .map(|(k, v)| vec![(*k).to_owned(), (*v).to_owned()])
+                        .collect::<Vec<Vec<String>>>(),
+                    nonce => nonce,
+                },
+                &csp,
+            )
+        }
+    }
+}
+
+fn redirect_error(
+    app: &AppState,
+    to: &ValidatedRedirectUri,
+    mode: ResponseMode,
+    state: Option<&str>,
+    e: &OAuthError,
+) -> Response {
+    deliver(app, to, mode, &authorize::error_params(&app.core, e, state))
+}
+
+/// A failure after the request was validated: back to the client with
+/// `server_error` / `temporarily_unavailable` (SECURITY.md §5.5).
+fn redirect_core_error(app: &AppState, req: &AuthorizeRequest, e: Error) -> Response {
+    let error = match e {
+        Error::OAuth(o) => o,
+        Error::Unavailable(d) => {
+            tracing::warn!(detail = %d, "store unavailable during authorization");
+            OAuthError::new(
+                ErrorCode::TemporarilyUnavailable,
+                "the service is temporarily unavailable",
+            )
+        }
+        Error::Internal(d) => {
+            tracing::error!(detail = %d, "internal error during authorization");
+            OAuthError::new(ErrorCode::ServerError, "internal server error")
+        }
+    };
+    redirect_error(
+        app,
+        &req.redirect_uri,
+        req.response_mode,
+        req.state.as_deref(),
+        &error,
+    )
+}
+
+/// Errors before the client and redirect URI are trusted: a page, never a redirect.
+fn show(app: &AppState, e: Error) -> Response {
+    match e {
+        Error::OAuth(o) => app.web.pages.error(
+            StatusCode::BAD_REQUEST,
+            "This sign-in link is not valid",
+            &o.description,
+            Some(o.code.as_str()),
+        ),
+        Error::Unavailable(d) => {
+            tracing::warn!(detail = %d, "store unavailable");
+            let mut r = app.web.pages.error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "Please try again in a moment.",
+                None,
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            r
+        }
+        Error::Internal(d) => {
+            tracing::error!(detail = %d, "internal error");
+            app.web.pages.error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "Please try again later.",
+                None,
+            )
+        }
+    }
+}
+
+fn authorize_error(app: &AppState, e: AuthorizeError) -> Response {
+    match e {
+        AuthorizeError::Show(o) => show(app, Error::OAuth(o)),
+        AuthorizeError::Redirect {
+            to,
+            mode,
+            state,
+            error,
+        } => redirect_error(app, &to, mode, state.as_deref(), &error),
+        AuthorizeError::Core(c) => show(app, c),
+    }
+}
+
+async fn validate(
+    app: &AppState,
+    params: &Params,
+    now: UnixTime,
+) -> Result<AuthorizeRequest, AuthorizeError> {
+    let keys = app.keys();
+    authorize::validate(&app.db, params, |hint| {
+        logout::verify_id_token_hint(&app.core, &keys, hint, now).map(|c| c.sub)
+    })
+    .await
+}
+
+fn form_params(body: Result<Bytes, BytesRejection>) -> Result<Params, Error> {
+    let body = body.map_err(|_| OAuthError::invalid_request("request body too large"))?;
+    Ok(Params::parse(&body)?)
+}
+
+// ----- /authorize -----
+
+pub async fn authorize_get(
+    State(app): State<AppState>,
+    jar: CookieJar,
+    RawQuery(q): RawQuery,
+) -> Response {
+    match Params::parse(q.unwrap_or_default().as_bytes()) {
+        Ok(p) => authorize(app, jar, p).await,
+        Err(e) => show(&app, e.into()),
+    }
+}
+
+/// OIDC Core §3.1.2.1: "Authorization Servers MUST support the use of the
+/// HTTP GET and POST methods".
+pub async fn authorize_post(
+    State(app): State<AppState>,
+    jar: CookieJar,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    match form_params(body) {
+        Ok(p) => authorize(app, jar, p).await,
+        Err(e) => show(&app, e),
+    }
+}
+
+async fn authorize(app: AppState, jar: CookieJar, params: Params) -> Response {
+    let now = now();
+    let req = match validate(&app, &params, now).await {
+        Ok(r) => r,
+        Err(e) => return authorize_error(&app, e),
+    };
+    let session = match current_session(&app, &jar, now).await {
+        Ok(s) => s,
+        Err(e) => return redirect_core_error(&app, &req, e),
+    };
+    let consent = match &session {
+        Some((s, _)) => match app.db.consent(&s.sub, &req.client.client_id).await {
+            Ok(c) => c,
+            Err(e) => return redirect_core_error(&app, &req, e.into()),
+        },
+        None => None,
+    };
+    match authorize::decide(
+        &req,
+        session.as_ref().map(|(s, _)| s),
+        consent.as_ref(),
+        now,
+    ) {
+        Err(e) => redirect_error(
+            &app,
+            &req.redirect_uri,
+            req.response_mode,
+            req.state.as_deref(),
+            &e,
+        ),
+        Ok(Next::Login) => see_other(&format!("/login?{}", request_query(&params, None))),
+        Ok(Next::Consent(scope)) => {
+            let Some((_, user)) = session else {
+                return see_other(&format!("/login?{}", request_query(&params, None)));
+            };
+            let (jar, csrf) = ensure_csrf(&app.web.pages, &app.core.pepper, jar);
+            let scopes: Vec<String> = scope.iter().map(pages::describe_scope).collect();
+            let page = app.web.pages.render(
+                StatusCode::OK,
+                "consent.html",
+                context! {
+                    client_name => req.client.client_name,
+                    scopes => scopes,
+                    username => user.username,
+                    csrf => csrf,
+                    request => request_query(&params, None),
+                },
+            );
+            (jar, page).into_response()
+        }
+        Ok(Next::Issue) => {
+            let Some((s, _)) = session else {
+                return see_other(&format!("/login?{}", request_query(&params, None)));
+            };
+            match authorize::issue_code(&app.core, &app.db, &req, &s, now).await {
+                Ok(AuthorizationResponse { to, mode, params }) => deliver(&app, &to, mode, &params),
+                Err(e) => redirect_core_error(&app, &req, e),
+            }
+        }
+    }
+}
+
+// ----- /login -----
+
+fn login_page(
+    app: &AppState,
+    jar: CookieJar,
+    status: StatusCode,
+    client_name: Option<&str>,
+    request: &str,
+    username: &str,
+    error: Option<&str>,
+) -> Response {
+    let (jar, csrf) = ensure_csrf(&app.web.pages, &app.core.pepper, jar);
+    let page = app.web.pages.render(
+        status,
+        "login.html",
+        context! {
+            client_name => client_name,
+            request => request,
+            username => username,
+            error => error,
+            csrf => csrf,
+        },
+    );
+    (jar, page).into_response()
+}
+
+pub async fn login_get(
+    State(app): State<AppState>,
+    jar: CookieJar,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let now = now();
+    let params = match Params::parse(q.unwrap_or_default().as_bytes()) {
+        Ok(p) => p,
+        Err(e) => return show(&app, e.into()),
+    };
+    if params.get("client_id").is_none() {
+        return login_page(&app, jar, StatusCode::OK, None, "", "", None);
+    }
+    // Only a valid authorization request gets a login page that names its client.
+    let req = match validate(&app, &params, now).await {
+        Ok(r) => r,
+        Err(e) => return authorize_error(&app, e),
+    };
+    let hint = req.login_hint.clone().unwrap_or_default();
+    login_page(
+        &app,
+        jar,
+        StatusCode::OK,
+        Some(&req.client.client_name),
+        &request_query(&params, None),
+        &hint,
+        None,
+    )
+}
+
+pub async fn login_post(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let now = now();
+    let form = match form_params(body) {
+        Ok(p) => p,
+        Err(e) => return show(&app, e),
+    };
+    if !csrf_ok(&app.core.pepper, &jar, form.get("csrf")) {
+        return app.web.pages.error(
+            StatusCode::FORBIDDEN,
+            "This form has expired",
+            "Go back, reload the page and try again.",
+            None,
+        );
+    }
+    let request = form.get("request").unwrap_or_default().to_owned();
+    let params = match Params::parse(request.as_bytes()) {
+        Ok(p) => p,
+        Err(e) => return show(&app, e.into()),
+    };
+    let req = if params.get("client_id").is_some() {
+        match validate(&app, &params, now).await {
+            Ok(r) => Some(r),
+            Err(e) => return authorize_error(&app, e),
+        }
+    } else {
+        None
+    };
+    let client_name = req.as_ref().map(|r| r.client.client_name.clone());
+    let username = form.get("username").unwrap_or_default().trim().to_owned();
+    let password = form.get("password").unwrap_or_default().to_owned();
+    let request = request_query(&params, None);
+
+    match check_password(&app, &username, &password, peer, now).await {
+        Err(e) => show(&app, e),
+        Ok(Login::Throttled) => login_page(
+            &app,
+            jar,
+            StatusCode::TOO_MANY_REQUESTS,
+            client_name.as_deref(),
+            &request,
+            &username,
+            Some("Too many failed sign-in attempts. Try again in a few minutes."),
+        ),
+        Ok(Login::Failed) => login_page(
+            &app,
+            jar,
+            StatusCode::UNAUTHORIZED,
+            client_name.as_deref(),
+            &request,
+            &username,
+            Some("Incorrect username or password."),
+        ),
+        Ok(Login::Ok(user)) => {
+            if let Some(r) = &req
+                && r.hint_sub.as_deref().is_some_and(|h| h != user.sub)
+            {
+                return login_page(
+                    &app,
+                    jar,
+                    StatusCode::UNAUTHORIZED,
+                    client_name.as_deref(),
+                    &request,
+                    &username,
+                    Some(
+                        "The application asked for a different account. Sign in with that account.",
+                    ),
+                );
+            }
+            // A new session id at every login (session fixation, RFC 6749 §10.12).
+            let cookie_value = match secret::random_string(32) {
+                Ok(v) => v,
+                Err(e) => return show(&app, e),
+            };
+            let session = Session {
+                id_hash: secret::token_hash(&cookie_value),
+                sid: secret::random_string(16).unwrap_or_default(),
+                sub: user.sub.clone(),
+                auth_time: now,
+                amr: vec!["pwd".to_owned()],
+                created_at: now,
+                expires_at: now + app.core.settings.session_ttl,
+                ended_at: None,
+            };
+            if let Err(e) = app.db.put_session(&session).await {
+                return show(&app, e.into());
+            }
+            let jar = jar.add(app.web.pages.cookie(
+                SESSION_COOKIE,
+                cookie_value,
+                app.core.settings.session_ttl,
+            ));
+            let next = if req.is_some() {
+                // The login just happened: `prompt=login` is satisfied.
+                see_other(&format!(
+                    "/authorize?{}",
+                    request_query(&params, Some("login"))
+                ))
+            } else {
+                app.web.pages.message(
+                    "You are signed in",
+                    &format!("Signed in as {}.", user.username),
+                )
+            };
+            (jar, next).into_response()
+        }
+    }
+}
+
+enum Login {
+    Ok(User),
+    Failed,
+    Throttled,
+}
+
+/// Checks a password with throttling per account and per client IP, and
+/// the same work (one Argon2id hash) for unknown users as for known ones,
+/// so neither the answer nor its timing tells whether an account exists.
+async fn check_password(
+    app: &AppState,
+    login: &str,
+    password: &str,
+    peer: SocketAddr,
+    now: UnixTime,
+) -> Result<Login, Error> {
+    let policy = &app.web.login;
+    let account_key = format!("acct:{}", login.to_lowercase());
+    let ip_key = format!("ip:{}", peer.ip());
+    if app
+        .db
+        .login_failures(&account_key, now, policy.window)
+        .await?
+        >= policy.max_per_account
+        || app.db.login_failures(&ip_key, now, policy.window).await? >= policy.max_per_ip
+    {
+        return Ok(Login::Throttled);
+    }
+    let user = if login.is_empty() {
+        None
+    } else {
+        app.db.user_by_login(login).await?
+    };
+    let hash = user
+        .as_ref()
+        .filter(|u| !u.password_hash.is_empty())
+        .map(|u| u.password_hash.clone())
+        .unwrap_or_else(|| app.web.dummy_hash.clone());
+    let matches = app.web.verify_password(hash, password.to_owned()).await?;
+    match user {
+        Some(u) if matches && !u.disabled && !u.password_hash.is_empty() => {
+            app.db.clear_login_failures(&account_key).await?;
+            Ok(Login::Ok(u))
+        }
+        _ => {
+            app.db
+                .note_login_failure(&account_key, now, policy.window)
+                .await?;
+            app.db
+                .note_login_failure(&ip_key, now, policy.window)
+                .await?;
+            Ok(Login::Failed)
+        }
+    }
+}
+
+/// Verifies on the blocking pool, at most `permits` at a time, so a login
+/// flood cannot starve the token endpoint of CPU.
+pub async fn verify_on_pool(
+    pool: &tokio::sync::Semaphore,
+    hash: String,
+    password: String,
+) -> Result<bool, Error> {
+    let _permit = pool
+        .acquire()
+        .await
+        .map_err(|_| Error::Internal("password pool closed".into()))?;
+    tokio::task::spawn_blocking(move || password::verify(&hash, &password))
+        .await
+        .map_err(|e| Error::Internal(format!("password check: {e}")))
+}
+
+// ----- /consent -----
+
+pub async fn consent_post(
+    State(app): State<AppState>,
+    jar: CookieJar,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let now = now();
+    let form = match form_params(body) {
+        Ok(p) => p,
+        Err(e) => return show(&app, e),
+    };
+    if !csrf_ok(&app.core.pepper, &jar, form.get("csrf")) {
+        return app.web.pages.error(
+            StatusCode::FORBIDDEN,
+            "This form has expired",
+            "Go back, reload the page and try again.",
+            None,
+        );
+    }
+    let params = match Params::parse(form.get("request").unwrap_or_default().as_bytes()) {
+        Ok(p) => p,
+        Err(e) => return show(&app, e.into()),
+    };
+    let req = match validate(&app, &params, now).await {
+        Ok(r) => r,
+        Err(e) => return authorize_error(&app, e),
+    };
+    let session = match current_session(&app, &jar, now).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return see_other(&format!("/authorize?{}", request_query(&params, None))),
+        Err(e) => return redirect_core_error(&app, &req, e),
+    };
+    match form.get("decision") {
+        Some("approve") => {}
+        Some("deny") => {
+            let e = OAuthError::new(ErrorCode::AccessDenied, "the user denied the request");
+            return redirect_error(
+                &app,
+                &req.redirect_uri,
+                req.response_mode,
+                req.state.as_deref(),
+                &e,
+            );
+        }
+        _ => return show(&app, OAuthError::invalid_request("missing decision").into()),
+    }
+    let previous = match app.db.consent(&session.0.sub, &req.client.client_id).await {
+        Ok(c) => c,
+        Err(e) => return redirect_core_error(&app, &req, e.into()),
+    };
+    if let Err(e) = authorize::remember_consent(
+        &app.db,
+        &session.0.sub,
+        &req.client.client_id,
+        &req.scope,
+        previous.as_ref(),
+        now,
+    )
+    .await
+    {
+        return redirect_core_error(&app, &req, e);
+    }
+    see_other(&format!(
+        "/authorize?{}",
+        request_query(&params, Some("consent"))
+    ))
+}
+
+// ----- /logout -----
+
+pub async fn logout_get(
+    State(app): State<AppState>,
+    jar: CookieJar,
+    RawQuery(q): RawQuery,
+) -> Response {
+    match Params::parse(q.unwrap_or_default().as_bytes()) {
+        Ok(p) => logout(app, jar, p, false).await,
+        Err(e) => show(&app, e.into()),
+    }
+}
+
+pub async fn logout_post(
+    State(app): State<AppState>,
+    jar: CookieJar,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let form = match form_params(body) {
+        Ok(p) => p,
+        Err(e) => return show(&app, e),
+    };
+    // The confirmation form carries the original request; an RP may also
+    // POST the logout request itself (no CSRF token then: it is treated
+    // like GET and needs confirmation unless its hint matches).
+    match form.get("csrf") {
+        Some(_) if !csrf_ok(&app.core.pepper, &jar, form.get("csrf")) => app.web.pages.error(
+            StatusCode::FORBIDDEN,
+            "This form has expired",
+            "Go back, reload the page and try again.",
+            None,
+        ),
+        Some(_) => match Params::parse(form.get("request").unwrap_or_default().as_bytes()) {
+            Ok(p) => logout(app, jar, p, true).await,
+            Err(e) => show(&app, e.into()),
+        },
+        None => logout(app, jar, form, false).await,
+    }
+}
+
+/// RP-Initiated Logout §2–§3: with an `id_token_hint` for the current
+/// session the session ends at once; otherwise the user confirms first.
+async fn logout(app: AppState, jar: CookieJar, params: Params, confirmed: bool) -> Response {
+    let now = now();
+    let keys = app.keys();
+    let req = match logout::validate(&app.core, &app.db, &keys, &params, now).await {
+        Ok(r) => r,
+        Err(e) => return show(&app, e),
+    };
+    let session = match current_session(&app, &jar, now).await {
+        Ok(s) => s,
+        Err(e) => return show(&app, e),
+    };
+    if let Some((s, _)) = &session {
+        let hinted = req
+            .hint
+            .as_ref()
+            .is_some_and(|h| h.sub == s.sub && h.sid.as_deref().is_none_or(|sid| sid == s.sid));
+        if !hinted && !confirmed {
+            let (jar, csrf) = ensure_csrf(&app.web.pages, &app.core.pepper, jar);
+            let mut q = form_urlencoded::Serializer::new(String::new());
+            for name in [
+                "id_token_hint",
+                "post_logout_redirect_uri",
+                "state",
+                "client_id",
+            ] {
+                if let Some(v) = params.get(name) {
+                    q.append_pair(name, v);
+                }
+            }
+            let page = app.web.pages.render(
+                StatusCode::OK,
+                "message.html",
+                context! {
+                    heading => "Sign out?",
+                    message => "Do you want to sign out of frontdesk?",
+                    confirm_logout => true,
+                    csrf => csrf,
+                    request => q.finish(),
+                },
+            );
+            return (jar, page).into_response();
+        }
+        // Ends the session and revokes the grants made in it.
+        if let Err(e) = app.db.end_session(&s.sid, now).await {
+            return show(&app, e.into());
+        }
+    }
+    let jar = jar.remove(axum_extra::extract::cookie::Cookie::build(SESSION_COOKIE).path("/"));
+    let next = match req.redirect_target() {
+        Some(to) => see_other(&to),
+        None => app
+            .web
+            .pages
+            .message("You are signed out", "You have signed out of frontdesk."),
+    };
+    (jar, next).into_response()
+}

@@ -1,0 +1,881 @@
+//! `frontdesk gateway` in front of `frontdesk demo-api`, with the real
+//! server: every refusal of RFC 6750 §3, identity forwarding, the
+//! local-vs-introspection trade-off on revocation, key rotation, and the
+//! gateway's own errors. All over real HTTP, on both databases.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use frontdesk_core::store::Store as _;
+use frontdesk_jose::SigningKey;
+use serde_json::{Value, json};
+
+use crate::both;
+use crate::support::{
+    BASE_CONFIG, Backend, Database, PAYMENTS, PHOTOS, Server, bin, cli_in, jwt_parts,
+};
+
+/// Short JWKS max-age and pre-publication, so a rotation completes in
+/// seconds. Top-level keys, so they go before BASE_CONFIG's tables.
+const ROTATION: &str = "jwks_max_age_secs = 1\nkey_prepublish_secs = 2\nlog_level = \"warn\"\n";
+
+/// A child process (gateway or demo API) killed on drop.
+pub struct Proc {
+    child: Child,
+    pub base: String,
+    log: PathBuf,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Proc {
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// Runs `frontdesk ARGS…` until it prints `listening on http://ADDR`.
+pub fn spawn_listening(dir: &Path, name: &str, args: &[&str]) -> Proc {
+    let log = dir.join(format!("{name}.log"));
+    let mut child = Command::new(bin())
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(line) => {
+                if let Some(base) = line.strip_prefix("listening on ") {
+                    return Proc {
+                        child,
+                        base: base.to_owned(),
+                        log,
+                    };
+                }
+            }
+            Err(_) => {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = child.kill();
+    panic!(
+        "{name} did not start:\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+}
+
+pub fn demo_api(dir: &Path, extra: &[&str]) -> Proc {
+    let mut args = vec!["demo-api", "--listen", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    spawn_listening(dir, "demo-api", &args)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The gateway, the demo API behind it, and two broken upstreams.
+struct Env {
+    gw: Proc,
+    demo: Proc,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+    /// Accepts connections (kernel backlog) and never answers: 504.
+    _blackhole: std::net::TcpListener,
+}
+
+fn gateway_toml(issuer: &str, demo: &str, blackhole: u16, closed: u16) -> String {
+    format!(
+        r#"
+listen = "127.0.0.1:0"
+issuer = "{issuer}"
+client_id = "order-service"
+client_secret = "order-service-secret-0123456789"
+leeway_secs = 1
+upstream_timeout_secs = 1
+log_level = "info"
+
+[[routes]]
+method = "GET"
+path_prefix = "/photos"
+upstream = "{demo}"
+audience = "{PHOTOS}"
+scopes = ["photos:read"]
+mode = "local"
+
+[[routes]]
+method = "POST"
+path_prefix = "/charges"
+upstream = "{demo}"
+audience = "{PAYMENTS}"
+scopes = ["charge:customer"]
+mode = "introspect"
+
+[[routes]]
+method = "GET"
+path_prefix = "/charges"
+upstream = "{demo}"
+audience = "{PAYMENTS}"
+scopes = ["charge:customer"]
+mode = "introspect-cached"
+cache_ttl_secs = 30
+
+[[routes]]
+method = "GET"
+path_prefix = "/health"
+upstream = "{demo}"
+audience = "{PHOTOS}"
+mode = "local"
+forward_token = true
+
+[[routes]]
+method = "*"
+path_prefix = "/slow"
+upstream = "http://127.0.0.1:{blackhole}"
+audience = "{PHOTOS}"
+
+[[routes]]
+method = "*"
+path_prefix = "/down"
+upstream = "http://127.0.0.1:{closed}"
+audience = "{PHOTOS}"
+"#
+    )
+}
+
+impl Env {
+    fn start(s: &Server) -> Env {
+        Env::start_for(&s.base)
+    }
+
+    fn start_for(issuer: &str) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let demo = demo_api(dir.path(), &[]);
+        let blackhole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let bh_port = blackhole.local_addr().unwrap().port();
+        let cfg = dir.path().join("gateway.toml");
+        std::fs::write(&cfg, gateway_toml(issuer, &demo.base, bh_port, free_port())).unwrap();
+        let gw = spawn_listening(
+            dir.path(),
+            "gateway",
+            &["gateway", "--config", cfg.to_str().unwrap()],
+        );
+        Env {
+            gw,
+            demo,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            _dir: dir,
+            _blackhole: blackhole,
+        }
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> (u16, reqwest::header::HeaderMap, Value) {
+        let mut req = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.gw.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if method == reqwest::Method::POST {
+            req = req
+                .header("content-type", "application/json")
+                .body(r#"{"amount":1250}"#);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let h = r.headers().clone();
+        let text = r.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, h, body)
+    }
+
+    async fn get(
+        &self,
+        path: &str,
+        token: Option<&str>,
+    ) -> (u16, reqwest::header::HeaderMap, Value) {
+        self.call(reqwest::Method::GET, path, token, &[]).await
+    }
+
+    async fn metrics(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.gw.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+}
+
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or_else(|| panic!("no metric {name} in\n{text}"))
+}
+
+async fn token(s: &Server, form: &[(&str, &str)]) -> String {
+    s.m2m_token(form).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn www(h: &reqwest::header::HeaderMap) -> Option<&str> {
+    h.get("www-authenticate").map(|v| v.to_str().unwrap())
+}
+
+/// The server's own private key for `kid`, read from its database with the
+/// key-encryption key it generated in its data directory. Tests use it to
+/// sign tokens that differ from real ones in exactly one checked property
+/// (issuer, `typ`).
+pub async fn server_key(s: &Server, kid: &str) -> SigningKey {
+    let text = std::fs::read_to_string(s.dir.path().join("data/kek")).unwrap();
+    let bytes: [u8; 32] = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text.trim())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let db = frontdesk_store::Db::connect(&s.db_url).await.unwrap();
+    let stored = db.signing_keys().await.unwrap();
+    db.close().await;
+    let k = stored.iter().find(|k| k.kid == kid).expect("kid in store");
+    let kek = frontdesk_core::keys::Kek::new(&bytes).unwrap();
+    let der = kek.open(&k.kid, &k.encrypted_private).unwrap();
+    SigningKey::from_pkcs8(k.alg.parse().unwrap(), &der).unwrap()
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+async fn admits_valid_tokens_and_forwards_only_the_verified_identity(s: &Server) {
+    let env = Env::start(s);
+    let photos = token(s, &[("scope", "photos:read"), ("resource", PHOTOS)]).await;
+
+    // Spoofed identity headers in any letter case are dropped; the token is not forwarded.
+    let (status, h, body) = env
+        .call(
+            reqwest::Method::GET,
+            "/photos",
+            Some(&photos),
+            &[
+                ("X-Frontdesk-Sub", "admin"),
+                ("x-FRONTDESK-client-id", "evil"),
+                ("X-Frontdesk-Extra", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["api"], "photos");
+    assert_eq!(
+        body["received"]["x_frontdesk"],
+        json!({
+            "x-frontdesk-sub": "order-service",
+            "x-frontdesk-client-id": "order-service",
+            "x-frontdesk-scope": "photos:read",
+            "x-frontdesk-via": "local",
+        })
+    );
+    assert_eq!(
+        body["received"]["authorization"], false,
+        "the token stays at the gateway"
+    );
+    assert!(h["via"].to_str().unwrap().contains("frontdesk-gateway"));
+
+    // A route with forward_token = true passes it on.
+    let (status, _, body) = env.get("/health", Some(&photos)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["received"]["authorization"], true);
+
+    // High risk: introspection.
+    let pay = token(s, &[("scope", "charge:customer"), ("resource", PAYMENTS)]).await;
+    let (status, _, body) = env
+        .call(reqwest::Method::POST, "/charges", Some(&pay), &[])
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["caller"]["via"], "gateway/introspection");
+    assert_eq!(body["charge"]["amount"], 1250);
+    let (status, _, body) = env.get("/charges", Some(&pay)).await;
+    assert_eq!(
+        (status, &body["caller"]["via"]),
+        (200, &json!("gateway/introspection"))
+    );
+    let (status, _, body) = env.get("/charges", Some(&pay)).await;
+    assert_eq!(
+        (status, &body["caller"]["via"]),
+        (200, &json!("gateway/introspection_cache"))
+    );
+
+    // Counted by mode (and logged).
+    let m = env.metrics().await;
+    assert_eq!(
+        metric(
+            &m,
+            r#"frontdesk_gateway_admitted_total{mode="local",via="local"}"#
+        ),
+        2
+    );
+    assert_eq!(
+        metric(
+            &m,
+            r#"frontdesk_gateway_admitted_total{mode="introspect",via="introspection"}"#
+        ),
+        1
+    );
+    assert_eq!(
+        metric(
+            &m,
+            r#"frontdesk_gateway_admitted_total{mode="introspect-cached",via="introspection"}"#
+        ),
+        1
+    );
+    assert_eq!(
+        metric(
+            &m,
+            r#"frontdesk_gateway_admitted_total{mode="introspect-cached",via="introspection_cache"}"#
+        ),
+        1
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let log = env.gw.log();
+    assert!(
+        log.contains("admitted") && log.contains("mode=\"introspect\""),
+        "{log}"
+    );
+    assert!(
+        !log.contains(&photos) && !log.contains(&pay),
+        "tokens never reach the log"
+    );
+    // The demo trusts headers only from the gateway; called directly without them it refuses.
+    let r = env
+        .http
+        .get(format!("{}/photos", env.demo.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}
+both!(admits_valid_tokens_and_forwards_only_the_verified_identity);
+
+async fn refuses_every_bad_token_per_rfc6750(s: &Server) {
+    let env = Env::start(s);
+    let invalid = Some(r#"Bearer error="invalid_token""#);
+    let good = token(s, &[("scope", "photos:read"), ("resource", PHOTOS)]).await;
+    let (header, claims) = jwt_parts(&good);
+    let kid = header["kid"].as_str().unwrap().to_owned();
+    let key = server_key(s, &kid).await;
+    let (h64, p64, _) = {
+        let mut it = good.split('.');
+        (
+            it.next().unwrap().to_owned(),
+            it.next().unwrap().to_owned(),
+            it.next().unwrap().to_owned(),
+        )
+    };
+
+    // No token: a bare challenge (RFC 6750 §3.1).
+    let (status, h, body) = env.get("/photos", None).await;
+    assert_eq!((status, www(&h)), (401, Some("Bearer")));
+    assert_eq!(body["error"], "unauthorized");
+    assert_eq!(h["content-type"], "application/json");
+
+    let mut cases: Vec<(&str, String, u16, Option<&str>)> = Vec::new();
+
+    // Expired: a client whose tokens live 1 s, for this audience.
+    let out = s.cli(
+        &[
+            "clients",
+            "create",
+            "--name",
+            "Short",
+            "--client-id",
+            "short-photos",
+            "--grant-type",
+            "client_credentials",
+            "--scope",
+            "photos:read",
+            "--audience",
+            PHOTOS,
+            "--access-token-ttl",
+            "1",
+            "--json",
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = s
+        .post_form(
+            "/token",
+            Some(("short-photos", created["client_secret"].as_str().unwrap())),
+            &[("grant_type", "client_credentials")],
+        )
+        .await;
+    let short: Value = r.json().await.unwrap();
+    let short = short["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        env.get("/photos", Some(&short)).await.0,
+        200,
+        "valid while fresh"
+    );
+    tokio::time::sleep(Duration::from_millis(3200)).await; // ttl 1 s + leeway 1 s
+    cases.push(("expired", short, 401, invalid));
+
+    cases.push((
+        "wrong audience",
+        token(s, &[("scope", "photos:read"), ("resource", PAYMENTS)]).await,
+        401,
+        invalid,
+    ));
+    let mut foreign = claims.clone();
+    foreign["iss"] = json!("https://evil.example.com");
+    cases.push((
+        "wrong issuer",
+        key.sign(Some("at+jwt"), &foreign).unwrap(),
+        401,
+        invalid,
+    ));
+    let mut trailing = claims.clone();
+    trailing["iss"] = json!(format!("{}/", s.base));
+    cases.push((
+        "issuer with a trailing slash",
+        key.sign(Some("at+jwt"), &trailing).unwrap(),
+        401,
+        invalid,
+    ));
+    cases.push((
+        "missing scope",
+        token(s, &[("scope", "charge:customer"), ("resource", PHOTOS)]).await,
+        403,
+        Some(r#"Bearer error="insufficient_scope", scope="photos:read""#),
+    ));
+    let mut tampered_claims = claims.clone();
+    tampered_claims["scope"] = json!("photos:read admin");
+    let tampered = format!(
+        "{h64}.{}.{}",
+        b64(tampered_claims.to_string().as_bytes()),
+        good.rsplit('.').next().unwrap()
+    );
+    cases.push(("tampered payload", tampered, 401, invalid));
+    let mut sig_flip = good.clone();
+    let last = sig_flip.pop().unwrap();
+    sig_flip.push(if last == 'A' { 'B' } else { 'A' });
+    cases.push(("tampered signature", sig_flip, 401, invalid));
+    for none in ["none", "None", "NONE"] {
+        let h = b64(json!({"alg": none, "typ": "at+jwt", "kid": kid})
+            .to_string()
+            .as_bytes());
+        cases.push(("alg none", format!("{h}.{p64}."), 401, invalid));
+    }
+    // HS256 keyed with the public key, in the encodings an attacker would try.
+    let jwks: Value = s
+        .http
+        .get(s.url("/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let jwk = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == kid)
+        .unwrap()
+        .clone();
+    let xy = [
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(jwk["x"].as_str().unwrap())
+            .unwrap(),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(jwk["y"].as_str().unwrap())
+            .unwrap(),
+    ]
+    .concat();
+    for secret in [jwk.to_string().into_bytes(), xy] {
+        let h = b64(json!({"alg": "HS256", "typ": "at+jwt", "kid": kid})
+            .to_string()
+            .as_bytes());
+        let input = format!("{h}.{p64}");
+        let k = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &secret);
+        let sig = aws_lc_rs::hmac::sign(&k, input.as_bytes());
+        cases.push((
+            "HS256 with the public key",
+            format!("{input}.{}", b64(sig.as_ref())),
+            401,
+            invalid,
+        ));
+    }
+    // Signed by the real key, but typed as an ID token (or untyped).
+    cases.push((
+        "typ JWT (ID token)",
+        key.sign(Some("JWT"), &claims).unwrap(),
+        401,
+        invalid,
+    ));
+    cases.push(("no typ", key.sign(None, &claims).unwrap(), 401, invalid));
+    // Signed by a key frontdesk never published.
+    let (stranger, _) = SigningKey::generate(frontdesk_jose::Algorithm::ES256).unwrap();
+    cases.push((
+        "unknown kid",
+        stranger.sign(Some("at+jwt"), &claims).unwrap(),
+        401,
+        invalid,
+    ));
+    cases.push(("garbage", "not-a-jwt".to_owned(), 401, invalid));
+
+    for (name, t, status, challenge) in &cases {
+        let (got, h, body) = env.get("/photos", Some(t)).await;
+        assert_eq!(got, *status, "{name}: {body}");
+        assert_eq!(www(&h), *challenge, "{name}");
+        let expected = if *status == 403 {
+            "insufficient_scope"
+        } else {
+            "invalid_token"
+        };
+        assert_eq!(body["error"], expected, "{name}");
+        assert!(
+            !body["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("signature"),
+            "{name}: which check failed stays in the log"
+        );
+    }
+    // The real token still passes after all that.
+    assert_eq!(env.get("/photos", Some(&good)).await.0, 200);
+
+    // A flood of forged kids does not turn the gateway into a JWKS-fetch amplifier.
+    let before = metric(&env.metrics().await, "frontdesk_gateway_jwks_fetches_total");
+    let mut tasks = Vec::new();
+    for _ in 0..30 {
+        let (k, _) = SigningKey::generate(frontdesk_jose::Algorithm::ES256).unwrap();
+        let t = k.sign(Some("at+jwt"), &claims).unwrap();
+        let (http, url) = (env.http.clone(), format!("{}/photos", env.gw.base));
+        tasks.push(tokio::spawn(async move {
+            http.get(url)
+                .bearer_auth(t)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 401);
+    }
+    let after = metric(&env.metrics().await, "frontdesk_gateway_jwks_fetches_total");
+    assert!(
+        after - before <= 1,
+        "{before} → {after} JWKS fetches for 30 forged kids"
+    );
+    let m = env.metrics().await;
+    assert!(metric(&m, r#"frontdesk_gateway_refused_total{status="401"}"#) >= 40);
+    assert_eq!(
+        metric(&m, r#"frontdesk_gateway_refused_total{status="403"}"#),
+        1
+    );
+}
+both!(refuses_every_bad_token_per_rfc6750);
+
+/// The documented trade-off: after revocation at frontdesk, an `introspect`
+/// route refuses the token at once; a `local` route accepts it until it
+/// expires; an `introspect-cached` route until its cached answer ages out.
+async fn revocation_is_seen_at_once_only_where_the_gateway_introspects(s: &Server) {
+    let env = Env::start(s);
+    let t = token(s, &[]).await; // both audiences, both scopes
+    let (_, claims) = jwt_parts(&t);
+    assert_eq!(claims["aud"], json!([PAYMENTS, PHOTOS]));
+    assert_eq!(
+        env.call(reqwest::Method::POST, "/charges", Some(&t), &[])
+            .await
+            .0,
+        201
+    );
+    assert_eq!(env.get("/charges", Some(&t)).await.0, 200);
+    assert_eq!(env.get("/photos", Some(&t)).await.0, 200);
+
+    let r = s
+        .post_form(
+            "/revoke",
+            Some(("order-service", "order-service-secret-0123456789")),
+            &[("token", &t)],
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(s.introspect(&t).await["active"], false);
+
+    let (status, h, body) = env
+        .call(reqwest::Method::POST, "/charges", Some(&t), &[])
+        .await;
+    assert_eq!(
+        (status, www(&h)),
+        (401, Some(r#"Bearer error="invalid_token""#)),
+        "{body}"
+    );
+    let (status, _, body) = env.get("/photos", Some(&t)).await;
+    assert_eq!(status, 200, "local: accepted until exp ({body})");
+    let (status, _, body) = env.get("/charges", Some(&t)).await;
+    assert_eq!(
+        (status, &body["caller"]["via"]),
+        (200, &json!("gateway/introspection_cache")),
+        "introspect-cached: accepted until the cached answer ages out"
+    );
+}
+both!(revocation_is_seen_at_once_only_where_the_gateway_introspects);
+
+/// `frontdesk keys rotate` while tokens are in flight: every token, old key
+/// or new, keeps passing the gateway. The server runs with a 1 s JWKS
+/// max-age and a 2 s pre-publication window (top-level settings that the
+/// shared `Server` cannot take, so this test starts its own).
+async fn key_rotation_never_breaks_validation(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Database::new(backend, dir.path()).await else {
+        eprintln!("skipped: FRONTDESK_TEST_POSTGRES_URL not set");
+        return;
+    };
+    std::fs::write(
+        dir.path().join("frontdesk.toml"),
+        format!("{ROTATION}{BASE_CONFIG}"),
+    )
+    .unwrap();
+    let port = free_port();
+    let issuer = format!("http://127.0.0.1:{port}");
+    let (cfg, data) = (dir.path().join("frontdesk.toml"), dir.path().join("data"));
+    let _server = spawn_listening(
+        dir.path(),
+        "server",
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--database",
+            &db.url,
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--issuer",
+            &issuer,
+            "--admin-listen",
+            "127.0.0.1:0",
+        ],
+    );
+    let env = Env::start_for(&issuer);
+    let get_token = || async {
+        let r = env
+            .http
+            .post(format!("{issuer}/token"))
+            .basic_auth("order-service", Some("order-service-secret-0123456789"))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("scope", "photos:read"),
+                ("resource", PHOTOS),
+            ])
+            .send()
+            .await
+            .unwrap();
+        r.json::<Value>().await.unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let old = get_token().await;
+    let old_kid = jwt_parts(&old).0["kid"].clone();
+    assert_eq!(env.get("/photos", Some(&old)).await.0, 200);
+
+    let out = cli_in(
+        dir.path(),
+        &db.url,
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "keys",
+            "rotate",
+            "--use",
+            "access_token",
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut new_seen = false;
+    let mut checked = 0;
+    while Instant::now() < deadline && !new_seen {
+        let t = get_token().await;
+        let (status, _, body) = env.get("/photos", Some(&t)).await;
+        assert_eq!(status, 200, "token {checked} after rotation: {body}");
+        checked += 1;
+        new_seen = jwt_parts(&t).0["kid"] != old_kid;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        new_seen,
+        "the new key signs within the pre-publication window"
+    );
+    assert_eq!(
+        env.get("/photos", Some(&old)).await.0,
+        200,
+        "the old key stays published"
+    );
+}
+
+mod key_rotation_never_breaks_validation {
+    use crate::support::Backend;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::key_rotation_never_breaks_validation(Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::key_rotation_never_breaks_validation(Backend::Postgres).await;
+    }
+}
+
+async fn gateway_errors_are_json(s: &Server) {
+    let env = Env::start(s);
+    let t = token(s, &[("scope", "photos:read"), ("resource", PHOTOS)]).await;
+    for (path, status, code) in [
+        ("/nowhere", 404, "not_found"),
+        ("/photosynthesis", 404, "not_found"),
+        ("/down/x", 502, "bad_gateway"),
+        ("/slow/x", 504, "gateway_timeout"),
+    ] {
+        let (got, h, body) = env.get(path, Some(&t)).await;
+        assert_eq!(got, status, "{path}: {body}");
+        assert_eq!(body["error"], code, "{path}");
+        assert_eq!(h["content-type"], "application/json", "{path}");
+    }
+    // Paths the upstream might normalise into another route are refused
+    // (sent raw: HTTP clients normalise them away).
+    for path in [
+        "/photos/../charges",
+        "/photos/%2e%2e/charges",
+        "/photos//x",
+        "/photos%2fx",
+    ] {
+        let (status, body) = raw_get(&env.gw.base, path, &t).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(
+            body.contains(r#""error":"invalid_request""#),
+            "{path}: {body}"
+        );
+    }
+    // A method the prefix does not route has no route either.
+    let (got, _, _) = env
+        .call(reqwest::Method::DELETE, "/photos", Some(&t), &[])
+        .await;
+    assert_eq!(got, 404);
+    let m = env.metrics().await;
+    assert_eq!(
+        metric(
+            &m,
+            r#"frontdesk_gateway_upstream_errors_total{status="502"}"#
+        ),
+        1
+    );
+    assert_eq!(
+        metric(
+            &m,
+            r#"frontdesk_gateway_upstream_errors_total{status="504"}"#
+        ),
+        1
+    );
+    assert_eq!(metric(&m, "frontdesk_gateway_no_route_total"), 3);
+}
+both!(gateway_errors_are_json);
+
+/// A GET written byte for byte on a fresh connection.
+async fn raw_get(base: &str, path: &str, token: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    stream.read_to_string(&mut out).await.unwrap();
+    let status = out
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, out)
+}
+
+/// ARCHITECTURE.md: `gateway/` never imports the store or `crate::http`.
+#[test]
+fn gateway_never_imports_store_or_http() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/gateway");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let p = entry.unwrap().path();
+        let text = std::fs::read_to_string(&p).unwrap();
+        for banned in [
+            "frontdesk_store",
+            "crate::http",
+            "frontdesk_core",
+            "crate::app",
+        ] {
+            assert!(
+                !text
+                    .lines()
+                    .any(|l| !l.trim_start().starts_with("//") && l.contains(banned)),
+                "{} uses {banned}",
+                p.display()
+            );
+        }
+    }
+}

@@ -1,0 +1,515 @@
+//! The resource kit against a small in-process authorization server that
+//! counts what it is asked: JWKS caching and refetch limits, introspection
+//! caching, the hardened HTTP client and the tower layer.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use frontdesk_jose::{AccessTokenClaims, Algorithm, Jwks, SigningKey};
+use frontdesk_resource::{
+    Guard, HttpClient, Introspector, Keys, KeysOptions, ValidationError, Validator, Verified, Via,
+    discover, unix_now,
+};
+use serde_json::{Value, json};
+use tower::ServiceExt as _;
+
+const AUD: &str = "https://photos.example.com";
+
+#[derive(Default)]
+struct AsState {
+    issuer: Mutex<String>,
+    jwks: Mutex<Jwks>,
+    cache_control: Mutex<String>,
+    jwks_hits: AtomicU64,
+    introspect_hits: AtomicU64,
+    /// token → introspection answer
+    answers: Mutex<HashMap<String, Value>>,
+}
+
+type Shared = Arc<AsState>;
+
+async fn metadata(State(s): State<Shared>) -> Response {
+    let iss = s.issuer.lock().unwrap().clone();
+    axum::Json(json!({
+        "issuer": iss,
+        "jwks_uri": format!("{iss}/jwks.json"),
+        "introspection_endpoint": format!("{iss}/introspect"),
+    }))
+    .into_response()
+}
+
+async fn jwks(State(s): State<Shared>) -> Response {
+    s.jwks_hits.fetch_add(1, Ordering::SeqCst);
+    // A little latency, so that concurrent misses really overlap.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let body = serde_json::to_string(&*s.jwks.lock().unwrap()).unwrap();
+    let cc = s.cache_control.lock().unwrap().clone();
+    (
+        [
+            (header::CACHE_CONTROL, cc),
+            (header::CONTENT_TYPE, "application/json".to_owned()),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn introspect(State(s): State<Shared>, headers: HeaderMap, body: String) -> Response {
+    s.introspect_hits.fetch_add(1, Ordering::SeqCst);
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    // rs:rs-secret
+    if auth != "Basic cnM6cnMtc2VjcmV0" {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let token = form_urlencoded::parse(body.as_bytes())
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    let answer = s
+        .answers
+        .lock()
+        .unwrap()
+        .get(&token)
+        .cloned()
+        .unwrap_or(json!({"active": false}));
+    axum::Json(answer).into_response()
+}
+
+async fn redirect() -> Response {
+    (StatusCode::FOUND, [(header::LOCATION, "/jwks.json")]).into_response()
+}
+
+async fn big() -> Response {
+    let keys: Vec<Value> = (0..2000)
+        .map(|i| json!({"kty": "EC", "crv": "P-256", "kid": format!("k{i}"), "x": "AAAA", "y": "BBBB"}))
+        .collect();
+    axum::Json(json!({ "keys": keys })).into_response()
+}
+
+struct TestAs {
+    issuer: String,
+    state: Shared,
+    key: SigningKey,
+}
+
+async fn start_as() -> TestAs {
+    let (key, _) = SigningKey::generate(Algorithm::ES256).unwrap();
+    let state: Shared = Arc::new(AsState::default());
+    *state.jwks.lock().unwrap() = Jwks {
+        keys: vec![key.public_jwk().clone()],
+    };
+    *state.cache_control.lock().unwrap() = "public, max-age=300".to_owned();
+    let app = Router::new()
+        .route("/.well-known/openid-configuration", get(metadata))
+        .route("/jwks.json", get(jwks))
+        .route("/introspect", post(introspect))
+        .route("/redirect", get(redirect))
+        .route("/big", get(big))
+        .with_state(Arc::clone(&state));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}", listener.local_addr().unwrap());
+    *state.issuer.lock().unwrap() = issuer.clone();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    TestAs { issuer, state, key }
+}
+
+fn claims(iss: &str, aud: &str, scope: &str, exp_in: i64) -> AccessTokenClaims {
+    let now = unix_now();
+    AccessTokenClaims {
+        iss: iss.to_owned(),
+        sub: "order-service".to_owned(),
+        aud: aud.into(),
+        exp: now.saturating_add_signed(exp_in),
+        iat: now,
+        jti: "jti-1".to_owned(),
+        client_id: "order-service".to_owned(),
+        scope: Some(scope.to_owned()),
+        auth_time: None,
+        acr: None,
+        amr: None,
+    }
+}
+
+impl TestAs {
+    fn token(&self, scope: &str) -> String {
+        self.key
+            .sign(Some("at+jwt"), &claims(&self.issuer, AUD, scope, 300))
+            .unwrap()
+    }
+
+    fn jwks_hits(&self) -> u64 {
+        self.state.jwks_hits.load(Ordering::SeqCst)
+    }
+
+    fn introspect_hits(&self) -> u64 {
+        self.state.introspect_hits.load(Ordering::SeqCst)
+    }
+
+    fn remote_validator(&self, min_refresh: Duration) -> Validator {
+        let keys = Keys::remote(
+            &format!("{}/jwks.json", self.issuer),
+            HttpClient::new().unwrap(),
+            KeysOptions {
+                min_refresh_interval: min_refresh,
+                ..KeysOptions::default()
+            },
+        );
+        Validator::with_keys(&self.issuer, AUD, keys)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn discovery_finds_the_keys_and_a_valid_token_passes() {
+    let a = start_as().await;
+    let v = Validator::from_issuer(&a.issuer, AUD).await.unwrap();
+    assert_eq!(a.jwks_hits(), 1, "keys are loaded at construction");
+    let c = v
+        .verify(&a.token("photos:read"), &["photos:read"], unix_now())
+        .await
+        .unwrap();
+    assert_eq!(c.sub, "order-service");
+    // The sync path uses the same cached keys.
+    v.validate(&a.token("photos:read"), &[], unix_now())
+        .unwrap();
+    assert_eq!(a.jwks_hits(), 1, "no fetch per request");
+
+    // A metadata document naming another issuer is refused (RFC 8414 §3.3).
+    let err = discover(&HttpClient::new().unwrap(), &format!("{}/", a.issuer))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("RFC 8414"), "{err}");
+}
+
+/// SECURITY.md J5: a flood of tokens with random kids makes at most one
+/// JWKS fetch per interval, and concurrent misses share that fetch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_flood_of_unknown_kids_fetches_at_most_once_per_interval() {
+    let a = start_as().await;
+    let v = a.remote_validator(Duration::from_secs(60));
+    v.keys().refresh().await.unwrap();
+    assert_eq!(a.jwks_hits(), 1);
+
+    let mut forged = Vec::new();
+    for _ in 0..50 {
+        let (k, _) = SigningKey::generate(Algorithm::ES256).unwrap();
+        forged.push(
+            k.sign(Some("at+jwt"), &claims(&a.issuer, AUD, "photos:read", 300))
+                .unwrap(),
+        );
+    }
+    for round in 0..3 {
+        let mut tasks = Vec::new();
+        for t in forged.clone() {
+            let v = v.clone();
+            tasks.push(tokio::spawn(
+                async move { v.verify(&t, &[], unix_now()).await },
+            ));
+        }
+        for t in tasks {
+            let err = t.await.unwrap().unwrap_err();
+            assert_eq!(err.status(), 401, "{err}");
+            assert_eq!(err.www_authenticate(), r#"Bearer error="invalid_token""#);
+        }
+        assert!(
+            a.jwks_hits() <= 2,
+            "round {round}: {} fetches for 50 forged kids",
+            a.jwks_hits()
+        );
+    }
+    assert_eq!(v.keys().fetch_count(), a.jwks_hits());
+}
+
+/// A key the cache has not seen yet is picked up by the refetch, once the
+/// interval has passed; before that it is refused (the documented limit).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_key_is_found_by_refetch_after_the_interval() {
+    let a = start_as().await;
+    let v = a.remote_validator(Duration::from_millis(300));
+    v.keys().refresh().await.unwrap();
+    let (new_key, _) = SigningKey::generate(Algorithm::EdDSA).unwrap();
+    a.state
+        .jwks
+        .lock()
+        .unwrap()
+        .keys
+        .push(new_key.public_jwk().clone());
+    let t = new_key
+        .sign(Some("at+jwt"), &claims(&a.issuer, AUD, "photos:read", 300))
+        .unwrap();
+    assert_eq!(
+        v.verify(&t, &[], unix_now()).await.unwrap_err().status(),
+        401
+    );
+    assert_eq!(a.jwks_hits(), 1, "within the interval: no refetch");
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    v.verify(&t, &["photos:read"], unix_now()).await.unwrap();
+    assert_eq!(a.jwks_hits(), 2);
+}
+
+/// Cache-Control max-age drives a background refresh; requests are never
+/// blocked by it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_age_drives_a_background_refresh() {
+    let a = start_as().await;
+    *a.state.cache_control.lock().unwrap() = "public, max-age=1".to_owned();
+    let v = a.remote_validator(Duration::from_secs(60));
+    v.keys().refresh().await.unwrap();
+    let t = a.token("photos:read");
+    v.validate(&t, &[], unix_now()).unwrap();
+    assert_eq!(a.jwks_hits(), 1);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Stale: this request is served from the old set and starts a refresh.
+    v.validate(&t, &[], unix_now()).unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(a.jwks_hits(), 2);
+    v.validate(&t, &[], unix_now()).unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(a.jwks_hits(), 2, "fresh again");
+}
+
+/// No keys can be loaded at all: 503, fail closed, not 401.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_keys_fail_closed_with_503() {
+    let a = start_as().await;
+    let keys = Keys::remote(
+        "http://127.0.0.1:9/jwks.json",
+        HttpClient::new().unwrap(),
+        KeysOptions::default(),
+    );
+    let v = Validator::with_keys(&a.issuer, AUD, keys);
+    let err = v
+        .verify(&a.token("photos:read"), &[], unix_now())
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), 503, "{err}");
+    assert_eq!(err.www_authenticate(), "");
+}
+
+/// The outbound client follows no redirect and refuses bodies over 64 KiB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_http_client_is_hardened() {
+    let a = start_as().await;
+    for path in ["/redirect", "/big"] {
+        let keys = Keys::remote(
+            &format!("{}{path}", a.issuer),
+            HttpClient::new().unwrap(),
+            KeysOptions::default(),
+        );
+        let err = keys.refresh().await.unwrap_err();
+        assert!(
+            err.contains("302") || err.contains("larger than 65536"),
+            "{path}: {err}"
+        );
+    }
+    assert_eq!(a.jwks_hits(), 0, "the redirect was not followed");
+}
+
+fn introspector(a: &TestAs, secret: &str) -> Introspector {
+    Introspector::new(
+        HttpClient::new().unwrap(),
+        &format!("{}/introspect", a.issuer),
+        "rs",
+        secret,
+        &a.issuer,
+        AUD,
+    )
+    .unwrap()
+}
+
+fn active(a: &TestAs, aud: &str, exp: u64) -> Value {
+    json!({"active": true, "iss": a.issuer, "aud": [aud], "exp": exp, "iat": unix_now(),
+           "sub": "order-service", "client_id": "order-service", "scope": "photos:read", "jti": "j"})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn introspection_checks_the_answer_and_sees_revocation_at_once() {
+    let a = start_as().await;
+    let i = introspector(&a, "rs-secret");
+    let now = unix_now();
+    a.state
+        .answers
+        .lock()
+        .unwrap()
+        .insert("tok".into(), active(&a, AUD, now + 300));
+    a.state
+        .answers
+        .lock()
+        .unwrap()
+        .insert("foreign".into(), active(&a, "https://other", now + 300));
+
+    let (c, via) = i.check("tok", &["photos:read"], now).await.unwrap();
+    assert_eq!((c.sub.as_str(), via), ("order-service", Via::Introspection));
+    let err = i.check("tok", &["charge:customer"], now).await.unwrap_err();
+    assert_eq!(err.status(), 403);
+    assert_eq!(
+        err.www_authenticate(),
+        r#"Bearer error="insufficient_scope", scope="charge:customer""#
+    );
+    assert_eq!(
+        i.check("foreign", &[], now).await.unwrap_err().status(),
+        401
+    );
+    assert_eq!(
+        i.check("unknown", &[], now).await.unwrap_err().status(),
+        401
+    );
+
+    // Revoked at the server: refused on the next request.
+    a.state
+        .answers
+        .lock()
+        .unwrap()
+        .insert("tok".into(), json!({"active": false}));
+    assert_eq!(i.check("tok", &[], now).await.unwrap_err().status(), 401);
+
+    // Our own credentials refused: 503, not the caller's fault.
+    let bad = introspector(&a, "wrong");
+    assert_eq!(bad.check("tok", &[], now).await.unwrap_err().status(), 503);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_introspection_cache_is_keyed_short_and_bounded_by_exp() {
+    let a = start_as().await;
+    let i = introspector(&a, "rs-secret").with_cache(Duration::from_secs(60), 100);
+    let now = unix_now();
+    a.state
+        .answers
+        .lock()
+        .unwrap()
+        .insert("tok".into(), active(&a, AUD, now + 300));
+
+    assert_eq!(
+        i.check("tok", &["photos:read"], now).await.unwrap().1,
+        Via::Introspection
+    );
+    assert_eq!(
+        i.check("tok", &["photos:read"], now).await.unwrap().1,
+        Via::IntrospectionCache
+    );
+    assert_eq!(a.introspect_hits(), 1);
+    // The key includes the required scopes.
+    assert_eq!(
+        i.check("tok", &[], now).await.unwrap().1,
+        Via::Introspection
+    );
+    assert_eq!(a.introspect_hits(), 2);
+    // Revocation is seen only when the cached answer ages out (the trade-off).
+    a.state
+        .answers
+        .lock()
+        .unwrap()
+        .insert("tok".into(), json!({"active": false}));
+    assert!(i.check("tok", &["photos:read"], now).await.is_ok());
+
+    // Concurrent misses for one key share one request.
+    a.state
+        .answers
+        .lock()
+        .unwrap()
+        .insert("burst".into(), active(&a, AUD, now + 300));
+    let before = a.introspect_hits();
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let i = i.clone();
+            tokio::spawn(async move { i.check("burst", &[], now).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    assert_eq!(a.introspect_hits() - before, 1);
+
+    // Never cached beyond the token's exp.
+    a.state
+        .answers
+        .lock()
+        .unwrap()
+        .insert("short".into(), active(&a, AUD, now + 1));
+    i.check("short", &[], now).await.unwrap();
+    let before = a.introspect_hits();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let _ = i.check("short", &[], now).await;
+    assert_eq!(
+        a.introspect_hits() - before,
+        1,
+        "the entry expired with the token"
+    );
+}
+
+async fn whoami(axum::Extension(v): axum::Extension<Verified>) -> String {
+    format!("{} via {}", v.sub(), v.via.as_str())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_layer_answers_rfc6750_and_passes_the_claims() {
+    let a = start_as().await;
+    let jwks = a.state.jwks.lock().unwrap().clone();
+    let guard = Guard::Local(Validator::new(&a.issuer, AUD, jwks));
+    let app = Router::new()
+        .route("/photos", get(whoami))
+        .route_layer(guard.layer(&["photos:read"]));
+    let call = |auth: Option<String>| {
+        let app = app.clone();
+        async move {
+            let mut req = axum::http::Request::get("/photos");
+            if let Some(a) = auth {
+                req = req.header(header::AUTHORIZATION, a);
+            }
+            let res = app
+                .oneshot(req.body(axum::body::Body::empty()).unwrap())
+                .await
+                .unwrap();
+            let status = res.status().as_u16();
+            let www = res
+                .headers()
+                .get(header::WWW_AUTHENTICATE)
+                .map(|v| v.to_str().unwrap().to_owned());
+            let body = axum::body::to_bytes(res.into_body(), 1 << 16)
+                .await
+                .unwrap();
+            (status, www, String::from_utf8(body.to_vec()).unwrap())
+        }
+    };
+    let (s, w, b) = call(Some(format!("Bearer {}", a.token("photos:read")))).await;
+    assert_eq!((s, w, b.as_str()), (200, None, "order-service via local"));
+
+    let (s, w, b) = call(None).await;
+    assert_eq!((s, w.as_deref()), (401, Some("Bearer")));
+    assert_eq!(
+        serde_json::from_str::<Value>(&b).unwrap()["error"],
+        "unauthorized"
+    );
+
+    let (s, w, b) = call(Some("Bearer not.a.jwt".into())).await;
+    assert_eq!(
+        (s, w.as_deref()),
+        (401, Some(r#"Bearer error="invalid_token""#))
+    );
+    let body: Value = serde_json::from_str(&b).unwrap();
+    assert_eq!(body["error"], "invalid_token");
+
+    let (s, w, _) = call(Some(format!("Bearer {}", a.token("charge:customer")))).await;
+    assert_eq!(
+        (s, w.as_deref()),
+        (
+            403,
+            Some(r#"Bearer error="insufficient_scope", scope="photos:read""#)
+        )
+    );
+    let err = ValidationError::InsufficientScope("a\"b c".into());
+    assert_eq!(
+        err.www_authenticate(),
+        r#"Bearer error="insufficient_scope", scope="ab c""#
+    );
+}

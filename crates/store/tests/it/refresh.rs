@@ -1,0 +1,265 @@
+use frontdesk_core::model::{RefreshToken, Rotation};
+use frontdesk_core::store::{Store, StoreError};
+use frontdesk_store::Db;
+
+use crate::support::{NOW, code, grant, refresh, seed};
+
+contract!(
+    refresh_put_get,
+    refresh_rotate_then_retry_then_reuse,
+    refresh_rotate_grace_window,
+    refresh_rotate_unknown,
+    refresh_rotate_concurrent_same_successor,
+    refresh_rotate_concurrent_different_successors,
+);
+
+fn hash(byte: u8) -> Vec<u8> {
+    vec![byte; 32]
+}
+
+/// The successor of a rotation at `at`.
+fn successor(byte: u8, of: &RefreshToken, at: i64) -> RefreshToken {
+    RefreshToken {
+        token_hash: hash(byte),
+        issued_at: at,
+        expires_at: at + 3600,
+        ..of.clone()
+    }
+}
+
+async fn refresh_put_get(db: &Db) {
+    let g = grant("g1", "app", "alice", None);
+    seed(db, &["app"], &[], &[&g]).await;
+    let t = refresh(hash(1), &g);
+    let mut consumed = refresh(hash(2), &g);
+    consumed.consumed_at = Some(NOW - 1);
+    consumed.replaced_by = Some(hash(3));
+    db.put_refresh_token(&t).await.unwrap();
+    db.put_refresh_token(&consumed).await.unwrap();
+
+    assert_eq!(
+        db.refresh_token(&hash(1)).await.unwrap(),
+        Some((t.clone(), g.clone()))
+    );
+    assert_eq!(
+        db.refresh_token(&hash(2)).await.unwrap(),
+        Some((consumed, g.clone()))
+    );
+    assert_eq!(db.refresh_token(&hash(9)).await.unwrap(), None);
+    match db.put_refresh_token(&t).await {
+        Err(StoreError::Conflict(what)) => assert!(what.contains("token_hash"), "{what}"),
+        other => panic!("expected Conflict on token_hash, got {other:?}"),
+    }
+    // The grant comes back as it is now.
+    db.revoke_grant("g1", NOW).await.unwrap();
+    let (_, grant) = db.refresh_token(&hash(1)).await.unwrap().unwrap();
+    assert_eq!(grant.revoked_at, Some(NOW));
+    // A token needs its grant.
+    let orphan = refresh(hash(4), &grant_of_nothing());
+    assert!(db.put_refresh_token(&orphan).await.is_err());
+    assert_eq!(db.refresh_token(&hash(4)).await.unwrap(), None);
+}
+
+fn grant_of_nothing() -> frontdesk_core::model::Grant {
+    grant("no-such-grant", "app", "alice", None)
+}
+
+async fn refresh_rotate_then_retry_then_reuse(db: &Db) {
+    let g = grant("g1", "app", "alice", None);
+    seed(db, &["app"], &[], &[&g]).await;
+    let r1 = refresh(hash(1), &g);
+    db.put_refresh_token(&r1).await.unwrap();
+
+    let r2 = successor(2, &r1, NOW);
+    let consumed_r1 = RefreshToken {
+        consumed_at: Some(NOW),
+        replaced_by: Some(hash(2)),
+        ..r1.clone()
+    };
+    assert_eq!(
+        db.rotate_refresh(&hash(1), &r2, NOW, 30).await.unwrap(),
+        Rotation::Rotated {
+            old: consumed_r1.clone(),
+            grant: g.clone()
+        }
+    );
+    assert_eq!(
+        db.refresh_token(&hash(1)).await.unwrap(),
+        Some((consumed_r1.clone(), g.clone()))
+    );
+    assert_eq!(
+        db.refresh_token(&hash(2)).await.unwrap(),
+        Some((r2.clone(), g.clone()))
+    );
+
+    // The same request again (a lost response): nothing written — the
+    // successor keeps its first issue time.
+    let r2_again = successor(2, &r1, NOW + 5);
+    assert_eq!(
+        db.rotate_refresh(&hash(1), &r2_again, NOW + 5, 30)
+            .await
+            .unwrap(),
+        Rotation::Retried {
+            old: consumed_r1.clone(),
+            grant: g.clone()
+        }
+    );
+    assert_eq!(
+        db.refresh_token(&hash(2)).await.unwrap(),
+        Some((r2.clone(), g.clone()))
+    );
+    assert_eq!(db.grant("g1").await.unwrap().unwrap().revoked_at, None);
+
+    // The chain goes on from the successor.
+    let r3 = successor(3, &r2, NOW + 10);
+    assert!(matches!(
+        db.rotate_refresh(&hash(2), &r3, NOW + 10, 30)
+            .await
+            .unwrap(),
+        Rotation::Rotated { .. }
+    ));
+
+    // The old token toward another successor: reuse, the grant is revoked.
+    let other = successor(4, &r1, NOW + 12);
+    assert_eq!(
+        db.rotate_refresh(&hash(1), &other, NOW + 12, 30)
+            .await
+            .unwrap(),
+        Rotation::Reused {
+            grant_id: "g1".into()
+        }
+    );
+    assert_eq!(db.refresh_token(&hash(4)).await.unwrap(), None);
+    assert_eq!(
+        db.grant("g1").await.unwrap().unwrap().revoked_at,
+        Some(NOW + 12)
+    );
+    // The consumed token is unchanged by the failed attempt.
+    assert_eq!(
+        db.refresh_token(&hash(1)).await.unwrap().unwrap().0,
+        consumed_r1
+    );
+}
+
+async fn refresh_rotate_grace_window(db: &Db) {
+    let g = grant("g1", "app", "alice", None);
+    seed(db, &["app"], &[], &[&g]).await;
+    let r1 = refresh(hash(1), &g);
+    db.put_refresh_token(&r1).await.unwrap();
+    let r2 = successor(2, &r1, NOW);
+    assert!(matches!(
+        db.rotate_refresh(&hash(1), &r2, NOW, 10).await.unwrap(),
+        Rotation::Rotated { .. }
+    ));
+    // now - consumed_at <= grace: still a retry at the boundary...
+    assert!(matches!(
+        db.rotate_refresh(&hash(1), &r2, NOW + 10, 10)
+            .await
+            .unwrap(),
+        Rotation::Retried { .. }
+    ));
+    assert_eq!(db.grant("g1").await.unwrap().unwrap().revoked_at, None);
+    // ...one second later it is reuse.
+    assert_eq!(
+        db.rotate_refresh(&hash(1), &r2, NOW + 11, 10)
+            .await
+            .unwrap(),
+        Rotation::Reused {
+            grant_id: "g1".into()
+        }
+    );
+    assert_eq!(
+        db.grant("g1").await.unwrap().unwrap().revoked_at,
+        Some(NOW + 11)
+    );
+    // With no grace at all, an immediate retry is reuse too.
+    let g2 = grant("g2", "app", "alice", None);
+    db.put_authorization(&g2, &code(50, &g2)).await.unwrap();
+    let s1 = refresh(hash(11), &g2);
+    db.put_refresh_token(&s1).await.unwrap();
+    let s2 = successor(12, &s1, NOW);
+    assert!(matches!(
+        db.rotate_refresh(&hash(11), &s2, NOW, 0).await.unwrap(),
+        Rotation::Rotated { .. }
+    ));
+    assert!(matches!(
+        db.rotate_refresh(&hash(11), &s2, NOW, 0).await.unwrap(),
+        Rotation::Retried { .. }
+    ));
+    assert!(matches!(
+        db.rotate_refresh(&hash(11), &s2, NOW + 1, 0).await.unwrap(),
+        Rotation::Reused { .. }
+    ));
+}
+
+async fn refresh_rotate_unknown(db: &Db) {
+    let g = grant("g1", "app", "alice", None);
+    seed(db, &["app"], &[], &[&g]).await;
+    let new = refresh(hash(2), &g);
+    assert_eq!(
+        db.rotate_refresh(&hash(1), &new, NOW, 30).await.unwrap(),
+        Rotation::Unknown
+    );
+    assert_eq!(db.refresh_token(&hash(2)).await.unwrap(), None);
+    assert_eq!(db.grant("g1").await.unwrap().unwrap().revoked_at, None);
+}
+
+async fn refresh_rotate_concurrent_same_successor(db: &Db) {
+    let g = grant("g1", "app", "alice", None);
+    seed(db, &["app"], &[], &[&g]).await;
+    let r1 = refresh(hash(1), &g);
+    db.put_refresh_token(&r1).await.unwrap();
+    let r2 = successor(2, &r1, NOW);
+
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (db, r2) = (db.clone(), r2.clone());
+            tokio::spawn(async move { db.rotate_refresh(&hash(1), &r2, NOW, 3600).await })
+        })
+        .collect();
+    let (mut rotated, mut retried) = (0, 0);
+    for task in tasks {
+        match task.await.unwrap().unwrap() {
+            Rotation::Rotated { .. } => rotated += 1,
+            Rotation::Retried { .. } => retried += 1,
+            other => panic!("expected Rotated or Retried, got {other:?}"),
+        }
+    }
+    assert_eq!((rotated, retried), (1, 19));
+    assert_eq!(db.grant("g1").await.unwrap().unwrap().revoked_at, None);
+    assert_eq!(db.refresh_token(&hash(2)).await.unwrap(), Some((r2, g)));
+}
+
+async fn refresh_rotate_concurrent_different_successors(db: &Db) {
+    let g = grant("g1", "app", "alice", None);
+    seed(db, &["app"], &[], &[&g]).await;
+    let r1 = refresh(hash(1), &g);
+    db.put_refresh_token(&r1).await.unwrap();
+
+    let tasks: Vec<_> = (0..20u8)
+        .map(|i| {
+            let (db, new) = (db.clone(), successor(100 + i, &r1, NOW));
+            tokio::spawn(async move { db.rotate_refresh(&hash(1), &new, NOW, 3600).await })
+        })
+        .collect();
+    let (mut rotated, mut reused) = (0, 0);
+    for task in tasks {
+        match task.await.unwrap().unwrap() {
+            Rotation::Rotated { .. } => rotated += 1,
+            Rotation::Reused { grant_id } => {
+                assert_eq!(grant_id, "g1");
+                reused += 1;
+            }
+            other => panic!("expected Rotated or Reused, got {other:?}"),
+        }
+    }
+    assert_eq!((rotated, reused), (1, 19));
+    assert_eq!(db.grant("g1").await.unwrap().unwrap().revoked_at, Some(NOW));
+    // Only the winner's successor was stored, and it is the one recorded.
+    let (old, _) = db.refresh_token(&hash(1)).await.unwrap().unwrap();
+    let winner = old.replaced_by.unwrap();
+    for i in 0..20u8 {
+        let stored = db.refresh_token(&hash(100 + i)).await.unwrap().is_some();
+        assert_eq!(stored, hash(100 + i) == winner, "successor {i}");
+    }
+}

@@ -1,5 +1,6 @@
 //! Authorization server metadata: OpenID Connect Discovery 1.0 §3 and
-//! RFC 8414 §2, built from the same [`Features`] that mounts the routes.
+//! RFC 8414 §2, built from the same [`Features`] that mounts the routes, so
+//! it advertises exactly what works.
 
 use serde_json::{Map, Value, json};
 
@@ -13,21 +14,101 @@ pub fn metadata(core: &Core) -> Value {
     let f: Features = core.features;
     let mut m = Map::new();
     m.insert("issuer".into(), json!(core.settings.issuer));
-    m.insert("jwks_uri".into(), json!(core.endpoint(paths::JWKS)));
-    if f.token_endpoint() {
-        m.insert("token_endpoint".into(), json!(core.endpoint(paths::TOKEN)));
+    if f.authorization_code {
         m.insert(
-            "token_endpoint_auth_methods_supported".into(),
-            json!(AUTH_METHODS),
+            "authorization_endpoint".into(),
+            json!(core.endpoint(paths::AUTHORIZE)),
         );
     }
+    if f.token_endpoint() {
+        m.insert("token_endpoint".into(), json!(core.endpoint(paths::TOKEN)));
+        let mut methods = AUTH_METHODS.to_vec();
+        if f.authorization_code {
+            // Public clients (RFC 6749 §2.1), which must use PKCE.
+            methods.push("none");
+        }
+        m.insert(
+            "token_endpoint_auth_methods_supported".into(),
+            json!(methods),
+        );
+    }
+    if f.authorization_code {
+        m.insert(
+            "userinfo_endpoint".into(),
+            json!(core.endpoint(paths::USERINFO)),
+        );
+        m.insert(
+            "end_session_endpoint".into(),
+            json!(core.endpoint(paths::LOGOUT)),
+        );
+    }
+    m.insert("jwks_uri".into(), json!(core.endpoint(paths::JWKS)));
+
     let mut grants = Vec::new();
+    if f.authorization_code {
+        grants.push("authorization_code");
+    }
+    if f.refresh() {
+        grants.push("refresh_token");
+    }
     if f.client_credentials {
         grants.push("client_credentials");
     }
     m.insert("grant_types_supported".into(), json!(grants));
-    // No authorization endpoint is offered yet, so no response type works.
-    m.insert("response_types_supported".into(), json!([] as [&str; 0]));
+    let response_types: &[&str] = if f.authorization_code { &["code"] } else { &[] };
+    m.insert("response_types_supported".into(), json!(response_types));
+    if f.authorization_code {
+        m.insert(
+            "response_modes_supported".into(),
+            json!(["query", "form_post"]),
+        );
+        // RFC 9700 §2.1.1: PKCE is required, and only S256 is accepted.
+        m.insert("code_challenge_methods_supported".into(), json!(["S256"]));
+        // RFC 9207: every authorization response carries `iss`.
+        m.insert(
+            "authorization_response_iss_parameter_supported".into(),
+            json!(true),
+        );
+        let mut scopes = vec!["openid", "profile", "email"];
+        if f.refresh() {
+            scopes.push("offline_access");
+        }
+        m.insert("scopes_supported".into(), json!(scopes));
+        m.insert(
+            "claims_supported".into(),
+            json!([
+                "iss",
+                "sub",
+                "aud",
+                "exp",
+                "iat",
+                "auth_time",
+                "nonce",
+                "azp",
+                "sid",
+                "at_hash",
+                "amr",
+                "name",
+                "given_name",
+                "family_name",
+                "nickname",
+                "preferred_username",
+                "picture",
+                "locale",
+                "updated_at",
+                "email",
+                "email_verified"
+            ]),
+        );
+        m.insert(
+            "prompt_values_supported".into(),
+            json!(["none", "login", "consent", "select_account"]),
+        );
+        m.insert("request_parameter_supported".into(), json!(false));
+        // OIDC Discovery §3: the default is true, so say false explicitly.
+        m.insert("request_uri_parameter_supported".into(), json!(false));
+        m.insert("claims_parameter_supported".into(), json!(false));
+    }
     m.insert("subject_types_supported".into(), json!(["public"]));
     m.insert(
         "id_token_signing_alg_values_supported".into(),

@@ -50,16 +50,25 @@ pub(crate) enum Known {
     Refresh(crate::model::RefreshToken, crate::model::Grant),
 }
 
-/// Whether the grant an access token came from still stands (tokens of
-/// client credentials have none).
-async fn grant_live<S: Store>(store: &S, jti: &str, now: UnixTime) -> Result<bool, Error> {
-    let Some(grant_id) = crate::token::grant_of_jti(jti) else {
-        return Ok(true);
-    };
-    Ok(store
-        .grant(grant_id)
-        .await?
-        .is_some_and(|g| g.revoked_at.is_none() && now < g.expires_at))
+/// Whether what an access token stands on still stands: its grant (user
+/// tokens), or its client (client-credentials tokens; deleting a client
+/// deactivates its tokens at once).
+async fn backing_live<S: Store>(
+    store: &S,
+    jti: &str,
+    client_id: &str,
+    now: UnixTime,
+) -> Result<bool, Error> {
+    match crate::token::grant_of_jti(jti) {
+        Some(grant_id) => Ok(store
+            .grant(grant_id)
+            .await?
+            .is_some_and(|g| g.revoked_at.is_none() && now < g.expires_at)),
+        None => Ok(store
+            .client(&crate::model::ClientId(client_id.to_owned()))
+            .await?
+            .is_some()),
+    }
 }
 
 /// Verification of our own JWT access tokens: our issuer, `typ: at+jwt`
@@ -106,7 +115,7 @@ pub(crate) async fn find_live<S: Store>(
         // Leeway helps other nodes' clocks, never a token past its exp.
         if claims.exp <= to_u64(now)
             || store.is_jti_revoked(&claims.jti).await?
-            || !grant_live(store, &claims.jti, now).await?
+            || !backing_live(store, &claims.jti, &claims.client_id, now).await?
         {
             return Ok(None);
         }
@@ -114,8 +123,9 @@ pub(crate) async fn find_live<S: Store>(
     }
     let hash = secret::token_hash(token);
     if let Some(t) = store.opaque_token(&hash).await? {
-        let live =
-            t.revoked_at.is_none() && now < t.expires_at && grant_live(store, &t.jti, now).await?;
+        let live = t.revoked_at.is_none()
+            && now < t.expires_at
+            && backing_live(store, &t.jti, t.client_id.as_str(), now).await?;
         return Ok(live.then_some(Known::Opaque(t)));
     }
     if let Some((rt, grant)) = store.refresh_token(&hash).await? {

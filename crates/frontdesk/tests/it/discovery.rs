@@ -61,11 +61,25 @@ async fn metadata_is_rfc8414_and_oidc(s: &Server) {
     assert_eq!(m["introspection_endpoint"], s.url("/introspect"));
     assert_eq!(m["revocation_endpoint"], s.url("/revoke"));
     assert_eq!(m["jwks_uri"], s.url("/jwks.json"));
-    assert_eq!(m["grant_types_supported"], json!(["client_credentials"]));
-    assert!(
-        m.get("authorization_endpoint").is_none(),
-        "no authorization endpoint yet"
+    assert_eq!(
+        m["grant_types_supported"],
+        json!(["authorization_code", "refresh_token", "client_credentials"])
     );
+    assert_eq!(m["authorization_endpoint"], s.url("/authorize"));
+    assert_eq!(m["userinfo_endpoint"], s.url("/userinfo"));
+    assert_eq!(m["end_session_endpoint"], s.url("/logout"));
+    assert_eq!(m["response_types_supported"], json!(["code"]));
+    assert_eq!(m["response_modes_supported"], json!(["query", "form_post"]));
+    assert_eq!(
+        m["code_challenge_methods_supported"],
+        json!(["S256"]),
+        "SECURITY.md R8"
+    );
+    assert_eq!(
+        m["authorization_response_iss_parameter_supported"], true,
+        "SECURITY.md R6"
+    );
+    assert_eq!(m["subject_types_supported"], json!(["public"]));
     assert!(
         !m["grant_types_supported"]
             .as_array()

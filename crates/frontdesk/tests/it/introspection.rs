@@ -379,3 +379,48 @@ async fn wrong_type_hint_still_revokes(s: &Server) {
     assert_eq!(s.introspect(&opaque).await, json!({"active": false}));
 }
 both!(wrong_type_hint_still_revokes);
+
+/// Deleting a client deactivates its tokens at once, JWT and opaque alike.
+async fn deleting_a_client_deactivates_its_tokens(s: &Server) {
+    for format in ["jwt", "opaque"] {
+        let created: Value = s
+            .admin_req(
+                reqwest::Method::POST,
+                "/admin/clients",
+                Some(json!({"client_name": "Doomed", "grant_types": ["client_credentials"], "access_token_format": format})),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        let id = created["client_id"].as_str().unwrap().to_owned();
+        let secret = created["client_secret"].as_str().unwrap().to_owned();
+        let r = s
+            .post_form(
+                "/token",
+                Some((&id, &secret)),
+                &[("grant_type", "client_credentials")],
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+        let token = r.json::<Value>().await.unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(s.introspect(&token).await["active"], true, "{format}");
+        let r = s
+            .admin_req(
+                reqwest::Method::DELETE,
+                &format!("/admin/clients/{id}"),
+                None,
+            )
+            .await;
+        assert_eq!(r.status(), 204);
+        assert_eq!(
+            s.introspect(&token).await,
+            json!({"active": false}),
+            "{format}"
+        );
+    }
+}
+both!(deleting_a_client_deactivates_its_tokens);

@@ -224,6 +224,24 @@ fn spawn_server(
     unreachable!("start loop returns or panics")
 }
 
+/// [`BASE_CONFIG`] plus `extra`. Top-level keys at the start of `extra`
+/// (before its first `[table]` header, e.g. `code_ttl_secs = 1`) go above
+/// BASE_CONFIG, since TOML cannot return to the root table after
+/// BASE_CONFIG's `[[users]]`.
+fn compose_config(extra: &str) -> String {
+    let split = extra
+        .lines()
+        .scan(0, |at, l| {
+            let start = *at;
+            *at += l.len() + 1;
+            Some((start, l))
+        })
+        .find(|(_, l)| l.trim_start().starts_with('['))
+        .map_or(extra.len(), |(at, _)| at);
+    let (top, rest) = extra.split_at(split);
+    format!("{top}\n{BASE_CONFIG}\n{rest}")
+}
+
 impl Server {
     /// Starts a server with [`BASE_CONFIG`] plus `extra` TOML. Returns `None`
     /// when the backend is not available (PostgreSQL without its env var).
@@ -235,7 +253,7 @@ impl Server {
 
     /// Starts a server on a given database and data directory.
     pub fn start_in(dir: tempfile::TempDir, db_url: &str, extra: &str) -> Server {
-        let config = format!("{BASE_CONFIG}\n{extra}");
+        let config = compose_config(extra);
         let (child, port, admin, log, startup) =
             spawn_server(dir.path(), db_url, &config, "127.0.0.1:0", true);
         Server {
@@ -287,7 +305,7 @@ impl Server {
     pub fn restart(&mut self, extra: &str) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let config = format!("{BASE_CONFIG}\n{extra}");
+        let config = compose_config(extra);
         let (child, port, admin, log, startup) =
             spawn_server(self.dir.path(), &self.db_url, &config, "127.0.0.1:0", true);
         self.child = child;

@@ -9,10 +9,11 @@ cd "$(dirname "$0")/.."
 DUR=${1:-15}
 command -v wrk >/dev/null || { echo "install wrk (apt-get install wrk)"; exit 1; }
 
-cargo build --release -q -p frontdesk --bin frontdesk --example es256_ceiling
+cargo build --release -q -p frontdesk --bin frontdesk --example es256_ceiling --example flow_bench
 TARGET=${CARGO_TARGET_DIR:-target}
 BIN=$TARGET/release/frontdesk
 CEIL=$TARGET/release/examples/es256_ceiling
+FLOW=$TARGET/release/examples/flow_bench
 
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
@@ -25,6 +26,19 @@ client_name = "Order Service"
 grant_types = ["client_credentials"]
 scope = "charge:customer"
 audience = ["https://payments.example.com"]
+
+[[clients]]
+client_id = "bench-app"
+client_secret = "bench-app-secret-0123456789"
+client_name = "Bench App"
+first_party = true
+grant_types = ["authorization_code"]
+redirect_uris = ["https://bench.example.com/cb"]
+scope = "openid profile"
+
+[[users]]
+username = "bench"
+password = "bench-password-123"
 TOML
 
 wait_port() { for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; return 1; }
@@ -57,6 +71,7 @@ for db in sqlite postgres; do
   sleep 2
   echo "frontdesk-$db idle RSS: $(rss_kb $pid) kB"
   for c in 16 64; do echo "frontdesk-$db c=$c $(run_wrk http://127.0.0.1:9091/token $c)"; done
+  for c in 16; do echo "frontdesk-$db code+PKCE flows c=$c $(taskset -c 1 "$FLOW" http://127.0.0.1:9091 $c "$DUR" | grep RESULT)"; done
   echo "frontdesk-$db RSS after load: $(rss_kb $pid) kB"
   kill $pid; wait $pid 2>/dev/null || true
 done

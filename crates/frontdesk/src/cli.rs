@@ -246,8 +246,10 @@ fn init_logging(json: bool, level: Option<&str>, serving: bool) {
     let default = if serving { "info" } else { "warn" };
     let filter =
         EnvFilter::try_new(level.unwrap_or(default)).unwrap_or_else(|_| EnvFilter::new(default));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     if json {
         builder.json().init();

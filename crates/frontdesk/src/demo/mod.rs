@@ -175,12 +175,13 @@ fn seen_headers(headers: &HeaderMap) -> Value {
 }
 
 impl Caller {
-    /// Defence in depth: the demo re-checks the scope it needs.
-    fn require(&self, scope: &str) -> Result<(), Response> {
+    /// Defence in depth: the demo re-checks the scope it needs and returns
+    /// the refusal when it is missing.
+    fn lacks(&self, scope: &str) -> Option<Response> {
         if self.scope.split(' ').any(|s| s == scope) {
-            Ok(())
+            None
         } else {
-            Err(refuse(
+            Some(refuse(
                 StatusCode::FORBIDDEN,
                 "insufficient_scope",
                 &format!("this needs {scope}"),
@@ -194,7 +195,7 @@ impl Caller {
 }
 
 async fn list_photos(caller: Caller) -> Response {
-    if let Err(r) = caller.require("photos:read") {
+    if let Some(r) = caller.lacks("photos:read") {
         return r;
     }
     Json(json!({
@@ -207,7 +208,7 @@ async fn list_photos(caller: Caller) -> Response {
 }
 
 async fn list_charges(caller: Caller) -> Response {
-    if let Err(r) = caller.require("charge:customer") {
+    if let Some(r) = caller.lacks("charge:customer") {
         return r;
     }
     Json(json!({
@@ -220,7 +221,7 @@ async fn list_charges(caller: Caller) -> Response {
 }
 
 async fn create_charge(caller: Caller, body: axum::body::Bytes) -> Response {
-    if let Err(r) = caller.require("charge:customer") {
+    if let Some(r) = caller.lacks("charge:customer") {
         return r;
     }
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);

@@ -80,6 +80,7 @@ pub fn spawn_listening(dir: &Path, name: &str, args: &[&str]) -> Proc {
         }
     }
     let _ = child.kill();
+    let _ = child.wait();
     panic!(
         "{name} did not start:\n{}",
         std::fs::read_to_string(&log).unwrap_or_default()

@@ -75,7 +75,9 @@ name = "Bob Builder"
 
 /// `/authorize` with exactly these parameters.
 pub(crate) fn authz(s: &Server, pairs: &[(&str, &str)]) -> String {
-    let q = form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
+    let q = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
     format!("{}/authorize?{}", s.base, q)
 }
 
@@ -114,9 +116,17 @@ pub(crate) fn assert_page_headers(h: &HeaderMap, what: &str) {
         "{what}: content-type {:?}",
         h["content-type"]
     );
-    let csp: Vec<&str> = h["content-security-policy"].to_str().unwrap().split(';').map(str::trim).collect();
+    let csp: Vec<&str> = h["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .map(str::trim)
+        .collect();
     assert!(csp.contains(&"default-src 'self'"), "{what}: CSP {csp:?}");
-    assert!(csp.contains(&"frame-ancestors 'none'"), "{what}: CSP {csp:?}");
+    assert!(
+        csp.contains(&"frame-ancestors 'none'"),
+        "{what}: CSP {csp:?}"
+    );
     assert_eq!(h["x-frame-options"], "DENY", "{what}");
     assert_eq!(h["referrer-policy"], "no-referrer", "{what}");
     assert_eq!(h["cache-control"], "no-store", "{what}");
@@ -144,34 +154,66 @@ pub(crate) fn assert_no_external_loads(body: &str, what: &str) {
             );
         }
     }
-    assert!(!body.contains("@import") && !body.contains("url("), "{what}: inline external loads");
+    assert!(
+        !body.contains("@import") && !body.contains("url("),
+        "{what}: inline external loads"
+    );
 }
 
 /// A 400 error page with no `Location`, carrying `description`.
 pub(crate) async fn assert_error_page(r: reqwest::Response, description: &str, what: &str) {
     assert_eq!(r.status(), 400, "{what}");
-    assert!(r.headers().get("location").is_none(), "{what}: redirected to {:?}", r.headers().get("location"));
+    assert!(
+        r.headers().get("location").is_none(),
+        "{what}: redirected to {:?}",
+        r.headers().get("location")
+    );
     assert_page_headers(r.headers(), what);
     let body = r.text().await.unwrap();
-    assert!(body.contains("This sign-in link is not valid"), "{what}: {body}");
-    assert!(body.contains(description), "{what}: expected {description:?} in {body}");
+    assert!(
+        body.contains("This sign-in link is not valid"),
+        "{what}: {body}"
+    );
+    assert!(
+        body.contains(description),
+        "{what}: expected {description:?} in {body}"
+    );
     assert_no_external_loads(&body, what);
 }
 
 /// A 303 back to exactly `to` (the registered URI, its own query kept) with
 /// `error`, `error_description`, `state` and `iss` appended, and nothing else.
-pub(crate) fn assert_error_redirect(s: &Server, r: &reqwest::Response, to: &str, error: &str, state: Option<&str>) -> url::Url {
+pub(crate) fn assert_error_redirect(
+    s: &Server,
+    r: &reqwest::Response,
+    to: &str,
+    error: &str,
+    state: Option<&str>,
+) -> url::Url {
     assert_eq!(r.status(), 303, "error redirects answer 303");
     let loc = r.headers()["location"].to_str().unwrap();
-    let prefix = if to.contains('?') { format!("{to}&error=") } else { format!("{to}?error=") };
+    let prefix = if to.contains('?') {
+        format!("{to}&error=")
+    } else {
+        format!("{to}?error=")
+    };
     assert!(loc.starts_with(&prefix), "redirect {loc} is not to {to}");
+    assert!(!loc.contains('#'), "{loc}: no fragment");
     let u = url::Url::parse(loc).unwrap();
     assert_eq!(query(&u, "error").as_deref(), Some(error), "{loc}");
     assert_eq!(query(&u, "state").as_deref(), state, "{loc}");
-    assert_eq!(query(&u, "iss").as_deref(), Some(s.base.as_str()), "{loc}: RFC 9207 iss");
+    assert_eq!(
+        query(&u, "iss").as_deref(),
+        Some(s.base.as_str()),
+        "{loc}: RFC 9207 iss"
+    );
     assert!(query(&u, "code").is_none(), "{loc}");
     let names: Vec<String> = u.query_pairs().map(|(k, _)| k.into_owned()).collect();
-    let mut expected: Vec<String> = url::Url::parse(to).unwrap().query_pairs().map(|(k, _)| k.into_owned()).collect();
+    let mut expected: Vec<String> = url::Url::parse(to)
+        .unwrap()
+        .query_pairs()
+        .map(|(k, _)| k.into_owned())
+        .collect();
     expected.extend(["error".to_owned(), "error_description".to_owned()]);
     if state.is_some() {
         expected.push("state".to_owned());
@@ -216,7 +258,12 @@ pub(crate) async fn code_for(
     challenge: &str,
     extra: &[(&str, &str)],
 ) -> String {
-    let cb = drive(b, &authorize_url(s, client, redirect_uri, scope, challenge, extra), ALICE).await;
+    let cb = drive(
+        b,
+        &authorize_url(s, client, redirect_uri, scope, challenge, extra),
+        ALICE,
+    )
+    .await;
     assert!(cb.as_str().starts_with(redirect_uri), "{cb}");
     query(&cb, "code").unwrap_or_else(|| panic!("no code in {cb}"))
 }
@@ -281,7 +328,13 @@ async fn r1_exact_redirect_uri_matching_http(s: &Server) {
     for (client, v) in [(APP1.0, APP1_CB), ("app3", APP3_CB)] {
         let r = raw_get(s, &authz(s, &params(client, v, &challenge, &[]))).await;
         assert_eq!(r.status(), 303, "{v}");
-        assert!(r.headers()["location"].to_str().unwrap().starts_with("/login?"), "{v}");
+        assert!(
+            r.headers()["location"]
+                .to_str()
+                .unwrap()
+                .starts_with("/login?"),
+            "{v}"
+        );
     }
 }
 both!(r1_exact_redirect_uri_matching_http, SECURITY_CONFIG);
@@ -300,7 +353,13 @@ async fn r2_loopback_any_port_only_http(s: &Server) {
     ] {
         let r = raw_get(s, &authz(s, &params("native", ok, &challenge, &[]))).await;
         assert_eq!(r.status(), 303, "{ok}");
-        assert!(r.headers()["location"].to_str().unwrap().starts_with("/login?"), "{ok}");
+        assert!(
+            r.headers()["location"]
+                .to_str()
+                .unwrap()
+                .starts_with("/login?"),
+            "{ok}"
+        );
     }
     for bad in [
         "http://127.0.0.1:8080/callbackx",
@@ -340,19 +399,60 @@ async fn r3_no_redirect_on_invalid_client_or_redirect_uri_http(s: &Server) {
         // Unknown client, even with another client's valid redirect URI.
         (params("nope", APP1_CB, &challenge, &[]), "unknown client"),
         (params("nope", evil, &challenge, &[]), "unknown client"),
-        (params("nope", APP1_CB, &challenge, &[("response_type", "token")]), "unknown client"),
-        (params("app2", APP1_CB, &challenge, &[]), "redirect_uri is not registered for this client"),
-        (params("", APP1_CB, &challenge, &[]), "missing parameter: client_id"),
-        (params(APP1.0, "", &challenge, &[]), "missing parameter: redirect_uri"),
+        (
+            params("nope", APP1_CB, &challenge, &[("response_type", "token")]),
+            "unknown client",
+        ),
+        (
+            params("app2", APP1_CB, &challenge, &[]),
+            "redirect_uri is not registered for this client",
+        ),
+        (
+            params("", APP1_CB, &challenge, &[]),
+            "missing parameter: client_id",
+        ),
+        (
+            params(APP1.0, "", &challenge, &[]),
+            "missing parameter: redirect_uri",
+        ),
         // An invalid redirect URI combined with other errors.
-        (params(APP1.0, evil, &challenge, &[("response_type", "token")]), "redirect_uri is not registered"),
-        (params(APP1.0, evil, &challenge, &[("response_type", "")]), "redirect_uri is not registered"),
-        (params(APP1.0, evil, &challenge, &[("scope", "admin")]), "redirect_uri is not registered"),
-        (params(APP1.0, evil, &challenge, &[("scope", "bad\"scope")]), "redirect_uri is not registered"),
-        (params(APP1.0, evil, &challenge, &[("code_challenge", "")]), "redirect_uri is not registered"),
-        (params(APP1.0, evil, &challenge, &[("response_mode", "fragment")]), "redirect_uri is not registered"),
-        (params(APP1.0, evil, &challenge, &[("prompt", "none")]), "redirect_uri is not registered"),
-        (params(APP1.0, "https://app1.example.com/cb#frag", &challenge, &[("response_type", "token")]), "redirect_uri is not registered"),
+        (
+            params(APP1.0, evil, &challenge, &[("response_type", "token")]),
+            "redirect_uri is not registered",
+        ),
+        (
+            params(APP1.0, evil, &challenge, &[("response_type", "")]),
+            "redirect_uri is not registered",
+        ),
+        (
+            params(APP1.0, evil, &challenge, &[("scope", "admin")]),
+            "redirect_uri is not registered",
+        ),
+        (
+            params(APP1.0, evil, &challenge, &[("scope", "bad\"scope")]),
+            "redirect_uri is not registered",
+        ),
+        (
+            params(APP1.0, evil, &challenge, &[("code_challenge", "")]),
+            "redirect_uri is not registered",
+        ),
+        (
+            params(APP1.0, evil, &challenge, &[("response_mode", "fragment")]),
+            "redirect_uri is not registered",
+        ),
+        (
+            params(APP1.0, evil, &challenge, &[("prompt", "none")]),
+            "redirect_uri is not registered",
+        ),
+        (
+            params(
+                APP1.0,
+                "https://app1.example.com/cb#frag",
+                &challenge,
+                &[("response_type", "token")],
+            ),
+            "redirect_uri is not registered",
+        ),
     ];
     for (p, description) in cases {
         let what = format!("{p:?}");
@@ -363,10 +463,20 @@ async fn r3_no_redirect_on_invalid_client_or_redirect_uri_http(s: &Server) {
     }
     // With a valid client and redirect URI, later errors go back to the
     // client with error, state and iss.
-    let r = raw_get(s, &authz(s, &params(APP1.0, APP1_CB, &challenge, &[("scope", "admin")]))).await;
+    let r = raw_get(
+        s,
+        &authz(
+            s,
+            &params(APP1.0, APP1_CB, &challenge, &[("scope", "admin")]),
+        ),
+    )
+    .await;
     assert_error_redirect(s, &r, APP1_CB, "invalid_scope", Some("st-123"));
 }
-both!(r3_no_redirect_on_invalid_client_or_redirect_uri_http, SECURITY_CONFIG);
+both!(
+    r3_no_redirect_on_invalid_client_or_redirect_uri_http,
+    SECURITY_CONFIG
+);
 
 /// R4: errors after validation redirect only to the registered URI (its
 /// own query kept), and no URL-taking endpoint is an open redirector.
@@ -383,8 +493,14 @@ async fn r4_errors_redirect_only_to_registered_uri_http(s: &Server) {
             (("prompt", "none"), "login_required"),
             (("prompt", "none login"), "invalid_request"),
             (("max_age", "-1"), "invalid_request"),
-            (("request", "eyJhbGciOiJub25lIn0.e30."), "request_not_supported"),
-            (("request_uri", "https://evil.example/r"), "request_uri_not_supported"),
+            (
+                ("request", "eyJhbGciOiJub25lIn0.e30."),
+                "request_not_supported",
+            ),
+            (
+                ("request_uri", "https://evil.example/r"),
+                "request_uri_not_supported",
+            ),
             (("resource", "https://evil.example/"), "invalid_target"),
             (("id_token_hint", "not-a-jwt"), "invalid_request"),
         ] {
@@ -393,7 +509,14 @@ async fn r4_errors_redirect_only_to_registered_uri_http(s: &Server) {
         }
     }
     // Descriptions are exact too.
-    let r = raw_get(s, &authz(s, &params(APP1.0, APP1_CB, &challenge, &[("scope", "admin")]))).await;
+    let r = raw_get(
+        s,
+        &authz(
+            s,
+            &params(APP1.0, APP1_CB, &challenge, &[("scope", "admin")]),
+        ),
+    )
+    .await;
     let u = assert_error_redirect(s, &r, APP1_CB, "invalid_scope", Some("st-123"));
     assert_eq!(
         query(&u, "error_description").as_deref(),
@@ -424,13 +547,28 @@ async fn r4_errors_redirect_only_to_registered_uri_http(s: &Server) {
         assert!(r.headers().get("location").is_none(), "{target}");
         assert_page_headers(r.headers(), target);
         let body = r.text().await.unwrap();
-        assert!(body.contains("post_logout_redirect_uri is not registered for this client"), "{target}: {body}");
+        assert!(
+            body.contains("post_logout_redirect_uri is not registered for this client"),
+            "{target}: {body}"
+        );
     }
     // Without a client to check it against, it is refused as well.
-    let r = raw_get(s, &format!("{}/logout?post_logout_redirect_uri=https%3A%2F%2Fapp1.example.com%2Fbye", s.base)).await;
+    let r = raw_get(
+        s,
+        &format!(
+            "{}/logout?post_logout_redirect_uri=https%3A%2F%2Fapp1.example.com%2Fbye",
+            s.base
+        ),
+    )
+    .await;
     assert_eq!(r.status(), 400);
     assert!(r.headers().get("location").is_none());
-    assert!(r.text().await.unwrap().contains("post_logout_redirect_uri needs id_token_hint or client_id"));
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("post_logout_redirect_uri needs id_token_hint or client_id")
+    );
 
     // The login and consent forms only ever send the browser to a relative
     // /authorize, whatever the `request` field says.
@@ -440,14 +578,26 @@ async fn r4_errors_redirect_only_to_registered_uri_http(s: &Server) {
     let r = b
         .http
         .post(s.url("/login"))
-        .form(&[("csrf", csrf.as_str()), ("request", "https://evil.example/"), ("username", ALICE.0), ("password", ALICE.1)])
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("request", "https://evil.example/"),
+            ("username", ALICE.0),
+            ("password", ALICE.1),
+        ])
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 200, "no authorization request: a signed-in page, not a redirect");
+    assert_eq!(
+        r.status(),
+        200,
+        "no authorization request: a signed-in page, not a redirect"
+    );
     assert!(r.headers().get("location").is_none());
 }
-both!(r4_errors_redirect_only_to_registered_uri_http, SECURITY_CONFIG);
+both!(
+    r4_errors_redirect_only_to_registered_uri_http,
+    SECURITY_CONFIG
+);
 
 // ----- R5, R6, R17 form_post -----
 
@@ -468,31 +618,88 @@ async fn r5_state_returned_byte_identical(s: &Server) {
     let (_, challenge) = pkce();
     let b = Browser::new(s);
     // Success, through login and consent.
-    let cb = drive(&b, &authz(s, &params(APP1.0, APP1_CB, &challenge, &[("state", &state)])), ALICE).await;
+    let cb = drive(
+        &b,
+        &authz(
+            s,
+            &params(APP1.0, APP1_CB, &challenge, &[("state", &state)]),
+        ),
+        ALICE,
+    )
+    .await;
     assert!(query(&cb, "code").is_some(), "{cb}");
     assert_eq!(query(&cb, "state").as_deref(), Some(state.as_str()));
     // Success straight from the SSO session.
-    let cb = redirect(b.get(&authz(s, &params(APP1.0, APP1_CB, &challenge, &[("state", &state)]))).await);
+    let cb = redirect(
+        b.get(&authz(
+            s,
+            &params(APP1.0, APP1_CB, &challenge, &[("state", &state)]),
+        ))
+        .await,
+    );
     assert!(query(&cb, "code").is_some());
     assert_eq!(query(&cb, "state").as_deref(), Some(state.as_str()));
     // Errors.
-    for over in [("scope", "admin"), ("response_type", "token"), ("code_challenge_method", "plain")] {
-        let r = raw_get(s, &authz(s, &params(APP1.0, APP1_CB, &challenge, &[("state", &state), over]))).await;
+    for over in [
+        ("scope", "admin"),
+        ("response_type", "token"),
+        ("code_challenge_method", "plain"),
+    ] {
+        let r = raw_get(
+            s,
+            &authz(
+                s,
+                &params(APP1.0, APP1_CB, &challenge, &[("state", &state), over]),
+            ),
+        )
+        .await;
         assert_eq!(r.status(), 303);
         let u = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
-        assert_eq!(query(&u, "state").as_deref(), Some(state.as_str()), "{over:?}");
+        assert_eq!(
+            query(&u, "state").as_deref(),
+            Some(state.as_str()),
+            "{over:?}"
+        );
     }
     // Consent denied.
     let (_, c2) = pkce();
-    let consent = page(b.get(&authz(s, &params(APP1.0, APP1_CB, &c2, &[("state", &state), ("scope", "openid email")]))).await);
+    let consent = page(
+        b.get(&authz(
+            s,
+            &params(
+                APP1.0,
+                APP1_CB,
+                &c2,
+                &[("state", &state), ("scope", "openid email")],
+            ),
+        ))
+        .await,
+    );
     let cb = redirect(b.consent(&consent, "deny").await);
     assert_eq!(query(&cb, "error").as_deref(), Some("access_denied"));
     assert_eq!(query(&cb, "state").as_deref(), Some(state.as_str()));
     // form_post: the hidden field carries it unchanged.
-    let p = page(b.get(&authz(s, &params(APP1.0, APP1_CB, &challenge, &[("state", &state), ("response_mode", "form_post")]))).await);
+    let p = page(
+        b.get(&authz(
+            s,
+            &params(
+                APP1.0,
+                APP1_CB,
+                &challenge,
+                &[("state", &state), ("response_mode", "form_post")],
+            ),
+        ))
+        .await,
+    );
     assert_eq!(p.input("state").as_deref(), Some(state.as_str()));
     // No state sent, none returned.
-    let cb = redirect(b.get(&authz(s, &params(APP1.0, APP1_CB, &challenge, &[("state", "")]))).await);
+    let cb = redirect(
+        b.get(&authz(
+            s,
+            &params(APP1.0, APP1_CB, &challenge, &[("state", "")]),
+        ))
+        .await,
+    );
     assert!(query(&cb, "code").is_some());
     assert_eq!(query(&cb, "state"), None);
 }
@@ -500,11 +707,15 @@ both!(r5_state_returned_byte_identical, SECURITY_CONFIG);
 
 /// The hidden inputs of a form_post page, in order.
 fn form_inputs(p: &Page) -> Vec<(String, String)> {
-    attributes(&p.body, "name")
-        .into_iter()
-        .map(|n| {
-            let v = p.input(&n).unwrap();
-            (n, v)
+    p.body
+        .split("<input")
+        .skip(1)
+        .map(|seg| {
+            let seg = &seg[..seg.find('>').unwrap()];
+            (
+                attributes(seg, "name")[0].clone(),
+                crate::browser::unescape(&attributes(seg, "value")[0]),
+            )
         })
         .collect()
 }
@@ -522,9 +733,17 @@ fn assert_form_post(p: &Page, to: &str) {
         .and_then(|n| n.strip_suffix('\''))
         .unwrap_or_else(|| panic!("no script nonce in {csp}"));
     assert!(nonce.len() >= 16, "nonce {nonce}");
-    assert_eq!(attributes(&p.body, "nonce"), vec![nonce.to_owned()], "one script, with the CSP nonce");
+    assert_eq!(
+        attributes(&p.body, "nonce"),
+        vec![nonce.to_owned()],
+        "one script, with the CSP nonce"
+    );
     assert_eq!(p.body.matches("<script").count(), 1);
-    assert_eq!(attributes(&p.body, "action"), vec![to.to_owned()]);
+    let actions: Vec<String> = attributes(&p.body, "action")
+        .iter()
+        .map(|a| crate::browser::unescape(a))
+        .collect();
+    assert_eq!(actions, vec![to.to_owned()]);
     assert!(p.body.contains("method=\"post\""));
     assert_no_external_loads(&p.body, "form_post");
 }
@@ -534,23 +753,61 @@ fn assert_form_post(p: &Page, to: &str) {
 async fn r6_iss_on_success_and_error_query_and_form_post(s: &Server) {
     let (_, challenge) = pkce();
     let b = Browser::new(s);
-    let meta: Value = raw_get(s, &s.url("/.well-known/openid-configuration")).await.json().await.unwrap();
+    let meta: Value = raw_get(s, &s.url("/.well-known/openid-configuration"))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(meta["issuer"], s.base);
     // Query, success.
-    let cb = drive(&b, &authz(s, &params(APP1.0, APP1_CB, &challenge, &[])), ALICE).await;
+    let cb = drive(
+        &b,
+        &authz(s, &params(APP1.0, APP1_CB, &challenge, &[])),
+        ALICE,
+    )
+    .await;
     assert_eq!(cb.as_str().split('?').next(), Some(APP1_CB));
     let names: Vec<String> = cb.query_pairs().map(|(k, _)| k.into_owned()).collect();
     assert_eq!(names, ["code", "state", "iss"]);
     assert_eq!(query(&cb, "iss").as_deref(), Some(s.base.as_str()));
     // Query, errors (before and after the session is consulted).
-    let r = raw_get(s, &authz(s, &params(APP1.0, APP1_CB, &challenge, &[("response_type", "token")]))).await;
+    let r = raw_get(
+        s,
+        &authz(
+            s,
+            &params(APP1.0, APP1_CB, &challenge, &[("response_type", "token")]),
+        ),
+    )
+    .await;
     assert_error_redirect(s, &r, APP1_CB, "unsupported_response_type", Some("st-123"));
-    let cb = redirect(b.get(&authz(s, &params(APP1.0, APP1_CB, &challenge, &[("prompt", "none"), ("scope", "openid email")]))).await);
+    let cb = redirect(
+        b.get(&authz(
+            s,
+            &params(
+                APP1.0,
+                APP1_CB,
+                &challenge,
+                &[("prompt", "none"), ("scope", "openid email")],
+            ),
+        ))
+        .await,
+    );
     assert_eq!(query(&cb, "error").as_deref(), Some("consent_required"));
     assert_eq!(query(&cb, "iss").as_deref(), Some(s.base.as_str()));
 
     // form_post, success.
-    let p = page(b.get(&authz(s, &params(APP1.0, APP1_CB, &challenge, &[("response_mode", "form_post")]))).await);
+    let p = page(
+        b.get(&authz(
+            s,
+            &params(
+                APP1.0,
+                APP1_CB,
+                &challenge,
+                &[("response_mode", "form_post")],
+            ),
+        ))
+        .await,
+    );
     assert_form_post(&p, APP1_CB);
     let inputs = form_inputs(&p);
     let names: Vec<&str> = inputs.iter().map(|(n, _)| n.as_str()).collect();
@@ -559,37 +816,111 @@ async fn r6_iss_on_success_and_error_query_and_form_post(s: &Server) {
     assert_eq!(inputs[2].1, s.base);
     assert!(inputs[0].1.len() >= 32);
     // form_post, error (raw: no session needed for this one).
-    let r = raw_get(s, &authz(s, &params(APP1.0, APP1_CB, &challenge, &[("response_mode", "form_post"), ("scope", "admin")]))).await;
-    let p = Page { status: r.status(), headers: r.headers().clone(), body: r.text().await.unwrap() };
+    let r = raw_get(
+        s,
+        &authz(
+            s,
+            &params(
+                APP1.0,
+                APP1_CB,
+                &challenge,
+                &[("response_mode", "form_post"), ("scope", "admin")],
+            ),
+        ),
+    )
+    .await;
+    let p = Page {
+        status: r.status(),
+        headers: r.headers().clone(),
+        body: r.text().await.unwrap(),
+    };
     assert_form_post(&p, APP1_CB);
     let inputs = form_inputs(&p);
     assert_eq!(
         inputs,
         vec![
             ("error".to_owned(), "invalid_scope".to_owned()),
-            ("error_description".to_owned(), "none of the requested scopes is allowed for this client".to_owned()),
+            (
+                "error_description".to_owned(),
+                "none of the requested scopes is allowed for this client".to_owned()
+            ),
             ("state".to_owned(), "st-123".to_owned()),
             ("iss".to_owned(), s.base.clone()),
         ]
     );
     // form_post, prompt=none error after the session check.
-    let p = page(b.get(&authz(s, &params(APP1.0, APP1_CB, &challenge, &[("response_mode", "form_post"), ("prompt", "none"), ("scope", "openid email")]))).await);
+    let p = page(
+        b.get(&authz(
+            s,
+            &params(
+                APP1.0,
+                APP1_CB,
+                &challenge,
+                &[
+                    ("response_mode", "form_post"),
+                    ("prompt", "none"),
+                    ("scope", "openid email"),
+                ],
+            ),
+        ))
+        .await,
+    );
     assert_form_post(&p, APP1_CB);
     assert_eq!(p.input("error").as_deref(), Some("consent_required"));
     assert_eq!(p.input("iss").as_deref(), Some(s.base.as_str()));
     // Each form_post page gets a fresh nonce.
-    let r1 = raw_get(s, &authz(s, &params(APP1.0, APP1_CB, &challenge, &[("response_mode", "form_post"), ("scope", "admin")]))).await;
-    let r2 = raw_get(s, &authz(s, &params(APP1.0, APP1_CB, &challenge, &[("response_mode", "form_post"), ("scope", "admin")]))).await;
-    assert_ne!(r1.headers()["content-security-policy"], r2.headers()["content-security-policy"]);
+    let r1 = raw_get(
+        s,
+        &authz(
+            s,
+            &params(
+                APP1.0,
+                APP1_CB,
+                &challenge,
+                &[("response_mode", "form_post"), ("scope", "admin")],
+            ),
+        ),
+    )
+    .await;
+    let r2 = raw_get(
+        s,
+        &authz(
+            s,
+            &params(
+                APP1.0,
+                APP1_CB,
+                &challenge,
+                &[("response_mode", "form_post"), ("scope", "admin")],
+            ),
+        ),
+    )
+    .await;
+    assert_ne!(
+        r1.headers()["content-security-policy"],
+        r2.headers()["content-security-policy"]
+    );
 }
-both!(r6_iss_on_success_and_error_query_and_form_post, SECURITY_CONFIG);
+both!(
+    r6_iss_on_success_and_error_query_and_form_post,
+    SECURITY_CONFIG
+);
 
 /// R7: credential POSTs (login, consent, logout confirmation) answer 303,
 /// never 307/308.
 async fn r7_credential_posts_answer_303(s: &Server) {
     let (_, challenge) = pkce();
     let b = Browser::new(s);
-    let login = page(b.get(&authorize_url(s, APP1.0, APP1_CB, "openid", &challenge, &[])).await);
+    let login = page(
+        b.get(&authorize_url(
+            s,
+            APP1.0,
+            APP1_CB,
+            "openid",
+            &challenge,
+            &[],
+        ))
+        .await,
+    );
     let r = b
         .http
         .post(s.url("/login"))
@@ -621,15 +952,29 @@ async fn r7_credential_posts_answer_303(s: &Server) {
         assert_eq!(r.status(), 303, "consent POST {decision}");
     }
     // POST /authorize with a session: 303 to the client.
-    let r = b.http.post(s.url("/authorize")).form(&params(APP1.0, APP1_CB, &challenge, &[])).send().await.unwrap();
+    let r = b
+        .http
+        .post(s.url("/authorize"))
+        .form(&params(APP1.0, APP1_CB, &challenge, &[]))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 303);
-    assert!(r.headers()["location"].to_str().unwrap().starts_with(&format!("{APP1_CB}?code=")));
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with(&format!("{APP1_CB}?code="))
+    );
     // Logout confirmation POST.
     let confirm = page(b.get(&format!("{}/logout?client_id=app1&post_logout_redirect_uri=https%3A%2F%2Fapp1.example.com%2Fbye", s.base)).await);
     let r = b
         .http
         .post(s.url("/logout"))
-        .form(&[("csrf", confirm.input("csrf").unwrap().as_str()), ("request", confirm.input("request").unwrap().as_str())])
+        .form(&[
+            ("csrf", confirm.input("csrf").unwrap().as_str()),
+            ("request", confirm.input("request").unwrap().as_str()),
+        ])
         .send()
         .await
         .unwrap();
@@ -641,15 +986,33 @@ both!(r7_credential_posts_answer_303, SECURITY_CONFIG);
 /// R8 (and R25, R12 in metadata): PKCE S256 only, RFC 9207 advertised,
 /// code-only response types, no password grant.
 async fn r8_metadata_pkce_s256_and_iss_supported(s: &Server) {
-    for path in ["/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"] {
+    for path in [
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",
+    ] {
         let m: Value = raw_get(s, &s.url(path)).await.json().await.unwrap();
-        assert_eq!(m["code_challenge_methods_supported"], json!(["S256"]), "{path}");
-        assert_eq!(m["authorization_response_iss_parameter_supported"], json!(true), "{path}");
+        assert_eq!(
+            m["code_challenge_methods_supported"],
+            json!(["S256"]),
+            "{path}"
+        );
+        assert_eq!(
+            m["authorization_response_iss_parameter_supported"],
+            json!(true),
+            "{path}"
+        );
         assert_eq!(m["authorization_endpoint"], s.url("/authorize"), "{path}");
-        assert_eq!(m["response_types_supported"], json!(["code"]), "{path}: no implicit or hybrid (R12)");
+        assert_eq!(
+            m["response_types_supported"],
+            json!(["code"]),
+            "{path}: no implicit or hybrid (R12)"
+        );
         let modes = m["response_modes_supported"].as_array().unwrap();
         assert!(modes.contains(&json!("form_post")), "{path}: R17");
-        assert!(!modes.contains(&json!("web_message")) && !modes.contains(&json!("fragment")), "{path}: R33");
+        assert!(
+            !modes.contains(&json!("web_message")) && !modes.contains(&json!("fragment")),
+            "{path}: R33"
+        );
         let grants = m["grant_types_supported"].as_array().unwrap();
         assert!(grants.contains(&json!("authorization_code")), "{path}");
         assert!(!grants.contains(&json!("password")), "{path}: R25");
@@ -664,17 +1027,45 @@ async fn r10_authorize_requires_s256_challenge(s: &Server) {
     let (_, challenge) = pkce();
     for (client, cb) in [(APP1.0, APP1_CB), ("native", NATIVE_CB)] {
         for (over, description) in [
-            (vec![("code_challenge_method", "plain")], "code_challenge_method must be S256"),
-            (vec![("code_challenge_method", "s256")], "code_challenge_method must be S256"),
-            (vec![("code_challenge_method", "")], "code_challenge_method must be S256"),
-            (vec![("code_challenge", ""), ("code_challenge_method", "")], "code_challenge is required (PKCE with S256)"),
-            (vec![("code_challenge", "")], "code_challenge is required (PKCE with S256)"),
-            (vec![("code_challenge", "short")], "code_challenge is malformed"),
-            (vec![("code_challenge", "not base64url!not base64url!not base64url!x")], "code_challenge is malformed"),
+            (
+                vec![("code_challenge_method", "plain")],
+                "code_challenge_method must be S256",
+            ),
+            (
+                vec![("code_challenge_method", "s256")],
+                "code_challenge_method must be S256",
+            ),
+            (
+                vec![("code_challenge_method", "")],
+                "code_challenge_method must be S256",
+            ),
+            (
+                vec![("code_challenge", ""), ("code_challenge_method", "")],
+                "code_challenge is required (PKCE with S256)",
+            ),
+            (
+                vec![("code_challenge", "")],
+                "code_challenge is required (PKCE with S256)",
+            ),
+            (
+                vec![("code_challenge", "short")],
+                "code_challenge is malformed",
+            ),
+            (
+                vec![(
+                    "code_challenge",
+                    "not base64url!not base64url!not base64url!x",
+                )],
+                "code_challenge is malformed",
+            ),
         ] {
             let r = raw_get(s, &authz(s, &params(client, cb, &challenge, &over))).await;
             let u = assert_error_redirect(s, &r, cb, "invalid_request", Some("st-123"));
-            assert_eq!(query(&u, "error_description").as_deref(), Some(description), "{client} {over:?}");
+            assert_eq!(
+                query(&u, "error_description").as_deref(),
+                Some(description),
+                "{client} {over:?}"
+            );
         }
     }
 }
@@ -683,10 +1074,30 @@ both!(r10_authorize_requires_s256_challenge, SECURITY_CONFIG);
 /// R12: implicit and hybrid response types are refused at the endpoint.
 async fn r12_implicit_and_hybrid_unsupported(s: &Server) {
     let (_, challenge) = pkce();
-    for rt in ["token", "id_token token", "code token", "id_token", "code id_token", "code id_token token", "none", "CODE"] {
-        let r = raw_get(s, &authz(s, &params(APP1.0, APP1_CB, &challenge, &[("response_type", rt)]))).await;
+    for rt in [
+        "token",
+        "id_token token",
+        "code token",
+        "id_token",
+        "code id_token",
+        "code id_token token",
+        "none",
+        "CODE",
+    ] {
+        let r = raw_get(
+            s,
+            &authz(
+                s,
+                &params(APP1.0, APP1_CB, &challenge, &[("response_type", rt)]),
+            ),
+        )
+        .await;
         let u = assert_error_redirect(s, &r, APP1_CB, "unsupported_response_type", Some("st-123"));
-        assert_eq!(query(&u, "error_description").as_deref(), Some("only response_type=code is supported"), "{rt}");
+        assert_eq!(
+            query(&u, "error_description").as_deref(),
+            Some("only response_type=code is supported"),
+            "{rt}"
+        );
         let loc = r.headers()["location"].to_str().unwrap();
         assert!(!loc.contains('#') && !loc.contains("access_token"), "{loc}");
     }
@@ -702,26 +1113,80 @@ async fn r16_r32_every_page_has_security_headers(s: &Server) {
     let (_, challenge) = pkce();
     let b = Browser::new(s);
     let mut pages: Vec<(&str, Page)> = Vec::new();
-    let login = page(b.get(&authorize_url(s, APP1.0, APP1_CB, "openid email", &challenge, &[])).await);
+    let login = page(
+        b.get(&authorize_url(
+            s,
+            APP1.0,
+            APP1_CB,
+            "openid email",
+            &challenge,
+            &[],
+        ))
+        .await,
+    );
     let bare_login = page(b.get(&s.url("/login")).await);
     let failed = page(b.login(&login, (ALICE.0, "wrong password")).await);
     assert_eq!(failed.status, 401);
-    let forbidden = page(b.post("/login", &[("csrf", "x"), ("username", "alice"), ("password", "x")]).await);
+    let forbidden = page(
+        b.post(
+            "/login",
+            &[("csrf", "x"), ("username", "alice"), ("password", "x")],
+        )
+        .await,
+    );
     assert_eq!(forbidden.status, 403);
     let consent = page(b.login(&login, ALICE).await);
     assert!(consent.body.contains("action=\"/consent\""));
-    let error = page(b.get(&authz(s, &params("nope", APP1_CB, &challenge, &[]))).await);
+    let error = page(
+        b.get(&authz(s, &params("nope", APP1_CB, &challenge, &[])))
+            .await,
+    );
     assert_eq!(error.status, 400);
-    let form_post = page(b.get(&authz(s, &params(APP1.0, APP1_CB, &challenge, &[("response_mode", "form_post"), ("scope", "admin")]))).await);
+    let form_post = page(
+        b.get(&authz(
+            s,
+            &params(
+                APP1.0,
+                APP1_CB,
+                &challenge,
+                &[("response_mode", "form_post"), ("scope", "admin")],
+            ),
+        ))
+        .await,
+    );
     let confirm = page(b.get(&s.url("/logout")).await);
-    assert!(confirm.body.contains("action=\"/logout\""), "{}", confirm.body);
-    let signed_out = page(b.post("/logout", &[("csrf", &confirm.input("csrf").unwrap()), ("request", "")]).await);
+    assert!(
+        confirm.body.contains("action=\"/logout\""),
+        "{}",
+        confirm.body
+    );
+    let signed_out = page(
+        b.post(
+            "/logout",
+            &[("csrf", &confirm.input("csrf").unwrap()), ("request", "")],
+        )
+        .await,
+    );
     assert!(signed_out.body.contains("You have signed out"));
     let b2 = Browser::new(s);
     let bare = page(b2.get(&s.url("/login")).await);
-    let signed_in =
-        page(b2.post("/login", &[("csrf", &bare.input("csrf").unwrap()), ("request", ""), ("username", ALICE.0), ("password", ALICE.1)]).await);
-    assert!(signed_in.body.contains("Signed in as alice"), "{}", signed_in.body);
+    let signed_in = page(
+        b2.post(
+            "/login",
+            &[
+                ("csrf", &bare.input("csrf").unwrap()),
+                ("request", ""),
+                ("username", ALICE.0),
+                ("password", ALICE.1),
+            ],
+        )
+        .await,
+    );
+    assert!(
+        signed_in.body.contains("Signed in as alice"),
+        "{}",
+        signed_in.body
+    );
     pages.extend([
         ("login", login),
         ("bare login", bare_login),
@@ -735,9 +1200,16 @@ async fn r16_r32_every_page_has_security_headers(s: &Server) {
     ]);
     for (what, p) in &pages {
         assert_page_headers(&p.headers, what);
-        assert_eq!(p.headers["content-security-policy"], "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'", "{what}");
+        assert_eq!(
+            p.headers["content-security-policy"],
+            "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
+            "{what}"
+        );
         assert_no_external_loads(&p.body, what);
-        assert!(!p.body.contains("<script"), "{what}: no script outside form_post");
+        assert!(
+            !p.body.contains("<script"),
+            "{what}: no script outside form_post"
+        );
         for action in attributes(&p.body, "action") {
             assert!(action.starts_with('/'), "{what}: form posts to {action}");
         }
@@ -747,7 +1219,10 @@ async fn r16_r32_every_page_has_security_headers(s: &Server) {
     let css = raw_get(s, &s.url("/assets/style.css")).await;
     assert_eq!(css.status(), 200);
     let css = css.text().await.unwrap();
-    assert!(!css.contains("http") && !css.contains("@import"), "style.css loads nothing external");
+    assert!(
+        !css.contains("http") && !css.contains("@import"),
+        "style.css loads nothing external"
+    );
 }
 both!(r16_r32_every_page_has_security_headers, SECURITY_CONFIG);
 
@@ -757,7 +1232,11 @@ both!(r16_r32_every_page_has_security_headers, SECURITY_CONFIG);
 async fn r30_no_cors_on_authorize(s: &Server) {
     let (_, challenge) = pkce();
     let url = authz(s, &params(APP1.0, APP1_CB, &challenge, &[]));
-    for method in [reqwest::Method::OPTIONS, reqwest::Method::GET, reqwest::Method::POST] {
+    for method in [
+        reqwest::Method::OPTIONS,
+        reqwest::Method::GET,
+        reqwest::Method::POST,
+    ] {
         let r = s
             .http
             .request(method.clone(), &url)
@@ -766,13 +1245,30 @@ async fn r30_no_cors_on_authorize(s: &Server) {
             .send()
             .await
             .unwrap();
-        for h in ["access-control-allow-origin", "access-control-allow-credentials", "access-control-allow-methods"] {
-            assert!(r.headers().get(h).is_none(), "{method} /authorize: {h} {:?}", r.headers().get(h));
+        for h in [
+            "access-control-allow-origin",
+            "access-control-allow-credentials",
+            "access-control-allow-methods",
+        ] {
+            assert!(
+                r.headers().get(h).is_none(),
+                "{method} /authorize: {h} {:?}",
+                r.headers().get(h)
+            );
         }
     }
     for path in ["/login", "/consent", "/logout", "/userinfo"] {
-        let r = s.http.request(reqwest::Method::OPTIONS, s.url(path)).header("origin", "https://evil.example").send().await.unwrap();
-        assert!(r.headers().get("access-control-allow-origin").is_none(), "OPTIONS {path}");
+        let r = s
+            .http
+            .request(reqwest::Method::OPTIONS, s.url(path))
+            .header("origin", "https://evil.example")
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            r.headers().get("access-control-allow-origin").is_none(),
+            "OPTIONS {path}"
+        );
     }
 }
 both!(r30_no_cors_on_authorize, SECURITY_CONFIG);
@@ -795,8 +1291,18 @@ async fn r36_duplicate_parameters_at_authorize(s: &Server) {
         let mut p = base.clone();
         p.push((name, value));
         let what = format!("{name} twice");
-        assert_error_page(raw_get(s, &authz(s, &p)).await, &format!("parameter {name} is repeated"), &what).await;
-        assert_error_page(s.post_form("/authorize", None, &p).await, &format!("parameter {name} is repeated"), &what).await;
+        assert_error_page(
+            raw_get(s, &authz(s, &p)).await,
+            &format!("parameter {name} is repeated"),
+            &what,
+        )
+        .await;
+        assert_error_page(
+            s.post_form("/authorize", None, &p).await,
+            &format!("parameter {name} is repeated"),
+            &what,
+        )
+        .await;
     }
 }
 both!(r36_duplicate_parameters_at_authorize, SECURITY_CONFIG);
@@ -806,7 +1312,11 @@ both!(r36_duplicate_parameters_at_authorize, SECURITY_CONFIG);
 fn forbidden_page(p: &Page, what: &str) {
     assert_eq!(p.status, 403, "{what}");
     assert_page_headers(&p.headers, what);
-    assert!(p.body.contains("This form has expired"), "{what}: {}", p.body);
+    assert!(
+        p.body.contains("This form has expired"),
+        "{what}: {}",
+        p.body
+    );
     assert!(p.headers.get("location").is_none());
 }
 
@@ -819,11 +1329,20 @@ async fn r37_login_and_consent_csrf(s: &Server) {
     let login = page(victim.get(&url).await);
     let attacker_login = page(attacker.get(&url).await);
     let request = login.input("request").unwrap();
-    assert_ne!(login.input("csrf"), attacker_login.input("csrf"), "tokens are per browser");
+    assert_ne!(
+        login.input("csrf"),
+        attacker_login.input("csrf"),
+        "tokens are per browser"
+    );
     let creds = [("username", ALICE.0), ("password", ALICE.1)];
 
     // Missing, empty, forged, or another browser's token: 403, no session.
-    for csrf in [None, Some(String::new()), Some("forged".to_owned()), attacker_login.input("csrf")] {
+    for csrf in [
+        None,
+        Some(String::new()),
+        Some("forged".to_owned()),
+        attacker_login.input("csrf"),
+    ] {
         let mut form = vec![("request", request.as_str())];
         form.extend(creds);
         if let Some(c) = &csrf {
@@ -831,13 +1350,23 @@ async fn r37_login_and_consent_csrf(s: &Server) {
         }
         let p = page(victim.post("/login", &form).await);
         forbidden_page(&p, &format!("login with csrf {csrf:?}"));
-        assert!(p.headers.get_all("set-cookie").iter().all(|c| !c.to_str().unwrap().starts_with("fd_session=")));
+        assert!(
+            p.headers
+                .get_all("set-cookie")
+                .iter()
+                .all(|c| !c.to_str().unwrap().starts_with("fd_session="))
+        );
     }
     // No cookie at all (a cross-site form post from a fresh browser).
     let cold = s
         .http
         .post(s.url("/login"))
-        .form(&[("csrf", login.input("csrf").unwrap().as_str()), ("request", &request), ("username", ALICE.0), ("password", ALICE.1)])
+        .form(&[
+            ("csrf", login.input("csrf").unwrap().as_str()),
+            ("request", &request),
+            ("username", ALICE.0),
+            ("password", ALICE.1),
+        ])
         .send()
         .await
         .unwrap();
@@ -850,12 +1379,19 @@ async fn r37_login_and_consent_csrf(s: &Server) {
     let consent = page(victim.login(&again, ALICE).await);
     assert!(consent.body.contains("action=\"/consent\""));
     let c_request = consent.input("request").unwrap();
-    for csrf in [None, Some("forged".to_owned()), attacker_login.input("csrf")] {
+    for csrf in [
+        None,
+        Some("forged".to_owned()),
+        attacker_login.input("csrf"),
+    ] {
         let mut form = vec![("request", c_request.as_str()), ("decision", "approve")];
         if let Some(c) = &csrf {
             form.push(("csrf", c.as_str()));
         }
-        forbidden_page(&page(victim.post("/consent", &form).await), &format!("consent with csrf {csrf:?}"));
+        forbidden_page(
+            &page(victim.post("/consent", &form).await),
+            &format!("consent with csrf {csrf:?}"),
+        );
     }
     // Nothing was approved: the consent page is still there.
     let still = page(victim.get(&url).await);
@@ -868,7 +1404,8 @@ both!(r37_login_and_consent_csrf, SECURITY_CONFIG);
 fn session_cookie(h: &HeaderMap) -> Option<String> {
     h.get_all("set-cookie").iter().find_map(|c| {
         let c = c.to_str().unwrap();
-        c.strip_prefix("fd_session=").map(|rest| rest.split(';').next().unwrap().to_owned())
+        c.strip_prefix("fd_session=")
+            .map(|rest| rest.split(';').next().unwrap().to_owned())
     })
 }
 
@@ -877,8 +1414,17 @@ async fn r37_session_id_rotates_at_login(s: &Server) {
     let (_, challenge) = pkce();
     let b = Browser::new(s);
     let mut seen = Vec::new();
-    for extra in [&[][..], &[("prompt", "login")][..], &[("prompt", "login")][..]] {
-        let login = page(b.get(&authorize_url(s, "portal", PORTAL_CB, "openid", &challenge, extra)).await);
+    for extra in [
+        &[][..],
+        &[("prompt", "login")][..],
+        &[("prompt", "login")][..],
+    ] {
+        let login = page(
+            b.get(&authorize_url(
+                s, "portal", PORTAL_CB, "openid", &challenge, extra,
+            ))
+            .await,
+        );
         assert!(login.body.contains("name=\"password\""));
         let r = b
             .http
@@ -893,9 +1439,19 @@ async fn r37_session_id_rotates_at_login(s: &Server) {
             .await
             .unwrap();
         assert_eq!(r.status(), 303);
-        let cookie = r.headers().get_all("set-cookie").iter().map(|c| c.to_str().unwrap().to_owned()).find(|c| c.starts_with("fd_session="));
+        let cookie = r
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|c| c.to_str().unwrap().to_owned())
+            .find(|c| c.starts_with("fd_session="));
         let cookie = cookie.expect("a session cookie at login");
-        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"), "{cookie}");
+        assert!(
+            cookie.contains("HttpOnly")
+                && cookie.contains("SameSite=Lax")
+                && cookie.contains("Path=/"),
+            "{cookie}"
+        );
         let value = session_cookie(r.headers()).unwrap();
         assert!(value.len() >= 32);
         assert!(!seen.contains(&value), "session id reused: {value}");
@@ -913,24 +1469,51 @@ both!(r37_session_id_rotates_at_login, SECURITY_CONFIG);
 async fn r37_no_user_enumeration(s: &Server) {
     let (_, challenge) = pkce();
     let b = Browser::new(s);
-    let login = page(b.get(&authorize_url(s, APP1.0, APP1_CB, "openid", &challenge, &[])).await);
+    let login = page(
+        b.get(&authorize_url(
+            s,
+            APP1.0,
+            APP1_CB,
+            "openid",
+            &challenge,
+            &[],
+        ))
+        .await,
+    );
     let wrong = page(b.login(&login, ("alice", "not her password")).await);
     let unknown = page(b.login(&login, ("mallory", "not her password")).await);
     let empty = page(b.login(&login, ("", "not her password")).await);
-    for (what, p) in [("wrong password", &wrong), ("unknown user", &unknown), ("empty user", &empty)] {
+    for (what, p) in [
+        ("wrong password", &wrong),
+        ("unknown user", &unknown),
+        ("empty user", &empty),
+    ] {
         assert_eq!(p.status, 401, "{what}");
         assert_page_headers(&p.headers, what);
         assert!(p.body.contains("Incorrect username or password."), "{what}");
     }
     // The bodies differ only in the echoed username.
-    assert_eq!(wrong.body.replace("value=\"alice\"", "value=\"X\""), unknown.body.replace("value=\"mallory\"", "value=\"X\""));
-    assert_eq!(wrong.body.replace("value=\"alice\"", "value=\"\""), empty.body);
+    assert_eq!(
+        wrong.body.replace("value=\"alice\"", "value=\"X\""),
+        unknown.body.replace("value=\"mallory\"", "value=\"X\"")
+    );
+    assert_eq!(
+        wrong.body.replace("value=\"alice\"", "value=\"\""),
+        empty.body
+    );
     // A disabled user gets the same answer even with the right password.
     let out = s.cli(&["users", "disable", "bob"], None);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let disabled = page(b.login(&login, ("bob", "bob-password-123456")).await);
     assert_eq!(disabled.status, 401);
-    assert_eq!(wrong.body.replace("value=\"alice\"", "value=\"X\""), disabled.body.replace("value=\"bob\"", "value=\"X\""));
+    assert_eq!(
+        wrong.body.replace("value=\"alice\"", "value=\"X\""),
+        disabled.body.replace("value=\"bob\"", "value=\"X\"")
+    );
 }
 both!(r37_no_user_enumeration, SECURITY_CONFIG);
 
@@ -939,7 +1522,17 @@ both!(r37_no_user_enumeration, SECURITY_CONFIG);
 async fn r37_account_lockout_after_10_failures(s: &Server) {
     let (_, challenge) = pkce();
     let b = Browser::new(s);
-    let login = page(b.get(&authorize_url(s, APP1.0, APP1_CB, "openid", &challenge, &[])).await);
+    let login = page(
+        b.get(&authorize_url(
+            s,
+            APP1.0,
+            APP1_CB,
+            "openid",
+            &challenge,
+            &[],
+        ))
+        .await,
+    );
     for i in 1..=10 {
         let p = page(b.login(&login, ("alice", "wrong-password")).await);
         assert_eq!(p.status, 401, "attempt {i}");
@@ -949,9 +1542,16 @@ async fn r37_account_lockout_after_10_failures(s: &Server) {
         let p = page(b.login(&login, ("alice", password)).await);
         assert_eq!(p.status, 429, "attempt {i}");
         assert_page_headers(&p.headers, "429");
-        assert!(p.body.contains("Too many failed sign-in attempts"), "attempt {i}: {}", p.body);
+        assert!(
+            p.body.contains("Too many failed sign-in attempts"),
+            "attempt {i}: {}",
+            p.body
+        );
         assert!(!p.body.contains("Incorrect username or password."));
-        assert!(session_cookie(&p.headers).is_none(), "no session while locked");
+        assert!(
+            session_cookie(&p.headers).is_none(),
+            "no session while locked"
+        );
     }
     // Case does not dodge the per-account counter.
     let p = page(b.login(&login, ("ALICE", ALICE.1)).await);
@@ -970,35 +1570,95 @@ both!(r37_account_lockout_after_10_failures, SECURITY_CONFIG);
 async fn consent_deny_first_party_and_admin_revocation(s: &Server) {
     let (_, challenge) = pkce();
     let b = Browser::new(s);
-    let login = page(b.get(&authorize_url(s, APP1.0, APP1_CB, "openid email", &challenge, &[])).await);
+    let login = page(
+        b.get(&authorize_url(
+            s,
+            APP1.0,
+            APP1_CB,
+            "openid email",
+            &challenge,
+            &[],
+        ))
+        .await,
+    );
     let consent = page(b.login(&login, ALICE).await);
     assert!(consent.body.contains("APP1"));
     assert!(consent.body.contains("see your email address"));
     let cb = redirect(b.consent(&consent, "deny").await);
     assert_eq!(cb.as_str().split('?').next(), Some(APP1_CB));
     assert_eq!(query(&cb, "error").as_deref(), Some("access_denied"));
-    assert_eq!(query(&cb, "error_description").as_deref(), Some("the user denied the request"));
+    assert_eq!(
+        query(&cb, "error_description").as_deref(),
+        Some("the user denied the request")
+    );
     assert_eq!(query(&cb, "state").as_deref(), Some("st-123"));
     assert_eq!(query(&cb, "iss").as_deref(), Some(s.base.as_str()));
     assert!(query(&cb, "code").is_none());
     // Nothing remembered after a denial.
-    let r = s.admin_req(reqwest::Method::GET, "/admin/users/alice/consents", None).await;
+    let r = s
+        .admin_req(reqwest::Method::GET, "/admin/users/alice/consents", None)
+        .await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap(), json!([]));
 
     // First-party: straight to the code, no consent page.
-    let cb = redirect(b.get(&authorize_url(s, "portal", PORTAL_CB, "openid profile", &challenge, &[])).await);
+    let cb = redirect(
+        b.get(&authorize_url(
+            s,
+            "portal",
+            PORTAL_CB,
+            "openid profile",
+            &challenge,
+            &[],
+        ))
+        .await,
+    );
     assert!(query(&cb, "code").is_some());
-    let cb = redirect(b.get(&authorize_url(s, "portal", PORTAL_CB, "openid profile", &challenge, &[("prompt", "consent")])).await);
-    assert!(query(&cb, "code").is_some(), "first-party clients never show consent");
+    let cb = redirect(
+        b.get(&authorize_url(
+            s,
+            "portal",
+            PORTAL_CB,
+            "openid profile",
+            &challenge,
+            &[("prompt", "consent")],
+        ))
+        .await,
+    );
+    assert!(
+        query(&cb, "code").is_some(),
+        "first-party clients never show consent"
+    );
 
     // Approve, then the admin API sees it.
-    let consent = page(b.get(&authorize_url(s, APP1.0, APP1_CB, "openid email", &challenge, &[])).await);
+    let consent = page(
+        b.get(&authorize_url(
+            s,
+            APP1.0,
+            APP1_CB,
+            "openid email",
+            &challenge,
+            &[],
+        ))
+        .await,
+    );
     let cb = redirect(b.consent(&consent, "approve").await);
     assert!(query(&cb, "code").is_some());
-    let cb = redirect(b.get(&authorize_url(s, APP1.0, APP1_CB, "openid email", &challenge, &[])).await);
+    let cb = redirect(
+        b.get(&authorize_url(
+            s,
+            APP1.0,
+            APP1_CB,
+            "openid email",
+            &challenge,
+            &[],
+        ))
+        .await,
+    );
     assert!(query(&cb, "code").is_some(), "consent remembered");
-    let r = s.admin_req(reqwest::Method::GET, "/admin/users/alice/consents", None).await;
+    let r = s
+        .admin_req(reqwest::Method::GET, "/admin/users/alice/consents", None)
+        .await;
     assert_eq!(r.status(), 200);
     let list: Value = r.json().await.unwrap();
     let list = list.as_array().unwrap();
@@ -1006,17 +1666,54 @@ async fn consent_deny_first_party_and_admin_revocation(s: &Server) {
     assert_eq!(list[0]["client_id"], "app1");
     assert_eq!(list[0]["scope"], "openid email");
 
-    let r = s.admin_req(reqwest::Method::DELETE, "/admin/users/alice/consents/app1", None).await;
+    let r = s
+        .admin_req(
+            reqwest::Method::DELETE,
+            "/admin/users/alice/consents/app1",
+            None,
+        )
+        .await;
     assert_eq!(r.status(), 204);
     assert_eq!(r.text().await.unwrap(), "");
-    let r = s.admin_req(reqwest::Method::DELETE, "/admin/users/alice/consents/app1", None).await;
+    let r = s
+        .admin_req(
+            reqwest::Method::DELETE,
+            "/admin/users/alice/consents/app1",
+            None,
+        )
+        .await;
     assert_eq!(r.status(), 404);
-    let r = s.admin_req(reqwest::Method::GET, "/admin/users/alice/consents", None).await;
+    let r = s
+        .admin_req(reqwest::Method::GET, "/admin/users/alice/consents", None)
+        .await;
     assert_eq!(r.json::<Value>().await.unwrap(), json!([]));
     // The next sign-in asks again (and prompt=none says so).
-    let again = page(b.get(&authorize_url(s, APP1.0, APP1_CB, "openid email", &challenge, &[])).await);
+    let again = page(
+        b.get(&authorize_url(
+            s,
+            APP1.0,
+            APP1_CB,
+            "openid email",
+            &challenge,
+            &[],
+        ))
+        .await,
+    );
     assert!(again.body.contains("action=\"/consent\""), "{}", again.body);
-    let cb = redirect(b.get(&authorize_url(s, APP1.0, APP1_CB, "openid email", &challenge, &[("prompt", "none")])).await);
+    let cb = redirect(
+        b.get(&authorize_url(
+            s,
+            APP1.0,
+            APP1_CB,
+            "openid email",
+            &challenge,
+            &[("prompt", "none")],
+        ))
+        .await,
+    );
     assert_eq!(query(&cb, "error").as_deref(), Some("consent_required"));
 }
-both!(consent_deny_first_party_and_admin_revocation, SECURITY_CONFIG);
+both!(
+    consent_deny_first_party_and_admin_revocation,
+    SECURITY_CONFIG
+);

@@ -527,3 +527,39 @@ pub async fn remember_consent<S: Store>(
 
 #[cfg(test)]
 mod tests;
+
+/// RFC 9700 §2.1.1 (SECURITY.md R11): a client that sends the same
+/// `code_challenge` (or `nonce`) in consecutive requests has probably hard
+/// coded it, which defeats PKCE. The watch counts repeats per client in
+/// memory (per node; it is a detector, not a defence) and reports how many
+/// consecutive requests carried the same value.
+#[derive(Debug, Default)]
+pub struct RepeatWatch {
+    last: std::sync::Mutex<std::collections::HashMap<(ClientId, &'static str), (Vec<u8>, u32)>>,
+}
+
+/// How many clients the watch remembers before it starts over.
+const REPEAT_WATCH_CAP: usize = 10_000;
+
+impl RepeatWatch {
+    /// Records `value` for (client, kind) and returns how many consecutive
+    /// requests (this one included) carried it.
+    pub fn observe(&self, client: &ClientId, kind: &'static str, value: &str) -> u32 {
+        let digest = secret::token_hash(value);
+        let Ok(mut map) = self.last.lock() else {
+            return 1;
+        };
+        if map.len() >= REPEAT_WATCH_CAP {
+            map.clear();
+        }
+        let entry = map
+            .entry((client.clone(), kind))
+            .or_insert_with(|| (Vec::new(), 0));
+        if entry.0 == digest {
+            entry.1 = entry.1.saturating_add(1);
+        } else {
+            *entry = (digest, 1);
+        }
+        entry.1
+    }
+}

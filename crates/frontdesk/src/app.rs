@@ -145,6 +145,8 @@ pub struct Web {
     /// Verified when the user does not exist, so timing does not tell.
     pub dummy_hash: String,
     pub login: LoginPolicy,
+    /// Detects hard-coded PKCE challenges and nonces (SECURITY.md R11).
+    pub repeats: frontdesk_core::authorize::RepeatWatch,
 }
 
 impl Web {
@@ -161,6 +163,7 @@ impl Web {
             hasher: tokio::sync::Semaphore::new(cores),
             dummy_hash,
             login,
+            repeats: frontdesk_core::authorize::RepeatWatch::default(),
         })
     }
 

@@ -82,3 +82,19 @@ fn response_params_keep_the_registered_query() {
         "https://app.example.com/cb?tenant=a&code=x+y&state=s%26t"
     );
 }
+
+#[test]
+fn r11_repeat_watch_counts_consecutive_values() {
+    let w = RepeatWatch::default();
+    let c = ClientId("c".into());
+    assert_eq!(w.observe(&c, "code_challenge", "a"), 1);
+    assert_eq!(w.observe(&c, "code_challenge", "a"), 2);
+    assert_eq!(w.observe(&c, "nonce", "a"), 1, "kinds are counted apart");
+    assert_eq!(w.observe(&c, "code_challenge", "a"), 3);
+    assert_eq!(w.observe(&c, "code_challenge", "b"), 1);
+    assert_eq!(
+        w.observe(&ClientId("d".into()), "code_challenge", "b"),
+        1,
+        "clients are counted apart"
+    );
+}

@@ -242,6 +242,7 @@ async fn authorize(app: AppState, jar: CookieJar, params: Params) -> Response {
         Ok(r) => r,
         Err(e) => return authorize_error(&app, e),
     };
+    note_repeats(&app, &req);
     let session = match current_session(&app, &jar, now).await {
         Ok(s) => s,
         Err(e) => return redirect_core_error(&app, &req, e),
@@ -297,6 +298,31 @@ async fn authorize(app: AppState, jar: CookieJar, params: Params) -> Response {
         }
     }
 }
+
+/// SECURITY.md R11: log a client that keeps sending the same PKCE
+/// challenge or nonce (a hard-coded value defeats both). Interaction steps
+/// (login, consent) re-send the same request, so only a run of at least
+/// [`REPEAT_THRESHOLD`] fresh requests is reported, once per run.
+fn note_repeats(app: &AppState, req: &AuthorizeRequest) {
+    let mut values = vec![("code_challenge", req.code_challenge.as_str())];
+    if let Some(n) = &req.nonce {
+        values.push(("nonce", n.as_str()));
+    }
+    for (kind, value) in values {
+        let n = app.web.repeats.observe(&req.client.client_id, kind, value);
+        if n == REPEAT_THRESHOLD {
+            tracing::warn!(
+                client_id = %req.client.client_id,
+                parameter = kind,
+                repeats = n,
+                "client reuses the same {kind} across authorization requests (RFC 9700 §2.1.1)"
+            );
+        }
+    }
+}
+
+/// Consecutive identical values before [`note_repeats`] reports.
+const REPEAT_THRESHOLD: u32 = 5;
 
 // ----- /login -----
 

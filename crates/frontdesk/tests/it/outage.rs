@@ -94,7 +94,9 @@ async fn postgres_outage_fails_closed_and_recovers() {
     url.set_port(Some(proxy.port)).unwrap();
     let s = Server::start_in(tempfile::tempdir().unwrap(), url.as_str(), "");
 
-    assert_eq!(token_status(&s).await.0, 200);
+    let (status, _, issued) = token_status(&s).await;
+    assert_eq!(status, 200);
+    let issued = issued["access_token"].as_str().unwrap().to_owned();
 
     proxy.cut();
     let started = Instant::now();
@@ -111,6 +113,16 @@ async fn postgres_outage_fails_closed_and_recovers() {
         json!({"error": "temporarily_unavailable", "error_description": "the service is temporarily unavailable; retry later"})
     );
     assert!(body.get("access_token").is_none());
+
+    // SECURITY.md R40: a revocation that cannot be persisted is never a 200.
+    let r = s
+        .post_form(
+            "/revoke",
+            Some(("order-service", "order-service-secret-0123456789")),
+            &[("token", &issued)],
+        )
+        .await;
+    assert_eq!(r.status(), 503);
 
     let ready = s.http.get(s.url("/health/ready")).send().await.unwrap();
     assert_eq!(ready.status(), 503);
@@ -155,4 +167,28 @@ async fn postgres_outage_fails_closed_and_recovers() {
             .status(),
         200
     );
+}
+
+/// SIGTERM: the server finishes and exits cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_shuts_down_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("frontdesk.db").display());
+    let mut s = Server::start_in(dir, &db, "");
+    assert_eq!(
+        s.http
+            .get(s.url("/health/live"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let status = s.terminate(std::time::Duration::from_secs(10));
+    assert_eq!(
+        status.and_then(|st| st.code()),
+        Some(0),
+        "exit code 0 after SIGTERM"
+    );
+    assert!(s.log().contains("shutting down"));
 }

@@ -437,3 +437,51 @@ async fn r16_r32_pages_carry_security_headers(s: &Server) {
         && c.contains("SameSite=Lax")));
 }
 both!(r16_r32_pages_carry_security_headers, SIGNIN_CONFIG);
+
+/// SECURITY.md R11: a client that keeps sending one PKCE challenge is logged.
+async fn r11_constant_pkce_challenge_is_logged(s: &Server) {
+    let b = Browser::new(s);
+    let (_, challenge) = pkce();
+    for _ in 0..5 {
+        let _ = b
+            .get(&authorize_url(
+                s,
+                APP1.0,
+                APP1_CB,
+                "openid",
+                &challenge,
+                &[],
+            ))
+            .await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let log = s.log();
+    assert!(
+        log.contains("reuses the same code_challenge"),
+        "the event is logged"
+    );
+    assert!(log.contains("client_id=app1") || log.contains("\"client_id\":\"app1\""));
+    assert!(!log.contains(&challenge), "the value itself is not logged");
+
+    // Fresh challenges each time: nothing to report.
+    let before = s.log().matches("reuses the same code_challenge").count();
+    for _ in 0..5 {
+        let (_, c) = pkce();
+        let _ = b
+            .get(&authorize_url(
+                s,
+                APP1.0,
+                APP1_CB,
+                "openid",
+                &c,
+                &[("nonce", "")],
+            ))
+            .await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(
+        s.log().matches("reuses the same code_challenge").count(),
+        before
+    );
+}
+both!(r11_constant_pkce_challenge_is_logged, SIGNIN_CONFIG);

@@ -34,8 +34,16 @@ pub trait Store: Send + Sync {
 
     // ----- clients -----
     /// A client with its active secrets (expired ones are still returned;
-    /// core ignores them by `expires_at`).
+    /// core ignores them by `expires_at`). May come from a cache at most one
+    /// second old; a client that does not exist is never cached.
     fn client(
+        &self,
+        id: &ClientId,
+    ) -> impl Future<Output = Result<Option<Client>, StoreError>> + Send;
+    /// Like [`Store::client`], but always from the database, never from a
+    /// cache (the caller saw a stale record: e.g. a secret rotated by
+    /// another process).
+    fn client_refreshed(
         &self,
         id: &ClientId,
     ) -> impl Future<Output = Result<Option<Client>, StoreError>> + Send;

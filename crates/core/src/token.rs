@@ -82,11 +82,21 @@ pub async fn authenticate<S: Store>(
     creds: &Credentials,
     now: UnixTime,
 ) -> Result<Client, Error> {
-    let found = match client::lookup_id(creds) {
-        Some(id) => store.client(&id).await?,
-        None => None,
+    let Some(id) = client::lookup_id(creds) else {
+        return Ok(client::authenticate(&core.pepper, None, creds, now)?);
     };
-    Ok(client::authenticate(&core.pepper, found, creds, now)?)
+    let found = store.client(&id).await?;
+    let cached = found.is_some();
+    match client::authenticate(&core.pepper, found, creds, now) {
+        Ok(c) => Ok(c),
+        // The record may be a cached copy that predates a secret rotation
+        // made elsewhere: check once more against the database.
+        Err(_) if cached => {
+            let fresh = store.client_refreshed(&id).await?;
+            Ok(client::authenticate(&core.pepper, fresh, creds, now)?)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// What an access token says, before it is minted.

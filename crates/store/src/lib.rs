@@ -20,6 +20,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+mod cache;
 mod error;
 mod rows;
 mod store;
@@ -36,9 +37,25 @@ const POSTGRES_MAX_CONNECTIONS: u32 = 10;
 /// How long a caller waits for a PostgreSQL connection before `Unavailable`.
 const POSTGRES_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// The database: one of two backends. Cheap to clone (the pools are shared).
+/// The database: one of two backends, plus a short-lived cache of client
+/// records (see [`cache`]). Cheap to clone (pools and cache are shared).
 #[derive(Clone, Debug)]
-pub enum Db {
+pub struct Db {
+    backend: Backend,
+    clients: std::sync::Arc<cache::ClientCache>,
+}
+
+impl Db {
+    fn new(backend: Backend) -> Db {
+        Db {
+            backend,
+            clients: std::sync::Arc::default(),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Backend {
     /// SQLite in WAL mode: every write goes through `writer` (one connection,
     /// so writers queue in the pool instead of fighting over `SQLITE_BUSY`);
     /// plain reads use `reader`.
@@ -80,30 +97,30 @@ impl Db {
 
     /// `"sqlite"` or `"postgres"`.
     pub fn backend(&self) -> &'static str {
-        match self {
-            Db::Sqlite { .. } => "sqlite",
-            Db::Postgres(_) => "postgres",
+        match &self.backend {
+            Backend::Sqlite { .. } => "sqlite",
+            Backend::Postgres(_) => "postgres",
         }
     }
 
     /// Closes the pools, waiting for checked-out connections to come back.
     pub async fn close(&self) {
-        match self {
-            Db::Sqlite { writer, reader } => {
+        match &self.backend {
+            Backend::Sqlite { writer, reader } => {
                 reader.close().await;
                 writer.close().await;
             }
-            Db::Postgres(pool) => pool.close().await,
+            Backend::Postgres(pool) => pool.close().await,
         }
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        match self {
-            Db::Sqlite { writer, .. } => sqlite_migrator()
+        match &self.backend {
+            Backend::Sqlite { writer, .. } => sqlite_migrator()
                 .run(writer)
                 .await
                 .map_err(|e| StoreError::Internal(format!("sqlite migration failed: {e}"))),
-            Db::Postgres(pool) => postgres_migrator().run(pool).await.map_err(|e| match e {
+            Backend::Postgres(pool) => postgres_migrator().run(pool).await.map_err(|e| match e {
                 sqlx::migrate::MigrateError::Execute(e) => error::postgres(e),
                 e => StoreError::Internal(format!("postgres migration failed: {e}")),
             }),
@@ -200,10 +217,10 @@ async fn connect_sqlite(url: &str) -> Result<Db, StoreError> {
         .map_err(error::sqlite)?;
     if in_memory {
         // One connection is the whole database: reads share it.
-        return Ok(Db::Sqlite {
+        return Ok(Db::new(Backend::Sqlite {
             reader: writer.clone(),
             writer,
-        });
+        }));
     }
     let reader = SqlitePoolOptions::new()
         .max_connections(SQLITE_READERS)
@@ -211,7 +228,7 @@ async fn connect_sqlite(url: &str) -> Result<Db, StoreError> {
         .connect_with(base.read_only(true))
         .await
         .map_err(error::sqlite)?;
-    Ok(Db::Sqlite { writer, reader })
+    Ok(Db::new(Backend::Sqlite { writer, reader }))
 }
 
 async fn connect_postgres(url: &str) -> Result<Db, StoreError> {
@@ -221,5 +238,5 @@ async fn connect_postgres(url: &str) -> Result<Db, StoreError> {
         .connect(url)
         .await
         .map_err(error::postgres)?;
-    Ok(Db::Postgres(pool))
+    Ok(Db::new(Backend::Postgres(pool)))
 }

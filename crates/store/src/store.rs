@@ -23,24 +23,24 @@ use crate::rows::{
 /// with that backend's mapping. The body is compiled once per backend.
 macro_rules! on_backend {
     ($db:expr, read, |$pool:ident| $body:block) => {
-        match $db {
-            Db::Sqlite { reader: $pool, .. } => {
+        match &$db.backend {
+            crate::Backend::Sqlite { reader: $pool, .. } => {
                 let r: Result<_, sqlx::Error> = async $body.await;
                 r.map_err(crate::error::sqlite)
             }
-            Db::Postgres($pool) => {
+            crate::Backend::Postgres($pool) => {
                 let r: Result<_, sqlx::Error> = async $body.await;
                 r.map_err(crate::error::postgres)
             }
         }
     };
     ($db:expr, write, |$pool:ident| $body:block) => {
-        match $db {
-            Db::Sqlite { writer: $pool, .. } => {
+        match &$db.backend {
+            crate::Backend::Sqlite { writer: $pool, .. } => {
                 let r: Result<_, sqlx::Error> = async $body.await;
                 r.map_err(crate::error::sqlite)
             }
-            Db::Postgres($pool) => {
+            crate::Backend::Postgres($pool) => {
                 let r: Result<_, sqlx::Error> = async $body.await;
                 r.map_err(crate::error::postgres)
             }
@@ -271,13 +271,25 @@ impl Store for Db {
     // ----- clients -----
 
     async fn client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
+        if let Some(hit) = self.clients.get(id) {
+            return Ok(Some(hit));
+        }
+        self.client_refreshed(id).await
+    }
+
+    async fn client_refreshed(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
+        self.clients.forget(id);
         let rows = on_backend!(self, read, |pool| {
             sqlx::query_as::<_, ClientSecretRow>(CLIENT_BY_ID)
                 .bind(id.as_str())
                 .fetch_all(pool)
                 .await
         })?;
-        Ok(rows::clients_from_rows(rows)?.into_iter().next())
+        let found = rows::clients_from_rows(rows)?.into_iter().next();
+        if let Some(c) = &found {
+            self.clients.put(c);
+        }
+        Ok(found)
     }
 
     async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
@@ -314,6 +326,7 @@ impl Store for Db {
     }
 
     async fn update_client(&self, client: &Client) -> Result<Found, StoreError> {
+        self.clients.forget(&client.client_id);
         let metadata = rows::client_metadata(client)?;
         on_backend!(self, write, |pool| {
             let done = sqlx::query(CLIENT_UPDATE)
@@ -327,6 +340,7 @@ impl Store for Db {
     }
 
     async fn upsert_client(&self, client: &Client) -> Result<(), StoreError> {
+        self.clients.forget(&client.client_id);
         let metadata = rows::client_metadata(client)?;
         on_backend!(self, write, |pool| {
             let mut tx = pool.begin_write().await?;
@@ -355,6 +369,7 @@ impl Store for Db {
     }
 
     async fn delete_client(&self, id: &ClientId) -> Result<Found, StoreError> {
+        self.clients.forget(id);
         on_backend!(self, write, |pool| {
             let done = sqlx::query(CLIENT_DELETE)
                 .bind(id.as_str())
@@ -371,6 +386,7 @@ impl Store for Db {
         previous_valid_until: UnixTime,
         now: UnixTime,
     ) -> Result<Found, StoreError> {
+        self.clients.forget(id);
         on_backend!(self, write, |pool| {
             let mut tx = pool.begin_write().await?;
             let exists = sqlx::query(CLIENT_EXISTS)

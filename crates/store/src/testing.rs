@@ -53,3 +53,24 @@ pub async fn postgres_url_from_env() -> Result<Option<String>, StoreError> {
         _ => Ok(None),
     }
 }
+
+/// For tests: runs one raw statement with one text parameter on the write
+/// path, bypassing the intents (e.g. to plant legacy rows), and empties the
+/// client cache so the next read sees the database.
+pub async fn execute_raw(db: &crate::Db, sql: &'static str, arg: &str) -> Result<u64, StoreError> {
+    db.clients.clear();
+    match &db.backend {
+        crate::Backend::Sqlite { writer, .. } => sqlx::query(sql)
+            .bind(arg)
+            .execute(writer)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(crate::error::sqlite),
+        crate::Backend::Postgres(pool) => sqlx::query(sql)
+            .bind(arg)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(crate::error::postgres),
+    }
+}

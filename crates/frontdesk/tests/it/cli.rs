@@ -143,6 +143,8 @@ async fn client_commands_reach_the_running_server(s: &Server) {
     let updated = ok_json(s, &["clients", "update", &id, "--scope", "a b"], None);
     assert_eq!(updated["scope"], "a b");
     assert_eq!(updated["client_name"], "APP1");
+    // The issue allows a running server up to a second to see an update.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     let (status, body) = token(s, &id, &secret).await;
     assert_eq!(status, 200);
     assert_eq!(body["scope"], "a b");
@@ -173,6 +175,8 @@ async fn client_commands_reach_the_running_server(s: &Server) {
 
     let out = ok(s, &["clients", "delete", &id], None);
     assert_eq!(out, format!("deleted client {id}\n"));
+    // A deletion made by another process is seen within a second.
+    token_status_becomes(s, &id, &new, 401, Duration::from_millis(1500)).await;
     let (status, body) = token(s, &id, &new).await;
     assert_eq!((status, body), (401, invalid_client()));
     let err = fails(s, &["clients", "show", &id], None);

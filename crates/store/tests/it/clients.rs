@@ -249,14 +249,9 @@ async fn client_signin_metadata_round_trips(db: &Db) {
         "token_endpoint_auth_method":"none","audience":[],"access_token_ttl":300,
         "refresh_token_ttl":600}"#;
     let sql = "UPDATE clients SET metadata = $1 WHERE client_id = 'unset'";
-    match db {
-        Db::Sqlite { writer, .. } => {
-            sqlx::query(sql).bind(legacy).execute(writer).await.unwrap();
-        }
-        Db::Postgres(pool) => {
-            sqlx::query(sql).bind(legacy).execute(pool).await.unwrap();
-        }
-    }
+    frontdesk_store::testing::execute_raw(db, sql, legacy)
+        .await
+        .unwrap();
     let old = db.client(&unset.client_id).await.unwrap().unwrap();
     assert_eq!(old.client_name, "Old");
     assert_eq!(old.post_logout_redirect_uris, Vec::<String>::new());

@@ -16,7 +16,7 @@ CEIL=$TARGET/release/examples/es256_ceiling
 FLOW=$TARGET/release/examples/flow_bench
 
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 cat > "$work/frontdesk.toml" <<TOML
 log_level = "warn"
 [[clients]]

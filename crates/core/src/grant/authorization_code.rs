@@ -1,7 +1,8 @@
 //! Authorization Code Grant, RFC 6749 §4.1.3–§4.1.4, with PKCE (RFC 7636
 //! §4.5–§4.6) and OpenID Connect Core §3.1.3.
 
-use crate::error::{Error, ErrorCode, OAuthError};
+use super::{ensure_allowed, invalid_grant};
+use crate::error::{Error, OAuthError};
 use crate::id_token::{self, IdTokenInput};
 use crate::keys::KeyRing;
 use crate::model::{Client, GrantType, Redemption, RefreshToken, UnixTime};
@@ -11,10 +12,6 @@ use crate::store::Store;
 use crate::token::{AccessGrant, TokenResponse, mint_access_token};
 use crate::{Core, pkce, secret};
 
-fn invalid_grant(why: &str) -> Error {
-    OAuthError::new(ErrorCode::InvalidGrant, why).into()
-}
-
 pub async fn exchange<S: Store>(
     core: &Core,
     store: &S,
@@ -23,13 +20,7 @@ pub async fn exchange<S: Store>(
     params: &Params,
     now: UnixTime,
 ) -> Result<TokenResponse, Error> {
-    if !client.grant_types.contains(&GrantType::AuthorizationCode) {
-        return Err(OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            "this client may not use the authorization_code grant",
-        )
-        .into());
-    }
+    ensure_allowed(client, GrantType::AuthorizationCode)?;
     // §4.1.3: code and redirect_uri (always sent in our authorization
     // requests, so always required here).
     let code = params.required("code")?;

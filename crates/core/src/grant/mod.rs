@@ -4,3 +4,23 @@
 pub mod authorization_code;
 pub mod client_credentials;
 pub mod refresh_token;
+
+use crate::error::{Error, ErrorCode, OAuthError};
+use crate::model::{Client, GrantType};
+
+/// RFC 6749 §5.2 `invalid_grant`, with a reason.
+pub(crate) fn invalid_grant(why: &str) -> Error {
+    OAuthError::new(ErrorCode::InvalidGrant, why).into()
+}
+
+/// RFC 6749 §5.2 `unauthorized_client` unless the client registered the grant type.
+pub(crate) fn ensure_allowed(client: &Client, grant: GrantType) -> Result<(), Error> {
+    if client.grant_types.contains(&grant) {
+        return Ok(());
+    }
+    Err(OAuthError::new(
+        ErrorCode::UnauthorizedClient,
+        format!("this client may not use the {} grant", grant.as_str()),
+    )
+    .into())
+}

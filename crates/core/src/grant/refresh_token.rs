@@ -6,6 +6,7 @@
 //! successor is derived from the old token with a server key, so nothing
 //! secret is stored to make that possible.
 
+use super::{ensure_allowed, invalid_grant};
 use crate::client::validate_resource;
 use crate::error::{Error, ErrorCode, OAuthError};
 use crate::id_token::{self, IdTokenInput};
@@ -16,10 +17,6 @@ use crate::scope::Scope;
 use crate::store::Store;
 use crate::token::{AccessGrant, TokenResponse, mint_access_token};
 use crate::{Core, secret};
-
-fn invalid_grant(why: &str) -> Error {
-    OAuthError::new(ErrorCode::InvalidGrant, why).into()
-}
 
 /// The successor of a refresh token: HMAC(pepper, "refresh-successor" ‖ old),
 /// base64url. Deterministic, so a retry computes the same one; unguessable
@@ -38,13 +35,7 @@ pub async fn exchange<S: Store>(
     params: &Params,
     now: UnixTime,
 ) -> Result<TokenResponse, Error> {
-    if !client.grant_types.contains(&GrantType::RefreshToken) {
-        return Err(OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            "this client may not use the refresh_token grant",
-        )
-        .into());
-    }
+    ensure_allowed(client, GrantType::RefreshToken)?;
     let presented = params.required("refresh_token")?;
     let old_hash = secret::token_hash(presented);
     let Some((old, grant)) = store.refresh_token(&old_hash).await? else {

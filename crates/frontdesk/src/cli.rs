@@ -45,6 +45,15 @@ enum Command {
     Gateway(crate::gateway::GatewayArgs),
     /// Run the demo API (photos and payments) meant to sit behind the gateway.
     DemoApi(crate::demo::DemoArgs),
+    /// Run the demo relying party (a web app that signs in with frontdesk).
+    DemoRp(crate::demo::rp::RpArgs),
+    /// Start frontdesk, the gateway, the demo API and the demo app together.
+    Demo(crate::demo::launch::DemoAllArgs),
+    /// Sign in as a native app (RFC 8252): loopback redirect, PKCE, ID-token checks.
+    Login(crate::native::LoginArgs),
+    /// Developer helpers: refresh or introspect a token at an issuer.
+    #[command(subcommand)]
+    Token(crate::native::TokenCmd),
 }
 
 #[derive(Debug, clap::Args)]
@@ -217,6 +226,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Gateway(a) => return crate::gateway::run(&cli.common, a).await,
         Command::DemoApi(a) => return crate::demo::run(&cli.common, a).await,
+        Command::DemoRp(a) => return crate::demo::rp::run(&cli.common, a).await,
+        Command::Demo(a) => return crate::demo::launch::run(&cli.common, a).await,
+        Command::Login(a) => return crate::native::login(a).await,
+        Command::Token(t) => return crate::native::token(t).await,
         _ => {}
     }
     let serve_args = match &cli.command {
@@ -233,6 +246,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let opened = app::open(&settings).await?;
     let result = match cli.command {
         Command::Serve(_) | Command::Gateway(_) | Command::DemoApi(_) => Ok(()),
+        Command::DemoRp(_) | Command::Demo(_) => Ok(()),
+        Command::Login(_) | Command::Token(_) => Ok(()),
         Command::Clients(c) => clients(&opened, c).await,
         Command::Users(u) => users(&opened, u).await,
         Command::Keys(k) => keys_cmd(&opened, k).await,

@@ -6,6 +6,7 @@ mod config;
 mod demo;
 mod gateway;
 mod http;
+mod native;
 mod ops;
 mod serve;
 

@@ -18,6 +18,9 @@
 //! (local validation, the `BearerLayer` and the `Verified` extractor) and
 //! ignores those headers.
 
+pub mod launch;
+pub mod rp;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::process::ExitCode;

@@ -1,0 +1,246 @@
+//! `frontdesk demo`: the whole story in one command. Starts, as child
+//! processes of this same binary, frontdesk (`serve`, SQLite in the data
+//! directory, no admin API), the demo API, the gateway and the demo relying
+//! party on fixed local ports, seeded with a demo user and the clients they
+//! need. Ctrl-C stops everything.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow, bail};
+
+use crate::config::CommonArgs;
+
+pub const ISSUER: &str = "http://127.0.0.1:8080";
+pub const GATEWAY: &str = "http://127.0.0.1:8082";
+pub const API: &str = "127.0.0.1:8083";
+pub const RP: &str = "http://127.0.0.1:8084";
+pub const USER: &str = "demo";
+pub const PASSWORD: &str = "demo-password";
+const RP_SECRET: &str = "demo-rp-secret-0123456789abcdef";
+const GATEWAY_SECRET: &str = "demo-gateway-secret-0123456789abcdef";
+
+/// Flags of `frontdesk demo` (the data directory is the global `--data-dir`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct DemoAllArgs {}
+
+fn server_toml() -> String {
+    format!(
+        r#"# Written by `frontdesk demo`; applied at every start.
+[[clients]]
+client_id = "demo-rp"
+client_secret = "{RP_SECRET}"
+client_name = "PhotoBook (demo app)"
+grant_types = ["authorization_code", "refresh_token"]
+redirect_uris = ["{RP}/callback"]
+post_logout_redirect_uris = ["{RP}/"]
+scope = "openid profile email offline_access photos:read"
+audience = ["https://photos.example.com"]
+always_issue_refresh_token = true
+access_token_ttl = 120
+
+[[clients]]
+client_id = "demo-gateway"
+client_secret = "{GATEWAY_SECRET}"
+client_name = "Demo gateway (introspection)"
+grant_types = ["client_credentials"]
+scope = "photos:read"
+audience = ["https://photos.example.com"]
+
+[[users]]
+username = "{USER}"
+password = "{PASSWORD}"
+email = "demo@example.com"
+email_verified = true
+name = "Demo User"
+given_name = "Demo"
+family_name = "User"
+"#
+    )
+}
+
+fn gateway_toml() -> String {
+    format!(
+        r#"# Written by `frontdesk demo`.
+listen = "{g}"
+issuer = "{ISSUER}"
+client_id = "demo-gateway"
+client_secret = "{GATEWAY_SECRET}"
+
+[[routes]]
+method = "GET"
+path_prefix = "/photos"
+upstream = "http://{API}"
+audience = "https://photos.example.com"
+scopes = ["photos:read"]
+mode = "local"
+"#,
+        g = GATEWAY.trim_start_matches("http://"),
+    )
+}
+
+/// The children, killed (and reaped) on drop, in reverse start order.
+struct Children(Vec<(&'static str, Child)>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for (_, c) in self.0.iter_mut().rev() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Starts `frontdesk ARGS…` with its log in `dir/NAME.log` and waits until
+/// it prints `listening on`.
+fn start(dir: &Path, name: &'static str, args: &[String]) -> anyhow::Result<Child> {
+    let exe = std::env::current_exe().context("locating this binary")?;
+    let log = dir.join(format!("{name}.log"));
+    let log_file = std::fs::File::create(&log).with_context(|| format!("{}", log.display()))?;
+    let mut child = Command::new(exe)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log_file))
+        .spawn()
+        .with_context(|| format!("starting {name}"))?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow!("{name}: no stdout"))?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut told = false;
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if !told && line.starts_with("listening on ") {
+                told = tx.send(()).is_ok();
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if rx.recv_timeout(Duration::from_millis(100)).is_ok() {
+            return Ok(child);
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            bail!("{name} exited ({status}):\n{text}");
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    bail!("{name} did not start in time; see {}", log.display())
+}
+
+pub async fn run(common: &CommonArgs, _args: DemoAllArgs) -> anyhow::Result<ExitCode> {
+    // A given data directory persists (and may be reused); otherwise a
+    // temporary one lives as long as the demo.
+    let temp;
+    let dir: PathBuf = match &common.data_dir {
+        Some(d) => {
+            std::fs::create_dir_all(d).with_context(|| format!("{}", d.display()))?;
+            d.clone()
+        }
+        None => {
+            temp = tempfile::Builder::new()
+                .prefix("frontdesk-demo-")
+                .tempdir()
+                .context("creating a temporary data directory")?;
+            temp.path().to_path_buf()
+        }
+    };
+    let server_config = dir.join("frontdesk.toml");
+    let gateway_config = dir.join("gateway.toml");
+    std::fs::write(&server_config, server_toml())
+        .with_context(|| format!("{}", server_config.display()))?;
+    std::fs::write(&gateway_config, gateway_toml())
+        .with_context(|| format!("{}", gateway_config.display()))?;
+    let s = |x: &str| x.to_owned();
+    let path = |p: &Path| p.display().to_string();
+    println!("frontdesk demo: starting in {}", dir.display());
+    let mut children = Children(Vec::new());
+    let steps: [(&'static str, Vec<String>); 4] = [
+        (
+            "frontdesk",
+            vec![
+                s("--config"),
+                path(&server_config),
+                s("--data-dir"),
+                path(&dir.join("data")),
+                s("--database"),
+                format!("sqlite://{}", dir.join("frontdesk.db").display()),
+                s("serve"),
+                s("--listen"),
+                s(ISSUER.trim_start_matches("http://")),
+                s("--issuer"),
+                s(ISSUER),
+            ],
+        ),
+        ("demo-api", vec![s("demo-api"), s("--listen"), s(API)]),
+        (
+            "gateway",
+            vec![s("--config"), path(&gateway_config), s("gateway")],
+        ),
+        (
+            "demo-rp",
+            vec![
+                s("demo-rp"),
+                s("--listen"),
+                s(RP.trim_start_matches("http://")),
+                s("--issuer"),
+                s(ISSUER),
+                s("--client-id"),
+                s("demo-rp"),
+                s("--client-secret"),
+                s(RP_SECRET),
+                s("--redirect-uri"),
+                format!("{RP}/callback"),
+                s("--gateway"),
+                s(GATEWAY),
+            ],
+        ),
+    ];
+    for (name, args) in steps {
+        let child = tokio::task::block_in_place(|| start(&dir, name, &args))?;
+        println!("  {name:<10} is up");
+        children.0.push((name, child));
+    }
+    println!();
+    println!("  Open {RP} and click \"Sign in with frontdesk\".");
+    println!("  Sign in as {USER} / {PASSWORD}.");
+    println!();
+    println!("  frontdesk (issuer)  {ISSUER}");
+    println!("  gateway             {GATEWAY}  (GET /photos → demo API, needs photos:read)");
+    println!("  demo API            http://{API}");
+    println!("  demo app            {RP}");
+    println!("  logs                {}/*.log", dir.display());
+    println!();
+    println!("Press Ctrl-C to stop.");
+    // Ctrl-C, or a plain `kill` (SIGTERM): stop the children either way.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let result = loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break Ok(ExitCode::SUCCESS),
+            _ = term.recv() => break Ok(ExitCode::SUCCESS),
+            _ = tick.tick() => {
+                let exited = children
+                    .0
+                    .iter_mut()
+                    .find_map(|(name, c)| match c.try_wait() {
+                        Ok(Some(status)) => Some((*name, status)),
+                        _ => None,
+                    });
+                if let Some((name, status)) = exited {
+                    break Err(anyhow!("{name} stopped ({status}); see {}/{name}.log", dir.display()));
+                }
+            }
+        }
+    };
+    println!("\nfrontdesk demo: stopping");
+    drop(children);
+    result
+}

@@ -33,8 +33,11 @@ fn input(body: &str, name: &str) -> Option<String> {
 }
 
 fn authorize_url(base: &str, challenge: &str) -> String {
+    // A fresh nonce per flow, as a real client sends (frontdesk logs
+    // clients that repeat one).
+    let nonce = frontdesk_core::secret::random_string(16).unwrap_or_default();
     format!(
-        "{base}/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid%20profile&state=s&nonce=n&code_challenge={challenge}&code_challenge_method=S256",
+        "{base}/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid%20profile&state=s&nonce={nonce}&code_challenge={challenge}&code_challenge_method=S256",
         CLIENT.0,
         form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>()
     )

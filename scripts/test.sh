@@ -39,6 +39,14 @@ else
   echo "PostgreSQL suite: SKIPPED (no PostgreSQL on 127.0.0.1:5432 and FRONTDESK_TEST_POSTGRES_URL unset)"
 fi
 
+if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then
+  echo "Browser test: on (/usr/bin/chromium, /usr/bin/chromedriver; screenshots in target/screenshots/)"
+elif [ "${FRONTDESK_TEST_BROWSER:-}" = required ]; then
+  echo "Browser test: REQUIRED but chromium/chromedriver are not installed; it will fail" >&2
+else
+  echo "Browser test: SKIPPED (chromium/chromedriver not installed: apt-get install chromium chromium-driver)"
+fi
+
 cargo test --workspace --locked "$@"
 
 if [ -z "${FRONTDESK_TEST_POSTGRES_URL:-}" ]; then

@@ -14,6 +14,7 @@ mod introspection;
 mod native;
 mod oidc_interop;
 mod outage;
+mod real_browser;
 mod resource;
 mod security_authorize;
 mod security_token;

@@ -1,0 +1,345 @@
+//! A real browser: headless Chromium, driven through ChromeDriver (W3C
+//! WebDriver, via `fantoccini`), clicks through the demo RP's "Sign in with
+//! frontdesk" → frontdesk's login form → the consent page → the RP's profile
+//! page. Screenshots of the three pages land in `target/screenshots/`; the
+//! login and consent ones are also copied to `docs/screenshots/` (with
+//! `FRONTDESK_UPDATE_SCREENSHOTS=1`) for the
+//! README.
+//!
+//! Needs Debian's `chromium` and `chromium-driver`. Without them the test
+//! says it skipped, unless `FRONTDESK_TEST_BROWSER=required` (as in CI),
+//! when it fails.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+
+use crate::gateway::{Proc, spawn_listening};
+use crate::support::{Backend, Database, Server};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const RP_SECRET: &str = "demo-rp-secret-0123456789abcdef";
+/// The user `frontdesk demo` seeds, so the screenshots match the README.
+const DEMO_USER: (&str, &str) = ("demo", "demo-password");
+/// How long any one wait (an element, a URL, ChromeDriver) may take.
+const WAIT: Duration = Duration::from_secs(10);
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn workspace_root() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    root.canonicalize().unwrap_or(root)
+}
+
+/// `$CARGO_TARGET_DIR/screenshots`, or the workspace's `target/screenshots`.
+fn screenshot_dir() -> PathBuf {
+    let target = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(t) if Path::new(&t).is_absolute() => PathBuf::from(t),
+        Some(t) => workspace_root().join(t),
+        None => workspace_root().join("target"),
+    };
+    target.join("screenshots")
+}
+
+/// ChromeDriver in its own process group; dropping it kills the group
+/// (ChromeDriver and the Chromium it started), by the group's id.
+struct Driver {
+    child: Child,
+    url: String,
+    log: PathBuf,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let pgid = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &pgid]).status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Driver {
+    async fn start(dir: &Path) -> Driver {
+        use std::os::unix::process::CommandExt;
+        let port = free_port();
+        let log = dir.join("chromedriver.log");
+        let child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .arg(format!("--log-path={}", log.display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("spawn chromedriver");
+        let driver = Driver {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            log,
+        };
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Ok(r) = http.get(format!("{}/status", driver.url)).send().await
+                && let Ok(v) = r.json::<serde_json::Value>().await
+                && v["value"]["ready"] == true
+            {
+                return driver;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver not ready on port {port} within {WAIT:?}:\n{}",
+                driver.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    async fn session(&self, profile: &Path) -> Client {
+        let caps = serde_json::json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-quic",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--disable-dev-shm-usage",
+                    "--hide-scrollbars",
+                    "--window-size=900,760",
+                    format!("--user-data-dir={}", profile.display()),
+                ],
+            },
+        });
+        let serde_json::Value::Object(caps) = caps else {
+            unreachable!()
+        };
+        ClientBuilder::rustls()
+            .expect("rustls connector")
+            .capabilities(caps)
+            .connect(&self.url)
+            .await
+            .unwrap_or_else(|e| panic!("WebDriver session: {e}\n{}", self.log()))
+    }
+}
+
+/// The RP's client registration.
+fn rp_client(rp_port: u16) -> String {
+    format!(
+        r#"
+[[clients]]
+client_id = "demo-rp"
+client_secret = "{RP_SECRET}"
+client_name = "PhotoBook"
+grant_types = ["authorization_code", "refresh_token"]
+redirect_uris = ["http://127.0.0.1:{rp_port}/callback"]
+post_logout_redirect_uris = ["http://127.0.0.1:{rp_port}/"]
+scope = "openid profile email offline_access"
+
+[[users]]
+username = "demo"
+password = "demo-password"
+email = "demo@example.com"
+email_verified = true
+name = "Demo User"
+given_name = "Demo"
+family_name = "User"
+"#
+    )
+}
+
+/// frontdesk (SQLite) and the demo RP.
+fn start_stack(dir: tempfile::TempDir, db: &Database, procs: &Path) -> (Server, Proc) {
+    let rp_port = free_port();
+    let s = Server::start_in(dir, &db.url, &rp_client(rp_port));
+    let rp = spawn_listening(
+        procs,
+        "demo-rp",
+        &[
+            "demo-rp",
+            "--listen",
+            &format!("127.0.0.1:{rp_port}"),
+            "--issuer",
+            &s.base,
+            "--client-id",
+            "demo-rp",
+            "--client-secret",
+            RP_SECRET,
+            "--redirect-uri",
+            &format!("http://127.0.0.1:{rp_port}/callback"),
+        ],
+    );
+    (s, rp)
+}
+
+/// Waits (up to [`WAIT`]) for an element matching `css`.
+async fn element(c: &Client, css: &str) -> fantoccini::elements::Element {
+    match c
+        .wait()
+        .at_most(WAIT)
+        .every(Duration::from_millis(100))
+        .for_element(Locator::Css(css))
+        .await
+    {
+        Ok(e) => e,
+        Err(e) => {
+            let url = c.current_url().await.map(|u| u.to_string());
+            let src = c.source().await.unwrap_or_default();
+            panic!("no `{css}` within {WAIT:?} ({e}); at {url:?}:\n{src}");
+        }
+    }
+}
+
+/// Waits (up to [`WAIT`]) until the browser is at `origin` + `path`.
+async fn at_path(c: &Client, origin: &str, path: &str) -> url::Url {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let url = c.current_url().await.expect("current url");
+        if url.as_str().starts_with(origin) && url.path() == path {
+            return url;
+        }
+        if Instant::now() >= deadline {
+            let src = c.source().await.unwrap_or_default();
+            panic!("not at {origin}{path} within {WAIT:?}; at {url}:\n{src}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Saves a PNG screenshot as `target/screenshots/NAME.png`. Focus is
+/// dropped first: no blinking caret, so the same page gives the same image.
+async fn screenshot(c: &Client, name: &str) -> PathBuf {
+    c.execute(
+        "document.activeElement && document.activeElement.blur()",
+        vec![],
+    )
+    .await
+    .expect("blur");
+    let png = c.screenshot().await.expect("screenshot");
+    assert!(png.starts_with(b"\x89PNG"), "a PNG");
+    let dir = screenshot_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{name}.png"));
+    std::fs::write(&path, &png).unwrap();
+    eprintln!("screenshot: {}", path.display());
+    path
+}
+
+async fn click_through(c: &Client, rp: &str, issuer: &str) -> Vec<(&'static str, PathBuf)> {
+    let mut shots = Vec::new();
+
+    // The RP's home page.
+    c.goto(&format!("{rp}/")).await.expect("open the RP");
+    let button = element(c, "form[action=\"/login\"] button[type=\"submit\"]").await;
+    assert_eq!(button.text().await.unwrap(), "Sign in with frontdesk");
+    button.click().await.expect("click sign in");
+
+    // frontdesk's login page.
+    let username = element(c, "input#username").await;
+    let password = element(c, "input#password").await;
+    assert!(c.current_url().await.unwrap().as_str().starts_with(issuer));
+    let src = c.source().await.unwrap();
+    assert!(src.contains("PhotoBook"), "login names the app:\n{src}");
+    username.send_keys(DEMO_USER.0).await.unwrap();
+    password.send_keys(DEMO_USER.1).await.unwrap();
+    shots.push(("login", screenshot(c, "login").await));
+    element(c, "form[action=\"/login\"] button[type=\"submit\"]")
+        .await
+        .click()
+        .await
+        .expect("submit login");
+
+    // frontdesk's consent page.
+    let allow = element(c, "button[name=\"decision\"][value=\"approve\"]").await;
+    assert!(c.current_url().await.unwrap().as_str().starts_with(issuer));
+    assert_eq!(allow.text().await.unwrap(), "Allow");
+    let src = c.source().await.unwrap();
+    assert!(src.contains("PhotoBook"), "consent names the app:\n{src}");
+    shots.push(("consent", screenshot(c, "consent").await));
+    allow.click().await.expect("click allow");
+
+    // Back at the RP, on the profile page.
+    at_path(c, rp, "/profile").await;
+    let h1 = element(c, "h1").await;
+    assert_eq!(h1.text().await.unwrap(), "Demo User");
+    let src = c.source().await.unwrap();
+    assert!(src.contains("demo@example.com"), "{src}");
+    shots.push(("profile", screenshot(c, "profile").await));
+    shots
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_with_chromium() {
+    let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER]
+        .into_iter()
+        .filter(|p| !Path::new(p).exists())
+        .collect();
+    if !missing.is_empty() {
+        let required = std::env::var("FRONTDESK_TEST_BROWSER").as_deref() == Ok("required");
+        assert!(
+            !required,
+            "FRONTDESK_TEST_BROWSER=required but {} missing (apt-get install chromium chromium-driver)",
+            missing.join(" and ")
+        );
+        eprintln!(
+            "skipped: chromium/chromedriver not installed (apt-get install chromium chromium-driver)"
+        );
+        return;
+    }
+
+    let started = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::new(Backend::Sqlite, dir.path()).await.unwrap();
+    let procs = tempfile::tempdir().unwrap();
+    let (s, rp) = start_stack(dir, &db, procs.path());
+    let driver = Driver::start(procs.path()).await;
+    let profile = procs.path().join("chromium-profile");
+    std::fs::create_dir_all(&profile).unwrap();
+    let client = driver.session(&profile).await;
+
+    let run = tokio::time::timeout(
+        Duration::from_secs(60),
+        click_through(&client, &rp.base, &s.base),
+    )
+    .await;
+    let _ = client.close().await;
+    let shots = run.unwrap_or_else(|_| {
+        panic!(
+            "browser flow timed out\nfrontdesk:\n{}\nrp:\n{}\nchromedriver:\n{}",
+            s.log(),
+            rp.log(),
+            driver.log()
+        )
+    });
+    drop(driver);
+
+    // The README's screenshots, refreshed only on request
+    // (FRONTDESK_UPDATE_SCREENSHOTS=1), so a test run leaves the tree clean.
+    if std::env::var_os("FRONTDESK_UPDATE_SCREENSHOTS").is_some() {
+        let docs = workspace_root().join("docs/screenshots");
+        std::fs::create_dir_all(&docs).unwrap();
+        for (name, path) in shots {
+            if name == "login" || name == "consent" {
+                std::fs::copy(&path, docs.join(format!("{name}.png"))).unwrap();
+            }
+        }
+    }
+    eprintln!("real browser flow took {:?}", started.elapsed());
+}

@@ -47,8 +47,17 @@ else
   echo "Browser test: SKIPPED (chromium/chromedriver not installed: apt-get install chromium chromium-driver)"
 fi
 
-cargo test --workspace --locked "$@"
-
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --workspace --locked "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
 if [ -z "${FRONTDESK_TEST_POSTGRES_URL:-}" ]; then
   echo "NOTE: the PostgreSQL suite was skipped; only SQLite was tested."
 fi
+# One closing line for the whole run (cargo ends on the last crate's doc tests).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+
+exit "$status"

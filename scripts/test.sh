@@ -47,6 +47,17 @@ else
   echo "Browser test: SKIPPED (chromium/chromedriver not installed: apt-get install chromium chromium-driver)"
 fi
 
+# Interop with an OpenID Certified RP library (openid-client, Node.js).
+if command -v npm >/dev/null 2>&1 && [ ! -d interop/node/node_modules/openid-client ]; then
+  npm ci --prefix interop/node --no-audit --no-fund --loglevel=error >/dev/null 2>&1 ||
+    echo "warning: npm ci in interop/node failed" >&2
+fi
+if [ -d interop/node/node_modules/openid-client ] && command -v node >/dev/null 2>&1; then
+  echo "Node interop test (openid-client): on"
+else
+  echo "Node interop test (openid-client): SKIPPED (needs Node.js and npm ci in interop/node)"
+fi
+
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e

@@ -10,6 +10,7 @@ mod client_credentials;
 mod demo_rp;
 mod discovery;
 mod gateway;
+mod interop_node;
 mod introspection;
 mod native;
 mod oidc_interop;

@@ -512,14 +512,21 @@ async fn check_password(
     let policy = &app.web.login;
     let account_key = format!("acct:{}", login.to_lowercase());
     let ip_key = format!("ip:{}", peer.ip());
-    if app
+    let account_failures = app
         .db
         .login_failures(&account_key, now, policy.window)
-        .await?
-        >= policy.max_per_account
+        .await?;
+    if account_failures >= policy.max_per_account
         || app.db.login_failures(&ip_key, now, policy.window).await? >= policy.max_per_ip
     {
         return Ok(Login::Throttled);
+    }
+    // Progressive: past a few failures every further attempt on the account
+    // waits longer (0.25 s, 0.5 s, 1 s, … up to 4 s) before it is checked,
+    // then the account locks for the rest of the window.
+    if let Some(step) = account_failures.checked_sub(PROGRESSIVE_AFTER) {
+        let delay = std::time::Duration::from_millis(250u64 << step.min(4));
+        tokio::time::sleep(delay).await;
     }
     let user = if login.is_empty() {
         None
@@ -548,6 +555,9 @@ async fn check_password(
         }
     }
 }
+
+/// Failed logins on an account before each further attempt is slowed down.
+const PROGRESSIVE_AFTER: u32 = 5;
 
 /// Verifies on the blocking pool, at most `permits` at a time, so a login
 /// flood cannot starve the token endpoint of CPU.

@@ -485,3 +485,39 @@ async fn r11_constant_pkce_challenge_is_logged(s: &Server) {
     );
 }
 both!(r11_constant_pkce_challenge_is_logged, SIGNIN_CONFIG);
+
+/// Failed logins slow down progressively before the account locks: from
+/// the 6th failure each attempt waits 0.25 s, doubling.
+async fn failed_logins_slow_down_progressively(s: &Server) {
+    let b = Browser::new(s);
+    let (_, challenge) = pkce();
+    let login = page(
+        b.get(&authorize_url(
+            s,
+            APP1.0,
+            APP1_CB,
+            "openid",
+            &challenge,
+            &[],
+        ))
+        .await,
+    );
+    for _ in 0..6 {
+        let p = page(b.login(&login, ("bob", "wrong-password-1")).await);
+        assert_eq!(p.status, 401);
+    }
+    // 6 failures counted: this attempt waits 0.5 s before it is checked.
+    let started = std::time::Instant::now();
+    let p = page(b.login(&login, ("bob", "wrong-password-1")).await);
+    assert_eq!(p.status, 401);
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(450),
+        "{:?}",
+        started.elapsed()
+    );
+    // The right password still works before the lockout.
+    let consent = page(b.login(&login, ("bob", "bob-password-123456")).await);
+    assert_eq!(consent.status, 200);
+    assert!(consent.body.contains("Signed in as bob"));
+}
+both!(failed_logins_slow_down_progressively, SIGNIN_CONFIG);

@@ -454,13 +454,13 @@ pub async fn login_post(
                 );
             }
             // A new session id at every login (session fixation, RFC 6749 §10.12).
-            let cookie_value = match secret::random_string(32) {
-                Ok(v) => v,
-                Err(e) => return show(&app, e),
+            let (cookie_value, sid) = match (secret::random_string(32), secret::random_string(16)) {
+                (Ok(v), Ok(sid)) => (v, sid),
+                (Err(e), _) | (_, Err(e)) => return show(&app, e),
             };
             let session = Session {
                 id_hash: secret::token_hash(&cookie_value),
-                sid: secret::random_string(16).unwrap_or_default(),
+                sid,
                 sub: user.sub.clone(),
                 auth_time: now,
                 amr: vec!["pwd".to_owned()],

@@ -3,7 +3,8 @@
 #
 #  1. Validator::validate vs frontdesk_jose::verify, ES256, one thread on CPU 0.
 #  2. The gateway's added latency: wrk on CPU 1 calls the demo API directly
-#     and through the gateway (local route); gateway + demo API on CPU 0,
+#     and through the gateway (local route), once with the gateway's memory of
+#     verified tokens (the default) and once without; gateways + demo API on CPU 0,
 #     frontdesk serve on CPU 0 (idle on local routes after the JWKS fetch).
 #
 #   bench/resource.sh [DURATION_SECS]     (needs: wrk, taskset; builds --release)
@@ -53,11 +54,19 @@ mode = "local"
 TOML
 taskset -c 0 "$BIN" gateway --config "$work/gateway.toml" >/dev/null 2>&1 &
 wait_port 9193
+# The same gateway without its memory of verified tokens: every request
+# verifies the ES256 signature (what a never-seen-before token costs).
+sed -e 's/9193/9194/' -e 's/^log_level = "warn"$/log_level = "warn"\nverified_cache_max_entries = 0/' \
+  "$work/gateway.toml" > "$work/gateway-nocache.toml"
+taskset -c 0 "$BIN" gateway --config "$work/gateway-nocache.toml" >/dev/null 2>&1 &
+wait_port 9194
 
 TOKEN=$(curl -s -u order-service:order-service-secret-0123456789 http://127.0.0.1:9191/token \
   -d grant_type=client_credentials -d scope=photos:read -d resource=https://photos.example.com \
   | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
-[ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" http://127.0.0.1:9193/photos)" = 200 ]
+for port in 9193 9194; do
+  [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" http://127.0.0.1:$port/photos)" = 200 ]
+done
 
 run() { # label url connections auth xf
   BENCH_AUTH=$4 BENCH_XF=$5 taskset -c 1 wrk -t1 -c"$3" -d"${DUR}s" --latency -s bench/get.lua "$2" \
@@ -65,6 +74,9 @@ run() { # label url connections auth xf
 }
 echo "## Gateway added latency (wrk -t1 on CPU 1; gateway + demo API on CPU 0; ${DUR}s per run)"
 for c in 1 16; do
-  run "direct " http://127.0.0.1:9192/photos "$c" "" 1
-  run "gateway" http://127.0.0.1:9193/photos "$c" "Bearer $TOKEN" 0
+  run "direct          " http://127.0.0.1:9192/photos "$c" "" 1
+  run "gateway         " http://127.0.0.1:9193/photos "$c" "Bearer $TOKEN" 0
+  run "gateway no cache" http://127.0.0.1:9194/photos "$c" "Bearer $TOKEN" 0
 done
+curl -s http://127.0.0.1:9193/metrics | grep -E '^frontdesk_gateway_(local_checks_total|verified_cache_entries)'
+curl -s http://127.0.0.1:9194/metrics | grep -E '^frontdesk_gateway_local_checks_total' | sed 's/^/no cache: /'

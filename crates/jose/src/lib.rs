@@ -34,7 +34,7 @@ pub use claims::{AccessTokenClaims, Audience, IdTokenClaims};
 pub use error::JoseError;
 pub use jwk::{Jwk, Jwks, thumbprint};
 pub use sign::SigningKey;
-pub use verify::{Expectations, Header, MAX_TOKEN_LEN, verify};
+pub use verify::{Expectations, Header, MAX_TOKEN_LEN, verify, verify_keyed};
 
 /// The base64url engine used everywhere in JOSE: URL-safe alphabet, no padding
 /// (RFC 7515 §2, "Base64url Encoding": "with all trailing '=' characters omitted").

@@ -90,6 +90,21 @@ pub fn verify<C: serde::de::DeserializeOwned>(
     expect: &Expectations,
     now: u64,
 ) -> Result<(Header, C), JoseError> {
+    verify_keyed(token, jwks, expect, now).map(|(header, claims, _)| (header, claims))
+}
+
+/// [`verify`], also returning the position in `jwks.keys` of the key that
+/// verified the signature (for callers that cache a verification and must
+/// notice when that key leaves the set).
+///
+/// # Errors
+/// As [`verify`].
+pub fn verify_keyed<C: serde::de::DeserializeOwned>(
+    token: &str,
+    jwks: &Jwks,
+    expect: &Expectations,
+    now: u64,
+) -> Result<(Header, C, usize), JoseError> {
     install_crypto_provider();
 
     // 1. Structure.
@@ -128,7 +143,8 @@ pub fn verify<C: serde::de::DeserializeOwned>(
     let (header, header_alg) = parse_header(&header_map)?;
 
     // 3. Key selection; the key decides the algorithm.
-    let (jwk, key_alg) = select_key(jwks, header.kid.as_deref(), header_alg)?;
+    let (key_index, key_alg) = select_key(jwks, header.kid.as_deref(), header_alg)?;
+    let jwk = &jwks.keys[key_index];
     if key_alg != header_alg {
         return Err(JoseError::AlgorithmMismatch {
             header: header_alg.as_str().to_owned(),
@@ -155,7 +171,7 @@ pub fn verify<C: serde::de::DeserializeOwned>(
     check_typ(header.typ.as_deref(), expect)?;
 
     let claims = serde_json::from_value(Value::Object(claims))?;
-    Ok((header, claims))
+    Ok((header, claims, key_index))
 }
 
 fn decode_segment(name: &str, seg: &str) -> Result<Vec<u8>, JoseError> {
@@ -206,37 +222,43 @@ fn parse_header(map: &Map<String, Value>) -> Result<(Header, Algorithm), JoseErr
     Ok((header, parsed))
 }
 
-fn select_key<'a>(
-    jwks: &'a Jwks,
+/// The position in `jwks.keys` of the key to verify with, and its algorithm.
+fn select_key(
+    jwks: &Jwks,
     kid: Option<&str>,
     header_alg: Algorithm,
-) -> Result<(&'a Jwk, Algorithm), JoseError> {
-    let usable = || jwks.keys.iter().filter(|k| k.usable_for_signatures());
+) -> Result<(usize, Algorithm), JoseError> {
+    let usable = || {
+        jwks.keys
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| k.usable_for_signatures())
+    };
     match kid {
         Some(kid) => {
             let mut first = None;
-            for k in usable().filter(|k| k.kid.as_deref() == Some(kid)) {
+            for (i, k) in usable().filter(|(_, k)| k.kid.as_deref() == Some(kid)) {
                 match k.algorithm() {
-                    Some(a) if a == header_alg => return Ok((k, a)),
+                    Some(a) if a == header_alg => return Ok((i, a)),
                     other => {
                         if first.is_none() {
-                            first = Some((k, other));
+                            first = Some((i, k, other));
                         }
                     }
                 }
             }
             match first {
                 None => Err(JoseError::UnknownKey),
-                Some((k, Some(a))) => Ok((k, a)),
-                Some((k, None)) => Err(JoseError::UnsupportedAlgorithm(
+                Some((i, _, Some(a))) => Ok((i, a)),
+                Some((_, k, None)) => Err(JoseError::UnsupportedAlgorithm(
                     k.alg.clone().unwrap_or_else(|| k.kty.clone()),
                 )),
             }
         }
         None => {
-            let mut found = usable().filter(|k| k.algorithm() == Some(header_alg));
+            let mut found = usable().filter(|(_, k)| k.algorithm() == Some(header_alg));
             match (found.next(), found.next()) {
-                (Some(k), None) => Ok((k, header_alg)),
+                (Some((i, _)), None) => Ok((i, header_alg)),
                 _ => Err(JoseError::UnknownKey),
             }
         }

@@ -92,6 +92,7 @@ mod introspect;
 mod keys;
 mod layer;
 mod validator;
+mod verified_cache;
 
 pub use discovery::{Discovery, discover};
 pub use error::{ErrorBody, SetupError, ValidationError};
@@ -102,3 +103,4 @@ pub use introspect::Introspector;
 pub use keys::{Keys, KeysOptions};
 pub use layer::{BearerLayer, BearerService};
 pub use validator::Validator;
+pub use verified_cache::CacheStats;

@@ -7,6 +7,7 @@ use frontdesk_jose::{AccessTokenClaims, Algorithm, Expectations, JoseError, Jwks
 use crate::discovery::discover;
 use crate::http_client::HttpClient;
 use crate::keys::{Keys, KeysOptions};
+use crate::verified_cache::{CacheStats, VerifiedCache};
 use crate::{SetupError, ValidationError};
 
 /// Validates access tokens for one API (one audience), locally.
@@ -19,11 +20,15 @@ use crate::{SetupError, ValidationError};
 /// the issuer exactly; `aud` contains this API; `exp`, `nbf` and `iat` hold
 /// with the leeway; and the `scope` claim contains every required scope.
 ///
-/// Cloning is cheap and clones share the key cache.
+/// With [`Validator::with_cache`], a token verified once is remembered until
+/// it expires (see that method for the rules).
+///
+/// Cloning is cheap and clones share the key cache and the verification cache.
 #[derive(Debug, Clone)]
 pub struct Validator {
     expect: Arc<Expectations>,
     keys: Keys,
+    cache: Option<Arc<VerifiedCache>>,
 }
 
 fn expectations(issuer: &str, audience: &str) -> Expectations {
@@ -56,7 +61,26 @@ impl Validator {
         Validator {
             expect: Arc::new(expectations(issuer, audience)),
             keys,
+            cache: None,
         }
+    }
+
+    /// Remembers up to `max_entries` successful verifications, keyed by
+    /// SHA-256 of the token, so a token used again is not verified again
+    /// until it expires. On every hit `exp` is re-checked, the key that
+    /// verified the token must still be in the key set, and the required
+    /// scopes are checked as usual; failures are never remembered. A
+    /// revoked token passes until `exp` with or without the cache (that is
+    /// local validation). `0` turns the cache off.
+    #[must_use]
+    pub fn with_cache(mut self, max_entries: u64) -> Validator {
+        self.cache = (max_entries > 0).then(|| Arc::new(VerifiedCache::new(max_entries)));
+        self
+    }
+
+    /// Hits and misses of the verification cache (`None` without one).
+    pub fn cache_stats(&self) -> Option<CacheStats> {
+        self.cache.as_ref().map(|c| c.stats())
     }
 
     /// Discovers the issuer's `jwks_uri` (RFC 8414) and loads its keys.
@@ -119,7 +143,10 @@ impl Validator {
         now: u64,
     ) -> Result<AccessTokenClaims, ValidationError> {
         let jwks = self.keys.current();
-        let claims = self.verify_with(&jwks, token, now).map_err(invalid)?;
+        let key = self.cache_key(token);
+        let claims = self
+            .verify_with(&jwks, token, key.as_ref(), now)
+            .map_err(invalid)?;
         require_scopes(claims.scope.as_deref(), required)?;
         Ok(claims)
     }
@@ -139,12 +166,13 @@ impl Validator {
     ) -> Result<AccessTokenClaims, ValidationError> {
         let generation = self.keys.generation();
         let jwks = self.keys.current();
-        let claims = match self.verify_with(&jwks, token, now) {
+        let key = self.cache_key(token);
+        let claims = match self.verify_with(&jwks, token, key.as_ref(), now) {
             Ok(c) => c,
             Err(JoseError::UnknownKey) if self.keys.is_remote() => {
                 let outcome = self.keys.refetch_for_unknown_kid(generation).await;
                 let jwks = self.keys.current();
-                match self.verify_with(&jwks, token, now) {
+                match self.verify_with(&jwks, token, key.as_ref(), now) {
                     Ok(c) => c,
                     Err(JoseError::UnknownKey) => {
                         let (loaded, last_error) = self.keys.status();
@@ -166,13 +194,37 @@ impl Validator {
         Ok(claims)
     }
 
+    fn cache_key(&self, token: &str) -> Option<[u8; 32]> {
+        self.cache.as_ref().map(|_| VerifiedCache::key(token))
+    }
+
+    /// The cache (when there is one and it knows the token), else the full
+    /// verification, remembered when it succeeds.
     fn verify_with(
         &self,
-        jwks: &Jwks,
+        jwks: &Arc<Jwks>,
         token: &str,
+        cache_key: Option<&[u8; 32]>,
         now: u64,
     ) -> Result<AccessTokenClaims, JoseError> {
-        frontdesk_jose::verify::<AccessTokenClaims>(token, jwks, &self.expect, now).map(|(_, c)| c)
+        let cached = self.cache.as_ref().zip(cache_key);
+        if let Some((cache, key)) = cached
+            && let Some(claims) = cache.get(key, jwks, now)
+        {
+            return Ok(claims);
+        }
+        let (_, claims, key_index) =
+            frontdesk_jose::verify_keyed::<AccessTokenClaims>(token, jwks, &self.expect, now)?;
+        if let Some((cache, key)) = cached {
+            cache.insert(
+                *key,
+                &claims,
+                self.expect.leeway_secs,
+                Arc::clone(jwks),
+                key_index,
+            );
+        }
+        Ok(claims)
     }
 }
 

@@ -513,3 +513,83 @@ async fn the_layer_answers_rfc6750_and_passes_the_claims() {
         r#"Bearer error="insufficient_scope", scope="ab c""#
     );
 }
+
+/// `Validator::with_cache`: a token is verified once, then answered from
+/// memory — with `exp` and the scopes still checked on every use.
+#[test]
+fn a_verified_token_is_remembered_until_exp_with_scopes_checked_each_time() {
+    let (key, _) = SigningKey::generate(Algorithm::ES256).unwrap();
+    let jwks = Jwks {
+        keys: vec![key.public_jwk().clone()],
+    };
+    let iss = "https://id.example.com";
+    let token = key
+        .sign(Some("at+jwt"), &claims(iss, AUD, "photos:read", 300))
+        .unwrap();
+    let now = unix_now();
+    let v = Validator::new(iss, AUD, jwks.clone()).with_cache(100);
+    assert_eq!(Validator::new(iss, AUD, jwks.clone()).cache_stats(), None);
+
+    v.validate(&token, &["photos:read"], now).unwrap();
+    let s = v.cache_stats().unwrap();
+    assert_eq!((s.hits, s.misses), (0, 1));
+    let c = v.validate(&token, &["photos:read"], now).unwrap();
+    assert_eq!(c.sub, "order-service");
+    assert_eq!(v.cache_stats().unwrap().hits, 1);
+
+    // Scopes depend on the route, not the token: checked after the cache.
+    let err = v.validate(&token, &["charge:customer"], now).unwrap_err();
+    assert_eq!(err.status(), 403);
+    assert_eq!(v.cache_stats().unwrap().hits, 2);
+
+    // Past exp + leeway (10 s) the remembered token is refused like any other.
+    let exp = c.exp;
+    v.validate(&token, &[], exp + 10).unwrap();
+    let err = v.validate(&token, &[], exp + 11).unwrap_err();
+    assert_eq!(err.status(), 401);
+    assert!(err.to_string().contains("expired"), "{err}");
+
+    // Only the byte-identical token hits: a tampered one is verified and refused.
+    let mut tampered = token.clone();
+    tampered.replace_range(tampered.len() - 2.., "AA");
+    assert_ne!(tampered, token);
+    let before = v.cache_stats().unwrap();
+    assert_eq!(v.validate(&tampered, &[], now).unwrap_err().status(), 401);
+    let after = v.cache_stats().unwrap();
+    assert_eq!((after.hits, after.misses), (before.hits, before.misses + 1));
+
+    // Each validator (audience) has its own memory.
+    let other = Validator::new(iss, "https://payments.example.com", jwks).with_cache(100);
+    assert_eq!(other.validate(&token, &[], now).unwrap_err().status(), 401);
+}
+
+/// A remembered token stays accepted across a JWKS refresh that keeps its
+/// key, and is refused as soon as a refresh withdraws that key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remembered_token_is_refused_once_its_key_leaves_the_set() {
+    let a = start_as().await;
+    let v = a.remote_validator(Duration::from_secs(60)).with_cache(1000);
+    v.keys().refresh().await.unwrap();
+    let t = a.token("photos:read");
+    v.verify(&t, &["photos:read"], unix_now()).await.unwrap();
+    v.verify(&t, &["photos:read"], unix_now()).await.unwrap();
+    assert_eq!(v.cache_stats().unwrap().hits, 1);
+
+    // Same keys, new fetch: still remembered.
+    v.keys().refresh().await.unwrap();
+    v.verify(&t, &["photos:read"], unix_now()).await.unwrap();
+    assert_eq!(v.cache_stats().unwrap().hits, 2);
+
+    // The key is withdrawn (say, after a compromise).
+    let (replacement, _) = SigningKey::generate(Algorithm::ES256).unwrap();
+    *a.state.jwks.lock().unwrap() = Jwks {
+        keys: vec![replacement.public_jwk().clone()],
+    };
+    v.keys().refresh().await.unwrap();
+    let err = v
+        .verify(&t, &["photos:read"], unix_now())
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), 401, "{err}");
+    assert_eq!(v.cache_stats().unwrap().hits, 2);
+}

@@ -16,6 +16,13 @@
 //! # cache_ttl_secs = 5                       # introspect-cached only
 //! # forward_token = false
 //! ```
+//!
+//! Optional top-level settings, with their defaults: `leeway_secs = 10`,
+//! `jwks_min_refresh_secs = 60`, `upstream_connect_timeout_secs = 5`,
+//! `upstream_timeout_secs = 30`, `header_read_timeout_secs = 10`,
+//! `introspection_cache_max_entries = 10000`,
+//! `verified_cache_max_entries = 10000` (0 turns off the memory of verified
+//! tokens on `local` routes), `metrics = true`, `log_level = "info"`.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -53,6 +60,9 @@ struct Raw {
     header_read_timeout_secs: Option<u64>,
     /// Bound on each introspection cache. Default 10000 entries.
     introspection_cache_max_entries: Option<u64>,
+    /// Bound on each `local` route's cache of verified tokens (a token is
+    /// verified once, then remembered until `exp`). Default 10000; 0 = off.
+    verified_cache_max_entries: Option<u64>,
     /// Serve counters at `GET /metrics`. Default true.
     metrics: Option<bool>,
     /// Tracing filter. Default `info`.
@@ -138,6 +148,7 @@ pub struct GatewayConfig {
     pub upstream_timeout: Duration,
     pub header_read_timeout: Duration,
     pub cache_max_entries: u64,
+    pub verified_cache_max_entries: u64,
     pub metrics: bool,
     pub log_level: String,
     pub routes: Vec<RouteSpec>,
@@ -267,6 +278,7 @@ fn validate(raw: Raw) -> anyhow::Result<GatewayConfig> {
         upstream_timeout: secs(raw.upstream_timeout_secs, 30),
         header_read_timeout: secs(raw.header_read_timeout_secs, 10),
         cache_max_entries: raw.introspection_cache_max_entries.unwrap_or(10_000),
+        verified_cache_max_entries: raw.verified_cache_max_entries.unwrap_or(10_000),
         metrics: raw.metrics.unwrap_or(true),
         log_level: raw.log_level.unwrap_or_else(|| "info".to_owned()),
         routes,

@@ -131,7 +131,8 @@ async fn build(cfg: &GatewayConfig) -> anyhow::Result<Gateway> {
         let guard = match spec.mode {
             Mode::Local => Guard::Local(
                 Validator::with_keys(&cfg.issuer, &spec.audience, keys.clone())
-                    .with_leeway(cfg.leeway_secs),
+                    .with_leeway(cfg.leeway_secs)
+                    .with_cache(cfg.verified_cache_max_entries),
             ),
             Mode::Introspect | Mode::IntrospectCached(_) => {
                 let endpoint = introspection_endpoint

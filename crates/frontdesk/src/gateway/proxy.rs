@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use frontdesk_resource::{ErrorBody, Guard, Keys, ValidationError, Verified, Via, bearer_token};
+use frontdesk_resource::{
+    CacheStats, ErrorBody, Guard, Keys, ValidationError, Verified, Via, bearer_token,
+};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
 use http_body_util::{Either, Full};
@@ -134,6 +136,21 @@ impl Gateway {
         }
     }
 
+    /// The verified-token caches of all `local` routes, summed.
+    fn local_cache_stats(&self) -> CacheStats {
+        let mut sum = CacheStats::default();
+        for r in &self.routes {
+            if let Guard::Local(v) = &r.guard
+                && let Some(s) = v.cache_stats()
+            {
+                sum.hits += s.hits;
+                sum.misses += s.misses;
+                sum.entries += s.entries;
+            }
+        }
+        sum
+    }
+
     /// Longest prefix wins (routes are sorted so); the method must match.
     fn route(&self, method: &http::Method, path: &str) -> Option<&Route> {
         self.routes.iter().find(|r| {
@@ -149,7 +166,8 @@ impl Gateway {
 
         if self.metrics && method == http::Method::GET && path == "/metrics" {
             let mut res = Response::new(Either::Right(Full::from(
-                self.stats.render(self.keys.fetch_count()),
+                self.stats
+                    .render(self.keys.fetch_count(), self.local_cache_stats()),
             )));
             res.headers_mut().insert(
                 header::CONTENT_TYPE,

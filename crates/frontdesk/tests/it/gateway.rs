@@ -347,6 +347,15 @@ async fn admits_valid_tokens_and_forwards_only_the_verified_identity(s: &Server)
         (200, &json!("gateway/introspection_cache"))
     );
 
+    // The same token again on a local route: answered from the memory of
+    // verified tokens, with the same identity.
+    let (status, _, body) = env.get("/photos", Some(&photos)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["received"]["x_frontdesk"]["x-frontdesk-sub"],
+        "order-service"
+    );
+
     // Counted by mode (and logged).
     let m = env.metrics().await;
     assert_eq!(
@@ -354,7 +363,22 @@ async fn admits_valid_tokens_and_forwards_only_the_verified_identity(s: &Server)
             &m,
             r#"frontdesk_gateway_admitted_total{mode="local",via="local"}"#
         ),
+        3
+    );
+    // /photos and /health each verified the signature once (one memory per route).
+    assert_eq!(
+        metric(
+            &m,
+            r#"frontdesk_gateway_local_checks_total{result="verified"}"#
+        ),
         2
+    );
+    assert_eq!(
+        metric(
+            &m,
+            r#"frontdesk_gateway_local_checks_total{result="cache_hit"}"#
+        ),
+        1
     );
     assert_eq!(
         metric(

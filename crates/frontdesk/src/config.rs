@@ -17,6 +17,10 @@ use frontdesk_core::{Features, keys::RotationPolicy};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
+/// How much longer than the JWKS `max-age` a new key must be published
+/// before it signs (see the check in `validate`).
+const KEY_PUBLICATION_SLACK_SECS: i64 = 2;
+
 /// The configuration file's shape. Environment variables use the same names
 /// upper-cased with a `FRONTDESK_` prefix (`FRONTDESK_ISSUER`,
 /// `FRONTDESK_ADMIN_TOKEN`); nested tables use `__` (`FRONTDESK_FEATURES__INTROSPECTION=false`).
@@ -302,8 +306,14 @@ fn validate(raw: FileConfig) -> anyhow::Result<Settings> {
     if id_token_ttl > max_token_ttl {
         bail!("config: id_token_ttl_secs must not exceed max_token_ttl_secs");
     }
-    if prepublish < jwks_max_age {
-        bail!("config: key_prepublish_secs must be at least jwks_max_age_secs ({jwks_max_age})");
+    // A new key must be in every cache before it signs: caches keep the
+    // JWKS for max-age; nodes (and the one that rotated) reload keys once a
+    // second; activation times are whole seconds. Hence max-age + 2.
+    if prepublish < jwks_max_age + KEY_PUBLICATION_SLACK_SECS {
+        bail!(
+            "config: key_prepublish_secs must be at least jwks_max_age_secs + {KEY_PUBLICATION_SLACK_SECS} ({})",
+            jwks_max_age + KEY_PUBLICATION_SLACK_SECS
+        );
     }
     let defaults = Features::default();
     let features = Features {

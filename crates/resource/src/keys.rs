@@ -12,7 +12,8 @@
 //!   background task refetches it (stale-while-revalidate); a failed fetch
 //!   keeps the old keys and is retried a few seconds later.
 //! * **An unknown `kid` refetches at most once per interval** (default
-//!   60 s; RFC 8725 §3.10 and SECURITY.md J5). Concurrent misses wait for
+//!   60 s; RFC 8725 §3.10 and SECURITY.md J5), or at once when the set is
+//!   past its `max-age` (a fetch that is due anyway). Concurrent misses wait for
 //!   one fetch instead of starting their own, so a flood of tokens with
 //!   forged `kid`s costs the authorization server at most one request per
 //!   interval, whatever the flood's size.
@@ -195,9 +196,14 @@ impl Keys {
             return Refetch::Suppressed;
         };
         let _guard = r.fetch_lock.lock().await;
-        let (generation, last_attempt, loaded) = {
+        let (generation, last_attempt, loaded, stale) = {
             let s = r.read();
-            (s.generation, s.last_attempt, s.loaded)
+            (
+                s.generation,
+                s.last_attempt,
+                s.loaded,
+                Instant::now() >= s.fresh_until,
+            )
         };
         if generation != seen_generation {
             // Someone fetched while we waited for the lock.
@@ -210,7 +216,10 @@ impl Keys {
         } else {
             r.opts.min_refresh_interval.min(Duration::from_secs(1))
         };
-        if last_attempt.is_some_and(|t| t.elapsed() < interval) {
+        // A stale set is due for a fetch anyway (its max-age, ≥ 1 s, bounds
+        // the rate): fetch now rather than refuse a token signed by a key
+        // published since, while the background refresh is still queued.
+        if !stale && last_attempt.is_some_and(|t| t.elapsed() < interval) {
             return Refetch::Suppressed;
         }
         match r.fetch().await {

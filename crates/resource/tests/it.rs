@@ -593,3 +593,29 @@ async fn a_remembered_token_is_refused_once_its_key_leaves_the_set() {
     assert_eq!(err.status(), 401, "{err}");
     assert_eq!(v.cache_stats().unwrap().hits, 2);
 }
+
+/// A token signed by a key published after the last fetch, arriving when
+/// the cached set is past its max-age: the due fetch happens at once (it
+/// is not suppressed by the unknown-kid interval), so the token passes.
+/// A current-thread runtime makes this deterministic: the background
+/// refresh that `current()` queues cannot run before the refetch.
+#[tokio::test(flavor = "current_thread")]
+async fn an_unknown_kid_on_a_stale_set_fetches_at_once() {
+    let a = start_as().await;
+    *a.state.cache_control.lock().unwrap() = "max-age=1".to_owned();
+    let v = a.remote_validator(Duration::from_secs(60));
+    v.keys().refresh().await.unwrap();
+    let (new_key, _) = SigningKey::generate(Algorithm::ES256).unwrap();
+    a.state
+        .jwks
+        .lock()
+        .unwrap()
+        .keys
+        .push(new_key.public_jwk().clone());
+    let t = new_key
+        .sign(Some("at+jwt"), &claims(&a.issuer, AUD, "photos:read", 300))
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    v.verify(&t, &["photos:read"], unix_now()).await.unwrap();
+    assert_eq!(a.jwks_hits(), 2);
+}

@@ -20,7 +20,7 @@ use crate::support::{
 
 /// Short JWKS max-age and pre-publication, so a rotation completes in
 /// seconds. Top-level keys, so they go before BASE_CONFIG's tables.
-const ROTATION: &str = "jwks_max_age_secs = 1\nkey_prepublish_secs = 2\nlog_level = \"warn\"\n";
+const ROTATION: &str = "jwks_max_age_secs = 1\nkey_prepublish_secs = 3\nlog_level = \"warn\"\n";
 
 /// A child process (gateway or demo API) killed on drop.
 pub struct Proc {

@@ -37,6 +37,9 @@ pub struct FileConfig {
     pub admin_listen: Option<String>,
     /// Bearer token that guards the admin API (≥ 32 characters).
     pub admin_token: Option<String>,
+    /// Prometheus metrics listener (`GET /metrics`), e.g. `127.0.0.1:9464`.
+    /// Default: off (nothing is recorded).
+    pub metrics_listen: Option<String>,
     /// File holding the admin token.
     pub admin_token_file: Option<PathBuf>,
     /// Data directory: the SQLite database and the generated
@@ -133,6 +136,9 @@ pub struct ServeArgs {
     /// Admin API listen address.
     #[arg(long, value_name = "ADDR")]
     pub admin_listen: Option<String>,
+    /// Prometheus metrics listen address (default: off).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
 }
 
 /// Validated settings.
@@ -141,6 +147,7 @@ pub struct Settings {
     pub issuer: String,
     pub listen: SocketAddr,
     pub admin_listen: SocketAddr,
+    pub metrics_listen: Option<SocketAddr>,
     pub admin_token: Option<Zeroizing<String>>,
     pub data_dir: PathBuf,
     pub database: String,
@@ -199,7 +206,7 @@ pub fn load(common: &CommonArgs, serve: &ServeArgs) -> anyhow::Result<Settings> 
             .try_parsing(true)
             .source(Some(env)),
     );
-    let overrides: [(&str, Option<String>); 6] = [
+    let overrides: [(&str, Option<String>); 7] = [
         (
             "data_dir",
             common.data_dir.as_ref().map(|p| p.display().to_string()),
@@ -209,6 +216,7 @@ pub fn load(common: &CommonArgs, serve: &ServeArgs) -> anyhow::Result<Settings> 
         ("listen", serve.listen.clone()),
         ("issuer", serve.issuer.clone()),
         ("admin_listen", serve.admin_listen.clone()),
+        ("metrics_listen", serve.metrics_listen.clone()),
     ];
     for (key, value) in overrides {
         if let Some(v) = value {
@@ -231,6 +239,11 @@ fn validate(raw: FileConfig) -> anyhow::Result<Settings> {
         "admin_listen",
         raw.admin_listen.as_deref().unwrap_or("127.0.0.1:8081"),
     )?;
+    let metrics_listen = raw
+        .metrics_listen
+        .as_deref()
+        .map(|a| parse_addr("metrics_listen", a))
+        .transpose()?;
     let admin_token = match (raw.admin_token, raw.admin_token_file) {
         (Some(_), Some(_)) => bail!("config: set admin_token or admin_token_file, not both"),
         (Some(t), None) => Some(Zeroizing::new(t)),
@@ -333,6 +346,7 @@ fn validate(raw: FileConfig) -> anyhow::Result<Settings> {
         issuer,
         listen,
         admin_listen,
+        metrics_listen,
         admin_token,
         data_dir,
         database,

@@ -9,6 +9,7 @@ mod http;
 mod native;
 mod ops;
 mod serve;
+mod telemetry;
 
 use clap::Parser;
 

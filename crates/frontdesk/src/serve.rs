@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 
 use crate::app::{self, App, AppState};
 use crate::config::Settings;
-use crate::{http, ops};
+use crate::{http, ops, telemetry};
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let opened = app::open(&settings).await?;
@@ -43,6 +43,21 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         ),
         None => None,
     };
+    let metrics = match settings.metrics_listen {
+        Some(addr) => {
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("metrics_listen: cannot bind {addr}"))?;
+            Some((listener, telemetry::install()?))
+        }
+        None => None,
+    };
+    if let Some((l, _)) = &metrics {
+        let addr = l.local_addr()?;
+        tracing::info!(metrics_listen = %addr, "metrics are on");
+        // Printed before `listening on`, which tells scripts the server is up.
+        println!("metrics on http://{addr}/metrics");
+    }
     let public_addr = public.local_addr()?;
     // Tests and scripts read this line to learn the port of `--listen 127.0.0.1:0`.
     tracing::info!(
@@ -64,7 +79,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let (tx, rx) = tokio::sync::watch::channel(false);
     let public_srv = {
         let mut rx = rx.clone();
-        let router = http::router(Arc::clone(&app));
+        let router = http::router(Arc::clone(&app), metrics.is_some());
         tokio::spawn(async move {
             axum::serve(
                 public,
@@ -88,6 +103,17 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         })
     });
 
+    let metrics_srv = metrics.map(|(listener, handle)| {
+        let mut rx = rx.clone();
+        tokio::spawn(async move {
+            axum::serve(listener, telemetry::router(handle))
+                .with_graceful_shutdown(async move {
+                    let _ = rx.changed().await;
+                })
+                .await
+        })
+    });
+
     shutdown_signal().await;
     tracing::info!("shutting down: finishing in-flight requests");
     let _ = tx.send(true);
@@ -95,6 +121,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     public_srv.await??;
     if let Some(a) = admin_srv {
         a.await??;
+    }
+    if let Some(m) = metrics_srv {
+        m.await??;
     }
     app.db.close().await;
     Ok(())

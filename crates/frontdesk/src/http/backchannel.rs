@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use frontdesk_core::client::Credentials;
 use frontdesk_core::error::OAuthError;
 use frontdesk_core::params::{Params, parse_basic};
-use frontdesk_core::{introspect, revoke, token};
+use frontdesk_core::{client, introspect, revoke, token};
 
 use super::error::{ApiError, NO_STORE, body_too_large};
 use crate::app::{AppState, now};
@@ -60,13 +60,20 @@ pub async fn token(
     };
     let result = async {
         let creds = credentials(&headers, &params)?;
+        let client_id = client::lookup_id(&creds);
         let keys = app.keys();
         let resp = token::exchange(&app.core, &app.db, &keys, creds, &params, now).await?;
-        Ok::<_, ApiError>(resp)
+        Ok::<_, ApiError>((resp, client_id))
     }
     .await;
     match result {
-        Ok(resp) => (StatusCode::OK, NO_STORE, axum::Json(resp)).into_response(),
+        Ok((resp, client_id)) => {
+            crate::telemetry::token_issued(
+                params.get("grant_type").unwrap_or_default(),
+                client_id.as_ref().map_or("", |c| c.as_str()),
+            );
+            (StatusCode::OK, NO_STORE, axum::Json(resp)).into_response()
+        }
         Err(e) => e.into_response(),
     }
 }

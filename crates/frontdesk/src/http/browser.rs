@@ -417,7 +417,15 @@ pub async fn login_post(
     let password = form.get("password").unwrap_or_default().to_owned();
     let request = request_query(&params, None);
 
-    match check_password(&app, &username, &password, peer, now).await {
+    let checked = check_password(&app, &username, &password, peer, now).await;
+    if let Ok(outcome) = &checked {
+        crate::telemetry::login(match outcome {
+            Login::Throttled => "throttled",
+            Login::Failed => "failure",
+            Login::Ok(_) => "success",
+        });
+    }
+    match checked {
         Err(e) => show(&app, e),
         Ok(Login::Throttled) => login_page(
             &app,

@@ -62,6 +62,7 @@ fn status_of(code: ErrorCode) -> StatusCode {
 }
 
 fn oauth_response(e: &OAuthError) -> Response {
+    crate::telemetry::oauth_error(e.code.as_str());
     let status = status_of(e.code);
     let body = axum::Json(json!({ "error": e.code.as_str(), "error_description": e.description }));
     let mut resp = (status, NO_STORE, body).into_response();

@@ -26,8 +26,9 @@ use crate::app::AppState;
 pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// The public router. Routes follow [`frontdesk_core::Features`], the same
-/// value the discovery document is built from.
-pub fn router(app: AppState) -> Router {
+/// value the discovery document is built from. With `metrics`, each request
+/// is counted and timed per route template ([`crate::telemetry`]).
+pub fn router(app: AppState, metrics: bool) -> Router {
     let f = app.core.features;
     let mut r = Router::new()
         .route(paths::OIDC_DISCOVERY, get(discovery::metadata))
@@ -65,7 +66,13 @@ pub fn router(app: AppState) -> Router {
     if f.revocation {
         r = r.route(paths::REVOKE, post(backchannel::revoke));
     }
-    with_middleware(r.fallback(error::not_found).with_state(app))
+    let r = r.fallback(error::not_found).with_state(app);
+    let r = if metrics {
+        r.layer(axum::middleware::from_fn(crate::telemetry::record_request))
+    } else {
+        r
+    };
+    with_middleware(r)
 }
 
 /// Middleware shared by both listeners: body limit, timeout, panic guard,

@@ -75,7 +75,6 @@ pub enum Backend {
 /// A database for one server (or for several servers sharing it).
 pub struct Database {
     pub url: String,
-    pub backend: Backend,
 }
 
 impl Database {
@@ -85,13 +84,12 @@ impl Database {
         match backend {
             Backend::Sqlite => Some(Database {
                 url: format!("sqlite://{}", dir.join("frontdesk.db").display()),
-                backend,
             }),
             Backend::Postgres => {
                 let url = frontdesk_store::testing::postgres_url_from_env()
                     .await
                     .expect("create a PostgreSQL test database")?;
-                Some(Database { url, backend })
+                Some(Database { url })
             }
         }
     }

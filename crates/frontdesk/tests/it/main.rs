@@ -12,6 +12,7 @@ mod discovery;
 mod gateway;
 mod interop_node;
 mod introspection;
+mod limits;
 mod native;
 mod oidc_interop;
 mod outage;

@@ -22,17 +22,18 @@ pub struct Params(Vec<(String, String)>);
 impl Params {
     /// Parses a form body (or a query string). Duplicates of a
     /// non-repeatable parameter, invalid UTF-8 and more than [`MAX_PARAMS`]
-    /// pairs give `invalid_request`.
+    /// pairs give `invalid_request`. Every pair on the wire counts towards
+    /// the cap, empty ones too.
     pub fn parse(body: &[u8]) -> Result<Params, OAuthError> {
         let mut pairs: Vec<(String, String)> = Vec::new();
-        for (k, v) in form_urlencoded::parse(body) {
+        for (n, (k, v)) in form_urlencoded::parse(body).enumerate() {
+            if n >= MAX_PARAMS {
+                return Err(OAuthError::invalid_request("too many parameters"));
+            }
             // form_urlencoded decodes lossily; a replacement character means
             // the percent-decoded bytes were not UTF-8.
             if k.contains('\u{FFFD}') || v.contains('\u{FFFD}') {
                 return Err(OAuthError::invalid_request("parameters must be UTF-8"));
-            }
-            if pairs.len() >= MAX_PARAMS {
-                return Err(OAuthError::invalid_request("too many parameters"));
             }
             if v.is_empty() {
                 continue;

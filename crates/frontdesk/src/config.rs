@@ -8,6 +8,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 use base64::Engine;
@@ -86,6 +87,11 @@ pub struct FileConfig {
     pub login_max_failures_per_ip: Option<u32>,
     /// Login-failure window, seconds. Default 900.
     pub login_window_secs: Option<i64>,
+    /// Time a client has to send a complete request head, seconds, on both
+    /// listeners. It also bounds how long an idle keep-alive connection may
+    /// wait for its next request (SECURITY.md §5.7: ≤ 10 s). Default 10,
+    /// at most 3600.
+    pub header_read_timeout_secs: Option<i64>,
     #[serde(default)]
     pub features: FeaturesConfig,
     /// Clients applied idempotently at every start.
@@ -164,6 +170,7 @@ pub struct Settings {
     pub login_max_failures_per_account: u32,
     pub login_max_failures_per_ip: u32,
     pub login_window: i64,
+    pub header_read_timeout: Duration,
     pub rotation: RotationPolicy,
     pub features: Features,
     pub clients: Vec<ClientSpec>,
@@ -316,6 +323,15 @@ fn validate(raw: FileConfig) -> anyhow::Result<Settings> {
     )?;
     let refresh_grace = positive("refresh_grace_secs", raw.refresh_grace_secs.unwrap_or(2), 0)?;
     let login_window = positive("login_window_secs", raw.login_window_secs.unwrap_or(900), 1)?;
+    let header_read_timeout = positive(
+        "header_read_timeout_secs",
+        raw.header_read_timeout_secs.unwrap_or(10),
+        1,
+    )?;
+    // hyper adds the timeout to the clock; an absurd value would overflow.
+    if header_read_timeout > 3600 {
+        bail!("config: header_read_timeout_secs must be at most 3600");
+    }
     if id_token_ttl > max_token_ttl {
         bail!("config: id_token_ttl_secs must not exceed max_token_ttl_secs");
     }
@@ -363,6 +379,7 @@ fn validate(raw: FileConfig) -> anyhow::Result<Settings> {
         login_max_failures_per_account: raw.login_max_failures_per_account.unwrap_or(10),
         login_max_failures_per_ip: raw.login_max_failures_per_ip.unwrap_or(50),
         login_window,
+        header_read_timeout: Duration::from_secs(header_read_timeout.unsigned_abs()),
         rotation: RotationPolicy {
             jwks_max_age,
             prepublish,
@@ -447,5 +464,33 @@ mod tests {
         assert!(validate_issuer("http://id.example.com").is_err());
         assert!(validate_issuer("https://id.example.com?x=1").is_err());
         assert!(validate_issuer("nonsense").is_err());
+    }
+
+    #[test]
+    fn header_read_timeout_defaults_and_bounds() {
+        let s = validate(FileConfig::default()).unwrap();
+        assert_eq!(s.header_read_timeout, Duration::from_secs(10));
+        for (v, ok) in [
+            (0, false),
+            (1, true),
+            (3600, true),
+            (3601, false),
+            (-5, false),
+        ] {
+            let raw = FileConfig {
+                header_read_timeout_secs: Some(v),
+                ..FileConfig::default()
+            };
+            match validate(raw) {
+                Ok(s) => {
+                    assert!(ok, "{v} accepted");
+                    assert_eq!(s.header_read_timeout, Duration::from_secs(v.unsigned_abs()));
+                }
+                Err(e) => {
+                    assert!(!ok, "{v} refused: {e}");
+                    assert!(e.to_string().contains("header_read_timeout_secs"), "{e}");
+                }
+            }
+        }
     }
 }

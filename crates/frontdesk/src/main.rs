@@ -6,6 +6,7 @@ mod config;
 mod demo;
 mod gateway;
 mod http;
+mod listener;
 mod native;
 mod ops;
 mod serve;

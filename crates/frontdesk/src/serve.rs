@@ -1,14 +1,24 @@
-//! `frontdesk serve`: start-up, background upkeep and graceful shutdown.
+//! `frontdesk serve`: start-up, the listeners (public, admin, metrics),
+//! background upkeep and graceful shutdown.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
+use axum::Router;
+use axum::extract::ConnectInfo;
+use axum::http::Request;
 use frontdesk_core::store::Store;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioTimer;
 use tokio::net::TcpListener;
+use tower::ServiceExt;
 
 use crate::app::{self, App, AppState};
 use crate::config::Settings;
+use crate::listener::{accept_loop, shutdown_signal};
 use crate::{http, ops, telemetry};
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
@@ -77,56 +87,89 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
 
     let upkeep = tokio::spawn(upkeep(Arc::clone(&app)));
     let (tx, rx) = tokio::sync::watch::channel(false);
-    let public_srv = {
-        let mut rx = rx.clone();
-        let router = http::router(Arc::clone(&app), metrics.is_some());
-        tokio::spawn(async move {
-            axum::serve(
-                public,
-                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
-                let _ = rx.changed().await;
-            })
-            .await
-        })
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.changed().await;
     };
+    let public_srv = tokio::spawn(serve_router(
+        public,
+        http::router(Arc::clone(&app), metrics.is_some()),
+        settings.header_read_timeout,
+        stopped(rx.clone()),
+    ));
     let admin_srv = admin.map(|listener| {
-        let mut rx = rx.clone();
-        let router = http::admin::router(Arc::clone(&app));
-        tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.changed().await;
-                })
-                .await
-        })
+        tokio::spawn(serve_router(
+            listener,
+            http::admin::router(Arc::clone(&app)),
+            settings.header_read_timeout,
+            stopped(rx.clone()),
+        ))
     });
 
     let metrics_srv = metrics.map(|(listener, handle)| {
-        let mut rx = rx.clone();
-        tokio::spawn(async move {
-            axum::serve(listener, telemetry::router(handle))
-                .with_graceful_shutdown(async move {
-                    let _ = rx.changed().await;
-                })
-                .await
-        })
+        tokio::spawn(serve_router(
+            listener,
+            telemetry::router(handle),
+            settings.header_read_timeout,
+            stopped(rx.clone()),
+        ))
     });
 
     shutdown_signal().await;
     tracing::info!("shutting down: finishing in-flight requests");
     let _ = tx.send(true);
     upkeep.abort();
-    public_srv.await??;
+    public_srv.await?;
     if let Some(a) = admin_srv {
-        a.await??;
+        a.await?;
     }
     if let Some(m) = metrics_srv {
-        m.await??;
+        m.await?;
     }
     app.db.close().await;
     Ok(())
+}
+
+/// Serves `router` on `listener` until `shutdown`: HTTP/1.1 only, through
+/// hyper directly rather than `axum::serve`, which has no header-read or
+/// idle timeout (SECURITY.md §5.7).
+///
+/// - `header_read_timeout` bounds both a request head that arrives too
+///   slowly (slowloris) and a keep-alive connection idling between requests:
+///   hyper arms it when the connection starts waiting for a head, including
+///   right after each response, and closes the connection without an answer
+///   when it fires.
+/// - A head over [`http::HEAD_LIMIT`] bytes or [`http::MAX_HEADERS`] fields
+///   gets hyper's `431 Request Header Fields Too Large` (empty body) and the
+///   connection is closed.
+/// - No h2c: hyper-util's auto builder sniffs for the HTTP/2 preface before
+///   any timer runs, so a client that connects and sends nothing (or half a
+///   preface) would be held forever, and hyper's HTTP/2 server has no
+///   header-read or idle timeout. A TLS terminator in front can speak h2.
+///
+/// Handlers see the peer as `ConnectInfo<SocketAddr>`, which is what
+/// `into_make_service_with_connect_info` would have given them.
+async fn serve_router(
+    listener: TcpListener,
+    router: Router,
+    header_read_timeout: Duration,
+    shutdown: impl Future<Output = ()>,
+) {
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout)
+        .max_header_size(http::HEAD_LIMIT)
+        .max_headers(http::MAX_HEADERS)
+        .keep_alive(true);
+    accept_loop(listener, shutdown, http::REQUEST_TIMEOUT, |io, peer| {
+        let router = router.clone();
+        let svc = service_fn(move |mut req: Request<Incoming>| {
+            req.extensions_mut().insert(ConnectInfo(peer));
+            router.clone().oneshot(req)
+        });
+        builder.serve_connection(io, svc)
+    })
+    .await;
 }
 
 /// Every second: pick up key rotations made elsewhere. Every ten minutes:
@@ -153,26 +196,5 @@ async fn upkeep(app: AppState) {
             }
         }
         n = n.wrapping_add(1);
-    }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
     }
 }

@@ -65,3 +65,34 @@ fn basic_rejects_garbage() {
         );
     }
 }
+
+#[test]
+fn at_most_max_params_pairs_empty_ones_included() {
+    let form = |n: usize, value: &str| {
+        (0..n)
+            .map(|i| format!("p{i}={value}"))
+            .collect::<Vec<_>>()
+            .join("&")
+    };
+    assert_eq!(
+        Params::parse(form(MAX_PARAMS, "x").as_bytes())
+            .unwrap()
+            .0
+            .len(),
+        MAX_PARAMS
+    );
+    assert!(
+        Params::parse(form(MAX_PARAMS, "").as_bytes())
+            .unwrap()
+            .0
+            .is_empty()
+    );
+    for value in ["x", ""] {
+        let e = Params::parse(form(MAX_PARAMS + 1, value).as_bytes()).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidRequest);
+        assert_eq!(e.description, "too many parameters");
+    }
+    // Repeated `resource` values count one by one.
+    let many = vec!["resource=https%3A%2F%2Fa"; MAX_PARAMS + 1].join("&");
+    assert!(Params::parse(many.as_bytes()).is_err());
+}

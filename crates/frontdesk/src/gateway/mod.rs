@@ -30,10 +30,11 @@ use frontdesk_resource::{
 use hyper::service::service_fn;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::net::TcpListener;
 
 use crate::config::CommonArgs;
+use crate::listener::{HEAD_LIMIT, MAX_HEADERS, accept_loop, shutdown_signal};
 pub use config::{GatewayConfig, Mode};
 use proxy::{Gateway, Route};
 
@@ -178,69 +179,28 @@ async fn build(cfg: &GatewayConfig) -> anyhow::Result<Gateway> {
     ))
 }
 
-/// The accept loop: hyper-util's auto builder (HTTP/1.1 and h2c) with a
-/// header-read timeout, one task per connection, graceful shutdown on
-/// SIGTERM/Ctrl-C (in-flight requests get up to 10 s).
+/// The accept loop (shared with `serve`): HTTP/1.1 with a header-read
+/// timeout that also closes idle keep-alive connections, the 16 KiB /
+/// 100-field head cap (431), one task per connection, graceful shutdown on
+/// SIGTERM/Ctrl-C (in-flight requests get up to 10 s). No h2c: hyper-util's
+/// auto builder sniffs for the HTTP/2 preface before any timer runs, so a
+/// client that sends nothing would hold its connection forever.
 async fn serve(listener: TcpListener, gateway: Arc<Gateway>, header_read_timeout: Duration) {
-    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    let mut builder = hyper::server::conn::http1::Builder::new();
     builder
-        .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(header_read_timeout)
+        .max_header_size(HEAD_LIMIT)
+        .max_headers(MAX_HEADERS)
         .keep_alive(true);
-    builder.http2().timer(TokioTimer::new());
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let shutdown = shutdown_signal();
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let gw = Arc::clone(&gateway);
-                let svc = service_fn(move |req| proxy::handle(Arc::clone(&gw), req, peer));
-                let conn = builder.serve_connection(TokioIo::new(stream), svc).into_owned();
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(error = %e, "connection ended with an error");
-                    }
-                });
-            }
-            () = &mut shutdown => break,
-        }
-    }
-    tracing::info!("shutting down: finishing in-flight requests");
-    tokio::select! {
-        () = graceful.shutdown() => {}
-        () = tokio::time::sleep(Duration::from_secs(10)) => {}
-    }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
+    let shutdown = async {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests");
     };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
+    accept_loop(listener, shutdown, Duration::from_secs(10), |io, peer| {
+        let gw = Arc::clone(&gateway);
+        let svc = service_fn(move |req| proxy::handle(Arc::clone(&gw), req, peer));
+        builder.serve_connection(io, svc)
+    })
+    .await;
 }

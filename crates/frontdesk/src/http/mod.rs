@@ -1,5 +1,5 @@
 //! HTTP: routers for the public and the admin listener, middleware, and the
-//! serving loop.
+//! input caps the listeners enforce.
 
 pub mod admin;
 pub mod backchannel;
@@ -24,6 +24,11 @@ use crate::app::AppState;
 
 /// Largest request body accepted (SECURITY.md §5.7).
 pub const BODY_LIMIT: usize = 64 * 1024;
+
+pub use crate::listener::{HEAD_LIMIT, MAX_HEADERS};
+
+/// Longest a handler may run before the client gets 503.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The public router. Routes follow [`frontdesk_core::Features`], the same
 /// value the discovery document is built from. With `metrics`, each request
@@ -80,7 +85,7 @@ pub fn router(app: AppState, metrics: bool) -> Router {
 /// or bodies (which may hold credentials and tokens).
 pub fn with_middleware(r: Router) -> Router {
     r.layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(30)))
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, REQUEST_TIMEOUT))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("handler panicked");
             error::ApiError(frontdesk_core::error::Error::Internal("panic".into()))

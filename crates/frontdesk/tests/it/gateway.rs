@@ -904,3 +904,53 @@ fn gateway_never_imports_store_or_http() {
         }
     }
 }
+
+/// The gateway's listener closes a connection that never sends a request
+/// head, and one that sends half of it, after `header_read_timeout_secs`
+/// (HTTP/1.1 only: an h2c-sniffing listener would wait forever).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_closes_idle_and_slow_connections() {
+    use tokio::io::AsyncWriteExt;
+
+    use crate::limits::{connect, read_until_closed};
+
+    let s = Server::start(crate::support::Backend::Sqlite, "")
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("gateway.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "listen = \"127.0.0.1:0\"\nissuer = \"{}\"\nheader_read_timeout_secs = 1\n\
+             [[routes]]\npath_prefix = \"/photos\"\nupstream = \"http://127.0.0.1:9\"\n\
+             audience = \"{PHOTOS}\"\n",
+            s.base
+        ),
+    )
+    .unwrap();
+    let gw = spawn_listening(
+        dir.path(),
+        "gateway",
+        &["gateway", "--config", cfg.to_str().unwrap()],
+    );
+    for partial in [&b""[..], b"GET /photos HTTP/1.1\r\nHost: x\r\n"] {
+        let started = Instant::now();
+        let mut stream = connect(&gw.base).await;
+        stream.write_all(partial).await.unwrap();
+        let got = read_until_closed(&mut stream).await;
+        let took = started.elapsed();
+        let what = String::from_utf8_lossy(partial);
+        assert!(
+            took >= Duration::from_millis(900),
+            "{what:?}: closed after {took:?}"
+        );
+        assert_eq!(String::from_utf8_lossy(&got), "", "{what:?}");
+    }
+    // The start of an HTTP/2 preface is just a bad HTTP/1.1 request.
+    let mut stream = connect(&gw.base).await;
+    stream.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
+    let got = read_until_closed(&mut stream).await;
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+}

@@ -12,6 +12,7 @@ mod discovery;
 mod gateway;
 mod interop_node;
 mod introspection;
+mod limits;
 mod metrics;
 mod native;
 mod oidc_interop;

@@ -20,30 +20,35 @@ const REPEATABLE: &[&str] = &["resource"];
 pub struct Params(Vec<(String, String)>);
 
 impl Params {
-    /// Parses a form body (or a query string). Duplicates of a
-    /// non-repeatable parameter, invalid UTF-8 and more than [`MAX_PARAMS`]
-    /// pairs give `invalid_request`.
+    /// Parses a form body (or a query string) as the WHATWG URL standard
+    /// (§5.1) does, but strictly: the percent-decoded bytes of every name and
+    /// value must be UTF-8. Duplicates of a non-repeatable parameter, invalid
+    /// UTF-8 and more than [`MAX_PARAMS`] pairs (empty values included) give
+    /// `invalid_request`.
     pub fn parse(body: &[u8]) -> Result<Params, OAuthError> {
         let mut pairs: Vec<(String, String)> = Vec::new();
-        for (k, v) in form_urlencoded::parse(body) {
-            // form_urlencoded decodes lossily; a replacement character means
-            // the percent-decoded bytes were not UTF-8.
-            if k.contains('\u{FFFD}') || v.contains('\u{FFFD}') {
-                return Err(OAuthError::invalid_request("parameters must be UTF-8"));
-            }
-            if pairs.len() >= MAX_PARAMS {
+        let sequences = body.split(|b| *b == b'&').filter(|s| !s.is_empty());
+        for (i, seq) in sequences.enumerate() {
+            if i >= MAX_PARAMS {
                 return Err(OAuthError::invalid_request("too many parameters"));
             }
+            let (k, v) = match seq.iter().position(|b| *b == b'=') {
+                Some(eq) => (&seq[..eq], &seq[eq + 1..]),
+                None => (seq, &[][..]),
+            };
+            let (Some(k), Some(v)) = (form_decode_lenient(k), form_decode_lenient(v)) else {
+                return Err(OAuthError::invalid_request("parameters must be UTF-8"));
+            };
             if v.is_empty() {
                 continue;
             }
-            if !REPEATABLE.contains(&k.as_ref()) && pairs.iter().any(|(n, _)| n == k.as_ref()) {
+            if !REPEATABLE.contains(&k.as_str()) && pairs.iter().any(|(n, _)| *n == k) {
                 return Err(OAuthError::invalid_request(format!(
                     "parameter {} is repeated",
                     printable(&k)
                 )));
             }
-            pairs.push((k.into_owned(), v.into_owned()));
+            pairs.push((k, v));
         }
         Ok(Params(pairs))
     }
@@ -111,6 +116,33 @@ fn form_decode(s: &str) -> Option<String> {
     let plus_as_space = s.replace('+', " ");
     let bytes: Vec<u8> = percent_decode(plus_as_space.as_bytes())?;
     String::from_utf8(bytes).ok()
+}
+
+/// One name or value of a form body (WHATWG URL §5.1): `+` is a space, `%XX`
+/// a byte, and a `%` not followed by two hex digits stays as it is; `None`
+/// when the bytes are not UTF-8. Checking the bytes themselves (not a lossy
+/// decoding) keeps a genuine U+FFFD, which is valid UTF-8.
+fn form_decode_lenient(input: &[u8]) -> Option<String> {
+    let hex = |b: Option<&u8>| b.and_then(|b| char::from(*b).to_digit(16));
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while let Some(&b) = input.get(i) {
+        match (b, hex(input.get(i + 1)), hex(input.get(i + 2))) {
+            (b'%', Some(h), Some(l)) => {
+                out.push(u8::try_from(h * 16 + l).ok()?);
+                i += 3;
+            }
+            (b'+', _, _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 fn percent_decode(input: &[u8]) -> Option<Vec<u8>> {

@@ -67,18 +67,22 @@ pub fn match_redirect_uri(client: &Client, requested: &str) -> Option<ValidatedR
 }
 
 /// `http://127.0.0.1:PORT/rest` → `http://127.0.0.1/rest` (same for
-/// `[::1]`); `None` for anything else. Works on the raw string so that no
-/// normalisation can make two different URIs equal.
+/// `[::1]`), PORT being 1–5 digits up to 65535; `None` for anything else.
+/// Works on the raw string so that no normalisation can make two different
+/// URIs equal.
 fn strip_loopback_port(uri: &str) -> Option<String> {
     for host in ["http://127.0.0.1", "http://[::1]"] {
         if let Some(rest) = uri.strip_prefix(host) {
             let rest = match rest.strip_prefix(':') {
                 Some(p) => {
                     let digits = p.bytes().take_while(u8::is_ascii_digit).count();
-                    if digits == 0 || digits > 5 {
+                    let (port, rest) = p.split_at(digits);
+                    // A real port (RFC 3986 §3.2.3, WHATWG: at most 65535),
+                    // so an accepted URI always parses and carries the response.
+                    if digits == 0 || digits > 5 || port.parse::<u32>().ok()? > 65_535 {
                         return None;
                     }
-                    &p[digits..]
+                    rest
                 }
                 None => rest,
             };

@@ -56,7 +56,7 @@ pub fn validate_redirect_uri(uri: &str) -> Result<(), MetadataError> {
             Some(url::Host::Ipv4(ip)) if ip.is_loopback() && uri_host_is(uri, "127.0.0.1") => {
                 Ok(())
             }
-            Some(url::Host::Ipv6(ip)) if ip.is_loopback() => Ok(()),
+            Some(url::Host::Ipv6(ip)) if ip.is_loopback() && uri_host_is(uri, "[::1]") => Ok(()),
             _ => Err(bad(
                 "http is allowed only on the loopback addresses 127.0.0.1 and [::1]; use https",
             )),
@@ -73,8 +73,10 @@ pub fn validate_redirect_uri(uri: &str) -> Result<(), MetadataError> {
 }
 
 /// True when the authority of `uri` is literally `host` (with or without a
-/// port), so that `http://127.1/` or `http://2130706433/` — which the URL
-/// parser normalises to 127.0.0.1 — are not registered under a disguise.
+/// port), so that `http://127.1/`, `http://2130706433/` or `http://[::0:1]/`
+/// — which the URL parser normalises to 127.0.0.1 or [::1] — are not
+/// registered under a disguise (and the loopback port rule, which works on
+/// the literal spelling, applies to every registered loopback URI).
 fn uri_host_is(uri: &str, host: &str) -> bool {
     let Some(rest) = uri.split_once("://").map(|(_, r)| r) else {
         return false;

@@ -23,6 +23,9 @@ pub mod store;
 pub mod token;
 pub mod userinfo;
 
+#[cfg(test)]
+mod proptests;
+
 use secret::Pepper;
 
 /// Endpoint paths, shared by the router and the discovery document.

@@ -20,31 +20,35 @@ const REPEATABLE: &[&str] = &["resource"];
 pub struct Params(Vec<(String, String)>);
 
 impl Params {
-    /// Parses a form body (or a query string). Duplicates of a
-    /// non-repeatable parameter, invalid UTF-8 and more than [`MAX_PARAMS`]
-    /// pairs give `invalid_request`. Every pair on the wire counts towards
-    /// the cap, empty ones too.
+    /// Parses a form body (or a query string) as the WHATWG URL standard
+    /// (§5.1) does, but strictly: the percent-decoded bytes of every name and
+    /// value must be UTF-8. Duplicates of a non-repeatable parameter, invalid
+    /// UTF-8 and more than [`MAX_PARAMS`] pairs (empty values included) give
+    /// `invalid_request`.
     pub fn parse(body: &[u8]) -> Result<Params, OAuthError> {
         let mut pairs: Vec<(String, String)> = Vec::new();
-        for (n, (k, v)) in form_urlencoded::parse(body).enumerate() {
-            if n >= MAX_PARAMS {
+        let sequences = body.split(|b| *b == b'&').filter(|s| !s.is_empty());
+        for (i, seq) in sequences.enumerate() {
+            if i >= MAX_PARAMS {
                 return Err(OAuthError::invalid_request("too many parameters"));
             }
-            // form_urlencoded decodes lossily; a replacement character means
-            // the percent-decoded bytes were not UTF-8.
-            if k.contains('\u{FFFD}') || v.contains('\u{FFFD}') {
+            let (k, v) = match seq.iter().position(|b| *b == b'=') {
+                Some(eq) => (&seq[..eq], &seq[eq + 1..]),
+                None => (seq, &[][..]),
+            };
+            let (Some(k), Some(v)) = (form_decode_lenient(k), form_decode_lenient(v)) else {
                 return Err(OAuthError::invalid_request("parameters must be UTF-8"));
-            }
+            };
             if v.is_empty() {
                 continue;
             }
-            if !REPEATABLE.contains(&k.as_ref()) && pairs.iter().any(|(n, _)| n == k.as_ref()) {
+            if !REPEATABLE.contains(&k.as_str()) && pairs.iter().any(|(n, _)| *n == k) {
                 return Err(OAuthError::invalid_request(format!(
                     "parameter {} is repeated",
                     printable(&k)
                 )));
             }
-            pairs.push((k.into_owned(), v.into_owned()));
+            pairs.push((k, v));
         }
         Ok(Params(pairs))
     }
@@ -112,6 +116,18 @@ fn form_decode(s: &str) -> Option<String> {
     let plus_as_space = s.replace('+', " ");
     let bytes: Vec<u8> = percent_decode(plus_as_space.as_bytes())?;
     String::from_utf8(bytes).ok()
+}
+
+/// One name or value of a form body (WHATWG URL §5.1): `+` is a space, `%XX`
+/// a byte, and a `%` not followed by two hex digits stays as it is; `None`
+/// when the bytes are not UTF-8. Checking the bytes themselves (not a lossy
+/// decoding) keeps a genuine U+FFFD, which is valid UTF-8.
+fn form_decode_lenient(input: &[u8]) -> Option<String> {
+    let spaced: Vec<u8> = input
+        .iter()
+        .map(|&b| if b == b'+' { b' ' } else { b })
+        .collect();
+    String::from_utf8(percent_encoding::percent_decode(&spaced).collect()).ok()
 }
 
 fn percent_decode(input: &[u8]) -> Option<Vec<u8>> {

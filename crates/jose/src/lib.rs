@@ -25,6 +25,8 @@ mod strict;
 mod verify;
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
 
 use base64::Engine as _;

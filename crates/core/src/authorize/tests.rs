@@ -74,6 +74,31 @@ fn r2_loopback_any_port() {
     }
 }
 
+/// Found by fuzzing (fuzz/ F4): `http://127.0.0.1:66531` matched a
+/// registered `http://127.0.0.1`. No URL parser accepts that port, so the
+/// response was sent to an unparsable URI without `code`, `state` or `iss`.
+#[test]
+fn loopback_port_must_be_a_real_port() {
+    let c = client(&["http://127.0.0.1", "http://[::1]/cb"]);
+    for ok in [
+        "http://127.0.0.1:65535",
+        "http://127.0.0.1:0",
+        "http://[::1]:1/cb",
+    ] {
+        let v = match_redirect_uri(&c, ok).unwrap();
+        assert!(v.with_params(&[("code", "c")]).contains("code=c"), "{ok}");
+    }
+    for bad in [
+        "http://127.0.0.1:65536",
+        "http://127.0.0.1:66531",
+        "http://127.0.0.1:99999",
+        "http://[::1]:70000/cb",
+        "http://127.0.0.1:123456",
+    ] {
+        assert!(match_redirect_uri(&c, bad).is_none(), "{bad}");
+    }
+}
+
 #[test]
 fn response_params_keep_the_registered_query() {
     let v = ValidatedRedirectUri("https://app.example.com/cb?tenant=a".into());

@@ -53,3 +53,20 @@ fn one_auth_method_per_request() {
         Credentials::Absent
     );
 }
+
+/// Found by fuzzing (fuzz/ F4): the IPv6 loopback written other than `[::1]`
+/// was registered, against the policy (ARCHITECTURE.md: "the loopback
+/// literals 127.0.0.1 and [::1], written exactly so").
+#[test]
+fn ipv6_loopback_must_be_written_as_the_literal() {
+    for u in [
+        "http://[::0:1]/cb",
+        "http://[0:0:0:0:0:0:0:1]/cb",
+        "http://[0::1]:8080/cb",
+        "http://[::ffff:127.0.0.1]/cb",
+    ] {
+        assert!(validate_redirect_uri(u).is_err(), "{u}");
+    }
+    assert!(validate_redirect_uri("http://[::1]/cb").is_ok());
+    assert!(validate_redirect_uri("http://[::1]:8080/cb?x=1").is_ok());
+}

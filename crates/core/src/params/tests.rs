@@ -66,6 +66,42 @@ fn basic_rejects_garbage() {
     }
 }
 
+/// Found by fuzzing (fuzz/ F3): a genuine U+FFFD (valid UTF-8, raw or
+/// percent-encoded) was refused as "not UTF-8", because the old check looked
+/// for the replacement character in a lossy decoding.
+#[test]
+fn a_real_replacement_character_is_valid_utf8() {
+    let p = Params::parse("state=\u{FFFD}&nonce=%EF%BF%BD".as_bytes()).unwrap();
+    assert_eq!(p.get("state"), Some("\u{FFFD}"));
+    assert_eq!(p.get("nonce"), Some("\u{FFFD}"));
+    assert!(Params::parse(b"state=%FF").is_err());
+    assert!(Params::parse(b"state=\xff").is_err());
+    assert!(Params::parse(b"st%C3te=x").is_err());
+}
+
+/// A `%` that does not start two hex digits stays literal (WHATWG URL §5.1).
+#[test]
+fn stray_percent_signs_are_kept() {
+    let p = Params::parse(b"a=%zz&b=100%&c=%4").unwrap();
+    assert_eq!(p.get("a"), Some("%zz"));
+    assert_eq!(p.get("b"), Some("100%"));
+    assert_eq!(p.get("c"), Some("%4"));
+}
+
+/// Found while writing the F3 oracle (fuzz/, proptests): pairs with an empty
+/// value did not count towards `MAX_PARAMS`, so any number of `a=&a=&…` was
+/// accepted.
+#[test]
+fn the_parameter_cap_counts_empty_values() {
+    let body = |n: usize| vec!["e="; n].join("&");
+    assert!(Params::parse(body(MAX_PARAMS).as_bytes()).is_ok());
+    assert!(Params::parse(body(MAX_PARAMS + 1).as_bytes()).is_err());
+    assert!(Params::parse(body(10_000).as_bytes()).is_err());
+    // Empty sequences between `&&` are not pairs (WHATWG URL §5.1).
+    let sparse: Vec<String> = (0..MAX_PARAMS).map(|i| format!("p{i}=1")).collect();
+    assert!(Params::parse(format!("&&{}&&", sparse.join("&&&")).as_bytes()).is_ok());
+}
+
 #[test]
 fn at_most_max_params_pairs_empty_ones_included() {
     let form = |n: usize, value: &str| {

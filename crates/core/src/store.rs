@@ -261,4 +261,10 @@ pub trait Store: Send + Sync {
         &self,
         key: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Takes back one failure noted for `key` (never below zero): for an
+    /// attempt counted before it was checked that turned out to succeed.
+    fn forgive_login_failure(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

@@ -239,6 +239,8 @@ const LOGIN_FAILURE_NOTE: &str = "INSERT INTO login_failures \
      RETURNING count";
 const LOGIN_FAILURE_GET: &str = "SELECT count, window_start FROM login_failures WHERE key = $1";
 const LOGIN_FAILURE_CLEAR: &str = "DELETE FROM login_failures WHERE key = $1";
+const LOGIN_FAILURE_FORGIVE: &str =
+    "UPDATE login_failures SET count = count - 1 WHERE key = $1 AND count > 0";
 const LOGIN_FAILURES_PURGE: &str = "DELETE FROM login_failures WHERE expires_at <= $1";
 
 /// What [`Store::redeem_code`] decided, before decoding.
@@ -1092,6 +1094,16 @@ impl Store for Db {
     async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError> {
         on_backend!(self, write, |pool| {
             sqlx::query(LOGIN_FAILURE_CLEAR)
+                .bind(key)
+                .execute(pool)
+                .await
+                .map(|_| ())
+        })
+    }
+
+    async fn forgive_login_failure(&self, key: &str) -> Result<(), StoreError> {
+        on_backend!(self, write, |pool| {
+            sqlx::query(LOGIN_FAILURE_FORGIVE)
                 .bind(key)
                 .execute(pool)
                 .await

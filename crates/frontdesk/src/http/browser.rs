@@ -520,19 +520,32 @@ async fn check_password(
     let policy = &app.web.login;
     let account_key = format!("acct:{}", login.to_lowercase());
     let ip_key = format!("ip:{}", peer.ip());
-    let account_failures = app
+    // Every attempt is counted as a failure *before* its password is
+    // checked (one atomic increment each), and only attempts numbered
+    // within the limits are checked: however many arrive at once, at most
+    // `max_per_account` passwords per account and `max_per_ip` per address
+    // are ever tried in a window (SECURITY.md §5.6). A success then takes
+    // its count back. The address is checked first, so an address over its
+    // limit no longer adds to the accounts it tries.
+    let ip_count = app
         .db
-        .login_failures(&account_key, now, policy.window)
+        .note_login_failure(&ip_key, now, policy.window)
         .await?;
-    if account_failures >= policy.max_per_account
-        || app.db.login_failures(&ip_key, now, policy.window).await? >= policy.max_per_ip
-    {
+    if ip_count > policy.max_per_ip {
+        return Ok(Login::Throttled);
+    }
+    let account_count = app
+        .db
+        .note_login_failure(&account_key, now, policy.window)
+        .await?;
+    if account_count > policy.max_per_account {
         return Ok(Login::Throttled);
     }
     // Progressive: past a few failures every further attempt on the account
     // waits longer (0.25 s, 0.5 s, 1 s, … up to 4 s) before it is checked,
     // then the account locks for the rest of the window.
-    if let Some(step) = account_failures.checked_sub(PROGRESSIVE_AFTER) {
+    let earlier_failures = account_count.saturating_sub(1);
+    if let Some(step) = earlier_failures.checked_sub(PROGRESSIVE_AFTER) {
         let delay = std::time::Duration::from_millis(250u64 << step.min(4));
         tokio::time::sleep(delay).await;
     }
@@ -550,17 +563,11 @@ async fn check_password(
     match user {
         Some(u) if matches && !u.disabled && !u.password_hash.is_empty() => {
             app.db.clear_login_failures(&account_key).await?;
+            app.db.forgive_login_failure(&ip_key).await?;
             Ok(Login::Ok(u))
         }
-        _ => {
-            app.db
-                .note_login_failure(&account_key, now, policy.window)
-                .await?;
-            app.db
-                .note_login_failure(&ip_key, now, policy.window)
-                .await?;
-            Ok(Login::Failed)
-        }
+        // Already counted above.
+        _ => Ok(Login::Failed),
     }
 }
 

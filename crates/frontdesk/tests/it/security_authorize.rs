@@ -1563,6 +1563,113 @@ async fn r37_account_lockout_after_10_failures(s: &Server) {
 }
 both!(r37_account_lockout_after_10_failures, SECURITY_CONFIG);
 
+/// `n` wrong-password logins sent at once as `usernames(i)`; their statuses.
+async fn concurrent_failed_logins(
+    s: &Server,
+    n: usize,
+    usernames: fn(usize) -> String,
+) -> (Browser, Page, Vec<u16>) {
+    let (_, challenge) = pkce();
+    let b = Browser::new(s);
+    let login = page(
+        b.get(&authorize_url(
+            s,
+            APP1.0,
+            APP1_CB,
+            "openid",
+            &challenge,
+            &[],
+        ))
+        .await,
+    );
+    let csrf = login.input("csrf").unwrap();
+    let request = login.input("request").unwrap();
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let http = b.http.clone();
+            let url = format!("{}/login", s.base);
+            let form = [
+                ("csrf", csrf.clone()),
+                ("request", request.clone()),
+                ("username", usernames(i)),
+                ("password", "wrong-password".to_owned()),
+            ];
+            tokio::spawn(async move {
+                http.post(url)
+                    .form(&form)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    statuses.sort_unstable();
+    (b, login, statuses)
+}
+
+/// §5.6: attempts sent at once cannot get past the limit. Each attempt is
+/// counted before its password is checked, so of 30 wrong passwords for one
+/// account exactly 10 are checked (401) and 20 refused unchecked (429); then
+/// even the right password is refused.
+async fn r37_concurrent_attempts_check_at_most_the_limit(s: &Server) {
+    let (b, login, statuses) = concurrent_failed_logins(s, 30, |_| "alice".to_owned()).await;
+    let mut expected = vec![401; 10];
+    expected.extend([429; 20]);
+    assert_eq!(statuses, expected);
+    assert_eq!(page(b.login(&login, ALICE).await).status, 429);
+}
+both!(
+    r37_concurrent_attempts_check_at_most_the_limit,
+    SECURITY_CONFIG
+);
+
+/// The same for one address trying many accounts (password spraying):
+/// with `login_max_failures_per_ip = 8`, 12 attempts at once on 12
+/// accounts give 8 checks and 4 refusals; a success takes its count back.
+async fn r37_concurrent_spraying_from_one_address_is_capped(s: &Server) {
+    let (_, _, statuses) = concurrent_failed_logins(s, 12, |i| format!("user{i}")).await;
+    let mut expected = vec![401; 8];
+    expected.extend([429; 4]);
+    assert_eq!(statuses, expected);
+}
+both!(
+    r37_concurrent_spraying_from_one_address_is_capped,
+    &format!("login_max_failures_per_ip = 8\n{SECURITY_CONFIG}")
+);
+
+/// Successful logins are counted in advance like any attempt, then taken
+/// back: many sign-ins from one address never reach its limit.
+async fn r37_successes_do_not_use_up_the_address_limit(s: &Server) {
+    for i in 0..5 {
+        let (_, challenge) = pkce();
+        let b = Browser::new(s);
+        let login = page(
+            b.get(&authorize_url(
+                s,
+                APP1.0,
+                APP1_CB,
+                "openid",
+                &challenge,
+                &[],
+            ))
+            .await,
+        );
+        let p = page(b.login(&login, ALICE).await);
+        assert_ne!(p.status, 429, "sign-in {i}");
+        assert!(p.status.is_success(), "sign-in {i}: {}", p.status);
+    }
+}
+both!(
+    r37_successes_do_not_use_up_the_address_limit,
+    &format!("login_max_failures_per_ip = 3\n{SECURITY_CONFIG}")
+);
+
 // ----- consent -----
 
 /// Deny → access_denied; first-party clients skip consent; the admin API

@@ -3,7 +3,11 @@ use frontdesk_store::Db;
 
 use crate::support::NOW;
 
-contract!(login_failures_window, login_failures_concurrent_count_all);
+contract!(
+    login_failures_window,
+    login_failures_concurrent_count_all,
+    a_forgiven_failure_is_taken_back_never_below_zero
+);
 
 const WINDOW: i64 = 300;
 
@@ -109,5 +113,28 @@ async fn login_failures_concurrent_count_all(db: &Db) {
             .await
             .unwrap(),
         50
+    );
+}
+
+async fn a_forgiven_failure_is_taken_back_never_below_zero(db: &Db) {
+    let key = "ip:192.0.2.9";
+    for _ in 0..3 {
+        db.note_login_failure(key, NOW, WINDOW).await.unwrap();
+    }
+    db.forgive_login_failure(key).await.unwrap();
+    assert_eq!(db.login_failures(key, NOW, WINDOW).await.unwrap(), 2);
+    for _ in 0..5 {
+        db.forgive_login_failure(key).await.unwrap();
+    }
+    assert_eq!(db.login_failures(key, NOW, WINDOW).await.unwrap(), 0);
+    // The window is kept: the next failure counts 1 in the same window.
+    assert_eq!(
+        db.note_login_failure(key, NOW + 1, WINDOW).await.unwrap(),
+        1
+    );
+    db.forgive_login_failure("never-seen").await.unwrap();
+    assert_eq!(
+        db.login_failures("never-seen", NOW, WINDOW).await.unwrap(),
+        0
     );
 }

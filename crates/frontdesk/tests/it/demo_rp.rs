@@ -183,6 +183,18 @@ impl Browser {
     /// From the RP's home page through frontdesk's login (and consent, when
     /// `decision` is given) back to wherever the RP sends the browser.
     async fn sign_in(&self, rp: &str, decision: &str) -> Seen {
+        self.sign_in_as(rp, ALICE, "PhotoBook", decision).await
+    }
+
+    /// [`Browser::sign_in`] as `user`, expecting `client_name` on the
+    /// consent page.
+    async fn sign_in_as(
+        &self,
+        rp: &str,
+        user: (&str, &str),
+        client_name: &str,
+        decision: &str,
+    ) -> Seen {
         let login = self.get(&format!("{rp}/login")).await;
         assert_eq!(login.page.status, StatusCode::OK, "{}", login.page.body);
         assert!(
@@ -194,7 +206,7 @@ impl Browser {
             .submit(
                 &login,
                 "/login",
-                &[("username", ALICE.0), ("password", ALICE.1)],
+                &[("username", user.0), ("password", user.1)],
             )
             .await;
         assert!(
@@ -202,7 +214,7 @@ impl Browser {
             "frontdesk's consent page: {}",
             consent.page.body
         );
-        assert!(consent.page.body.contains("PhotoBook"));
+        assert!(consent.page.body.contains(client_name));
         self.submit(&consent, "/consent", &[("decision", decision)])
             .await
     }
@@ -416,3 +428,104 @@ async fn wrong_state_and_denied_consent_show_error_pages(dir: tempfile::TempDir,
     assert!(nf.page.body.contains("<html"));
 }
 both!(with_db wrong_state_and_denied_consent_show_error_pages);
+
+/// `frontdesk demo`, the README's one command: frontdesk, the gateway, the
+/// demo API and the demo app on their fixed ports, and the story works
+/// through them — sign in as the seeded user, see the profile, see the
+/// photos through the gateway; SIGTERM stops all four. Skipped (with a
+/// line) when one of the fixed ports is taken on this machine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frontdesk_demo_runs_the_whole_story() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    for port in [8080, 8082, 8083, 8084] {
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
+            eprintln!("skipped: port {port} is in use");
+            return;
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(crate::support::bin())
+        .args(["--data-dir", dir.path().to_str().unwrap(), "demo"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut ready = false;
+    while !ready && Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            ready = line.contains("Press Ctrl-C to stop.");
+        }
+    }
+    let stop = |child: &mut std::process::Child| {
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    if !ready {
+        stop(&mut child);
+        panic!(
+            "frontdesk demo did not start; logs in {}",
+            dir.path().display()
+        );
+    }
+
+    let rp = "http://127.0.0.1:8084";
+    let b = Browser::new();
+    let home = b.get(&format!("{rp}/")).await;
+    assert!(home.page.body.contains("Sign in with frontdesk"));
+    let profile = b
+        .sign_in_as(
+            rp,
+            ("demo", "demo-password"),
+            "PhotoBook (demo app)",
+            "approve",
+        )
+        .await;
+    assert_eq!(profile.page.status, StatusCode::OK, "{}", profile.page.body);
+    assert_eq!(profile.url.path(), "/profile");
+    let photos = b.get(&format!("{rp}/photos")).await;
+    assert_eq!(photos.page.status, StatusCode::OK, "{}", photos.page.body);
+    assert!(
+        photos.page.body.contains("beach.jpg"),
+        "{}",
+        photos.page.body
+    );
+    // The gateway refuses a caller without a token.
+    let r = reqwest::get("http://127.0.0.1:8082/photos").await.unwrap();
+    assert_eq!(r.status(), 401);
+
+    let status = stop(&mut child).expect("the demo stops on SIGTERM");
+    assert!(status.success(), "{status}");
+    // All four children are gone with it: the ports are free again.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for port in [8080, 8082, 8083, 8084] {
+        assert!(
+            std::net::TcpListener::bind(("127.0.0.1", port)).is_ok(),
+            "port {port} still taken after the demo stopped"
+        );
+    }
+}

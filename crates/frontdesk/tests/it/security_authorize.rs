@@ -1563,12 +1563,8 @@ async fn r37_account_lockout_after_10_failures(s: &Server) {
 }
 both!(r37_account_lockout_after_10_failures, SECURITY_CONFIG);
 
-/// `n` wrong-password logins sent at once as `usernames(i)`; their statuses.
-async fn concurrent_failed_logins(
-    s: &Server,
-    n: usize,
-    usernames: fn(usize) -> String,
-) -> (Browser, Page, Vec<u16>) {
+/// A new browser on app1's login page.
+async fn at_login_page(s: &Server) -> (Browser, Page) {
     let (_, challenge) = pkce();
     let b = Browser::new(s);
     let login = page(
@@ -1582,6 +1578,16 @@ async fn concurrent_failed_logins(
         ))
         .await,
     );
+    (b, login)
+}
+
+/// `n` wrong-password logins sent at once as `usernames(i)`; their statuses.
+async fn concurrent_failed_logins(
+    s: &Server,
+    n: usize,
+    usernames: fn(usize) -> String,
+) -> (Browser, Page, Vec<u16>) {
+    let (b, login) = at_login_page(s).await;
     let csrf = login.input("csrf").unwrap();
     let request = login.input("request").unwrap();
     let tasks: Vec<_> = (0..n)
@@ -1647,19 +1653,7 @@ both!(
 /// back: many sign-ins from one address never reach its limit.
 async fn r37_successes_do_not_use_up_the_address_limit(s: &Server) {
     for i in 0..5 {
-        let (_, challenge) = pkce();
-        let b = Browser::new(s);
-        let login = page(
-            b.get(&authorize_url(
-                s,
-                APP1.0,
-                APP1_CB,
-                "openid",
-                &challenge,
-                &[],
-            ))
-            .await,
-        );
+        let (b, login) = at_login_page(s).await;
         let p = page(b.login(&login, ALICE).await);
         assert_ne!(p.status, 429, "sign-in {i}");
         assert!(p.status.is_success(), "sign-in {i}: {}", p.status);

@@ -9,7 +9,7 @@ use crate::client::{self, Credentials};
 use crate::error::{Error, ErrorCode, OAuthError};
 use crate::grant;
 use crate::keys::KeyRing;
-use crate::model::{AccessTokenFormat, Client, GrantType, KeyUse, OpaqueToken, UnixTime};
+use crate::model::{AccessTokenFormat, Client, ClientId, GrantType, KeyUse, OpaqueToken, UnixTime};
 use crate::params::Params;
 use crate::scope::Scope;
 use crate::secret;
@@ -33,6 +33,21 @@ pub struct TokenResponse {
     pub id_token: Option<String>,
 }
 
+/// Decides whether a failed authentication against a stored client record
+/// may read that client again from the database, bypassing the store's
+/// cache (the record may predate a secret rotated elsewhere).
+///
+/// The answer is a budget, never a verdict on the client: when it says no,
+/// the failure stands on the record already read, and a request with the
+/// right secret still succeeds against that record. So failing on purpose
+/// with someone else's `client_id` costs the database a bounded number of
+/// reads and cannot lock the client out (SECURITY.md §5.6). The server
+/// allows one re-read per `client_id` per second.
+pub trait Reread: Sync {
+    /// `true` to spend one re-read of `id` now.
+    fn allow(&self, id: &ClientId) -> bool;
+}
+
 /// Handles one token request end to end.
 pub async fn exchange<S: Store>(
     core: &Core,
@@ -40,6 +55,7 @@ pub async fn exchange<S: Store>(
     keys: &KeyRing,
     creds: Credentials,
     params: &Params,
+    reread: &impl Reread,
     now: UnixTime,
 ) -> Result<TokenResponse, Error> {
     let grant_type = params.required("grant_type")?;
@@ -59,7 +75,7 @@ pub async fn exchange<S: Store>(
             .into());
         }
     };
-    let client = authenticate(core, store, &creds, now).await?;
+    let client = authenticate(core, store, &creds, reread, now).await?;
     match grant_type {
         GrantType::ClientCredentials => {
             grant::client_credentials::exchange(core, store, keys, &client, params, now).await
@@ -76,10 +92,16 @@ pub async fn exchange<S: Store>(
 /// Looks the client up and authenticates it (RFC 6749 §2.3). Absent
 /// credentials are `invalid_client` too: every back-channel endpoint here
 /// needs an identified client.
+///
+/// A failure against a known client re-reads it from the database when
+/// `reread` allows; otherwise the failure stands (see [`Reread`]). Unknown
+/// client_ids are never cached, so they always cost a read: the server
+/// bounds those per peer address instead.
 pub async fn authenticate<S: Store>(
     core: &Core,
     store: &S,
     creds: &Credentials,
+    reread: &impl Reread,
     now: UnixTime,
 ) -> Result<Client, Error> {
     let Some(id) = client::lookup_id(creds) else {
@@ -90,8 +112,9 @@ pub async fn authenticate<S: Store>(
     match client::authenticate(&core.pepper, found, creds, now) {
         Ok(c) => Ok(c),
         // The record may be a cached copy that predates a secret rotation
-        // made elsewhere: check once more against the database.
-        Err(_) if cached => {
+        // made elsewhere: check once more against the database, within the
+        // re-read budget.
+        Err(_) if cached && reread.allow(&id) => {
             let fresh = store.client_refreshed(&id).await?;
             Ok(client::authenticate(&core.pepper, fresh, creds, now)?)
         }

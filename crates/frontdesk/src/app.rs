@@ -185,6 +185,8 @@ pub struct App {
     keys: RwLock<Arc<KeyRing>>,
     pub admin_token: Option<Zeroizing<String>>,
     pub web: Web,
+    /// Failed client authentication at the back-channel endpoints.
+    pub client_auth: crate::throttle::ClientAuthThrottle,
 }
 
 pub type AppState = Arc<App>;
@@ -196,6 +198,7 @@ impl App {
         opened: Opened,
         admin_token: Option<Zeroizing<String>>,
         web: Web,
+        client_auth: crate::throttle::ClientAuthThrottle,
     ) -> anyhow::Result<App> {
         let Opened {
             core,
@@ -232,6 +235,7 @@ impl App {
             keys: RwLock::new(Arc::new(ring)),
             admin_token,
             web,
+            client_auth,
         })
     }
 

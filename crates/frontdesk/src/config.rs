@@ -7,6 +7,7 @@
 //! reference.
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -87,6 +88,17 @@ pub struct FileConfig {
     pub login_max_failures_per_ip: Option<u32>,
     /// Login-failure window, seconds. Default 900.
     pub login_window_secs: Option<i64>,
+    /// Failed client authentications (`invalid_client` at `/token`,
+    /// `/introspect`, `/revoke`) per peer IP address (IPv6: per /64) in a
+    /// burst; past it the address gets 429 at those endpoints until
+    /// `client_auth_failure_window_secs / client_auth_max_failures_per_ip`
+    /// has passed. The peer is the TCP peer: `X-Forwarded-For` is not
+    /// trusted. Default 60.
+    pub client_auth_max_failures_per_ip: Option<u32>,
+    /// Time in which a spent client-authentication failure quota refills
+    /// completely, seconds (one failure back every window / max).
+    /// Default 60, at most 86400.
+    pub client_auth_failure_window_secs: Option<i64>,
     /// Time a client has to send a complete request head, seconds, on both
     /// listeners. It also bounds how long an idle keep-alive connection may
     /// wait for its next request (SECURITY.md §5.7: ≤ 10 s). Default 10,
@@ -170,6 +182,8 @@ pub struct Settings {
     pub login_max_failures_per_account: u32,
     pub login_max_failures_per_ip: u32,
     pub login_window: i64,
+    pub client_auth_max_failures_per_ip: NonZeroU32,
+    pub client_auth_failure_window: Duration,
     pub header_read_timeout: Duration,
     pub rotation: RotationPolicy,
     pub features: Features,
@@ -323,6 +337,17 @@ fn validate(raw: FileConfig) -> anyhow::Result<Settings> {
     )?;
     let refresh_grace = positive("refresh_grace_secs", raw.refresh_grace_secs.unwrap_or(2), 0)?;
     let login_window = positive("login_window_secs", raw.login_window_secs.unwrap_or(900), 1)?;
+    let client_auth_max_failures_per_ip =
+        NonZeroU32::new(raw.client_auth_max_failures_per_ip.unwrap_or(60))
+            .ok_or_else(|| anyhow!("config: client_auth_max_failures_per_ip must be at least 1"))?;
+    let client_auth_failure_window = positive(
+        "client_auth_failure_window_secs",
+        raw.client_auth_failure_window_secs.unwrap_or(60),
+        1,
+    )?;
+    if client_auth_failure_window > 86_400 {
+        bail!("config: client_auth_failure_window_secs must be at most 86400");
+    }
     let header_read_timeout = positive(
         "header_read_timeout_secs",
         raw.header_read_timeout_secs.unwrap_or(10),
@@ -379,6 +404,8 @@ fn validate(raw: FileConfig) -> anyhow::Result<Settings> {
         login_max_failures_per_account: raw.login_max_failures_per_account.unwrap_or(10),
         login_max_failures_per_ip: raw.login_max_failures_per_ip.unwrap_or(50),
         login_window,
+        client_auth_max_failures_per_ip,
+        client_auth_failure_window: Duration::from_secs(client_auth_failure_window.unsigned_abs()),
         header_read_timeout: Duration::from_secs(header_read_timeout.unsigned_abs()),
         rotation: RotationPolicy {
             jwks_max_age,

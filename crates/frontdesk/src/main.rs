@@ -11,6 +11,7 @@ mod native;
 mod ops;
 mod serve;
 mod telemetry;
+mod throttle;
 
 use clap::Parser;
 

@@ -19,7 +19,7 @@ use tower::ServiceExt;
 use crate::app::{self, App, AppState};
 use crate::config::Settings;
 use crate::listener::{accept_loop, shutdown_signal};
-use crate::{http, ops, telemetry};
+use crate::{http, ops, telemetry, throttle};
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let opened = app::open(&settings).await?;
@@ -40,7 +40,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             window: settings.login_window,
         },
     )?;
-    let app: AppState = Arc::new(App::start(opened, settings.admin_token, web).await?);
+    let client_auth = throttle::ClientAuthThrottle::new(throttle::ClientAuthPolicy {
+        max_failures_per_ip: settings.client_auth_max_failures_per_ip,
+        window: settings.client_auth_failure_window,
+    })?;
+    let app: AppState = Arc::new(App::start(opened, settings.admin_token, web, client_auth).await?);
 
     let public = TcpListener::bind(settings.listen)
         .await
@@ -172,13 +176,15 @@ async fn serve_router(
     .await;
 }
 
-/// Every second: pick up key rotations made elsewhere. Every ten minutes:
-/// purge expired token records and keys that signed nothing still valid.
+/// Every second: pick up key rotations made elsewhere and forget idle
+/// client-authentication throttle entries. Every ten minutes: purge expired
+/// token records and keys that signed nothing still valid.
 async fn upkeep(app: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut n: u64 = 0;
     loop {
         tick.tick().await;
+        app.client_auth.upkeep();
         if let Err(e) = app.reload_keys().await {
             tracing::warn!(error = %e, "reloading signing keys failed");
         }

@@ -15,6 +15,7 @@
 //! | `frontdesk_tokens_issued_total` | counter | `grant_type`, `client_id` |
 //! | `frontdesk_oauth_errors_total` | counter | `error` (RFC 6749 §5.2 / §4.1.2.1 code) |
 //! | `frontdesk_logins_total` | counter | `result`: `success`, `failure`, `throttled` |
+//! | `frontdesk_client_auth_throttled_total` | counter | `endpoint`: `token`, `introspect`, `revoke` |
 //! | `frontdesk_build_info` | gauge (1) | `version` |
 
 use std::time::Instant;
@@ -122,4 +123,10 @@ pub fn oauth_error(code: &'static str) {
 /// The result of a password check on the login page.
 pub fn login(result: &'static str) {
     metrics::counter!("frontdesk_logins_total", "result" => result).increment(1);
+}
+
+/// A back-channel request was answered 429 because its peer is over its
+/// limit of failed client authentications.
+pub fn client_auth_throttled(endpoint: &'static str) {
+    metrics::counter!("frontdesk_client_auth_throttled_total", "endpoint" => endpoint).increment(1);
 }

@@ -1,17 +1,25 @@
 //! Back-channel endpoints: token (RFC 6749 §3.2), introspection (RFC 7662)
 //! and revocation (RFC 7009). Each handler is extract → call core → respond.
+//!
+//! All three authenticate the client, so all three run under the per-peer
+//! throttle of failed client authentication (`crate::throttle`): a peer over
+//! its limit is answered 429 before anything else, and every
+//! `invalid_client` answer counts against it. Failures against a known
+//! client re-read it at most once a second (`token::Reread`).
+
+use std::net::SocketAddr;
 
 use axum::body::Bytes;
-use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use frontdesk_core::client::Credentials;
-use frontdesk_core::error::OAuthError;
+use frontdesk_core::error::{Error, ErrorCode, OAuthError};
 use frontdesk_core::params::{Params, parse_basic};
 use frontdesk_core::{client, introspect, revoke, token};
 
-use super::error::{ApiError, NO_STORE, body_too_large};
+use super::error::{ApiError, NO_STORE, body_too_large, client_auth_throttled};
 use crate::app::{AppState, now};
 
 /// The form body of a back-channel request: `application/x-www-form-urlencoded`
@@ -48,11 +56,36 @@ fn credentials(headers: &HeaderMap, params: &Params) -> Result<Credentials, ApiE
     )?)
 }
 
+/// 429 while `peer` is over its limit of failed client authentications;
+/// checked first, before the body is even parsed.
+fn refused(app: &AppState, peer: SocketAddr, endpoint: &'static str) -> Option<Response> {
+    let wait = app.client_auth.refused(peer.ip())?;
+    Some(client_auth_throttled(endpoint, wait))
+}
+
+/// The response to a failed request: an `invalid_client` outcome counts
+/// against `peer`, and the one that goes over the limit is answered 429.
+fn failure(app: &AppState, peer: SocketAddr, endpoint: &'static str, e: ApiError) -> Response {
+    match e {
+        ApiError(Error::OAuth(o)) if o.code == ErrorCode::InvalidClient => {
+            match app.client_auth.failed(peer.ip()) {
+                Some(wait) => client_auth_throttled(endpoint, wait),
+                None => ApiError::from(o).into_response(),
+            }
+        }
+        other => other.into_response(),
+    }
+}
+
 pub async fn token(
     State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    if let Some(r) = refused(&app, peer, "token") {
+        return r;
+    }
     let now = now();
     let params = match form(&headers, body) {
         Ok(p) => p,
@@ -62,7 +95,8 @@ pub async fn token(
         let creds = credentials(&headers, &params)?;
         let client_id = client::lookup_id(&creds);
         let keys = app.keys();
-        let resp = token::exchange(&app.core, &app.db, &keys, creds, &params, now).await?;
+        let reread = &app.client_auth;
+        let resp = token::exchange(&app.core, &app.db, &keys, creds, &params, reread, now).await?;
         Ok::<_, ApiError>((resp, client_id))
     }
     .await;
@@ -74,15 +108,19 @@ pub async fn token(
             );
             (StatusCode::OK, NO_STORE, axum::Json(resp)).into_response()
         }
-        Err(e) => e.into_response(),
+        Err(e) => failure(&app, peer, "token", e),
     }
 }
 
 pub async fn introspect(
     State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    if let Some(r) = refused(&app, peer, "introspect") {
+        return r;
+    }
     let now = now();
     let params = match form(&headers, body) {
         Ok(p) => p,
@@ -90,7 +128,7 @@ pub async fn introspect(
     };
     let result = async {
         let creds = credentials(&headers, &params)?;
-        token::authenticate(&app.core, &app.db, &creds, now).await?;
+        token::authenticate(&app.core, &app.db, &creds, &app.client_auth, now).await?;
         let token = params.required("token")?;
         let keys = app.keys();
         Ok::<_, ApiError>(introspect::introspect(&app.core, &app.db, &keys, token, now).await?)
@@ -98,15 +136,19 @@ pub async fn introspect(
     .await;
     match result {
         Ok(resp) => (StatusCode::OK, NO_STORE, axum::Json(resp)).into_response(),
-        Err(e) => e.into_response(),
+        Err(e) => failure(&app, peer, "introspect", e),
     }
 }
 
 pub async fn revoke(
     State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    if let Some(r) = refused(&app, peer, "revoke") {
+        return r;
+    }
     let now = now();
     let params = match form(&headers, body) {
         Ok(p) => p,
@@ -114,7 +156,7 @@ pub async fn revoke(
     };
     let result = async {
         let creds = credentials(&headers, &params)?;
-        let client = token::authenticate(&app.core, &app.db, &creds, now).await?;
+        let client = token::authenticate(&app.core, &app.db, &creds, &app.client_auth, now).await?;
         let token = params.required("token")?;
         let keys = app.keys();
         revoke::revoke(&app.core, &app.db, &keys, &client, token, now).await?;
@@ -123,6 +165,6 @@ pub async fn revoke(
     .await;
     match result {
         Ok(()) => (StatusCode::OK, NO_STORE).into_response(),
-        Err(e) => e.into_response(),
+        Err(e) => failure(&app, peer, "revoke", e),
     }
 }

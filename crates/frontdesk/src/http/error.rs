@@ -6,6 +6,8 @@
 //!   `invalid_token`/`insufficient_scope` are 401/403 with a Bearer challenge
 //!   (RFC 6750 §3); the rest are 400.
 //! - A store outage is 503 with `Retry-After` (fail closed).
+//! - A peer over its limit of failed client authentications is 429 with
+//!   `Retry-After` and `temporarily_unavailable`.
 //! - Internal errors say `server_error` and nothing else; the log gets the
 //!   details, once.
 
@@ -200,6 +202,36 @@ pub async fn not_found() -> Response {
         axum::Json(json!({"error": "not_found", "error_description": "no such endpoint"})),
     )
         .into_response()
+}
+
+/// A peer over its limit of failed client authentications at `endpoint`
+/// (`token`, `introspect`, `revoke`; SECURITY.md §5.6): 429 with
+/// `Retry-After` in whole seconds (at least 1) and an RFC 6749 §5.2 body.
+///
+/// The code is `temporarily_unavailable`, deliberately:
+/// - not `invalid_client`: the answer is given before (or regardless of)
+///   authentication, so it must not claim the credentials are wrong — a
+///   client with the right secret behind the same address gets it too, and
+///   must not conclude its secret was revoked. It also keeps the 401 +
+///   `Basic` challenge meaning exactly "these credentials failed".
+/// - not `slow_down` (RFC 8628 §3.5): that is the device-flow polling
+///   code, and clients outside that flow do not know it.
+/// - `temporarily_unavailable` (RFC 6749 §4.1.2.1) is the registered code
+///   that means "retry later", clients already handle it (we send it with
+///   503 + `Retry-After` during a store outage), and the status and
+///   `Retry-After` say the rest.
+pub fn client_auth_throttled(endpoint: &'static str, wait: std::time::Duration) -> Response {
+    crate::telemetry::client_auth_throttled(endpoint);
+    let mut r = oauth_response(&OAuthError::new(
+        ErrorCode::TemporarilyUnavailable,
+        "too many failed client authentications from this address; retry later",
+    ));
+    *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    r.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(crate::throttle::retry_after_secs(wait)),
+    );
+    r
 }
 
 /// A request body over the limit: 413 with a JSON body, not axum's text.

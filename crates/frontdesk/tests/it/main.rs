@@ -6,6 +6,7 @@ mod support;
 
 mod admin;
 mod cli;
+mod client_auth_throttle;
 mod client_credentials;
 mod demo_rp;
 mod discovery;

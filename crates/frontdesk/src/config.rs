@@ -104,6 +104,12 @@ pub struct FileConfig {
     /// wait for its next request (SECURITY.md §5.7: ≤ 10 s). Default 10,
     /// at most 3600.
     pub header_read_timeout_secs: Option<i64>,
+    /// Time a client has to send a complete request body, seconds, counted
+    /// from the end of its request head, on both listeners. A body still
+    /// arriving after it gets `408 Request Timeout` (RFC 6749 §5.2
+    /// `invalid_request` at the back-channel endpoints) and the connection
+    /// is closed. Default 10, at most 3600.
+    pub body_read_timeout_secs: Option<i64>,
     #[serde(default)]
     pub features: FeaturesConfig,
     /// Clients applied idempotently at every start.
@@ -185,6 +191,7 @@ pub struct Settings {
     pub client_auth_max_failures_per_ip: NonZeroU32,
     pub client_auth_failure_window: Duration,
     pub header_read_timeout: Duration,
+    pub body_read_timeout: Duration,
     pub rotation: RotationPolicy,
     pub features: Features,
     pub clients: Vec<ClientSpec>,
@@ -357,6 +364,15 @@ fn validate(raw: FileConfig) -> anyhow::Result<Settings> {
     if header_read_timeout > 3600 {
         bail!("config: header_read_timeout_secs must be at most 3600");
     }
+    let body_read_timeout = positive(
+        "body_read_timeout_secs",
+        raw.body_read_timeout_secs.unwrap_or(10),
+        1,
+    )?;
+    // tokio adds the timeout to the clock too.
+    if body_read_timeout > 3600 {
+        bail!("config: body_read_timeout_secs must be at most 3600");
+    }
     if id_token_ttl > max_token_ttl {
         bail!("config: id_token_ttl_secs must not exceed max_token_ttl_secs");
     }
@@ -407,6 +423,7 @@ fn validate(raw: FileConfig) -> anyhow::Result<Settings> {
         client_auth_max_failures_per_ip,
         client_auth_failure_window: Duration::from_secs(client_auth_failure_window.unsigned_abs()),
         header_read_timeout: Duration::from_secs(header_read_timeout.unsigned_abs()),
+        body_read_timeout: Duration::from_secs(body_read_timeout.unsigned_abs()),
         rotation: RotationPolicy {
             jwks_max_age,
             prepublish,
@@ -494,28 +511,43 @@ mod tests {
     }
 
     #[test]
-    fn header_read_timeout_defaults_and_bounds() {
+    fn read_timeouts_default_and_bounds() {
         let s = validate(FileConfig::default()).unwrap();
         assert_eq!(s.header_read_timeout, Duration::from_secs(10));
-        for (v, ok) in [
-            (0, false),
-            (1, true),
-            (3600, true),
-            (3601, false),
-            (-5, false),
-        ] {
-            let raw = FileConfig {
-                header_read_timeout_secs: Some(v),
-                ..FileConfig::default()
-            };
-            match validate(raw) {
-                Ok(s) => {
-                    assert!(ok, "{v} accepted");
-                    assert_eq!(s.header_read_timeout, Duration::from_secs(v.unsigned_abs()));
-                }
-                Err(e) => {
-                    assert!(!ok, "{v} refused: {e}");
-                    assert!(e.to_string().contains("header_read_timeout_secs"), "{e}");
+        assert_eq!(s.body_read_timeout, Duration::from_secs(10));
+        type Set = fn(&mut FileConfig, i64);
+        type Get = fn(&Settings) -> Duration;
+        let knobs: [(&str, Set, Get); 2] = [
+            (
+                "header_read_timeout_secs",
+                |c, v| c.header_read_timeout_secs = Some(v),
+                |s| s.header_read_timeout,
+            ),
+            (
+                "body_read_timeout_secs",
+                |c, v| c.body_read_timeout_secs = Some(v),
+                |s| s.body_read_timeout,
+            ),
+        ];
+        for (name, set, get) in knobs {
+            for (v, ok) in [
+                (0, false),
+                (1, true),
+                (3600, true),
+                (3601, false),
+                (-5, false),
+            ] {
+                let mut raw = FileConfig::default();
+                set(&mut raw, v);
+                match validate(raw) {
+                    Ok(s) => {
+                        assert!(ok, "{name} = {v} accepted");
+                        assert_eq!(get(&s), Duration::from_secs(v.unsigned_abs()), "{name}");
+                    }
+                    Err(e) => {
+                        assert!(!ok, "{name} = {v} refused: {e}");
+                        assert!(e.to_string().contains(name), "{e}");
+                    }
                 }
             }
         }

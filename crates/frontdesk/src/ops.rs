@@ -256,6 +256,7 @@ impl std::fmt::Display for AdminError {
             AdminError::NotFound(what) => write!(f, "no such {what}"),
             AdminError::Invalid(m) => f.write_str(m),
             AdminError::Conflict(m) => write!(f, "already exists: {m}"),
+            AdminError::Body(b) => f.write_str(b.description()),
             AdminError::Internal(e) => write!(f, "{e}"),
         }
     }

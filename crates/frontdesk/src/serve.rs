@@ -14,7 +14,8 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioTimer;
 use tokio::net::TcpListener;
-use tower::ServiceExt;
+use tower::{ServiceBuilder, ServiceExt};
+use tower_http::timeout::RequestBodyDeadlineLayer;
 
 use crate::app::{self, App, AppState};
 use crate::config::Settings;
@@ -89,6 +90,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         tracing::info!("admin API is off (no admin_token configured)");
     }
 
+    let limits = Limits {
+        header_read_timeout: settings.header_read_timeout,
+        body_read_timeout: settings.body_read_timeout,
+    };
     let upkeep = tokio::spawn(upkeep(Arc::clone(&app)));
     let (tx, rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
@@ -97,14 +102,14 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let public_srv = tokio::spawn(serve_router(
         public,
         http::router(Arc::clone(&app), metrics.is_some()),
-        settings.header_read_timeout,
+        limits,
         stopped(rx.clone()),
     ));
     let admin_srv = admin.map(|listener| {
         tokio::spawn(serve_router(
             listener,
             http::admin::router(Arc::clone(&app)),
-            settings.header_read_timeout,
+            limits,
             stopped(rx.clone()),
         ))
     });
@@ -113,7 +118,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         tokio::spawn(serve_router(
             listener,
             telemetry::router(handle),
-            settings.header_read_timeout,
+            limits,
             stopped(rx.clone()),
         ))
     });
@@ -133,6 +138,13 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The time limits of a listener (SECURITY.md §5.7).
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    header_read_timeout: Duration,
+    body_read_timeout: Duration,
+}
+
 /// Serves `router` on `listener` until `shutdown`: HTTP/1.1 only, through
 /// hyper directly rather than `axum::serve`, which has no header-read or
 /// idle timeout (SECURITY.md §5.7).
@@ -142,6 +154,14 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
 ///   hyper arms it when the connection starts waiting for a head, including
 ///   right after each response, and closes the connection without an answer
 ///   when it fires.
+/// - `body_read_timeout` bounds the whole request body, counted from the
+///   moment the head has arrived (tower-http's `RequestBodyDeadlineLayer`,
+///   one timer per request, never reset by arriving bytes). Reading a body
+///   after it fails with tower-http's `TimeoutError`, which every handler
+///   that reads a body turns into `408 Request Timeout` with
+///   `Connection: close` (`http::error::BodyError`); the connection then
+///   ends after the answer. Requests whose handler reads no body are not
+///   affected.
 /// - A head over [`http::HEAD_LIMIT`] bytes or [`http::MAX_HEADERS`] fields
 ///   gets hyper's `431 Request Header Fields Too Large` (empty body) and the
 ///   connection is closed.
@@ -155,21 +175,24 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
 async fn serve_router(
     listener: TcpListener,
     router: Router,
-    header_read_timeout: Duration,
+    limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) {
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(header_read_timeout)
+        .header_read_timeout(limits.header_read_timeout)
         .max_header_size(http::HEAD_LIMIT)
         .max_headers(http::MAX_HEADERS)
         .keep_alive(true);
+    let service = ServiceBuilder::new()
+        .layer(RequestBodyDeadlineLayer::new(limits.body_read_timeout))
+        .service(router);
     accept_loop(listener, shutdown, http::REQUEST_TIMEOUT, |io, peer| {
-        let router = router.clone();
+        let service = service.clone();
         let svc = service_fn(move |mut req: Request<Incoming>| {
             req.extensions_mut().insert(ConnectInfo(peer));
-            router.clone().oneshot(req)
+            service.clone().oneshot(req)
         });
         builder.serve_connection(io, svc)
     })

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
-use super::error::{AdminError, NO_STORE};
+use super::error::{AdminError, BodyError, NO_STORE};
 use crate::app::{AppState, now};
 use crate::ops;
 
@@ -77,9 +77,13 @@ async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 
+/// A JSON body. One that cannot be read is 413, 408 or 400 (see
+/// [`BodyError`]); one that is not the right JSON, 400 `invalid_request`.
 fn body<T>(json: Result<axum::Json<T>, JsonRejection>) -> Result<T, AdminError> {
-    json.map(|j| j.0)
-        .map_err(|e| AdminError::Invalid(e.body_text()))
+    json.map(|j| j.0).map_err(|e| match e {
+        JsonRejection::BytesRejection(b) => AdminError::Body(BodyError::from(&b)),
+        other => AdminError::Invalid(other.body_text()),
+    })
 }
 
 fn ok(status: StatusCode, v: Value) -> Response {
@@ -149,7 +153,7 @@ async fn rotate_secret(
     headers: HeaderMap,
     bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AdminError> {
-    let bytes = bytes.map_err(|e| AdminError::Invalid(e.body_text()))?;
+    let bytes = bytes.map_err(|e| AdminError::Body(BodyError::from(&e)))?;
     let req = if bytes.iter().all(u8::is_ascii_whitespace) {
         RotateRequest::default()
     } else {

@@ -19,13 +19,16 @@ use frontdesk_core::error::{Error, ErrorCode, OAuthError};
 use frontdesk_core::params::{Params, parse_basic};
 use frontdesk_core::{client, introspect, revoke, token};
 
-use super::error::{ApiError, NO_STORE, body_too_large, client_auth_throttled};
+use super::error::{ApiError, BodyError, NO_STORE, client_auth_throttled};
 use crate::app::{AppState, now};
 
 /// The form body of a back-channel request: `application/x-www-form-urlencoded`
-/// (RFC 6749 §3.2), parsed with duplicate detection.
+/// (RFC 6749 §3.2), parsed with duplicate detection. A body that is too
+/// large (413), too slow (408) or unreadable (400) gets the §5.2 shape.
+// The error is the finished response, built once on a cold path.
+#[allow(clippy::result_large_err)]
 fn form(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Params, Response> {
-    let body = body.map_err(|_| body_too_large())?;
+    let body = body.map_err(|e| BodyError::from(&e).oauth_response())?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -22,6 +22,7 @@ use frontdesk_core::store::Store;
 use frontdesk_core::{password, secret};
 use minijinja::context;
 
+use super::error::BodyError;
 use super::pages::{self, CSP, SESSION_COOKIE, csrf_ok, ensure_csrf, security_headers};
 use crate::app::{AppState, now};
 
@@ -205,9 +206,14 @@ async fn validate(
     .await
 }
 
-fn form_params(body: Result<Bytes, BytesRejection>) -> Result<Params, Error> {
-    let body = body.map_err(|_| OAuthError::invalid_request("request body too large"))?;
-    Ok(Params::parse(&body)?)
+/// The form of a browser POST. A body that cannot be read gets its own
+/// error page (413, 408 or 400, see [`BodyError`]); a bad form, the usual
+/// `invalid_request` page.
+// The error is the finished response, built once on a cold path.
+#[allow(clippy::result_large_err)]
+fn form_params(app: &AppState, body: Result<Bytes, BytesRejection>) -> Result<Params, Response> {
+    let body = body.map_err(|e| BodyError::from(&e).page(&app.web.pages))?;
+    Params::parse(&body).map_err(|e| show(app, e.into()))
 }
 
 // ----- /authorize -----
@@ -230,9 +236,9 @@ pub async fn authorize_post(
     jar: CookieJar,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    match form_params(body) {
+    match form_params(&app, body) {
         Ok(p) => authorize(app, jar, p).await,
-        Err(e) => show(&app, e),
+        Err(r) => r,
     }
 }
 
@@ -387,9 +393,9 @@ pub async fn login_post(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let now = now();
-    let form = match form_params(body) {
+    let form = match form_params(&app, body) {
         Ok(p) => p,
-        Err(e) => return show(&app, e),
+        Err(r) => return r,
     };
     if !csrf_ok(&app.core.pepper, &jar, form.get("csrf")) {
         return app.web.pages.error(
@@ -598,9 +604,9 @@ pub async fn consent_post(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let now = now();
-    let form = match form_params(body) {
+    let form = match form_params(&app, body) {
         Ok(p) => p,
-        Err(e) => return show(&app, e),
+        Err(r) => return r,
     };
     if !csrf_ok(&app.core.pepper, &jar, form.get("csrf")) {
         return app.web.pages.error(
@@ -677,9 +683,9 @@ pub async fn logout_post(
     jar: CookieJar,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let form = match form_params(body) {
+    let form = match form_params(&app, body) {
         Ok(p) => p,
-        Err(e) => return show(&app, e),
+        Err(r) => return r,
     };
     // The confirmation form carries the original request; an RP may also
     // POST the logout request itself (no CSRF token then: it is treated

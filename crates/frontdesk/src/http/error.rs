@@ -10,6 +10,8 @@
 //!   `Retry-After` and `temporarily_unavailable`.
 //! - Internal errors say `server_error` and nothing else; the log gets the
 //!   details, once.
+//! - A body that cannot be read ([`BodyError`]) is 413 (too large), 408 (too
+//!   slow) or 400, with `Connection: close`, on every listener.
 
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -109,13 +111,15 @@ impl IntoResponse for ApiError {
 }
 
 /// Errors of the admin API: JSON `{"error", "error_description"}` with
-/// 400/401/404/409 statuses.
+/// 400/401/404/409 statuses, and 408/413 for bodies ([`BodyError`]).
 #[derive(Debug)]
 pub enum AdminError {
     Unauthorized,
     NotFound(&'static str),
     Invalid(String),
     Conflict(String),
+    /// The request body could not be read: 413, 408 or 400 (see [`BodyError`]).
+    Body(BodyError),
     Internal(Error),
 }
 
@@ -168,6 +172,16 @@ impl IntoResponse for AdminError {
             ),
             AdminError::Invalid(m) => (StatusCode::BAD_REQUEST, "invalid_request", m),
             AdminError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m),
+            AdminError::Body(b) => {
+                return b.finish(
+                    (
+                        b.status(),
+                        NO_STORE,
+                        axum::Json(json!({"error": "invalid_request", "error_description": b.description()})),
+                    )
+                        .into_response(),
+                );
+            }
             AdminError::Internal(e) => return ApiError(e).into_response(),
         };
         (
@@ -234,9 +248,105 @@ pub fn client_auth_throttled(endpoint: &'static str, wait: std::time::Duration) 
     r
 }
 
-/// A request body over the limit: 413 with a JSON body, not axum's text.
-pub fn body_too_large() -> Response {
-    let mut r = oauth_response(&OAuthError::invalid_request("request body too large"));
-    *r.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
-    r
+/// Why a request body could not be read. Every listener answers these the
+/// same way (status, `Connection: close`); only the body's shape depends on
+/// the route: RFC 6749 §5.2 JSON at the back-channel endpoints
+/// ([`BodyError::oauth_response`]), an HTML page on the browser forms
+/// ([`BodyError::page`]), admin JSON ([`AdminError::Body`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyError {
+    /// Over [`super::BODY_LIMIT`], by `Content-Length` or by counting:
+    /// `413 Content Too Large` (RFC 9110 §15.5.14).
+    TooLarge,
+    /// Not complete within `body_read_timeout_secs` of the request head
+    /// (the listener's `RequestBodyDeadlineLayer`): `408 Request Timeout`
+    /// (RFC 9110 §15.5.9).
+    TooSlow,
+    /// Anything else: broken chunked framing, the client went away
+    /// mid-body. `400 Bad Request`.
+    Unreadable,
+}
+
+impl BodyError {
+    /// Classifies a body rejection. axum tells "too large" apart itself
+    /// (413, whether from `Content-Length` or from counting); "too slow" is
+    /// tower-http's `TimeoutError` somewhere in the rejection's source
+    /// chain, so the layers axum puts between the body and the extractor
+    /// do not matter.
+    pub fn classify(rejection: &axum::extract::rejection::BytesRejection) -> BodyError {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return BodyError::TooLarge;
+        }
+        let mut next: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
+        while let Some(e) = next {
+            if e.is::<tower_http::timeout::TimeoutError>() {
+                return BodyError::TooSlow;
+            }
+            next = e.source();
+        }
+        BodyError::Unreadable
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            BodyError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            BodyError::TooSlow => StatusCode::REQUEST_TIMEOUT,
+            BodyError::Unreadable => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    pub fn description(self) -> &'static str {
+        match self {
+            BodyError::TooLarge => "request body too large",
+            BodyError::TooSlow => "request body not received in time",
+            BodyError::Unreadable => "request body could not be read",
+        }
+    }
+
+    /// The status and `Connection: close` on `r`. The body was not read to
+    /// its end, so the connection cannot carry another request: say so
+    /// rather than leave the client to find a closed socket (RFC 9110
+    /// §15.5.9 for 408; RFC 9112 §9.6).
+    fn finish(self, mut r: Response) -> Response {
+        *r.status_mut() = self.status();
+        r.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        r
+    }
+
+    /// At `/token`, `/introspect` and `/revoke`: the RFC 6749 §5.2 shape
+    /// with `Cache-Control: no-store`. The code is `invalid_request` for
+    /// all three causes: §5.2 has no code for "too large" or "too slow",
+    /// and an incomplete or oversized request is a malformed one; the
+    /// status tells clients what happened (and that a 408 may be retried).
+    pub fn oauth_response(self) -> Response {
+        self.finish(oauth_response(&OAuthError::invalid_request(
+            self.description(),
+        )))
+    }
+
+    /// On the browser forms: the error page.
+    pub fn page(self, pages: &super::pages::Pages) -> Response {
+        let (heading, message) = match self {
+            BodyError::TooLarge => (
+                "This form is too large",
+                "The form you sent was larger than this server accepts.",
+            ),
+            BodyError::TooSlow => (
+                "This form took too long to arrive",
+                "Check your connection and try again.",
+            ),
+            BodyError::Unreadable => (
+                "This form could not be read",
+                "Go back, reload the page and try again.",
+            ),
+        };
+        self.finish(pages.error(self.status(), heading, message, None))
+    }
+}
+
+impl From<&axum::extract::rejection::BytesRejection> for BodyError {
+    fn from(e: &axum::extract::rejection::BytesRejection) -> BodyError {
+        BodyError::classify(e)
+    }
 }

@@ -539,8 +539,11 @@ mod tests;
 /// consecutive requests carried the same value.
 #[derive(Debug, Default)]
 pub struct RepeatWatch {
-    last: std::sync::Mutex<std::collections::HashMap<(ClientId, &'static str), (Vec<u8>, u32)>>,
+    last: std::sync::Mutex<RepeatMap>,
 }
+
+/// (client, kind) → (last value, how many consecutive requests carried it).
+type RepeatMap = std::collections::HashMap<(ClientId, &'static str), (Vec<u8>, u32)>;
 
 /// How many clients the watch remembers before it starts over.
 const REPEAT_WATCH_CAP: usize = 10_000;

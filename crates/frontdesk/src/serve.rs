@@ -211,7 +211,7 @@ async fn upkeep(app: AppState) {
         if let Err(e) = app.reload_keys().await {
             tracing::warn!(error = %e, "reloading signing keys failed");
         }
-        if n % 600 == 0 {
+        if n.is_multiple_of(600) {
             let now = app::now();
             if let Err(e) = app.db.purge_expired(now).await {
                 tracing::warn!(error = %e, "purging expired tokens failed");

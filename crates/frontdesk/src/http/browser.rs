@@ -508,7 +508,7 @@ pub async fn login_post(
 }
 
 enum Login {
-    Ok(User),
+    Ok(Box<User>),
     Failed,
     Throttled,
 }
@@ -570,7 +570,7 @@ async fn check_password(
         Some(u) if matches && !u.disabled && !u.password_hash.is_empty() => {
             app.db.clear_login_failures(&account_key).await?;
             app.db.forgive_login_failure(&ip_key).await?;
-            Ok(Login::Ok(u))
+            Ok(Login::Ok(Box::new(u)))
         }
         // Already counted above.
         _ => Ok(Login::Failed),

@@ -264,8 +264,17 @@ async fn opaque_tokens_are_random_references(s: &Server) {
 }
 both!(opaque_tokens_are_random_references);
 
+/// (what, Basic credentials, form, expected status, expected body)
+type ErrorCase<'a> = (
+    &'a str,
+    Option<(&'a str, &'a str)>,
+    Vec<(&'a str, &'a str)>,
+    u16,
+    Value,
+);
+
 async fn token_endpoint_errors_are_rfc6749_shaped(s: &Server) {
-    let cases: Vec<(&str, Option<(&str, &str)>, Vec<(&str, &str)>, u16, Value)> = vec![
+    let cases: Vec<ErrorCase> = vec![
         (
             "missing grant_type",
             Some((ID, SECRET)),

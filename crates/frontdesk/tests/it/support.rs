@@ -425,10 +425,10 @@ pub fn cli_in(
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn cli");
-    if let Some(mut input) = child.stdin.take() {
-        if let Some(s) = stdin {
-            input.write_all(s.as_bytes()).expect("stdin");
-        }
+    if let Some(mut input) = child.stdin.take()
+        && let Some(s) = stdin
+    {
+        input.write_all(s.as_bytes()).expect("stdin");
     }
     child.wait_with_output().expect("cli output")
 }

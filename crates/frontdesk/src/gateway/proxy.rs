@@ -136,16 +136,18 @@ impl Gateway {
         }
     }
 
-    /// The verified-token caches of all `local` routes, summed.
-    fn local_cache_stats(&self) -> CacheStats {
-        let mut sum = CacheStats::default();
+    /// The verified-token caches of all `local` routes, summed; `None` when
+    /// no route has one (`verified_cache_max_entries = 0`).
+    fn local_cache_stats(&self) -> Option<CacheStats> {
+        let mut sum: Option<CacheStats> = None;
         for r in &self.routes {
             if let Guard::Local(v) = &r.guard
                 && let Some(s) = v.cache_stats()
             {
-                sum.hits += s.hits;
-                sum.misses += s.misses;
-                sum.entries += s.entries;
+                let t = sum.get_or_insert_default();
+                t.hits += s.hits;
+                t.misses += s.misses;
+                t.entries += s.entries;
             }
         }
         sum

@@ -63,7 +63,7 @@ impl Stats {
     }
 
     /// Prometheus text exposition format 0.0.4.
-    pub fn render(&self, jwks_fetches: u64, local: CacheStats) -> String {
+    pub fn render(&self, jwks_fetches: u64, local: Option<CacheStats>) -> String {
         let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let mut out = String::new();
         let _ = writeln!(
@@ -133,27 +133,31 @@ impl Stats {
         }
         let _ = writeln!(out, "# TYPE frontdesk_gateway_jwks_fetches_total counter");
         let _ = writeln!(out, "frontdesk_gateway_jwks_fetches_total {jwks_fetches}");
-        let _ = writeln!(
-            out,
-            "# HELP frontdesk_gateway_local_checks_total Token checks on local routes: signature verified, or answered by the cache of verified tokens."
-        );
-        let _ = writeln!(out, "# TYPE frontdesk_gateway_local_checks_total counter");
-        let _ = writeln!(
-            out,
-            "frontdesk_gateway_local_checks_total{{result=\"verified\"}} {}",
-            local.misses
-        );
-        let _ = writeln!(
-            out,
-            "frontdesk_gateway_local_checks_total{{result=\"cache_hit\"}} {}",
-            local.hits
-        );
-        let _ = writeln!(out, "# TYPE frontdesk_gateway_verified_cache_entries gauge");
-        let _ = writeln!(
-            out,
-            "frontdesk_gateway_verified_cache_entries {}",
-            local.entries
-        );
+        // Only with the memory of verified tokens on: without it every
+        // local check verifies, and `admitted_total` already counts them.
+        if let Some(local) = local {
+            let _ = writeln!(
+                out,
+                "# HELP frontdesk_gateway_local_checks_total Token checks on local routes: signature verified, or answered by the cache of verified tokens."
+            );
+            let _ = writeln!(out, "# TYPE frontdesk_gateway_local_checks_total counter");
+            let _ = writeln!(
+                out,
+                "frontdesk_gateway_local_checks_total{{result=\"verified\"}} {}",
+                local.misses
+            );
+            let _ = writeln!(
+                out,
+                "frontdesk_gateway_local_checks_total{{result=\"cache_hit\"}} {}",
+                local.hits
+            );
+            let _ = writeln!(out, "# TYPE frontdesk_gateway_verified_cache_entries gauge");
+            let _ = writeln!(
+                out,
+                "frontdesk_gateway_verified_cache_entries {}",
+                local.entries
+            );
+        }
         out
     }
 }

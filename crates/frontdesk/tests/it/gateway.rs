@@ -923,6 +923,7 @@ async fn gateway_closes_idle_and_slow_connections() {
         &cfg,
         format!(
             "listen = \"127.0.0.1:0\"\nissuer = \"{}\"\nheader_read_timeout_secs = 1\n\
+             verified_cache_max_entries = 0\n\
              [[routes]]\npath_prefix = \"/photos\"\nupstream = \"http://127.0.0.1:9\"\n\
              audience = \"{PHOTOS}\"\n",
             s.base
@@ -953,4 +954,18 @@ async fn gateway_closes_idle_and_slow_connections() {
     let got = read_until_closed(&mut stream).await;
     let text = String::from_utf8_lossy(&got);
     assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+
+    // With `verified_cache_max_entries = 0` there is no memory to report on.
+    let m = reqwest::get(format!("{}/metrics", gw.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(m.contains("frontdesk_gateway_jwks_fetches_total"), "{m}");
+    assert!(!m.contains("frontdesk_gateway_local_checks_total"), "{m}");
+    assert!(
+        !m.contains("frontdesk_gateway_verified_cache_entries"),
+        "{m}"
+    );
 }

@@ -10,6 +10,7 @@ pub mod grant;
 pub mod id_token;
 pub mod introspect;
 pub mod keys;
+pub mod login;
 pub mod logout;
 pub mod manage;
 pub mod model;

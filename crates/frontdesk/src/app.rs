@@ -129,13 +129,7 @@ fn load_or_create_kek(path: &Path) -> anyhow::Result<Zeroizing<[u8; 32]>> {
     }
 }
 
-/// How failed logins are throttled.
-#[derive(Debug, Clone, Copy)]
-pub struct LoginPolicy {
-    pub max_per_account: u32,
-    pub max_per_ip: u32,
-    pub window: i64,
-}
+pub use frontdesk_core::login::LoginPolicy;
 
 /// What the browser-facing pages need.
 pub struct Web {
@@ -166,13 +160,21 @@ impl Web {
             repeats: frontdesk_core::authorize::RepeatWatch::default(),
         })
     }
+}
 
-    pub async fn verify_password(
+/// Argon2id on the bounded pool, and real waiting, for
+/// [`frontdesk_core::login::check_password`].
+impl frontdesk_core::login::Checker for Web {
+    async fn verify(
         &self,
         hash: String,
         password: String,
     ) -> Result<bool, frontdesk_core::error::Error> {
         crate::http::browser::verify_on_pool(&self.hasher, hash, password).await
+    }
+
+    async fn delay(&self, delay: std::time::Duration) {
+        tokio::time::sleep(delay).await;
     }
 }
 

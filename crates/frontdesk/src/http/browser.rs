@@ -15,6 +15,7 @@ use frontdesk_core::authorize::{
     ResponseMode, ValidatedRedirectUri,
 };
 use frontdesk_core::error::{Error, ErrorCode, OAuthError};
+use frontdesk_core::login::{self, LoginCheck};
 use frontdesk_core::logout;
 use frontdesk_core::model::{Session, UnixTime, User};
 use frontdesk_core::params::Params;
@@ -423,17 +424,27 @@ pub async fn login_post(
     let password = form.get("password").unwrap_or_default().to_owned();
     let request = request_query(&params, None);
 
-    let checked = check_password(&app, &username, &password, peer, now).await;
+    let checked = login::check_password(
+        &app.db,
+        &app.web.login,
+        &app.web,
+        &app.web.dummy_hash,
+        &username,
+        &password,
+        peer.ip(),
+        now,
+    )
+    .await;
     if let Ok(outcome) = &checked {
         crate::telemetry::login(match outcome {
-            Login::Throttled => "throttled",
-            Login::Failed => "failure",
-            Login::Ok(_) => "success",
+            LoginCheck::Throttled => "throttled",
+            LoginCheck::Failed => "failure",
+            LoginCheck::Ok(_) => "success",
         });
     }
     match checked {
         Err(e) => show(&app, e),
-        Ok(Login::Throttled) => login_page(
+        Ok(LoginCheck::Throttled) => login_page(
             &app,
             jar,
             StatusCode::TOO_MANY_REQUESTS,
@@ -442,7 +453,7 @@ pub async fn login_post(
             &username,
             Some("Too many failed sign-in attempts. Try again in a few minutes."),
         ),
-        Ok(Login::Failed) => login_page(
+        Ok(LoginCheck::Failed) => login_page(
             &app,
             jar,
             StatusCode::UNAUTHORIZED,
@@ -451,7 +462,7 @@ pub async fn login_post(
             &username,
             Some("Incorrect username or password."),
         ),
-        Ok(Login::Ok(user)) => {
+        Ok(LoginCheck::Ok(user)) => {
             if let Some(r) = &req
                 && r.hint_sub.as_deref().is_some_and(|h| h != user.sub)
             {
@@ -506,79 +517,6 @@ pub async fn login_post(
         }
     }
 }
-
-enum Login {
-    Ok(Box<User>),
-    Failed,
-    Throttled,
-}
-
-/// Checks a password with throttling per account and per client IP, and
-/// the same work (one Argon2id hash) for unknown users as for known ones,
-/// so neither the answer nor its timing tells whether an account exists.
-async fn check_password(
-    app: &AppState,
-    login: &str,
-    password: &str,
-    peer: SocketAddr,
-    now: UnixTime,
-) -> Result<Login, Error> {
-    let policy = &app.web.login;
-    let account_key = format!("acct:{}", login.to_lowercase());
-    let ip_key = format!("ip:{}", peer.ip());
-    // Every attempt is counted as a failure *before* its password is
-    // checked (one atomic increment each), and only attempts numbered
-    // within the limits are checked: however many arrive at once, at most
-    // `max_per_account` passwords per account and `max_per_ip` per address
-    // are ever tried in a window (SECURITY.md §5.6). A success then takes
-    // its count back. The address is checked first, so an address over its
-    // limit no longer adds to the accounts it tries.
-    let ip_count = app
-        .db
-        .note_login_failure(&ip_key, now, policy.window)
-        .await?;
-    if ip_count > policy.max_per_ip {
-        return Ok(Login::Throttled);
-    }
-    let account_count = app
-        .db
-        .note_login_failure(&account_key, now, policy.window)
-        .await?;
-    if account_count > policy.max_per_account {
-        return Ok(Login::Throttled);
-    }
-    // Progressive: past a few failures every further attempt on the account
-    // waits longer (0.25 s, 0.5 s, 1 s, … up to 4 s) before it is checked,
-    // then the account locks for the rest of the window.
-    let earlier_failures = account_count.saturating_sub(1);
-    if let Some(step) = earlier_failures.checked_sub(PROGRESSIVE_AFTER) {
-        let delay = std::time::Duration::from_millis(250u64 << step.min(4));
-        tokio::time::sleep(delay).await;
-    }
-    let user = if login.is_empty() {
-        None
-    } else {
-        app.db.user_by_login(login).await?
-    };
-    let hash = user
-        .as_ref()
-        .filter(|u| !u.password_hash.is_empty())
-        .map(|u| u.password_hash.clone())
-        .unwrap_or_else(|| app.web.dummy_hash.clone());
-    let matches = app.web.verify_password(hash, password.to_owned()).await?;
-    match user {
-        Some(u) if matches && !u.disabled && !u.password_hash.is_empty() => {
-            app.db.clear_login_failures(&account_key).await?;
-            app.db.forgive_login_failure(&ip_key).await?;
-            Ok(Login::Ok(Box::new(u)))
-        }
-        // Already counted above.
-        _ => Ok(Login::Failed),
-    }
-}
-
-/// Failed logins on an account before each further attempt is slowed down.
-const PROGRESSIVE_AFTER: u32 = 5;
 
 /// Verifies on the blocking pool, at most `permits` at a time, so a login
 /// flood cannot starve the token endpoint of CPU.

@@ -96,7 +96,10 @@ pub async fn token(
     };
     let result = async {
         let creds = credentials(&headers, &params)?;
-        let client_id = client::lookup_id(&creds);
+        // Only for the metric's label: no allocation when metrics are off.
+        let client_id = crate::telemetry::enabled()
+            .then(|| client::lookup_id(&creds))
+            .flatten();
         let keys = app.keys();
         let reread = &app.client_auth;
         let resp = token::exchange(&app.core, &app.db, &keys, creds, &params, reread, now).await?;

@@ -155,8 +155,21 @@ pub fn validate_metadata(client: &Client) -> Result<(), MetadataError> {
     if client.access_token_ttl <= 0 || client.refresh_token_ttl <= 0 {
         return Err(MetadataError("token lifetimes must be positive".into()));
     }
+    if client
+        .refresh_grace_secs
+        .is_some_and(|g| !(0..=MAX_REFRESH_GRACE_SECS).contains(&g))
+    {
+        return Err(MetadataError(format!(
+            "refresh_grace_secs must be 0 (off) to {MAX_REFRESH_GRACE_SECS}"
+        )));
+    }
     Ok(())
 }
+
+/// Longest refresh grace window a client may have. The window exists for a
+/// lost response or two tabs racing, which take seconds; RFC 9700 §4.14.2
+/// wants reuse detected, so it stays short.
+pub const MAX_REFRESH_GRACE_SECS: i64 = 60;
 
 /// RFC 8707 §2: "Its value MUST be an absolute URI … MUST NOT include a
 /// fragment component." We also accept plain identifiers without a scheme

@@ -123,16 +123,10 @@ impl Reread for ClientAuthThrottle {
     }
 }
 
-/// The limiter key of a peer: IPv4 as is (also when mapped into IPv6),
-/// IPv6 by its /64.
+/// The limiter key of a peer: IPv4 as is, IPv6 by its /64 (the same unit
+/// as the login throttle's).
 fn ip_key(peer: IpAddr) -> IpAddr {
-    match peer.to_canonical() {
-        IpAddr::V4(v4) => IpAddr::V4(v4),
-        IpAddr::V6(v6) => {
-            let bits = u128::from(v6) & !((1u128 << 64) - 1);
-            IpAddr::V6(bits.into())
-        }
-    }
+    frontdesk_core::addr::throttle_key(peer)
 }
 
 /// `Retry-After` in whole seconds: rounded up, at least 1.
@@ -168,18 +162,6 @@ mod tests {
         assert_eq!(t.refused("192.0.2.2".parse().unwrap()), None);
         t.upkeep();
         assert!(t.refused(ip).is_some());
-    }
-
-    #[test]
-    fn ipv6_is_keyed_by_its_64_and_mapped_ipv4_as_ipv4() {
-        assert_eq!(
-            ip_key("2001:db8:1:2:3:4:5:6".parse().unwrap()),
-            "2001:db8:1:2::".parse::<IpAddr>().unwrap()
-        );
-        assert_eq!(
-            ip_key("::ffff:192.0.2.7".parse().unwrap()),
-            "192.0.2.7".parse::<IpAddr>().unwrap()
-        );
     }
 
     #[test]

@@ -7,11 +7,11 @@
 //! `invalid_client` answer counts against it. Failures against a known
 //! client re-read it at most once a second (`token::Reread`).
 
-use std::net::SocketAddr;
+use std::net::IpAddr;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use frontdesk_core::client::Credentials;
@@ -21,6 +21,7 @@ use frontdesk_core::{client, introspect, revoke, token};
 
 use super::error::{ApiError, BodyError, NO_STORE, client_auth_throttled};
 use crate::app::{AppState, now};
+use crate::client_addr::ClientAddr;
 
 /// The form body of a back-channel request: `application/x-www-form-urlencoded`
 /// (RFC 6749 §3.2), parsed with duplicate detection. A body that is too
@@ -61,17 +62,17 @@ fn credentials(headers: &HeaderMap, params: &Params) -> Result<Credentials, ApiE
 
 /// 429 while `peer` is over its limit of failed client authentications;
 /// checked first, before the body is even parsed.
-fn refused(app: &AppState, peer: SocketAddr, endpoint: &'static str) -> Option<Response> {
-    let wait = app.client_auth.refused(peer.ip())?;
+fn refused(app: &AppState, peer: IpAddr, endpoint: &'static str) -> Option<Response> {
+    let wait = app.client_auth.refused(peer)?;
     Some(client_auth_throttled(endpoint, wait))
 }
 
 /// The response to a failed request: an `invalid_client` outcome counts
 /// against `peer`, and the one that goes over the limit is answered 429.
-fn failure(app: &AppState, peer: SocketAddr, endpoint: &'static str, e: ApiError) -> Response {
+fn failure(app: &AppState, peer: IpAddr, endpoint: &'static str, e: ApiError) -> Response {
     match e {
         ApiError(Error::OAuth(o)) if o.code == ErrorCode::InvalidClient => {
-            match app.client_auth.failed(peer.ip()) {
+            match app.client_auth.failed(peer) {
                 Some(wait) => client_auth_throttled(endpoint, wait),
                 None => ApiError::from(o).into_response(),
             }
@@ -82,7 +83,7 @@ fn failure(app: &AppState, peer: SocketAddr, endpoint: &'static str, e: ApiError
 
 pub async fn token(
     State(app): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(ClientAddr(peer)): Extension<ClientAddr>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -120,7 +121,7 @@ pub async fn token(
 
 pub async fn introspect(
     State(app): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(ClientAddr(peer)): Extension<ClientAddr>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -134,10 +135,12 @@ pub async fn introspect(
     };
     let result = async {
         let creds = credentials(&headers, &params)?;
-        token::authenticate(&app.core, &app.db, &creds, &app.client_auth, now).await?;
+        let client = token::authenticate(&app.core, &app.db, &creds, &app.client_auth, now).await?;
         let token = params.required("token")?;
         let keys = app.keys();
-        Ok::<_, ApiError>(introspect::introspect(&app.core, &app.db, &keys, token, now).await?)
+        Ok::<_, ApiError>(
+            introspect::introspect(&app.core, &app.db, &keys, &client, token, now).await?,
+        )
     }
     .await;
     match result {
@@ -148,7 +151,7 @@ pub async fn introspect(
 
 pub async fn revoke(
     State(app): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(ClientAddr(peer)): Extension<ClientAddr>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {

@@ -293,6 +293,23 @@ pub fn authenticate(
     }
 }
 
+/// Whether a request from an address over its limit of failed client
+/// authentications is still worth serving (SECURITY.md §5.6, issue 11
+/// finding 3): yes when the credentials verify against the record this node
+/// `remembered` of that client (one HMAC, no database read). Wrong secrets,
+/// unknown or never-seen client_ids and missing credentials are refused
+/// without further cost, so a flood of failures from behind a shared proxy
+/// no longer shuts out the clients whose credentials are right. An admitted
+/// request is then authenticated as usual, against a fresh record.
+pub fn admits_while_throttled(
+    pepper: &Pepper,
+    remembered: Option<Client>,
+    creds: &Credentials,
+    now: UnixTime,
+) -> bool {
+    remembered.is_some() && authenticate(pepper, remembered, creds, now).is_ok()
+}
+
 /// The client named by `creds`, as a lookup key.
 pub fn lookup_id(creds: &Credentials) -> Option<ClientId> {
     creds.client_id().map(|s| ClientId(s.to_owned()))

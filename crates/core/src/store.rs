@@ -43,6 +43,12 @@ pub trait Store: Send + Sync {
     /// Like [`Store::client`], but always from the database, never from a
     /// cache (the caller saw a stale record: e.g. a secret rotated by
     /// another process).
+    /// The record of `id` this process still holds from an earlier read,
+    /// however old, without touching the database; `None` if it holds none.
+    /// Only for deciding whether a request is worth serving at all (see
+    /// [`crate::client::admits_while_throttled`]): a stale record may
+    /// predate a revoked secret, so it never authenticates by itself.
+    fn remembered_client(&self, id: &ClientId) -> Option<Client>;
     fn client_refreshed(
         &self,
         id: &ClientId,

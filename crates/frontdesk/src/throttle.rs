@@ -1,16 +1,19 @@
 //! Throttling of failed client authentication at `/token`, `/introspect`
 //! and `/revoke` (SECURITY.md §5.6), per node and in memory.
 //!
-//! - **Per peer address.** Every `invalid_client` answer counts against the
-//!   TCP peer's address (IPv6 by its /64, since one host usually holds a
+//! - **Per client address.** Every `invalid_client` answer counts against
+//!   the client's address (the TCP peer, or what a trusted proxy reported:
+//!   `crate::client_addr`; IPv6 by its /64, since one host usually holds a
 //!   whole /64) in a keyed GCRA limiter: `max` failures in a burst, then one
 //!   more each `window / max`. The failure that finds the quota spent is
 //!   answered 429, and until governor would admit a failure again every
 //!   request from that address to the three endpoints is answered 429
-//!   *before* authentication, with the right credentials too: telling them
-//!   apart would mean authenticating, which is the cost being bounded.
-//!   Successful authentications never touch the limiter. `X-Forwarded-For`
-//!   is not trusted (there is no trusted-proxy setting).
+//!   unless its credentials verify against the client record the node
+//!   already holds (`frontdesk_core::client::admits_while_throttled`: one
+//!   HMAC, no database read). So a flood of wrong secrets from behind a
+//!   shared proxy cannot switch token issuance off for the clients whose
+//!   secrets are right, and unknown client_ids cost nothing while blocked.
+//!   Successful authentications never touch the limiter.
 //! - **Per client_id.** A client is never refused because of failures
 //!   (that would let anyone lock it out); instead a failure against a known
 //!   client re-reads it from the database at most once per second per

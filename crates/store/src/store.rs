@@ -281,6 +281,10 @@ impl Store for Db {
         self.client_refreshed(id).await
     }
 
+    fn remembered_client(&self, id: &ClientId) -> Option<Client> {
+        self.clients.get_any(id)
+    }
+
     async fn client_refreshed(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
         self.clients.forget(id);
         let rows = on_backend!(self, read, |pool| {

@@ -3,8 +3,9 @@
 //!
 //! All three authenticate the client, so all three run under the per-peer
 //! throttle of failed client authentication (`crate::throttle`): a peer over
-//! its limit is answered 429 before anything else, and every
-//! `invalid_client` answer counts against it. Failures against a known
+//! its limit is answered 429 unless its credentials verify against the
+//! record this node holds of the client, and every `invalid_client` answer
+//! counts against it. Failures against a known
 //! client re-read it at most once a second (`token::Reread`).
 
 use std::net::IpAddr;
@@ -17,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use frontdesk_core::client::Credentials;
 use frontdesk_core::error::{Error, ErrorCode, OAuthError};
 use frontdesk_core::params::{Params, parse_basic};
+use frontdesk_core::store::Store;
 use frontdesk_core::{client, introspect, revoke, token};
 
 use super::error::{ApiError, BodyError, NO_STORE, client_auth_throttled};
@@ -60,11 +62,27 @@ fn credentials(headers: &HeaderMap, params: &Params) -> Result<Credentials, ApiE
     )?)
 }
 
-/// 429 while `peer` is over its limit of failed client authentications;
-/// checked first, before the body is even parsed.
-fn refused(app: &AppState, peer: IpAddr, endpoint: &'static str) -> Option<Response> {
+/// 429 while `peer` is over its limit of failed client authentications,
+/// unless the request's credentials verify against the record this node
+/// holds of that client (`client::admits_while_throttled`): then it goes on
+/// to be authenticated as usual. A body that could not be read (`None`)
+/// is never admitted.
+fn refused(
+    app: &AppState,
+    peer: IpAddr,
+    endpoint: &'static str,
+    headers: &HeaderMap,
+    params: Option<&Params>,
+    now: i64,
+) -> Option<Response> {
     let wait = app.client_auth.refused(peer)?;
-    Some(client_auth_throttled(endpoint, wait))
+    let admitted = params
+        .and_then(|p| credentials(headers, p).ok())
+        .is_some_and(|creds| {
+            let remembered = client::lookup_id(&creds).and_then(|id| app.db.remembered_client(&id));
+            client::admits_while_throttled(&app.core.pepper, remembered, &creds, now)
+        });
+    (!admitted).then(|| client_auth_throttled(endpoint, wait))
 }
 
 /// The response to a failed request: an `invalid_client` outcome counts
@@ -87,14 +105,14 @@ pub async fn token(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    if let Some(r) = refused(&app, peer, "token") {
-        return r;
-    }
     let now = now();
     let params = match form(&headers, body) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return refused(&app, peer, "token", &headers, None, now).unwrap_or(r),
     };
+    if let Some(r) = refused(&app, peer, "token", &headers, Some(&params), now) {
+        return r;
+    }
     let result = async {
         let creds = credentials(&headers, &params)?;
         // Only for the metric's label: no allocation when metrics are off.
@@ -125,14 +143,14 @@ pub async fn introspect(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    if let Some(r) = refused(&app, peer, "introspect") {
-        return r;
-    }
     let now = now();
     let params = match form(&headers, body) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return refused(&app, peer, "introspect", &headers, None, now).unwrap_or(r),
     };
+    if let Some(r) = refused(&app, peer, "introspect", &headers, Some(&params), now) {
+        return r;
+    }
     let result = async {
         let creds = credentials(&headers, &params)?;
         let client = token::authenticate(&app.core, &app.db, &creds, &app.client_auth, now).await?;
@@ -155,14 +173,14 @@ pub async fn revoke(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    if let Some(r) = refused(&app, peer, "revoke") {
-        return r;
-    }
     let now = now();
     let params = match form(&headers, body) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return refused(&app, peer, "revoke", &headers, None, now).unwrap_or(r),
     };
+    if let Some(r) = refused(&app, peer, "revoke", &headers, Some(&params), now) {
+        return r;
+    }
     let result = async {
         let creds = credentials(&headers, &params)?;
         let client = token::authenticate(&app.core, &app.db, &creds, &app.client_auth, now).await?;

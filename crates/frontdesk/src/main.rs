@@ -3,10 +3,7 @@
 mod app;
 mod cli;
 mod config;
-mod demo;
-mod gateway;
 mod http;
-mod listener;
 mod native;
 mod ops;
 mod serve;

@@ -13,3 +13,14 @@
 pub mod api;
 pub mod launch;
 pub mod rp;
+
+/// What each demo program does first: logs at `info` on stderr, and the
+/// one crypto provider for JOSE.
+fn start() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .try_init();
+    frontdesk_resource::install_crypto_provider();
+}

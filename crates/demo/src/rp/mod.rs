@@ -110,12 +110,7 @@ pub struct Rp {
 }
 
 pub async fn run(args: RpArgs) -> anyhow::Result<ExitCode> {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .try_init();
-    frontdesk_resource::install_crypto_provider();
+    crate::start();
     let listen = args.listen;
     let rp = Arc::new(Rp::new(args).await?);
     let listener = tokio::net::TcpListener::bind(listen)

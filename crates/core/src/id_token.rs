@@ -1,8 +1,6 @@
 //! ID tokens, OpenID Connect Core §2 and §3.1.3.6, and the standard claims
 //! released by scope (§5.4), shared with userinfo.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use frontdesk_jose::{Algorithm, Audience, IdTokenClaims, SigningKey};
 use serde_json::{Map, Value, json};
 
@@ -61,24 +59,6 @@ fn signer<'k>(keys: &'k KeyRing, client: &Client, now: UnixTime) -> Result<&'k S
         })
 }
 
-/// OIDC Core §3.1.3.6: "Its value is the base64url encoding of the
-/// left-most half of the hash of the octets of the ASCII representation of
-/// the access_token value, where the hash algorithm used is the hash
-/// algorithm used in the alg Header Parameter". EdDSA over Ed25519 pairs
-/// with SHA-512.
-fn at_hash(alg: Algorithm, access_token: &str) -> String {
-    let digest = match alg {
-        Algorithm::EdDSA => {
-            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA512, access_token.as_bytes())
-        }
-        Algorithm::ES256 | Algorithm::RS256 | Algorithm::PS256 => {
-            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, access_token.as_bytes())
-        }
-    };
-    let bytes = digest.as_ref();
-    URL_SAFE_NO_PAD.encode(&bytes[..bytes.len() / 2])
-}
-
 /// What goes into one ID token.
 pub struct IdTokenInput<'a> {
     pub client: &'a Client,
@@ -106,7 +86,7 @@ pub fn mint(
         nonce: input.nonce.map(str::to_owned),
         azp: Some(input.client.client_id.0.clone()),
         sid: input.grant.sid.clone(),
-        at_hash: Some(at_hash(key.alg(), input.access_token)),
+        at_hash: Some(frontdesk_jose::at_hash(key.alg(), input.access_token)),
         amr: (!input.grant.amr.is_empty()).then(|| input.grant.amr.clone()),
         acr: None,
         extra: scoped_claims(input.user, input.scope),

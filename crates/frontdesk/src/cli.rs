@@ -42,13 +42,13 @@ enum Command {
     #[command(subcommand)]
     Keys(KeysCmd),
     /// Run the API gateway (`--config gateway.toml`).
-    Gateway(crate::gateway::GatewayArgs),
+    Gateway(frontdesk_gateway::GatewayArgs),
     /// Run the demo API (photos and payments) meant to sit behind the gateway.
-    DemoApi(crate::demo::DemoArgs),
+    DemoApi(frontdesk_demo::api::DemoArgs),
     /// Run the demo relying party (a web app that signs in with frontdesk).
-    DemoRp(crate::demo::rp::RpArgs),
+    DemoRp(frontdesk_demo::rp::RpArgs),
     /// Start frontdesk, the gateway, the demo API and the demo app together.
-    Demo(crate::demo::launch::DemoAllArgs),
+    Demo(frontdesk_demo::launch::DemoAllArgs),
     /// Sign in as a native app (RFC 8252): loopback redirect, PKCE, ID-token checks.
     Login(crate::native::LoginArgs),
     /// Developer helpers: refresh or introspect a token at an issuer.
@@ -226,12 +226,19 @@ fn parse_scope(s: Option<String>) -> anyhow::Result<Option<Scope>> {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    // The gateway and the demo API have their own configuration, not the server's.
+    // The gateway and the demo apps have their own configuration, not the
+    // server's: each crate's `run` gets the global flags it reads.
+    let common = &cli.common;
     match cli.command {
-        Command::Gateway(a) => return crate::gateway::run(&cli.common, a).await,
-        Command::DemoApi(a) => return crate::demo::run(&cli.common, a).await,
-        Command::DemoRp(a) => return crate::demo::rp::run(&cli.common, a).await,
-        Command::Demo(a) => return crate::demo::launch::run(&cli.common, a).await,
+        Command::Gateway(a) => {
+            let json_logs = common.log_format.as_deref() == Some("json");
+            return frontdesk_gateway::run(common.config.as_deref(), json_logs, a).await;
+        }
+        Command::DemoApi(a) => return frontdesk_demo::api::run(a).await,
+        Command::DemoRp(a) => return frontdesk_demo::rp::run(a).await,
+        Command::Demo(a) => {
+            return frontdesk_demo::launch::run(common.data_dir.as_deref(), a).await;
+        }
         Command::Login(a) => return crate::native::login(a).await,
         Command::Token(t) => return crate::native::token(t).await,
         _ => {}

@@ -20,8 +20,8 @@ use tower_http::timeout::RequestBodyDeadlineLayer;
 use crate::app::{self, App, AppState};
 use crate::client_addr::{ClientAddr, TrustedProxies};
 use crate::config::Settings;
-use crate::listener::{accept_loop, shutdown_signal};
 use crate::{http, ops, telemetry, throttle};
+use frontdesk_web::{accept_loop, shutdown_signal};
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let opened = app::open(&settings).await?;

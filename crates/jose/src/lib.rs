@@ -62,6 +62,33 @@ pub fn sha256(bytes: &[u8]) -> [u8; 32] {
     out
 }
 
+/// OIDC Core §3.1.3.6 `at_hash`: "the base64url encoding of the left-most
+/// half of the hash of the octets of the ASCII representation of the
+/// access_token value, where the hash algorithm used is the hash algorithm
+/// used in the alg Header Parameter of the ID Token's JOSE Header". EdDSA
+/// over Ed25519 pairs with SHA-512 (as OpenID Connect registers it).
+#[must_use]
+pub fn at_hash(alg: Algorithm, access_token: &str) -> String {
+    left_half_hash(alg, access_token)
+}
+
+/// OIDC Core §3.3.2.11 `c_hash`: the same computation as [`at_hash`], over
+/// the authorization code.
+#[must_use]
+pub fn c_hash(alg: Algorithm, code: &str) -> String {
+    left_half_hash(alg, code)
+}
+
+fn left_half_hash(alg: Algorithm, value: &str) -> String {
+    let hash = match alg {
+        Algorithm::EdDSA => &aws_lc_rs::digest::SHA512,
+        Algorithm::ES256 | Algorithm::RS256 | Algorithm::PS256 => &aws_lc_rs::digest::SHA256,
+    };
+    let digest = aws_lc_rs::digest::digest(hash, value.as_bytes());
+    let bytes = digest.as_ref();
+    B64.encode(bytes.get(..bytes.len() / 2).unwrap_or(bytes))
+}
+
 /// Installs the `aws-lc-rs` crypto provider for `jsonwebtoken` as the process default.
 ///
 /// Idempotent: if a provider is already installed (by us or by someone else), the

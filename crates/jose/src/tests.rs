@@ -1115,3 +1115,33 @@ fn helpers() {
     install_crypto_provider();
     install_crypto_provider();
 }
+
+/// OIDC Core Appendix A.4's example (RS256): the ID token's `at_hash` for
+/// its access token. The other algorithms: the left half of the digest
+/// (SHA-256: 16 bytes, SHA-512 for EdDSA: 32 bytes).
+#[test]
+fn at_hash_matches_the_specification_example() {
+    assert_eq!(
+        at_hash(
+            Algorithm::RS256,
+            "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"
+        ),
+        "77QmUPtjPfzWtF2AnpK9RQ"
+    );
+    assert_eq!(
+        at_hash(Algorithm::ES256, "x"),
+        c_hash(Algorithm::PS256, "x")
+    );
+    let half = |alg| b64_decode(&at_hash(alg, "token")).len();
+    assert_eq!(half(Algorithm::ES256), 16);
+    assert_eq!(half(Algorithm::EdDSA), 32);
+    assert_ne!(
+        at_hash(Algorithm::ES256, "a"),
+        at_hash(Algorithm::ES256, "b")
+    );
+}
+
+fn b64_decode(s: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    B64.decode(s).unwrap()
+}

@@ -3,8 +3,11 @@
 use crate::SetupError;
 use crate::http_client::HttpClient;
 
-/// The parts of the metadata the door needs.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+/// The parts of the metadata the door and the relying party
+/// (`frontdesk-rp`) read. Only `issuer` and `jwks_uri` are required here;
+/// the relying party requires its endpoints itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[non_exhaustive]
 pub struct Discovery {
     /// The issuer identifier; equal to the one asked for (RFC 8414 §3.3).
     pub issuer: String,
@@ -13,6 +16,27 @@ pub struct Discovery {
     /// The RFC 7662 endpoint, when the server offers one.
     #[serde(default)]
     pub introspection_endpoint: Option<String>,
+    /// RFC 8414 §2 `authorization_endpoint`.
+    #[serde(default)]
+    pub authorization_endpoint: Option<String>,
+    /// RFC 8414 §2 `token_endpoint`.
+    #[serde(default)]
+    pub token_endpoint: Option<String>,
+    /// OIDC Discovery §3 `userinfo_endpoint`.
+    #[serde(default)]
+    pub userinfo_endpoint: Option<String>,
+    /// RFC 7009 endpoint, RFC 8414 §2 `revocation_endpoint`.
+    #[serde(default)]
+    pub revocation_endpoint: Option<String>,
+    /// OIDC RP-Initiated Logout §2.1 `end_session_endpoint`.
+    #[serde(default)]
+    pub end_session_endpoint: Option<String>,
+    /// RFC 8414 §2 `code_challenge_methods_supported`.
+    #[serde(default)]
+    pub code_challenge_methods_supported: Option<Vec<String>>,
+    /// RFC 9207 §3: the authorization response carries `iss`.
+    #[serde(default)]
+    pub authorization_response_iss_parameter_supported: bool,
 }
 
 /// Checks that `url` is an absolute `http` or `https` URL.

@@ -26,13 +26,17 @@ pub struct HttpClient {
 
 /// What went wrong talking to the authorization server.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum FetchError {
+pub enum FetchError {
+    /// No answer: connection, TLS or timeout trouble.
     #[error("request failed: {0}")]
     Transport(String),
+    /// An answer with a status the caller did not accept.
     #[error("HTTP status {0}")]
     Status(u16),
+    /// The body was larger than the client's cap.
     #[error("response body larger than {0} bytes")]
     TooLarge(usize),
+    /// The body was not the JSON document expected.
     #[error("response is not the expected JSON: {0}")]
     Json(String),
 }
@@ -41,6 +45,46 @@ pub(crate) enum FetchError {
 pub(crate) struct Fetched<T> {
     pub value: T,
     pub max_age: Option<Duration>,
+}
+
+/// An answer read in full (within the body cap), whatever its status: for
+/// callers that read OAuth error bodies (RFC 6749 §5.2) as well as successes.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Vec<u8>,
+    /// `Cache-Control: max-age`, if the answer had one.
+    pub max_age: Option<Duration>,
+}
+
+impl Answer {
+    /// The body as JSON of type `T`.
+    ///
+    /// # Errors
+    /// [`FetchError::Json`] when it is not.
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, FetchError> {
+        serde_json::from_slice(&self.body).map_err(|e| FetchError::Json(e.to_string()))
+    }
+}
+
+/// The `Authorization` value of `client_secret_basic` (RFC 6749 §2.3.1):
+/// "the client identifier is encoded using the
+/// "application/x-www-form-urlencoded" encoding algorithm […] and the
+/// encoded value is used as the username; the client password is encoded
+/// using the same algorithm and used as the password", then HTTP Basic
+/// (RFC 7617).
+#[must_use]
+pub fn basic_authorization(client_id: &str, client_secret: &str) -> String {
+    use base64::Engine as _;
+    let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            enc(client_id),
+            enc(client_secret)
+        ))
+    )
 }
 
 impl HttpClient {
@@ -68,20 +112,23 @@ impl HttpClient {
         Ok(HttpClient { inner, max_body })
     }
 
-    /// GET a JSON document.
+    /// GET a JSON document; any status but 2xx is [`FetchError::Status`].
     pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(
         &self,
         url: &str,
     ) -> Result<Fetched<T>, FetchError> {
-        let req = self
-            .inner
-            .get(url)
-            .header(http::header::ACCEPT, "application/json");
-        self.send_json(req).await
+        let a = self.get(url, None).await?;
+        if !(200..300).contains(&a.status) {
+            return Err(FetchError::Status(a.status));
+        }
+        Ok(Fetched {
+            value: a.json()?,
+            max_age: a.max_age,
+        })
     }
 
-    /// POST a form with HTTP Basic client credentials (RFC 6749 §2.3.1:
-    /// id and secret are form-encoded before Basic) and read JSON.
+    /// POST a form with HTTP Basic client credentials and read JSON; any
+    /// status but 2xx is [`FetchError::Status`].
     pub(crate) async fn post_form_json<T: serde::de::DeserializeOwned>(
         &self,
         url: &str,
@@ -89,35 +136,69 @@ impl HttpClient {
         client_secret: &str,
         form: &[(&str, &str)],
     ) -> Result<Fetched<T>, FetchError> {
-        let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let basic = basic_authorization(client_id, client_secret);
+        let a = self.post_form(url, Some(&basic), form).await?;
+        if !(200..300).contains(&a.status) {
+            return Err(FetchError::Status(a.status));
+        }
+        Ok(Fetched {
+            value: a.json()?,
+            max_age: a.max_age,
+        })
+    }
+
+    /// GET `url` (with `Authorization: Bearer` when `bearer` is given,
+    /// RFC 6750 §2.1) and read the answer, whatever its status.
+    ///
+    /// # Errors
+    /// [`FetchError::Transport`] or [`FetchError::TooLarge`].
+    pub async fn get(&self, url: &str, bearer: Option<&str>) -> Result<Answer, FetchError> {
+        let mut req = self
+            .inner
+            .get(url)
+            .header(http::header::ACCEPT, "application/json");
+        if let Some(token) = bearer {
+            req = req.bearer_auth(token);
+        }
+        self.send(req).await
+    }
+
+    /// POST `form` (`application/x-www-form-urlencoded`) to `url`, with
+    /// `authorization` as the `Authorization` header when given (see
+    /// [`basic_authorization`]), and read the answer, whatever its status.
+    ///
+    /// # Errors
+    /// [`FetchError::Transport`] or [`FetchError::TooLarge`].
+    pub async fn post_form(
+        &self,
+        url: &str,
+        authorization: Option<&str>,
+        form: &[(&str, &str)],
+    ) -> Result<Answer, FetchError> {
         let body = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form)
             .finish();
-        let req = self
+        let mut req = self
             .inner
             .post(url)
-            .basic_auth(enc(client_id), Some(enc(client_secret)))
             .header(
                 http::header::CONTENT_TYPE,
                 "application/x-www-form-urlencoded",
             )
             .header(http::header::ACCEPT, "application/json")
             .body(body);
-        self.send_json(req).await
+        if let Some(a) = authorization {
+            req = req.header(http::header::AUTHORIZATION, a);
+        }
+        self.send(req).await
     }
 
-    async fn send_json<T: serde::de::DeserializeOwned>(
-        &self,
-        req: reqwest::RequestBuilder,
-    ) -> Result<Fetched<T>, FetchError> {
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<Answer, FetchError> {
         let mut res = req
             .send()
             .await
             .map_err(|e| FetchError::Transport(e.to_string()))?;
-        let status = res.status();
-        if !status.is_success() {
-            return Err(FetchError::Status(status.as_u16()));
-        }
+        let status = res.status().as_u16();
         let max_age = res
             .headers()
             .get_all(http::header::CACHE_CONTROL)
@@ -141,8 +222,11 @@ impl HttpClient {
             }
             body.extend_from_slice(&chunk);
         }
-        let value = serde_json::from_slice(&body).map_err(|e| FetchError::Json(e.to_string()))?;
-        Ok(Fetched { value, max_age })
+        Ok(Answer {
+            status,
+            body,
+            max_age,
+        })
     }
 }
 
@@ -171,6 +255,16 @@ pub(crate) fn parse_max_age(value: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn basic_is_form_encoded_first() {
+        use base64::Engine as _;
+        let expected = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("a+b:s%3A%C3%A9")
+        );
+        assert_eq!(basic_authorization("a b", "s:é"), expected);
+    }
 
     #[test]
     fn max_age_is_parsed() {

@@ -96,9 +96,11 @@ mod verified_cache;
 
 pub use discovery::{Discovery, discover};
 pub use error::{ErrorBody, SetupError, ValidationError};
-pub use frontdesk_jose::{AccessTokenClaims, Jwks};
+pub use frontdesk_jose::{AccessTokenClaims, Jwks, install_crypto_provider};
 pub use guard::{Guard, Verified, Via, bearer_token, unix_now};
-pub use http_client::{DEFAULT_TIMEOUT, HttpClient, MAX_BODY};
+pub use http_client::{
+    Answer, DEFAULT_TIMEOUT, FetchError, HttpClient, MAX_BODY, basic_authorization,
+};
 pub use introspect::Introspector;
 pub use keys::{Keys, KeysOptions};
 pub use layer::{BearerLayer, BearerService};

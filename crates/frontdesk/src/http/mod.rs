@@ -25,7 +25,7 @@ use crate::app::AppState;
 /// Largest request body accepted (SECURITY.md §5.7).
 pub const BODY_LIMIT: usize = 64 * 1024;
 
-pub use crate::listener::{HEAD_LIMIT, MAX_HEADERS};
+pub use frontdesk_web::{HEAD_LIMIT, MAX_HEADERS};
 
 /// Longest a handler may run before the client gets 503.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);

@@ -1,13 +1,14 @@
 //! Server-rendered pages: templates, security headers, cookies and CSRF
 //! tokens for the login, consent and logout forms.
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use minijinja::Environment;
 use subtle::ConstantTimeEq;
 
 use frontdesk_core::secret::{self, Pepper};
+pub use frontdesk_web::{CSP, security_headers};
 
 /// The IdP's SSO session cookie.
 pub const SESSION_COOKIE: &str = "fd_session";
@@ -23,8 +24,6 @@ const HOST_NAMES: [(&str, &str); 2] = [
     (SESSION_COOKIE, "__Host-fd_session"),
     (CSRF_COOKIE, "__Host-fd_csrf"),
 ];
-
-pub const STYLE_CSS: &str = include_str!("../../templates/style.css");
 
 /// Compiled templates. Names end in `.html`, so minijinja escapes every
 /// value (client names, URIs and scopes are never marked safe).
@@ -136,24 +135,6 @@ impl Pages {
     }
 }
 
-/// RFC 9700 §4.16 (clickjacking) and §4.2 (referrer leakage): no framing, no
-/// third-party loads, no referrer, no caching.
-pub const CSP: &str =
-    "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
-
-pub fn security_headers(h: &mut HeaderMap, csp: &str) {
-    let set = |h: &mut HeaderMap, k: HeaderName, v: &str| {
-        if let Ok(v) = HeaderValue::from_str(v) {
-            h.insert(k, v);
-        }
-    };
-    set(h, header::CONTENT_SECURITY_POLICY, csp);
-    set(h, header::X_FRAME_OPTIONS, "DENY");
-    set(h, header::REFERRER_POLICY, "no-referrer");
-    set(h, header::CACHE_CONTROL, "no-store");
-    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-}
-
 /// The CSRF token for a form: HMAC(pepper, "csrf:" ‖ len ‖ CSRF cookie ‖
 /// SHA-256(session cookie)). A token from another browser (another CSRF
 /// cookie) never validates, and neither does one made for the same CSRF
@@ -207,14 +188,7 @@ pub fn csrf_ok(pages: &Pages, pepper: &Pepper, jar: &CookieJar, submitted: Optio
 }
 
 pub async fn style() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        STYLE_CSS,
-    )
-        .into_response()
+    (frontdesk_web::STYLE_HEADERS, frontdesk_web::STYLE_CSS).into_response()
 }
 
 /// A human sentence per scope for the consent page.

@@ -10,31 +10,31 @@
 //! (signature against the issuer's JWKS, `iss`, `aud`, `exp`, `nonce`,
 //! `azp`, `at_hash`) before printing anything.
 //!
-//! Like `gateway/`, this module is a client of frontdesk, not a part of it:
-//! it talks to the server over HTTP only and never touches the store, core's
-//! protocol logic, `crate::http` or `crate::app`. Tokens appear only on
-//! stdout with `--output json`; messages and errors never contain them.
-//!
-//! * `client.rs` — discovery, JWKS, token and introspection requests.
-//! * `loopback.rs` — the one-shot `/callback` listener and its checks.
-//! * `id_token.rs` — ID-token validation (OIDC Core §3.1.3.7).
-
-mod client;
-mod id_token;
-mod loopback;
+//! Like the gateway, this module is a client of frontdesk, not a part of
+//! it: every step is `frontdesk-rp`'s (discovery, the authorization request,
+//! the loopback listener, the token calls, the ID-token checks), over HTTP
+//! only. Tokens appear only on stdout with `--output json`; messages and
+//! errors never contain them.
 
 use std::process::{ExitCode, Stdio};
 use std::time::Duration;
 
-use anyhow::{anyhow, bail};
+use anyhow::bail;
 use clap::{Args, Subcommand, ValueEnum};
+use frontdesk_rp::{
+    AuthorizationRequest, Check, Client, ClientAuth, Expect, HttpClient, Loopback, Provider,
+    TokenResponse,
+};
 use serde_json::{Value, json};
-
-use self::client::{ClientAuth, Http, Metadata, TokenResponse};
-use self::loopback::{Check, Loopback};
 
 /// How long `frontdesk login` waits for the browser to come back.
 const CALLBACK_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+
+/// Timeout of one request to the issuer, connect included.
+const TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Largest answer read from the issuer.
+const MAX_BODY: usize = 1024 * 1024;
 
 /// What `login` prints on stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -86,12 +86,29 @@ pub struct ClientArgs {
 }
 
 impl ClientArgs {
-    fn auth(&self) -> ClientAuth {
-        ClientAuth {
-            client_id: self.client_id.clone(),
-            client_secret: self.client_secret.clone(),
-        }
+    /// Discovery at `--issuer`, and the client named by the flags.
+    async fn connect(&self, http: &HttpClient) -> anyhow::Result<Client> {
+        let provider = Provider::discover(http, &self.issuer).await?;
+        Ok(Client::new(
+            provider,
+            auth(&self.client_id, self.client_secret.as_deref()),
+        ))
     }
+}
+
+/// A confidential client sends its secret with HTTP Basic; a public one
+/// only its `client_id`.
+fn auth(client_id: &str, secret: Option<&str>) -> ClientAuth {
+    match secret {
+        Some(s) => ClientAuth::basic(client_id, s),
+        None => ClientAuth::public(client_id),
+    }
+}
+
+/// The HTTP client of `login` and `token`: no redirects, no proxy, 15 s,
+/// 1 MiB answers.
+fn http() -> anyhow::Result<HttpClient> {
+    Ok(HttpClient::with_limits(TIMEOUT, MAX_BODY)?)
 }
 
 /// `frontdesk token …`: helpers for developers.
@@ -116,31 +133,16 @@ pub enum TokenCmd {
 
 /// `frontdesk login`.
 pub async fn login(args: LoginArgs) -> anyhow::Result<ExitCode> {
-    let http = Http::new()?;
-    let meta = http.discover(&args.issuer).await?;
+    let http = http()?;
+    let provider = Provider::discover(&http, &args.issuer).await?;
     let loopback = Loopback::bind(args.port).await?;
     let redirect_uri = loopback.redirect_uri();
-
-    // RFC 7636 §4.1: 32 random bytes → a 43-character verifier.
-    let verifier = random(32)?;
-    let challenge = frontdesk_jose::b64url(&frontdesk_jose::sha256(verifier.as_bytes()));
-    let state = random(16)?;
-    let nonce = random(16)?;
-
-    let mut url = url::Url::parse(&meta.authorization_endpoint)
-        .map_err(|e| anyhow!("authorization_endpoint: {e}"))?;
-    url.query_pairs_mut()
-        .append_pair("response_type", "code")
-        .append_pair("client_id", &args.client_id)
-        .append_pair("redirect_uri", &redirect_uri)
-        .append_pair("scope", &args.scope)
-        .append_pair("state", &state)
-        .append_pair("nonce", &nonce)
-        .append_pair("code_challenge", &challenge)
-        .append_pair("code_challenge_method", "S256");
+    let request =
+        AuthorizationRequest::new(&provider, &args.client_id, &redirect_uri, &args.scope)?;
+    let url = request.url.as_str();
 
     eprintln!("Open this URL to sign in: {url}");
-    if !args.no_browser && !open_browser(url.as_str()) {
+    if !args.no_browser && !open_browser(url) {
         eprintln!("(could not start a browser: open the URL above yourself)");
     }
     eprintln!(
@@ -149,40 +151,36 @@ pub async fn login(args: LoginArgs) -> anyhow::Result<ExitCode> {
     );
 
     let check = Check {
-        state,
-        issuer: meta.issuer.clone(),
-        require_iss: meta.authorization_response_iss_parameter_supported,
+        state: request.state.clone(),
+        issuer: provider.issuer().to_owned(),
+        require_iss: provider
+            .metadata()
+            .authorization_response_iss_parameter_supported,
     };
     let code = loopback.wait(check, CALLBACK_TIMEOUT).await?;
 
-    let auth = ClientAuth {
-        client_id: args.client_id.clone(),
-        client_secret: args.client_secret.clone(),
-    };
-    let raw = http
-        .token_request(
-            &meta,
-            &auth,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", &redirect_uri),
-                ("code_verifier", &verifier),
-            ],
-        )
+    let client = Client::new(
+        provider,
+        auth(&args.client_id, args.client_secret.as_deref()),
+    );
+    let tokens = client
+        .exchange_code(&code, &redirect_uri, &request.code_verifier)
         .await?;
-    let tokens = token_response(raw)?;
 
+    let provider = client.provider();
     let claims = match &tokens.id_token {
         Some(id_token) => {
-            let jwks = http.jwks(&meta).await?;
-            let expected = id_token::Expected {
-                issuer: &meta.issuer,
+            provider.load_keys().await?;
+            let expect = Expect {
+                issuer: provider.issuer(),
                 client_id: &args.client_id,
-                nonce: &nonce,
-                access_token: &tokens.access_token,
+                nonce: Some(&request.nonce),
+                original_nonce: None,
+                access_token: Some(&tokens.access_token),
             };
-            let claims = id_token::verify(id_token, &jwks, &expected, unix_now())?;
+            let claims = provider
+                .verify_id_token(id_token, &expect, frontdesk_resource::unix_now())
+                .await?;
             Some(serde_json::to_value(claims)?)
         }
         None if has_scope(tokens.scope.as_deref().unwrap_or(&args.scope), "openid") => {
@@ -208,56 +206,37 @@ pub async fn login(args: LoginArgs) -> anyhow::Result<ExitCode> {
             out["id_token_claims"] = claims.unwrap_or(Value::Null);
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
-        Output::Text => print_summary(&meta, &tokens, claims.as_ref()),
+        Output::Text => print_summary(provider.issuer(), &tokens, claims.as_ref()),
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// `frontdesk token refresh|introspect`.
 pub async fn token(cmd: TokenCmd) -> anyhow::Result<ExitCode> {
-    let http = Http::new()?;
+    let http = http()?;
     let out = match cmd {
         TokenCmd::Refresh {
             client,
             refresh_token,
         } => {
-            let meta = http.discover(&client.issuer).await?;
-            let raw = http
-                .token_request(
-                    &meta,
-                    &client.auth(),
-                    &[
-                        ("grant_type", "refresh_token"),
-                        ("refresh_token", &refresh_token),
-                    ],
-                )
-                .await?;
-            token_response(raw.clone())?;
-            raw
+            let c = client.connect(&http).await?;
+            serde_json::to_value(c.refresh(&refresh_token).await?)?
         }
         TokenCmd::Introspect { client, token } => {
-            let meta = http.discover(&client.issuer).await?;
-            http.introspect(&meta, &client.auth(), &token).await?
+            let c = client.connect(&http).await?;
+            if client.client_secret.is_none()
+                && c.provider().metadata().introspection_endpoint.is_some()
+            {
+                bail!("introspection needs client credentials: pass --client-secret");
+            }
+            c.introspect(&token).await?
         }
     };
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(ExitCode::SUCCESS)
 }
 
-/// Checks a token response's shape (RFC 6749 §5.1): a Bearer access token.
-fn token_response(raw: Value) -> anyhow::Result<TokenResponse> {
-    let tokens: TokenResponse = serde_json::from_value(raw)
-        .map_err(|e| anyhow!("the token endpoint's answer is not a token response: {e}"))?;
-    if !tokens.token_type.eq_ignore_ascii_case("bearer") {
-        bail!(
-            "the token endpoint issued a {:?} token; only Bearer is supported",
-            client::one_line(&tokens.token_type)
-        );
-    }
-    Ok(tokens)
-}
-
-fn print_summary(meta: &Metadata, tokens: &TokenResponse, claims: Option<&Value>) {
+fn print_summary(issuer: &str, tokens: &TokenResponse, claims: Option<&Value>) {
     match claims {
         Some(c) => {
             let sub = c["sub"].as_str().unwrap_or("?");
@@ -266,9 +245,9 @@ fn print_summary(meta: &Metadata, tokens: &TokenResponse, claims: Option<&Value>
                 .or_else(|| c["name"].as_str())
                 .map(|n| format!(" ({n})"))
                 .unwrap_or_default();
-            println!("Signed in to {} as {sub}{name}.", meta.issuer);
+            println!("Signed in to {issuer} as {sub}{name}.");
         }
-        None => println!("Signed in to {} (no ID token).", meta.issuer),
+        None => println!("Signed in to {issuer} (no ID token)."),
     }
     println!("scope:         {}", tokens.scope.as_deref().unwrap_or("-"));
     match tokens.expires_in {
@@ -286,17 +265,6 @@ fn print_summary(meta: &Metadata, tokens: &TokenResponse, claims: Option<&Value>
 
 fn has_scope(scope: &str, wanted: &str) -> bool {
     scope.split(' ').any(|s| s == wanted)
-}
-
-fn random(bytes: usize) -> anyhow::Result<String> {
-    frontdesk_core::secret::random_string(bytes).map_err(|e| anyhow!("{e}"))
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// Starts the system browser on `url` (RFC 8252 §6: an external user-agent,

@@ -469,24 +469,14 @@ async fn frontdesk_demo_runs_the_whole_story() {
             ready = line.contains("Press Ctrl-C to stop.");
         }
     }
-    let stop = |child: &mut std::process::Child| {
+    let stop = |child: std::process::Child| {
         let _ = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                return Some(status);
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        crate::support::exit_within(child, Duration::from_secs(20)).map(|o| o.status)
     };
     if !ready {
-        stop(&mut child);
+        stop(child);
         panic!(
             "frontdesk demo did not start; logs in {}",
             dir.path().display()
@@ -518,13 +508,17 @@ async fn frontdesk_demo_runs_the_whole_story() {
     let r = reqwest::get("http://127.0.0.1:8082/photos").await.unwrap();
     assert_eq!(r.status(), 401);
 
-    let status = stop(&mut child).expect("the demo stops on SIGTERM");
+    let status = stop(child).expect("the demo stops on SIGTERM");
     assert!(status.success(), "{status}");
     // All four children are gone with it: the ports are free again.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let free = |port: u16| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok();
+    let all_free = crate::support::wait_until(Duration::from_secs(5), async || {
+        [8080, 8082, 8083, 8084].into_iter().all(free).then_some(())
+    })
+    .await;
     for port in [8080, 8082, 8083, 8084] {
         assert!(
-            std::net::TcpListener::bind(("127.0.0.1", port)).is_ok(),
+            all_free.is_some() || free(port),
             "port {port} still taken after the demo stopped"
         );
     }

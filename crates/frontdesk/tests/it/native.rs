@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::both;
 use crate::browser::{ALICE, Browser, page, query, redirect};
-use crate::support::{Server, bin};
+use crate::support::{Server, bin, exit_within};
 
 const CLI_CLIENT: &str = r#"
 [[clients]]
@@ -90,19 +90,11 @@ impl Login {
     }
 
     /// Waits (at most 60 s) for the process to exit.
-    fn finish(mut self) -> Finished {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let status = loop {
-            if let Some(st) = self.child.try_wait().expect("try_wait") {
-                break st;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("frontdesk login did not exit:\n{}", self.seen.join("\n"));
-            }
-            std::thread::sleep(Duration::from_millis(50));
+    fn finish(self) -> Finished {
+        let Some(out) = exit_within(self.child, Duration::from_secs(60)) else {
+            panic!("frontdesk login did not exit:\n{}", self.seen.join("\n"));
         };
-        let out = self.child.wait_with_output().expect("output");
+        let status = out.status;
         let mut stderr = self.seen;
         while let Ok(line) = self.stderr.recv_timeout(Duration::from_secs(5)) {
             stderr.push(line);

@@ -524,3 +524,42 @@ macro_rules! both {
         }
     };
 }
+
+/// Polls `check` until it returns `Some` or `timeout` passes, for a state
+/// another process reaches on its own time (a log line flushed to disk,
+/// ports released, a rotated key in use). Every wait of that kind goes
+/// through here, so the suite has one polling pause instead of one per test.
+pub async fn wait_until<T>(
+    timeout: Duration,
+    mut check: impl AsyncFnMut() -> Option<T>,
+) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        // The pause between two looks at another process's state.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits at most `timeout` for `child` to exit and returns its output
+/// (streams taken before stay empty). No polling: the wait blocks on a
+/// thread; on timeout the process is killed and `None` returned.
+pub fn exit_within(child: Child, timeout: Duration) -> Option<std::process::Output> {
+    let pid = child.id().to_string();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(timeout) {
+        Ok(Ok(out)) => Some(out),
+        _ => {
+            let _ = Command::new("kill").args(["-KILL", &pid]).status();
+            None
+        }
+    }
+}

@@ -105,7 +105,23 @@ fn arrows_point_toward_jose() {
         ["frontdesk-jose"],
         "the door never sees core or store"
     );
-    for k in ["jose", "core", "store", "resource"] {
+    // The server's clients (Cargo enforces what they cannot see; `.ci/run`
+    // checks their whole graphs with `cargo tree`).
+    assert_eq!(internal("rp"), ["frontdesk-resource", "frontdesk-jose"]);
+    assert_eq!(internal("web"), Vec::<String>::new());
+    assert_eq!(
+        internal("gateway"),
+        ["frontdesk-resource", "frontdesk-web"],
+        "the gateway never sees core or store"
+    );
+    assert_eq!(
+        internal("demo"),
+        ["frontdesk-rp", "frontdesk-resource", "frontdesk-web"],
+        "the demo never sees core or store"
+    );
+    for k in [
+        "jose", "core", "store", "resource", "rp", "web", "gateway", "demo",
+    ] {
         assert!(
             !internal(k).iter().any(|d| d == "frontdesk"),
             "{k} depends on the binary"
@@ -113,9 +129,29 @@ fn arrows_point_toward_jose() {
     }
 }
 
+/// The clients of the server name none of the server's heavy dependencies
+/// directly (transitively: `.ci/run`'s `cargo tree` check).
+#[test]
+fn clients_of_the_server_carry_no_database_or_templates() {
+    for k in ["rp", "web", "gateway"] {
+        for banned in [
+            "sqlx",
+            "argon2",
+            "minijinja",
+            "frontdesk-core",
+            "frontdesk-store",
+        ] {
+            assert!(
+                !dependencies(k).iter().any(|d| d == banned),
+                "{k} depends on {banned}"
+            );
+        }
+    }
+}
+
 #[test]
 fn only_the_binary_reads_env_or_files() {
-    for k in ["jose", "core", "resource"] {
+    for k in ["jose", "core", "resource", "rp", "web"] {
         let hits = mentions(k, &["std::env", "std::fs", "env", "fs"]);
         assert!(hits.is_empty(), "{k} does I/O:\n{}", hits.join("\n"));
     }
@@ -156,6 +192,10 @@ fn architecture_names_every_crate() {
         "frontdesk-core",
         "frontdesk-store",
         "frontdesk-resource",
+        "frontdesk-rp",
+        "frontdesk-web",
+        "frontdesk-gateway",
+        "frontdesk-demo",
         "crates/frontdesk",
     ] {
         assert!(arch.contains(k), "ARCHITECTURE.md does not mention {k}");

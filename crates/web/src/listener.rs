@@ -3,8 +3,8 @@
 //!
 //! The caller builds each connection with its own hyper builder, so the
 //! protocol settings (header-read timeout, header caps, HTTP/1.1 or auto)
-//! stay with the caller. This module knows nothing about the server's
-//! routers, state or store (the gateway uses it too).
+//! stay with the caller. This crate knows nothing about the server's
+//! routers, state or store.
 
 use std::future::Future;
 use std::net::SocketAddr;

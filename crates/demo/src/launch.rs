@@ -11,8 +11,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
 
-use crate::config::CommonArgs;
-
 pub const ISSUER: &str = "http://127.0.0.1:8080";
 pub const GATEWAY: &str = "http://127.0.0.1:8082";
 pub const API: &str = "127.0.0.1:8083";
@@ -134,14 +132,15 @@ fn start(dir: &Path, name: &'static str, args: &[String]) -> anyhow::Result<Chil
     bail!("{name} did not start in time; see {}", log.display())
 }
 
-pub async fn run(common: &CommonArgs, _args: DemoAllArgs) -> anyhow::Result<ExitCode> {
+/// `frontdesk demo`; `data_dir` is the global `--data-dir`.
+pub async fn run(data_dir: Option<&Path>, _args: DemoAllArgs) -> anyhow::Result<ExitCode> {
     // A given data directory persists (and may be reused); otherwise a
     // temporary one lives as long as the demo.
     let temp;
-    let dir: PathBuf = match &common.data_dir {
+    let dir: PathBuf = match data_dir {
         Some(d) => {
             std::fs::create_dir_all(d).with_context(|| format!("{}", d.display()))?;
-            d.clone()
+            d.to_path_buf()
         }
         None => {
             temp = tempfile::Builder::new()

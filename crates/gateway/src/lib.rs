@@ -11,14 +11,16 @@
 //! caller sent is dropped first, and `Authorization` is dropped unless the
 //! route sets `forward_token`.
 //!
-//! This module uses `frontdesk-resource` for every token decision and never
-//! imports the server's store or `crate::http` (checked by a tidy test).
+//! This crate uses `frontdesk-resource` for every token decision; it cannot
+//! see the server's store, core or HTTP layer (Cargo enforces it: they are
+//! not among its dependencies).
 
 mod config;
 mod proxy;
 mod stats;
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,14 +29,13 @@ use anyhow::{Context, anyhow};
 use frontdesk_resource::{
     Discovery, Guard, HttpClient, Introspector, Keys, KeysOptions, Validator, discover,
 };
+use frontdesk_web::{HEAD_LIMIT, MAX_HEADERS, accept_loop, shutdown_signal};
 use hyper::service::service_fn;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::net::TcpListener;
 
-use crate::config::CommonArgs;
-use crate::listener::{HEAD_LIMIT, MAX_HEADERS, accept_loop, shutdown_signal};
 pub use config::{GatewayConfig, Mode};
 use proxy::{Gateway, Route};
 
@@ -46,17 +47,20 @@ pub struct GatewayArgs {
     pub listen: Option<SocketAddr>,
 }
 
-pub async fn run(common: &CommonArgs, args: GatewayArgs) -> anyhow::Result<ExitCode> {
-    let path = common
-        .config
-        .as_deref()
-        .ok_or_else(|| anyhow!("gateway: --config gateway.toml is required"))?;
+/// `frontdesk gateway`: `config` is the global `--config` file, `json_logs`
+/// the global `--log-format json`.
+pub async fn run(
+    config: Option<&Path>,
+    json_logs: bool,
+    args: GatewayArgs,
+) -> anyhow::Result<ExitCode> {
+    let path = config.ok_or_else(|| anyhow!("gateway: --config gateway.toml is required"))?;
     let mut cfg = config::load(path)?;
     if let Some(l) = args.listen {
         cfg.listen = l;
     }
-    init_logging(&cfg.log_level, common.log_format.as_deref() == Some("json"));
-    frontdesk_jose::install_crypto_provider();
+    init_logging(&cfg.log_level, json_logs);
+    frontdesk_resource::install_crypto_provider();
 
     let gateway = Arc::new(build(&cfg).await?);
     let listener = TcpListener::bind(cfg.listen)

@@ -1,15 +1,17 @@
 //! ID-token verification as a relying party does it (OpenID Connect Core
 //! §3.1.3.7): the signature with the issuer's published keys, `iss`, `aud`,
 //! `exp`/`iat` (all through `frontdesk_jose::verify`), then `nonce`, `azp`
-//! and `at_hash`.
+//! and `at_hash`. The one implementation in the workspace: the demo app and
+//! `frontdesk login` both call it.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use frontdesk_jose::{Algorithm, Expectations, IdTokenClaims, JoseError, Jwks};
-use subtle::ConstantTimeEq;
+use frontdesk_jose::{Algorithm, Expectations, IdTokenClaims, JoseError, Jwks, at_hash};
 
-/// Clock leeway for `exp` and `iat`.
-pub const LEEWAY_SECS: u64 = 30;
+use crate::same;
+
+/// Clock leeway for `exp` and `iat` (the larger of the two the demo app
+/// and the native client used before they shared this code, so nothing
+/// either accepted is refused now).
+pub const LEEWAY_SECS: u64 = 60;
 
 /// What the relying party expects of one ID token.
 pub struct Expect<'a> {
@@ -45,10 +47,6 @@ impl IdTokenError {
     pub fn unknown_key(&self) -> bool {
         matches!(self, IdTokenError::Jose(JoseError::UnknownKey))
     }
-}
-
-fn same(a: &str, b: &str) -> bool {
-    a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
 /// Verifies `token` against `jwks` and the expectations; returns its claims.
@@ -97,22 +95,12 @@ pub fn verify_id_token(
     Ok(claims)
 }
 
-/// The left half of the hash of the access token, with the hash of the
-/// signing algorithm (SHA-512 for Ed25519).
-pub fn at_hash(alg: Algorithm, access_token: &str) -> String {
-    let h = match alg {
-        Algorithm::EdDSA => &aws_lc_rs::digest::SHA512,
-        Algorithm::RS256 | Algorithm::PS256 | Algorithm::ES256 => &aws_lc_rs::digest::SHA256,
-    };
-    let d = aws_lc_rs::digest::digest(h, access_token.as_bytes());
-    let bytes = d.as_ref();
-    URL_SAFE_NO_PAD.encode(bytes.get(..bytes.len() / 2).unwrap_or(bytes))
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use frontdesk_jose::{Audience, SigningKey};
     use serde_json::json;
 

@@ -18,9 +18,6 @@
 //! (local validation, the `BearerLayer` and the `Verified` extractor) and
 //! ignores those headers.
 
-pub mod launch;
-pub mod rp;
-
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -34,8 +31,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use frontdesk_resource::{ErrorBody, Guard, Validator, Verified};
 use serde_json::{Value, json};
-
-use crate::config::CommonArgs;
 
 /// Flags of `frontdesk demo-api`.
 #[derive(Debug, Clone, clap::Args)]
@@ -54,14 +49,8 @@ pub struct DemoArgs {
     pub payments_audience: String,
 }
 
-pub async fn run(common: &CommonArgs, args: DemoArgs) -> anyhow::Result<ExitCode> {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .try_init();
-    let _ = common;
-    frontdesk_jose::install_crypto_provider();
+pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    crate::start();
     let app = match &args.issuer {
         None => router(None),
         Some(issuer) => {
@@ -228,9 +217,7 @@ async fn create_charge(caller: Caller, body: axum::body::Bytes) -> Response {
         return r;
     }
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let id = frontdesk_jose::b64url(&frontdesk_jose::sha256(
-        format!("{}{}", caller.client_id, frontdesk_resource::unix_now()).as_bytes(),
-    ));
+    let id = frontdesk_rp::random_token(12).unwrap_or_default();
     (
         StatusCode::CREATED,
         Json(json!({

@@ -7,17 +7,23 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::{Context, anyhow, bail};
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
-use subtle::ConstantTimeEq;
 use tokio::sync::oneshot;
 
-use super::client::one_line;
+use crate::error::{RpError, one_line};
+use crate::same;
+
+/// `bail!` for callback errors: returns `RpError::Callback(format!(…))`.
+macro_rules! refuse {
+    ($($t:tt)*) => {
+        return Err(RpError::Callback(format!($($t)*)))
+    };
+}
 
 /// The one path the listener serves.
 pub const CALLBACK_PATH: &str = "/callback";
@@ -47,27 +53,28 @@ struct Params {
 
 impl Check {
     /// The code of an acceptable callback, or why it is refused.
-    fn evaluate(&self, uri: &Uri) -> anyhow::Result<String> {
-        let Query(p) = Query::<Params>::try_from_uri(uri)
-            .map_err(|e| anyhow!("the callback is malformed: {}", one_line(&e.body_text())))?;
-        let state_ok = p
-            .state
-            .as_deref()
-            .is_some_and(|s| bool::from(s.as_bytes().ct_eq(self.state.as_bytes())));
+    fn evaluate(&self, uri: &Uri) -> Result<String, RpError> {
+        let Query(p) = Query::<Params>::try_from_uri(uri).map_err(|e| {
+            RpError::Callback(format!(
+                "the callback is malformed: {}",
+                one_line(&e.body_text())
+            ))
+        })?;
+        let state_ok = p.state.as_deref().is_some_and(|s| same(s, &self.state));
         if !state_ok {
-            bail!(
+            refuse!(
                 "the callback's state does not match this sign-in (a stale or forged callback); no tokens were requested"
             );
         }
         match p.iss.as_deref() {
             Some(iss) if iss == self.issuer => {}
-            Some(iss) => bail!(
+            Some(iss) => refuse!(
                 "the callback comes from issuer {:?}, not {:?} (RFC 9207 mix-up defence)",
                 one_line(iss),
                 self.issuer
             ),
             None if self.require_iss => {
-                bail!(
+                refuse!(
                     "the callback has no iss parameter although the issuer promises one (RFC 9207)"
                 )
             }
@@ -78,11 +85,11 @@ impl Check {
                 .error_description
                 .map(|d| format!(": {}", one_line(&d)))
                 .unwrap_or_default();
-            bail!("sign-in refused: {}{detail}", one_line(&error));
+            refuse!("sign-in refused: {}{detail}", one_line(&error));
         }
         match p.code {
             Some(code) if !code.is_empty() => Ok(code),
-            _ => bail!("the callback carries no code"),
+            _ => refuse!("the callback carries no code"),
         }
     }
 }
@@ -93,7 +100,7 @@ pub struct Loopback {
     addr: SocketAddr,
 }
 
-type Slot = Arc<Mutex<Option<oneshot::Sender<anyhow::Result<String>>>>>;
+type Slot = Arc<Mutex<Option<oneshot::Sender<Result<String, RpError>>>>>;
 
 #[derive(Clone)]
 struct AppState {
@@ -104,11 +111,13 @@ struct AppState {
 impl Loopback {
     /// Binds `127.0.0.1:port` (port 0: any free port). The IP literal, not
     /// `localhost` (RFC 8252 §8.3).
-    pub async fn bind(port: u16) -> anyhow::Result<Loopback> {
+    pub async fn bind(port: u16) -> Result<Loopback, RpError> {
         let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port))
             .await
-            .with_context(|| format!("cannot listen on 127.0.0.1:{port}"))?;
-        let addr = listener.local_addr()?;
+            .map_err(|e| RpError::Callback(format!("cannot listen on 127.0.0.1:{port}: {e}")))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| RpError::Callback(format!("the loopback listener: {e}")))?;
         Ok(Loopback { listener, addr })
     }
 
@@ -118,7 +127,7 @@ impl Loopback {
     }
 
     /// Serves until the first callback (or `timeout`) and returns its code.
-    pub async fn wait(self, check: Check, timeout: Duration) -> anyhow::Result<String> {
+    pub async fn wait(self, check: Check, timeout: Duration) -> Result<String, RpError> {
         let (tx, rx) = oneshot::channel();
         let state = AppState {
             check: Arc::new(check),
@@ -141,8 +150,8 @@ impl Loopback {
         let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
         match outcome {
             Ok(Ok(result)) => result,
-            Ok(Err(_)) => bail!("the loopback listener stopped unexpectedly"),
-            Err(_) => bail!(
+            Ok(Err(_)) => refuse!("the loopback listener stopped unexpectedly"),
+            Err(_) => refuse!(
                 "no sign-in within {} minutes: the browser never came back to {CALLBACK_PATH}",
                 timeout.as_secs() / 60
             ),

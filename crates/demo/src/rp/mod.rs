@@ -4,7 +4,9 @@
 //! * Sign-in: authorization code + PKCE S256 + `state` + `nonce`, all kept
 //!   server-side in a pending-login map keyed by a random `rp_login` cookie.
 //! * The code is exchanged on the back channel; the ID token is verified
-//!   with the issuer's JWKS from discovery (`verify.rs`).
+//!   with the issuer's JWKS from discovery. Discovery, the authorization
+//!   URL, the token calls and the ID-token checks are `frontdesk-rp`'s: this
+//!   module keeps the app's pages, pending sign-ins and sessions.
 //! * The app's own session: a random `rp_session` cookie (HttpOnly,
 //!   SameSite=Lax) naming a server-side session that holds the tokens.
 //!   Access and refresh tokens never reach the browser.
@@ -14,31 +16,27 @@
 //! * Silent refresh: an access token that expires within 30 s is refreshed
 //!   (with the rotated refresh token) before it is used.
 
-pub mod verify;
-
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, bail};
 use axum::Router;
 use axum::extract::{Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
-use frontdesk_jose::IdTokenClaims;
-use frontdesk_resource::{HttpClient, Keys, KeysOptions};
+use frontdesk_rp::{
+    AuthorizationRequest, Client, ClientAuth, Expect, HttpClient, IdTokenClaims, Provider, RpError,
+    TokenResponse, random_token, same,
+};
+use frontdesk_web::{CSP, STYLE_CSS, STYLE_HEADERS, security_headers};
 use minijinja::Environment;
 use serde::Deserialize;
 use serde_json::Value;
-use subtle::ConstantTimeEq;
-
-use crate::config::CommonArgs;
-use crate::http::pages::{CSP, STYLE_CSS, security_headers};
-use verify::{Expect, verify_id_token};
 
 /// Cookie naming the pending sign-in (state, nonce, PKCE verifier).
 pub const LOGIN_COOKIE: &str = "rp_login";
@@ -77,17 +75,6 @@ pub struct RpArgs {
     pub scope: String,
 }
 
-/// The endpoints discovery names.
-#[derive(Debug, Clone, Deserialize)]
-struct Provider {
-    issuer: String,
-    authorization_endpoint: String,
-    token_endpoint: String,
-    userinfo_endpoint: Option<String>,
-    end_session_endpoint: Option<String>,
-    jwks_uri: String,
-}
-
 struct Pending {
     state: String,
     nonce: String,
@@ -112,9 +99,8 @@ type Shared = Arc<tokio::sync::Mutex<Session>>;
 
 pub struct Rp {
     args: RpArgs,
-    provider: Provider,
-    keys: Keys,
-    http: reqwest::Client,
+    /// frontdesk as discovered, with this app's client credentials.
+    client: Client,
     pending: Mutex<HashMap<String, Pending>>,
     sessions: Mutex<HashMap<String, Shared>>,
     env: Environment<'static>,
@@ -123,21 +109,15 @@ pub struct Rp {
     home: String,
 }
 
-pub async fn run(common: &CommonArgs, args: RpArgs) -> anyhow::Result<ExitCode> {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .try_init();
-    let _ = common;
-    frontdesk_jose::install_crypto_provider();
+pub async fn run(args: RpArgs) -> anyhow::Result<ExitCode> {
+    crate::start();
     let listen = args.listen;
     let rp = Arc::new(Rp::new(args).await?);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot bind {listen}"))?;
     let addr = listener.local_addr()?;
-    tracing::info!(listen = %addr, issuer = %rp.provider.issuer, "demo relying party is serving");
+    tracing::info!(listen = %addr, issuer = %rp.provider().issuer(), "demo relying party is serving");
     println!("listening on http://{addr}");
     axum::serve(listener, router(rp))
         .with_graceful_shutdown(async {
@@ -162,66 +142,29 @@ pub fn router(rp: Arc<Rp>) -> Router {
 
 fn templates() -> Result<Environment<'static>, minijinja::Error> {
     let mut env = Environment::new();
-    env.add_template(
-        "rp_base.html",
-        include_str!("../../../templates/rp_base.html"),
-    )?;
-    env.add_template(
-        "rp_home.html",
-        include_str!("../../../templates/rp_home.html"),
-    )?;
+    env.add_template("rp_base.html", include_str!("../../templates/rp_base.html"))?;
+    env.add_template("rp_home.html", include_str!("../../templates/rp_home.html"))?;
     env.add_template(
         "rp_profile.html",
-        include_str!("../../../templates/rp_profile.html"),
+        include_str!("../../templates/rp_profile.html"),
     )?;
     env.add_template(
         "rp_photos.html",
-        include_str!("../../../templates/rp_photos.html"),
+        include_str!("../../templates/rp_photos.html"),
     )?;
     env.add_template(
         "rp_error.html",
-        include_str!("../../../templates/rp_error.html"),
+        include_str!("../../templates/rp_error.html"),
     )?;
     Ok(env)
 }
 
 fn random() -> anyhow::Result<String> {
-    frontdesk_core::secret::random_string(32).map_err(|e| anyhow!("{e}"))
+    Ok(random_token(32)?)
 }
 
 fn now() -> u64 {
     frontdesk_resource::unix_now()
-}
-
-fn same(a: &str, b: &str) -> bool {
-    a.as_bytes().ct_eq(b.as_bytes()).into()
-}
-
-/// RFC 6749 §2.3.1: form-encode the credentials, then Basic.
-fn basic(id: &str, secret: &str) -> String {
-    use base64::Engine as _;
-    let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", enc(id), enc(secret)))
-    )
-}
-
-#[derive(Debug, Deserialize)]
-struct TokenResponse {
-    access_token: String,
-    token_type: String,
-    expires_in: Option<u64>,
-    refresh_token: Option<String>,
-    id_token: Option<String>,
-    scope: Option<String>,
-}
-
-/// An OAuth error answer; only the code is read (the description is for
-/// developers and stays out of pages).
-#[derive(Debug, Deserialize)]
-struct OAuthErrorBody {
-    error: String,
 }
 
 /// Why a back-channel call failed.
@@ -240,30 +183,26 @@ impl Rp {
             bail!("--redirect-uri must be http(s)");
         }
         let home = redirect.join("/").context("--redirect-uri")?.to_string();
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(10))
-            .build()?;
+        let http = HttpClient::with_limits(Duration::from_secs(10), 1024 * 1024)?;
         let provider = discover(&http, &args.issuer).await?;
-        let keys = Keys::remote(
-            &provider.jwks_uri,
-            HttpClient::new()?,
-            KeysOptions::default(),
+        provider.load_keys().await?;
+        let client = Client::new(
+            provider,
+            ClientAuth::basic(&args.client_id, &args.client_secret),
         );
-        keys.refresh()
-            .await
-            .map_err(|e| anyhow!("fetching the JWKS at {}: {e}", provider.jwks_uri))?;
         Ok(Rp {
             secure: redirect.scheme() == "https",
             args,
-            provider,
-            keys,
-            http,
+            client,
             pending: Mutex::new(HashMap::new()),
             sessions: Mutex::new(HashMap::new()),
             env: templates()?,
             home,
         })
+    }
+
+    fn provider(&self) -> &Provider {
+        self.client.provider()
     }
 
     fn render(&self, status: StatusCode, name: &str, ctx: minijinja::Value) -> Response {
@@ -333,55 +272,22 @@ impl Rp {
         )
     }
 
-    /// POSTs a form to the token endpoint with client_secret_basic.
+    /// A token-endpoint call (client_secret_basic), its failure sorted
+    /// into a refusal (an OAuth error code) or trouble.
     async fn token_request(&self, form: &[(&str, &str)]) -> Result<TokenResponse, Backchannel> {
-        let resp = self
-            .http
-            .post(&self.provider.token_endpoint)
-            .header(
-                header::AUTHORIZATION,
-                basic(&self.args.client_id, &self.args.client_secret),
-            )
-            .form(form)
-            .send()
-            .await
-            .map_err(|e| Backchannel::Broken(format!("token endpoint: {e}")))?;
-        let status = resp.status();
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| Backchannel::Broken(format!("token endpoint: {e}")))?;
-        if !status.is_success() {
-            return Err(match serde_json::from_slice::<OAuthErrorBody>(&body) {
-                Ok(e) => Backchannel::Refused(e.error),
-                Err(_) => Backchannel::Broken(format!("token endpoint answered {status}")),
-            });
-        }
-        let t: TokenResponse = serde_json::from_slice(&body)
-            .map_err(|e| Backchannel::Broken(format!("token response: {e}")))?;
-        if !t.token_type.eq_ignore_ascii_case("bearer") {
-            return Err(Backchannel::Broken(format!(
-                "unexpected token_type {:?}",
-                t.token_type
-            )));
-        }
-        Ok(t)
+        self.client.token(form).await.map_err(|e| match e {
+            RpError::Refused { error, .. } => Backchannel::Refused(error),
+            other => Backchannel::Broken(other.to_string()),
+        })
     }
 
-    /// Verifies an ID token; on an unknown `kid` fetches the JWKS once more
-    /// (the issuer may have rotated its keys).
+    /// Verifies an ID token with frontdesk's keys (fetched again once when
+    /// it names a key the cached set lacks).
     async fn verify(&self, token: &str, expect: &Expect<'_>) -> Result<IdTokenClaims, String> {
-        let first = verify_id_token(token, &self.keys.current(), expect, now());
-        match first {
-            Err(e) if e.unknown_key() => {
-                if let Err(f) = self.keys.refresh().await {
-                    return Err(format!("{e} (JWKS refetch failed: {f})"));
-                }
-                verify_id_token(token, &self.keys.current(), expect, now())
-                    .map_err(|e| e.to_string())
-            }
-            other => other.map_err(|e| e.to_string()),
-        }
+        self.provider()
+            .verify_id_token(token, expect, now())
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// Refreshes the session's tokens when the access token expires within
@@ -415,7 +321,7 @@ impl Rp {
                 .verify(
                     id_token,
                     &Expect {
-                        issuer: &self.provider.issuer,
+                        issuer: self.provider().issuer(),
                         client_id: &self.args.client_id,
                         nonce: None,
                         original_nonce: Some(&s.nonce),
@@ -479,42 +385,22 @@ impl Rp {
     }
 }
 
-async fn discover(http: &reqwest::Client, issuer: &str) -> anyhow::Result<Provider> {
-    let url = format!(
-        "{}/.well-known/openid-configuration",
-        issuer.trim_end_matches('/')
-    );
-    // frontdesk may be starting next to us: retry for about ten seconds.
+/// Discovery through `frontdesk-rp`, retried for about ten seconds
+/// (frontdesk may be starting next to us).
+async fn discover(http: &HttpClient, issuer: &str) -> anyhow::Result<Provider> {
     let mut last = String::new();
     for _ in 0..40 {
-        match http.get(&url).send().await {
-            Ok(r) if r.status().is_success() => {
-                let p: Provider = r.json().await.with_context(|| url.clone())?;
-                if p.issuer != issuer {
-                    bail!(
-                        "{url} names issuer {:?}, not {issuer:?} (RFC 8414 §3.3)",
-                        p.issuer
-                    );
-                }
-                return Ok(p);
-            }
-            Ok(r) => last = format!("status {}", r.status()),
+        match Provider::discover(http, issuer).await {
+            Ok(p) => return Ok(p),
             Err(e) => last = e.to_string(),
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    bail!("discovery at {url} failed: {last}")
+    bail!("{last}")
 }
 
 async fn style() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        STYLE_CSS,
-    )
-        .into_response()
+    (STYLE_HEADERS, STYLE_CSS).into_response()
 }
 
 async fn not_found(State(rp): State<Arc<Rp>>) -> Response {
@@ -556,35 +442,25 @@ async fn home(State(rp): State<Arc<Rp>>, jar: CookieJar, q: Query<HomeQuery>) ->
 }
 
 async fn login(State(rp): State<Arc<Rp>>, jar: CookieJar) -> Response {
-    let fresh = || -> anyhow::Result<(String, Pending)> {
-        Ok((
-            random()?,
-            Pending {
-                state: random()?,
-                nonce: random()?,
-                verifier: random()?,
-                created: Instant::now(),
-            },
-        ))
+    // Code + PKCE S256 + state + nonce (frontdesk-rp), kept server-side.
+    let request = AuthorizationRequest::new(
+        rp.provider(),
+        &rp.args.client_id,
+        &rp.args.redirect_uri,
+        &rp.args.scope,
+    );
+    let (key, request) = match (random(), request) {
+        (Ok(k), Ok(r)) => (k, r),
+        (Err(e), _) => return rp.internal("random", e),
+        (_, Err(e)) => return rp.internal("authorization request", e),
     };
-    let (key, pending) = match fresh() {
-        Ok(p) => p,
-        Err(e) => return rp.internal("random", e),
+    let url = request.url;
+    let pending = Pending {
+        state: request.state,
+        nonce: request.nonce,
+        verifier: request.code_verifier,
+        created: Instant::now(),
     };
-    let challenge = frontdesk_jose::b64url(&frontdesk_jose::sha256(pending.verifier.as_bytes()));
-    let mut url = match url::Url::parse(&rp.provider.authorization_endpoint) {
-        Ok(u) => u,
-        Err(e) => return rp.internal("authorization_endpoint", e),
-    };
-    url.query_pairs_mut()
-        .append_pair("response_type", "code")
-        .append_pair("client_id", &rp.args.client_id)
-        .append_pair("redirect_uri", &rp.args.redirect_uri)
-        .append_pair("scope", &rp.args.scope)
-        .append_pair("state", &pending.state)
-        .append_pair("nonce", &pending.nonce)
-        .append_pair("code_challenge", &challenge)
-        .append_pair("code_challenge_method", "S256");
     {
         let Ok(mut map) = rp.pending.lock() else {
             return rp.internal("pending", "lock poisoned");
@@ -740,7 +616,7 @@ async fn callback(
         .verify(
             &id_token,
             &Expect {
-                issuer: &rp.provider.issuer,
+                issuer: rp.provider().issuer(),
                 client_id: &rp.args.client_id,
                 nonce: Some(&pending.nonce),
                 original_nonce: None,
@@ -820,10 +696,11 @@ async fn profile(State(rp): State<Arc<Rp>>, jar: CookieJar) -> Response {
         Ok(Value::Object(m)) => claim_list(&m),
         _ => Vec::new(),
     };
-    let (userinfo, userinfo_error) = match &rp.provider.userinfo_endpoint {
+    let http = rp.provider().http();
+    let (userinfo, userinfo_error) = match &rp.provider().metadata().userinfo_endpoint {
         None => (None, "frontdesk has no userinfo endpoint.".to_owned()),
-        Some(url) => match rp.http.get(url).bearer_auth(&s.access_token).send().await {
-            Ok(r) if r.status().is_success() => match r.json::<Value>().await {
+        Some(url) => match http.get(url, Some(&s.access_token)).await {
+            Ok(r) if r.status == 200 => match r.json::<Value>() {
                 // OIDC Core §5.3.2: the sub must be the ID token's.
                 Ok(Value::Object(m))
                     if m.get("sub").and_then(Value::as_str) == Some(s.claims.sub.as_str()) =>
@@ -832,7 +709,7 @@ async fn profile(State(rp): State<Arc<Rp>>, jar: CookieJar) -> Response {
                 }
                 _ => (None, "userinfo answered for another user.".to_owned()),
             },
-            Ok(r) => (None, format!("userinfo answered {}.", r.status())),
+            Ok(r) => (None, format!("userinfo answered HTTP {}.", r.status)),
             Err(e) => (None, format!("userinfo is unreachable: {e}")),
         },
     };
@@ -869,7 +746,7 @@ async fn photos(State(rp): State<Arc<Rp>>, jar: CookieJar) -> Response {
         Err(r) => return r,
     };
     let url = format!("{}/photos", gateway.trim_end_matches('/'));
-    let resp = match rp.http.get(&url).bearer_auth(&s.access_token).send().await {
+    let resp = match rp.provider().http().get(&url, Some(&s.access_token)).await {
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(error = %e, "gateway unreachable");
@@ -882,14 +759,14 @@ async fn photos(State(rp): State<Arc<Rp>>, jar: CookieJar) -> Response {
         }
     };
     drop(s);
-    let status = resp.status();
-    let body: Value = resp.json().await.unwrap_or(Value::Null);
-    if !status.is_success() {
+    let status = resp.status;
+    let body: Value = resp.json().unwrap_or(Value::Null);
+    if !(200..300).contains(&status) {
         let code = body.get("error").and_then(Value::as_str).map(str::to_owned);
         return rp.error(
             StatusCode::BAD_GATEWAY,
             "Photos are unavailable",
-            &format!("The photos API refused the request ({status})."),
+            &format!("The photos API refused the request (HTTP {status})."),
             code.as_deref(),
         );
     }
@@ -931,7 +808,7 @@ async fn logout(State(rp): State<Arc<Rp>>, jar: CookieJar) -> Response {
     let id_token = shared.lock().await.id_token.clone();
     rp.drop_session(&id);
     let jar = jar.remove(rp.removal(SESSION_COOKIE));
-    let Some(end) = &rp.provider.end_session_endpoint else {
+    let Some(end) = &rp.provider().metadata().end_session_endpoint else {
         return (jar, Redirect::to("/")).into_response();
     };
     let (mut url, state) = match (url::Url::parse(end), random()) {

@@ -1,0 +1,312 @@
+//! The back channel of a registered client: the token endpoint (code
+//! exchange, refresh), introspection (RFC 7662) and revocation (RFC 7009).
+
+use frontdesk_resource::{FetchError, basic_authorization};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::RpError;
+use crate::provider::Provider;
+
+/// How a confidential client sends its secret (RFC 6749 §2.3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// `client_secret_basic`: HTTP Basic over the form-encoded id and secret.
+    Basic,
+    /// `client_secret_post`: `client_id` and `client_secret` in the form.
+    Post,
+}
+
+/// Who the client is at the token, introspection and revocation endpoints.
+#[derive(Clone)]
+pub struct ClientAuth {
+    pub client_id: String,
+    /// `None`: a public client (`token_endpoint_auth_method = none`), which
+    /// sends its `client_id` in the form (RFC 6749 §3.2.1).
+    pub client_secret: Option<String>,
+    pub method: AuthMethod,
+}
+
+impl std::fmt::Debug for ClientAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientAuth")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| "…"))
+            .field("method", &self.method)
+            .finish()
+    }
+}
+
+impl ClientAuth {
+    /// A public client.
+    #[must_use]
+    pub fn public(client_id: &str) -> ClientAuth {
+        ClientAuth {
+            client_id: client_id.to_owned(),
+            client_secret: None,
+            method: AuthMethod::Basic,
+        }
+    }
+
+    /// A confidential client with `client_secret_basic`.
+    #[must_use]
+    pub fn basic(client_id: &str, client_secret: &str) -> ClientAuth {
+        ClientAuth {
+            client_id: client_id.to_owned(),
+            client_secret: Some(client_secret.to_owned()),
+            method: AuthMethod::Basic,
+        }
+    }
+
+    /// A confidential client with `client_secret_post`.
+    #[must_use]
+    pub fn post(client_id: &str, client_secret: &str) -> ClientAuth {
+        ClientAuth {
+            method: AuthMethod::Post,
+            ..ClientAuth::basic(client_id, client_secret)
+        }
+    }
+
+    /// The form with this client's credentials added, and the
+    /// `Authorization` header to send with it.
+    fn apply<'a>(
+        &'a self,
+        form: &[(&'a str, &'a str)],
+    ) -> (Vec<(&'a str, &'a str)>, Option<String>) {
+        let mut form = form.to_vec();
+        let header = match (&self.client_secret, self.method) {
+            (Some(secret), AuthMethod::Basic) => Some(basic_authorization(&self.client_id, secret)),
+            (Some(secret), AuthMethod::Post) => {
+                form.push(("client_id", &self.client_id));
+                form.push(("client_secret", secret));
+                None
+            }
+            (None, _) => {
+                form.push(("client_id", &self.client_id));
+                None
+            }
+        };
+        (form, header)
+    }
+}
+
+/// A successful token response (RFC 6749 §5.1, OIDC Core §3.1.3.3).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    /// Any other member, kept as sent.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, Value>,
+}
+
+/// An OAuth error response (RFC 6749 §5.2), read to explain a refusal.
+#[derive(Debug, Deserialize)]
+struct OAuthError {
+    error: String,
+    #[serde(default)]
+    error_description: Option<String>,
+}
+
+/// A registered client of one provider.
+#[derive(Debug, Clone)]
+pub struct Client {
+    provider: Provider,
+    auth: ClientAuth,
+}
+
+impl Client {
+    #[must_use]
+    pub fn new(provider: Provider, auth: ClientAuth) -> Client {
+        Client { provider, auth }
+    }
+
+    #[must_use]
+    pub fn provider(&self) -> &Provider {
+        &self.provider
+    }
+
+    #[must_use]
+    pub fn client_id(&self) -> &str {
+        &self.auth.client_id
+    }
+
+    /// RFC 6749 §4.1.3 with RFC 7636 §4.5: exchanges `code` for tokens.
+    ///
+    /// # Errors
+    /// See [`Client::token`].
+    pub async fn exchange_code(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+        code_verifier: &str,
+    ) -> Result<TokenResponse, RpError> {
+        self.token(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect_uri),
+            ("code_verifier", code_verifier),
+        ])
+        .await
+    }
+
+    /// RFC 6749 §6: uses a refresh token (frontdesk rotates it: keep the
+    /// new one from the answer).
+    ///
+    /// # Errors
+    /// See [`Client::token`].
+    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenResponse, RpError> {
+        self.token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ])
+        .await
+    }
+
+    /// POSTs `form` to the token endpoint and checks the answer's shape
+    /// (RFC 6749 §5.1): a Bearer access token.
+    ///
+    /// # Errors
+    /// [`RpError::Refused`] with the OAuth error code, or a transport,
+    /// status or format error; [`RpError::NotBearer`].
+    pub async fn token(&self, form: &[(&str, &str)]) -> Result<TokenResponse, RpError> {
+        let endpoint = self.provider.token_endpoint().to_owned();
+        let raw = self.post(&endpoint, "token endpoint", form).await?;
+        let t: TokenResponse = serde_json::from_value(raw).map_err(|e| RpError::Malformed {
+            endpoint: "token endpoint",
+            detail: e.to_string(),
+        })?;
+        if !t.token_type.eq_ignore_ascii_case("bearer") {
+            return Err(RpError::NotBearer(t.token_type));
+        }
+        Ok(t)
+    }
+
+    /// RFC 7662 §2.1: asks the introspection endpoint about `token`; the
+    /// answer as sent (`active`, and the claims when active).
+    ///
+    /// # Errors
+    /// [`RpError::Config`] when the issuer advertises no endpoint or the
+    /// client has no secret; otherwise as [`Client::token`].
+    pub async fn introspect(&self, token: &str) -> Result<Value, RpError> {
+        let Some(endpoint) = self.provider.metadata().introspection_endpoint.clone() else {
+            return Err(RpError::Config(
+                "the issuer advertises no introspection_endpoint".to_owned(),
+            ));
+        };
+        if self.auth.client_secret.is_none() {
+            return Err(RpError::Config(
+                "introspection needs client credentials".to_owned(),
+            ));
+        }
+        self.post(&endpoint, "introspection endpoint", &[("token", token)])
+            .await
+    }
+
+    /// RFC 7009 §2.1: revokes `token` (`hint`: `access_token` or
+    /// `refresh_token`). Unknown tokens are not an error (§2.2).
+    ///
+    /// # Errors
+    /// [`RpError::Config`] when the issuer advertises no endpoint; a
+    /// refusal or transport error.
+    pub async fn revoke(&self, token: &str, hint: Option<&str>) -> Result<(), RpError> {
+        let Some(endpoint) = self.provider.metadata().revocation_endpoint.clone() else {
+            return Err(RpError::Config(
+                "the issuer advertises no revocation_endpoint".to_owned(),
+            ));
+        };
+        let mut form = vec![("token", token)];
+        if let Some(h) = hint {
+            form.push(("token_type_hint", h));
+        }
+        let answer = self.send(&endpoint, "revocation endpoint", &form).await?;
+        if answer.status == 200 {
+            return Ok(());
+        }
+        Err(refusal("revocation endpoint", &answer))
+    }
+
+    async fn send(
+        &self,
+        url: &str,
+        endpoint: &'static str,
+        form: &[(&str, &str)],
+    ) -> Result<frontdesk_resource::Answer, RpError> {
+        let (form, header) = self.auth.apply(form);
+        self.provider
+            .http()
+            .post_form(url, header.as_deref(), &form)
+            .await
+            .map_err(|cause| RpError::Unreachable { endpoint, cause })
+    }
+
+    /// POSTs a form and returns the JSON answer of a 200.
+    async fn post(
+        &self,
+        url: &str,
+        endpoint: &'static str,
+        form: &[(&str, &str)],
+    ) -> Result<Value, RpError> {
+        let answer = self.send(url, endpoint, form).await?;
+        if answer.status != 200 {
+            return Err(refusal(endpoint, &answer));
+        }
+        answer.json().map_err(|e: FetchError| RpError::Malformed {
+            endpoint,
+            detail: e.to_string(),
+        })
+    }
+}
+
+/// The error for a non-200 answer: the OAuth error when the body is one.
+fn refusal(endpoint: &'static str, answer: &frontdesk_resource::Answer) -> RpError {
+    match answer.json::<OAuthError>() {
+        Ok(e) => RpError::Refused {
+            endpoint,
+            status: answer.status,
+            error: e.error,
+            description: e.error_description,
+        },
+        Err(_) => RpError::Status {
+            endpoint,
+            status: answer.status,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_go_where_the_method_says() {
+        let public = ClientAuth::public("a");
+        let (form, header) = public.apply(&[("x", "1")]);
+        assert_eq!(form, [("x", "1"), ("client_id", "a")]);
+        assert_eq!(header, None);
+
+        let basic = ClientAuth::basic("a b", "s:é");
+        let (form, header) = basic.apply(&[("x", "1")]);
+        assert_eq!(form, [("x", "1")]);
+        assert_eq!(header, Some(basic_authorization("a b", "s:é")));
+
+        let post = ClientAuth::post("a", "s");
+        let (form, header) = post.apply(&[]);
+        assert_eq!(form, [("client_id", "a"), ("client_secret", "s")]);
+        assert_eq!(header, None);
+    }
+
+    #[test]
+    fn the_secret_stays_out_of_debug_output() {
+        let text = format!("{:?}", ClientAuth::basic("a", "hunter2"));
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+}

@@ -2,7 +2,8 @@
 //! backend-for-frontend.
 //!
 //! * Sign-in: authorization code + PKCE S256 + `state` + `nonce`, all kept
-//!   server-side in a pending-login map keyed by a random `rp_login` cookie.
+//!   server-side in a pending-login map keyed by a random `rp_login` cookie,
+//!   bounded per client address (`pending.rs`).
 //! * The code is exchanged on the back channel; the ID token is verified
 //!   with the issuer's JWKS from discovery (`verify.rs`).
 //! * The app's own session: a random `rp_session` cookie (HttpOnly,
@@ -14,6 +15,7 @@
 //! * Silent refresh: an access token that expires within 30 s is refreshed
 //!   (with the rotated refresh token) before it is used.
 
+mod pending;
 pub mod verify;
 
 use std::collections::HashMap;
@@ -24,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -38,6 +40,7 @@ use subtle::ConstantTimeEq;
 
 use crate::config::CommonArgs;
 use crate::http::pages::{CSP, STYLE_CSS, security_headers};
+use pending::{PENDING_TTL, Pending, PendingLogins};
 use verify::{Expect, verify_id_token};
 
 /// Cookie naming the pending sign-in (state, nonce, PKCE verifier).
@@ -46,9 +49,7 @@ pub const LOGIN_COOKIE: &str = "rp_login";
 pub const SESSION_COOKIE: &str = "rp_session";
 /// Refresh when the access token expires within this long.
 pub const REFRESH_MARGIN_SECS: u64 = 30;
-const PENDING_TTL: Duration = Duration::from_secs(600);
 const SESSION_TTL: Duration = Duration::from_secs(8 * 3600);
-const MAX_PENDING: usize = 10_000;
 
 /// Flags of `frontdesk demo-rp`.
 #[derive(Debug, Clone, clap::Args)]
@@ -88,13 +89,6 @@ struct Provider {
     jwks_uri: String,
 }
 
-struct Pending {
-    state: String,
-    nonce: String,
-    verifier: String,
-    created: Instant,
-}
-
 struct Session {
     id_token: String,
     claims: IdTokenClaims,
@@ -115,7 +109,7 @@ pub struct Rp {
     provider: Provider,
     keys: Keys,
     http: reqwest::Client,
-    pending: Mutex<HashMap<String, Pending>>,
+    pending: Mutex<PendingLogins>,
     sessions: Mutex<HashMap<String, Shared>>,
     env: Environment<'static>,
     secure: bool,
@@ -139,11 +133,15 @@ pub async fn run(common: &CommonArgs, args: RpArgs) -> anyhow::Result<ExitCode> 
     let addr = listener.local_addr()?;
     tracing::info!(listen = %addr, issuer = %rp.provider.issuer, "demo relying party is serving");
     println!("listening on http://{addr}");
-    axum::serve(listener, router(rp))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    // The peer address bounds the pending sign-ins per client.
+    axum::serve(
+        listener,
+        router(rp).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -259,7 +257,7 @@ impl Rp {
             provider,
             keys,
             http,
-            pending: Mutex::new(HashMap::new()),
+            pending: Mutex::new(PendingLogins::default()),
             sessions: Mutex::new(HashMap::new()),
             env: templates()?,
             home,
@@ -555,7 +553,11 @@ async fn home(State(rp): State<Arc<Rp>>, jar: CookieJar, q: Query<HomeQuery>) ->
     )
 }
 
-async fn login(State(rp): State<Arc<Rp>>, jar: CookieJar) -> Response {
+async fn login(
+    State(rp): State<Arc<Rp>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+) -> Response {
     let fresh = || -> anyhow::Result<(String, Pending)> {
         Ok((
             random()?,
@@ -589,8 +591,7 @@ async fn login(State(rp): State<Arc<Rp>>, jar: CookieJar) -> Response {
         let Ok(mut map) = rp.pending.lock() else {
             return rp.internal("pending", "lock poisoned");
         };
-        map.retain(|_, p| p.created.elapsed() < PENDING_TTL);
-        if map.len() >= MAX_PENDING {
+        if map.insert(peer.ip(), key.clone(), pending).is_err() {
             return rp.error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Too many sign-ins",
@@ -598,7 +599,6 @@ async fn login(State(rp): State<Arc<Rp>>, jar: CookieJar) -> Response {
                 None,
             );
         }
-        map.insert(key.clone(), pending);
     }
     let jar = jar.add(rp.cookie(LOGIN_COOKIE, key, PENDING_TTL));
     (jar, Redirect::to(url.as_str())).into_response()
@@ -640,9 +640,9 @@ async fn callback(
     // The pending sign-in is spent whatever happens next.
     let pending = jar
         .get(LOGIN_COOKIE)
-        .and_then(|c| rp.pending.lock().ok()?.remove(c.value()));
+        .and_then(|c| rp.pending.lock().ok()?.take(c.value()));
     let jar = jar.remove(rp.removal(LOGIN_COOKIE));
-    let Some(pending) = pending.filter(|p| p.created.elapsed() < PENDING_TTL) else {
+    let Some(pending) = pending else {
         return (
             jar,
             rp.error(

@@ -1221,8 +1221,16 @@ both!(f11_2_gateway_drops_look_alike_identity_override_and_forwarding_headers);
 /// path (here to the upstream); the removed `metrics` key stops start-up
 /// with a message naming `metrics_listen`.
 async fn f11_m_gateway_metrics_only_on_their_own_listener(s: &Server) {
-    let env = Wsgi::start(s, "metrics_listen = \"127.0.0.1:0\"");
     let read = token(s, &[("scope", "photos:read"), ("resource", PHOTOS)]).await;
+    // Off by default: the public listener's /metrics is the upstream's.
+    let plain = Wsgi::start(s, "");
+    assert!(plain.gw.metrics.is_none());
+    let (status, body) = plain.get("/metrics", &read, &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["path"], "/metrics", "the upstream's /metrics: {body}");
+    drop(plain);
+
+    let env = Wsgi::start(s, "metrics_listen = \"127.0.0.1:0\"");
     let (status, body) = env.get("/metrics", &read, &[]).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["path"], "/metrics", "the upstream's /metrics: {body}");
@@ -1247,10 +1255,6 @@ async fn f11_m_gateway_metrics_only_on_their_own_listener(s: &Server) {
         .await
         .unwrap();
     assert_eq!(other.status(), 404);
-
-    // Off by default.
-    let plain = Wsgi::start(s, "");
-    assert!(plain.gw.metrics.is_none());
 
     // A file from before: a clear refusal, not a silent change.
     let dir = tempfile::tempdir().unwrap();

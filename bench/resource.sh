@@ -44,6 +44,7 @@ cat > "$work/gateway.toml" <<TOML
 listen = "127.0.0.1:9193"
 issuer = "http://127.0.0.1:9191"
 log_level = "warn"
+metrics_listen = "127.0.0.1:9195"
 [[routes]]
 method = "GET"
 path_prefix = "/photos"
@@ -56,7 +57,7 @@ taskset -c 0 "$BIN" gateway --config "$work/gateway.toml" >/dev/null 2>&1 &
 wait_port 9193
 # The same gateway without its memory of verified tokens: every request
 # verifies the ES256 signature (what a never-seen-before token costs).
-sed -e 's/9193/9194/' -e 's/^log_level = "warn"$/log_level = "warn"\nverified_cache_max_entries = 0/' \
+sed -e 's/9193/9194/' -e 's/9195/9196/' -e 's/^log_level = "warn"$/log_level = "warn"\nverified_cache_max_entries = 0/' \
   "$work/gateway.toml" > "$work/gateway-nocache.toml"
 taskset -c 0 "$BIN" gateway --config "$work/gateway-nocache.toml" >/dev/null 2>&1 &
 wait_port 9194
@@ -78,4 +79,4 @@ for c in 1 16; do
   run "gateway         " http://127.0.0.1:9193/photos "$c" "Bearer $TOKEN" 0
   run "gateway no cache" http://127.0.0.1:9194/photos "$c" "Bearer $TOKEN" 0
 done
-curl -s http://127.0.0.1:9193/metrics | grep -E '^frontdesk_gateway_(local_checks_total|verified_cache_entries)'
+curl -s http://127.0.0.1:9195/metrics | grep -E '^frontdesk_gateway_(local_checks_total|verified_cache_entries)'

@@ -22,7 +22,8 @@
 //! `upstream_timeout_secs = 30`, `header_read_timeout_secs = 10`,
 //! `introspection_cache_max_entries = 10000`,
 //! `verified_cache_max_entries = 10000` (0 turns off the memory of verified
-//! tokens on `local` routes), `metrics = true`, `log_level = "info"`.
+//! tokens on `local` routes), `allow_path_parameters = false`,
+//! `log_level = "info"`, and no `metrics_listen` (counters off).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -31,6 +32,8 @@ use std::time::Duration;
 use anyhow::{Context, anyhow, bail};
 use http::Method;
 use http::uri::{Authority, Scheme};
+
+use super::normalize::normalize;
 
 /// The file as written.
 #[derive(Debug, serde::Deserialize)]
@@ -63,8 +66,17 @@ struct Raw {
     /// Bound on each `local` route's cache of verified tokens (a token is
     /// verified once, then remembered until `exp`). Default 10000; 0 = off.
     verified_cache_max_entries: Option<u64>,
-    /// Serve counters at `GET /metrics`. Default true.
-    metrics: Option<bool>,
+    /// Serve Prometheus counters at `GET /metrics` on this separate
+    /// address (e.g. `127.0.0.1:9465`). Default: off. The public listener
+    /// never answers `/metrics` itself: it routes it like any path.
+    metrics_listen: Option<String>,
+    /// Removed (the counters were on the public listener); kept only to
+    /// refuse old files with a message naming `metrics_listen`.
+    metrics: Option<serde::de::IgnoredAny>,
+    /// Accept `;` path parameters (`/a;x/b`): routed on the path without
+    /// them (`/a/b`, as servlet containers read it), forwarded with them.
+    /// Default false: such paths get 400.
+    allow_path_parameters: Option<bool>,
     /// Tracing filter. Default `info`.
     log_level: Option<String>,
     #[serde(default)]
@@ -122,7 +134,10 @@ impl Mode {
 pub struct RouteSpec {
     /// `None` = any method.
     pub method: Option<Method>,
+    /// The prefix in its normalised form (for logs).
     pub path_prefix: String,
+    /// The prefix as requests are routed (`NormalPath::route`).
+    pub route_prefix: Vec<u8>,
     pub upstream_scheme: Scheme,
     pub upstream_authority: Authority,
     /// The upstream URL's path without its trailing `/` (often empty),
@@ -149,7 +164,8 @@ pub struct GatewayConfig {
     pub header_read_timeout: Duration,
     pub cache_max_entries: u64,
     pub verified_cache_max_entries: u64,
-    pub metrics: bool,
+    pub metrics_listen: Option<SocketAddr>,
+    pub allow_path_parameters: bool,
     pub log_level: String,
     pub routes: Vec<RouteSpec>,
 }
@@ -197,9 +213,10 @@ fn validate(raw: Raw) -> anyhow::Result<GatewayConfig> {
                     .map_err(|_| anyhow!("{}: not a method", at("method")))?,
             ),
         };
-        if !r.path_prefix.starts_with('/') {
-            bail!("{}: must start with /", at("path_prefix"));
-        }
+        // Normalised like request paths, so `/%61dmin` and `/admin` are one
+        // prefix; `;` is never part of a prefix.
+        let prefix = normalize(&r.path_prefix, false)
+            .map_err(|e| anyhow!("{}: {}", at("path_prefix"), e.describe()))?;
         let up = url::Url::parse(&r.upstream).map_err(|e| anyhow!("{}: {e}", at("upstream")))?;
         if up.scheme() != "http" || up.query().is_some() || up.fragment().is_some() {
             bail!(
@@ -248,7 +265,8 @@ fn validate(raw: Raw) -> anyhow::Result<GatewayConfig> {
         }
         routes.push(RouteSpec {
             method,
-            path_prefix: r.path_prefix,
+            path_prefix: prefix.forward,
+            route_prefix: prefix.route,
             upstream_scheme: Scheme::HTTP,
             upstream_authority,
             upstream_base: up.path().trim_end_matches('/').to_owned(),
@@ -260,11 +278,24 @@ fn validate(raw: Raw) -> anyhow::Result<GatewayConfig> {
     }
     // Longest prefix first; among equal prefixes, a specific method before "*".
     routes.sort_by(|a, b| {
-        b.path_prefix
+        b.route_prefix
             .len()
-            .cmp(&a.path_prefix.len())
+            .cmp(&a.route_prefix.len())
             .then(b.method.is_some().cmp(&a.method.is_some()))
     });
+    if raw.metrics.is_some() {
+        bail!(
+            "metrics: no longer supported; the counters are served on their own listener: set metrics_listen = \"127.0.0.1:9465\" (or remove the line)"
+        );
+    }
+    let metrics_listen = raw
+        .metrics_listen
+        .as_deref()
+        .map(|a| a.parse().map_err(|e| anyhow!("metrics_listen: {e}")))
+        .transpose()?;
+    if metrics_listen.is_some_and(|m| m == listen && listen.port() != 0) {
+        bail!("metrics_listen: must differ from listen");
+    }
     let secs = |v: Option<u64>, d: u64| Duration::from_secs(v.unwrap_or(d));
     Ok(GatewayConfig {
         listen,
@@ -279,17 +310,9 @@ fn validate(raw: Raw) -> anyhow::Result<GatewayConfig> {
         header_read_timeout: secs(raw.header_read_timeout_secs, 10),
         cache_max_entries: raw.introspection_cache_max_entries.unwrap_or(10_000),
         verified_cache_max_entries: raw.verified_cache_max_entries.unwrap_or(10_000),
-        metrics: raw.metrics.unwrap_or(true),
+        metrics_listen,
+        allow_path_parameters: raw.allow_path_parameters.unwrap_or(false),
         log_level: raw.log_level.unwrap_or_else(|| "info".to_owned()),
         routes,
     })
-}
-
-/// Whether `path` is under `prefix` on a segment boundary: `/photos`
-/// matches `/photos` and `/photos/1`, not `/photosynthesis`.
-pub fn prefix_matches(prefix: &str, path: &str) -> bool {
-    match path.strip_prefix(prefix) {
-        Some(rest) => prefix.ends_with('/') || rest.is_empty() || rest.starts_with('/'),
-        None => false,
-    }
 }

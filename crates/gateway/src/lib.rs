@@ -7,15 +7,22 @@
 //! frontdesk every time — revocation is immediate, one round trip more) or
 //! `introspect-cached` (answers reused for a few seconds). The upstream gets
 //! the verified identity in `X-Frontdesk-Sub`, `X-Frontdesk-Client-Id`,
-//! `X-Frontdesk-Scope` and `X-Frontdesk-Via`; any `X-Frontdesk-*` header the
-//! caller sent is dropped first, and `Authorization` is dropped unless the
-//! route sets `forward_token`.
+//! `X-Frontdesk-Scope` and `X-Frontdesk-Via`; any header the caller sent
+//! whose name reads as `X-Frontdesk-*` with `_` taken as `-` is dropped
+//! first, and so are path and method overrides (`X-Original-URL`,
+//! `X-HTTP-Method-Override`, …) and the caller's `Forwarded` /
+//! `X-Forwarded-*` / `X-Real-IP` (set again from the TCP peer).
+//! `Authorization` is dropped unless the route sets `forward_token`. The
+//! path is normalised before routing (`normalize.rs`) and forwarded in its
+//! normalised form. Counters are served on their own listener
+//! (`metrics_listen`), never on the public one.
 //!
 //! This crate uses `frontdesk-resource` for every token decision; it cannot
 //! see the server's store, core or HTTP layer (Cargo enforces it: they are
 //! not among its dependencies).
 
 mod config;
+mod normalize;
 mod proxy;
 mod stats;
 
@@ -63,9 +70,28 @@ pub async fn run(
     frontdesk_resource::install_crypto_provider();
 
     let gateway = Arc::new(build(&cfg).await?);
+    let metrics = match cfg.metrics_listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("metrics_listen: cannot bind {addr}"))?,
+        ),
+        None => None,
+    };
     let listener = TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("listen: cannot bind {}", cfg.listen))?;
+    if let Some(m) = metrics {
+        let addr = m.local_addr()?;
+        tracing::info!(metrics_listen = %addr, "metrics are on");
+        // Printed before `listening on`, which tells scripts the gateway is up.
+        println!("metrics on http://{addr}/metrics");
+        tokio::spawn(serve_metrics(
+            m,
+            Arc::clone(&gateway),
+            cfg.header_read_timeout,
+        ));
+    }
     let addr = listener.local_addr()?;
     tracing::info!(listen = %addr, issuer = %cfg.issuer, routes = cfg.routes.len(), "gateway is serving");
     // Tests and scripts read this line to learn the port of `listen = "…:0"`.
@@ -179,8 +205,19 @@ async fn build(cfg: &GatewayConfig) -> anyhow::Result<Gateway> {
         client,
         keys,
         cfg.upstream_timeout,
-        cfg.metrics,
+        cfg.allow_path_parameters,
     ))
+}
+
+fn http1_builder(header_read_timeout: Duration) -> hyper::server::conn::http1::Builder {
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout)
+        .max_header_size(HEAD_LIMIT)
+        .max_headers(MAX_HEADERS)
+        .keep_alive(true);
+    builder
 }
 
 /// The accept loop (shared with `serve`): HTTP/1.1 with a header-read
@@ -190,13 +227,7 @@ async fn build(cfg: &GatewayConfig) -> anyhow::Result<Gateway> {
 /// auto builder sniffs for the HTTP/2 preface before any timer runs, so a
 /// client that sends nothing would hold its connection forever.
 async fn serve(listener: TcpListener, gateway: Arc<Gateway>, header_read_timeout: Duration) {
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(header_read_timeout)
-        .max_header_size(HEAD_LIMIT)
-        .max_headers(MAX_HEADERS)
-        .keep_alive(true);
+    let builder = http1_builder(header_read_timeout);
     let shutdown = async {
         shutdown_signal().await;
         tracing::info!("shutting down: finishing in-flight requests");
@@ -206,5 +237,28 @@ async fn serve(listener: TcpListener, gateway: Arc<Gateway>, header_read_timeout
         let svc = service_fn(move |req| proxy::handle(Arc::clone(&gw), req, peer));
         builder.serve_connection(io, svc)
     })
+    .await;
+}
+
+/// The metrics listener: `GET /metrics` only, same connection limits.
+async fn serve_metrics(
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    header_read_timeout: Duration,
+) {
+    let builder = http1_builder(header_read_timeout);
+    accept_loop(
+        listener,
+        shutdown_signal(),
+        Duration::from_secs(1),
+        |io, _| {
+            let gw = Arc::clone(&gateway);
+            let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let res = gw.metrics(req.method(), req.uri().path());
+                async move { Ok::<_, std::convert::Infallible>(res) }
+            });
+            builder.serve_connection(io, svc)
+        },
+    )
     .await;
 }

@@ -16,7 +16,8 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 
-use super::config::{RouteSpec, prefix_matches};
+use super::config::RouteSpec;
+use super::normalize::{normalize, prefix_matches};
 use super::stats::Stats;
 
 /// Upstream bodies stream through untouched; the gateway's own answers are small.
@@ -33,7 +34,7 @@ pub struct Gateway {
     keys: Keys,
     stats: Stats,
     upstream_timeout: Duration,
-    metrics: bool,
+    allow_path_parameters: bool,
 }
 
 /// RFC 9110 §7.6.1: "Connection", the fields it names, and these are
@@ -49,7 +50,33 @@ const HOP_BY_HOP: [HeaderName; 7] = [
     header::PROXY_AUTHORIZATION,
 ];
 
+/// Names are compared after [`canonical`]: lowercase, `_` read as `-`
+/// (CGI and WSGI servers turn both into `HTTP_X_FRONTDESK_SUB` and merge
+/// them, so `X_Frontdesk_Sub` would join the real `X-Frontdesk-Sub`).
 const IDENTITY_PREFIX: &str = "x-frontdesk-";
+
+/// Headers that make some frameworks serve another path or method than the
+/// request line's (Symfony CVE-2018-14773, Rails/Express method override):
+/// the route the gateway checked would not be the one served. Dropped.
+const OVERRIDES: [&str; 6] = [
+    "x-original-url",
+    "x-original-uri",
+    "x-rewrite-url",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
+/// What a caller says about earlier hops. The gateway is the first hop it
+/// knows, so these are dropped and set again from the TCP peer.
+const FORWARDING_PREFIX: &str = "x-forwarded-";
+const FORWARDING: [&str; 5] = [
+    "forwarded",
+    "x-real-ip",
+    "x-client-ip",
+    "true-client-ip",
+    "x-cluster-client-ip",
+];
 static X_SUB: HeaderName = HeaderName::from_static("x-frontdesk-sub");
 static X_CLIENT_ID: HeaderName = HeaderName::from_static("x-frontdesk-client-id");
 static X_SCOPE: HeaderName = HeaderName::from_static("x-frontdesk-scope");
@@ -57,6 +84,39 @@ static X_VIA: HeaderName = HeaderName::from_static("x-frontdesk-via");
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static FORWARDED: HeaderName = HeaderName::from_static("forwarded");
+
+/// A header name as CGI-style servers read it: lowercase, `_` as `-`.
+fn canonical(name: &HeaderName) -> String {
+    name.as_str().replace('_', "-")
+}
+
+/// Whether a header the caller sent is removed before forwarding: identity
+/// look-alikes, path and method overrides, and forwarding claims.
+fn dropped_from_caller(name: &HeaderName) -> bool {
+    let n = canonical(name);
+    n.starts_with(IDENTITY_PREFIX)
+        || n.starts_with(FORWARDING_PREFIX)
+        || OVERRIDES.contains(&n.as_str())
+        || FORWARDING.contains(&n.as_str())
+}
+
+/// RFC 7239 §4: `for=…;host=…;proto=http`, IPv6 in quoted brackets (§6),
+/// the host quoted (a `:` is not a token character).
+fn forwarded_value(peer: SocketAddr, host: Option<&HeaderValue>) -> Option<HeaderValue> {
+    let mut v = match peer.ip() {
+        std::net::IpAddr::V4(ip) => format!("for={ip}"),
+        std::net::IpAddr::V6(ip) => format!("for=\"[{ip}]\""),
+    };
+    if let Some(h) = host
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.parse::<http::uri::Authority>().ok())
+    {
+        v.push_str(&format!(";host=\"{h}\""));
+    }
+    v.push_str(";proto=http");
+    HeaderValue::from_str(&v).ok()
+}
 
 pub async fn handle(
     gw: std::sync::Arc<Gateway>,
@@ -84,24 +144,6 @@ fn refusal(e: &ValidationError) -> Response<Body> {
     e.to_response::<Full<Bytes>>().map(Either::Right)
 }
 
-/// Dot segments and encoded slashes could make the upstream see another
-/// path than the one routed on (`/photos/../charges` routed as `/photos`,
-/// served as `/charges`): refuse them rather than guess how the upstream
-/// normalises.
-fn path_is_safe(path: &str) -> bool {
-    if !path.starts_with('/') || path.contains("//") || path.contains('\\') {
-        return false;
-    }
-    let lower = path.to_ascii_lowercase();
-    if lower.contains("%2f") || lower.contains("%5c") || lower.contains("%00") {
-        return false;
-    }
-    !lower
-        .split('/')
-        .map(|seg| seg.replace("%2e", "."))
-        .any(|seg| seg == "." || seg == "..")
-}
-
 fn remove_hop_by_hop(headers: &mut HeaderMap) {
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
@@ -124,7 +166,7 @@ impl Gateway {
         client: Client<HttpConnector, Incoming>,
         keys: Keys,
         upstream_timeout: Duration,
-        metrics: bool,
+        allow_path_parameters: bool,
     ) -> Gateway {
         Gateway {
             routes,
@@ -132,8 +174,24 @@ impl Gateway {
             keys,
             stats: Stats::default(),
             upstream_timeout,
-            metrics,
+            allow_path_parameters,
         }
+    }
+
+    /// The metrics listener's one resource: `GET /metrics`, Prometheus text.
+    pub fn metrics(&self, method: &http::Method, path: &str) -> Response<Body> {
+        if method != http::Method::GET || path != "/metrics" {
+            return json(StatusCode::NOT_FOUND, "not_found", "only GET /metrics here");
+        }
+        let mut res = Response::new(Either::Right(Full::from(
+            self.stats
+                .render(self.keys.fetch_count(), self.local_cache_stats()),
+        )));
+        res.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        );
+        res
     }
 
     /// The verified-token caches of all `local` routes, summed; `None` when
@@ -154,39 +212,29 @@ impl Gateway {
     }
 
     /// Longest prefix wins (routes are sorted so); the method must match.
-    fn route(&self, method: &http::Method, path: &str) -> Option<&Route> {
+    /// `path` is the normalised path's route form.
+    fn route(&self, method: &http::Method, path: &[u8]) -> Option<&Route> {
         self.routes.iter().find(|r| {
             r.spec.method.as_ref().is_none_or(|m| m == method)
-                && prefix_matches(&r.spec.path_prefix, path)
+                && prefix_matches(&r.spec.route_prefix, path)
         })
     }
 
     async fn serve(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
         let started = Instant::now();
         let method = req.method().clone();
-        let path = req.uri().path().to_owned();
-
-        if self.metrics && method == http::Method::GET && path == "/metrics" {
-            let mut res = Response::new(Either::Right(Full::from(
-                self.stats
-                    .render(self.keys.fetch_count(), self.local_cache_stats()),
-            )));
-            res.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; version=0.0.4"),
-            );
-            return res;
-        }
-        if !path_is_safe(&path) {
-            self.stats.bad_path();
-            tracing::info!(%method, path = "(refused)", status = 400, "unsafe path");
-            return json(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "the path has dot segments, empty segments or encoded separators",
-            );
-        }
-        let Some(route) = self.route(&method, &path) else {
+        // Routed on, and forwarded as, the normalised path: the route that
+        // was checked is the resource that is served.
+        let normal = match normalize(req.uri().path(), self.allow_path_parameters) {
+            Ok(n) => n,
+            Err(why) => {
+                self.stats.bad_path();
+                tracing::info!(%method, path = "(refused)", status = 400, reason = why.describe(), "unsafe path");
+                return json(StatusCode::BAD_REQUEST, "invalid_request", why.describe());
+            }
+        };
+        let path = normal.forward.as_str();
+        let Some(route) = self.route(&method, &normal.route) else {
             self.stats.no_route();
             tracing::info!(%method, %path, status = 404, "no route");
             return json(
@@ -218,7 +266,7 @@ impl Gateway {
             }
         };
 
-        let up = match self.upstream_request(req, route, &verified, peer) {
+        let up = match self.upstream_request(req, path, route, &verified, peer) {
             Ok(r) => r,
             Err(e) => {
                 self.stats.refused(e.status());
@@ -273,23 +321,25 @@ impl Gateway {
         res
     }
 
-    /// The request the upstream sees: its URI, hop-by-hop headers removed,
-    /// caller-sent `X-Frontdesk-*` removed, the verified identity added,
+    /// The request the upstream sees: the normalised `path` with the query
+    /// as sent, hop-by-hop headers removed, the caller's identity
+    /// look-alikes, overrides and forwarding claims removed, the verified
+    /// identity and the gateway's own forwarding headers added,
     /// `Authorization` kept only when the route forwards the token.
     fn upstream_request(
         &self,
         req: Request<Incoming>,
+        path: &str,
         route: &Route,
         verified: &Verified,
         peer: SocketAddr,
     ) -> Result<Request<Incoming>, ValidationError> {
         let (mut parts, body) = req.into_parts();
         let spec = &route.spec;
-        let pq = parts
-            .uri
-            .path_and_query()
-            .map_or("/", |pq| pq.as_str())
-            .to_owned();
+        let pq = match parts.uri.query() {
+            Some(q) => format!("{path}?{q}"),
+            None => path.to_owned(),
+        };
         let original_host = parts.headers.get(header::HOST).cloned().or_else(|| {
             parts
                 .uri
@@ -308,7 +358,7 @@ impl Gateway {
         remove_hop_by_hop(h);
         let spoofed: Vec<HeaderName> = h
             .keys()
-            .filter(|k| k.as_str().starts_with(IDENTITY_PREFIX))
+            .filter(|k| dropped_from_caller(k))
             .cloned()
             .collect();
         for k in spoofed {
@@ -338,8 +388,13 @@ impl Gateway {
                 Via::IntrospectionCache => "introspection_cache",
             }),
         );
+        // The caller's own forwarding claims are gone (above): these name
+        // the TCP peer only.
         if let Ok(ip) = HeaderValue::from_str(&peer.ip().to_string()) {
-            h.append(X_FORWARDED_FOR.clone(), ip);
+            h.insert(X_FORWARDED_FOR.clone(), ip);
+        }
+        if let Some(v) = forwarded_value(peer, original_host.as_ref()) {
+            h.insert(FORWARDED.clone(), v);
         }
         if let Some(host) = original_host {
             h.insert(X_FORWARDED_HOST.clone(), host);
@@ -356,26 +411,8 @@ impl Gateway {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
-
-    #[test]
-    fn unsafe_paths_are_refused() {
-        for ok in ["/photos", "/photos/1", "/photos/a.b", "/", "/photos/..x"] {
-            assert!(path_is_safe(ok), "{ok}");
-        }
-        for bad in [
-            "/photos/../charges",
-            "/photos/%2e%2e/charges",
-            "/photos/%2E./charges",
-            "/photos/./x",
-            "//charges",
-            "/photos%2fcharges",
-            "/photos\\charges",
-            "/photos/..",
-        ] {
-            assert!(!path_is_safe(bad), "{bad}");
-        }
-    }
 
     #[test]
     fn hop_by_hop_headers_are_removed() {
@@ -394,11 +431,38 @@ mod tests {
     }
 
     #[test]
-    fn prefixes_match_on_segment_boundaries() {
-        assert!(prefix_matches("/photos", "/photos"));
-        assert!(prefix_matches("/photos", "/photos/1"));
-        assert!(!prefix_matches("/photos", "/photosynthesis"));
-        assert!(prefix_matches("/", "/anything"));
-        assert!(prefix_matches("/api/", "/api/x"));
+    fn caller_headers_are_read_as_cgi_servers_read_them() {
+        for gone in [
+            "x-frontdesk-sub",
+            "x_frontdesk_sub",
+            "x-frontdesk_client-id",
+            "x_http_method_override",
+            "x-original-url",
+            "x_rewrite_url",
+            "x-forwarded-for",
+            "x_forwarded_host",
+            "forwarded",
+            "x-real-ip",
+        ] {
+            assert!(
+                dropped_from_caller(&HeaderName::from_static(gone)),
+                "{gone}"
+            );
+        }
+        for kept in ["x-frontdesk", "x-api-key", "x_request_id", "accept"] {
+            assert!(
+                !dropped_from_caller(&HeaderName::from_static(kept)),
+                "{kept}"
+            );
+        }
+    }
+
+    #[test]
+    fn forwarded_names_the_peer_per_rfc7239() {
+        let host = HeaderValue::from_static("gw.example.com:8000");
+        let v4 = forwarded_value("192.0.2.1:5000".parse().unwrap(), Some(&host)).unwrap();
+        assert_eq!(v4, "for=192.0.2.1;host=\"gw.example.com:8000\";proto=http");
+        let v6 = forwarded_value("[2001:db8::1]:5000".parse().unwrap(), None).unwrap();
+        assert_eq!(v6, "for=\"[2001:db8::1]\";proto=http");
     }
 }

@@ -2,7 +2,8 @@
 //! backend-for-frontend.
 //!
 //! * Sign-in: authorization code + PKCE S256 + `state` + `nonce`, all kept
-//!   server-side in a pending-login map keyed by a random `rp_login` cookie.
+//!   server-side in a pending-login map keyed by a random `rp_login` cookie,
+//!   bounded per client address (`pending.rs`).
 //! * The code is exchanged on the back channel; the ID token is verified
 //!   with the issuer's JWKS from discovery. Discovery, the authorization
 //!   URL, the token calls and the ID-token checks are `frontdesk-rp`'s: this
@@ -16,6 +17,8 @@
 //! * Silent refresh: an access token that expires within 30 s is refreshed
 //!   (with the rotated refresh token) before it is used.
 
+mod pending;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -24,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -38,15 +41,15 @@ use minijinja::Environment;
 use serde::Deserialize;
 use serde_json::Value;
 
+use pending::{PENDING_TTL, Pending, PendingLogins};
+
 /// Cookie naming the pending sign-in (state, nonce, PKCE verifier).
 pub const LOGIN_COOKIE: &str = "rp_login";
 /// Cookie naming the app's session.
 pub const SESSION_COOKIE: &str = "rp_session";
 /// Refresh when the access token expires within this long.
 pub const REFRESH_MARGIN_SECS: u64 = 30;
-const PENDING_TTL: Duration = Duration::from_secs(600);
 const SESSION_TTL: Duration = Duration::from_secs(8 * 3600);
-const MAX_PENDING: usize = 10_000;
 
 /// Flags of `frontdesk demo-rp`.
 #[derive(Debug, Clone, clap::Args)]
@@ -75,13 +78,6 @@ pub struct RpArgs {
     pub scope: String,
 }
 
-struct Pending {
-    state: String,
-    nonce: String,
-    verifier: String,
-    created: Instant,
-}
-
 struct Session {
     id_token: String,
     claims: IdTokenClaims,
@@ -101,7 +97,7 @@ pub struct Rp {
     args: RpArgs,
     /// frontdesk as discovered, with this app's client credentials.
     client: Client,
-    pending: Mutex<HashMap<String, Pending>>,
+    pending: Mutex<PendingLogins>,
     sessions: Mutex<HashMap<String, Shared>>,
     env: Environment<'static>,
     secure: bool,
@@ -119,11 +115,15 @@ pub async fn run(args: RpArgs) -> anyhow::Result<ExitCode> {
     let addr = listener.local_addr()?;
     tracing::info!(listen = %addr, issuer = %rp.provider().issuer(), "demo relying party is serving");
     println!("listening on http://{addr}");
-    axum::serve(listener, router(rp))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    // The peer address bounds the pending sign-ins per client.
+    axum::serve(
+        listener,
+        router(rp).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -194,7 +194,7 @@ impl Rp {
             secure: redirect.scheme() == "https",
             args,
             client,
-            pending: Mutex::new(HashMap::new()),
+            pending: Mutex::new(PendingLogins::default()),
             sessions: Mutex::new(HashMap::new()),
             env: templates()?,
             home,
@@ -441,7 +441,11 @@ async fn home(State(rp): State<Arc<Rp>>, jar: CookieJar, q: Query<HomeQuery>) ->
     )
 }
 
-async fn login(State(rp): State<Arc<Rp>>, jar: CookieJar) -> Response {
+async fn login(
+    State(rp): State<Arc<Rp>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+) -> Response {
     // Code + PKCE S256 + state + nonce (frontdesk-rp), kept server-side.
     let request = AuthorizationRequest::new(
         rp.provider(),
@@ -465,8 +469,7 @@ async fn login(State(rp): State<Arc<Rp>>, jar: CookieJar) -> Response {
         let Ok(mut map) = rp.pending.lock() else {
             return rp.internal("pending", "lock poisoned");
         };
-        map.retain(|_, p| p.created.elapsed() < PENDING_TTL);
-        if map.len() >= MAX_PENDING {
+        if map.insert(peer.ip(), key.clone(), pending).is_err() {
             return rp.error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Too many sign-ins",
@@ -474,7 +477,6 @@ async fn login(State(rp): State<Arc<Rp>>, jar: CookieJar) -> Response {
                 None,
             );
         }
-        map.insert(key.clone(), pending);
     }
     let jar = jar.add(rp.cookie(LOGIN_COOKIE, key, PENDING_TTL));
     (jar, Redirect::to(url.as_str())).into_response()
@@ -516,9 +518,9 @@ async fn callback(
     // The pending sign-in is spent whatever happens next.
     let pending = jar
         .get(LOGIN_COOKIE)
-        .and_then(|c| rp.pending.lock().ok()?.remove(c.value()));
+        .and_then(|c| rp.pending.lock().ok()?.take(c.value()));
     let jar = jar.remove(rp.removal(LOGIN_COOKIE));
-    let Some(pending) = pending.filter(|p| p.created.elapsed() < PENDING_TTL) else {
+    let Some(pending) = pending else {
         return (
             jar,
             rp.error(

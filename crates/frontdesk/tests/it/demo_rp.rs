@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 
 use crate::both;
 use crate::browser::{ALICE, Page, unescape};
-use crate::gateway::{Proc, demo_api, spawn_listening};
+use crate::gateway::{Proc, demo_api, spawn_gateway, spawn_listening};
 use crate::support::{Database, PHOTOS, Server};
 
 const RP_SECRET: &str = "demo-rp-secret-0123456789abcdef";
@@ -56,10 +56,9 @@ fn start(dir: tempfile::TempDir, db: &Database) -> Stack {
     let s = Server::start_in(dir, &db.url, &rp_client(rp_port));
     let procs = tempfile::tempdir().unwrap();
     let api = demo_api(procs.path(), &[]);
-    let gw_toml = procs.path().join("gateway.toml");
-    std::fs::write(
-        &gw_toml,
-        format!(
+    let gw = spawn_gateway(
+        procs.path(),
+        &format!(
             r#"
 listen = "127.0.0.1:0"
 issuer = "{issuer}"
@@ -78,12 +77,6 @@ mode = "local"
             issuer = s.base,
             api = api.base,
         ),
-    )
-    .unwrap();
-    let gw = spawn_listening(
-        procs.path(),
-        "gateway",
-        &["--config", gw_toml.to_str().unwrap(), "gateway"],
     );
     let rp = spawn_listening(
         procs.path(),
@@ -126,10 +119,17 @@ struct Seen {
 
 impl Browser {
     fn new() -> Browser {
+        Browser::from_address([127, 0, 0, 1])
+    }
+
+    /// A browser whose connections leave from `ip` (any 127.0.0.0/8 address
+    /// reaches the loopback listeners), so the RP sees another client.
+    fn from_address(ip: [u8; 4]) -> Browser {
         Browser {
             http: reqwest::Client::builder()
                 .cookie_store(true)
                 .redirect(reqwest::redirect::Policy::none())
+                .local_address(std::net::IpAddr::from(ip))
                 .build()
                 .unwrap(),
         }
@@ -428,6 +428,68 @@ async fn wrong_state_and_denied_consent_show_error_pages(dir: tempfile::TempDir,
     assert!(nf.page.body.contains("<html"));
 }
 both!(with_db wrong_state_and_denied_consent_show_error_pages);
+
+/// Issue 11, demo RP: unauthenticated `GET /login` floods from one address
+/// keep at most 16 pending sign-ins there (the oldest evicted), so they
+/// neither fill the RP's map nor stop a browser elsewhere from signing in.
+/// The flood is larger than the whole map (10 000 entries).
+async fn f11_d_login_floods_from_one_address_do_not_starve_other_browsers(
+    dir: tempfile::TempDir,
+    db: Database,
+) {
+    let st = start(dir, &db);
+    let rp = st.rp.base.clone();
+    let attacker = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address(std::net::IpAddr::from([127, 0, 0, 1]))
+        .build()
+        .unwrap();
+    let first = attacker.get(format!("{rp}/login")).send().await.unwrap();
+    assert_eq!(first.status(), StatusCode::SEE_OTHER);
+    let cookie = first.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let authorize = url::Url::parse(first.headers()["location"].to_str().unwrap()).unwrap();
+    let state = authorize
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned();
+
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let (http, url) = (attacker.clone(), format!("{rp}/login"));
+        tasks.push(tokio::spawn(async move {
+            let mut statuses = std::collections::BTreeMap::new();
+            for _ in 0..626 {
+                let s = http.get(&url).send().await.unwrap().status().as_u16();
+                *statuses.entry(s).or_insert(0u32) += 1;
+            }
+            statuses
+        }));
+    }
+    for t in tasks {
+        let statuses = t.await.unwrap();
+        assert_eq!(statuses.keys().collect::<Vec<_>>(), [&303], "{statuses:?}");
+    }
+    // The flood's own first sign-in was evicted by its newer ones.
+    let late = attacker
+        .get(format!("{rp}/callback?code=c&state={state}"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(late.status(), StatusCode::BAD_REQUEST);
+    assert!(late.text().await.unwrap().contains("expired"));
+
+    // A browser at another address signs in as usual.
+    let b = Browser::from_address([127, 0, 0, 2]);
+    let profile = b.sign_in(&rp, "approve").await;
+    assert_eq!(profile.page.status, StatusCode::OK, "{}", profile.page.body);
+    assert_eq!(profile.url.path(), "/profile");
+    assert!(profile.page.body.contains("Alice Example"));
+}
+both!(with_db f11_d_login_floods_from_one_address_do_not_starve_other_browsers);
 
 /// `frontdesk demo`, the README's one command: frontdesk, the gateway, the
 /// demo API and the demo app on their fixed ports, and the story works

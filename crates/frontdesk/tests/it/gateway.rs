@@ -26,6 +26,8 @@ const ROTATION: &str = "jwks_max_age_secs = 1\nkey_prepublish_secs = 3\nlog_leve
 pub struct Proc {
     child: Child,
     pub base: String,
+    /// `http://ADDR/metrics` when it printed `metrics on …` first.
+    pub metrics: Option<String>,
     log: PathBuf,
 }
 
@@ -44,9 +46,15 @@ impl Proc {
 
 /// Runs `frontdesk ARGS…` until it prints `listening on http://ADDR`.
 pub fn spawn_listening(dir: &Path, name: &str, args: &[&str]) -> Proc {
+    let mut cmd = Command::new(bin());
+    cmd.args(args);
+    spawn_command(dir, name, cmd)
+}
+
+/// Runs `cmd` until it prints `listening on http://ADDR`.
+fn spawn_command(dir: &Path, name: &str, mut cmd: Command) -> Proc {
     let log = dir.join(format!("{name}.log"));
-    let mut child = Command::new(bin())
-        .args(args)
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
         .spawn()
@@ -61,13 +69,18 @@ pub fn spawn_listening(dir: &Path, name: &str, args: &[&str]) -> Proc {
         }
     });
     let deadline = Instant::now() + Duration::from_secs(30);
+    let mut metrics = None;
     while Instant::now() < deadline {
         match rx.recv_timeout(Duration::from_millis(100)) {
             Ok(line) => {
+                if let Some(m) = line.strip_prefix("metrics on ") {
+                    metrics = Some(m.to_owned());
+                }
                 if let Some(base) = line.strip_prefix("listening on ") {
                     return Proc {
                         child,
                         base: base.to_owned(),
+                        metrics,
                         log,
                     };
                 }
@@ -85,6 +98,17 @@ pub fn spawn_listening(dir: &Path, name: &str, args: &[&str]) -> Proc {
         "{name} did not start:\n{}",
         std::fs::read_to_string(&log).unwrap_or_default()
     );
+}
+
+/// `frontdesk gateway` with `toml` as its `gateway.toml` in `dir`.
+pub fn spawn_gateway(dir: &Path, toml: &str) -> Proc {
+    let cfg = dir.join("gateway.toml");
+    std::fs::write(&cfg, toml).unwrap();
+    spawn_listening(
+        dir,
+        "gateway",
+        &["gateway", "--config", cfg.to_str().unwrap()],
+    )
 }
 
 pub fn demo_api(dir: &Path, extra: &[&str]) -> Proc {
@@ -121,6 +145,7 @@ client_secret = "order-service-secret-0123456789"
 leeway_secs = 1
 upstream_timeout_secs = 1
 log_level = "info"
+metrics_listen = "127.0.0.1:0"
 
 [[routes]]
 method = "GET"
@@ -180,12 +205,9 @@ impl Env {
         let demo = demo_api(dir.path(), &[]);
         let blackhole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let bh_port = blackhole.local_addr().unwrap().port();
-        let cfg = dir.path().join("gateway.toml");
-        std::fs::write(&cfg, gateway_toml(issuer, &demo.base, bh_port, free_port())).unwrap();
-        let gw = spawn_listening(
+        let gw = spawn_gateway(
             dir.path(),
-            "gateway",
-            &["gateway", "--config", cfg.to_str().unwrap()],
+            &gateway_toml(issuer, &demo.base, bh_port, free_port()),
         );
         Env {
             gw,
@@ -238,7 +260,7 @@ impl Env {
 
     async fn metrics(&self) -> String {
         self.http
-            .get(format!("{}/metrics", self.gw.base))
+            .get(self.gw.metrics.as_deref().unwrap())
             .send()
             .await
             .unwrap()
@@ -869,11 +891,26 @@ both!(gateway_errors_are_json);
 
 /// A GET written byte for byte on a fresh connection.
 async fn raw_get(base: &str, path: &str, token: &str) -> (u16, String) {
+    raw_request(base, path, token, &[]).await
+}
+
+/// A GET with extra header lines, written byte for byte (no client
+/// normalises the path or the header names on the way).
+async fn raw_request(
+    base: &str,
+    path: &str,
+    token: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let addr = base.trim_start_matches("http://");
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     let req = format!(
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n{extra}Connection: close\r\n\r\n"
     );
     stream.write_all(req.as_bytes()).await.unwrap();
     let mut out = String::new();
@@ -899,22 +936,15 @@ async fn gateway_closes_idle_and_slow_connections() {
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("gateway.toml");
-    std::fs::write(
-        &cfg,
-        format!(
+    let gw = spawn_gateway(
+        dir.path(),
+        &format!(
             "listen = \"127.0.0.1:0\"\nissuer = \"{}\"\nheader_read_timeout_secs = 1\n\
-             verified_cache_max_entries = 0\n\
+             verified_cache_max_entries = 0\nmetrics_listen = \"127.0.0.1:0\"\n\
              [[routes]]\npath_prefix = \"/photos\"\nupstream = \"http://127.0.0.1:9\"\n\
              audience = \"{PHOTOS}\"\n",
             s.base
         ),
-    )
-    .unwrap();
-    let gw = spawn_listening(
-        dir.path(),
-        "gateway",
-        &["gateway", "--config", cfg.to_str().unwrap()],
     );
     for partial in [&b""[..], b"GET /photos HTTP/1.1\r\nHost: x\r\n"] {
         let started = Instant::now();
@@ -937,7 +967,7 @@ async fn gateway_closes_idle_and_slow_connections() {
     assert!(text.starts_with("HTTP/1.1 400"), "{text}");
 
     // With `verified_cache_max_entries = 0` there is no memory to report on.
-    let m = reqwest::get(format!("{}/metrics", gw.base))
+    let m = reqwest::get(gw.metrics.as_deref().unwrap())
         .await
         .unwrap()
         .text()
@@ -950,3 +980,281 @@ async fn gateway_closes_idle_and_slow_connections() {
         "{m}"
     );
 }
+
+// ----- Issue 11: path and header confusion, behind an upstream that reads
+// requests the way WSGI servers do (`wsgi_upstream.py`, Python's wsgiref).
+
+/// `python3 tests/it/wsgi_upstream.py`: echoes the raw target, the decoded
+/// PATH_INFO and every HTTP_* value as JSON.
+fn wsgi_upstream(dir: &Path) -> Proc {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/wsgi_upstream.py");
+    let mut cmd = Command::new("python3");
+    cmd.arg(script);
+    spawn_command(dir, "wsgi-upstream", cmd)
+}
+
+/// The gateway in front of the WSGI upstream: `/` needs `photos:read`,
+/// `/admin` needs `charge:customer` (the "admin" scope of these tests).
+struct Wsgi {
+    gw: Proc,
+    _up: Proc,
+    _dir: tempfile::TempDir,
+}
+
+impl Wsgi {
+    fn start(s: &Server, extra: &str) -> Wsgi {
+        let dir = tempfile::tempdir().unwrap();
+        let up = wsgi_upstream(dir.path());
+        let gw = spawn_gateway(
+            dir.path(),
+            &format!(
+                r#"
+listen = "127.0.0.1:0"
+issuer = "{issuer}"
+log_level = "info"
+{extra}
+
+[[routes]]
+path_prefix = "/"
+upstream = "{up}"
+audience = "{PHOTOS}"
+scopes = ["photos:read"]
+
+[[routes]]
+path_prefix = "/admin"
+upstream = "{up}"
+audience = "{PHOTOS}"
+scopes = ["charge:customer"]
+"#,
+                issuer = s.base,
+                up = up.base,
+            ),
+        );
+        Wsgi {
+            gw,
+            _up: up,
+            _dir: dir,
+        }
+    }
+
+    /// A raw GET through the gateway: status and JSON body.
+    async fn get(&self, path: &str, token: &str, headers: &[(&str, &str)]) -> (u16, Value) {
+        let (status, text) = raw_request(&self.gw.base, path, token, headers).await;
+        let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        let json = serde_json::from_str(body).unwrap_or_else(|_| Value::String(text.clone()));
+        (status, json)
+    }
+}
+
+/// Issue 11 finding 1: `%61` and `a` are the same path (RFC 3986
+/// §6.2.2.2), so `/%61dmin/users` is routed as `/admin/users`, and it is
+/// forwarded in that form; `;` parameters, dot segments (encoded too) and
+/// encoded separators are refused; `allow_path_parameters` routes
+/// `/admin;x/users` as `/admin/users`.
+async fn f11_1_gateway_routes_and_forwards_the_normalised_path(s: &Server) {
+    let env = Wsgi::start(s, "");
+    let read = token(s, &[("scope", "photos:read"), ("resource", PHOTOS)]).await;
+    let admin = token(
+        s,
+        &[
+            ("scope", "photos:read charge:customer"),
+            ("resource", PHOTOS),
+        ],
+    )
+    .await;
+
+    for path in [
+        "/admin/users",
+        "/%61dmin/users",
+        "/ad%6Din/users",
+        "/%61%64%6d%69%6e/users",
+        "/%61dmin",
+    ] {
+        let (status, body) = env.get(path, &read, &[]).await;
+        assert_eq!(status, 403, "{path} is /admin: {body}");
+        assert_eq!(body["error"], "insufficient_scope", "{path}");
+    }
+    for path in [
+        "/admin;x/users",
+        "/%61dmin;x/users",
+        "/admin%3bx/users",
+        "/%2e%2e/admin/users",
+        "/x/%2E%2e/admin/users",
+        "/x/.%2e/admin",
+        "/x/./admin",
+        "//admin/users",
+        "/admin%2fusers",
+        "/x%5c..%5cadmin",
+        "/x%00",
+        "/x%g1",
+        "/x%4",
+    ] {
+        let (status, body) = env.get(path, &admin, &[]).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert_eq!(body["error"], "invalid_request", "{path}");
+    }
+
+    // What was routed is what is served: the upstream gets the normalised
+    // path (unreserved decoded, other escapes in uppercase hex), the query
+    // as sent.
+    let (status, body) = env.get("/%61dmin/users", &admin, &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["raw"], "/admin/users");
+    assert_eq!(body["path"], "/admin/users");
+    for (sent, raw, path) in [
+        (
+            "/photos/%7euser?q=%61&b=1",
+            "/photos/~user?q=%61&b=1",
+            "/photos/~user",
+        ),
+        ("/photos/a%3fb%2c", "/photos/a%3Fb%2C", "/photos/a?b,"),
+        ("/admin-x", "/admin-x", "/admin-x"),
+        ("/%61dmin%2dx/", "/admin-x/", "/admin-x/"),
+    ] {
+        let (status, body) = env.get(sent, &read, &[]).await;
+        assert_eq!(status, 200, "{sent}: {body}");
+        assert_eq!(body["raw"], raw, "{sent}");
+        assert_eq!(body["path"], path, "{sent}");
+    }
+
+    // Path parameters, where the operator allows them: routed without
+    // them (as servlet containers read them), forwarded with them.
+    let env = Wsgi::start(s, "allow_path_parameters = true");
+    let (status, body) = env.get("/admin;x/users", &read, &[]).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = env.get("/%61dmin;jsessionid=1/users", &admin, &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["raw"], "/admin;jsessionid=1/users");
+    let (status, _) = env.get("/x/..;/admin/users", &admin, &[]).await;
+    assert_eq!(status, 400, "`..;` is still a dot segment");
+}
+both!(f11_1_gateway_routes_and_forwards_the_normalised_path);
+
+/// Issue 11 finding 2: header names are read as CGI/WSGI servers read them
+/// (`_` = `-`), so `X_Frontdesk_Sub` never joins the real identity; path
+/// and method overrides never reach the upstream; the caller's forwarding
+/// claims are replaced by the TCP peer.
+async fn f11_2_gateway_drops_look_alike_identity_override_and_forwarding_headers(s: &Server) {
+    let env = Wsgi::start(s, "");
+    let read = token(s, &[("scope", "photos:read"), ("resource", PHOTOS)]).await;
+    let (status, body) = env
+        .get(
+            "/photos",
+            &read,
+            &[
+                ("X_Frontdesk_Sub", "evil-admin"),
+                ("x_frontdesk_client_id", "evil"),
+                ("X-Frontdesk_Scope", "charge:customer"),
+                ("X-Frontdesk-Via", "local"),
+                ("X-Original-URL", "/admin/users"),
+                ("X_Original_URL", "/admin/users"),
+                ("X-Rewrite-URL", "/admin/users"),
+                ("X-HTTP-Method-Override", "DELETE"),
+                ("X_HTTP_Method_Override", "DELETE"),
+                ("X-HTTP-Method", "DELETE"),
+                ("X-Method-Override", "DELETE"),
+                ("X-Forwarded-For", "203.0.113.9"),
+                ("X_Forwarded_For", "203.0.113.9"),
+                ("X-Forwarded-Host", "evil.example"),
+                ("X-Forwarded-Proto", "https"),
+                ("Forwarded", "for=203.0.113.9;proto=https"),
+                ("X-Real-IP", "203.0.113.9"),
+                ("X_Real_IP", "203.0.113.9"),
+                ("X_Request_Id", "kept"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let h = &body["headers"];
+    assert_eq!(h["HTTP_X_FRONTDESK_SUB"], "order-service", "{h}");
+    assert_eq!(h["HTTP_X_FRONTDESK_CLIENT_ID"], "order-service", "{h}");
+    assert_eq!(h["HTTP_X_FRONTDESK_SCOPE"], "photos:read", "{h}");
+    assert_eq!(h["HTTP_X_FRONTDESK_VIA"], "local", "{h}");
+    for gone in [
+        "HTTP_X_ORIGINAL_URL",
+        "HTTP_X_REWRITE_URL",
+        "HTTP_X_HTTP_METHOD_OVERRIDE",
+        "HTTP_X_HTTP_METHOD",
+        "HTTP_X_METHOD_OVERRIDE",
+        "HTTP_X_REAL_IP",
+        "HTTP_AUTHORIZATION",
+    ] {
+        assert!(h.get(gone).is_none(), "{gone} reached the upstream: {h}");
+    }
+    assert_eq!(body["method"], "GET");
+    assert_eq!(body["path"], "/photos");
+    let addr = env.gw.base.trim_start_matches("http://");
+    assert_eq!(h["HTTP_X_FORWARDED_FOR"], "127.0.0.1", "{h}");
+    assert_eq!(h["HTTP_X_FORWARDED_HOST"], addr, "{h}");
+    assert_eq!(h["HTTP_X_FORWARDED_PROTO"], "http", "{h}");
+    assert_eq!(
+        h["HTTP_FORWARDED"],
+        format!("for=127.0.0.1;host=\"{addr}\";proto=http"),
+        "{h}"
+    );
+    // Other names with `_` are the caller's own business.
+    assert_eq!(h["HTTP_X_REQUEST_ID"], "kept", "{h}");
+}
+both!(f11_2_gateway_drops_look_alike_identity_override_and_forwarding_headers);
+
+/// Issue 11, metrics: the counters are on their own listener and only when
+/// `metrics_listen` is set; the public listener routes `/metrics` like any
+/// path (here to the upstream); the removed `metrics` key stops start-up
+/// with a message naming `metrics_listen`.
+async fn f11_m_gateway_metrics_only_on_their_own_listener(s: &Server) {
+    let read = token(s, &[("scope", "photos:read"), ("resource", PHOTOS)]).await;
+    // Off by default: the public listener's /metrics is the upstream's.
+    let plain = Wsgi::start(s, "");
+    assert!(plain.gw.metrics.is_none());
+    let (status, body) = plain.get("/metrics", &read, &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["path"], "/metrics", "the upstream's /metrics: {body}");
+    drop(plain);
+
+    let env = Wsgi::start(s, "metrics_listen = \"127.0.0.1:0\"");
+    let (status, body) = env.get("/metrics", &read, &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["path"], "/metrics", "the upstream's /metrics: {body}");
+    let (status, _) = env.get("/metrics", "not-a-token", &[]).await;
+    assert_eq!(status, 401, "checked like any path");
+
+    let metrics = env.gw.metrics.clone().expect("metrics on …");
+    assert_ne!(metrics, format!("{}/metrics", env.gw.base));
+    let m = reqwest::get(&metrics).await.unwrap().text().await.unwrap();
+    assert_eq!(
+        metric(
+            &m,
+            r#"frontdesk_gateway_admitted_total{mode="local",via="local"}"#
+        ),
+        1
+    );
+    assert_eq!(
+        metric(&m, r#"frontdesk_gateway_refused_total{status="401"}"#),
+        1
+    );
+    let other = reqwest::get(metrics.replace("/metrics", "/photos"))
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 404);
+
+    // A file from before: a clear refusal, not a silent change.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("gateway.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "issuer = \"{}\"\nmetrics = true\n[[routes]]\npath_prefix = \"/\"\n\
+             upstream = \"http://127.0.0.1:9\"\naudience = \"{PHOTOS}\"\n",
+            s.base
+        ),
+    )
+    .unwrap();
+    let out = Command::new(bin())
+        .args(["gateway", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("metrics_listen"), "{err}");
+}
+both!(f11_m_gateway_metrics_only_on_their_own_listener);

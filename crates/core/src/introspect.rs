@@ -9,9 +9,9 @@ use crate::Core;
 use crate::error::Error;
 use crate::keys::KeyRing;
 use crate::model::UnixTime;
+use crate::model::to_u64;
 use crate::secret;
 use crate::store::Store;
-use crate::token::to_u64;
 
 /// RFC 7662 §2.2 response members.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -59,7 +59,7 @@ async fn backing_live<S: Store>(
     client_id: &str,
     now: UnixTime,
 ) -> Result<bool, Error> {
-    match crate::token::grant_of_jti(jti) {
+    match crate::access_token::grant_of_jti(jti) {
         Some(grant_id) => Ok(store
             .grant(grant_id)
             .await?

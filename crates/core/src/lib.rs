@@ -2,6 +2,7 @@
 //! no SQL. Requests arrive as typed values, time arrives as a parameter, and
 //! storage is reached through the [`store::Store`] intents.
 
+pub mod access_token;
 pub mod authorize;
 pub mod client;
 pub mod discovery;

@@ -5,7 +5,7 @@
 //! throttle of failed client authentication (`crate::throttle`): a peer over
 //! its limit is answered 429 before anything else, and every
 //! `invalid_client` answer counts against it. Failures against a known
-//! client re-read it at most once a second (`token::Reread`).
+//! client re-read it at most once a second (`client::Reread`).
 
 use std::net::SocketAddr;
 
@@ -134,7 +134,7 @@ pub async fn introspect(
     };
     let result = async {
         let creds = credentials(&headers, &params)?;
-        token::authenticate(&app.core, &app.db, &creds, &app.client_auth, now).await?;
+        client::authenticate(&app.core, &app.db, &creds, &app.client_auth, now).await?;
         let token = params.required("token")?;
         let keys = app.keys();
         Ok::<_, ApiError>(introspect::introspect(&app.core, &app.db, &keys, token, now).await?)
@@ -162,7 +162,8 @@ pub async fn revoke(
     };
     let result = async {
         let creds = credentials(&headers, &params)?;
-        let client = token::authenticate(&app.core, &app.db, &creds, &app.client_auth, now).await?;
+        let client =
+            client::authenticate(&app.core, &app.db, &creds, &app.client_auth, now).await?;
         let token = params.required("token")?;
         let keys = app.keys();
         revoke::revoke(&app.core, &app.db, &keys, &client, token, now).await?;

@@ -21,6 +21,7 @@ pub mod pkce;
 pub mod revoke;
 pub mod scope;
 pub mod secret;
+pub mod session;
 pub mod store;
 pub mod token;
 pub mod userinfo;

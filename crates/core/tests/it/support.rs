@@ -1,7 +1,7 @@
 //! One world per test: core with fixed settings, a real in-memory SQLite
 //! store (`frontdesk_store::Db`, no mock), signing keys, a confidential
 //! client `app`, a second client `other`, and the user `alice`. Time is the
-//! constant [`NOW`] plus offsets: no test here reads the clock or sleeps.
+//! constant [`NOW`] plus offsets: no test here reads the clock or waits.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -317,14 +317,8 @@ impl Server {
     pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
         let pid = self.child.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        None
+        let child = &mut self.child;
+        wait_blocking(timeout, || child.try_wait().ok().flatten())
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -523,4 +517,74 @@ macro_rules! both {
             }
         }
     };
+}
+
+/// How often [`wait_for`] and [`wait_blocking`] look again.
+const POLL: Duration = Duration::from_millis(50);
+
+/// The suite's one polling loop: calls `check` until it answers `Ok`, for
+/// at most `within`, and panics with `what` and the last `Err` otherwise.
+/// For what a test cannot drive itself — a port, a process, a file,
+/// another process's cache — never for expiry: expiry is tested with a
+/// fixed clock in crates/core/tests.
+pub async fn wait_for<T, E: std::fmt::Debug>(
+    what: &str,
+    within: Duration,
+    mut check: impl AsyncFnMut() -> Result<T, E>,
+) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        let last = match check().await {
+            Ok(v) => return v,
+            Err(e) => e,
+        };
+        assert!(
+            Instant::now() < deadline,
+            "{what}: still {last:?} after {within:?}"
+        );
+        // The poll interval: the test waits for another process, not a clock.
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// [`wait_for`] for synchronous code (a child process's exit): `None` when
+/// `check` found nothing within `within`.
+pub fn wait_blocking<T>(within: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = check() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        // The poll interval, outside any runtime (called from Drop too).
+        std::thread::sleep(POLL);
+    }
+}
+
+/// A response taken apart: status, headers, and the body as JSON (`Null`
+/// when empty; anything else that is not JSON fails the test).
+pub async fn parts(r: reqwest::Response) -> (u16, reqwest::header::HeaderMap, Value) {
+    let status = r.status().as_u16();
+    let h = r.headers().clone();
+    let text = r.text().await.unwrap();
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text:?}"))
+    };
+    (status, h, body)
+}
+
+/// The one `invalid_client` body (RFC 6749 §5.2): it never says which part
+/// of the authentication failed.
+pub fn invalid_client() -> Value {
+    serde_json::json!({"error": "invalid_client", "error_description": "client authentication failed"})
+}
+
+/// RFC 6749 §5.1: token-endpoint style answers are never cached.
+pub fn assert_no_store(h: &reqwest::header::HeaderMap) {
+    assert_eq!(h["cache-control"], "no-store");
+    assert_eq!(h["pragma"], "no-cache");
 }

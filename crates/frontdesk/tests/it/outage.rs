@@ -100,9 +100,8 @@ async fn postgres_outage_fails_closed_and_recovers() {
 
     proxy.cut();
     // A client record may be served from the store's cache for up to 0.9 s
-    // (and a JWT needs no write); past that, everything fails closed. Each
-    // request must answer fast, whatever it answers.
-    let cut_at = Instant::now();
+    // (and a JWT needs no write); past that (the poll's deadline), everything
+    // fails closed. Each request must answer fast, whatever it answers.
     let (status, h, body) = wait_for(
         "token fails closed",
         Duration::from_millis(1500),
@@ -117,7 +116,6 @@ async fn postgres_outage_fails_closed_and_recovers() {
         },
     )
     .await;
-    assert!(cut_at.elapsed() < Duration::from_millis(1500));
     assert_eq!(status, 503);
     assert_eq!(h["retry-after"], "5");
     assert_eq!(h["cache-control"], "no-store");

@@ -51,6 +51,7 @@ fn client(uris: Vec<String>) -> Client {
         post_logout_redirect_uris: vec![],
         id_token_signed_response_alg: None,
         always_issue_refresh_token: false,
+        refresh_grace_secs: None,
         access_token_ttl: 60,
         refresh_token_ttl: 60,
         secrets: vec![],

@@ -157,8 +157,21 @@ pub fn validate_metadata(client: &Client) -> Result<(), MetadataError> {
     if client.access_token_ttl <= 0 || client.refresh_token_ttl <= 0 {
         return Err(MetadataError("token lifetimes must be positive".into()));
     }
+    if client
+        .refresh_grace_secs
+        .is_some_and(|g| !(0..=MAX_REFRESH_GRACE_SECS).contains(&g))
+    {
+        return Err(MetadataError(format!(
+            "refresh_grace_secs must be 0 (off) to {MAX_REFRESH_GRACE_SECS}"
+        )));
+    }
     Ok(())
 }
+
+/// Longest refresh grace window a client may have. The window exists for a
+/// lost response or two tabs racing, which take seconds; RFC 9700 §4.14.2
+/// wants reuse detected, so it stays short.
+pub const MAX_REFRESH_GRACE_SECS: i64 = 60;
 
 /// RFC 8707 §2: "Its value MUST be an absolute URI … MUST NOT include a
 /// fragment component." We also accept plain identifiers without a scheme
@@ -328,6 +341,23 @@ pub async fn authenticate<S: Store>(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Whether a request from an address over its limit of failed client
+/// authentications is still worth serving (SECURITY.md §5.6, issue 11
+/// finding 3): yes when the credentials verify against the record this node
+/// `remembered` of that client (one HMAC, no database read). Wrong secrets,
+/// unknown or never-seen client_ids and missing credentials are refused
+/// without further cost, so a flood of failures from behind a shared proxy
+/// no longer shuts out the clients whose credentials are right. An admitted
+/// request is then authenticated as usual, against a fresh record.
+pub fn admits_while_throttled(
+    pepper: &Pepper,
+    remembered: Option<Client>,
+    creds: &Credentials,
+    now: UnixTime,
+) -> bool {
+    remembered.is_some() && verify(pepper, remembered, creds, now).is_ok()
 }
 
 /// The client named by `creds`, as a lookup key.

@@ -1,15 +1,16 @@
-//! Token Introspection, RFC 7662. Any authenticated client may ask; the
+//! Token Introspection, RFC 7662. Any confidential client may ask; the
 //! answer is `{"active": false}` for anything expired, revoked, malformed or
-//! not ours, and the token's claims otherwise.
+//! not ours, and the token's claims otherwise. Public clients may not
+//! (§2.1: the endpoint "MUST also require some form of authorization ... to
+//! prevent token scanning attacks"; a `client_id` alone proves nothing).
 
 use frontdesk_jose::{AccessTokenClaims, Algorithm, Expectations};
 use serde::Serialize;
 
 use crate::Core;
-use crate::error::Error;
+use crate::error::{Error, ErrorCode, OAuthError};
 use crate::keys::KeyRing;
-use crate::model::UnixTime;
-use crate::model::to_u64;
+use crate::model::{AuthMethod, Client, UnixTime, to_u64};
 use crate::secret;
 use crate::store::Store;
 
@@ -138,13 +139,24 @@ pub(crate) async fn find_live<S: Store>(
     Ok(None)
 }
 
+/// Answers an introspection request from `client`, already authenticated.
+/// A public client (`token_endpoint_auth_method: none`) gets `invalid_client`
+/// before any token is looked up, as a request without credentials would.
 pub async fn introspect<S: Store>(
     core: &Core,
     store: &S,
     keys: &KeyRing,
+    client: &Client,
     token: &str,
     now: UnixTime,
 ) -> Result<Introspection, Error> {
+    if client.token_endpoint_auth_method == AuthMethod::None {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidClient,
+            "introspection needs client authentication; public clients cannot introspect",
+        )
+        .into());
+    }
     Ok(match find_live(core, store, keys, token, now).await? {
         None => Introspection::inactive(),
         Some(Known::Jwt(c)) => Introspection {

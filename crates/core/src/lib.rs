@@ -3,6 +3,7 @@
 //! storage is reached through the [`store::Store`] intents.
 
 pub mod access_token;
+pub mod addr;
 pub mod authorize;
 pub mod client;
 pub mod discovery;
@@ -107,6 +108,9 @@ pub struct Settings {
     pub refresh_idle_ttl: i64,
     /// A retry of a just-rotated refresh token within this window gets the
     /// same successor instead of revoking the family, seconds (default 2).
+    /// Strict on whole seconds: a retry counts while `now − consumed_at <
+    /// refresh_grace`, so 0 means no window at all. A client's own
+    /// `refresh_grace_secs` replaces it.
     pub refresh_grace: i64,
 }
 

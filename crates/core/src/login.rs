@@ -81,8 +81,8 @@ pub async fn check_password<S: Store>(
     peer: IpAddr,
     now: UnixTime,
 ) -> Result<LoginCheck, Error> {
-    let account_key = format!("acct:{}", login.to_lowercase());
-    let ip_key = format!("ip:{peer}");
+    // IPv6 by its /64, like every throttle (crate::addr).
+    let ip_key = format!("ip:{}", crate::addr::throttle_key(peer));
     if store
         .note_login_failure(&ip_key, now, policy.window)
         .await?
@@ -90,6 +90,19 @@ pub async fn check_password<S: Store>(
     {
         return Ok(LoginCheck::Throttled);
     }
+    // The account is counted once whatever name it is reached by (username
+    // or e-mail address), so resolve it first: a known account by its
+    // `sub`, an unknown login by its lowercased text. Both still count
+    // before any password is checked.
+    let user = if login.is_empty() {
+        None
+    } else {
+        store.user_by_login(login).await?
+    };
+    let account_key = match &user {
+        Some(u) => format!("sub:{}", u.sub),
+        None => format!("acct:{}", login.to_lowercase()),
+    };
     let account_count = store
         .note_login_failure(&account_key, now, policy.window)
         .await?;
@@ -99,11 +112,6 @@ pub async fn check_password<S: Store>(
     if let Some(delay) = progressive_delay(account_count.saturating_sub(1)) {
         checker.delay(delay).await;
     }
-    let user = if login.is_empty() {
-        None
-    } else {
-        store.user_by_login(login).await?
-    };
     let hash = user
         .as_ref()
         .filter(|u| !u.password_hash.is_empty())

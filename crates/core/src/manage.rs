@@ -60,6 +60,9 @@ pub struct ClientSpec {
     pub id_token_signed_response_alg: Option<String>,
     #[serde(default)]
     pub always_issue_refresh_token: bool,
+    /// Refresh grace window for this client; absent = the server's.
+    #[serde(default)]
+    pub refresh_grace_secs: Option<i64>,
 }
 
 /// Changes to an existing client; absent fields stay as they are.
@@ -80,6 +83,7 @@ pub struct ClientPatch {
     pub post_logout_redirect_uris: Option<Vec<String>>,
     pub id_token_signed_response_alg: Option<String>,
     pub always_issue_refresh_token: Option<bool>,
+    pub refresh_grace_secs: Option<i64>,
 }
 
 /// A client built from a spec, with the plaintext secret to show once.
@@ -115,6 +119,16 @@ pub fn build_client(
         .token_endpoint_auth_method
         .unwrap_or(AuthMethod::ClientSecretBasic);
     let client_id = match spec.client_id {
+        Some(id) if uuid::Uuid::try_parse(id.trim()).is_ok() => {
+            // RFC 9700 §4.15: a client-credentials token's `sub` is its
+            // client_id, and user subjects are UUIDs, so a UUID-shaped
+            // client_id could name a user to every API. The two namespaces
+            // stay apart by refusing that shape here (generated ids are 22
+            // base64url characters, never a UUID).
+            return Err(ManageError::Invalid(MetadataError(
+                "client_id must not be a UUID: UUIDs are the subjects of users".into(),
+            )));
+        }
         Some(id) => id,
         None => secret::new_client_id()?,
     };
@@ -157,6 +171,7 @@ pub fn build_client(
         post_logout_redirect_uris: spec.post_logout_redirect_uris,
         id_token_signed_response_alg: spec.id_token_signed_response_alg,
         always_issue_refresh_token: spec.always_issue_refresh_token,
+        refresh_grace_secs: spec.refresh_grace_secs,
         secrets,
         created_at: now,
         updated_at: now,
@@ -189,6 +204,7 @@ pub fn patch_client(
         post_logout_redirect_uris,
         id_token_signed_response_alg,
         always_issue_refresh_token,
+        refresh_grace_secs,
     } = patch;
     if let Some(v) = client_name {
         client.client_name = v;
@@ -236,6 +252,9 @@ pub fn patch_client(
     }
     if let Some(v) = always_issue_refresh_token {
         client.always_issue_refresh_token = v;
+    }
+    if let Some(v) = refresh_grace_secs {
+        client.refresh_grace_secs = Some(v);
     }
     client.updated_at = now;
     validate_metadata(&client)?;

@@ -134,6 +134,11 @@ pub struct Client {
     /// `offline_access` is granted.
     #[serde(default)]
     pub always_issue_refresh_token: bool,
+    /// This client's refresh grace window in seconds (see
+    /// `Settings::refresh_grace`); `None` follows the server's setting,
+    /// `Some(0)` makes every reuse of a rotated refresh token a replay.
+    #[serde(default)]
+    pub refresh_grace_secs: Option<i64>,
     /// Access-token lifetime in seconds.
     pub access_token_ttl: i64,
     /// Refresh-token absolute lifetime in seconds.

@@ -11,7 +11,7 @@ use crate::Core;
 use crate::error::{Error, OAuthError};
 use crate::introspect::{Known, find_live};
 use crate::keys::KeyRing;
-use crate::model::{Client, UnixTime};
+use crate::model::{AuthMethod, Client, UnixTime};
 use crate::secret;
 use crate::store::Store;
 
@@ -32,6 +32,12 @@ pub async fn revoke<S: Store>(
         Known::Refresh(rt, _) => rt.client_id.as_str(),
     };
     if owner != client.client_id.as_str() {
+        // A public client proves nothing but a client_id, so an error here
+        // would tell anyone whether a token is live: for it, someone else's
+        // token is answered like an unknown one (§2.2, 200, nothing done).
+        if client.token_endpoint_auth_method == AuthMethod::None {
+            return Ok(());
+        }
         return Err(OAuthError::invalid_request("the token was not issued to this client").into());
     }
     match known {

@@ -43,6 +43,12 @@ pub trait Store: Send + Sync {
     /// Like [`Store::client`], but always from the database, never from a
     /// cache (the caller saw a stale record: e.g. a secret rotated by
     /// another process).
+    /// The record of `id` this process still holds from an earlier read,
+    /// however old, without touching the database; `None` if it holds none.
+    /// Only for deciding whether a request is worth serving at all (see
+    /// [`crate::client::admits_while_throttled`]): a stale record may
+    /// predate a revoked secret, so it never authenticates by itself.
+    fn remembered_client(&self, id: &ClientId) -> Option<Client>;
     fn client_refreshed(
         &self,
         id: &ClientId,
@@ -210,8 +216,11 @@ pub trait Store: Send + Sync {
     /// `UPDATE … SET consumed_at = now, replaced_by = new.token_hash WHERE
     /// token_hash = old AND consumed_at IS NULL`, then the insert, in one
     /// transaction. If `old` was already consumed: `Retried` when
-    /// `replaced_by == new.token_hash` and `now - consumed_at <= grace_secs`
-    /// (nothing written), otherwise the grant is revoked and `Reused`.
+    /// `replaced_by == new.token_hash` and `now - consumed_at < grace_secs`
+    /// (nothing written), otherwise the grant is revoked and `Reused`. The
+    /// comparison is strict on the whole-second clock, so a retry is never
+    /// accepted later than `grace_secs` after the rotation, and `grace_secs
+    /// = 0` accepts none: every reuse is a replay (RFC 9700 §4.14.2).
     fn rotate_refresh(
         &self,
         old_hash: &[u8],
@@ -233,10 +242,15 @@ pub trait Store: Send + Sync {
         &self,
         sub: &str,
     ) -> impl Future<Output = Result<Vec<Consent>, StoreError>> + Send;
-    fn delete_consent(
+    /// Withdraws what `sub` allowed `client_id`: deletes the consent and, in
+    /// the same transaction, revokes every live grant of that user to that
+    /// client, so its refresh tokens and access tokens stop working too.
+    /// `false` when there was neither a consent nor a live grant.
+    fn revoke_consent(
         &self,
         sub: &str,
         client_id: &ClientId,
+        now: UnixTime,
     ) -> impl Future<Output = Result<Found, StoreError>> + Send;
 
     // ----- login throttling -----

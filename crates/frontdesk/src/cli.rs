@@ -97,6 +97,10 @@ struct ClientFields {
     /// Issue a refresh token on every code exchange, even without offline_access.
     #[arg(long = "always-issue-refresh-token")]
     always_issue_refresh_token: Option<bool>,
+    /// Refresh grace window in seconds for this client (0 = off); default:
+    /// the server's refresh_grace_secs.
+    #[arg(long = "refresh-grace-secs")]
+    refresh_grace_secs: Option<i64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -306,6 +310,7 @@ async fn clients(o: &Opened, cmd: ClientsCmd) -> anyhow::Result<()> {
                 post_logout_redirect_uris: fields.post_logout_redirect_uris,
                 id_token_signed_response_alg: fields.id_token_alg,
                 always_issue_refresh_token: fields.always_issue_refresh_token.unwrap_or(false),
+                refresh_grace_secs: fields.refresh_grace_secs,
             };
             let new = ops::create_client(&o.core, &o.db, spec, now).await?;
             if json {
@@ -365,6 +370,7 @@ async fn clients(o: &Opened, cmd: ClientsCmd) -> anyhow::Result<()> {
                     .then_some(fields.post_logout_redirect_uris),
                 id_token_signed_response_alg: fields.id_token_alg,
                 always_issue_refresh_token: fields.always_issue_refresh_token,
+                refresh_grace_secs: fields.refresh_grace_secs,
             };
             let c = ops::update_client(&o.db, &client_id, patch, now).await?;
             print_json(&ops::client_view(&c))?;

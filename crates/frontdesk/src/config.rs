@@ -79,7 +79,11 @@ pub struct FileConfig {
     pub session_ttl_secs: Option<i64>,
     /// Refresh tokens unused this long expire, seconds. Default 1209600 (14 days).
     pub refresh_idle_ttl_secs: Option<i64>,
-    /// Grace window in which a retried refresh gets the same new tokens, seconds. Default 2.
+    /// Grace window in which a retried refresh gets the same new tokens,
+    /// seconds (0 to 60). A reuse is a retry only while fewer than this many
+    /// whole seconds have passed since the rotation; 0 turns the window off,
+    /// so any reuse revokes the family. Default 2. Clients may override it
+    /// (`refresh_grace_secs` on the client).
     pub refresh_grace_secs: Option<i64>,
     /// Failed logins per account within `login_window_secs` before the
     /// account is locked for the rest of the window. Default 10.
@@ -92,8 +96,8 @@ pub struct FileConfig {
     /// `/introspect`, `/revoke`) per peer IP address (IPv6: per /64) in a
     /// burst; past it the address gets 429 at those endpoints until
     /// `client_auth_failure_window_secs / client_auth_max_failures_per_ip`
-    /// has passed. The peer is the TCP peer: `X-Forwarded-For` is not
-    /// trusted. Default 60.
+    /// has passed. The address is the TCP peer's, or the client's as a
+    /// trusted proxy reports it (`trusted_proxies`). Default 60.
     pub client_auth_max_failures_per_ip: Option<u32>,
     /// Time in which a spent client-authentication failure quota refills
     /// completely, seconds (one failure back every window / max).
@@ -110,6 +114,11 @@ pub struct FileConfig {
     /// `invalid_request` at the back-channel endpoints) and the connection
     /// is closed. Default 10, at most 3600.
     pub body_read_timeout_secs: Option<i64>,
+    /// Reverse proxies (CIDRs or addresses) whose `Forwarded` /
+    /// `X-Forwarded-For` headers name the client, for the throttles and the
+    /// logs. Empty (default): those headers are ignored and the TCP peer is
+    /// the client. In the environment: comma-separated.
+    pub trusted_proxies: Option<Vec<String>>,
     #[serde(default)]
     pub features: FeaturesConfig,
     /// Clients applied idempotently at every start.
@@ -192,6 +201,7 @@ pub struct Settings {
     pub client_auth_failure_window: Duration,
     pub header_read_timeout: Duration,
     pub body_read_timeout: Duration,
+    pub trusted_proxies: crate::client_addr::TrustedProxies,
     pub rotation: RotationPolicy,
     pub features: Features,
     pub clients: Vec<ClientSpec>,
@@ -232,6 +242,8 @@ pub fn load(common: &CommonArgs, serve: &ServeArgs) -> anyhow::Result<Settings> 
             .prefix_separator("_")
             .separator("__")
             .try_parsing(true)
+            .list_separator(",")
+            .with_list_parse_key("trusted_proxies")
             .source(Some(env)),
     );
     let overrides: [(&str, Option<String>); 7] = [
@@ -343,6 +355,12 @@ fn validate(raw: FileConfig) -> anyhow::Result<Settings> {
         1,
     )?;
     let refresh_grace = positive("refresh_grace_secs", raw.refresh_grace_secs.unwrap_or(2), 0)?;
+    if refresh_grace > frontdesk_core::client::MAX_REFRESH_GRACE_SECS {
+        bail!(
+            "config: refresh_grace_secs must be at most {}",
+            frontdesk_core::client::MAX_REFRESH_GRACE_SECS
+        );
+    }
     let login_window = positive("login_window_secs", raw.login_window_secs.unwrap_or(900), 1)?;
     let client_auth_max_failures_per_ip =
         NonZeroU32::new(raw.client_auth_max_failures_per_ip.unwrap_or(60))
@@ -424,6 +442,9 @@ fn validate(raw: FileConfig) -> anyhow::Result<Settings> {
         client_auth_failure_window: Duration::from_secs(client_auth_failure_window.unsigned_abs()),
         header_read_timeout: Duration::from_secs(header_read_timeout.unsigned_abs()),
         body_read_timeout: Duration::from_secs(body_read_timeout.unsigned_abs()),
+        trusted_proxies: crate::client_addr::TrustedProxies::parse(
+            raw.trusted_proxies.as_deref().unwrap_or_default(),
+        )?,
         rotation: RotationPolicy {
             jwks_max_age,
             prepublish,

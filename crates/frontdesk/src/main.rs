@@ -2,6 +2,7 @@
 
 mod app;
 mod cli;
+mod client_addr;
 mod config;
 mod demo;
 mod gateway;

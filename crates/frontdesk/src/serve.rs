@@ -18,6 +18,7 @@ use tower::{ServiceBuilder, ServiceExt};
 use tower_http::timeout::RequestBodyDeadlineLayer;
 
 use crate::app::{self, App, AppState};
+use crate::client_addr::{ClientAddr, TrustedProxies};
 use crate::config::Settings;
 use crate::listener::{accept_loop, shutdown_signal};
 use crate::{http, ops, telemetry, throttle};
@@ -93,6 +94,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let limits = Limits {
         header_read_timeout: settings.header_read_timeout,
         body_read_timeout: settings.body_read_timeout,
+        proxies: Arc::new(settings.trusted_proxies),
     };
     let upkeep = tokio::spawn(upkeep(Arc::clone(&app)));
     let (tx, rx) = tokio::sync::watch::channel(false);
@@ -102,14 +104,14 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let public_srv = tokio::spawn(serve_router(
         public,
         http::router(Arc::clone(&app), metrics.is_some()),
-        limits,
+        limits.clone(),
         stopped(rx.clone()),
     ));
     let admin_srv = admin.map(|listener| {
         tokio::spawn(serve_router(
             listener,
             http::admin::router(Arc::clone(&app)),
-            limits,
+            limits.clone(),
             stopped(rx.clone()),
         ))
     });
@@ -118,7 +120,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         tokio::spawn(serve_router(
             listener,
             telemetry::router(handle),
-            limits,
+            limits.clone(),
             stopped(rx.clone()),
         ))
     });
@@ -138,11 +140,13 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The time limits of a listener (SECURITY.md §5.7).
-#[derive(Debug, Clone, Copy)]
+/// The time limits of a listener (SECURITY.md §5.7), and whose forwarding
+/// headers name the client.
+#[derive(Debug, Clone)]
 struct Limits {
     header_read_timeout: Duration,
     body_read_timeout: Duration,
+    proxies: Arc<TrustedProxies>,
 }
 
 /// Serves `router` on `listener` until `shutdown`: HTTP/1.1 only, through
@@ -171,7 +175,9 @@ struct Limits {
 ///   header-read or idle timeout. A TLS terminator in front can speak h2.
 ///
 /// Handlers see the peer as `ConnectInfo<SocketAddr>`, which is what
-/// `into_make_service_with_connect_info` would have given them.
+/// `into_make_service_with_connect_info` would have given them, and the
+/// client's address as [`ClientAddr`]: the peer, or what a trusted proxy
+/// reported (`crate::client_addr`).
 async fn serve_router(
     listener: TcpListener,
     router: Router,
@@ -188,10 +194,14 @@ async fn serve_router(
     let service = ServiceBuilder::new()
         .layer(RequestBodyDeadlineLayer::new(limits.body_read_timeout))
         .service(router);
+    let proxies = limits.proxies;
     accept_loop(listener, shutdown, http::REQUEST_TIMEOUT, |io, peer| {
         let service = service.clone();
+        let proxies = Arc::clone(&proxies);
         let svc = service_fn(move |mut req: Request<Incoming>| {
+            let client = proxies.client_addr(peer.ip(), req.headers());
             req.extensions_mut().insert(ConnectInfo(peer));
+            req.extensions_mut().insert(ClientAddr(client));
             service.clone().oneshot(req)
         });
         builder.serve_connection(io, svc)

@@ -1,16 +1,19 @@
 //! Throttling of failed client authentication at `/token`, `/introspect`
 //! and `/revoke` (SECURITY.md §5.6), per node and in memory.
 //!
-//! - **Per peer address.** Every `invalid_client` answer counts against the
-//!   TCP peer's address (IPv6 by its /64, since one host usually holds a
+//! - **Per client address.** Every `invalid_client` answer counts against
+//!   the client's address (the TCP peer, or what a trusted proxy reported:
+//!   `crate::client_addr`; IPv6 by its /64, since one host usually holds a
 //!   whole /64) in a keyed GCRA limiter: `max` failures in a burst, then one
 //!   more each `window / max`. The failure that finds the quota spent is
 //!   answered 429, and until governor would admit a failure again every
 //!   request from that address to the three endpoints is answered 429
-//!   *before* authentication, with the right credentials too: telling them
-//!   apart would mean authenticating, which is the cost being bounded.
-//!   Successful authentications never touch the limiter. `X-Forwarded-For`
-//!   is not trusted (there is no trusted-proxy setting).
+//!   unless its credentials verify against the client record the node
+//!   already holds (`frontdesk_core::client::admits_while_throttled`: one
+//!   HMAC, no database read). So a flood of wrong secrets from behind a
+//!   shared proxy cannot switch token issuance off for the clients whose
+//!   secrets are right, and unknown client_ids cost nothing while blocked.
+//!   Successful authentications never touch the limiter.
 //! - **Per client_id.** A client is never refused because of failures
 //!   (that would let anyone lock it out); instead a failure against a known
 //!   client re-reads it from the database at most once per second per
@@ -123,16 +126,10 @@ impl Reread for ClientAuthThrottle {
     }
 }
 
-/// The limiter key of a peer: IPv4 as is (also when mapped into IPv6),
-/// IPv6 by its /64.
+/// The limiter key of a peer: IPv4 as is, IPv6 by its /64 (the same unit
+/// as the login throttle's).
 fn ip_key(peer: IpAddr) -> IpAddr {
-    match peer.to_canonical() {
-        IpAddr::V4(v4) => IpAddr::V4(v4),
-        IpAddr::V6(v6) => {
-            let bits = u128::from(v6) & !((1u128 << 64) - 1);
-            IpAddr::V6(bits.into())
-        }
-    }
+    frontdesk_core::addr::throttle_key(peer)
 }
 
 /// `Retry-After` in whole seconds: rounded up, at least 1.
@@ -168,18 +165,6 @@ mod tests {
         assert_eq!(t.refused("192.0.2.2".parse().unwrap()), None);
         t.upkeep();
         assert!(t.refused(ip).is_some());
-    }
-
-    #[test]
-    fn ipv6_is_keyed_by_its_64_and_mapped_ipv4_as_ipv4() {
-        assert_eq!(
-            ip_key("2001:db8:1:2:3:4:5:6".parse().unwrap()),
-            "2001:db8:1:2::".parse::<IpAddr>().unwrap()
-        );
-        assert_eq!(
-            ip_key("::ffff:192.0.2.7".parse().unwrap()),
-            "192.0.2.7".parse::<IpAddr>().unwrap()
-        );
     }
 
     #[test]

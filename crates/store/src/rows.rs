@@ -160,6 +160,8 @@ struct MetadataRef<'a> {
     post_logout_redirect_uris: &'a [String],
     id_token_signed_response_alg: Option<&'a str>,
     always_issue_refresh_token: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_grace_secs: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -183,6 +185,8 @@ struct Metadata {
     id_token_signed_response_alg: Option<String>,
     #[serde(default)]
     always_issue_refresh_token: bool,
+    #[serde(default)]
+    refresh_grace_secs: Option<i64>,
 }
 
 pub(crate) fn client_metadata(c: &Client) -> Result<String, StoreError> {
@@ -201,6 +205,7 @@ pub(crate) fn client_metadata(c: &Client) -> Result<String, StoreError> {
         post_logout_redirect_uris: &c.post_logout_redirect_uris,
         id_token_signed_response_alg: c.id_token_signed_response_alg.as_deref(),
         always_issue_refresh_token: c.always_issue_refresh_token,
+        refresh_grace_secs: c.refresh_grace_secs,
     })
     .map_err(|e| StoreError::Internal(format!("encoding client metadata: {e}")))
 }
@@ -230,6 +235,7 @@ fn client_from_parts(
         post_logout_redirect_uris: m.post_logout_redirect_uris,
         id_token_signed_response_alg: m.id_token_signed_response_alg,
         always_issue_refresh_token: m.always_issue_refresh_token,
+        refresh_grace_secs: m.refresh_grace_secs,
         secrets: Vec::new(),
         created_at,
         updated_at,

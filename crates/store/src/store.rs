@@ -222,6 +222,8 @@ const CONSENT_UPSERT: &str = "INSERT INTO consents (sub, client_id, scope, grant
      VALUES ($1, $2, $3, $4) ON CONFLICT (sub, client_id) DO UPDATE \
      SET scope = excluded.scope, granted_at = excluded.granted_at";
 const CONSENT_DELETE: &str = "DELETE FROM consents WHERE sub = $1 AND client_id = $2";
+const GRANTS_REVOKE_SUB_CLIENT: &str = "UPDATE grants SET revoked_at = $3 \
+     WHERE sub = $1 AND client_id = $2 AND revoked_at IS NULL";
 const CONSENTS_DELETE_SUB: &str = "DELETE FROM consents WHERE sub = $1";
 
 /// $1 key, $2 now, $3 window length. One statement, so N concurrent calls
@@ -277,6 +279,10 @@ impl Store for Db {
             return Ok(Some(hit));
         }
         self.client_refreshed(id).await
+    }
+
+    fn remembered_client(&self, id: &ClientId) -> Option<Client> {
+        self.clients.get_any(id)
     }
 
     async fn client_refreshed(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
@@ -967,8 +973,10 @@ impl Store for Db {
                 let RefreshGrantRow(old, _) = &row;
                 let (consumed_at, replaced_by) = (old.6, old.7.as_deref());
                 let same_successor = replaced_by == Some(new.token_hash.as_slice());
+                // Strict: with whole seconds, `<=` would accept a reuse in
+                // the same second even when the grace is 0 (off).
                 let within_grace =
-                    consumed_at.is_some_and(|at| now.saturating_sub(at) <= grace_secs);
+                    consumed_at.is_some_and(|at| now.saturating_sub(at) < grace_secs);
                 if same_successor && within_grace {
                     RotateOutcome::Retried(row)
                 } else {
@@ -1040,14 +1048,27 @@ impl Store for Db {
         Ok(rows.into_iter().map(rows::consent_from_row).collect())
     }
 
-    async fn delete_consent(&self, sub: &str, client_id: &ClientId) -> Result<Found, StoreError> {
+    async fn revoke_consent(
+        &self,
+        sub: &str,
+        client_id: &ClientId,
+        now: UnixTime,
+    ) -> Result<Found, StoreError> {
         on_backend!(self, write, |pool| {
-            let done = sqlx::query(CONSENT_DELETE)
+            let mut tx = pool.begin_write().await?;
+            let consents = sqlx::query(CONSENT_DELETE)
                 .bind(sub)
                 .bind(client_id.as_str())
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?;
-            Ok(done.rows_affected() > 0)
+            let grants = sqlx::query(GRANTS_REVOKE_SUB_CLIENT)
+                .bind(sub)
+                .bind(client_id.as_str())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(consents.rows_affected() > 0 || grants.rows_affected() > 0)
         })
     }
 

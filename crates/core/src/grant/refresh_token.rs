@@ -106,7 +106,14 @@ pub async fn exchange<S: Store>(
         replaced_by: None,
     };
     let (old, grant) = match store
-        .rotate_refresh(&old_hash, &new, now, core.settings.refresh_grace)
+        .rotate_refresh(
+            &old_hash,
+            &new,
+            now,
+            client
+                .refresh_grace_secs
+                .unwrap_or(core.settings.refresh_grace),
+        )
         .await?
     {
         Rotation::Rotated { old, grant } | Rotation::Retried { old, grant } => (old, grant),

@@ -6,6 +6,16 @@ use frontdesk_core::model::AccessTokenFormat;
 
 use crate::support::*;
 
+/// The resource server asking: the confidential client `other`.
+async fn caller(env: &Env) -> frontdesk_core::model::Client {
+    use frontdesk_core::store::Store;
+    env.db
+        .client(&frontdesk_core::model::ClientId("other".to_owned()))
+        .await
+        .unwrap()
+        .unwrap()
+}
+
 struct Case {
     description: &'static str,
     setup: (AccessTokenFormat, i64),
@@ -42,9 +52,16 @@ async fn active_until_exp() {
         let t = token(&env, &[("grant_type", "client_credentials")], NOW)
             .await
             .unwrap();
-        let info = introspect(&env.core, &env.db, &env.keys, &t.access_token, NOW + after)
-            .await
-            .unwrap();
+        let info = introspect(
+            &env.core,
+            &env.db,
+            &env.keys,
+            &caller(&env).await,
+            &t.access_token,
+            NOW + after,
+        )
+        .await
+        .unwrap();
         assert_eq!(info.active, case.expect, "{}", case.description);
         if case.expect {
             assert_eq!(info.exp, Some(NOW + ACCESS_TTL), "{}", case.description);
@@ -61,9 +78,16 @@ async fn refresh_tokens_until_idle_expiry() {
         .refresh_token
         .unwrap();
     for (after, active) in [(REFRESH_IDLE_TTL - 1, true), (REFRESH_IDLE_TTL, false)] {
-        let info = introspect(&env.core, &env.db, &env.keys, &rt, NOW + after)
-            .await
-            .unwrap();
+        let info = introspect(
+            &env.core,
+            &env.db,
+            &env.keys,
+            &caller(&env).await,
+            &rt,
+            NOW + after,
+        )
+        .await
+        .unwrap();
         assert_eq!(info.active, active, "{after} s after issue");
     }
 }

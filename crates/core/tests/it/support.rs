@@ -79,6 +79,7 @@ pub fn client(core: &Core, id: &str) -> Client {
         post_logout_redirect_uris: vec![],
         id_token_signed_response_alg: Some("ES256".to_owned()),
         always_issue_refresh_token: false,
+        refresh_grace_secs: None,
         secrets: vec![ClientSecret {
             hash: core.pepper.hash_secret(SECRET),
             created_at: NOW - 1000,

@@ -268,14 +268,15 @@ async fn list_consents(
     Ok(ok(StatusCode::OK, Value::Array(v)))
 }
 
-/// Forgets a consent: the next sign-in to that client asks again.
+/// Forgets a consent: the next sign-in to that client asks again, and the
+/// tokens the user's grants to that client carry stop working at once.
 async fn revoke_consent(
     State(app): State<AppState>,
     Path((user, client_id)): Path<(String, String)>,
 ) -> Result<Response, AdminError> {
     let u = ops::get_user(&app.db, &user).await?;
     let id = frontdesk_core::model::ClientId(client_id);
-    if !app.db.delete_consent(&u.sub, &id).await? {
+    if !app.db.revoke_consent(&u.sub, &id, now()).await? {
         return Err(AdminError::NotFound("consent"));
     }
     Ok(StatusCode::NO_CONTENT.into_response())

@@ -3,24 +3,27 @@
 //!
 //! All three authenticate the client, so all three run under the per-peer
 //! throttle of failed client authentication (`crate::throttle`): a peer over
-//! its limit is answered 429 before anything else, and every
-//! `invalid_client` answer counts against it. Failures against a known
+//! its limit is answered 429 unless its credentials verify against the
+//! record this node holds of the client, and every `invalid_client` answer
+//! counts against it. Failures against a known
 //! client re-read it at most once a second (`client::Reread`).
 
-use std::net::SocketAddr;
+use std::net::IpAddr;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use frontdesk_core::client::Credentials;
 use frontdesk_core::error::{Error, ErrorCode, OAuthError};
 use frontdesk_core::params::{Params, parse_basic};
+use frontdesk_core::store::Store;
 use frontdesk_core::{client, introspect, revoke, token};
 
 use super::error::{ApiError, BodyError, NO_STORE, client_auth_throttled};
 use crate::app::{AppState, now};
+use crate::client_addr::ClientAddr;
 
 /// The form body of a back-channel request: `application/x-www-form-urlencoded`
 /// (RFC 6749 §3.2), parsed with duplicate detection. A body that is too
@@ -59,19 +62,35 @@ fn credentials(headers: &HeaderMap, params: &Params) -> Result<Credentials, ApiE
     )?)
 }
 
-/// 429 while `peer` is over its limit of failed client authentications;
-/// checked first, before the body is even parsed.
-fn refused(app: &AppState, peer: SocketAddr, endpoint: &'static str) -> Option<Response> {
-    let wait = app.client_auth.refused(peer.ip())?;
-    Some(client_auth_throttled(endpoint, wait))
+/// 429 while `peer` is over its limit of failed client authentications,
+/// unless the request's credentials verify against the record this node
+/// holds of that client (`client::admits_while_throttled`): then it goes on
+/// to be authenticated as usual. A body that could not be read (`None`)
+/// is never admitted.
+fn refused(
+    app: &AppState,
+    peer: IpAddr,
+    endpoint: &'static str,
+    headers: &HeaderMap,
+    params: Option<&Params>,
+    now: i64,
+) -> Option<Response> {
+    let wait = app.client_auth.refused(peer)?;
+    let admitted = params
+        .and_then(|p| credentials(headers, p).ok())
+        .is_some_and(|creds| {
+            let remembered = client::lookup_id(&creds).and_then(|id| app.db.remembered_client(&id));
+            client::admits_while_throttled(&app.core.pepper, remembered, &creds, now)
+        });
+    (!admitted).then(|| client_auth_throttled(endpoint, wait))
 }
 
 /// The response to a failed request: an `invalid_client` outcome counts
 /// against `peer`, and the one that goes over the limit is answered 429.
-fn failure(app: &AppState, peer: SocketAddr, endpoint: &'static str, e: ApiError) -> Response {
+fn failure(app: &AppState, peer: IpAddr, endpoint: &'static str, e: ApiError) -> Response {
     match e {
         ApiError(Error::OAuth(o)) if o.code == ErrorCode::InvalidClient => {
-            match app.client_auth.failed(peer.ip()) {
+            match app.client_auth.failed(peer) {
                 Some(wait) => client_auth_throttled(endpoint, wait),
                 None => ApiError::from(o).into_response(),
             }
@@ -82,18 +101,18 @@ fn failure(app: &AppState, peer: SocketAddr, endpoint: &'static str, e: ApiError
 
 pub async fn token(
     State(app): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(ClientAddr(peer)): Extension<ClientAddr>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    if let Some(r) = refused(&app, peer, "token") {
-        return r;
-    }
     let now = now();
     let params = match form(&headers, body) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return refused(&app, peer, "token", &headers, None, now).unwrap_or(r),
     };
+    if let Some(r) = refused(&app, peer, "token", &headers, Some(&params), now) {
+        return r;
+    }
     let result = async {
         let creds = credentials(&headers, &params)?;
         // Only for the metric's label: no allocation when metrics are off.
@@ -120,24 +139,27 @@ pub async fn token(
 
 pub async fn introspect(
     State(app): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(ClientAddr(peer)): Extension<ClientAddr>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    if let Some(r) = refused(&app, peer, "introspect") {
-        return r;
-    }
     let now = now();
     let params = match form(&headers, body) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return refused(&app, peer, "introspect", &headers, None, now).unwrap_or(r),
     };
+    if let Some(r) = refused(&app, peer, "introspect", &headers, Some(&params), now) {
+        return r;
+    }
     let result = async {
         let creds = credentials(&headers, &params)?;
-        client::authenticate(&app.core, &app.db, &creds, &app.client_auth, now).await?;
+        let client =
+            client::authenticate(&app.core, &app.db, &creds, &app.client_auth, now).await?;
         let token = params.required("token")?;
         let keys = app.keys();
-        Ok::<_, ApiError>(introspect::introspect(&app.core, &app.db, &keys, token, now).await?)
+        Ok::<_, ApiError>(
+            introspect::introspect(&app.core, &app.db, &keys, &client, token, now).await?,
+        )
     }
     .await;
     match result {
@@ -148,18 +170,18 @@ pub async fn introspect(
 
 pub async fn revoke(
     State(app): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(ClientAddr(peer)): Extension<ClientAddr>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    if let Some(r) = refused(&app, peer, "revoke") {
-        return r;
-    }
     let now = now();
     let params = match form(&headers, body) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return refused(&app, peer, "revoke", &headers, None, now).unwrap_or(r),
     };
+    if let Some(r) = refused(&app, peer, "revoke", &headers, Some(&params), now) {
+        return r;
+    }
     let result = async {
         let creds = credentials(&headers, &params)?;
         let client =

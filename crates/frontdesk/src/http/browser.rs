@@ -2,11 +2,9 @@
 //! §3.1.2), login, consent and RP-initiated logout. Every POST that
 //! succeeds answers 303 (RFC 9700 §4.12: never 307).
 
-use std::net::SocketAddr;
-
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::extract::{Extension, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
@@ -26,6 +24,7 @@ use minijinja::context;
 use super::error::BodyError;
 use super::pages::{self, CSP, SESSION_COOKIE, csrf_ok, ensure_csrf, security_headers};
 use crate::app::{AppState, now};
+use crate::client_addr::ClientAddr;
 
 // ----- shared pieces -----
 
@@ -382,7 +381,7 @@ pub async fn login_get(
 
 pub async fn login_post(
     State(app): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(ClientAddr(peer)): Extension<ClientAddr>,
     jar: CookieJar,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -424,7 +423,7 @@ pub async fn login_post(
         &app.web.dummy_hash,
         &username,
         &password,
-        peer.ip(),
+        peer,
         now,
     )
     .await;

@@ -85,7 +85,10 @@ pub fn router(app: AppState, metrics: bool) -> Router {
 /// or bodies (which may hold credentials and tokens).
 pub fn with_middleware(r: Router) -> Router {
     r.layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, REQUEST_TIMEOUT))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            REQUEST_TIMEOUT,
+        ))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("handler panicked");
             error::ApiError(frontdesk_core::error::Error::Internal("panic".into()))
@@ -94,7 +97,21 @@ pub fn with_middleware(r: Router) -> Router {
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request<_>| {
-                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+                    // The client as the throttles see it (a trusted proxy's
+                    // report, or the TCP peer).
+                    let client = req
+                        .extensions()
+                        .get::<crate::client_addr::ClientAddr>()
+                        .map_or(
+                            std::net::IpAddr::from(std::net::Ipv4Addr::UNSPECIFIED),
+                            |c| c.0,
+                        );
+                    tracing::info_span!(
+                        "request",
+                        method = %req.method(),
+                        path = %req.uri().path(),
+                        client = %client,
+                    )
                 })
                 .on_request(())
                 .on_response(

@@ -1,7 +1,9 @@
 //! SECURITY.md §5.6 at the back-channel endpoints: failed client
-//! authentications are throttled per peer address (429 + `Retry-After`,
-//! before authentication), successes never count, and failures for a
-//! client_id never lock that client out.
+//! authentications are throttled per peer address (429 + `Retry-After`),
+//! an address over its limit is still served for a client whose
+//! credentials verify against the record the node holds (issue 11 finding
+//! 3), successes never count, and failures for a client_id never lock that
+//! client out.
 
 use std::time::Duration;
 
@@ -84,37 +86,39 @@ async fn metric(s: &Server, series: &str) -> Option<f64> {
 }
 
 /// The 6th failure at `/token` is 429; from then on the address is refused
-/// before authentication at all three endpoints, right credentials and a
-/// forged `X-Forwarded-For` included.
+/// at all three endpoints for every request whose credentials do not verify
+/// against the client record the node holds, with a forged
+/// `X-Forwarded-For` too, while the right secret is still served.
 async fn sixth_failure_at_token_is_429(s: &Server) {
     for _ in 0..5 {
         assert_invalid_client(cc_token(s, "wrong-secret").await).await;
     }
     assert_throttled(cc_token(s, "wrong-secret").await, 120).await;
-    // The right secret from the same address: refused too (trade-off: telling
-    // it apart would need the authentication the limit is there to bound).
-    assert_throttled(cc_token(s, SECRET).await, 120).await;
-    let r = s
-        .post_form("/introspect", Some((ID, SECRET)), &[("token", "x")])
-        .await;
-    assert_throttled(r, 120).await;
-    let r = s
-        .post_form("/revoke", Some((ID, SECRET)), &[("token", "x")])
-        .await;
-    assert_throttled(r, 120).await;
+    // The right secret from the same address is served at all three.
+    assert_eq!(cc_token(s, SECRET).await.status(), 200);
+    for path in ["/introspect", "/revoke"] {
+        let r = s
+            .post_form(path, Some((ID, SECRET)), &[("token", "x")])
+            .await;
+        assert_eq!(r.status(), 200, "{path}");
+        let r = s
+            .post_form(path, Some((ID, "wrong")), &[("token", "x")])
+            .await;
+        assert_throttled(r, 120).await;
+    }
     // X-Forwarded-For is not trusted: the TCP peer is still 127.0.0.1.
     let r = s
         .http
         .post(s.url("/token"))
         .header("content-type", "application/x-www-form-urlencoded")
         .header("x-forwarded-for", "203.0.113.9")
-        .header("authorization", crate::support::basic_header(ID, SECRET))
+        .header("authorization", crate::support::basic_header(ID, "wrong"))
         .body("grant_type=client_credentials")
         .send()
         .await
         .unwrap();
     assert_throttled(r, 120).await;
-    // Refused before the body is even read: a malformed request is 429 too.
+    // A request that cannot even be read is 429 too, not 400.
     let r = s
         .http
         .post(s.url("/token"))
@@ -126,7 +130,7 @@ async fn sixth_failure_at_token_is_429(s: &Server) {
     assert_throttled(r, 120).await;
 
     let series = |e: &str| format!("frontdesk_client_auth_throttled_total{{endpoint=\"{e}\"}}");
-    assert_eq!(metric(s, &series("token")).await, Some(4.0));
+    assert_eq!(metric(s, &series("token")).await, Some(3.0));
     assert_eq!(metric(s, &series("introspect")).await, Some(1.0));
     assert_eq!(metric(s, &series("revoke")).await, Some(1.0));
 }
@@ -160,11 +164,17 @@ async fn sixth_failure_at_introspect_is_429(s: &Server) {
         .post_form("/introspect", Some((ID, "wrong")), &[("token", "x")])
         .await;
     assert_throttled(r, 120).await;
+    // Over the limit, unknown clients and missing credentials are refused
+    // without a database read; the known client with its secret is served.
+    for basic in [unknown, None] {
+        let r = s.post_form("/introspect", basic, &[("token", "x")]).await;
+        assert_throttled(r, 120).await;
+    }
     let r = s
         .post_form("/introspect", Some((ID, SECRET)), &[("token", "x")])
         .await;
-    assert_throttled(r, 120).await;
-    assert_throttled(cc_token(s, SECRET).await, 120).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(cc_token(s, SECRET).await.status(), 200);
 }
 both!(sixth_failure_at_introspect_is_429, LONG);
 
@@ -188,21 +198,38 @@ async fn successes_never_count(s: &Server) {
 }
 both!(successes_never_count, LONG);
 
-/// After the `Retry-After` wait the right credentials work again.
-async fn right_credentials_work_again_after_the_wait(s: &Server) {
+/// After the `Retry-After` wait the address is served again: a client this
+/// node has never seen (refused while the address is blocked, since there
+/// is no record to check it against) gets its token, and a wrong secret is
+/// an ordinary 401 again.
+async fn blocked_address_is_served_again_after_the_wait(s: &Server) {
+    const POST: (&str, &str) = ("post-client", "post-client-secret-0123456789");
+    let post_token = || async {
+        s.post_form(
+            "/token",
+            None,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", POST.0),
+                ("client_secret", POST.1),
+            ],
+        )
+        .await
+    };
     for _ in 0..5 {
         assert_invalid_client(cc_token(s, "wrong-secret").await).await;
     }
     let mut wait = assert_throttled(cc_token(s, "wrong-secret").await, 3).await;
-    wait = wait.max(assert_throttled(cc_token(s, SECRET).await, 3).await);
+    wait = wait.max(assert_throttled(post_token().await, 3).await);
     // A real clock is the point: the limiter lives in the server process and
     // forgives on its own time, which no request can move forward.
     tokio::time::sleep(Duration::from_secs(wait) + Duration::from_millis(200)).await;
-    let (status, _, body) = parts(cc_token(s, SECRET).await).await;
+    let (status, _, body) = parts(post_token().await).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["token_type"], "Bearer");
+    assert_invalid_client(cc_token(s, "wrong-secret").await).await;
 }
-both!(right_credentials_work_again_after_the_wait, SHORT);
+both!(blocked_address_is_served_again_after_the_wait, SHORT);
 
 /// Someone failing on purpose with a client's id does not lock that client
 /// out, and a secret rotated by another process (the CLI) is still accepted

@@ -21,6 +21,7 @@ mod outage;
 mod real_browser;
 mod resource;
 mod security_authorize;
+mod security_review;
 mod security_token;
 mod signin;
 mod tidy;

@@ -1424,8 +1424,9 @@ async fn r37_account_lockout_after_10_failures(s: &Server) {
             "no session while locked"
         );
     }
-    // Case does not dodge the per-account counter.
-    let p = page(b.login(&login, ("ALICE", ALICE.1)).await);
+    // Another name of the account (her e-mail address, in any case) does
+    // not dodge the per-account counter (issue 11 finding 6).
+    let p = page(b.login(&login, ("ALICE@example.com", ALICE.1)).await);
     assert_eq!(p.status, 429);
     // Another account still signs in.
     let consent = page(b.login(&login, ("bob", "bob-password-123456")).await);

@@ -55,6 +55,7 @@ pub fn client(id: &str) -> Client {
         post_logout_redirect_uris: vec![format!("https://{id}.example/bye")],
         id_token_signed_response_alg: Some("ES256".to_owned()),
         always_issue_refresh_token: true,
+        refresh_grace_secs: None,
         secrets: vec![secret(1, NOW - 100, None)],
         created_at: NOW - 100,
         updated_at: NOW - 100,

@@ -34,7 +34,7 @@ async fn current_session(
     jar: &CookieJar,
     now: UnixTime,
 ) -> Result<Option<(Session, User)>, Error> {
-    match jar.get(SESSION_COOKIE) {
+    match jar.get(app.web.pages.cookie_name(SESSION_COOKIE)) {
         Some(cookie) => session::current(&app.db, cookie.value(), now).await,
         None => Ok(None),
     }
@@ -390,7 +390,7 @@ pub async fn login_post(
         Ok(p) => p,
         Err(r) => return r,
     };
-    if !csrf_ok(&app.core.pepper, &jar, form.get("csrf")) {
+    if !csrf_ok(&app.web.pages, &app.core.pepper, &jar, form.get("csrf")) {
         return app.web.pages.error(
             StatusCode::FORBIDDEN,
             "This form has expired",
@@ -517,7 +517,7 @@ pub async fn consent_post(
         Ok(p) => p,
         Err(r) => return r,
     };
-    if !csrf_ok(&app.core.pepper, &jar, form.get("csrf")) {
+    if !csrf_ok(&app.web.pages, &app.core.pepper, &jar, form.get("csrf")) {
         return app.web.pages.error(
             StatusCode::FORBIDDEN,
             "This form has expired",
@@ -600,12 +600,14 @@ pub async fn logout_post(
     // POST the logout request itself (no CSRF token then: it is treated
     // like GET and needs confirmation unless its hint matches).
     match form.get("csrf") {
-        Some(_) if !csrf_ok(&app.core.pepper, &jar, form.get("csrf")) => app.web.pages.error(
-            StatusCode::FORBIDDEN,
-            "This form has expired",
-            "Go back, reload the page and try again.",
-            None,
-        ),
+        Some(_) if !csrf_ok(&app.web.pages, &app.core.pepper, &jar, form.get("csrf")) => {
+            app.web.pages.error(
+                StatusCode::FORBIDDEN,
+                "This form has expired",
+                "Go back, reload the page and try again.",
+                None,
+            )
+        }
         Some(_) => match Params::parse(form.get("request").unwrap_or_default().as_bytes()) {
             Ok(p) => logout(app, jar, p, true).await,
             Err(e) => show(&app, e.into()),
@@ -663,7 +665,7 @@ async fn logout(app: AppState, jar: CookieJar, params: Params, confirmed: bool) 
             return show(&app, e);
         }
     }
-    let jar = jar.remove(axum_extra::extract::cookie::Cookie::build(SESSION_COOKIE).path("/"));
+    let jar = jar.add(app.web.pages.removal(SESSION_COOKIE));
     let next = match req.redirect_target() {
         Some(to) => see_other(&to),
         None => app

@@ -11,8 +11,18 @@ use frontdesk_core::secret::{self, Pepper};
 
 /// The IdP's SSO session cookie.
 pub const SESSION_COOKIE: &str = "fd_session";
-/// The anti-CSRF cookie; forms carry an HMAC of its value.
+/// The anti-CSRF cookie; forms carry an HMAC of its value and of the
+/// session cookie.
 pub const CSRF_COOKIE: &str = "fd_csrf";
+
+/// The names the cookies get on https issuers. RFC 6265bis §4.1.3.2: a
+/// `__Host-` cookie is only accepted with `Secure`, `Path=/` and no
+/// `Domain`, so a sibling subdomain or a plain-http response cannot plant or
+/// overwrite it.
+const HOST_NAMES: [(&str, &str); 2] = [
+    (SESSION_COOKIE, "__Host-fd_session"),
+    (CSRF_COOKIE, "__Host-fd_csrf"),
+];
 
 pub const STYLE_CSS: &str = include_str!("../../templates/style.css");
 
@@ -93,15 +103,35 @@ impl Pages {
         )
     }
 
+    /// The name `name` (one of the constants above) has on the wire:
+    /// `__Host-`-prefixed on https issuers.
+    pub fn cookie_name(&self, name: &'static str) -> &'static str {
+        if !self.secure_cookies {
+            return name;
+        }
+        HOST_NAMES
+            .iter()
+            .find(|(plain, _)| *plain == name)
+            .map_or(name, |(_, host)| host)
+    }
+
     /// A cookie with our attributes: HttpOnly, SameSite=Lax, Path=/, and
-    /// Secure on https issuers.
+    /// Secure (with the `__Host-` name) on https issuers.
     pub fn cookie(&self, name: &'static str, value: String, max_age_secs: i64) -> Cookie<'static> {
-        let mut c = Cookie::new(name, value);
+        let mut c = Cookie::new(self.cookie_name(name), value);
         c.set_http_only(true);
         c.set_same_site(SameSite::Lax);
         c.set_path("/");
         c.set_secure(self.secure_cookies);
         c.set_max_age(time::Duration::seconds(max_age_secs));
+        c
+    }
+
+    /// The cookie that removes `name`: empty and expired, with the
+    /// attributes a browser needs to accept it for a `__Host-` name.
+    pub fn removal(&self, name: &'static str) -> Cookie<'static> {
+        let mut c = self.cookie(name, String::new(), 0);
+        c.make_removal();
         c
     }
 }
@@ -124,36 +154,55 @@ pub fn security_headers(h: &mut HeaderMap, csp: &str) {
     set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
 }
 
-/// The CSRF token for a form: HMAC(pepper, "csrf:" ‖ cookie value), so a
-/// token from another browser (another cookie) never validates.
-pub fn csrf_token(pepper: &Pepper, cookie_value: &str) -> String {
+/// The CSRF token for a form: HMAC(pepper, "csrf:" ‖ len ‖ CSRF cookie ‖
+/// SHA-256(session cookie)). A token from another browser (another CSRF
+/// cookie) never validates, and neither does one made for the same CSRF
+/// cookie under another session: someone who plants their own `fd_csrf`
+/// value in a victim's browser and fetches the matching token with it from
+/// their own machine (RFC 6749 §10.12, SECURITY.md R37) gets a token for
+/// *their* session, or for none, never for the victim's, whose session
+/// cookie they cannot read. A form shown before sign-in is bound to "no
+/// session".
+pub fn csrf_token(pepper: &Pepper, csrf_cookie: &str, session_cookie: Option<&str>) -> String {
     use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(pepper.hash_secret(&format!("csrf:{cookie_value}")))
+    let session = session_cookie.map(secret::token_hash).unwrap_or_default();
+    let session = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(session);
+    // The length prefix keeps the two parts apart whatever they contain.
+    let input = format!("csrf:{}:{csrf_cookie}:{session}", csrf_cookie.len());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(pepper.hash_secret(&input))
+}
+
+/// The session cookie's value in `jar`, if any.
+fn session_value<'a>(pages: &Pages, jar: &'a CookieJar) -> Option<&'a str> {
+    jar.get(pages.cookie_name(SESSION_COOKIE))
+        .map(|c| c.value())
+        .filter(|v| !v.is_empty())
 }
 
 /// Returns the jar with a CSRF cookie (reusing the current one) and the
-/// token to embed in the form.
+/// token to embed in the form, bound to the browser's current session.
 pub fn ensure_csrf(pages: &Pages, pepper: &Pepper, jar: CookieJar) -> (CookieJar, String) {
-    if let Some(c) = jar.get(CSRF_COOKIE) {
-        let token = csrf_token(pepper, c.value());
+    let session = session_value(pages, &jar).map(str::to_owned);
+    if let Some(c) = jar.get(pages.cookie_name(CSRF_COOKIE)) {
+        let token = csrf_token(pepper, c.value(), session.as_deref());
         return (jar, token);
     }
     let value = secret::random_string(32).unwrap_or_default();
-    let token = csrf_token(pepper, &value);
+    let token = csrf_token(pepper, &value, session.as_deref());
     (jar.add(pages.cookie(CSRF_COOKIE, value, 24 * 3600)), token)
 }
 
-/// Checks a submitted form token against the browser's CSRF cookie, in
-/// constant time.
-pub fn csrf_ok(pepper: &Pepper, jar: &CookieJar, submitted: Option<&str>) -> bool {
-    let (Some(cookie), Some(submitted)) = (jar.get(CSRF_COOKIE), submitted) else {
+/// Checks a submitted form token against the browser's CSRF cookie and its
+/// current session, in constant time.
+pub fn csrf_ok(pages: &Pages, pepper: &Pepper, jar: &CookieJar, submitted: Option<&str>) -> bool {
+    let (Some(cookie), Some(submitted)) = (jar.get(pages.cookie_name(CSRF_COOKIE)), submitted)
+    else {
         return false;
     };
     if cookie.value().is_empty() {
         return false;
     }
-    let expected = csrf_token(pepper, cookie.value());
+    let expected = csrf_token(pepper, cookie.value(), session_value(pages, jar));
     expected.len() == submitted.len() && bool::from(expected.as_bytes().ct_eq(submitted.as_bytes()))
 }
 

@@ -544,3 +544,162 @@ async fn f11_10_client_id_cannot_be_a_user_subject(s: &Server) {
     assert_eq!(r.status(), 201);
 }
 both!(f11_10_client_id_cannot_be_a_user_subject);
+
+// ----- finding 5: CSRF bound to the session -----
+
+/// The login page `/authorize` leads to, fetched without a cookie store.
+async fn login_page_response(client: &reqwest::Client, s: &Server, url: &str) -> reqwest::Response {
+    let r = client.get(url).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    let loc = r.headers()["location"].to_str().unwrap();
+    assert!(loc.starts_with('/'), "{loc}");
+    client.get(s.url(loc)).send().await.unwrap()
+}
+
+/// Finding 5: a CSRF token is bound to the browser's session. An attacker
+/// who plants their own `fd_csrf` value in the victim's browser, and
+/// fetches the matching token with it from their own machine, cannot make
+/// the victim's signed-in browser approve a consent.
+async fn f11_5_csrf_token_bound_to_the_session(s: &Server) {
+    use std::sync::Arc;
+    let (_, challenge) = pkce();
+    let url = authorize_url(s, APP1.0, APP1_CB, "openid profile", &challenge, &[]);
+    // The attacker's own visit: a fd_csrf cookie value and its token.
+    let attacker = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = login_page_response(&attacker, s, &url).await;
+    let planted = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|c| c.to_str().ok()?.strip_prefix("fd_csrf="))
+        .map(|rest| rest.split(';').next().unwrap().to_owned())
+        .next()
+        .expect("a fd_csrf cookie");
+    let body = r.text().await.unwrap();
+    let attacker_page = crate::browser::Page {
+        status: reqwest::StatusCode::OK,
+        headers: reqwest::header::HeaderMap::new(),
+        body,
+    };
+    let attacker_token = attacker_page.input("csrf").unwrap();
+
+    // The victim signs in and reaches the consent page.
+    let jar = Arc::new(reqwest::cookie::Jar::default());
+    let victim = Browser {
+        http: reqwest::Client::builder()
+            .cookie_provider(Arc::clone(&jar))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        base: s.base.clone(),
+    };
+    let login = page(victim.get(&url).await);
+    let consent = page(victim.login(&login, ALICE).await);
+    assert!(
+        consent.body.contains("action=\"/consent\""),
+        "{}",
+        consent.body
+    );
+    let request = consent.input("request").unwrap();
+
+    // The attacker plants their cookie value (sibling subdomain, http).
+    let base = url::Url::parse(&s.base).unwrap();
+    jar.add_cookie_str(&format!("fd_csrf={planted}; Path=/"), &base);
+    let forged = [
+        ("csrf", attacker_token.as_str()),
+        ("request", request.as_str()),
+        ("decision", "approve"),
+    ];
+    let p = page(victim.post("/consent", &forged).await);
+    assert_eq!(
+        p.status, 403,
+        "a planted cookie and its token approve nothing"
+    );
+    assert!(p.body.contains("This form has expired"), "{}", p.body);
+
+    // The victim's own form, shown again with the same planted cookie,
+    // works: the refusal was the session binding, not the cookie.
+    let again = page(victim.get(&url).await);
+    let own = again.input("csrf").unwrap();
+    assert_ne!(own, attacker_token);
+    let ok = [
+        ("csrf", own.as_str()),
+        ("request", request.as_str()),
+        ("decision", "approve"),
+    ];
+    let end = victim.post("/consent", &ok).await;
+    let cb = crate::browser::redirect(end);
+    assert!(cb.as_str().starts_with(APP1_CB), "{cb}");
+}
+both!(f11_5_csrf_token_bound_to_the_session, SECURITY_CONFIG);
+
+/// Finding 5: on an https issuer the cookies are `__Host-` cookies
+/// (RFC 6265bis): Secure, Path=/, no Domain, so a sibling subdomain or a
+/// plain-http response cannot set them. (No database question: SQLite.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f11_5_host_prefixed_cookies_on_https() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("frontdesk.toml");
+    std::fs::write(&config, SECURITY_CONFIG).unwrap();
+    let mut child = std::process::Command::new(crate::support::bin())
+        .arg("--config")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--issuer",
+            "https://id.example.test",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let base = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| l.strip_prefix("listening on ").map(str::to_owned))
+        .expect("the server starts");
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let (_, challenge) = pkce();
+    let url = format!(
+        "{base}/authorize?response_type=code&client_id=app1&redirect_uri={}&scope=openid\
+         &state=s&code_challenge={challenge}&code_challenge_method=S256",
+        url::form_urlencoded::byte_serialize(APP1_CB.as_bytes()).collect::<String>()
+    );
+    let r = client.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    let loc = r.headers()["location"].to_str().unwrap().to_owned();
+    let r = client.get(format!("{base}{loc}")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let cookies: Vec<String> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|c| c.to_str().unwrap().to_owned())
+        .collect();
+    let _ = child.kill();
+    let _ = child.wait();
+    let csrf = cookies
+        .iter()
+        .find(|c| c.starts_with("__Host-fd_csrf="))
+        .unwrap_or_else(|| panic!("{cookies:?}"));
+    for attr in ["Secure", "Path=/", "HttpOnly", "SameSite=Lax"] {
+        assert!(csrf.contains(attr), "{attr} in {csrf}");
+    }
+    assert!(!csrf.to_ascii_lowercase().contains("domain="), "{csrf}");
+    assert!(
+        !cookies.iter().any(|c| c.starts_with("fd_csrf=")),
+        "{cookies:?}"
+    );
+}

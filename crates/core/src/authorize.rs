@@ -19,7 +19,7 @@ use crate::model::{
 use crate::params::Params;
 use crate::scope::Scope;
 use crate::store::Store;
-use crate::{Core, pkce, secret};
+use crate::{Core, pkce, secret, session};
 
 /// A redirect URI that matched a registered one. Private field: only
 /// [`match_redirect_uri`] constructs it.
@@ -376,9 +376,7 @@ pub fn decide(
         None => true,
         Some(s) => {
             req.prompt.login
-                || req
-                    .max_age
-                    .is_some_and(|m| now.saturating_sub(s.auth_time) > m)
+                || !session::fresh_enough(s, req.max_age, now)
                 || req.hint_sub.as_deref().is_some_and(|h| h != s.sub)
         }
     };

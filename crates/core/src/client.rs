@@ -3,9 +3,11 @@
 
 use url::Url;
 
-use crate::error::{ErrorCode, OAuthError};
+use crate::Core;
+use crate::error::{Error, ErrorCode, OAuthError};
 use crate::model::{AuthMethod, Client, ClientId, GrantType, UnixTime};
 use crate::secret::Pepper;
+use crate::store::Store;
 
 /// Schemes refused anywhere a redirect URI is registered (RFC 9700 §2.6,
 /// SECURITY.md R29), compared case-insensitively.
@@ -255,7 +257,7 @@ impl Credentials {
 /// caller from `creds.client_id()`; `None` when unknown). Every failure is
 /// the same `invalid_client`, so the answer does not reveal which part was
 /// wrong. The method used must be the one the client registered.
-pub fn authenticate(
+fn verify(
     pepper: &Pepper,
     client: Option<Client>,
     creds: &Credentials,
@@ -293,6 +295,54 @@ pub fn authenticate(
     }
 }
 
+/// Decides whether a failed authentication against a stored client record
+/// may read that client again from the database, bypassing the store's
+/// cache (the record may predate a secret rotated elsewhere).
+///
+/// The answer is a budget, never a verdict on the client: when it says no,
+/// the failure stands on the record already read, and a request with the
+/// right secret still succeeds against that record. So failing on purpose
+/// with someone else's `client_id` costs the database a bounded number of
+/// reads and cannot lock the client out (SECURITY.md §5.6). The server
+/// allows one re-read per `client_id` per second.
+pub trait Reread: Sync {
+    /// `true` to spend one re-read of `id` now.
+    fn allow(&self, id: &ClientId) -> bool;
+}
+
+/// Looks the client up and authenticates it (RFC 6749 §2.3). Absent
+/// credentials are `invalid_client` too: every back-channel endpoint here
+/// needs an identified client.
+///
+/// A failure against a known client re-reads it from the database when
+/// `reread` allows; otherwise the failure stands (see [`Reread`]). Unknown
+/// client_ids are never cached, so they always cost a read: the server
+/// bounds those per peer address instead.
+pub async fn authenticate<S: Store>(
+    core: &Core,
+    store: &S,
+    creds: &Credentials,
+    reread: &impl Reread,
+    now: UnixTime,
+) -> Result<Client, Error> {
+    let Some(id) = lookup_id(creds) else {
+        return Ok(verify(&core.pepper, None, creds, now)?);
+    };
+    let found = store.client(&id).await?;
+    let cached = found.is_some();
+    match verify(&core.pepper, found, creds, now) {
+        Ok(c) => Ok(c),
+        // The record may be a cached copy that predates a secret rotation
+        // made elsewhere: check once more against the database, within the
+        // re-read budget.
+        Err(_) if cached && reread.allow(&id) => {
+            let fresh = store.client_refreshed(&id).await?;
+            Ok(verify(&core.pepper, fresh, creds, now)?)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Whether a request from an address over its limit of failed client
 /// authentications is still worth serving (SECURITY.md §5.6, issue 11
 /// finding 3): yes when the credentials verify against the record this node
@@ -307,7 +357,7 @@ pub fn admits_while_throttled(
     creds: &Credentials,
     now: UnixTime,
 ) -> bool {
-    remembered.is_some() && authenticate(pepper, remembered, creds, now).is_ok()
+    remembered.is_some() && verify(pepper, remembered, creds, now).is_ok()
 }
 
 /// The client named by `creds`, as a lookup key.

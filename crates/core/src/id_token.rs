@@ -7,9 +7,9 @@ use serde_json::{Map, Value, json};
 use crate::Core;
 use crate::error::Error;
 use crate::keys::KeyRing;
+use crate::model::to_u64;
 use crate::model::{Client, Grant, KeyUse, UnixTime, User};
 use crate::scope::Scope;
-use crate::token::to_u64;
 
 /// OIDC Core §5.4: `profile` and `email` release these claims.
 pub fn scoped_claims(user: &User, scope: &Scope) -> Map<String, Value> {

@@ -10,10 +10,9 @@ use serde::Serialize;
 use crate::Core;
 use crate::error::{Error, ErrorCode, OAuthError};
 use crate::keys::KeyRing;
-use crate::model::{AuthMethod, Client, UnixTime};
+use crate::model::{AuthMethod, Client, UnixTime, to_u64};
 use crate::secret;
 use crate::store::Store;
-use crate::token::to_u64;
 
 /// RFC 7662 §2.2 response members.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -61,7 +60,7 @@ async fn backing_live<S: Store>(
     client_id: &str,
     now: UnixTime,
 ) -> Result<bool, Error> {
-    match crate::token::grant_of_jti(jti) {
+    match crate::access_token::grant_of_jti(jti) {
         Some(grant_id) => Ok(store
             .grant(grant_id)
             .await?

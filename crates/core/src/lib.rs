@@ -2,6 +2,7 @@
 //! no SQL. Requests arrive as typed values, time arrives as a parameter, and
 //! storage is reached through the [`store::Store`] intents.
 
+pub mod access_token;
 pub mod addr;
 pub mod authorize;
 pub mod client;
@@ -21,6 +22,7 @@ pub mod pkce;
 pub mod revoke;
 pub mod scope;
 pub mod secret;
+pub mod session;
 pub mod store;
 pub mod token;
 pub mod userinfo;

@@ -6,10 +6,10 @@ use frontdesk_jose::{Algorithm, Expectations, IdTokenClaims};
 use crate::Core;
 use crate::error::{Error, OAuthError};
 use crate::keys::KeyRing;
+use crate::model::to_u64;
 use crate::model::{Client, ClientId, UnixTime};
 use crate::params::Params;
 use crate::store::Store;
-use crate::token::to_u64;
 
 /// Verifies an ID token we issued, used as a hint. Its expiry is ignored
 /// (OIDC Core §3.1.2.1: "the ID Token … MAY be expired"; SECURITY.md J10),

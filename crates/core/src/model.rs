@@ -11,6 +11,12 @@ use crate::scope::Scope;
 /// Unix time in seconds. Time is always a parameter in core (never read here).
 pub type UnixTime = i64;
 
+/// A [`UnixTime`] as the unsigned seconds of JWT claims (RFC 7519 §2
+/// NumericDate); instants before 1970 become 0.
+pub(crate) fn to_u64(t: UnixTime) -> u64 {
+    u64::try_from(t).unwrap_or_default()
+}
+
 /// A client identifier (RFC 6749 §2.2): an opaque, unique string.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]

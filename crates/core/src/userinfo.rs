@@ -33,7 +33,7 @@ pub async fn userinfo<S: Store>(
             ));
         }
     };
-    if crate::token::grant_of_jti(&jti).is_none() {
+    if crate::access_token::grant_of_jti(&jti).is_none() {
         return Err(invalid_token("the access token does not belong to a user"));
     }
     if !aud.iter().any(|a| a == &core.settings.issuer) {

@@ -9,11 +9,12 @@ use anyhow::{Context, anyhow};
 use aws_lc_rs::hmac;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use frontdesk_core::error::Error;
 use frontdesk_core::keys::{self, Kek, KeyRing, RotationPolicy};
 use frontdesk_core::model::KeyUse;
 use frontdesk_core::secret::Pepper;
 use frontdesk_core::store::Store;
-use frontdesk_core::{Core, Settings as CoreSettings};
+use frontdesk_core::{Core, Settings as CoreSettings, password};
 use frontdesk_jose::Algorithm;
 use frontdesk_store::Db;
 use zeroize::Zeroizing;
@@ -151,7 +152,7 @@ impl Web {
             .map(usize::from)
             .unwrap_or(2);
         let dummy = frontdesk_core::secret::random_string(24).map_err(|e| anyhow!("{e}"))?;
-        let dummy_hash = frontdesk_core::password::hash(&dummy).map_err(|e| anyhow!("{e}"))?;
+        let dummy_hash = password::hash(&dummy).map_err(|e| anyhow!("{e}"))?;
         Ok(Web {
             pages,
             hasher: tokio::sync::Semaphore::new(cores),
@@ -162,15 +163,27 @@ impl Web {
     }
 }
 
+/// Verifies on the blocking pool, at most `permits` at a time, so a login
+/// flood cannot starve the token endpoint of CPU.
+pub async fn verify_on_pool(
+    pool: &tokio::sync::Semaphore,
+    hash: String,
+    password: String,
+) -> Result<bool, Error> {
+    let _permit = pool
+        .acquire()
+        .await
+        .map_err(|_| Error::Internal("password pool closed".into()))?;
+    tokio::task::spawn_blocking(move || password::verify(&hash, &password))
+        .await
+        .map_err(|e| Error::Internal(format!("password check: {e}")))
+}
+
 /// Argon2id on the bounded pool, and real waiting, for
 /// [`frontdesk_core::login::check_password`].
 impl frontdesk_core::login::Checker for Web {
-    async fn verify(
-        &self,
-        hash: String,
-        password: String,
-    ) -> Result<bool, frontdesk_core::error::Error> {
-        crate::http::browser::verify_on_pool(&self.hasher, hash, password).await
+    async fn verify(&self, hash: String, password: String) -> Result<bool, Error> {
+        verify_on_pool(&self.hasher, hash, password).await
     }
 
     async fn delay(&self, delay: std::time::Duration) {
@@ -251,7 +264,7 @@ impl App {
 
     /// Re-reads keys from the store so that rotations made by the CLI or
     /// another node take effect here; only new keys are decrypted.
-    pub async fn reload_keys(&self) -> Result<(), frontdesk_core::error::Error> {
+    pub async fn reload_keys(&self) -> Result<(), Error> {
         let now = now();
         let stored = self.db.signing_keys().await?;
         let current = self.keys();

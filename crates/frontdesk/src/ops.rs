@@ -2,14 +2,55 @@
 //! declarative bootstrap, so each rule lives once.
 
 use frontdesk_core::Core;
-use frontdesk_core::manage::{self, ClientPatch, ClientSpec, NewClient, UserSpec};
+use frontdesk_core::error::Error;
+use frontdesk_core::manage::{self, ClientPatch, ClientSpec, ManageError, NewClient, UserSpec};
 use frontdesk_core::model::{Client, ClientId, ClientSecret, User, UserClaims};
 use frontdesk_core::secret;
-use frontdesk_core::store::Store;
+use frontdesk_core::store::{Store, StoreError};
 use frontdesk_store::Db;
 use serde_json::{Value, json};
 
-use crate::http::error::AdminError;
+/// Why an administrative operation failed. The CLI prints it; the admin
+/// API maps it to a status in `http/error.rs`.
+#[derive(Debug, thiserror::Error)]
+pub enum OpsError {
+    #[error("no such {0}")]
+    NotFound(&'static str),
+    /// The input breaks a rule; the message says which, for the operator.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("already exists: {0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Internal(Error),
+}
+
+impl From<Error> for OpsError {
+    fn from(e: Error) -> OpsError {
+        match e {
+            Error::OAuth(o) => OpsError::Invalid(o.description),
+            other => OpsError::Internal(other),
+        }
+    }
+}
+
+impl From<StoreError> for OpsError {
+    fn from(e: StoreError) -> OpsError {
+        match e {
+            StoreError::Conflict(what) => OpsError::Conflict(what),
+            other => OpsError::Internal(other.into()),
+        }
+    }
+}
+
+impl From<ManageError> for OpsError {
+    fn from(e: ManageError) -> OpsError {
+        match e {
+            ManageError::Invalid(m) => OpsError::Invalid(m.0),
+            ManageError::Core(c) => c.into(),
+        }
+    }
+}
 
 /// A client as shown to administrators: metadata, plus secret dates but
 /// never secret hashes.
@@ -59,16 +100,16 @@ pub async fn create_client(
     db: &Db,
     spec: ClientSpec,
     now: i64,
-) -> Result<NewClient, AdminError> {
+) -> Result<NewClient, OpsError> {
     let new = manage::build_client(spec, &core.pepper, now)?;
     db.create_client(&new.client).await?;
     Ok(new)
 }
 
-pub async fn get_client(db: &Db, id: &str) -> Result<Client, AdminError> {
+pub async fn get_client(db: &Db, id: &str) -> Result<Client, OpsError> {
     db.client(&ClientId(id.to_owned()))
         .await?
-        .ok_or(AdminError::NotFound("client"))
+        .ok_or(OpsError::NotFound("client"))
 }
 
 pub async fn update_client(
@@ -76,20 +117,20 @@ pub async fn update_client(
     id: &str,
     patch: ClientPatch,
     now: i64,
-) -> Result<Client, AdminError> {
+) -> Result<Client, OpsError> {
     let client = get_client(db, id).await?;
     let updated = manage::patch_client(client, patch, now)?;
     if !db.update_client(&updated).await? {
-        return Err(AdminError::NotFound("client"));
+        return Err(OpsError::NotFound("client"));
     }
     Ok(updated)
 }
 
-pub async fn delete_client(db: &Db, id: &str) -> Result<(), AdminError> {
+pub async fn delete_client(db: &Db, id: &str) -> Result<(), OpsError> {
     if db.delete_client(&ClientId(id.to_owned())).await? {
         Ok(())
     } else {
-        Err(AdminError::NotFound("client"))
+        Err(OpsError::NotFound("client"))
     }
 }
 
@@ -101,10 +142,10 @@ pub async fn rotate_secret(
     id: &str,
     grace: i64,
     now: i64,
-) -> Result<(String, i64), AdminError> {
+) -> Result<(String, i64), OpsError> {
     let client = get_client(db, id).await?;
     if client.token_endpoint_auth_method == frontdesk_core::model::AuthMethod::None {
-        return Err(AdminError::Invalid("a public client has no secret".into()));
+        return Err(OpsError::Invalid("a public client has no secret".into()));
     }
     let plain = secret::new_client_secret()?;
     let new = ClientSecret {
@@ -117,7 +158,7 @@ pub async fn rotate_secret(
         .rotate_client_secret(&client.client_id, &new, until, now)
         .await?
     {
-        return Err(AdminError::NotFound("client"));
+        return Err(OpsError::NotFound("client"));
     }
     Ok((plain, until))
 }
@@ -125,26 +166,26 @@ pub async fn rotate_secret(
 /// Hashes on a blocking thread: Argon2id costs ~40 ms of CPU.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, manage::ManageError> + Send + 'static,
-) -> Result<T, AdminError> {
+) -> Result<T, OpsError> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| AdminError::Internal(frontdesk_core::error::Error::Internal(e.to_string())))?
-        .map_err(AdminError::from)
+        .map_err(|e| OpsError::Internal(Error::Internal(e.to_string())))?
+        .map_err(OpsError::from)
 }
 
-pub async fn create_user(db: &Db, spec: UserSpec, now: i64) -> Result<User, AdminError> {
+pub async fn create_user(db: &Db, spec: UserSpec, now: i64) -> Result<User, OpsError> {
     let user = blocking(move || manage::build_user(spec, now)).await?;
     db.create_user(&user).await?;
     Ok(user)
 }
 
-pub async fn get_user(db: &Db, login_or_sub: &str) -> Result<User, AdminError> {
+pub async fn get_user(db: &Db, login_or_sub: &str) -> Result<User, OpsError> {
     if let Some(u) = db.user(login_or_sub).await? {
         return Ok(u);
     }
     db.user_by_login(login_or_sub)
         .await?
-        .ok_or(AdminError::NotFound("user"))
+        .ok_or(OpsError::NotFound("user"))
 }
 
 pub async fn set_password(
@@ -152,7 +193,7 @@ pub async fn set_password(
     login_or_sub: &str,
     password: String,
     now: i64,
-) -> Result<(), AdminError> {
+) -> Result<(), OpsError> {
     let user = get_user(db, login_or_sub).await?;
     let hash = blocking(move || {
         manage::validate_password(&password)?;
@@ -160,7 +201,7 @@ pub async fn set_password(
     })
     .await?;
     if !db.set_user_password(&user.sub, &hash, now).await? {
-        return Err(AdminError::NotFound("user"));
+        return Err(OpsError::NotFound("user"));
     }
     Ok(())
 }
@@ -170,10 +211,10 @@ pub async fn set_disabled(
     login_or_sub: &str,
     disabled: bool,
     now: i64,
-) -> Result<(), AdminError> {
+) -> Result<(), OpsError> {
     let user = get_user(db, login_or_sub).await?;
     if !db.set_user_disabled(&user.sub, disabled, now).await? {
-        return Err(AdminError::NotFound("user"));
+        return Err(OpsError::NotFound("user"));
     }
     Ok(())
 }
@@ -183,18 +224,18 @@ pub async fn set_claims(
     login_or_sub: &str,
     claims: UserClaims,
     now: i64,
-) -> Result<User, AdminError> {
+) -> Result<User, OpsError> {
     let user = get_user(db, login_or_sub).await?;
     if !db.update_user_claims(&user.sub, &claims, now).await? {
-        return Err(AdminError::NotFound("user"));
+        return Err(OpsError::NotFound("user"));
     }
     get_user(db, &user.sub).await
 }
 
-pub async fn delete_user(db: &Db, login_or_sub: &str) -> Result<(), AdminError> {
+pub async fn delete_user(db: &Db, login_or_sub: &str) -> Result<(), OpsError> {
     let user = get_user(db, login_or_sub).await?;
     if !db.delete_user(&user.sub).await? {
-        return Err(AdminError::NotFound("user"));
+        return Err(OpsError::NotFound("user"));
     }
     Ok(())
 }
@@ -207,11 +248,11 @@ pub async fn bootstrap(
     clients: &[ClientSpec],
     users: &[UserSpec],
     now: i64,
-) -> Result<(), AdminError> {
+) -> Result<(), OpsError> {
     for spec in clients {
         let name = spec.client_id.clone().unwrap_or_default();
         if spec.client_id.is_none() {
-            return Err(AdminError::Invalid(format!(
+            return Err(OpsError::Invalid(format!(
                 "config: [[clients]] {:?} needs a client_id",
                 spec.client_name
             )));
@@ -219,12 +260,12 @@ pub async fn bootstrap(
         let public =
             spec.token_endpoint_auth_method == Some(frontdesk_core::model::AuthMethod::None);
         if !public && spec.client_secret.is_none() {
-            return Err(AdminError::Invalid(format!(
+            return Err(OpsError::Invalid(format!(
                 "config: [[clients]] {name:?} needs a client_secret (or token_endpoint_auth_method = \"none\")"
             )));
         }
         let new = manage::build_client(spec.clone(), &core.pepper, now)
-            .map_err(|e| AdminError::Invalid(format!("config: [[clients]] {name:?}: {e}")))?;
+            .map_err(|e| OpsError::Invalid(format!("config: [[clients]] {name:?}: {e}")))?;
         db.upsert_client(&new.client).await?;
     }
     for spec in users {
@@ -244,23 +285,8 @@ pub async fn bootstrap(
             manage::build_user(spec, now)
         })
         .await
-        .map_err(|e| AdminError::Invalid(format!("config: [[users]] {name:?}: {e}")))?;
+        .map_err(|e| OpsError::Invalid(format!("config: [[users]] {name:?}: {e}")))?;
         db.upsert_user(&user).await?;
     }
     Ok(())
 }
-
-impl std::fmt::Display for AdminError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            AdminError::Unauthorized => f.write_str("unauthorized"),
-            AdminError::NotFound(what) => write!(f, "no such {what}"),
-            AdminError::Invalid(m) => f.write_str(m),
-            AdminError::Conflict(m) => write!(f, "already exists: {m}"),
-            AdminError::Body(b) => f.write_str(b.description()),
-            AdminError::Internal(e) => write!(f, "{e}"),
-        }
-    }
-}
-
-impl std::error::Error for AdminError {}

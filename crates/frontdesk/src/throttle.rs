@@ -17,7 +17,7 @@
 //! - **Per client_id.** A client is never refused because of failures
 //!   (that would let anyone lock it out); instead a failure against a known
 //!   client re-reads it from the database at most once per second per
-//!   client_id ([`frontdesk_core::token::Reread`]).
+//!   client_id ([`frontdesk_core::client::Reread`]).
 //!
 //! Every map here is bounded: the limiters drop idle keys in
 //! [`ClientAuthThrottle::upkeep`] (every second, from `serve.rs`), blocked
@@ -31,8 +31,8 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
+use frontdesk_core::client::Reread;
 use frontdesk_core::model::ClientId;
-use frontdesk_core::token::Reread;
 use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota};
 

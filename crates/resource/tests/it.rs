@@ -252,6 +252,7 @@ async fn a_new_key_is_found_by_refetch_after_the_interval() {
         401
     );
     assert_eq!(a.jwks_hits(), 1, "within the interval: no refetch");
+    // Real clock: the refetch limit is measured on the kit's own `Instant`.
     tokio::time::sleep(Duration::from_millis(350)).await;
     v.verify(&t, &["photos:read"], unix_now()).await.unwrap();
     assert_eq!(a.jwks_hits(), 2);
@@ -268,6 +269,8 @@ async fn max_age_drives_a_background_refresh() {
     let t = a.token("photos:read");
     v.validate(&t, &[], unix_now()).unwrap();
     assert_eq!(a.jwks_hits(), 1);
+    // Real clock: `max-age` freshness is the kit's own `Instant`, and the
+    // refresh runs in a background task that the test can only wait for.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     // Stale: this request is served from the old set and starts a refresh.
     v.validate(&t, &[], unix_now()).unwrap();
@@ -438,6 +441,7 @@ async fn the_introspection_cache_is_keyed_short_and_bounded_by_exp() {
         .insert("short".into(), active(&a, AUD, now + 1));
     i.check("short", &[], now).await.unwrap();
     let before = a.introspect_hits();
+    // Real clock: the cache's time-to-live runs on its own clock (moka).
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let _ = i.check("short", &[], now).await;
     assert_eq!(
@@ -615,6 +619,7 @@ async fn an_unknown_kid_on_a_stale_set_fetches_at_once() {
     let t = new_key
         .sign(Some("at+jwt"), &claims(&a.issuer, AUD, "photos:read", 300))
         .unwrap();
+    // Real clock: staleness (`max-age=1`) is the kit's own `Instant`.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     v.verify(&t, &["photos:read"], unix_now()).await.unwrap();
     assert_eq!(a.jwks_hits(), 2);

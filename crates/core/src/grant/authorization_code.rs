@@ -2,6 +2,7 @@
 //! §4.5–§4.6) and OpenID Connect Core §3.1.3.
 
 use super::{ensure_allowed, invalid_grant};
+use crate::access_token::{AccessGrant, TokenResponse, mint_access_token};
 use crate::error::{Error, OAuthError};
 use crate::id_token::{self, IdTokenInput};
 use crate::keys::KeyRing;
@@ -9,7 +10,6 @@ use crate::model::{Client, GrantType, Redemption, RefreshToken, UnixTime};
 use crate::params::Params;
 use crate::scope::Scope;
 use crate::store::Store;
-use crate::token::{AccessGrant, TokenResponse, mint_access_token};
 use crate::{Core, pkce, secret};
 
 pub async fn exchange<S: Store>(

@@ -4,6 +4,7 @@
 //! included", §4.4.3).
 
 use crate::Core;
+use crate::access_token::{AccessGrant, TokenResponse, mint_access_token};
 use crate::client::validate_resource;
 use crate::error::{Error, ErrorCode, OAuthError};
 use crate::keys::KeyRing;
@@ -11,7 +12,6 @@ use crate::model::{AuthMethod, Client, GrantType, UnixTime};
 use crate::params::Params;
 use crate::scope::Scope;
 use crate::store::Store;
-use crate::token::{AccessGrant, TokenResponse, mint_access_token};
 
 pub async fn exchange<S: Store>(
     core: &Core,

@@ -7,6 +7,7 @@
 //! secret is stored to make that possible.
 
 use super::{ensure_allowed, invalid_grant};
+use crate::access_token::{AccessGrant, TokenResponse, mint_access_token};
 use crate::client::validate_resource;
 use crate::error::{Error, ErrorCode, OAuthError};
 use crate::id_token::{self, IdTokenInput};
@@ -15,7 +16,6 @@ use crate::model::{Client, GrantType, RefreshToken, Rotation, UnixTime};
 use crate::params::Params;
 use crate::scope::Scope;
 use crate::store::Store;
-use crate::token::{AccessGrant, TokenResponse, mint_access_token};
 use crate::{Core, secret};
 
 /// The successor of a refresh token: HMAC(pepper, "refresh-successor" ‖ old),

@@ -6,7 +6,7 @@
 //! its limit is answered 429 unless its credentials verify against the
 //! record this node holds of the client, and every `invalid_client` answer
 //! counts against it. Failures against a known
-//! client re-read it at most once a second (`token::Reread`).
+//! client re-read it at most once a second (`client::Reread`).
 
 use std::net::IpAddr;
 
@@ -153,7 +153,8 @@ pub async fn introspect(
     }
     let result = async {
         let creds = credentials(&headers, &params)?;
-        let client = token::authenticate(&app.core, &app.db, &creds, &app.client_auth, now).await?;
+        let client =
+            client::authenticate(&app.core, &app.db, &creds, &app.client_auth, now).await?;
         let token = params.required("token")?;
         let keys = app.keys();
         Ok::<_, ApiError>(
@@ -183,7 +184,8 @@ pub async fn revoke(
     }
     let result = async {
         let creds = credentials(&headers, &params)?;
-        let client = token::authenticate(&app.core, &app.db, &creds, &app.client_auth, now).await?;
+        let client =
+            client::authenticate(&app.core, &app.db, &creds, &app.client_auth, now).await?;
         let token = params.required("token")?;
         let keys = app.keys();
         revoke::revoke(&app.core, &app.db, &keys, &client, token, now).await?;

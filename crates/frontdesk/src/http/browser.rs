@@ -18,7 +18,7 @@ use frontdesk_core::logout;
 use frontdesk_core::model::{Session, UnixTime, User};
 use frontdesk_core::params::Params;
 use frontdesk_core::store::Store;
-use frontdesk_core::{password, secret};
+use frontdesk_core::{secret, session};
 use minijinja::context;
 
 use super::error::BodyError;
@@ -34,17 +34,10 @@ async fn current_session(
     jar: &CookieJar,
     now: UnixTime,
 ) -> Result<Option<(Session, User)>, Error> {
-    let Some(cookie) = jar.get(app.web.pages.cookie_name(SESSION_COOKIE)) else {
-        return Ok(None);
-    };
-    let Some(s) = app.db.session(&secret::token_hash(cookie.value())).await? else {
-        return Ok(None);
-    };
-    if s.ended_at.is_some() || now >= s.expires_at {
-        return Ok(None);
+    match jar.get(app.web.pages.cookie_name(SESSION_COOKIE)) {
+        Some(cookie) => session::current(&app.db, cookie.value(), now).await,
+        None => Ok(None),
     }
-    let user = app.db.user(&s.sub).await?.filter(|u| !u.disabled);
-    Ok(user.map(|u| (s, u)))
 }
 
 /// A 303 that also carries the page headers (no caching, no referrer).
@@ -477,29 +470,24 @@ pub async fn login_post(
                     ),
                 );
             }
-            // A new session id at every login (session fixation, RFC 6749 §10.12).
-            let (cookie_value, sid) = match (secret::random_string(32), secret::random_string(16)) {
-                (Ok(v), Ok(sid)) => (v, sid),
-                (Err(e), _) | (_, Err(e)) => return show(&app, e),
+            let started = match session::start(
+                &app.core,
+                &app.db,
+                &user,
+                &[session::AMR_PASSWORD],
+                now,
+            )
+            .await
+            {
+                Ok(s) => s,
+                Err(e) => return show(&app, e),
             };
-            let session = Session {
-                id_hash: secret::token_hash(&cookie_value),
-                sid,
-                sub: user.sub.clone(),
-                auth_time: now,
-                amr: vec!["pwd".to_owned()],
-                created_at: now,
-                expires_at: now + app.core.settings.session_ttl,
-                ended_at: None,
-            };
-            if let Err(e) = app.db.put_session(&session).await {
-                return show(&app, e.into());
-            }
-            let jar = jar.add(app.web.pages.cookie(
-                SESSION_COOKIE,
-                cookie_value,
-                app.core.settings.session_ttl,
-            ));
+            let max_age = started.cookie_max_age();
+            let jar = jar.add(
+                app.web
+                    .pages
+                    .cookie(SESSION_COOKIE, started.cookie, max_age),
+            );
             let next = if req.is_some() {
                 // The login just happened: `prompt=login` is satisfied.
                 see_other(&format!(
@@ -515,22 +503,6 @@ pub async fn login_post(
             (jar, next).into_response()
         }
     }
-}
-
-/// Verifies on the blocking pool, at most `permits` at a time, so a login
-/// flood cannot starve the token endpoint of CPU.
-pub async fn verify_on_pool(
-    pool: &tokio::sync::Semaphore,
-    hash: String,
-    password: String,
-) -> Result<bool, Error> {
-    let _permit = pool
-        .acquire()
-        .await
-        .map_err(|_| Error::Internal("password pool closed".into()))?;
-    tokio::task::spawn_blocking(move || password::verify(&hash, &password))
-        .await
-        .map_err(|e| Error::Internal(format!("password check: {e}")))
 }
 
 // ----- /consent -----
@@ -689,8 +661,8 @@ async fn logout(app: AppState, jar: CookieJar, params: Params, confirmed: bool) 
             return (jar, page).into_response();
         }
         // Ends the session and revokes the grants made in it.
-        if let Err(e) = app.db.end_session(&s.sid, now).await {
-            return show(&app, e.into());
+        if let Err(e) = session::end(&app.db, s, now).await {
+            return show(&app, e);
         }
     }
     let jar = jar.add(app.web.pages.removal(SESSION_COOKIE));

@@ -16,9 +16,10 @@
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use frontdesk_core::error::{Error, ErrorCode, OAuthError};
-use frontdesk_core::manage::ManageError;
 use frontdesk_core::store::StoreError;
 use serde_json::json;
+
+use crate::ops::OpsError;
 
 /// Headers every token-bearing or error response carries (RFC 6749 §5.1).
 pub const NO_STORE: [(HeaderName, HeaderValue); 2] = [
@@ -123,30 +124,26 @@ pub enum AdminError {
     Internal(Error),
 }
 
+impl From<OpsError> for AdminError {
+    fn from(e: OpsError) -> AdminError {
+        match e {
+            OpsError::NotFound(what) => AdminError::NotFound(what),
+            OpsError::Invalid(m) => AdminError::Invalid(m),
+            OpsError::Conflict(m) => AdminError::Conflict(m),
+            OpsError::Internal(e) => AdminError::Internal(e),
+        }
+    }
+}
+
 impl From<Error> for AdminError {
     fn from(e: Error) -> AdminError {
-        match e {
-            Error::OAuth(o) => AdminError::Invalid(o.description),
-            other => AdminError::Internal(other),
-        }
+        OpsError::from(e).into()
     }
 }
 
 impl From<StoreError> for AdminError {
     fn from(e: StoreError) -> AdminError {
-        match e {
-            StoreError::Conflict(what) => AdminError::Conflict(what),
-            other => AdminError::Internal(other.into()),
-        }
-    }
-}
-
-impl From<ManageError> for AdminError {
-    fn from(e: ManageError) -> AdminError {
-        match e {
-            ManageError::Invalid(m) => AdminError::Invalid(m.0),
-            ManageError::Core(c) => c.into(),
-        }
+        OpsError::from(e).into()
     }
 }
 

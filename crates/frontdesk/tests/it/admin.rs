@@ -2,23 +2,10 @@
 //! users, and no listener at all without an admin token.
 
 use reqwest::Method;
-use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 
 use crate::both;
-use crate::support::{ADMIN_TOKEN, Database, Server, jwt_parts};
-
-async fn parts(r: reqwest::Response) -> (u16, HeaderMap, Value) {
-    let status = r.status().as_u16();
-    let h = r.headers().clone();
-    let text = r.text().await.unwrap();
-    let body = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text:?}"))
-    };
-    (status, h, body)
-}
+use crate::support::{ADMIN_TOKEN, Database, Server, invalid_client, jwt_parts, parts};
 
 async fn admin(s: &Server, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
     let (status, _, body) = parts(s.admin_req(method, path, body).await).await;
@@ -36,10 +23,6 @@ async fn token(s: &Server, id: &str, secret: &str) -> (u16, Value) {
         .await;
     let (status, _, body) = parts(r).await;
     (status, body)
-}
-
-fn invalid_client() -> Value {
-    json!({"error": "invalid_client", "error_description": "client authentication failed"})
 }
 
 /// Every object key in `v`, recursively.

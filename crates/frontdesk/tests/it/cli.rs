@@ -3,12 +3,14 @@
 //! stop `serve` with one line; bootstrap is idempotent across restarts.
 
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::both;
-use crate::support::{Database, Server, bin, jwt_parts, unix_now};
+use crate::support::{
+    Database, Server, bin, invalid_client, jwt_parts, unix_now, wait_blocking, wait_for,
+};
 
 fn stdout(o: &Output) -> String {
     String::from_utf8(o.stdout.clone()).unwrap()
@@ -57,24 +59,17 @@ async fn token(s: &Server, id: &str, secret: &str) -> (u16, Value) {
     (status, r.json().await.unwrap())
 }
 
-fn invalid_client() -> Value {
-    json!({"error": "invalid_client", "error_description": "client authentication failed"})
-}
-
 /// Polls until `token(id, secret)` answers `status`, for at most `within`.
 async fn token_status_becomes(s: &Server, id: &str, secret: &str, status: u16, within: Duration) {
-    let deadline = Instant::now() + within;
-    loop {
+    wait_for(&format!("token status {status}"), within, async || {
         let (got, body) = token(s, id, secret).await;
         if got == status {
-            return;
+            Ok(())
+        } else {
+            Err((got, body))
         }
-        assert!(
-            Instant::now() < deadline,
-            "still {got} ({body}) after {within:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
 }
 
 fn assert_no_hashes(v: &Value) {
@@ -143,11 +138,21 @@ async fn client_commands_reach_the_running_server(s: &Server) {
     let updated = ok_json(s, &["clients", "update", &id, "--scope", "a b"], None);
     assert_eq!(updated["scope"], "a b");
     assert_eq!(updated["client_name"], "APP1");
-    // The issue allows a running server up to a second to see an update.
-    tokio::time::sleep(Duration::from_millis(1000)).await;
-    let (status, body) = token(s, &id, &secret).await;
-    assert_eq!(status, 200);
-    assert_eq!(body["scope"], "a b");
+    // The issue allows a running server up to a second to see an update
+    // (the store's client cache); give the poll a little slack over that.
+    let body = wait_for(
+        "the update is seen",
+        Duration::from_millis(1500),
+        async || {
+            let (status, body) = token(s, &id, &secret).await;
+            if status == 200 && body["scope"] == "a b" {
+                Ok(body)
+            } else {
+                Err((status, body))
+            }
+        },
+    )
+    .await;
     assert_eq!(
         jwt_parts(body["access_token"].as_str().unwrap()).1["scope"],
         "a b"
@@ -367,15 +372,15 @@ async fn key_rotation_prepublishes(s: &Server) {
     let now = unix_now();
 
     // The server picks the new key up and publishes it.
-    let deadline = Instant::now() + Duration::from_millis(2500);
-    let kids = loop {
-        let kids = jwks_kids(s, "ES256").await;
-        if kids.len() == 2 || Instant::now() >= deadline {
-            break kids;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    assert_eq!(kids.len(), 2, "new key published within 2.5 s: {kids:?}");
+    let kids = wait_for(
+        "new key published",
+        Duration::from_millis(2500),
+        async || {
+            let kids = jwks_kids(s, "ES256").await;
+            if kids.len() == 2 { Ok(kids) } else { Err(kids) }
+        },
+    )
+    .await;
     assert!(kids.contains(&old_kid));
     let new_kid = kids.iter().find(|k| **k != old_kid).unwrap().clone();
     assert!(out.contains(&new_kid), "{out}");
@@ -427,14 +432,10 @@ fn serve_refuses(args: &[&str], names: &str) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("serve {args:?} is still running after 5 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    if wait_blocking(Duration::from_secs(5), || child.try_wait().unwrap()).is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("serve {args:?} is still running after 5 s");
     }
     let out = child.wait_with_output().unwrap();
     assert!(!out.status.success(), "{args:?}");

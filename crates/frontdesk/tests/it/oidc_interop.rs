@@ -12,8 +12,7 @@ use openidconnect::{
 };
 
 use crate::both;
-use crate::browser::{ALICE, Browser, query};
-use crate::security_authorize::{APP1, APP1_CB, SECURITY_CONFIG, drive};
+use crate::browser::{ALICE, APP1, APP1_CB, Browser, SECURITY_CONFIG, drive, query};
 use crate::support::Server;
 
 async fn oidc_interop_openidconnect_crate_full_flow(s: &Server) {

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 
 use crate::gateway::{Proc, spawn_listening};
-use crate::support::{Backend, Database, Server};
+use crate::support::{Backend, Database, Server, wait_for};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -86,21 +86,18 @@ impl Driver {
             log,
         };
         let http = reqwest::Client::new();
-        let deadline = Instant::now() + WAIT;
-        loop {
+        let what = format!("chromedriver ready on port {port}");
+        wait_for(&what, WAIT, async || {
             if let Ok(r) = http.get(format!("{}/status", driver.url)).send().await
                 && let Ok(v) = r.json::<serde_json::Value>().await
                 && v["value"]["ready"] == true
             {
-                return driver;
+                return Ok(());
             }
-            assert!(
-                Instant::now() < deadline,
-                "chromedriver not ready on port {port} within {WAIT:?}:\n{}",
-                driver.log()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            Err(driver.log())
+        })
+        .await;
+        driver
     }
 
     fn log(&self) -> String {
@@ -209,18 +206,15 @@ async fn element(c: &Client, css: &str) -> fantoccini::elements::Element {
 
 /// Waits (up to [`WAIT`]) until the browser is at `origin` + `path`.
 async fn at_path(c: &Client, origin: &str, path: &str) -> url::Url {
-    let deadline = Instant::now() + WAIT;
-    loop {
+    wait_for(&format!("at {origin}{path}"), WAIT, async || {
         let url = c.current_url().await.expect("current url");
         if url.as_str().starts_with(origin) && url.path() == path {
-            return url;
+            Ok(url)
+        } else {
+            Err(url.to_string())
         }
-        if Instant::now() >= deadline {
-            let src = c.source().await.unwrap_or_default();
-            panic!("not at {origin}{path} within {WAIT:?}; at {url}:\n{src}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await
 }
 
 /// Saves a PNG screenshot as `target/screenshots/NAME.png`. Focus is

@@ -9,104 +9,16 @@ use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 
 use crate::both;
-use crate::browser::{ALICE, Browser, End, Page, authorize_url, page, pkce, query, redirect};
+use crate::browser::{
+    ALICE, APP1, APP1_CB, Browser, NATIVE_CB, Page, SECURITY_CONFIG, authorize_url, authz, drive,
+    page, params, pkce, query, redirect,
+};
 use crate::support::Server;
 
-pub(crate) const APP1: (&str, &str) = ("app1", "app1-secret-0123456789abcdef");
-pub(crate) const APP1_CB: &str = "https://app1.example.com/cb";
 pub(crate) const APP3_CB: &str = "https://app3.example.com/cb?a=1&b=2";
-pub(crate) const NATIVE_CB: &str = "http://127.0.0.1/callback";
 pub(crate) const PORTAL_CB: &str = "https://portal.example.com/cb";
 
-/// browser.rs SIGNIN_CONFIG plus `app3`, whose redirect URI has a query.
-pub(crate) const SECURITY_CONFIG: &str = r#"
-[[clients]]
-client_id = "app1"
-client_secret = "app1-secret-0123456789abcdef"
-client_name = "APP1"
-grant_types = ["authorization_code", "refresh_token"]
-redirect_uris = ["https://app1.example.com/cb"]
-post_logout_redirect_uris = ["https://app1.example.com/bye"]
-scope = "openid profile email offline_access photos:read"
-audience = ["https://photos.example.com"]
-
-[[clients]]
-client_id = "app2"
-client_secret = "app2-secret-0123456789abcdef"
-client_name = "APP2"
-grant_types = ["authorization_code"]
-redirect_uris = ["https://app2.example.com/cb"]
-scope = "openid email"
-id_token_signed_response_alg = "ES256"
-
-[[clients]]
-client_id = "app3"
-client_secret = "app3-secret-0123456789abcdef"
-client_name = "APP3"
-grant_types = ["authorization_code"]
-redirect_uris = ["https://app3.example.com/cb?a=1&b=2"]
-scope = "openid"
-
-[[clients]]
-client_id = "native"
-client_name = "Native CLI"
-token_endpoint_auth_method = "none"
-grant_types = ["authorization_code", "refresh_token"]
-redirect_uris = ["http://127.0.0.1/callback"]
-scope = "openid profile offline_access"
-
-[[clients]]
-client_id = "portal"
-client_secret = "portal-secret-0123456789abcdef"
-client_name = "Staff Portal"
-first_party = true
-grant_types = ["authorization_code"]
-redirect_uris = ["https://portal.example.com/cb"]
-scope = "openid profile"
-
-[[users]]
-username = "bob"
-password = "bob-password-123456"
-email = "bob@example.com"
-name = "Bob Builder"
-"#;
-
-// ----- helpers shared with security_token.rs -----
-
-/// `/authorize` with exactly these parameters.
-pub(crate) fn authz(s: &Server, pairs: &[(&str, &str)]) -> String {
-    let q = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(pairs)
-        .finish();
-    format!("{}/authorize?{}", s.base, q)
-}
-
-/// The usual parameters of a valid request, with `over` replacing or adding
-/// some (an empty value drops the parameter).
-pub(crate) fn params<'a>(
-    client: &'a str,
-    redirect_uri: &'a str,
-    challenge: &'a str,
-    over: &[(&'a str, &'a str)],
-) -> Vec<(&'a str, &'a str)> {
-    let mut p = vec![
-        ("response_type", "code"),
-        ("client_id", client),
-        ("redirect_uri", redirect_uri),
-        ("scope", "openid"),
-        ("state", "st-123"),
-        ("nonce", "n-456"),
-        ("code_challenge", challenge),
-        ("code_challenge_method", "S256"),
-    ];
-    for (k, v) in over {
-        p.retain(|(n, _)| n != k);
-        if !v.is_empty() {
-            p.push((k, v));
-        }
-    }
-    p
-}
+// ----- helpers -----
 
 /// Every HTML page: CSP `default-src 'self'` and `frame-ancestors 'none'`,
 /// no framing, no referrer, no caching (R16, R32).
@@ -225,47 +137,6 @@ pub(crate) fn assert_error_redirect(
 
 pub(crate) async fn raw_get(s: &Server, url: &str) -> reqwest::Response {
     s.http.get(url).send().await.unwrap()
-}
-
-/// Drives login and consent (whichever appear) to the client's redirect.
-pub(crate) async fn drive(b: &Browser, url: &str, user: (&str, &str)) -> url::Url {
-    let mut end = b.get(url).await;
-    for _ in 0..4 {
-        match end {
-            End::Redirect(u) => return u,
-            End::Page(p) => {
-                assert_eq!(p.status, 200, "{}", p.body);
-                end = if p.body.contains("name=\"password\"") {
-                    b.login(&p, user).await
-                } else if p.body.contains("action=\"/consent\"") {
-                    b.consent(&p, "approve").await
-                } else {
-                    panic!("unexpected page: {}", p.body)
-                };
-            }
-        }
-    }
-    panic!("sign-in did not finish");
-}
-
-/// A code for `client` with the standard parameters plus `extra`.
-pub(crate) async fn code_for(
-    s: &Server,
-    b: &Browser,
-    client: &str,
-    redirect_uri: &str,
-    scope: &str,
-    challenge: &str,
-    extra: &[(&str, &str)],
-) -> String {
-    let cb = drive(
-        b,
-        &authorize_url(s, client, redirect_uri, scope, challenge, extra),
-        ALICE,
-    )
-    .await;
-    assert!(cb.as_str().starts_with(redirect_uri), "{cb}");
-    query(&cb, "code").unwrap_or_else(|| panic!("no code in {cb}"))
 }
 
 // ----- R1–R4 -----

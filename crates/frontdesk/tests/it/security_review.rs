@@ -5,8 +5,9 @@
 use serde_json::{Value, json};
 
 use crate::both;
-use crate::browser::{ALICE, Browser, authorize_url, page, pkce};
-use crate::security_authorize::{APP1, APP1_CB, NATIVE_CB, SECURITY_CONFIG, code_for};
+use crate::browser::{
+    ALICE, APP1, APP1_CB, Browser, NATIVE_CB, SECURITY_CONFIG, authorize_url, code_for, page, pkce,
+};
 use crate::support::{Server, basic_header};
 
 fn err(error: &str, description: &str) -> Value {

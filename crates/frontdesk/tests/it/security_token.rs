@@ -4,33 +4,17 @@
 //! revocation and binding (R20–R22), no password grant (R25), duplicate
 //! parameters (R36), and userinfo's RFC 6750 errors.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 
 use crate::both;
-use crate::browser::{ALICE, Browser, authorize_url, pkce, query, redirect};
-use crate::security_authorize::{
-    APP1, APP1_CB, NATIVE_CB, SECURITY_CONFIG, authz, code_for, drive, params,
+use crate::browser::{
+    ALICE, APP1, APP1_CB, Browser, NATIVE_CB, SECURITY_CONFIG, authorize_url, authz, code_for,
+    drive, params, pkce, query, redirect,
 };
-use crate::support::{Server, jwt_parts};
-
-/// SECURITY_CONFIG with one-second codes and one-second refresh idle time
-/// (top-level keys; the test support puts them above the base config).
-const EXPIRY_CONFIG: &str = r#"
-code_ttl_secs = 1
-refresh_idle_ttl_secs = 1
-
-[[clients]]
-client_id = "app1"
-client_secret = "app1-secret-0123456789abcdef"
-client_name = "APP1"
-grant_types = ["authorization_code", "refresh_token"]
-redirect_uris = ["https://app1.example.com/cb"]
-scope = "openid profile email offline_access photos:read"
-audience = ["https://photos.example.com"]
-"#;
+use crate::support::{Server, jwt_parts, wait_for};
 
 /// POSTs to /token; every answer, success or error, carries
 /// `Cache-Control: no-store` and `Pragma: no-cache` (RFC 6749 §5.1, R17).
@@ -105,17 +89,17 @@ async fn userinfo_status(s: &Server, at: &str) -> u16 {
         .as_u16()
 }
 
-/// Polls introspection until `token` is inactive, for at most `within`.
+/// Waits until introspection says `token` is inactive, for at most `within`.
 async fn inactive_within(s: &Server, token: &str, within: Duration, what: &str) {
-    let deadline = Instant::now() + within;
-    loop {
+    wait_for(what, within, async || {
         let info = s.introspect(token).await;
         if info == json!({"active": false}) {
-            return;
+            Ok(())
+        } else {
+            Err(info)
         }
-        assert!(Instant::now() < deadline, "{what}: still {info}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
 }
 
 // ----- R9 -----
@@ -563,31 +547,11 @@ async fn r15_nonce_echoed_only_when_sent(s: &Server) {
 }
 both!(r15_nonce_echoed_only_when_sent, SECURITY_CONFIG);
 
-/// R17: token responses are never cached, and a code dies after
-/// `code_ttl_secs` (here 1 s).
-async fn r17_code_expiry_and_no_store(s: &Server) {
+/// R17: token responses are never cached, success or error. (Code expiry
+/// at `code_ttl` is tested with a fixed clock in
+/// crates/core/tests/it/authorization_code.rs.)
+async fn r17_no_store(s: &Server) {
     let b = Browser::new(s);
-    let (verifier, challenge) = pkce();
-    let code = code_for(s, &b, APP1.0, APP1_CB, "openid", &challenge, &[]).await;
-    tokio::time::sleep(Duration::from_millis(2200)).await;
-    let (status, _, body) = token(
-        s,
-        Some(APP1),
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", APP1_CB),
-            ("code_verifier", &verifier),
-        ],
-    )
-    .await;
-    assert_eq!(
-        (status, body),
-        (
-            400,
-            err("invalid_grant", "the authorization code has expired")
-        )
-    );
     // A fresh code redeemed at once works; the success also says no-store
     // (checked by `token`).
     let (verifier, challenge) = pkce();
@@ -614,12 +578,12 @@ async fn r17_code_expiry_and_no_store(s: &Server) {
         )
     );
 }
-both!(r17_code_expiry_and_no_store, EXPIRY_CONFIG);
+both!(r17_no_store, SECURITY_CONFIG);
 
 // ----- R20–R22 -----
 
 /// R20: a public client's refresh token rotates on every use; replaying an
-/// old one (outside the grace window) revokes the whole family.
+/// old one (outside the grace window, here none) revokes the whole family.
 async fn r20_public_client_rotation_and_family_revocation(s: &Server) {
     let b = Browser::new(s);
     let first = native_tokens(s, &b, "openid offline_access").await;
@@ -676,9 +640,9 @@ async fn r20_public_client_rotation_and_family_revocation(s: &Server) {
         )
     );
 
-    // Replay rt1 after the grace window (2 s, compared in whole seconds,
-    // so up to 3 s of wall time): the family dies.
-    tokio::time::sleep(Duration::from_millis(3100)).await;
+    // Replay rt1: `native` has no grace window (refresh_grace_secs = 0 in
+    // SECURITY_CONFIG), so this is a replay and the family dies. (The grace
+    // window itself: crates/core/tests/it/refresh_token.rs, fixed clock.)
     let (status, _, body) = refresh(rt1.clone()).await;
     assert_eq!(
         (status, body),
@@ -711,36 +675,8 @@ both!(
     SECURITY_CONFIG
 );
 
-/// R21: a refresh token unused for `refresh_idle_ttl_secs` (1 s) expires.
-async fn r21_refresh_idle_expiry(s: &Server) {
-    let b = Browser::new(s);
-    let (verifier, challenge) = pkce();
-    let code = code_for(
-        s,
-        &b,
-        APP1.0,
-        APP1_CB,
-        "openid offline_access",
-        &challenge,
-        &[],
-    )
-    .await;
-    let body = redeem_app1(s, &code, &verifier).await;
-    let rt = body["refresh_token"].as_str().unwrap().to_owned();
-    tokio::time::sleep(Duration::from_millis(2200)).await;
-    assert_eq!(s.introspect(&rt).await, json!({"active": false}));
-    let (status, _, body) = token(
-        s,
-        Some(APP1),
-        &[("grant_type", "refresh_token"), ("refresh_token", &rt)],
-    )
-    .await;
-    assert_eq!(
-        (status, body),
-        (400, err("invalid_grant", "the refresh token has expired"))
-    );
-}
-both!(r21_refresh_idle_expiry, EXPIRY_CONFIG);
+// R21's idle expiry (`refresh_idle_ttl`) is tested with a fixed clock in
+// crates/core/tests/it/refresh_token.rs.
 
 /// R21: logout, a password change and disabling the user each make the
 /// user's refresh tokens (and access tokens) inactive within 1 s.

@@ -317,14 +317,8 @@ impl Server {
     pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
         let pid = self.child.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        None
+        let child = &mut self.child;
+        wait_blocking(timeout, || child.try_wait().ok().flatten())
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -526,9 +520,10 @@ macro_rules! both {
 }
 
 /// Polls `check` until it returns `Some` or `timeout` passes, for a state
-/// another process reaches on its own time (a log line flushed to disk,
-/// ports released, a rotated key in use). Every wait of that kind goes
-/// through here, so the suite has one polling pause instead of one per test.
+/// another process reaches on its own time (a port, a process, a log line
+/// flushed to disk, another process's cache) — never for expiry: expiry is
+/// tested with a fixed clock in crates/core/tests. Every asynchronous wait
+/// of that kind goes through here, so the suite has one polling pause.
 pub async fn wait_until<T>(
     timeout: Duration,
     mut check: impl AsyncFnMut() -> Option<T>,
@@ -542,7 +537,48 @@ pub async fn wait_until<T>(
             return None;
         }
         // The pause between two looks at another process's state.
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// How often [`wait_until`] and [`wait_blocking`] look again.
+const POLL: Duration = Duration::from_millis(50);
+
+/// [`wait_until`] for a check that says why it is not there yet: panics
+/// with `what` and the last `Err` when `within` passes.
+pub async fn wait_for<T, E: std::fmt::Debug>(
+    what: &str,
+    within: Duration,
+    mut check: impl AsyncFnMut() -> Result<T, E>,
+) -> T {
+    let mut last = None;
+    let found = wait_until(within, async || match check().await {
+        Ok(v) => Some(v),
+        Err(e) => {
+            last = Some(e);
+            None
+        }
+    })
+    .await;
+    match found {
+        Some(v) => v,
+        None => panic!("{what}: still {last:?} after {within:?}"),
+    }
+}
+
+/// [`wait_until`] for synchronous code (outside any runtime, e.g. in
+/// `Drop`): `None` when `check` found nothing within `within`.
+pub fn wait_blocking<T>(within: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = check() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        // The same pause, on a thread.
+        std::thread::sleep(POLL);
     }
 }
 
@@ -562,4 +598,30 @@ pub fn exit_within(child: Child, timeout: Duration) -> Option<std::process::Outp
             None
         }
     }
+}
+
+/// A response taken apart: status, headers, and the body as JSON (`Null`
+/// when empty; anything else that is not JSON fails the test).
+pub async fn parts(r: reqwest::Response) -> (u16, reqwest::header::HeaderMap, Value) {
+    let status = r.status().as_u16();
+    let h = r.headers().clone();
+    let text = r.text().await.unwrap();
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text:?}"))
+    };
+    (status, h, body)
+}
+
+/// The one `invalid_client` body (RFC 6749 §5.2): it never says which part
+/// of the authentication failed.
+pub fn invalid_client() -> Value {
+    serde_json::json!({"error": "invalid_client", "error_description": "client authentication failed"})
+}
+
+/// RFC 6749 §5.1: token-endpoint style answers are never cached.
+pub fn assert_no_store(h: &reqwest::header::HeaderMap) {
+    assert_eq!(h["cache-control"], "no-store");
+    assert_eq!(h["pragma"], "no-cache");
 }

@@ -1,0 +1,225 @@
+//! authorize.rs's decisions (OIDC Core §3.1.2.3): login, consent or issue,
+//! from the request, the SSO session and the remembered consent.
+
+use frontdesk_core::authorize::{self, Next};
+use frontdesk_core::error::ErrorCode;
+use frontdesk_core::model::Consent;
+use frontdesk_core::scope::Scope;
+use frontdesk_core::store::Store;
+
+use crate::support::*;
+
+struct Setup {
+    /// Extra authorization-request parameters (scope is `openid profile`).
+    params: &'static [(&'static str, &'static str)],
+    /// Seconds between login and this request; `None`: not signed in.
+    signed_in_ago: Option<i64>,
+    /// The scope approved before, if any.
+    consented: Option<&'static str>,
+    first_party: bool,
+}
+
+const SETUP: Setup = Setup {
+    params: &[],
+    signed_in_ago: Some(10),
+    consented: None,
+    first_party: false,
+};
+
+struct Case {
+    description: &'static str,
+    setup: Setup,
+    expect: Result<Next, ErrorCode>,
+}
+
+fn consent_for(scope: &str) -> Next {
+    Next::Consent(Scope::parse(scope).unwrap())
+}
+
+#[tokio::test]
+async fn decisions() {
+    let cases = [
+        Case {
+            description: "not signed in",
+            setup: Setup {
+                signed_in_ago: None,
+                ..SETUP
+            },
+            expect: Ok(Next::Login),
+        },
+        Case {
+            description: "not signed in, prompt=none",
+            setup: Setup {
+                signed_in_ago: None,
+                params: &[("prompt", "none")],
+                ..SETUP
+            },
+            expect: Err(ErrorCode::LoginRequired),
+        },
+        Case {
+            description: "signed in, nothing approved yet",
+            setup: SETUP,
+            expect: Ok(consent_for("openid profile")),
+        },
+        Case {
+            description: "signed in, no consent, prompt=none",
+            setup: Setup {
+                params: &[("prompt", "none")],
+                ..SETUP
+            },
+            expect: Err(ErrorCode::ConsentRequired),
+        },
+        Case {
+            description: "signed in and approved before",
+            setup: Setup {
+                consented: Some("openid profile email"),
+                ..SETUP
+            },
+            expect: Ok(Next::Issue),
+        },
+        Case {
+            description: "approved before, prompt=none: silent SSO",
+            setup: Setup {
+                consented: Some("openid profile"),
+                params: &[("prompt", "none")],
+                ..SETUP
+            },
+            expect: Ok(Next::Issue),
+        },
+        Case {
+            description: "approved less than asked",
+            setup: Setup {
+                consented: Some("openid"),
+                ..SETUP
+            },
+            expect: Ok(consent_for("openid profile")),
+        },
+        Case {
+            description: "approved before, prompt=consent asks again",
+            setup: Setup {
+                consented: Some("openid profile"),
+                params: &[("prompt", "consent")],
+                ..SETUP
+            },
+            expect: Ok(consent_for("openid profile")),
+        },
+        Case {
+            description: "first-party clients need no consent",
+            setup: Setup {
+                first_party: true,
+                ..SETUP
+            },
+            expect: Ok(Next::Issue),
+        },
+        Case {
+            description: "prompt=login re-authenticates a live session",
+            setup: Setup {
+                consented: Some("openid profile"),
+                params: &[("prompt", "login")],
+                ..SETUP
+            },
+            expect: Ok(Next::Login),
+        },
+        Case {
+            description: "max_age not yet reached",
+            setup: Setup {
+                consented: Some("openid profile"),
+                params: &[("max_age", "60")],
+                signed_in_ago: Some(60),
+                ..SETUP
+            },
+            expect: Ok(Next::Issue),
+        },
+        Case {
+            description: "max_age exceeded",
+            setup: Setup {
+                consented: Some("openid profile"),
+                params: &[("max_age", "60")],
+                signed_in_ago: Some(61),
+                ..SETUP
+            },
+            expect: Ok(Next::Login),
+        },
+        Case {
+            description: "max_age exceeded, prompt=none",
+            setup: Setup {
+                consented: Some("openid profile"),
+                params: &[("max_age", "60"), ("prompt", "none")],
+                signed_in_ago: Some(61),
+                ..SETUP
+            },
+            expect: Err(ErrorCode::LoginRequired),
+        },
+    ];
+    for case in cases {
+        let s = &case.setup;
+        let env = env_with(|c| c.first_party = s.first_party).await;
+        let mut params = vec![("scope", "openid profile")];
+        params.extend_from_slice(s.params);
+        let req = request(&env, &params).await;
+        let session = match s.signed_in_ago {
+            Some(ago) => Some(sign_in(&env, NOW - ago).await),
+            None => None,
+        };
+        if let Some(scope) = s.consented {
+            env.db
+                .put_consent(&Consent {
+                    sub: "sub-alice".to_owned(),
+                    client_id: req.client.client_id.clone(),
+                    scope: scope.to_owned(),
+                    granted_at: NOW - 100,
+                })
+                .await
+                .unwrap();
+        }
+        let consent = env
+            .db
+            .consent("sub-alice", &req.client.client_id)
+            .await
+            .unwrap();
+        let got = authorize::decide(&req, session.as_ref(), consent.as_ref(), NOW);
+        match case.expect {
+            Ok(next) => assert_eq!(got, Ok(next), "{}", case.description),
+            Err(code) => assert_eq!(got.map_err(|e| e.code), Err(code), "{}", case.description),
+        }
+    }
+}
+
+/// Approving remembers the union of old and new scopes.
+#[tokio::test]
+async fn consent_accumulates() {
+    let env = env().await;
+    let app = frontdesk_core::model::ClientId("app".to_owned());
+    let scope = Scope::parse("openid").unwrap();
+    authorize::remember_consent(&env.db, "sub-alice", &app, &scope, None, NOW)
+        .await
+        .unwrap();
+    let before = env.db.consent("sub-alice", &app).await.unwrap();
+    let more = Scope::parse("profile openid").unwrap();
+    authorize::remember_consent(&env.db, "sub-alice", &app, &more, before.as_ref(), NOW + 1)
+        .await
+        .unwrap();
+    let after = env.db.consent("sub-alice", &app).await.unwrap().unwrap();
+    assert_eq!(after.scope, "openid profile");
+}
+
+/// The code issued carries state and iss (RFC 9207) and expires after
+/// code_ttl (tested in authorization_code.rs); the grant keeps the
+/// session's auth_time and sid.
+#[tokio::test]
+async fn issuing_a_code() {
+    let env = env().await;
+    let session = sign_in(&env, NOW - 50).await;
+    let req = request(&env, &[("scope", "openid")]).await;
+    let resp = authorize::issue_code(&env.core, &env.db, &req, &session, NOW)
+        .await
+        .unwrap();
+    let names: Vec<&str> = resp.params.iter().map(|(k, _)| *k).collect();
+    assert_eq!(names, ["code", "state", "iss"]);
+    assert_eq!(resp.params[2].1, ISSUER);
+    let code = &resp.params[0].1;
+    let t = redeem(&env, code, NOW + 1).await.unwrap();
+    let id = claims(t.id_token.as_deref().unwrap());
+    assert_eq!(id["auth_time"], NOW - 50);
+    assert_eq!(id["sid"], session.sid.as_str());
+}

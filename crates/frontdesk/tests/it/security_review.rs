@@ -55,6 +55,39 @@ async fn post_via(
 const M2M: (&str, &str) = ("order-service", "order-service-secret-0123456789");
 const CC: &[(&str, &str)] = &[("grant_type", "client_credentials")];
 
+/// Signs alice in to `client` (app1 confidential, native public) with
+/// `openid offline_access` and redeems the code: the token response.
+async fn tokens_for(s: &Server, client: &str) -> Value {
+    let b = Browser::new(s);
+    let (verifier, challenge) = pkce();
+    let (cb, basic) = if client == "native" {
+        (NATIVE_CB, None)
+    } else {
+        (APP1_CB, Some(APP1))
+    };
+    let code = code_for(s, &b, client, cb, "openid offline_access", &challenge, &[]).await;
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", cb),
+        ("code_verifier", verifier.as_str()),
+    ];
+    if basic.is_none() {
+        form.push(("client_id", client));
+    }
+    let r = s.post_form("/token", basic, &form).await;
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+/// [`tokens_for`]'s refresh token.
+async fn refresh_token_for(s: &Server, client: &str) -> String {
+    tokens_for(s, client).await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 // ----- finding 3: throttles and trusted proxies -----
 
 const THROTTLE_CONFIG: &str = "client_auth_max_failures_per_ip = 3\n";
@@ -131,32 +164,7 @@ both!(f11_3_trusted_proxy_names_the_client, PROXY_CONFIG);
 /// Finding 4: a public client cannot introspect (RFC 7662 §2.1), and at
 /// /revoke someone else's token is answered like an unknown one.
 async fn f11_4_public_clients_cannot_scan_tokens(s: &Server) {
-    let b = Browser::new(s);
-    let (verifier, challenge) = pkce();
-    let code = code_for(
-        s,
-        &b,
-        APP1.0,
-        APP1_CB,
-        "openid offline_access",
-        &challenge,
-        &[],
-    )
-    .await;
-    let r = s
-        .post_form(
-            "/token",
-            Some(APP1),
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", APP1_CB),
-                ("code_verifier", &verifier),
-            ],
-        )
-        .await;
-    assert_eq!(r.status(), 200);
-    let tokens: Value = r.json().await.unwrap();
+    let tokens = tokens_for(s, APP1.0).await;
     let rt = tokens["refresh_token"].as_str().unwrap();
     let at = tokens["access_token"].as_str().unwrap();
 
@@ -301,31 +309,6 @@ scope = "openid offline_access"
 refresh_grace_secs = 30
 "#;
 
-/// A refresh token for `client` (app1 confidential, native public).
-async fn refresh_token_for(s: &Server, client: &str) -> String {
-    let b = Browser::new(s);
-    let (verifier, challenge) = pkce();
-    let (cb, basic) = if client == "native" {
-        (NATIVE_CB, None)
-    } else {
-        (APP1_CB, Some(APP1))
-    };
-    let code = code_for(s, &b, client, cb, "openid offline_access", &challenge, &[]).await;
-    let mut form = vec![
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", cb),
-        ("code_verifier", verifier.as_str()),
-    ];
-    if basic.is_none() {
-        form.push(("client_id", client));
-    }
-    let r = s.post_form("/token", basic, &form).await;
-    assert_eq!(r.status(), 200);
-    let body: Value = r.json().await.unwrap();
-    body["refresh_token"].as_str().unwrap().to_owned()
-}
-
 async fn refresh(s: &Server, client: &str, rt: &str) -> (u16, Value) {
     let (basic, mut form) = if client == "native" {
         (None, vec![("client_id", "native")])
@@ -407,31 +390,7 @@ both!(f11_8_client_refresh_grace_is_validated);
 /// grants to that client in the same transaction: its refresh token and
 /// access token stop working at once.
 async fn f11_9_revoking_consent_revokes_tokens(s: &Server) {
-    let b = Browser::new(s);
-    let (verifier, challenge) = pkce();
-    let code = code_for(
-        s,
-        &b,
-        APP1.0,
-        APP1_CB,
-        "openid offline_access",
-        &challenge,
-        &[],
-    )
-    .await;
-    let r = s
-        .post_form(
-            "/token",
-            Some(APP1),
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", APP1_CB),
-                ("code_verifier", &verifier),
-            ],
-        )
-        .await;
-    let tokens: Value = r.json().await.unwrap();
+    let tokens = tokens_for(s, APP1.0).await;
     let rt = tokens["refresh_token"].as_str().unwrap();
     let at = tokens["access_token"].as_str().unwrap();
     assert_eq!(s.introspect(at).await["active"], true);

@@ -17,7 +17,11 @@
 //!   one fetch instead of starting their own, so a flood of tokens with
 //!   forged `kid`s costs the authorization server at most one request per
 //!   interval, whatever the flood's size.
+//!
+//! Every time above is read from one [`Clock`]: the monotonic system clock,
+//! or one the caller moves ([`Keys::remote_with_clock`], for tests).
 
+use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -25,6 +29,23 @@ use std::time::{Duration, Instant};
 use frontdesk_jose::Jwks;
 
 use crate::http_client::HttpClient;
+
+/// The monotonic time a remote key set measures freshness and the refetch
+/// interval on.
+pub trait Clock: Send + Sync + fmt::Debug {
+    /// Now.
+    fn now(&self) -> Instant;
+}
+
+/// The default clock: [`Instant::now`].
+#[derive(Debug)]
+struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+}
 
 /// Tuning of a remote key set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +86,7 @@ struct Remote {
     url: String,
     http: HttpClient,
     opts: KeysOptions,
+    clock: Arc<dyn Clock>,
     state: RwLock<Snapshot>,
     /// Held while fetching: concurrent misses queue here and then see the
     /// new generation instead of fetching again.
@@ -105,11 +127,23 @@ impl Keys {
     /// module documentation describes. Call [`Keys::refresh`] to load it
     /// before the first request.
     pub fn remote(jwks_uri: &str, http: HttpClient, opts: KeysOptions) -> Keys {
-        let now = Instant::now();
+        Keys::remote_with_clock(jwks_uri, http, opts, Arc::new(SystemClock))
+    }
+
+    /// [`Keys::remote`] measuring time on `clock` instead of the system's
+    /// monotonic clock (a test moves it instead of sleeping).
+    pub fn remote_with_clock(
+        jwks_uri: &str,
+        http: HttpClient,
+        opts: KeysOptions,
+        clock: Arc<dyn Clock>,
+    ) -> Keys {
+        let now = clock.now();
         Keys(Source::Remote(Arc::new(Remote {
             url: jwks_uri.to_owned(),
             http,
             opts,
+            clock,
             state: RwLock::new(Snapshot {
                 jwks: Arc::new(Jwks::default()),
                 generation: 0,
@@ -154,7 +188,7 @@ impl Keys {
             Source::Remote(r) => {
                 let (jwks, stale) = {
                     let s = r.read();
-                    (Arc::clone(&s.jwks), Instant::now() >= s.fresh_until)
+                    (Arc::clone(&s.jwks), r.clock.now() >= s.fresh_until)
                 };
                 if stale {
                     Remote::refresh_in_background(r);
@@ -196,14 +230,10 @@ impl Keys {
             return Refetch::Suppressed;
         };
         let _guard = r.fetch_lock.lock().await;
+        let now = r.clock.now();
         let (generation, last_attempt, loaded, stale) = {
             let s = r.read();
-            (
-                s.generation,
-                s.last_attempt,
-                s.loaded,
-                Instant::now() >= s.fresh_until,
-            )
+            (s.generation, s.last_attempt, s.loaded, now >= s.fresh_until)
         };
         if generation != seen_generation {
             // Someone fetched while we waited for the lock.
@@ -219,7 +249,7 @@ impl Keys {
         // A stale set is due for a fetch anyway (its max-age, ≥ 1 s, bounds
         // the rate): fetch now rather than refuse a token signed by a key
         // published since, while the background refresh is still queued.
-        if !stale && last_attempt.is_some_and(|t| t.elapsed() < interval) {
+        if !stale && last_attempt.is_some_and(|t| now.saturating_duration_since(t) < interval) {
             return Refetch::Suppressed;
         }
         match r.fetch().await {
@@ -243,7 +273,7 @@ impl Remote {
     /// One GET of the JWKS. The caller holds `fetch_lock`.
     async fn fetch(&self) -> Result<(), String> {
         self.fetches.fetch_add(1, Ordering::Relaxed);
-        let started = Instant::now();
+        let started = self.clock.now();
         let result = self.http.get_json::<Jwks>(&self.url).await;
         let mut s = self.write();
         s.generation = s.generation.wrapping_add(1);
@@ -257,14 +287,14 @@ impl Remote {
                 tracing::debug!(url = %self.url, keys = fetched.value.keys.len(), ttl_secs = ttl.as_secs(), "fetched JWKS");
                 s.jwks = Arc::new(fetched.value);
                 s.loaded = true;
-                s.fresh_until = Instant::now() + ttl;
+                s.fresh_until = self.clock.now() + ttl;
                 s.last_error = None;
                 Ok(())
             }
             Err(e) => {
                 let msg = e.to_string();
                 tracing::warn!(url = %self.url, error = %msg, "fetching the JWKS failed; keeping the previous keys");
-                s.fresh_until = Instant::now() + RETRY_AFTER_FAILURE;
+                s.fresh_until = self.clock.now() + RETRY_AFTER_FAILURE;
                 s.last_error = Some(msg.clone());
                 Err(msg)
             }
@@ -283,7 +313,7 @@ impl Remote {
             {
                 let _guard = r.fetch_lock.lock().await;
                 // Still stale? Another fetch may have happened meanwhile.
-                if Instant::now() >= r.read().fresh_until {
+                if r.clock.now() >= r.read().fresh_until {
                     let _ = r.fetch().await;
                 }
             }

@@ -102,7 +102,7 @@ pub use http_client::{
     Answer, DEFAULT_TIMEOUT, FetchError, HttpClient, MAX_BODY, basic_authorization,
 };
 pub use introspect::Introspector;
-pub use keys::{Keys, KeysOptions};
+pub use keys::{Clock, Keys, KeysOptions};
 pub use layer::{BearerLayer, BearerService};
 pub use validator::Validator;
 pub use verified_cache::CacheStats;

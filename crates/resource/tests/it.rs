@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::State;
@@ -15,8 +15,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use frontdesk_jose::{AccessTokenClaims, Algorithm, Jwks, SigningKey};
 use frontdesk_resource::{
-    Guard, HttpClient, Introspector, Keys, KeysOptions, ValidationError, Validator, Verified, Via,
-    discover, unix_now,
+    Clock, Guard, HttpClient, Introspector, Keys, KeysOptions, ValidationError, Validator,
+    Verified, Via, discover, unix_now,
 };
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
@@ -48,7 +48,7 @@ async fn metadata(State(s): State<Shared>) -> Response {
 
 async fn jwks(State(s): State<Shared>) -> Response {
     s.jwks_hits.fetch_add(1, Ordering::SeqCst);
-    // A little latency, so that concurrent misses really overlap.
+    // Real clock: a little latency, so that concurrent misses really overlap.
     tokio::time::sleep(Duration::from_millis(50)).await;
     let body = serde_json::to_string(&*s.jwks.lock().unwrap()).unwrap();
     let cc = s.cache_control.lock().unwrap().clone();
@@ -95,6 +95,36 @@ async fn big() -> Response {
         .map(|i| json!({"kty": "EC", "crv": "P-256", "kid": format!("k{i}"), "x": "AAAA", "y": "BBBB"}))
         .collect();
     axum::Json(json!({ "keys": keys })).into_response()
+}
+
+/// The kit's clock, moved by the test instead of waiting.
+#[derive(Debug)]
+struct ManualClock(Mutex<Instant>);
+
+impl Clock for ManualClock {
+    fn now(&self) -> Instant {
+        *self.0.lock().unwrap()
+    }
+}
+
+impl ManualClock {
+    fn advance(&self, by: Duration) {
+        *self.0.lock().unwrap() += by;
+    }
+}
+
+/// Polls `done` until it holds or `within` has passed; whether it held.
+/// For work the kit does in a background task the test cannot join.
+async fn eventually(within: Duration, done: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    while !done() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        // Real clock: the background task runs on its own; we can only look again.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    true
 }
 
 struct TestAs {
@@ -156,16 +186,19 @@ impl TestAs {
         self.state.introspect_hits.load(Ordering::SeqCst)
     }
 
-    fn remote_validator(&self, min_refresh: Duration) -> Validator {
-        let keys = Keys::remote(
+    /// A validator over the remote JWKS, with the clock its key set runs on.
+    fn remote_validator(&self, min_refresh: Duration) -> (Validator, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock(Mutex::new(Instant::now())));
+        let keys = Keys::remote_with_clock(
             &format!("{}/jwks.json", self.issuer),
             HttpClient::new().unwrap(),
             KeysOptions {
                 min_refresh_interval: min_refresh,
                 ..KeysOptions::default()
             },
+            Arc::clone(&clock) as Arc<dyn Clock>,
         );
-        Validator::with_keys(&self.issuer, AUD, keys)
+        (Validator::with_keys(&self.issuer, AUD, keys), clock)
     }
 }
 
@@ -196,7 +229,7 @@ async fn discovery_finds_the_keys_and_a_valid_token_passes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_flood_of_unknown_kids_fetches_at_most_once_per_interval() {
     let a = start_as().await;
-    let v = a.remote_validator(Duration::from_secs(60));
+    let (v, _clock) = a.remote_validator(Duration::from_secs(60));
     v.keys().refresh().await.unwrap();
     assert_eq!(a.jwks_hits(), 1);
 
@@ -235,7 +268,7 @@ async fn a_flood_of_unknown_kids_fetches_at_most_once_per_interval() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_key_is_found_by_refetch_after_the_interval() {
     let a = start_as().await;
-    let v = a.remote_validator(Duration::from_millis(300));
+    let (v, clock) = a.remote_validator(Duration::from_secs(60));
     v.keys().refresh().await.unwrap();
     let (new_key, _) = SigningKey::generate(Algorithm::EdDSA).unwrap();
     a.state
@@ -251,9 +284,13 @@ async fn a_new_key_is_found_by_refetch_after_the_interval() {
         v.verify(&t, &[], unix_now()).await.unwrap_err().status(),
         401
     );
+    clock.advance(Duration::from_secs(59));
+    assert_eq!(
+        v.verify(&t, &[], unix_now()).await.unwrap_err().status(),
+        401
+    );
     assert_eq!(a.jwks_hits(), 1, "within the interval: no refetch");
-    // Real clock: the refetch limit is measured on the kit's own `Instant`.
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    clock.advance(Duration::from_secs(2));
     v.verify(&t, &["photos:read"], unix_now()).await.unwrap();
     assert_eq!(a.jwks_hits(), 2);
 }
@@ -263,22 +300,35 @@ async fn a_new_key_is_found_by_refetch_after_the_interval() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_age_drives_a_background_refresh() {
     let a = start_as().await;
-    *a.state.cache_control.lock().unwrap() = "public, max-age=1".to_owned();
-    let v = a.remote_validator(Duration::from_secs(60));
+    *a.state.cache_control.lock().unwrap() = "public, max-age=120".to_owned();
+    let (v, clock) = a.remote_validator(Duration::from_secs(60));
     v.keys().refresh().await.unwrap();
     let t = a.token("photos:read");
     v.validate(&t, &[], unix_now()).unwrap();
     assert_eq!(a.jwks_hits(), 1);
-    // Real clock: `max-age` freshness is the kit's own `Instant`, and the
-    // refresh runs in a background task that the test can only wait for.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // The server publishes a second key; the cache learns it by refreshing.
+    let (next, _) = SigningKey::generate(Algorithm::ES256).unwrap();
+    a.state
+        .jwks
+        .lock()
+        .unwrap()
+        .keys
+        .push(next.public_jwk().clone());
+    clock.advance(Duration::from_secs(121));
     // Stale: this request is served from the old set and starts a refresh.
     v.validate(&t, &[], unix_now()).unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        eventually(Duration::from_secs(5), || v.keys().current().keys.len()
+            == 2)
+        .await,
+        "the background refresh put the new set in place"
+    );
     assert_eq!(a.jwks_hits(), 2);
     v.validate(&t, &[], unix_now()).unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(a.jwks_hits(), 2, "fresh again");
+    assert!(
+        !eventually(Duration::from_millis(300), || a.jwks_hits() > 2).await,
+        "fresh again: no further fetch"
+    );
 }
 
 /// No keys can be loaded at all: 503, fail closed, not 401.
@@ -572,7 +622,8 @@ fn a_verified_token_is_remembered_until_exp_with_scopes_checked_each_time() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_remembered_token_is_refused_once_its_key_leaves_the_set() {
     let a = start_as().await;
-    let v = a.remote_validator(Duration::from_secs(60)).with_cache(1000);
+    let (v, _clock) = a.remote_validator(Duration::from_secs(60));
+    let v = v.with_cache(1000);
     v.keys().refresh().await.unwrap();
     let t = a.token("photos:read");
     v.verify(&t, &["photos:read"], unix_now()).await.unwrap();
@@ -606,8 +657,8 @@ async fn a_remembered_token_is_refused_once_its_key_leaves_the_set() {
 #[tokio::test(flavor = "current_thread")]
 async fn an_unknown_kid_on_a_stale_set_fetches_at_once() {
     let a = start_as().await;
-    *a.state.cache_control.lock().unwrap() = "max-age=1".to_owned();
-    let v = a.remote_validator(Duration::from_secs(60));
+    *a.state.cache_control.lock().unwrap() = "max-age=30".to_owned();
+    let (v, clock) = a.remote_validator(Duration::from_secs(60));
     v.keys().refresh().await.unwrap();
     let (new_key, _) = SigningKey::generate(Algorithm::ES256).unwrap();
     a.state
@@ -619,8 +670,14 @@ async fn an_unknown_kid_on_a_stale_set_fetches_at_once() {
     let t = new_key
         .sign(Some("at+jwt"), &claims(&a.issuer, AUD, "photos:read", 300))
         .unwrap();
-    // Real clock: staleness (`max-age=1`) is the kit's own `Instant`.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Fresh, within the interval: the unknown kid is refused unfetched.
+    assert_eq!(
+        v.verify(&t, &[], unix_now()).await.unwrap_err().status(),
+        401
+    );
+    assert_eq!(a.jwks_hits(), 1);
+    // Past max-age, still within the interval: fetched at once.
+    clock.advance(Duration::from_secs(31));
     v.verify(&t, &["photos:read"], unix_now()).await.unwrap();
     assert_eq!(a.jwks_hits(), 2);
 }

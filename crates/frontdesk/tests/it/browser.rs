@@ -376,3 +376,21 @@ pub async fn code_for(
     assert!(cb.as_str().starts_with(redirect_uri), "{cb}");
     query(&cb, "code").unwrap_or_else(|| panic!("no code in {cb}"))
 }
+
+/// A new browser on app1's login page.
+pub async fn at_login_page(s: &Server) -> (Browser, Page) {
+    let (_, challenge) = pkce();
+    let b = Browser::new(s);
+    let login = page(
+        b.get(&authorize_url(
+            s,
+            APP1.0,
+            APP1_CB,
+            "openid",
+            &challenge,
+            &[],
+        ))
+        .await,
+    );
+    (b, login)
+}

@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 
 use crate::both;
 use crate::browser::{
-    ALICE, APP1, APP1_CB, Browser, NATIVE_CB, Page, SECURITY_CONFIG, authorize_url, authz, drive,
-    page, params, pkce, query, redirect,
+    ALICE, APP1, APP1_CB, Browser, NATIVE_CB, Page, SECURITY_CONFIG, at_login_page, authorize_url,
+    authz, drive, page, params, pkce, query, redirect,
 };
 use crate::support::Server;
 
@@ -1434,24 +1434,6 @@ async fn r37_account_lockout_after_10_failures(s: &Server) {
     assert!(consent.body.contains("action=\"/consent\""));
 }
 both!(r37_account_lockout_after_10_failures, SECURITY_CONFIG);
-
-/// A new browser on app1's login page.
-async fn at_login_page(s: &Server) -> (Browser, Page) {
-    let (_, challenge) = pkce();
-    let b = Browser::new(s);
-    let login = page(
-        b.get(&authorize_url(
-            s,
-            APP1.0,
-            APP1_CB,
-            "openid",
-            &challenge,
-            &[],
-        ))
-        .await,
-    );
-    (b, login)
-}
 
 /// `n` wrong-password logins sent at once as `usernames(i)`; their statuses.
 async fn concurrent_failed_logins(

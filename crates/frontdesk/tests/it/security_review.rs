@@ -6,7 +6,8 @@ use serde_json::{Value, json};
 
 use crate::both;
 use crate::browser::{
-    ALICE, APP1, APP1_CB, Browser, NATIVE_CB, SECURITY_CONFIG, authorize_url, code_for, page, pkce,
+    ALICE, APP1, APP1_CB, Browser, NATIVE_CB, SECURITY_CONFIG, at_login_page, authorize_url,
+    code_for, page, pkce,
 };
 use crate::support::{Server, basic_header};
 
@@ -224,19 +225,7 @@ both!(f11_4_public_clients_cannot_scan_tokens, SECURITY_CONFIG);
 /// is reached by: 10 failures split between `alice` and her e-mail address
 /// lock both.
 async fn f11_6_account_limit_counts_username_and_email_together(s: &Server) {
-    let (_, challenge) = pkce();
-    let b = Browser::new(s);
-    let login = page(
-        b.get(&authorize_url(
-            s,
-            APP1.0,
-            APP1_CB,
-            "openid",
-            &challenge,
-            &[],
-        ))
-        .await,
-    );
+    let (b, login) = at_login_page(s).await;
     for i in 1..=10 {
         let name = if i % 2 == 0 {
             "alice"

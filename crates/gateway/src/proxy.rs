@@ -86,19 +86,26 @@ static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host"
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 static FORWARDED: HeaderName = HeaderName::from_static("forwarded");
 
-/// A header name as CGI-style servers read it: lowercase, `_` as `-`.
-fn canonical(name: &HeaderName) -> String {
-    name.as_str().replace('_', "-")
+/// Whether header name `name` (lowercase, as `HeaderName` keeps it) starts
+/// with `prefix` when read as CGI-style servers read it, `_` as `-`.
+/// Compared byte by byte: no allocation per header on the request path.
+fn canonical_starts_with(name: &[u8], prefix: &str) -> bool {
+    name.len() >= prefix.len()
+        && name
+            .iter()
+            .zip(prefix.as_bytes())
+            .all(|(&a, &b)| (if a == b'_' { b'-' } else { a }) == b)
 }
 
 /// Whether a header the caller sent is removed before forwarding: identity
 /// look-alikes, path and method overrides, and forwarding claims.
 fn dropped_from_caller(name: &HeaderName) -> bool {
-    let n = canonical(name);
-    n.starts_with(IDENTITY_PREFIX)
-        || n.starts_with(FORWARDING_PREFIX)
-        || OVERRIDES.contains(&n.as_str())
-        || FORWARDING.contains(&n.as_str())
+    let n = name.as_str().as_bytes();
+    let is = |other: &&str| n.len() == other.len() && canonical_starts_with(n, other);
+    canonical_starts_with(n, IDENTITY_PREFIX)
+        || canonical_starts_with(n, FORWARDING_PREFIX)
+        || OVERRIDES.iter().any(is)
+        || FORWARDING.iter().any(is)
 }
 
 /// RFC 7239 §4: `for=…;host=…;proto=http`, IPv6 in quoted brackets (§6),

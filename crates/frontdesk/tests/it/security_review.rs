@@ -402,14 +402,14 @@ async fn f11_9_revoking_consent_revokes_tokens(s: &Server) {
         )
         .await;
     assert_eq!(r.status(), 400);
-    let r = s
-        .http
-        .get(s.url("/userinfo"))
-        .bearer_auth(at)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 401);
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        err(
+            "invalid_grant",
+            "the refresh token has been revoked or has expired"
+        )
+    );
+    assert_eq!(s.userinfo_status(at).await, 401);
     // Nothing left to revoke: 404.
     let r = s
         .admin_req(

@@ -78,17 +78,6 @@ async fn native_tokens(s: &Server, b: &Browser, scope: &str) -> Value {
     body
 }
 
-async fn userinfo_status(s: &Server, at: &str) -> u16 {
-    s.http
-        .get(s.url("/userinfo"))
-        .bearer_auth(at)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
-
 /// Waits until introspection says `token` is inactive, for at most `within`.
 async fn inactive_within(s: &Server, token: &str, within: Duration, what: &str) {
     wait_for(what, within, async || {
@@ -657,7 +646,7 @@ async fn r20_public_client_rotation_and_family_revocation(s: &Server) {
     for (what, t) in [("rt3", &rt3), ("at1", &at1), ("at2", &at2), ("at3", &at3)] {
         inactive_within(s, t, Duration::from_secs(1), what).await;
     }
-    assert_eq!(userinfo_status(s, &at3).await, 401);
+    assert_eq!(s.userinfo_status(&at3).await, 401);
     let (status, _, body) = refresh(rt3.clone()).await;
     assert_eq!(
         (status, body),
@@ -792,7 +781,7 @@ async fn r21_refresh_revoked_on_logout_password_change_and_disable(s: &Server) {
     )
     .await;
     inactive_within(s, &at, Duration::from_secs(1), "access token after disable").await;
-    assert_eq!(userinfo_status(s, &at).await, 401);
+    assert_eq!(s.userinfo_status(&at).await, 401);
     let (status, _, body) = token(
         s,
         Some(APP1),

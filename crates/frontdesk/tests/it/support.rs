@@ -371,6 +371,18 @@ impl Server {
         r.json().await.expect("json")
     }
 
+    /// The status `/userinfo` answers for the bearer token `at`.
+    pub async fn userinfo_status(&self, at: &str) -> u16 {
+        self.http
+            .get(self.url("/userinfo"))
+            .bearer_auth(at)
+            .send()
+            .await
+            .expect("userinfo request")
+            .status()
+            .as_u16()
+    }
+
     /// Introspects `token` as `order-service`.
     pub async fn introspect(&self, token: &str) -> Value {
         let r = self

@@ -25,9 +25,17 @@ pub fn new_client_secret() -> Result<String, Error> {
     random_string(32)
 }
 
-/// A new client identifier: 16 random bytes (128 bits).
+/// A new client identifier: 16 random bytes (128 bits), base64url. One in
+/// 64 of those would start with `-`, which command lines read as a flag
+/// (`frontdesk clients show -abc…`); such draws are discarded, so every id
+/// starts with a letter, a digit or `_` (a negligible loss of entropy).
 pub fn new_client_id() -> Result<String, Error> {
-    random_string(16)
+    loop {
+        let id = random_string(16)?;
+        if !id.starts_with('-') {
+            return Ok(id);
+        }
+    }
 }
 
 /// SHA-256 of a token string, the lookup key for opaque tokens.
@@ -61,5 +69,20 @@ impl Pepper {
 impl std::fmt::Debug for Pepper {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Pepper(..)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    #[test]
+    fn generated_client_ids_never_start_with_a_dash() {
+        // 2,000 draws: with the old rule about 31 would start with `-`.
+        for _ in 0..2000 {
+            let id = super::new_client_id().unwrap();
+            assert_eq!(id.len(), 22);
+            assert!(!id.starts_with('-'), "{id}");
+        }
     }
 }

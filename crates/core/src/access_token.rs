@@ -113,7 +113,11 @@ pub async fn mint_access_token<S: Store>(
                 client_id: grant.client.client_id.0.clone(),
                 scope: (!scope.is_empty()).then_some(scope),
                 auth_time: grant.auth_time.map(to_u64),
-                acr: None,
+                // RFC 9068 §2.2.1: `acr` and `amr` of the authentication.
+                acr: grant
+                    .amr
+                    .as_deref()
+                    .map(|amr| crate::mfa::acr_of(amr).to_owned()),
                 amr: grant.amr.clone(),
             };
             let jwt = signer

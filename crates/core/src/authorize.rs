@@ -13,8 +13,9 @@ use url::Url;
 
 use crate::client::validate_resource;
 use crate::error::{Error, ErrorCode, OAuthError};
+use crate::mfa::{self, RequireMfa};
 use crate::model::{
-    AuthorizationCode, Client, ClientId, Consent, Grant, GrantType, Session, UnixTime,
+    AuthorizationCode, Client, ClientId, Consent, Grant, GrantType, Session, UnixTime, User,
 };
 use crate::params::Params;
 use crate::scope::Scope;
@@ -124,6 +125,8 @@ pub struct AuthorizeRequest {
     pub prompt: Prompt,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
+    /// OIDC Core §3.1.2.1 `acr_values`, in order of preference.
+    pub acr_values: Vec<String>,
     /// `sub` of a valid `id_token_hint`.
     pub hint_sub: Option<String>,
     pub resources: Vec<String>,
@@ -174,6 +177,7 @@ pub const REQUEST_PARAMS: &[&str] = &[
     "login_hint",
     "id_token_hint",
     "resource",
+    "acr_values",
 ];
 
 /// Validates an authorization request (RFC 6749 §4.1.1, OIDC Core §3.1.2.1,
@@ -348,6 +352,15 @@ pub async fn validate<S: Store>(
         prompt,
         max_age,
         login_hint: params.get("login_hint").map(str::to_owned),
+        acr_values: params
+            .get("acr_values")
+            .map(|v| {
+                v.split(' ')
+                    .filter(|a| !a.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default(),
         hint_sub,
         resources,
     })
@@ -358,23 +371,32 @@ pub async fn validate<S: Store>(
 pub enum Next {
     /// Show the login page.
     Login,
+    /// The session is signed in with a password only, and this request
+    /// needs a second factor the user has: ask for it (step-up).
+    SecondFactor,
+    /// This request needs a second factor and the user has none: enrol one.
+    EnrolSecondFactor,
     /// Show the consent page for these scopes.
     Consent(Scope),
     /// Everything is in place: issue a code.
     Issue,
 }
 
-/// OIDC Core §3.1.2.3: decide between login, consent and issuing, given the
-/// live SSO session (if any) and the remembered consent.
+/// OIDC Core §3.1.2.3: decide between login, a second factor, consent and
+/// issuing, given the live SSO session with its user (if any), the
+/// remembered consent and the second-factor policy that applies to the
+/// client ([`mfa::policy`]). A session below the level the request needs
+/// is raised, never silently used (`acr_values`, `require_mfa`).
 pub fn decide(
     req: &AuthorizeRequest,
-    session: Option<&Session>,
+    session: Option<(&Session, &User)>,
     consent: Option<&Consent>,
+    policy: RequireMfa,
     now: UnixTime,
 ) -> Result<Next, OAuthError> {
     let needs_login = match session {
         None => true,
-        Some(s) => {
+        Some((s, _)) => {
             req.prompt.login
                 || !session::fresh_enough(s, req.max_age, now)
                 || req.hint_sub.as_deref().is_some_and(|h| h != s.sub)
@@ -388,6 +410,23 @@ pub fn decide(
             ));
         }
         return Ok(Next::Login);
+    }
+    if let Some((s, user)) = session {
+        let required = mfa::required_level(policy, user, &req.acr_values);
+        let step = match mfa::missing(required, s, user) {
+            mfa::Missing::Nothing => None,
+            mfa::Missing::SecondFactor => Some(Next::SecondFactor),
+            mfa::Missing::Enrolment => Some(Next::EnrolSecondFactor),
+        };
+        if let Some(step) = step {
+            if req.prompt.none {
+                return Err(OAuthError::new(
+                    ErrorCode::LoginRequired,
+                    "the user must sign in with a second factor",
+                ));
+            }
+            return Ok(step);
+        }
     }
     let remembered = consent
         .map(|c| Scope::parse(&c.scope).unwrap_or_default())

@@ -62,6 +62,8 @@ pub fn metadata(core: &Core) -> Value {
             "response_modes_supported".into(),
             json!(["query", "form_post"]),
         );
+        // OIDC Discovery §3: the levels `acr_values` may ask for (crate::mfa).
+        m.insert("acr_values_supported".into(), json!(crate::mfa::ACR_VALUES));
         // RFC 9700 §2.1.1: PKCE is required, and only S256 is accepted.
         m.insert("code_challenge_methods_supported".into(), json!(["S256"]));
         // RFC 9207: every authorization response carries `iss`.
@@ -88,6 +90,7 @@ pub fn metadata(core: &Core) -> Value {
                 "sid",
                 "at_hash",
                 "amr",
+                "acr",
                 "name",
                 "given_name",
                 "family_name",

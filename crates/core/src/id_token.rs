@@ -88,7 +88,8 @@ pub fn mint(
         sid: input.grant.sid.clone(),
         at_hash: Some(frontdesk_jose::at_hash(key.alg(), input.access_token)),
         amr: (!input.grant.amr.is_empty()).then(|| input.grant.amr.clone()),
-        acr: None,
+        // OIDC Core §2: the level the authentication reached (crate::mfa).
+        acr: (!input.grant.amr.is_empty()).then(|| crate::mfa::acr_of(&input.grant.amr).to_owned()),
         extra: scoped_claims(input.user, input.scope),
     };
     key.sign(Some("JWT"), &claims)

@@ -15,6 +15,7 @@ pub mod keys;
 pub mod login;
 pub mod logout;
 pub mod manage;
+pub mod mfa;
 pub mod model;
 pub mod params;
 pub mod password;
@@ -112,6 +113,9 @@ pub struct Settings {
     /// refresh_grace`, so 0 means no window at all. A client's own
     /// `refresh_grace_secs` replaces it.
     pub refresh_grace: i64,
+    /// When users need a second factor (`require_mfa`); a client's own
+    /// setting replaces it.
+    pub require_mfa: mfa::RequireMfa,
 }
 
 /// Everything the protocol needs that does not change per request.

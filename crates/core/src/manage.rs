@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::client::{MetadataError, validate_metadata};
 use crate::error::Error;
+use crate::mfa::RequireMfa;
 use crate::model::{
     AccessTokenFormat, AuthMethod, Client, ClientId, ClientSecret, GrantType, UnixTime, User,
     UserClaims,
@@ -63,6 +64,9 @@ pub struct ClientSpec {
     /// Refresh grace window for this client; absent = the server's.
     #[serde(default)]
     pub refresh_grace_secs: Option<i64>,
+    /// `never`, `if_enrolled` or `always`; absent = the server's `require_mfa`.
+    #[serde(default)]
+    pub require_mfa: Option<RequireMfa>,
 }
 
 /// Changes to an existing client; absent fields stay as they are.
@@ -84,6 +88,7 @@ pub struct ClientPatch {
     pub id_token_signed_response_alg: Option<String>,
     pub always_issue_refresh_token: Option<bool>,
     pub refresh_grace_secs: Option<i64>,
+    pub require_mfa: Option<RequireMfa>,
 }
 
 /// A client built from a spec, with the plaintext secret to show once.
@@ -172,6 +177,7 @@ pub fn build_client(
         id_token_signed_response_alg: spec.id_token_signed_response_alg,
         always_issue_refresh_token: spec.always_issue_refresh_token,
         refresh_grace_secs: spec.refresh_grace_secs,
+        require_mfa: spec.require_mfa,
         secrets,
         created_at: now,
         updated_at: now,
@@ -205,6 +211,7 @@ pub fn patch_client(
         id_token_signed_response_alg,
         always_issue_refresh_token,
         refresh_grace_secs,
+        require_mfa,
     } = patch;
     if let Some(v) = client_name {
         client.client_name = v;
@@ -255,6 +262,9 @@ pub fn patch_client(
     }
     if let Some(v) = refresh_grace_secs {
         client.refresh_grace_secs = Some(v);
+    }
+    if let Some(v) = require_mfa {
+        client.require_mfa = Some(v);
     }
     client.updated_at = now;
     validate_metadata(&client)?;
@@ -345,6 +355,7 @@ pub fn build_user(spec: UserSpec, now: UnixTime) -> Result<User, ManageError> {
         claims: spec.claims,
         created_at: now,
         updated_at: now,
+        mfa_enrolled: false,
     })
 }
 

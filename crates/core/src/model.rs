@@ -139,6 +139,10 @@ pub struct Client {
     /// `Some(0)` makes every reuse of a rotated refresh token a replay.
     #[serde(default)]
     pub refresh_grace_secs: Option<i64>,
+    /// When this client's users need a second factor; `None` follows the
+    /// server's `require_mfa`.
+    #[serde(default)]
+    pub require_mfa: Option<crate::mfa::RequireMfa>,
     /// Access-token lifetime in seconds.
     pub access_token_ttl: i64,
     /// Refresh-token absolute lifetime in seconds.
@@ -195,6 +199,10 @@ pub struct User {
     pub created_at: UnixTime,
     /// OIDC `updated_at`.
     pub updated_at: UnixTime,
+    /// A second factor (a confirmed TOTP credential) is enrolled. Derived
+    /// by the store from the credentials; ignored when writing a user.
+    #[serde(default)]
+    pub mfa_enrolled: bool,
 }
 
 /// What a signing key is used for.
@@ -259,6 +267,19 @@ pub struct OpaqueToken {
     pub revoked_at: Option<UnixTime>,
 }
 
+/// A user's TOTP credential (RFC 6238). The secret is sealed under the
+/// key-encryption key; until `confirmed_at` it is an enrolment in progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpCredential {
+    pub sub: String,
+    /// AES-256-GCM under the KEK, associated data `totp:SUB`.
+    pub secret_sealed: Vec<u8>,
+    pub created_at: UnixTime,
+    pub confirmed_at: Option<UnixTime>,
+    /// The highest time step accepted so far (0: none).
+    pub last_step: i64,
+}
+
 /// An SSO session at frontdesk. The browser's cookie holds a random value;
 /// only its SHA-256 is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -274,6 +295,14 @@ pub struct Session {
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
     pub ended_at: Option<UnixTime>,
+    /// The browser's `User-Agent` at sign-in (at most 256 characters), for
+    /// the account page.
+    pub user_agent: Option<String>,
+    /// The client address at sign-in.
+    pub client_ip: Option<String>,
+    /// The last time the session signed the user in to an application
+    /// (updated at most every few minutes); `None` until then.
+    pub last_seen_at: Option<UnixTime>,
 }
 
 /// What a user granted a client through one authorization. Codes, refresh

@@ -146,6 +146,7 @@ fn client(uris: Vec<String>) -> Client {
         id_token_signed_response_alg: None,
         always_issue_refresh_token: false,
         refresh_grace_secs: None,
+        require_mfa: None,
         access_token_ttl: 60,
         refresh_token_ttl: 60,
         secrets: vec![],

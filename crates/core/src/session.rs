@@ -61,6 +61,16 @@ impl Started {
     }
 }
 
+/// Where a session was started from, for the account page's list.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub user_agent: Option<String>,
+    pub client_ip: Option<String>,
+}
+
+/// Longest `User-Agent` kept with a session, in characters.
+const USER_AGENT_MAX: usize = 256;
+
 /// Starts a session for `user`, who has just authenticated with `amr`
 /// (RFC 8176 values). Every login gets a fresh random id, never one the
 /// browser brought along (session fixation, RFC 6749 §10.12); `auth_time`
@@ -70,6 +80,18 @@ pub async fn start<S: Store>(
     store: &S,
     user: &User,
     amr: &[&str],
+    now: UnixTime,
+) -> Result<Started, Error> {
+    start_from(core, store, user, amr, &Origin::default(), now).await
+}
+
+/// [`start`], recording the browser and address the sign-in came from.
+pub async fn start_from<S: Store>(
+    core: &Core,
+    store: &S,
+    user: &User,
+    amr: &[&str],
+    origin: &Origin,
     now: UnixTime,
 ) -> Result<Started, Error> {
     let cookie = secret::random_string(32)?;
@@ -82,9 +104,25 @@ pub async fn start<S: Store>(
         created_at: now,
         expires_at: now + core.settings.session_ttl,
         ended_at: None,
+        user_agent: origin
+            .user_agent
+            .as_ref()
+            .map(|ua| ua.chars().take(USER_AGENT_MAX).collect()),
+        client_ip: origin.client_ip.clone(),
+        last_seen_at: None,
     };
     store.put_session(&session).await?;
     Ok(Started { cookie, session })
+}
+
+/// How often a session's `last_seen_at` is written while it signs the
+/// user in to applications (so the hot path writes at most once per
+/// session in this many seconds).
+pub const TOUCH_EVERY_SECS: i64 = 300;
+
+/// Whether [`Store::touch_session`] is due for this session.
+pub fn touch_due(session: &Session, now: UnixTime) -> bool {
+    now.saturating_sub(session.last_seen_at.unwrap_or(session.created_at)) >= TOUCH_EVERY_SECS
 }
 
 /// Ends the session (RP-Initiated Logout §2) and, in the same transaction,

@@ -6,7 +6,7 @@ use std::future::Future;
 
 use crate::model::{
     AuthorizationCode, Client, ClientId, ClientSecret, Consent, Grant, OpaqueToken, Redemption,
-    RefreshToken, Rotation, Session, StoredKey, UnixTime, User, UserClaims,
+    RefreshToken, Rotation, Session, StoredKey, TotpCredential, UnixTime, User, UserClaims,
 };
 
 /// Errors a store can report. Protocol code maps `Unavailable` to 503 and
@@ -281,4 +281,88 @@ pub trait Store: Send + Sync {
         &self,
         key: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    // ----- second factors -----
+    fn totp_credential(
+        &self,
+        sub: &str,
+    ) -> impl Future<Output = Result<Option<TotpCredential>, StoreError>> + Send;
+    /// Starts (or restarts) a TOTP enrolment with a sealed secret. `false`
+    /// when the user already has a confirmed credential (it is kept).
+    fn put_totp_enrolment(
+        &self,
+        sub: &str,
+        secret_sealed: &[u8],
+        now: UnixTime,
+    ) -> impl Future<Output = Result<Found, StoreError>> + Send;
+    /// Confirms the enrolment in progress with the step of the code the
+    /// user typed and, in the same transaction, replaces the user's
+    /// recovery codes with `recovery_hashes`. `false` when there was no
+    /// enrolment in progress (nothing written).
+    fn confirm_totp(
+        &self,
+        sub: &str,
+        step: i64,
+        recovery_hashes: &[Vec<u8>],
+        now: UnixTime,
+    ) -> impl Future<Output = Result<Found, StoreError>> + Send;
+    /// The single-use gate of TOTP codes (RFC 6238 §5.2): records `step`
+    /// as used if it is later than every step accepted before, in one
+    /// conditional update. `false`: a replay (or no confirmed credential).
+    fn use_totp_step(
+        &self,
+        sub: &str,
+        step: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Removes the user's TOTP credential and recovery codes.
+    fn remove_mfa(&self, sub: &str) -> impl Future<Output = Result<Found, StoreError>> + Send;
+    /// Replaces every recovery code of the user, in one transaction.
+    fn replace_recovery_codes(
+        &self,
+        sub: &str,
+        hashes: &[Vec<u8>],
+        now: UnixTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Spends one unused recovery code; `false` when none matches.
+    fn use_recovery_code(
+        &self,
+        sub: &str,
+        code_hash: &[u8],
+        now: UnixTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn recovery_codes_left(
+        &self,
+        sub: &str,
+    ) -> impl Future<Output = Result<u32, StoreError>> + Send;
+    /// Step-up of a live session: sets its `amr` and moves it to a new
+    /// cookie hash (the session id is renewed at a privilege change). The
+    /// `sid`, `auth_time` and expiry stay. `false` when no live session has
+    /// `old_id_hash`.
+    fn raise_session(
+        &self,
+        old_id_hash: &[u8],
+        new_id_hash: &[u8],
+        amr: &[String],
+    ) -> impl Future<Output = Result<Found, StoreError>> + Send;
+    /// Records that the session was just used to sign in to an application.
+    fn touch_session(
+        &self,
+        sid: &str,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The user's live sessions (not ended, not expired), newest first.
+    fn list_sessions(
+        &self,
+        sub: &str,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<Vec<Session>, StoreError>> + Send;
+    /// Ends every live session of the user except `except_sid` and, in the
+    /// same transaction, revokes the grants made in them. Returns how many
+    /// sessions ended.
+    fn end_sessions_of(
+        &self,
+        sub: &str,
+        now: UnixTime,
+        except_sid: Option<&str>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }

@@ -67,6 +67,7 @@ pub async fn open(settings: &Settings) -> anyhow::Result<Opened> {
             session_ttl: settings.session_ttl,
             refresh_idle_ttl: settings.refresh_idle_ttl,
             refresh_grace: settings.refresh_grace,
+            require_mfa: settings.require_mfa,
         },
         features: settings.features,
         pepper,
@@ -142,6 +143,10 @@ pub struct Web {
     pub login: LoginPolicy,
     /// Detects hard-coded PKCE challenges and nonces (SECURITY.md R11).
     pub repeats: frontdesk_core::authorize::RepeatWatch,
+    /// How recent a sign-in must be to change the account (`reauth_secs`).
+    pub reauth_secs: i64,
+    /// Claims users may edit on the account page.
+    pub account_editable_claims: Vec<&'static str>,
 }
 
 impl Web {
@@ -159,6 +164,8 @@ impl Web {
             dummy_hash,
             login,
             repeats: frontdesk_core::authorize::RepeatWatch::default(),
+            reauth_secs: 300,
+            account_editable_claims: crate::http::account::EDITABLE_CLAIMS.to_vec(),
         })
     }
 }

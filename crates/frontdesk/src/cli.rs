@@ -101,6 +101,15 @@ struct ClientFields {
     /// the server's refresh_grace_secs.
     #[arg(long = "refresh-grace-secs")]
     refresh_grace_secs: Option<i64>,
+    /// When this client's users need a second factor: never, if_enrolled or
+    /// always; default: the server's require_mfa.
+    #[arg(long = "require-mfa", value_parser = parse_require_mfa)]
+    require_mfa: Option<frontdesk_core::mfa::RequireMfa>,
+}
+
+fn parse_require_mfa(s: &str) -> Result<frontdesk_core::mfa::RequireMfa, String> {
+    frontdesk_core::mfa::RequireMfa::parse(s)
+        .ok_or_else(|| "expected never, if_enrolled or always".to_owned())
 }
 
 #[derive(Debug, Subcommand)]
@@ -318,6 +327,7 @@ async fn clients(o: &Opened, cmd: ClientsCmd) -> anyhow::Result<()> {
                 id_token_signed_response_alg: fields.id_token_alg,
                 always_issue_refresh_token: fields.always_issue_refresh_token.unwrap_or(false),
                 refresh_grace_secs: fields.refresh_grace_secs,
+                require_mfa: fields.require_mfa,
             };
             let new = ops::create_client(&o.core, &o.db, spec, now).await?;
             if json {
@@ -378,6 +388,7 @@ async fn clients(o: &Opened, cmd: ClientsCmd) -> anyhow::Result<()> {
                 id_token_signed_response_alg: fields.id_token_alg,
                 always_issue_refresh_token: fields.always_issue_refresh_token,
                 refresh_grace_secs: fields.refresh_grace_secs,
+                require_mfa: fields.require_mfa,
             };
             let c = ops::update_client(&o.db, &client_id, patch, now).await?;
             print_json(&ops::client_view(&c))?;

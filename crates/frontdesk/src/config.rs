@@ -119,6 +119,20 @@ pub struct FileConfig {
     /// logs. Empty (default): those headers are ignored and the TCP peer is
     /// the client. In the environment: comma-separated.
     pub trusted_proxies: Option<Vec<String>>,
+    /// When users need a second factor at sign-in: `never` (only when an
+    /// application asks with `acr_values`), `if_enrolled` (default: every
+    /// user who has set one up) or `always` (users without one set it up
+    /// at their next sign-in). Clients may override it (`require_mfa`).
+    pub require_mfa: Option<String>,
+    /// How recent a sign-in must be to change anything on the account page
+    /// (password, two-step verification, sessions, applications), seconds;
+    /// an older session is asked to sign in again first. Default 300.
+    pub reauth_secs: Option<i64>,
+    /// Profile claims users may edit on their account page, from `name`,
+    /// `given_name`, `family_name`, `nickname`, `locale`. Default: all of
+    /// those; `[]` makes the profile read-only. In the environment:
+    /// comma-separated.
+    pub account_editable_claims: Option<Vec<String>>,
     #[serde(default)]
     pub features: FeaturesConfig,
     /// Clients applied idempotently at every start.
@@ -202,6 +216,9 @@ pub struct Settings {
     pub header_read_timeout: Duration,
     pub body_read_timeout: Duration,
     pub trusted_proxies: crate::client_addr::TrustedProxies,
+    pub require_mfa: frontdesk_core::mfa::RequireMfa,
+    pub reauth_secs: i64,
+    pub account_editable_claims: Vec<&'static str>,
     pub rotation: RotationPolicy,
     pub features: Features,
     pub clients: Vec<ClientSpec>,
@@ -244,6 +261,7 @@ pub fn load(common: &CommonArgs, serve: &ServeArgs) -> anyhow::Result<Settings> 
             .try_parsing(true)
             .list_separator(",")
             .with_list_parse_key("trusted_proxies")
+            .with_list_parse_key("account_editable_claims")
             .source(Some(env)),
     );
     let overrides: [(&str, Option<String>); 7] = [
@@ -403,6 +421,34 @@ fn validate(raw: FileConfig) -> anyhow::Result<Settings> {
             jwks_max_age + KEY_PUBLICATION_SLACK_SECS
         );
     }
+    let require_mfa = match raw.require_mfa.as_deref() {
+        None => frontdesk_core::mfa::RequireMfa::default(),
+        Some(v) => frontdesk_core::mfa::RequireMfa::parse(v).ok_or_else(|| {
+            anyhow!("config: require_mfa must be never, if_enrolled or always (got {v:?})")
+        })?,
+    };
+    let reauth_secs = positive("reauth_secs", raw.reauth_secs.unwrap_or(300), 1)?;
+    let account_editable_claims = match &raw.account_editable_claims {
+        None => crate::http::account::EDITABLE_CLAIMS.to_vec(),
+        Some(list) => {
+            let mut out = Vec::new();
+            for c in list.iter().map(|c| c.trim()).filter(|c| !c.is_empty()) {
+                let known = crate::http::account::EDITABLE_CLAIMS
+                    .iter()
+                    .find(|k| **k == c)
+                    .ok_or_else(|| {
+                        anyhow!(
+                            "config: account_editable_claims: {c:?} is not one of {}",
+                            crate::http::account::EDITABLE_CLAIMS.join(", ")
+                        )
+                    })?;
+                if !out.contains(known) {
+                    out.push(*known);
+                }
+            }
+            out
+        }
+    };
     let defaults = Features::default();
     let features = Features {
         authorization_code: raw
@@ -445,6 +491,9 @@ fn validate(raw: FileConfig) -> anyhow::Result<Settings> {
         trusted_proxies: crate::client_addr::TrustedProxies::parse(
             raw.trusted_proxies.as_deref().unwrap_or_default(),
         )?,
+        require_mfa,
+        reauth_secs,
+        account_editable_claims,
         rotation: RotationPolicy {
             jwks_max_age,
             prepublish,

@@ -72,6 +72,7 @@ pub fn client_view(c: &Client) -> Value {
         "id_token_signed_response_alg": c.id_token_signed_response_alg,
         "always_issue_refresh_token": c.always_issue_refresh_token,
         "refresh_grace_secs": c.refresh_grace_secs,
+        "require_mfa": c.require_mfa,
         "secrets": c.secrets.iter().map(|s| json!({"created_at": s.created_at, "expires_at": s.expires_at})).collect::<Vec<_>>(),
         "created_at": c.created_at,
         "updated_at": c.updated_at,

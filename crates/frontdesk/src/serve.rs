@@ -34,7 +34,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     )
     .await
     .map_err(|e| anyhow!("{e}"))?;
-    let web = app::Web::new(
+    let mut web = app::Web::new(
         settings.issuer.starts_with("https://"),
         app::LoginPolicy {
             max_per_account: settings.login_max_failures_per_account,
@@ -42,6 +42,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             window: settings.login_window,
         },
     )?;
+    web.reauth_secs = settings.reauth_secs;
+    web.account_editable_claims = settings.account_editable_claims.clone();
     let client_auth = throttle::ClientAuthThrottle::new(throttle::ClientAuthPolicy {
         max_failures_per_ip: settings.client_auth_max_failures_per_ip,
         window: settings.client_auth_failure_window,

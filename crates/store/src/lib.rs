@@ -160,6 +160,7 @@ fn sqlite_migrator() -> Migrator {
             "signin",
             include_str!("../migrations/sqlite/0002_signin.sql"),
         ),
+        (3, "mfa", include_str!("../migrations/sqlite/0003_mfa.sql")),
     ])
 }
 
@@ -174,6 +175,11 @@ fn postgres_migrator() -> Migrator {
             2,
             "signin",
             include_str!("../migrations/postgres/0002_signin.sql"),
+        ),
+        (
+            3,
+            "mfa",
+            include_str!("../migrations/postgres/0003_mfa.sql"),
         ),
     ])
 }

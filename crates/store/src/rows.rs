@@ -1,6 +1,7 @@
 //! Rows ↔ domain types. Rows are plain tuples so that the same decoding works
 //! on both backends without sqlx's derive macros.
 
+use frontdesk_core::mfa::RequireMfa;
 use frontdesk_core::model::{
     AccessTokenFormat, AuthMethod, AuthorizationCode, Client, ClientId, ClientSecret, Consent,
     Grant, GrantType, KeyUse, OpaqueToken, RefreshToken, Session, StoredKey, User, UserClaims,
@@ -23,8 +24,12 @@ pub(crate) type ClientSecretRow = (
     Option<i64>,
 );
 
-/// sub, username, password_hash, disabled, claims, created_at, updated_at.
-pub(crate) type UserRow = (String, String, String, bool, String, i64, i64);
+/// sub, secret_sealed, created_at, confirmed_at, last_step.
+pub(crate) type TotpRow = (String, Vec<u8>, i64, Option<i64>, i64);
+
+/// sub, username, password_hash, disabled, claims, created_at, updated_at,
+/// mfa_enrolled (derived).
+pub(crate) type UserRow = (String, String, String, bool, String, i64, i64, bool);
 
 /// kid, alg, key_use, encrypted_private, public_jwk, created_at,
 /// activates_at, retired_at.
@@ -54,7 +59,19 @@ pub(crate) type TokenRow = (
 );
 
 /// id_hash, sid, sub, auth_time, amr, created_at, expires_at, ended_at.
-pub(crate) type SessionRow = (Vec<u8>, String, String, i64, String, i64, i64, Option<i64>);
+pub(crate) type SessionRow = (
+    Vec<u8>,
+    String,
+    String,
+    i64,
+    String,
+    i64,
+    i64,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+);
 
 /// grant_id, client_id, sub, sid, scope, audience, auth_time, amr,
 /// created_at, expires_at, revoked_at.
@@ -162,6 +179,8 @@ struct MetadataRef<'a> {
     always_issue_refresh_token: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     refresh_grace_secs: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    require_mfa: Option<RequireMfa>,
 }
 
 #[derive(Deserialize)]
@@ -187,6 +206,8 @@ struct Metadata {
     always_issue_refresh_token: bool,
     #[serde(default)]
     refresh_grace_secs: Option<i64>,
+    #[serde(default)]
+    require_mfa: Option<RequireMfa>,
 }
 
 pub(crate) fn client_metadata(c: &Client) -> Result<String, StoreError> {
@@ -206,6 +227,7 @@ pub(crate) fn client_metadata(c: &Client) -> Result<String, StoreError> {
         id_token_signed_response_alg: c.id_token_signed_response_alg.as_deref(),
         always_issue_refresh_token: c.always_issue_refresh_token,
         refresh_grace_secs: c.refresh_grace_secs,
+        require_mfa: c.require_mfa,
     })
     .map_err(|e| StoreError::Internal(format!("encoding client metadata: {e}")))
 }
@@ -236,6 +258,7 @@ fn client_from_parts(
         id_token_signed_response_alg: m.id_token_signed_response_alg,
         always_issue_refresh_token: m.always_issue_refresh_token,
         refresh_grace_secs: m.refresh_grace_secs,
+        require_mfa: m.require_mfa,
         secrets: Vec::new(),
         created_at,
         updated_at,
@@ -278,7 +301,8 @@ pub(crate) fn email_key(claims: &UserClaims) -> Option<String> {
 }
 
 pub(crate) fn user_from_row(row: UserRow) -> Result<User, StoreError> {
-    let (sub, username, password_hash, disabled, claims, created_at, updated_at) = row;
+    let (sub, username, password_hash, disabled, claims, created_at, updated_at, mfa_enrolled) =
+        row;
     let claims: UserClaims = serde_json::from_str(&claims)
         .map_err(|e| StoreError::Internal(format!("decoding claims of user {sub:?}: {e}")))?;
     Ok(User {
@@ -289,6 +313,7 @@ pub(crate) fn user_from_row(row: UserRow) -> Result<User, StoreError> {
         claims,
         created_at,
         updated_at,
+        mfa_enrolled,
     })
 }
 
@@ -345,7 +370,19 @@ fn strings_from_json(json: &str, what: impl FnOnce() -> String) -> Result<Vec<St
 }
 
 pub(crate) fn session_from_row(row: SessionRow) -> Result<Session, StoreError> {
-    let (id_hash, sid, sub, auth_time, amr, created_at, expires_at, ended_at) = row;
+    let (
+        id_hash,
+        sid,
+        sub,
+        auth_time,
+        amr,
+        created_at,
+        expires_at,
+        ended_at,
+        user_agent,
+        client_ip,
+        last_seen_at,
+    ) = row;
     let amr = strings_from_json(&amr, || format!("amr of session {sid:?}"))?;
     Ok(Session {
         id_hash,
@@ -356,6 +393,9 @@ pub(crate) fn session_from_row(row: SessionRow) -> Result<Session, StoreError> {
         created_at,
         expires_at,
         ended_at,
+        user_agent,
+        client_ip,
+        last_seen_at,
     })
 }
 

@@ -5,7 +5,7 @@ use std::future::Future;
 
 use frontdesk_core::model::{
     AuthorizationCode, Client, ClientId, ClientSecret, Consent, Grant, OpaqueToken, Redemption,
-    RefreshToken, Rotation, Session, StoredKey, UnixTime, User, UserClaims,
+    RefreshToken, Rotation, Session, StoredKey, TotpCredential, UnixTime, User, UserClaims,
 };
 use frontdesk_core::store::{Found, Store, StoreError};
 use sqlx::postgres::{PgPool, Postgres};
@@ -15,7 +15,7 @@ use sqlx::{Database, Transaction};
 use crate::Db;
 use crate::rows::{
     self, ClientSecretRow, CodeRow, ConsentRow, GrantRow, KeyRow, RefreshGrantRow, RefreshRow,
-    SessionRow, TokenRow, UserRow,
+    SessionRow, TokenRow, TotpRow, UserRow,
 };
 
 /// Runs `$body` (an `async` block body that returns `Result<_, sqlx::Error>`)
@@ -104,24 +104,38 @@ const SECRETS_DELETE_EXPIRED: &str = "DELETE FROM client_secrets \
 const SECRETS_EXPIRE_OPEN: &str = "UPDATE client_secrets SET expires_at = $2 \
      WHERE client_id = $1 AND expires_at IS NULL";
 
+/// The columns of a [`UserRow`]: the user's own, and whether a second factor
+/// is enrolled (derived, so it can never drift from the credentials).
+macro_rules! user_cols {
+    () => {
+        "users.sub, users.username, users.password_hash, users.disabled, users.claims, \
+         users.created_at, users.updated_at, EXISTS (SELECT 1 FROM totp_credentials t \
+         WHERE t.sub = users.sub AND t.confirmed_at IS NOT NULL)"
+    };
+}
+
 const USER_INSERT: &str = "INSERT INTO users \
      (sub, username, email, password_hash, disabled, claims, created_at, updated_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
-const USER_UPSERT: &str = "INSERT INTO users \
+const USER_UPSERT: &str = concat!(
+    "INSERT INTO users \
      (sub, username, email, password_hash, disabled, claims, created_at, updated_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
      ON CONFLICT (username) DO UPDATE SET \
      email = excluded.email, password_hash = excluded.password_hash, \
      disabled = excluded.disabled, claims = excluded.claims, updated_at = excluded.updated_at \
-     RETURNING sub, username, password_hash, disabled, claims, created_at, updated_at";
-const USER_BY_SUB: &str = "SELECT sub, username, password_hash, disabled, claims, \
-     created_at, updated_at FROM users WHERE sub = $1";
+     RETURNING ",
+    user_cols!()
+);
+const USER_BY_SUB: &str = concat!("SELECT ", user_cols!(), " FROM users WHERE sub = $1");
 /// Username (exact) first, else the lower-cased email column.
-const USER_BY_LOGIN: &str = "SELECT sub, username, password_hash, disabled, claims, \
-     created_at, updated_at FROM users WHERE username = $1 OR email = $2 \
-     ORDER BY CASE WHEN username = $1 THEN 0 ELSE 1 END LIMIT 1";
-const USERS_ALL: &str = "SELECT sub, username, password_hash, disabled, claims, \
-     created_at, updated_at FROM users ORDER BY username";
+const USER_BY_LOGIN: &str = concat!(
+    "SELECT ",
+    user_cols!(),
+    " FROM users WHERE username = $1 OR email = $2 \
+     ORDER BY CASE WHEN username = $1 THEN 0 ELSE 1 END LIMIT 1"
+);
+const USERS_ALL: &str = concat!("SELECT ", user_cols!(), " FROM users ORDER BY username");
 const USER_SET_PASSWORD: &str =
     "UPDATE users SET password_hash = $2, updated_at = $3 WHERE sub = $1";
 const USER_SET_DISABLED: &str = "UPDATE users SET disabled = $2, updated_at = $3 WHERE sub = $1";
@@ -156,15 +170,51 @@ const JTI_EXISTS: &str = "SELECT jti FROM revoked_jtis WHERE jti = $1";
 const JTIS_PURGE: &str = "DELETE FROM revoked_jtis WHERE expires_at <= $1";
 
 const SESSION_INSERT: &str = "INSERT INTO sessions \
-     (id_hash, sid, sub, auth_time, amr, created_at, expires_at, ended_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+     (id_hash, sid, sub, auth_time, amr, created_at, expires_at, ended_at, user_agent, \
+     client_ip, last_seen_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
 const SESSION_BY_HASH: &str = "SELECT id_hash, sid, sub, auth_time, amr, created_at, \
-     expires_at, ended_at FROM sessions WHERE id_hash = $1";
+     expires_at, ended_at, user_agent, client_ip, last_seen_at FROM sessions WHERE id_hash = $1";
+/// Step-up: the session gets the factors just proved and a new cookie
+/// value (a privilege change renews the session id); its `sid` stays.
+const SESSION_RAISE: &str = "UPDATE sessions SET id_hash = $2, amr = $3 \
+     WHERE id_hash = $1 AND ended_at IS NULL";
+const SESSIONS_LIVE_SUB: &str = "SELECT id_hash, sid, sub, auth_time, amr, created_at, \
+     expires_at, ended_at, user_agent, client_ip, last_seen_at FROM sessions \
+     WHERE sub = $1 AND ended_at IS NULL AND expires_at > $2 ORDER BY created_at DESC, sid";
+/// Grants first: they are found through the sessions still live.
+const GRANTS_REVOKE_SESSIONS_OF: &str = "UPDATE grants SET revoked_at = $2 \
+     WHERE revoked_at IS NULL AND sid IN (SELECT sid FROM sessions WHERE sub = $1 \
+     AND ended_at IS NULL AND (CAST($3 AS TEXT) IS NULL OR sid <> CAST($3 AS TEXT)))";
+const SESSIONS_END_OF: &str = "UPDATE sessions SET ended_at = $2 \
+     WHERE sub = $1 AND ended_at IS NULL AND (CAST($3 AS TEXT) IS NULL OR sid <> CAST($3 AS TEXT))";
+const SESSION_TOUCH: &str = "UPDATE sessions SET last_seen_at = $2 WHERE sid = $1";
 const SESSION_END: &str = "UPDATE sessions SET ended_at = $2 WHERE sid = $1 AND ended_at IS NULL";
 const SESSIONS_END_SUB: &str =
     "UPDATE sessions SET ended_at = $2 WHERE sub = $1 AND ended_at IS NULL";
 const SESSIONS_DELETE_SUB: &str = "DELETE FROM sessions WHERE sub = $1";
 const SESSIONS_PURGE: &str = "DELETE FROM sessions WHERE expires_at <= $1";
+
+const TOTP_BY_SUB: &str = "SELECT sub, secret_sealed, created_at, confirmed_at, last_step \
+     FROM totp_credentials WHERE sub = $1";
+/// A new enrolment replaces one in progress, never a confirmed credential.
+const TOTP_ENROL: &str = "INSERT INTO totp_credentials \
+     (sub, secret_sealed, created_at, confirmed_at, last_step) VALUES ($1, $2, $3, NULL, 0) \
+     ON CONFLICT (sub) DO UPDATE SET secret_sealed = excluded.secret_sealed, \
+     created_at = excluded.created_at, last_step = 0 \
+     WHERE totp_credentials.confirmed_at IS NULL";
+const TOTP_CONFIRM: &str = "UPDATE totp_credentials SET confirmed_at = $2, last_step = $3 \
+     WHERE sub = $1 AND confirmed_at IS NULL";
+/// The single-use gate of a code: only a later step than any accepted wins.
+const TOTP_USE_STEP: &str = "UPDATE totp_credentials SET last_step = $2 \
+     WHERE sub = $1 AND confirmed_at IS NOT NULL AND last_step < $2";
+const TOTP_DELETE: &str = "DELETE FROM totp_credentials WHERE sub = $1";
+const RECOVERY_INSERT: &str =
+    "INSERT INTO recovery_codes (sub, code_hash, created_at, used_at) VALUES ($1, $2, $3, NULL)";
+const RECOVERY_DELETE_SUB: &str = "DELETE FROM recovery_codes WHERE sub = $1";
+const RECOVERY_USE: &str = "UPDATE recovery_codes SET used_at = $3 \
+     WHERE sub = $1 AND code_hash = $2 AND used_at IS NULL";
+const RECOVERY_LEFT: &str =
+    "SELECT COUNT(*) FROM recovery_codes WHERE sub = $1 AND used_at IS NULL";
 
 const GRANT_INSERT: &str = "INSERT INTO grants \
      (grant_id, client_id, sub, sid, scope, audience, auth_time, amr, created_at, expires_at, \
@@ -591,7 +641,13 @@ impl Store for Db {
         on_backend!(self, write, |pool| {
             let mut tx = pool.begin_write().await?;
             // Also when the user row is already gone: nothing may outlive it.
-            for dependent in [GRANTS_DELETE_SUB, SESSIONS_DELETE_SUB, CONSENTS_DELETE_SUB] {
+            for dependent in [
+                GRANTS_DELETE_SUB,
+                SESSIONS_DELETE_SUB,
+                CONSENTS_DELETE_SUB,
+                TOTP_DELETE,
+                RECOVERY_DELETE_SUB,
+            ] {
                 sqlx::query(dependent).bind(sub).execute(&mut *tx).await?;
             }
             let done = sqlx::query(USER_DELETE).bind(sub).execute(&mut *tx).await?;
@@ -753,6 +809,9 @@ impl Store for Db {
                 .bind(session.created_at)
                 .bind(session.expires_at)
                 .bind(session.ended_at)
+                .bind(&session.user_agent)
+                .bind(&session.client_ip)
+                .bind(session.last_seen_at)
                 .execute(pool)
                 .await
                 .map(|_| ())
@@ -1129,6 +1188,225 @@ impl Store for Db {
                 .execute(pool)
                 .await
                 .map(|_| ())
+        })
+    }
+
+    // ----- second factors -----
+
+    async fn totp_credential(&self, sub: &str) -> Result<Option<TotpCredential>, StoreError> {
+        let row = on_backend!(self, read, |pool| {
+            sqlx::query_as::<_, TotpRow>(TOTP_BY_SUB)
+                .bind(sub)
+                .fetch_optional(pool)
+                .await
+        })?;
+        Ok(row.map(
+            |(sub, secret_sealed, created_at, confirmed_at, last_step)| TotpCredential {
+                sub,
+                secret_sealed,
+                created_at,
+                confirmed_at,
+                last_step,
+            },
+        ))
+    }
+
+    async fn put_totp_enrolment(
+        &self,
+        sub: &str,
+        secret_sealed: &[u8],
+        now: UnixTime,
+    ) -> Result<Found, StoreError> {
+        on_backend!(self, write, |pool| {
+            sqlx::query(TOTP_ENROL)
+                .bind(sub)
+                .bind(secret_sealed)
+                .bind(now)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected() > 0)
+        })
+    }
+
+    async fn confirm_totp(
+        &self,
+        sub: &str,
+        step: i64,
+        recovery_hashes: &[Vec<u8>],
+        now: UnixTime,
+    ) -> Result<Found, StoreError> {
+        on_backend!(self, write, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let confirmed = sqlx::query(TOTP_CONFIRM)
+                .bind(sub)
+                .bind(now)
+                .bind(step)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                > 0;
+            if confirmed {
+                sqlx::query(RECOVERY_DELETE_SUB)
+                    .bind(sub)
+                    .execute(&mut *tx)
+                    .await?;
+                for hash in recovery_hashes {
+                    sqlx::query(RECOVERY_INSERT)
+                        .bind(sub)
+                        .bind(hash.as_slice())
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+            tx.commit().await?;
+            Ok(confirmed)
+        })
+    }
+
+    async fn use_totp_step(&self, sub: &str, step: i64) -> Result<bool, StoreError> {
+        on_backend!(self, write, |pool| {
+            sqlx::query(TOTP_USE_STEP)
+                .bind(sub)
+                .bind(step)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected() > 0)
+        })
+    }
+
+    async fn remove_mfa(&self, sub: &str) -> Result<Found, StoreError> {
+        on_backend!(self, write, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let removed = sqlx::query(TOTP_DELETE)
+                .bind(sub)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            let codes = sqlx::query(RECOVERY_DELETE_SUB)
+                .bind(sub)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            Ok(removed + codes > 0)
+        })
+    }
+
+    async fn replace_recovery_codes(
+        &self,
+        sub: &str,
+        hashes: &[Vec<u8>],
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        on_backend!(self, write, |pool| {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query(RECOVERY_DELETE_SUB)
+                .bind(sub)
+                .execute(&mut *tx)
+                .await?;
+            for hash in hashes {
+                sqlx::query(RECOVERY_INSERT)
+                    .bind(sub)
+                    .bind(hash.as_slice())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await
+        })
+    }
+
+    async fn use_recovery_code(
+        &self,
+        sub: &str,
+        code_hash: &[u8],
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        on_backend!(self, write, |pool| {
+            sqlx::query(RECOVERY_USE)
+                .bind(sub)
+                .bind(code_hash)
+                .bind(now)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected() > 0)
+        })
+    }
+
+    async fn recovery_codes_left(&self, sub: &str) -> Result<u32, StoreError> {
+        let n: i64 = on_backend!(self, read, |pool| {
+            sqlx::query_scalar(RECOVERY_LEFT)
+                .bind(sub)
+                .fetch_one(pool)
+                .await
+        })?;
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    async fn raise_session(
+        &self,
+        old_id_hash: &[u8],
+        new_id_hash: &[u8],
+        amr: &[String],
+    ) -> Result<Found, StoreError> {
+        let amr = rows::strings_json("session amr", amr)?;
+        on_backend!(self, write, |pool| {
+            sqlx::query(SESSION_RAISE)
+                .bind(old_id_hash)
+                .bind(new_id_hash)
+                .bind(&amr)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected() > 0)
+        })
+    }
+
+    async fn touch_session(&self, sid: &str, now: UnixTime) -> Result<(), StoreError> {
+        on_backend!(self, write, |pool| {
+            sqlx::query(SESSION_TOUCH)
+                .bind(sid)
+                .bind(now)
+                .execute(pool)
+                .await
+                .map(|_| ())
+        })
+    }
+
+    async fn list_sessions(&self, sub: &str, now: UnixTime) -> Result<Vec<Session>, StoreError> {
+        let rows = on_backend!(self, read, |pool| {
+            sqlx::query_as::<_, SessionRow>(SESSIONS_LIVE_SUB)
+                .bind(sub)
+                .bind(now)
+                .fetch_all(pool)
+                .await
+        })?;
+        rows.into_iter().map(rows::session_from_row).collect()
+    }
+
+    async fn end_sessions_of(
+        &self,
+        sub: &str,
+        now: UnixTime,
+        except_sid: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        on_backend!(self, write, |pool| {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query(GRANTS_REVOKE_SESSIONS_OF)
+                .bind(sub)
+                .bind(now)
+                .bind(except_sid)
+                .execute(&mut *tx)
+                .await?;
+            let ended = sqlx::query(SESSIONS_END_OF)
+                .bind(sub)
+                .bind(now)
+                .bind(except_sid)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            Ok(ended)
         })
     }
 }

@@ -3,6 +3,7 @@
 
 use frontdesk_core::authorize::{self, Next};
 use frontdesk_core::error::ErrorCode;
+use frontdesk_core::mfa::{ACR_MFA, ACR_PASSWORD, RequireMfa};
 use frontdesk_core::model::Consent;
 use frontdesk_core::scope::Scope;
 use frontdesk_core::store::Store;
@@ -17,6 +18,12 @@ struct Setup {
     /// The scope approved before, if any.
     consented: Option<&'static str>,
     first_party: bool,
+    /// The policy that applies to the client.
+    policy: RequireMfa,
+    /// alice has a second factor.
+    enrolled: bool,
+    /// The session already proved a second factor.
+    session_mfa: bool,
 }
 
 const SETUP: Setup = Setup {
@@ -24,6 +31,9 @@ const SETUP: Setup = Setup {
     signed_in_ago: Some(10),
     consented: None,
     first_party: false,
+    policy: RequireMfa::IfEnrolled,
+    enrolled: false,
+    session_mfa: false,
 };
 
 struct Case {
@@ -150,6 +160,117 @@ async fn decisions() {
             },
             expect: Err(ErrorCode::LoginRequired),
         },
+        Case {
+            description: "if_enrolled: an enrolled user's password session is raised first",
+            setup: Setup {
+                consented: Some("openid profile"),
+                enrolled: true,
+                ..SETUP
+            },
+            expect: Ok(Next::SecondFactor),
+        },
+        Case {
+            description: "if_enrolled: a raised session goes on",
+            setup: Setup {
+                consented: Some("openid profile"),
+                enrolled: true,
+                session_mfa: true,
+                ..SETUP
+            },
+            expect: Ok(Next::Issue),
+        },
+        Case {
+            description: "if_enrolled: a user without a second factor needs none",
+            setup: Setup {
+                consented: Some("openid profile"),
+                ..SETUP
+            },
+            expect: Ok(Next::Issue),
+        },
+        Case {
+            description: "never: an enrolled user signs in with the password alone",
+            setup: Setup {
+                consented: Some("openid profile"),
+                policy: RequireMfa::Never,
+                enrolled: true,
+                ..SETUP
+            },
+            expect: Ok(Next::Issue),
+        },
+        Case {
+            description: "always: a user without a second factor enrols",
+            setup: Setup {
+                consented: Some("openid profile"),
+                policy: RequireMfa::Always,
+                ..SETUP
+            },
+            expect: Ok(Next::EnrolSecondFactor),
+        },
+        Case {
+            description: "acr_values asking for mfa steps a password session up (never)",
+            setup: Setup {
+                consented: Some("openid profile"),
+                policy: RequireMfa::Never,
+                enrolled: true,
+                params: &[("acr_values", ACR_MFA)],
+                ..SETUP
+            },
+            expect: Ok(Next::SecondFactor),
+        },
+        Case {
+            description: "acr_values that accept the password level need nothing more",
+            setup: Setup {
+                consented: Some("openid profile"),
+                policy: RequireMfa::Never,
+                enrolled: true,
+                params: &[(
+                    "acr_values",
+                    "urn:frontdesk:acr:mfa urn:frontdesk:acr:password",
+                )],
+                ..SETUP
+            },
+            expect: Ok(Next::Issue),
+        },
+        Case {
+            description: "unknown acr_values are ignored",
+            setup: Setup {
+                consented: Some("openid profile"),
+                params: &[("acr_values", "urn:example:gold")],
+                ..SETUP
+            },
+            expect: Ok(Next::Issue),
+        },
+        Case {
+            description: "a step-up with prompt=none is login_required, never a silent downgrade",
+            setup: Setup {
+                consented: Some("openid profile"),
+                enrolled: true,
+                params: &[("acr_values", ACR_MFA), ("prompt", "none")],
+                ..SETUP
+            },
+            expect: Err(ErrorCode::LoginRequired),
+        },
+        Case {
+            description: "max_age exceeded on a raised session: the password again first",
+            setup: Setup {
+                consented: Some("openid profile"),
+                enrolled: true,
+                session_mfa: true,
+                params: &[("max_age", "5")],
+                ..SETUP
+            },
+            expect: Ok(Next::Login),
+        },
+        Case {
+            description: "no session at all: login before any second factor",
+            setup: Setup {
+                signed_in_ago: None,
+                enrolled: true,
+                params: &[("acr_values", ACR_PASSWORD)],
+                ..SETUP
+            },
+            expect: Ok(Next::Login),
+        },
     ];
     for case in cases {
         let s = &case.setup;
@@ -161,6 +282,14 @@ async fn decisions() {
             Some(ago) => Some(sign_in(&env, NOW - ago).await),
             None => None,
         };
+        let session = session.map(|mut x| {
+            if s.session_mfa {
+                x.amr = vec!["pwd".into(), "otp".into(), "mfa".into()];
+            }
+            x
+        });
+        let mut user = alice(&env).await;
+        user.mfa_enrolled = s.enrolled;
         if let Some(scope) = s.consented {
             env.db
                 .put_consent(&Consent {
@@ -177,7 +306,13 @@ async fn decisions() {
             .consent("sub-alice", &req.client.client_id)
             .await
             .unwrap();
-        let got = authorize::decide(&req, session.as_ref(), consent.as_ref(), NOW);
+        let got = authorize::decide(
+            &req,
+            session.as_ref().map(|x| (x, &user)),
+            consent.as_ref(),
+            s.policy,
+            NOW,
+        );
         match case.expect {
             Ok(next) => assert_eq!(got, Ok(next), "{}", case.description),
             Err(code) => assert_eq!(got.map_err(|e| e.code), Err(code), "{}", case.description),

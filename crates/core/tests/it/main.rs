@@ -8,6 +8,7 @@ mod authorization_code;
 mod authorize;
 mod client_credentials;
 mod introspect;
+mod mfa;
 mod refresh_token;
 mod session;
 mod support;

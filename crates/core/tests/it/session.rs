@@ -132,6 +132,9 @@ fn max_age() {
         created_at: NOW,
         expires_at: NOW + SESSION_TTL,
         ended_at: None,
+        user_agent: None,
+        client_ip: None,
+        last_seen_at: None,
     };
     struct Case {
         description: &'static str,

@@ -40,6 +40,7 @@ pub struct Env {
     pub core: Core,
     pub db: Db,
     pub keys: KeyRing,
+    pub kek: Kek,
 }
 
 /// Never re-reads a client: the tests here do not rotate secrets.
@@ -80,6 +81,7 @@ pub fn client(core: &Core, id: &str) -> Client {
         id_token_signed_response_alg: Some("ES256".to_owned()),
         always_issue_refresh_token: false,
         refresh_grace_secs: None,
+        require_mfa: None,
         secrets: vec![ClientSecret {
             hash: core.pepper.hash_secret(SECRET),
             created_at: NOW - 1000,
@@ -106,6 +108,7 @@ pub async fn env_with(tweak: impl FnOnce(&mut Client)) -> Env {
             session_ttl: SESSION_TTL,
             refresh_idle_ttl: REFRESH_IDLE_TTL,
             refresh_grace: REFRESH_GRACE,
+            require_mfa: frontdesk_core::mfa::RequireMfa::IfEnrolled,
         },
         features: Features::default(),
         pepper: Pepper::new(&[9u8; 32]),
@@ -126,6 +129,7 @@ pub async fn env_with(tweak: impl FnOnce(&mut Client)) -> Env {
         },
         created_at: NOW - 1000,
         updated_at: NOW - 1000,
+        mfa_enrolled: false,
     })
     .await
     .unwrap();
@@ -141,7 +145,12 @@ pub async fn env_with(tweak: impl FnOnce(&mut Client)) -> Env {
     };
     let stored = db.signing_keys().await.unwrap();
     let keys = KeyRing::load(&stored, &kek, policy, NOW, None).unwrap();
-    Env { core, db, keys }
+    Env {
+        core,
+        db,
+        keys,
+        kek,
+    }
 }
 
 pub fn params(pairs: &[(&str, &str)]) -> Params {

@@ -29,7 +29,7 @@ use crate::client_addr::ClientAddr;
 // ----- shared pieces -----
 
 /// The live SSO session named by the cookie, with its (enabled) user.
-async fn current_session(
+pub(super) async fn current_session(
     app: &AppState,
     jar: &CookieJar,
     now: UnixTime,
@@ -41,7 +41,7 @@ async fn current_session(
 }
 
 /// A 303 that also carries the page headers (no caching, no referrer).
-fn see_other(location: &str) -> Response {
+pub(super) fn see_other(location: &str) -> Response {
     let mut r = StatusCode::SEE_OTHER.into_response();
     if let Ok(v) = HeaderValue::from_str(location) {
         r.headers_mut().insert(header::LOCATION, v);
@@ -54,7 +54,7 @@ fn see_other(location: &str) -> Response {
 /// and consent forms carry, and the only thing they ever send the browser
 /// back to (a relative `/authorize?…`, so never an open redirect). `drop`
 /// removes one `prompt` value that has just been satisfied.
-fn request_query(params: &Params, drop_prompt: Option<&str>) -> String {
+pub(super) fn request_query(params: &Params, drop_prompt: Option<&str>) -> String {
     let mut out = form_urlencoded::Serializer::new(String::new());
     for name in REQUEST_PARAMS {
         for v in params.get_all(name) {
@@ -142,7 +142,7 @@ fn redirect_core_error(app: &AppState, req: &AuthorizeRequest, e: Error) -> Resp
 }
 
 /// Errors before the client and redirect URI are trusted: a page, never a redirect.
-fn show(app: &AppState, e: Error) -> Response {
+pub(super) fn show(app: &AppState, e: Error) -> Response {
     match e {
         Error::OAuth(o) => app.web.pages.error(
             StatusCode::BAD_REQUEST,
@@ -174,7 +174,7 @@ fn show(app: &AppState, e: Error) -> Response {
     }
 }
 
-fn authorize_error(app: &AppState, e: AuthorizeError) -> Response {
+pub(super) fn authorize_error(app: &AppState, e: AuthorizeError) -> Response {
     match e {
         AuthorizeError::Show(o) => show(app, Error::OAuth(o)),
         AuthorizeError::Redirect {
@@ -187,7 +187,7 @@ fn authorize_error(app: &AppState, e: AuthorizeError) -> Response {
     }
 }
 
-async fn validate(
+pub(super) async fn validate(
     app: &AppState,
     params: &Params,
     now: UnixTime,
@@ -204,7 +204,10 @@ async fn validate(
 /// `invalid_request` page.
 // The error is the finished response, built once on a cold path.
 #[allow(clippy::result_large_err)]
-fn form_params(app: &AppState, body: Result<Bytes, BytesRejection>) -> Result<Params, Response> {
+pub(super) fn form_params(
+    app: &AppState,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Params, Response> {
     let body = body.map_err(|e| BodyError::from(&e).page(&app.web.pages))?;
     Params::parse(&body).map_err(|e| show(app, e.into()))
 }
@@ -253,10 +256,12 @@ async fn authorize(app: AppState, jar: CookieJar, params: Params) -> Response {
         },
         None => None,
     };
+    let policy = frontdesk_core::mfa::policy(&req.client, app.core.settings.require_mfa);
     match authorize::decide(
         &req,
-        session.as_ref().map(|(s, _)| s),
+        session.as_ref().map(|(s, u)| (s, u)),
         consent.as_ref(),
+        policy,
         now,
     ) {
         Err(e) => redirect_error(
@@ -267,6 +272,11 @@ async fn authorize(app: AppState, jar: CookieJar, params: Params) -> Response {
             &e,
         ),
         Ok(Next::Login) => see_other(&format!("/login?{}", request_query(&params, None))),
+        Ok(Next::SecondFactor | Next::EnrolSecondFactor) => see_other(&format!(
+            "{}?{}",
+            super::mfa::PATH,
+            request_query(&params, None)
+        )),
         Ok(Next::Consent(scope)) => {
             let Some((_, user)) = session else {
                 return see_other(&format!("/login?{}", request_query(&params, None)));
@@ -290,6 +300,12 @@ async fn authorize(app: AppState, jar: CookieJar, params: Params) -> Response {
             let Some((s, _)) = session else {
                 return see_other(&format!("/login?{}", request_query(&params, None)));
             };
+            // The account page's "last seen", written at most every few minutes.
+            if session::touch_due(&s, now)
+                && let Err(e) = app.db.touch_session(&s.sid, now).await
+            {
+                return redirect_core_error(&app, &req, e.into());
+            }
             match authorize::issue_code(&app.core, &app.db, &req, &s, now).await {
                 Ok(AuthorizationResponse { to, mode, params }) => deliver(&app, &to, mode, &params),
                 Err(e) => redirect_core_error(&app, &req, e),
@@ -325,12 +341,24 @@ const REPEAT_THRESHOLD: u32 = 5;
 
 // ----- /login -----
 
+/// Where a login without an authorization request goes on: the account
+/// page (`next=account`), or nowhere (a "signed in" message).
+fn login_next(params: &Params) -> &'static str {
+    if params.get("next") == Some("account") {
+        "account"
+    } else {
+        ""
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn login_page(
     app: &AppState,
     jar: CookieJar,
     status: StatusCode,
     client_name: Option<&str>,
     request: &str,
+    next: &str,
     username: &str,
     error: Option<&str>,
 ) -> Response {
@@ -341,6 +369,7 @@ fn login_page(
         context! {
             client_name => client_name,
             request => request,
+            next => next,
             username => username,
             error => error,
             csrf => csrf,
@@ -360,7 +389,8 @@ pub async fn login_get(
         Err(e) => return show(&app, e.into()),
     };
     if params.get("client_id").is_none() {
-        return login_page(&app, jar, StatusCode::OK, None, "", "", None);
+        let next = login_next(&params);
+        return login_page(&app, jar, StatusCode::OK, None, "", next, "", None);
     }
     // Only a valid authorization request gets a login page that names its client.
     let req = match validate(&app, &params, now).await {
@@ -374,6 +404,7 @@ pub async fn login_get(
         StatusCode::OK,
         Some(&req.client.client_name),
         &request_query(&params, None),
+        "",
         &hint,
         None,
     )
@@ -382,6 +413,7 @@ pub async fn login_get(
 pub async fn login_post(
     State(app): State<AppState>,
     Extension(ClientAddr(peer)): Extension<ClientAddr>,
+    headers: axum::http::HeaderMap,
     jar: CookieJar,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -412,6 +444,7 @@ pub async fn login_post(
         None
     };
     let client_name = req.as_ref().map(|r| r.client.client_name.clone());
+    let next = if req.is_some() { "" } else { login_next(&form) };
     let username = form.get("username").unwrap_or_default().trim().to_owned();
     let password = form.get("password").unwrap_or_default().to_owned();
     let request = request_query(&params, None);
@@ -442,6 +475,7 @@ pub async fn login_post(
             StatusCode::TOO_MANY_REQUESTS,
             client_name.as_deref(),
             &request,
+            next,
             &username,
             Some("Too many failed sign-in attempts. Try again in a few minutes."),
         ),
@@ -451,6 +485,7 @@ pub async fn login_post(
             StatusCode::UNAUTHORIZED,
             client_name.as_deref(),
             &request,
+            next,
             &username,
             Some("Incorrect username or password."),
         ),
@@ -464,17 +499,19 @@ pub async fn login_post(
                     StatusCode::UNAUTHORIZED,
                     client_name.as_deref(),
                     &request,
+                    next,
                     &username,
                     Some(
                         "The application asked for a different account. Sign in with that account.",
                     ),
                 );
             }
-            let started = match session::start(
+            let started = match session::start_from(
                 &app.core,
                 &app.db,
                 &user,
                 &[session::AMR_PASSWORD],
+                &super::account::origin(&headers, peer),
                 now,
             )
             .await
@@ -494,6 +531,8 @@ pub async fn login_post(
                     "/authorize?{}",
                     request_query(&params, Some("login"))
                 ))
+            } else if next == "account" {
+                see_other(super::account::PATH)
             } else {
                 app.web.pages.message(
                     "You are signed in",

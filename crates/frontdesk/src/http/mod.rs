@@ -1,11 +1,13 @@
 //! HTTP: routers for the public and the admin listener, middleware, and the
 //! input caps the listeners enforce.
 
+pub mod account;
 pub mod admin;
 pub mod backchannel;
 pub mod browser;
 pub mod discovery;
 pub mod error;
+pub mod mfa;
 pub mod pages;
 pub mod userinfo;
 
@@ -53,6 +55,20 @@ pub fn router(app: AppState, metrics: bool) -> Router {
             .route(
                 paths::LOGIN,
                 get(browser::login_get).post(browser::login_post),
+            )
+            .route(mfa::PATH, get(mfa::get).post(mfa::post))
+            .route(mfa::ENROL_PATH, post(mfa::enrol_post))
+            .route(account::PATH, get(account::page))
+            .route("/account/profile", post(account::profile))
+            .route("/account/password", post(account::password))
+            .route("/account/totp", get(account::totp))
+            .route("/account/totp/remove", post(account::totp_remove))
+            .route("/account/recovery-codes", post(account::recovery_codes))
+            .route("/account/apps/revoke", post(account::revoke_app))
+            .route("/account/sessions/end", post(account::end_session))
+            .route(
+                "/account/sessions/end-others",
+                post(account::end_other_sessions),
             )
             .route(paths::CONSENT, post(browser::consent_post))
             .route(

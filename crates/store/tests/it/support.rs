@@ -56,6 +56,7 @@ pub fn client(id: &str) -> Client {
         id_token_signed_response_alg: Some("ES256".to_owned()),
         always_issue_refresh_token: true,
         refresh_grace_secs: None,
+        require_mfa: None,
         secrets: vec![secret(1, NOW - 100, None)],
         created_at: NOW - 100,
         updated_at: NOW - 100,
@@ -76,6 +77,7 @@ pub fn user(sub: &str, username: &str, email: Option<&str>) -> User {
         },
         created_at: NOW - 1000,
         updated_at: NOW - 1000,
+        mfa_enrolled: false,
     }
 }
 
@@ -123,6 +125,9 @@ pub fn session(byte: u8, sid: &str, sub: &str) -> Session {
         created_at: NOW - 60,
         expires_at: NOW + 3600,
         ended_at: None,
+        user_agent: None,
+        client_ip: None,
+        last_seen_at: None,
     }
 }
 

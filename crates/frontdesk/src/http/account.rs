@@ -1,0 +1,551 @@
+//! The user's own account page, `/account`: profile, password, two-step
+//! verification and recovery codes, sessions, and the applications the
+//! user allowed. Behind sign-in at the level the user's policy asks for;
+//! every change also needs a recent authentication (`reauth_secs`), else
+//! the browser is sent to sign in again first.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Extension, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::cookie::CookieJar;
+use frontdesk_core::error::Error;
+use frontdesk_core::mfa;
+use frontdesk_core::model::{ClientId, Session, UnixTime, User, UserClaims};
+use frontdesk_core::params::Params;
+use frontdesk_core::session;
+use frontdesk_core::store::Store;
+use minijinja::context;
+
+use super::browser::{current_session, form_params, see_other, show};
+use super::mfa::{Continue, enrol_page, recovery_codes_page};
+use super::pages::{SESSION_COOKIE, csrf_ok, ensure_csrf};
+use crate::app::{AppState, now, verify_on_pool};
+use crate::client_addr::ClientAddr;
+
+pub const PATH: &str = "/account";
+
+/// Claims a user may edit on the account page when the operator allows it
+/// (`account_editable_claims`).
+pub const EDITABLE_CLAIMS: &[&str] = &["name", "given_name", "family_name", "nickname", "locale"];
+
+/// Longest value of an editable claim, in characters.
+const CLAIM_MAX: usize = 200;
+
+/// The signed-in user of this browser at the level their policy needs, or
+/// the answer that gets them there (sign-in, then the second factor).
+async fn signed_in(
+    app: &AppState,
+    jar: &CookieJar,
+    now: UnixTime,
+) -> Result<(Session, User), Response> {
+    let (s, user) = match current_session(app, jar, now).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return Err(see_other("/login?next=account")),
+        Err(e) => return Err(show(app, e)),
+    };
+    let required = mfa::required_level(app.core.settings.require_mfa, &user, &[]);
+    if mfa::missing(required, &s, &user) != mfa::Missing::Nothing {
+        return Err(see_other(&format!("{}?next=account", super::mfa::PATH)));
+    }
+    Ok((s, user))
+}
+
+/// Whether the session authenticated recently enough to change the account.
+fn recent(app: &AppState, s: &Session, now: UnixTime) -> bool {
+    now.saturating_sub(s.auth_time) <= app.web.reauth_secs
+}
+
+/// Sign in again (password, then the second factor if enrolled), then back.
+fn reauthenticate() -> Response {
+    see_other("/login?next=account&reauth=1")
+}
+
+/// A POST to the account page: the form, checked for CSRF, and the signed-in
+/// user with a recent authentication.
+async fn change(
+    app: &AppState,
+    jar: &CookieJar,
+    body: Result<Bytes, BytesRejection>,
+    now: UnixTime,
+) -> Result<(Params, Session, User), Response> {
+    let form = form_params(app, body)?;
+    if !csrf_ok(&app.web.pages, &app.core.pepper, jar, form.get("csrf")) {
+        return Err(app.web.pages.error(
+            StatusCode::FORBIDDEN,
+            "This form has expired",
+            "Go back, reload the page and try again.",
+            None,
+        ));
+    }
+    let (s, user) = signed_in(app, jar, now).await?;
+    if !recent(app, &s, now) {
+        return Err(reauthenticate());
+    }
+    Ok((form, s, user))
+}
+
+fn done(notice: &str) -> Response {
+    see_other(&format!("{PATH}?done={notice}"))
+}
+
+/// The notices `?done=` may name (anything else shows nothing).
+fn notice(done: Option<&str>) -> Option<&'static str> {
+    Some(match done? {
+        "profile" => "Your profile was saved.",
+        "password" => "Your password was changed. Other sessions were signed out.",
+        "mfa-removed" => "Two-step verification is off.",
+        "app-revoked" => "The application no longer has access.",
+        "session-ended" => "The session was signed out.",
+        "sessions-ended" => "Every other session was signed out.",
+        _ => return None,
+    })
+}
+
+#[derive(serde::Serialize)]
+struct AppRow {
+    client_id: String,
+    name: String,
+    scopes: Vec<String>,
+    granted_at: String,
+}
+
+#[derive(serde::Serialize)]
+struct SessionRow {
+    sid: String,
+    current: bool,
+    device: String,
+    address: String,
+    signed_in: String,
+    last_seen: String,
+    methods: String,
+}
+
+/// A short readable name for a `User-Agent`.
+fn device_name(ua: Option<&str>) -> String {
+    let Some(ua) = ua.filter(|u| !u.is_empty()) else {
+        return "Unknown browser".to_owned();
+    };
+    let browser = [
+        ("Edg/", "Edge"),
+        ("Firefox/", "Firefox"),
+        ("Chrome/", "Chrome"),
+        ("Safari/", "Safari"),
+        ("curl/", "curl"),
+    ]
+    .iter()
+    .find(|(needle, _)| ua.contains(needle))
+    .map_or("Browser", |(_, name)| name);
+    let os = [
+        ("Android", "Android"),
+        ("iPhone", "iPhone"),
+        ("iPad", "iPad"),
+        ("Windows", "Windows"),
+        ("Mac OS X", "macOS"),
+        ("Linux", "Linux"),
+    ]
+    .iter()
+    .find(|(needle, _)| ua.contains(needle))
+    .map(|(_, name)| *name);
+    match os {
+        Some(os) => format!("{browser} on {os}"),
+        None => browser.to_owned(),
+    }
+}
+
+/// UTC, to the minute: `2026-12-01 14:03 UTC`.
+fn when(t: UnixTime) -> String {
+    time::OffsetDateTime::from_unix_timestamp(t).map_or_else(
+        |_| t.to_string(),
+        |d| {
+            format!(
+                "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+                d.year(),
+                u8::from(d.month()),
+                d.day(),
+                d.hour(),
+                d.minute()
+            )
+        },
+    )
+}
+
+fn methods(amr: &[String]) -> String {
+    if mfa::level_of(amr) >= mfa::Level::Mfa {
+        "password and code".to_owned()
+    } else {
+        "password".to_owned()
+    }
+}
+
+/// The account page.
+pub async fn page(
+    State(app): State<AppState>,
+    jar: CookieJar,
+    axum::extract::RawQuery(q): axum::extract::RawQuery,
+) -> Response {
+    let now = now();
+    let (s, user) = match signed_in(&app, &jar, now).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let query = Params::parse(q.unwrap_or_default().as_bytes()).unwrap_or_default();
+    let loaded = load(&app, &s, &user, now).await;
+    let (apps, sessions, codes_left) = match loaded {
+        Ok(v) => v,
+        Err(e) => return show(&app, e),
+    };
+    let (jar, csrf) = ensure_csrf(&app.web.pages, &app.core.pepper, jar);
+    let editable: Vec<(String, String, String)> = app
+        .web
+        .account_editable_claims
+        .iter()
+        .map(|c| {
+            (
+                (*c).to_owned(),
+                claim_label(c).to_owned(),
+                claim_value(&user.claims, c).unwrap_or_default(),
+            )
+        })
+        .collect();
+    let page = app.web.pages.render(
+        StatusCode::OK,
+        "account.html",
+        context! {
+            csrf => csrf,
+            notice => notice(query.get("done")),
+            username => user.username,
+            name => user.claims.name,
+            email => user.claims.email,
+            email_verified => user.claims.email_verified,
+            editable => editable,
+            mfa_enrolled => user.mfa_enrolled,
+            codes_left => codes_left,
+            apps => minijinja::Value::from(minijinja::value::Serde(&apps)),
+            sessions => minijinja::Value::from(minijinja::value::Serde(&sessions)),
+            reauth_needed => !recent(&app, &s, now),
+        },
+    );
+    (jar, page).into_response()
+}
+
+type Loaded = (Vec<AppRow>, Vec<SessionRow>, u32);
+
+async fn load(app: &AppState, s: &Session, user: &User, now: UnixTime) -> Result<Loaded, Error> {
+    let mut apps = Vec::new();
+    for c in app.db.list_consents(&user.sub).await? {
+        let name = app
+            .db
+            .client(&c.client_id)
+            .await?
+            .map_or_else(|| c.client_id.0.clone(), |cl| cl.client_name);
+        apps.push(AppRow {
+            client_id: c.client_id.0.clone(),
+            name,
+            scopes: c
+                .scope
+                .split(' ')
+                .filter(|x| !x.is_empty())
+                .map(super::pages::describe_scope)
+                .collect(),
+            granted_at: when(c.granted_at),
+        });
+    }
+    let mut sessions: Vec<SessionRow> = app
+        .db
+        .list_sessions(&user.sub, now)
+        .await?
+        .into_iter()
+        .map(|x| SessionRow {
+            current: x.sid == s.sid,
+            device: device_name(x.user_agent.as_deref()),
+            address: x.client_ip.clone().unwrap_or_default(),
+            signed_in: when(x.auth_time),
+            last_seen: when(x.last_seen_at.unwrap_or(x.created_at)),
+            methods: methods(&x.amr),
+            sid: x.sid,
+        })
+        .collect();
+    sessions.sort_by_key(|r| !r.current);
+    let codes_left = if user.mfa_enrolled {
+        app.db.recovery_codes_left(&user.sub).await?
+    } else {
+        0
+    };
+    Ok((apps, sessions, codes_left))
+}
+
+fn claim_label(c: &str) -> &'static str {
+    match c {
+        "name" => "Full name",
+        "given_name" => "First name",
+        "family_name" => "Last name",
+        "nickname" => "Nickname",
+        "locale" => "Language (e.g. en-GB)",
+        _ => "Value",
+    }
+}
+
+fn claim_slot<'a>(claims: &'a mut UserClaims, c: &str) -> Option<&'a mut Option<String>> {
+    Some(match c {
+        "name" => &mut claims.name,
+        "given_name" => &mut claims.given_name,
+        "family_name" => &mut claims.family_name,
+        "nickname" => &mut claims.nickname,
+        "locale" => &mut claims.locale,
+        _ => return None,
+    })
+}
+
+fn claim_value(claims: &UserClaims, c: &str) -> Option<String> {
+    let mut copy = claims.clone();
+    claim_slot(&mut copy, c).and_then(|v| v.take())
+}
+
+fn bad_form(app: &AppState, message: &str) -> Response {
+    app.web
+        .pages
+        .error(StatusCode::BAD_REQUEST, "That did not work", message, None)
+}
+
+/// Saves the editable profile claims.
+pub async fn profile(
+    State(app): State<AppState>,
+    jar: CookieJar,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let now = now();
+    let (form, _, user) = match change(&app, &jar, body, now).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let mut claims = user.claims.clone();
+    for c in &app.web.account_editable_claims {
+        let Some(value) = form.get(c) else { continue };
+        let value = value.trim();
+        if value.chars().count() > CLAIM_MAX || value.chars().any(char::is_control) {
+            return bad_form(
+                &app,
+                &format!(
+                    "{} must be at most {CLAIM_MAX} characters of text.",
+                    claim_label(c)
+                ),
+            );
+        }
+        if let Some(slot) = claim_slot(&mut claims, c) {
+            *slot = (!value.is_empty()).then(|| value.to_owned());
+        }
+    }
+    match app.db.update_user_claims(&user.sub, &claims, now).await {
+        Ok(_) => done("profile"),
+        Err(e) => show(&app, e.into()),
+    }
+}
+
+/// Changes the password: the current one is required; every session and
+/// grant of the user ends (a stolen session or refresh token must not
+/// survive it), and this browser gets a fresh session at once.
+pub async fn password(
+    State(app): State<AppState>,
+    Extension(ClientAddr(peer)): Extension<ClientAddr>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let now = now();
+    let (form, s, user) = match change(&app, &jar, body, now).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let current = form.get("current_password").unwrap_or_default().to_owned();
+    let new = form.get("new_password").unwrap_or_default().to_owned();
+    if form.get("confirm_password") != Some(new.as_str()) {
+        return bad_form(&app, "The new passwords do not match.");
+    }
+    if let Err(e) = frontdesk_core::manage::validate_password(&new) {
+        return bad_form(&app, &format!("The new {e}."));
+    }
+    let matches = !user.password_hash.is_empty()
+        && match verify_on_pool(&app.web.hasher, user.password_hash.clone(), current).await {
+            Ok(m) => m,
+            Err(e) => return show(&app, e),
+        };
+    if !matches {
+        return app.web.pages.error(
+            StatusCode::UNAUTHORIZED,
+            "That did not work",
+            "Your current password is not correct.",
+            None,
+        );
+    }
+    let hash = match tokio::task::spawn_blocking(move || frontdesk_core::password::hash(&new)).await
+    {
+        Ok(Ok(h)) => h,
+        Ok(Err(e)) => return show(&app, e),
+        Err(e) => return show(&app, Error::Internal(e.to_string())),
+    };
+    if let Err(e) = app.db.set_user_password(&user.sub, &hash, now).await {
+        return show(&app, e.into());
+    }
+    // The user just proved the password (and the session had its factors).
+    let amr: Vec<&str> = s.amr.iter().map(String::as_str).collect();
+    let origin = origin(&headers, peer);
+    let started = match session::start_from(&app.core, &app.db, &user, &amr, &origin, now).await {
+        Ok(st) => st,
+        Err(e) => return show(&app, e),
+    };
+    let max_age = started.cookie_max_age();
+    let jar = jar.add(
+        app.web
+            .pages
+            .cookie(SESSION_COOKIE, started.cookie, max_age),
+    );
+    (jar, done("password")).into_response()
+}
+
+/// Where a sign-in comes from, for the session list.
+pub(super) fn origin(headers: &HeaderMap, peer: std::net::IpAddr) -> session::Origin {
+    session::Origin {
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        client_ip: Some(peer.to_string()),
+    }
+}
+
+/// Starts (or shows again) a TOTP enrolment from the account page.
+pub async fn totp(State(app): State<AppState>, jar: CookieJar) -> Response {
+    let now = now();
+    let (s, user) = match signed_in(&app, &jar, now).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if !recent(&app, &s, now) {
+        return reauthenticate();
+    }
+    if user.mfa_enrolled {
+        return see_other(PATH);
+    }
+    enrol_page(&app, jar, &user, &Continue::Account, None, now).await
+}
+
+/// Turns two-step verification off (TOTP and recovery codes).
+pub async fn totp_remove(
+    State(app): State<AppState>,
+    jar: CookieJar,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let now = now();
+    let (_, _, user) = match change(&app, &jar, body, now).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if app.core.settings.require_mfa == mfa::RequireMfa::Always {
+        return bad_form(
+            &app,
+            "Two-step verification is required here. Set up a new authenticator app instead.",
+        );
+    }
+    match app.db.remove_mfa(&user.sub).await {
+        Ok(_) => done("mfa-removed"),
+        Err(e) => show(&app, e.into()),
+    }
+}
+
+/// New recovery codes (the old ones stop working), shown once.
+pub async fn recovery_codes(
+    State(app): State<AppState>,
+    jar: CookieJar,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let now = now();
+    let (_, _, user) = match change(&app, &jar, body, now).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if !user.mfa_enrolled {
+        return see_other(PATH);
+    }
+    match mfa::regenerate_recovery_codes(&app.core, &app.db, &user, now).await {
+        Ok(codes) => recovery_codes_page(&app, &codes, PATH, false),
+        Err(e) => show(&app, e),
+    }
+}
+
+/// Withdraws an application's access: the consent and every grant of the
+/// user to it (so its refresh and access tokens stop working).
+pub async fn revoke_app(
+    State(app): State<AppState>,
+    jar: CookieJar,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let now = now();
+    let (form, _, user) = match change(&app, &jar, body, now).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let Some(client_id) = form.get("client_id").filter(|c| !c.is_empty()) else {
+        return bad_form(&app, "No application was named.");
+    };
+    match app
+        .db
+        .revoke_consent(&user.sub, &ClientId(client_id.to_owned()), now)
+        .await
+    {
+        Ok(_) => done("app-revoked"),
+        Err(e) => show(&app, e.into()),
+    }
+}
+
+/// Signs out one session of the user (never someone else's: the `sid` must
+/// be one of the user's live sessions).
+pub async fn end_session(
+    State(app): State<AppState>,
+    jar: CookieJar,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let now = now();
+    let (form, s, user) = match change(&app, &jar, body, now).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let sid = form.get("sid").unwrap_or_default();
+    let mine = match app.db.list_sessions(&user.sub, now).await {
+        Ok(list) => list.into_iter().any(|x| x.sid == sid),
+        Err(e) => return show(&app, e.into()),
+    };
+    if !mine {
+        return bad_form(&app, "That session is not one of yours, or it has ended.");
+    }
+    if let Err(e) = app.db.end_session(sid, now).await {
+        return show(&app, e.into());
+    }
+    if sid == s.sid {
+        let jar = jar.add(app.web.pages.removal(SESSION_COOKIE));
+        return (jar, see_other("/login?next=account")).into_response();
+    }
+    done("session-ended")
+}
+
+/// Signs out every other session of the user.
+pub async fn end_other_sessions(
+    State(app): State<AppState>,
+    jar: CookieJar,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let now = now();
+    let (_, s, user) = match change(&app, &jar, body, now).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    match app
+        .db
+        .end_sessions_of(&user.sub, now, Some(s.sid.as_str()))
+        .await
+    {
+        Ok(_) => done("sessions-ended"),
+        Err(e) => show(&app, e.into()),
+    }
+}

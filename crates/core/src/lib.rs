@@ -4,6 +4,7 @@
 
 pub mod access_token;
 pub mod addr;
+pub mod audit;
 pub mod authorize;
 pub mod client;
 pub mod discovery;
@@ -16,6 +17,7 @@ pub mod login;
 pub mod logout;
 pub mod manage;
 pub mod model;
+pub mod page;
 pub mod params;
 pub mod password;
 pub mod pkce;

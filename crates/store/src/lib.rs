@@ -160,6 +160,11 @@ fn sqlite_migrator() -> Migrator {
             "signin",
             include_str!("../migrations/sqlite/0002_signin.sql"),
         ),
+        (
+            4,
+            "audit",
+            include_str!("../migrations/sqlite/0004_audit.sql"),
+        ),
     ])
 }
 
@@ -174,6 +179,11 @@ fn postgres_migrator() -> Migrator {
             2,
             "signin",
             include_str!("../migrations/postgres/0002_signin.sql"),
+        ),
+        (
+            4,
+            "audit",
+            include_str!("../migrations/postgres/0004_audit.sql"),
         ),
     ])
 }

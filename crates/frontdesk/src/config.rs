@@ -119,6 +119,11 @@ pub struct FileConfig {
     /// logs. Empty (default): those headers are ignored and the TCP peer is
     /// the client. In the environment: comma-separated.
     pub trusted_proxies: Option<Vec<String>>,
+    /// Audit events (`GET /admin/audit`) older than this many days are
+    /// deleted by the server's upkeep (every ten minutes). 1 to 36500.
+    /// Default 90. The log lines under the `audit` target are the log's to
+    /// keep.
+    pub audit_retention_days: Option<i64>,
     #[serde(default)]
     pub features: FeaturesConfig,
     /// Clients applied idempotently at every start.
@@ -197,6 +202,8 @@ pub struct Settings {
     pub login_max_failures_per_account: u32,
     pub login_max_failures_per_ip: u32,
     pub login_window: i64,
+    /// Seconds an audit event is kept.
+    pub audit_retention: i64,
     pub client_auth_max_failures_per_ip: NonZeroU32,
     pub client_auth_failure_window: Duration,
     pub header_read_timeout: Duration,
@@ -362,6 +369,14 @@ fn validate(raw: FileConfig) -> anyhow::Result<Settings> {
         );
     }
     let login_window = positive("login_window_secs", raw.login_window_secs.unwrap_or(900), 1)?;
+    let audit_retention_days = positive(
+        "audit_retention_days",
+        raw.audit_retention_days.unwrap_or(90),
+        1,
+    )?;
+    if audit_retention_days > 36_500 {
+        bail!("config: audit_retention_days must be at most 36500");
+    }
     let client_auth_max_failures_per_ip =
         NonZeroU32::new(raw.client_auth_max_failures_per_ip.unwrap_or(60))
             .ok_or_else(|| anyhow!("config: client_auth_max_failures_per_ip must be at least 1"))?;
@@ -438,6 +453,7 @@ fn validate(raw: FileConfig) -> anyhow::Result<Settings> {
         login_max_failures_per_account: raw.login_max_failures_per_account.unwrap_or(10),
         login_max_failures_per_ip: raw.login_max_failures_per_ip.unwrap_or(50),
         login_window,
+        audit_retention: audit_retention_days * 86_400,
         client_auth_max_failures_per_ip,
         client_auth_failure_window: Duration::from_secs(client_auth_failure_window.unsigned_abs()),
         header_read_timeout: Duration::from_secs(header_read_timeout.unsigned_abs()),

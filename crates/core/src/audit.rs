@@ -474,7 +474,11 @@ mod tests {
     #[test]
     fn kind_names_are_unique_and_dotted() {
         let mut names: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
-        assert!(names.iter().all(|n| KindFilter::parse(n).is_some() && n.contains('.')));
+        assert!(
+            names
+                .iter()
+                .all(|n| KindFilter::parse(n).is_some() && n.contains('.'))
+        );
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), Kind::ALL.len());

@@ -327,8 +327,6 @@ pub trait Store: Send + Sync {
         query: &AuditQuery,
     ) -> impl Future<Output = Result<Vec<AuditEvent>, StoreError>> + Send;
     /// Deletes events older than `before` (`at < before`); returns how many.
-    fn purge_audit(
-        &self,
-        before: UnixTime,
-    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    fn purge_audit(&self, before: UnixTime)
+    -> impl Future<Output = Result<u64, StoreError>> + Send;
 }

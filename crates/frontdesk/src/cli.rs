@@ -566,7 +566,10 @@ async fn users(o: &Opened, cmd: UsersCmd) -> anyhow::Result<()> {
         }
         UsersCmd::Unlock { user } => {
             let u = ops::unlock_user(&o.db, &BY, &user, now).await?;
-            println!("unlocked {}: failed sign-ins no longer block it", u.username);
+            println!(
+                "unlocked {}: failed sign-ins no longer block it",
+                u.username
+            );
         }
         UsersCmd::Sessions {
             user,

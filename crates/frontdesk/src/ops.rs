@@ -124,7 +124,9 @@ pub async fn create_client(
 /// One page of clients, by client_id.
 pub async fn list_clients(db: &Db, page: &PageRequest) -> Result<Page<Client>, OpsError> {
     let rows = db.clients_page(page.after.as_deref(), page.fetch()).await?;
-    Ok(Page::from_rows(rows, page, |c| c.client_id.as_str().to_owned()))
+    Ok(Page::from_rows(rows, page, |c| {
+        c.client_id.as_str().to_owned()
+    }))
 }
 
 /// Every client, page by page (for the CLI).

@@ -461,7 +461,9 @@ pub(crate) fn audit_detail_json(
         .map_err(|e| StoreError::Internal(format!("encoding audit detail: {e}")))
 }
 
-pub(crate) fn audit_from_row(row: AuditRow) -> Result<frontdesk_core::audit::AuditEvent, StoreError> {
+pub(crate) fn audit_from_row(
+    row: AuditRow,
+) -> Result<frontdesk_core::audit::AuditEvent, StoreError> {
     let (id, at, kind, outcome, request_id, actor, subject, client_id, peer, detail) = row;
     let detail = serde_json::from_str(&detail)
         .map_err(|e| StoreError::Internal(format!("decoding detail of audit event {id:?}: {e}")))?;

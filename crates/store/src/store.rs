@@ -15,8 +15,8 @@ use sqlx::{Database, Transaction};
 
 use crate::Db;
 use crate::rows::{
-    self, AuditRow, ClientSecretRow, CodeRow, ConsentRow, GrantRow, KeyRow, RefreshGrantRow, RefreshRow,
-    SessionRow, TokenRow, UserRow,
+    self, AuditRow, ClientSecretRow, CodeRow, ConsentRow, GrantRow, KeyRow, RefreshGrantRow,
+    RefreshRow, SessionRow, TokenRow, UserRow,
 };
 
 /// Runs `$body` (an `async` block body that returns `Result<_, sqlx::Error>`)

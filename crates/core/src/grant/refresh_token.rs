@@ -7,8 +7,8 @@
 //! secret is stored to make that possible.
 
 use super::{ensure_allowed, invalid_grant};
-use crate::audit::Incident;
 use crate::access_token::{AccessGrant, TokenResponse, mint_access_token};
+use crate::audit::Incident;
 use crate::client::validate_resource;
 use crate::error::{Error, ErrorCode, OAuthError};
 use crate::id_token::{self, IdTokenInput};

@@ -214,8 +214,7 @@ async fn rotate_secret(
         body(axum::Json::from_bytes(&bytes))?
     };
     let grace = req.grace_secs.unwrap_or(DEFAULT_SECRET_GRACE);
-    let (secret, until) =
-        ops::rotate_secret(&app.core, &app.db, &BY, &id, grace, now()).await?;
+    let (secret, until) = ops::rotate_secret(&app.core, &app.db, &BY, &id, grace, now()).await?;
     Ok(ok(
         StatusCode::OK,
         json!({"client_id": id, "client_secret": secret, "previous_secret_expires_at": until}),
@@ -345,9 +344,11 @@ async fn list_consents(
 ) -> Result<Response, AdminError> {
     let (_, req) = list_query(q, &[])?;
     let page = ops::user_consents(&app.db, &user, &req).await?;
-    Ok(page_body("consents", &page, |c| {
-        json!({"client_id": c.client_id, "scope": c.scope, "granted_at": c.granted_at})
-    }))
+    Ok(page_body(
+        "consents",
+        &page,
+        |c| json!({"client_id": c.client_id, "scope": c.scope, "granted_at": c.granted_at}),
+    ))
 }
 
 /// Forgets a consent: the next sign-in to that client asks again, and the

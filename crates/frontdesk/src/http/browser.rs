@@ -8,11 +8,11 @@ use axum::extract::{Extension, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
+use frontdesk_core::audit::{Actor, Kind};
 use frontdesk_core::authorize::{
     self, AuthorizationResponse, AuthorizeError, AuthorizeRequest, Next, REQUEST_PARAMS,
     ResponseMode, ValidatedRedirectUri,
 };
-use frontdesk_core::audit::{Actor, Kind};
 use frontdesk_core::error::{Error, ErrorCode, OAuthError};
 use frontdesk_core::login::{self, LoginCheck};
 use frontdesk_core::logout;

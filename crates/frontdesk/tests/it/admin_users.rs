@@ -222,7 +222,10 @@ async fn admin_lists_page(s: &Server) {
         assert_eq!(status, 201);
     }
     let (all, _) = every_page(s, "/admin/users", "users", 200).await;
-    let names: Vec<&str> = all.iter().map(|u| u["username"].as_str().unwrap()).collect();
+    let names: Vec<&str> = all
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["alice", "u-1", "u-2", "u-3", "u-4", "u-5"]);
     let (paged, pages) = every_page(s, "/admin/users", "users", 2).await;
     assert_eq!((paged, pages), (all, 3));
@@ -231,7 +234,10 @@ async fn admin_lists_page(s: &Server) {
     assert_eq!(all.len(), 5, "the bootstrap clients");
     let (paged, pages) = every_page(s, "/admin/clients", "clients", 2).await;
     assert_eq!((&paged, pages), (&all, 3));
-    let ids: Vec<&str> = all.iter().map(|c| c["client_id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = all
+        .iter()
+        .map(|c| c["client_id"].as_str().unwrap())
+        .collect();
     let mut sorted = ids.clone();
     sorted.sort_unstable();
     assert_eq!(ids, sorted);
@@ -332,7 +338,10 @@ async fn cli_users_unlock_sessions_update(s: &Server) {
     assert_eq!(sign_in(s, "wrong-password-2").await.1, 401);
     assert_eq!(sign_in(s, ALICE_PW).await.1, 429);
     let (out, _) = cli_ok(s, &["users", "unlock", "alice@example.com"]);
-    assert_eq!(out.trim(), "unlocked alice: failed sign-ins no longer block it");
+    assert_eq!(
+        out.trim(),
+        "unlocked alice: failed sign-ins no longer block it"
+    );
     let (_b1, status) = sign_in(s, ALICE_PW).await;
     assert_eq!(status, 200);
     let (_b2, status) = sign_in(s, ALICE_PW).await;
@@ -349,7 +358,10 @@ async fn cli_users_unlock_sessions_update(s: &Server) {
     assert_eq!(sids.len(), 2, "{sessions}");
     let (out, _) = cli_ok(s, &["users", "sessions", "alice"]);
     assert_eq!(out.lines().count(), 2);
-    assert!(out.lines().all(|l| l.split('\t').nth(2) == Some("pwd")), "{out}");
+    assert!(
+        out.lines().all(|l| l.split('\t').nth(2) == Some("pwd")),
+        "{out}"
+    );
     let (out, _) = cli_ok(s, &["users", "sessions", "alice", "--end", sids[0]]);
     assert_eq!(out.trim(), format!("ended session {} of alice", sids[0]));
     let o = s.cli(&["users", "sessions", "dan", "--end", sids[1]], None);
@@ -365,7 +377,8 @@ async fn cli_users_unlock_sessions_update(s: &Server) {
 
     // Listing pages through everything.
     let (out, _) = cli_ok(s, &["users", "list", "--json"]);
-    let names: Vec<String> = serde_json::from_str::<Value>(&out).unwrap()
+    let names: Vec<String> = serde_json::from_str::<Value>(&out)
+        .unwrap()
         .as_array()
         .unwrap()
         .iter()

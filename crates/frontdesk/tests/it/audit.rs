@@ -90,7 +90,11 @@ async fn scripted_session(s: &Server) -> Script {
     let failed = page(b.login(&login, ("carol", WRONG_PASSWORD)).await);
     assert_eq!(failed.status, 401);
     let consent = page(b.login(&failed, ("carol", PASSWORD)).await);
-    assert!(consent.body.contains("action=\"/consent\""), "{}", consent.body);
+    assert!(
+        consent.body.contains("action=\"/consent\""),
+        "{}",
+        consent.body
+    );
     let cb = redirect(b.consent(&consent, "approve").await);
     let code = query(&cb, "code").unwrap();
 
@@ -201,6 +205,16 @@ fn kinds(events: &[Value]) -> Vec<&str> {
     events.iter().map(|e| e["kind"].as_str().unwrap()).collect()
 }
 
+/// kind, outcome, actor, subject, client_id, detail (`Null`: just a grant_id).
+type Expected<'a> = (
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<&'a str>,
+    Value,
+);
+
 /// The audit trail of the scripted session, its filters and its pages.
 async fn audit_trail_of_a_scripted_session(s: &Server) {
     let script = scripted_session(s).await;
@@ -223,9 +237,15 @@ async fn audit_trail_of_a_scripted_session(s: &Server) {
     );
     let user = sub.to_owned();
     let by_client = format!("client:{client}");
-    // kind → (outcome, actor, subject, client_id, detail)
-    let expect: [(&str, &str, Option<&str>, Option<&str>, Option<&str>, Value); 9] = [
-        ("admin.client.create", "success", Some("admin-api"), None, Some(client), json!({})),
+    let expect: [Expected; 9] = [
+        (
+            "admin.client.create",
+            "success",
+            Some("admin-api"),
+            None,
+            Some(client),
+            json!({}),
+        ),
         (
             "admin.user.create",
             "success",
@@ -234,7 +254,14 @@ async fn audit_trail_of_a_scripted_session(s: &Server) {
             None,
             json!({"username": "carol", "has_password": true}),
         ),
-        ("login.failure", "failure", None, Some(sub), Some(client), json!({"username": "carol"})),
+        (
+            "login.failure",
+            "failure",
+            None,
+            Some(sub),
+            Some(client),
+            json!({"username": "carol"}),
+        ),
         (
             "login.success",
             "success",
@@ -259,8 +286,22 @@ async fn audit_trail_of_a_scripted_session(s: &Server) {
             Some(client),
             json!({"token_type": "access_token"}),
         ),
-        ("refresh.reuse_detected", "refused", Some(by_client.as_str()), Some(sub), Some(client), Value::Null),
-        ("code.reuse_detected", "refused", Some(by_client.as_str()), Some(sub), Some(client), Value::Null),
+        (
+            "refresh.reuse_detected",
+            "refused",
+            Some(by_client.as_str()),
+            Some(sub),
+            Some(client),
+            Value::Null,
+        ),
+        (
+            "code.reuse_detected",
+            "refused",
+            Some(by_client.as_str()),
+            Some(sub),
+            Some(client),
+            Value::Null,
+        ),
         (
             "session.end",
             "success",
@@ -302,13 +343,29 @@ async fn audit_trail_of_a_scripted_session(s: &Server) {
     // Filters.
     let cases: [(String, Vec<&str>); 8] = [
         ("kind=login".into(), vec!["login.failure", "login.success"]),
-        ("kind=login.*".into(), vec!["login.failure", "login.success"]),
-        ("kind=admin".into(), vec!["admin.client.create", "admin.user.create"]),
-        ("kind=code.reuse_detected".into(), vec!["code.reuse_detected"]),
-        ("actor=admin-api".into(), vec!["admin.client.create", "admin.user.create"]),
+        (
+            "kind=login.*".into(),
+            vec!["login.failure", "login.success"],
+        ),
+        (
+            "kind=admin".into(),
+            vec!["admin.client.create", "admin.user.create"],
+        ),
+        (
+            "kind=code.reuse_detected".into(),
+            vec!["code.reuse_detected"],
+        ),
+        (
+            "actor=admin-api".into(),
+            vec!["admin.client.create", "admin.user.create"],
+        ),
         (
             format!("actor=client:{client}"),
-            vec!["token.revoke", "refresh.reuse_detected", "code.reuse_detected"],
+            vec![
+                "token.revoke",
+                "refresh.reuse_detected",
+                "code.reuse_detected",
+            ],
         ),
         (format!("subject={sub}&kind=session"), vec!["session.end"]),
         ("subject=nobody".into(), vec![]),
@@ -342,9 +399,15 @@ async fn audit_trail_of_a_scripted_session(s: &Server) {
     for (q, description) in [
         ("limit=0", "limit must be a whole number from 1 to 200"),
         ("limit=201", "limit must be a whole number from 1 to 200"),
-        ("cursor=%2A%2A", "cursor is not a cursor this server gave out"),
+        (
+            "cursor=%2A%2A",
+            "cursor is not a cursor this server gave out",
+        ),
         // Valid base64url, but not an audit key.
-        ("cursor=bm9wZQ", "cursor is not a cursor this server gave out"),
+        (
+            "cursor=bm9wZQ",
+            "cursor is not a cursor this server gave out",
+        ),
         ("since=yesterday", "since must be a Unix time in seconds"),
         (
             "kind=Login",
@@ -353,8 +416,11 @@ async fn audit_trail_of_a_scripted_session(s: &Server) {
         ("sub=x", "unknown parameter \"sub\""),
         ("kind=login&kind=consent", "parameter kind is repeated"),
     ] {
-        let (status, h, body) =
-            parts(s.admin_req(Method::GET, &format!("/admin/audit?{q}"), None).await).await;
+        let (status, h, body) = parts(
+            s.admin_req(Method::GET, &format!("/admin/audit?{q}"), None)
+                .await,
+        )
+        .await;
         assert_eq!(status, 400, "{q}");
         assert_eq!(h["cache-control"], "no-store");
         assert_eq!(

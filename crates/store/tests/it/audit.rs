@@ -134,18 +134,92 @@ async fn audit_filters(db: &Db) {
     };
     let kind = |k: &str| Some(KindFilter::parse(k).unwrap());
     let cases: Vec<(&str, AuditQuery, Vec<&str>)> = vec![
-        ("everything", AuditQuery::default(), vec!["01", "02", "03", "04", "05", "06", "07"]),
-        ("kind prefix", AuditQuery { kind: kind("login"), ..Default::default() }, vec!["01", "02", "04"]),
-        ("kind prefix .*", AuditQuery { kind: kind("admin.*"), ..Default::default() }, vec!["05", "06"]),
-        ("exact kind", AuditQuery { kind: kind("login.success"), ..Default::default() }, vec!["02"]),
+        (
+            "everything",
+            AuditQuery::default(),
+            vec!["01", "02", "03", "04", "05", "06", "07"],
+        ),
+        (
+            "kind prefix",
+            AuditQuery {
+                kind: kind("login"),
+                ..Default::default()
+            },
+            vec!["01", "02", "04"],
+        ),
+        (
+            "kind prefix .*",
+            AuditQuery {
+                kind: kind("admin.*"),
+                ..Default::default()
+            },
+            vec!["05", "06"],
+        ),
+        (
+            "exact kind",
+            AuditQuery {
+                kind: kind("login.success"),
+                ..Default::default()
+            },
+            vec!["02"],
+        ),
         // A prefix is whole segments: `log` is not `login`.
-        ("partial segment", AuditQuery { kind: kind("log"), ..Default::default() }, vec![]),
-        ("subject", AuditQuery { subject: Some("bob".into()), ..Default::default() }, vec!["04", "05", "06"]),
-        ("client", AuditQuery { client_id: Some("app".into()), ..Default::default() }, vec!["02", "03"]),
-        ("actor", AuditQuery { actor: Some("admin-api".into()), ..Default::default() }, vec!["05"]),
-        ("client actor", AuditQuery { actor: Some("client:other".into()), ..Default::default() }, vec!["07"]),
-        ("since is inclusive", AuditQuery { since: Some(NOW + 5), ..Default::default() }, vec!["06", "07"]),
-        ("until is exclusive", AuditQuery { until: Some(NOW + 1), ..Default::default() }, vec!["01"]),
+        (
+            "partial segment",
+            AuditQuery {
+                kind: kind("log"),
+                ..Default::default()
+            },
+            vec![],
+        ),
+        (
+            "subject",
+            AuditQuery {
+                subject: Some("bob".into()),
+                ..Default::default()
+            },
+            vec!["04", "05", "06"],
+        ),
+        (
+            "client",
+            AuditQuery {
+                client_id: Some("app".into()),
+                ..Default::default()
+            },
+            vec!["02", "03"],
+        ),
+        (
+            "actor",
+            AuditQuery {
+                actor: Some("admin-api".into()),
+                ..Default::default()
+            },
+            vec!["05"],
+        ),
+        (
+            "client actor",
+            AuditQuery {
+                actor: Some("client:other".into()),
+                ..Default::default()
+            },
+            vec!["07"],
+        ),
+        (
+            "since is inclusive",
+            AuditQuery {
+                since: Some(NOW + 5),
+                ..Default::default()
+            },
+            vec!["06", "07"],
+        ),
+        (
+            "until is exclusive",
+            AuditQuery {
+                until: Some(NOW + 1),
+                ..Default::default()
+            },
+            vec!["01"],
+        ),
         (
             "combined",
             AuditQuery {
@@ -156,7 +230,14 @@ async fn audit_filters(db: &Db) {
             },
             vec!["02"],
         ),
-        ("nothing", AuditQuery { subject: Some("carol".into()), ..Default::default() }, vec![]),
+        (
+            "nothing",
+            AuditQuery {
+                subject: Some("carol".into()),
+                ..Default::default()
+            },
+            vec![],
+        ),
     ];
     for (name, q, want) in cases {
         assert_eq!(find(q).await, want, "{name}");
@@ -165,7 +246,9 @@ async fn audit_filters(db: &Db) {
 
 async fn audit_purge_before(db: &Db) {
     for (id, at) in [("a", NOW - 100), ("b", NOW - 1), ("c", NOW), ("d", NOW + 1)] {
-        db.record_audit(&event(id, Kind::SessionEnd, at)).await.unwrap();
+        db.record_audit(&event(id, Kind::SessionEnd, at))
+            .await
+            .unwrap();
     }
     assert_eq!(db.purge_audit(NOW).await.unwrap(), 2);
     assert_eq!(ids(&db.audit_events(&all(10)).await.unwrap()), ["c", "d"]);

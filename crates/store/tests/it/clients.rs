@@ -319,6 +319,9 @@ async fn clients_in_pages(db: &Db) {
     let next = db.clients_page(Some("c-2"), 2).await.unwrap();
     let ids: Vec<&str> = next.iter().map(|c| c.client_id.as_str()).collect();
     assert_eq!(ids, ["c-3", "c-4"]);
-    assert_eq!(next[0], db.client(&ClientId("c-3".into())).await.unwrap().unwrap());
+    assert_eq!(
+        next[0],
+        db.client(&ClientId("c-3".into())).await.unwrap().unwrap()
+    );
     assert!(db.clients_page(Some("c-4"), 2).await.unwrap().is_empty());
 }

@@ -153,7 +153,10 @@ async fn sessions_end_all_of_a_user_but_one(db: &Db) {
         2
     );
     assert_eq!(live("alice").await, ["sid-keep"]);
-    assert_eq!(db.session(&[2; 32]).await.unwrap().unwrap().ended_at, Some(NOW));
+    assert_eq!(
+        db.session(&[2; 32]).await.unwrap().unwrap().ended_at,
+        Some(NOW)
+    );
     assert_eq!(revoked("g-a").await, Some(NOW));
     assert_eq!(revoked("g-b").await, Some(NOW));
     assert_eq!(revoked("g-keep").await, None, "the kept session's grant");

@@ -389,7 +389,10 @@ async fn users_in_pages(db: &Db) {
         names(db.users_page(Some("bob"), 2).await.unwrap()),
         ["carol", "dave"]
     );
-    assert_eq!(names(db.users_page(Some("dave"), 2).await.unwrap()), ["erin"]);
+    assert_eq!(
+        names(db.users_page(Some("dave"), 2).await.unwrap()),
+        ["erin"]
+    );
     assert!(db.users_page(Some("erin"), 2).await.unwrap().is_empty());
     // The full user, field for field.
     assert_eq!(

@@ -199,8 +199,14 @@ enum UsersCmd {
     /// List the user's live sessions, or end one or all of them.
     Sessions {
         user: String,
-        /// End the session with this sid (and revoke its grants).
-        #[arg(long = "end", value_name = "SID", conflicts_with = "end_all")]
+        /// End the session with this sid (and revoke its grants). Sids are
+        /// base64url, so one may start with `-`: it is still the value.
+        #[arg(
+            long = "end",
+            value_name = "SID",
+            conflicts_with = "end_all",
+            allow_hyphen_values = true
+        )]
         end: Option<String>,
         /// End every live session of the user.
         #[arg(long = "end-all")]

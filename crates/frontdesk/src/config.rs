@@ -589,4 +589,32 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn audit_retention_default_and_bounds() {
+        let s = validate(FileConfig::default()).unwrap();
+        assert_eq!(s.audit_retention, 90 * 86_400);
+        for (v, ok) in [
+            (0, false),
+            (1, true),
+            (36_500, true),
+            (36_501, false),
+            (-1, false),
+        ] {
+            let raw = FileConfig {
+                audit_retention_days: Some(v),
+                ..FileConfig::default()
+            };
+            match validate(raw) {
+                Ok(s) => {
+                    assert!(ok, "{v} accepted");
+                    assert_eq!(s.audit_retention, v * 86_400);
+                }
+                Err(e) => {
+                    assert!(!ok, "{v} refused: {e}");
+                    assert!(e.to_string().contains("audit_retention_days"), "{e}");
+                }
+            }
+        }
+    }
 }

@@ -370,6 +370,15 @@ async fn cli_users_unlock_sessions_update(s: &Server) {
         String::from_utf8(o.stderr).unwrap().trim(),
         "frontdesk: no such session"
     );
+    // One sid in 64 starts with `-`: still a value, not a flag.
+    let o = s.cli(
+        &["users", "sessions", "alice", "--end", "-6YoVJ1VA5L"],
+        None,
+    );
+    assert_eq!(
+        String::from_utf8(o.stderr).unwrap().trim(),
+        "frontdesk: no such session"
+    );
     let (out, _) = cli_ok(s, &["users", "sessions", "alice", "--end-all"]);
     assert_eq!(out.trim(), "ended 1 session(s) of alice");
     let (out, _) = cli_ok(s, &["users", "sessions", "alice", "--json"]);

@@ -100,6 +100,9 @@ pub struct OAuthError {
     pub code: ErrorCode,
     /// Human-readable `error_description` (RFC 6749 §5.2: ASCII, no `"`/`\`).
     pub description: String,
+    /// What the failure revealed for the audit trail (a replayed refresh
+    /// token or code), for the binary to record; never shown to the client.
+    pub incident: Option<Box<crate::audit::Incident>>,
 }
 
 impl OAuthError {
@@ -107,7 +110,14 @@ impl OAuthError {
         OAuthError {
             code,
             description: description.into(),
+            incident: None,
         }
+    }
+
+    /// The same error, carrying `incident` for the audit trail.
+    pub fn with_incident(mut self, incident: crate::audit::Incident) -> OAuthError {
+        self.incident = Some(Box::new(incident));
+        self
     }
 
     pub fn invalid_request(description: impl Into<String>) -> OAuthError {

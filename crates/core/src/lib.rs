@@ -4,6 +4,7 @@
 
 pub mod access_token;
 pub mod addr;
+pub mod audit;
 pub mod authorize;
 pub mod client;
 pub mod discovery;
@@ -17,6 +18,7 @@ pub mod logout;
 pub mod manage;
 pub mod mfa;
 pub mod model;
+pub mod page;
 pub mod params;
 pub mod password;
 pub mod pkce;

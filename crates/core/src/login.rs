@@ -128,6 +128,24 @@ pub async fn check_password<S: Store>(
     }
 }
 
+/// The login-throttle counters that lock `user`'s account, for an
+/// administrator's unlock: `sub:SUB`, where attempts on the known account
+/// are counted, and `acct:LOGIN` for its username and e-mail address
+/// lowercased, where attempts were counted while the name resolved to no
+/// account (see [`check_password`]). Address counters (`ip:`) are not the
+/// account's and stay.
+pub fn unlock_keys(user: &User) -> Vec<String> {
+    let mut keys = vec![
+        format!("sub:{}", user.sub),
+        format!("acct:{}", user.username.to_lowercase()),
+    ];
+    if let Some(email) = &user.claims.email {
+        keys.push(format!("acct:{}", email.to_lowercase()));
+    }
+    keys.dedup();
+    keys
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -69,6 +69,11 @@ impl Params {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The names present, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(k, _)| k.as_str())
+    }
+
     /// A parameter the request cannot do without.
     pub fn required(&self, name: &str) -> Result<&str, OAuthError> {
         self.get(name)

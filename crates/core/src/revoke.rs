@@ -15,6 +15,19 @@ use crate::model::{AuthMethod, Client, UnixTime};
 use crate::secret;
 use crate::store::Store;
 
+/// What a revocation took back, for the audit trail (nothing secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revoked {
+    /// `access_token` or `refresh_token`.
+    pub token_type: &'static str,
+    /// The user the token was for; `None` for a client's own token.
+    pub sub: Option<String>,
+    /// The grant revoked with a refresh token.
+    pub grant_id: Option<String>,
+}
+
+/// Revokes `token` for `client`; `None` when there was nothing live to
+/// revoke (answered 200 all the same, §2.2).
 pub async fn revoke<S: Store>(
     core: &Core,
     store: &S,
@@ -22,9 +35,9 @@ pub async fn revoke<S: Store>(
     client: &Client,
     token: &str,
     now: UnixTime,
-) -> Result<(), Error> {
+) -> Result<Option<Revoked>, Error> {
     let Some(known) = find_live(core, store, keys, token, now).await? else {
-        return Ok(());
+        return Ok(None);
     };
     let owner = match &known {
         Known::Jwt(c) => c.client_id.as_str(),
@@ -36,28 +49,45 @@ pub async fn revoke<S: Store>(
         // would tell anyone whether a token is live: for it, someone else's
         // token is answered like an unknown one (§2.2, 200, nothing done).
         if client.token_endpoint_auth_method == AuthMethod::None {
-            return Ok(());
+            return Ok(None);
         }
         return Err(OAuthError::invalid_request("the token was not issued to this client").into());
     }
-    match known {
+    // A client's own token (client credentials) names the client as `sub`.
+    let user = |sub: &str| (sub != client.client_id.as_str()).then(|| sub.to_owned());
+    let revoked = match known {
         // A JWT cannot be recalled, so its jti is recorded until it expires;
         // introspection consults the record.
         Known::Jwt(c) => {
             let exp =
                 i64::try_from(c.exp).map_err(|_| Error::Internal("exp out of range".into()))?;
             store.revoke_jti(&c.jti, exp).await?;
+            Revoked {
+                token_type: "access_token",
+                sub: user(&c.sub),
+                grant_id: None,
+            }
         }
-        Known::Opaque(_) => {
+        Known::Opaque(t) => {
             store
                 .revoke_opaque_token(&secret::token_hash(token), now)
                 .await?;
+            Revoked {
+                token_type: "access_token",
+                sub: user(&t.sub),
+                grant_id: None,
+            }
         }
         // §2.1: revoking a refresh token SHOULD also invalidate the access
         // tokens of the same grant: revoke the grant.
         Known::Refresh(_, grant) => {
             store.revoke_grant(&grant.grant_id, now).await?;
+            Revoked {
+                token_type: "refresh_token",
+                sub: Some(grant.sub),
+                grant_id: Some(grant.grant_id),
+            }
         }
-    }
-    Ok(())
+    };
+    Ok(Some(revoked))
 }

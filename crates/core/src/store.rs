@@ -4,6 +4,7 @@
 
 use std::future::Future;
 
+use crate::audit::{AuditEvent, AuditQuery};
 use crate::model::{
     AuthorizationCode, Client, ClientId, ClientSecret, Consent, Grant, OpaqueToken, Redemption,
     RefreshToken, Rotation, Session, StoredKey, TotpCredential, UnixTime, User, UserClaims,
@@ -54,6 +55,13 @@ pub trait Store: Send + Sync {
         id: &ClientId,
     ) -> impl Future<Output = Result<Option<Client>, StoreError>> + Send;
     fn list_clients(&self) -> impl Future<Output = Result<Vec<Client>, StoreError>> + Send;
+    /// At most `limit` clients with a `client_id` after `after`, in
+    /// `client_id` order (keyset pagination).
+    fn clients_page(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Client>, StoreError>> + Send;
     /// Inserts a new client with its secrets; `Conflict` if the id exists.
     fn create_client(&self, client: &Client)
     -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -92,6 +100,13 @@ pub trait Store: Send + Sync {
         login: &str,
     ) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
     fn list_users(&self) -> impl Future<Output = Result<Vec<User>, StoreError>> + Send;
+    /// At most `limit` users with a username after `after`, in username
+    /// order (keyset pagination).
+    fn users_page(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<User>, StoreError>> + Send;
     /// Also ends every session of the user and revokes every grant (and so
     /// every refresh token) of the user, in the same transaction.
     fn set_user_password(
@@ -175,6 +190,23 @@ pub trait Store: Send + Sync {
         sid: &str,
         now: UnixTime,
     ) -> impl Future<Output = Result<Found, StoreError>> + Send;
+    /// The live sessions of `sub` at `now` (not ended, not expired), oldest
+    /// first (by `created_at`, then `sid`).
+    fn list_sessions(
+        &self,
+        sub: &str,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<Vec<Session>, StoreError>> + Send;
+    /// Ends every live session of `sub` but the one whose `sid` is
+    /// `except_sid`, and revokes every grant made in them (as
+    /// [`Store::end_session`] does), in one transaction. Returns how many
+    /// sessions it ended.
+    fn end_sessions_of(
+        &self,
+        sub: &str,
+        now: UnixTime,
+        except_sid: Option<&str>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     // ----- authorization codes and grants -----
     /// Stores a new grant and its code in one transaction.
@@ -350,19 +382,19 @@ pub trait Store: Send + Sync {
         sid: &str,
         now: UnixTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// The user's live sessions (not ended, not expired), newest first.
-    fn list_sessions(
+    // ----- audit trail -----
+    /// Appends one event (ids are unique; the caller assigns them).
+    fn record_audit(
         &self,
-        sub: &str,
-        now: UnixTime,
-    ) -> impl Future<Output = Result<Vec<Session>, StoreError>> + Send;
-    /// Ends every live session of the user except `except_sid` and, in the
-    /// same transaction, revokes the grants made in them. Returns how many
-    /// sessions ended.
-    fn end_sessions_of(
+        event: &AuditEvent,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The events matching `query`'s filters, ordered by `(at, id)`,
+    /// strictly after `query.after`, at most `query.limit` of them.
+    fn audit_events(
         &self,
-        sub: &str,
-        now: UnixTime,
-        except_sid: Option<&str>,
-    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+        query: &AuditQuery,
+    ) -> impl Future<Output = Result<Vec<AuditEvent>, StoreError>> + Send;
+    /// Deletes events older than `before` (`at < before`); returns how many.
+    fn purge_audit(&self, before: UnixTime)
+    -> impl Future<Output = Result<u64, StoreError>> + Send;
 }

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, bail};
 use clap::{Parser, Subcommand};
-use frontdesk_core::keys;
 use frontdesk_core::manage::{ClientPatch, ClientSpec, DEFAULT_SECRET_GRACE, UserSpec};
 use frontdesk_core::model::{AccessTokenFormat, AuthMethod, GrantType, KeyUse, UserClaims};
 use frontdesk_core::scope::Scope;
@@ -17,6 +16,9 @@ use serde_json::json;
 use crate::app::{self, Opened};
 use crate::config::{self, CommonArgs, ServeArgs};
 use crate::ops;
+
+/// Every change made from the command line is recorded as done by `cli`.
+const BY: frontdesk_core::audit::Actor = frontdesk_core::audit::Actor::Cli;
 
 /// frontdesk: an OAuth 2.0 and OpenID Connect identity provider.
 #[derive(Debug, Parser)]
@@ -173,13 +175,54 @@ enum UsersCmd {
         #[arg(long)]
         json: bool,
     },
-    /// List users.
+    /// List users (every page).
     List {
         #[arg(long)]
         json: bool,
     },
     /// Show a user by username, email or sub.
     Show { user: String },
+    /// Change a user's claims; an empty value removes a claim.
+    Update {
+        user: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long = "given-name")]
+        given_name: Option<String>,
+        #[arg(long = "family-name")]
+        family_name: Option<String>,
+        #[arg(long)]
+        nickname: Option<String>,
+        #[arg(long)]
+        picture: Option<String>,
+        #[arg(long)]
+        locale: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+        /// true or false.
+        #[arg(long = "email-verified")]
+        email_verified: Option<bool>,
+    },
+    /// Clear the failed-login counters that lock the account.
+    Unlock { user: String },
+    /// List the user's live sessions, or end one or all of them.
+    Sessions {
+        user: String,
+        /// End the session with this sid (and revoke its grants). Sids are
+        /// base64url, so one may start with `-`: it is still the value.
+        #[arg(
+            long = "end",
+            value_name = "SID",
+            conflicts_with = "end_all",
+            allow_hyphen_values = true
+        )]
+        end: Option<String>,
+        /// End every live session of the user.
+        #[arg(long = "end-all")]
+        end_all: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Set a user's password, read from standard input.
     SetPassword {
         user: String,
@@ -329,7 +372,7 @@ async fn clients(o: &Opened, cmd: ClientsCmd) -> anyhow::Result<()> {
                 refresh_grace_secs: fields.refresh_grace_secs,
                 require_mfa: fields.require_mfa,
             };
-            let new = ops::create_client(&o.core, &o.db, spec, now).await?;
+            let new = ops::create_client(&o.core, &o.db, &BY, spec, now).await?;
             if json {
                 println!(
                     "{}",
@@ -347,7 +390,7 @@ async fn clients(o: &Opened, cmd: ClientsCmd) -> anyhow::Result<()> {
             }
         }
         ClientsCmd::List { json } => {
-            let list = o.db.list_clients().await?;
+            let list = ops::all_clients(&o.db).await?;
             if json {
                 print_json(&serde_json::Value::Array(
                     list.iter().map(ops::client_view).collect(),
@@ -390,11 +433,11 @@ async fn clients(o: &Opened, cmd: ClientsCmd) -> anyhow::Result<()> {
                 refresh_grace_secs: fields.refresh_grace_secs,
                 require_mfa: fields.require_mfa,
             };
-            let c = ops::update_client(&o.db, &client_id, patch, now).await?;
+            let c = ops::update_client(&o.db, &BY, &client_id, patch, now).await?;
             print_json(&ops::client_view(&c))?;
         }
         ClientsCmd::Delete { client_id } => {
-            ops::delete_client(&o.db, &client_id).await?;
+            ops::delete_client(&o.db, &BY, &client_id, now).await?;
             println!("deleted client {client_id}");
         }
         ClientsCmd::RotateSecret {
@@ -403,7 +446,7 @@ async fn clients(o: &Opened, cmd: ClientsCmd) -> anyhow::Result<()> {
             json,
         } => {
             let (secret, until) =
-                ops::rotate_secret(&o.core, &o.db, &client_id, grace_secs, now).await?;
+                ops::rotate_secret(&o.core, &o.db, &BY, &client_id, grace_secs, now).await?;
             if json {
                 println!(
                     "{}",
@@ -461,15 +504,24 @@ async fn users(o: &Opened, cmd: UsersCmd) -> anyhow::Result<()> {
                     ..UserClaims::default()
                 },
             };
-            let user = ops::create_user(&o.db, spec, now).await?;
+            let user = ops::create_user(&o.db, &BY, spec, now).await?;
             if json {
                 print_json(&ops::user_view(&user))?;
             } else {
                 println!("created user {} (sub {})", user.username, user.sub);
             }
+            if user.password_hash.is_empty() {
+                // On stderr, so that --json output stays one JSON document.
+                eprintln!(
+                    "note: {} {}: frontdesk users set-password {} --password-stdin",
+                    user.username,
+                    ops::NO_PASSWORD_NOTE,
+                    user.username
+                );
+            }
         }
         UsersCmd::List { json } => {
-            let list = o.db.list_users().await?;
+            let list = ops::all_users(&o.db).await?;
             if json {
                 print_json(&serde_json::Value::Array(
                     list.iter().map(ops::user_view).collect(),
@@ -490,20 +542,112 @@ async fn users(o: &Opened, cmd: UsersCmd) -> anyhow::Result<()> {
         UsersCmd::Show { user } => {
             print_json(&ops::user_view(&ops::get_user(&o.db, &user).await?))?
         }
+        UsersCmd::Update {
+            user,
+            name,
+            given_name,
+            family_name,
+            nickname,
+            picture,
+            locale,
+            email,
+            email_verified,
+        } => {
+            let mut patch = serde_json::Map::new();
+            for (claim, value) in [
+                ("name", name),
+                ("given_name", given_name),
+                ("family_name", family_name),
+                ("nickname", nickname),
+                ("picture", picture),
+                ("locale", locale),
+                ("email", email),
+            ] {
+                if let Some(v) = value {
+                    let v = if v.is_empty() {
+                        serde_json::Value::Null
+                    } else {
+                        serde_json::Value::String(v)
+                    };
+                    patch.insert(claim.to_owned(), v);
+                }
+            }
+            if let Some(v) = email_verified {
+                patch.insert("email_verified".to_owned(), serde_json::Value::Bool(v));
+            }
+            if patch.is_empty() {
+                bail!("users update: nothing to change (see --help)");
+            }
+            let u = ops::update_claims(&o.db, &BY, &user, patch, now).await?;
+            print_json(&ops::user_view(&u))?;
+        }
+        UsersCmd::Unlock { user } => {
+            let u = ops::unlock_user(&o.db, &BY, &user, now).await?;
+            println!(
+                "unlocked {}: failed sign-ins no longer block it",
+                u.username
+            );
+        }
+        UsersCmd::Sessions {
+            user,
+            end,
+            end_all,
+            json,
+        } => {
+            if let Some(sid) = end {
+                ops::end_user_session(&o.db, &BY, &user, &sid, now).await?;
+                println!("ended session {sid} of {user}");
+            } else if end_all {
+                let n = ops::end_user_sessions(&o.db, &BY, &user, now).await?;
+                println!("ended {n} session(s) of {user}");
+            } else {
+                let mut req = frontdesk_core::page::PageRequest {
+                    limit: frontdesk_core::page::MAX_LIMIT,
+                    after: None,
+                };
+                let mut all = Vec::new();
+                loop {
+                    let (_, page) = ops::user_sessions(&o.db, &user, &req, now).await?;
+                    req.after = page
+                        .next_cursor
+                        .as_deref()
+                        .and_then(frontdesk_core::page::decode_cursor);
+                    all.extend(page.items);
+                    if req.after.is_none() {
+                        break;
+                    }
+                }
+                if json {
+                    print_json(&serde_json::Value::Array(
+                        all.iter().map(ops::session_view).collect(),
+                    ))?;
+                } else {
+                    for s in &all {
+                        println!(
+                            "{}\t{}\t{}\t{}",
+                            s.sid,
+                            fmt_time(s.auth_time),
+                            s.amr.join(","),
+                            fmt_time(s.expires_at)
+                        );
+                    }
+                }
+            }
+        }
         UsersCmd::SetPassword { user, .. } => {
-            ops::set_password(&o.db, &user, read_password()?, now).await?;
+            ops::set_password(&o.db, &BY, &user, read_password()?, now).await?;
             println!("password changed for {user}");
         }
         UsersCmd::Disable { user } => {
-            ops::set_disabled(&o.db, &user, true, now).await?;
+            ops::set_disabled(&o.db, &BY, &user, true, now).await?;
             println!("disabled {user}");
         }
         UsersCmd::Enable { user } => {
-            ops::set_disabled(&o.db, &user, false, now).await?;
+            ops::set_disabled(&o.db, &BY, &user, false, now).await?;
             println!("enabled {user}");
         }
         UsersCmd::Delete { user } => {
-            ops::delete_user(&o.db, &user).await?;
+            ops::delete_user(&o.db, &BY, &user, now).await?;
             println!("deleted {user}");
         }
     }
@@ -574,20 +718,15 @@ async fn keys_cmd(o: &Opened, cmd: KeysCmd) -> anyhow::Result<()> {
                         .map_err(|_| anyhow!("--alg must be ES256, RS256, PS256 or EdDSA"))
                 })
                 .transpose()?;
-            for u in uses {
-                let a = alg.unwrap_or(match u {
-                    KeyUse::AccessToken => Algorithm::ES256,
-                    KeyUse::IdToken => Algorithm::RS256,
-                });
-                let activates = now + o.rotation.prepublish;
-                let key = keys::generate(&o.kek, a, u, now, activates)?;
-                o.db.put_signing_key(&key).await?;
+            let published =
+                ops::rotate_keys(&o.db, &BY, &o.kek, &o.rotation, &uses, alg, now).await?;
+            for key in published {
                 println!(
                     "published {} ({}, {}): signs from {}; the current key retires then",
                     key.kid,
                     key.alg,
-                    u.as_str(),
-                    fmt_time(activates)
+                    key.key_use.as_str(),
+                    fmt_time(key.activates_at)
                 );
             }
         }

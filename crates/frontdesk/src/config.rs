@@ -133,6 +133,11 @@ pub struct FileConfig {
     /// those; `[]` makes the profile read-only. In the environment:
     /// comma-separated.
     pub account_editable_claims: Option<Vec<String>>,
+    /// Audit events (`GET /admin/audit`) older than this many days are
+    /// deleted by the server's upkeep (every ten minutes). 1 to 36500.
+    /// Default 90. The log lines under the `audit` target are the log's to
+    /// keep.
+    pub audit_retention_days: Option<i64>,
     #[serde(default)]
     pub features: FeaturesConfig,
     /// Clients applied idempotently at every start.
@@ -211,6 +216,8 @@ pub struct Settings {
     pub login_max_failures_per_account: u32,
     pub login_max_failures_per_ip: u32,
     pub login_window: i64,
+    /// Seconds an audit event is kept.
+    pub audit_retention: i64,
     pub client_auth_max_failures_per_ip: NonZeroU32,
     pub client_auth_failure_window: Duration,
     pub header_read_timeout: Duration,
@@ -380,6 +387,14 @@ fn validate(raw: FileConfig) -> anyhow::Result<Settings> {
         );
     }
     let login_window = positive("login_window_secs", raw.login_window_secs.unwrap_or(900), 1)?;
+    let audit_retention_days = positive(
+        "audit_retention_days",
+        raw.audit_retention_days.unwrap_or(90),
+        1,
+    )?;
+    if audit_retention_days > 36_500 {
+        bail!("config: audit_retention_days must be at most 36500");
+    }
     let client_auth_max_failures_per_ip =
         NonZeroU32::new(raw.client_auth_max_failures_per_ip.unwrap_or(60))
             .ok_or_else(|| anyhow!("config: client_auth_max_failures_per_ip must be at least 1"))?;
@@ -484,6 +499,7 @@ fn validate(raw: FileConfig) -> anyhow::Result<Settings> {
         login_max_failures_per_account: raw.login_max_failures_per_account.unwrap_or(10),
         login_max_failures_per_ip: raw.login_max_failures_per_ip.unwrap_or(50),
         login_window,
+        audit_retention: audit_retention_days * 86_400,
         client_auth_max_failures_per_ip,
         client_auth_failure_window: Duration::from_secs(client_auth_failure_window.unsigned_abs()),
         header_read_timeout: Duration::from_secs(header_read_timeout.unsigned_abs()),
@@ -618,6 +634,34 @@ mod tests {
                         assert!(!ok, "{name} = {v} refused: {e}");
                         assert!(e.to_string().contains(name), "{e}");
                     }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn audit_retention_default_and_bounds() {
+        let s = validate(FileConfig::default()).unwrap();
+        assert_eq!(s.audit_retention, 90 * 86_400);
+        for (v, ok) in [
+            (0, false),
+            (1, true),
+            (36_500, true),
+            (36_501, false),
+            (-1, false),
+        ] {
+            let raw = FileConfig {
+                audit_retention_days: Some(v),
+                ..FileConfig::default()
+            };
+            match validate(raw) {
+                Ok(s) => {
+                    assert!(ok, "{v} accepted");
+                    assert_eq!(s.audit_retention, v * 86_400);
+                }
+                Err(e) => {
+                    assert!(!ok, "{v} refused: {e}");
+                    assert!(e.to_string().contains("audit_retention_days"), "{e}");
                 }
             }
         }

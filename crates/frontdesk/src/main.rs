@@ -1,6 +1,7 @@
 //! `frontdesk`: the OAuth 2.0 / OpenID Connect server and its command line.
 
 mod app;
+mod audit;
 mod cli;
 mod client_addr;
 mod config;

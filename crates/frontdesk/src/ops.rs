@@ -2,13 +2,21 @@
 //! declarative bootstrap, so each rule lives once.
 
 use frontdesk_core::Core;
+use frontdesk_core::audit::{Actor, Kind};
 use frontdesk_core::error::Error;
+use frontdesk_core::keys::{self, Kek, RotationPolicy};
 use frontdesk_core::manage::{self, ClientPatch, ClientSpec, ManageError, NewClient, UserSpec};
-use frontdesk_core::model::{Client, ClientId, ClientSecret, User, UserClaims};
-use frontdesk_core::secret;
+use frontdesk_core::model::{
+    Client, ClientId, ClientSecret, Consent, KeyUse, Session, StoredKey, User, UserClaims,
+};
+use frontdesk_core::page::{Page, PageRequest};
 use frontdesk_core::store::{Store, StoreError};
+use frontdesk_core::{login, secret};
+use frontdesk_jose::Algorithm;
 use frontdesk_store::Db;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
+
+use crate::audit;
 
 /// Why an administrative operation failed. The CLI prints it; the admin
 /// API maps it to a status in `http/error.rs`.
@@ -96,15 +104,47 @@ pub fn user_view(u: &User) -> Value {
     v
 }
 
+/// Every change below is recorded as an audit event by `by` once it is
+/// made (never when it fails).
 pub async fn create_client(
     core: &Core,
     db: &Db,
+    by: &Actor,
     spec: ClientSpec,
     now: i64,
 ) -> Result<NewClient, OpsError> {
     let new = manage::build_client(spec, &core.pepper, now)?;
     db.create_client(&new.client).await?;
+    let e = audit::event(Kind::AdminClientCreate, now)
+        .actor(by)
+        .client(&new.client.client_id);
+    audit::record(db, e).await;
     Ok(new)
+}
+
+/// One page of clients, by client_id.
+pub async fn list_clients(db: &Db, page: &PageRequest) -> Result<Page<Client>, OpsError> {
+    let rows = db.clients_page(page.after.as_deref(), page.fetch()).await?;
+    Ok(Page::from_rows(rows, page, |c| {
+        c.client_id.as_str().to_owned()
+    }))
+}
+
+/// Every client, page by page (for the CLI).
+pub async fn all_clients(db: &Db) -> Result<Vec<Client>, OpsError> {
+    let mut req = PageRequest {
+        limit: frontdesk_core::page::MAX_LIMIT,
+        after: None,
+    };
+    let mut out = Vec::new();
+    loop {
+        let page = list_clients(db, &req).await?;
+        req.after = page.items.last().map(|c| c.client_id.as_str().to_owned());
+        out.extend(page.items);
+        if page.next_cursor.is_none() {
+            return Ok(out);
+        }
+    }
 }
 
 pub async fn get_client(db: &Db, id: &str) -> Result<Client, OpsError> {
@@ -115,24 +155,48 @@ pub async fn get_client(db: &Db, id: &str) -> Result<Client, OpsError> {
 
 pub async fn update_client(
     db: &Db,
+    by: &Actor,
     id: &str,
     patch: ClientPatch,
     now: i64,
 ) -> Result<Client, OpsError> {
     let client = get_client(db, id).await?;
+    let fields = patch_fields(&patch);
     let updated = manage::patch_client(client, patch, now)?;
     if !db.update_client(&updated).await? {
         return Err(OpsError::NotFound("client"));
     }
+    let e = audit::event(Kind::AdminClientUpdate, now)
+        .actor(by)
+        .client(&updated.client_id)
+        .fields(&fields);
+    audit::record(db, e).await;
     Ok(updated)
 }
 
-pub async fn delete_client(db: &Db, id: &str) -> Result<(), OpsError> {
-    if db.delete_client(&ClientId(id.to_owned())).await? {
-        Ok(())
-    } else {
-        Err(OpsError::NotFound("client"))
+/// The names of the fields a patch sets (their values stay out of the
+/// audit trail).
+fn patch_fields(patch: &ClientPatch) -> Vec<String> {
+    match serde_json::to_value(patch) {
+        Ok(Value::Object(m)) => m
+            .into_iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, _)| k)
+            .collect(),
+        _ => Vec::new(),
     }
+}
+
+pub async fn delete_client(db: &Db, by: &Actor, id: &str, now: i64) -> Result<(), OpsError> {
+    let id = ClientId(id.to_owned());
+    if !db.delete_client(&id).await? {
+        return Err(OpsError::NotFound("client"));
+    }
+    let e = audit::event(Kind::AdminClientDelete, now)
+        .actor(by)
+        .client(&id);
+    audit::record(db, e).await;
+    Ok(())
 }
 
 /// Issues a new secret; the previous one keeps working for `grace` seconds
@@ -140,6 +204,7 @@ pub async fn delete_client(db: &Db, id: &str) -> Result<(), OpsError> {
 pub async fn rotate_secret(
     core: &Core,
     db: &Db,
+    by: &Actor,
     id: &str,
     grace: i64,
     now: i64,
@@ -161,6 +226,11 @@ pub async fn rotate_secret(
     {
         return Err(OpsError::NotFound("client"));
     }
+    let e = audit::event(Kind::AdminClientRotateSecret, now)
+        .actor(by)
+        .client(&client.client_id)
+        .count("previous_secret_grace_secs", grace.max(0).unsigned_abs());
+    audit::record(db, e).await;
     Ok((plain, until))
 }
 
@@ -174,10 +244,42 @@ async fn blocking<T: Send + 'static>(
         .map_err(OpsError::from)
 }
 
-pub async fn create_user(db: &Db, spec: UserSpec, now: i64) -> Result<User, OpsError> {
+pub async fn create_user(db: &Db, by: &Actor, spec: UserSpec, now: i64) -> Result<User, OpsError> {
     let user = blocking(move || manage::build_user(spec, now)).await?;
     db.create_user(&user).await?;
+    let e = audit::event(Kind::AdminUserCreate, now)
+        .actor(by)
+        .subject(&user.sub)
+        .username(&user.username)
+        .flag("has_password", !user.password_hash.is_empty());
+    audit::record(db, e).await;
     Ok(user)
+}
+
+/// What `users create` says of a user created without a password.
+pub const NO_PASSWORD_NOTE: &str = "cannot sign in until a password is set";
+
+/// One page of users, by username.
+pub async fn list_users(db: &Db, page: &PageRequest) -> Result<Page<User>, OpsError> {
+    let rows = db.users_page(page.after.as_deref(), page.fetch()).await?;
+    Ok(Page::from_rows(rows, page, |u| u.username.clone()))
+}
+
+/// Every user, page by page (for the CLI).
+pub async fn all_users(db: &Db) -> Result<Vec<User>, OpsError> {
+    let mut req = PageRequest {
+        limit: frontdesk_core::page::MAX_LIMIT,
+        after: None,
+    };
+    let mut out = Vec::new();
+    loop {
+        let page = list_users(db, &req).await?;
+        req.after = page.items.last().map(|u| u.username.clone());
+        out.extend(page.items);
+        if page.next_cursor.is_none() {
+            return Ok(out);
+        }
+    }
 }
 
 pub async fn get_user(db: &Db, login_or_sub: &str) -> Result<User, OpsError> {
@@ -191,6 +293,7 @@ pub async fn get_user(db: &Db, login_or_sub: &str) -> Result<User, OpsError> {
 
 pub async fn set_password(
     db: &Db,
+    by: &Actor,
     login_or_sub: &str,
     password: String,
     now: i64,
@@ -204,11 +307,16 @@ pub async fn set_password(
     if !db.set_user_password(&user.sub, &hash, now).await? {
         return Err(OpsError::NotFound("user"));
     }
+    let e = audit::event(Kind::AdminUserPassword, now)
+        .actor(by)
+        .subject(&user.sub);
+    audit::record(db, e).await;
     Ok(())
 }
 
 pub async fn set_disabled(
     db: &Db,
+    by: &Actor,
     login_or_sub: &str,
     disabled: bool,
     now: i64,
@@ -217,28 +325,237 @@ pub async fn set_disabled(
     if !db.set_user_disabled(&user.sub, disabled, now).await? {
         return Err(OpsError::NotFound("user"));
     }
+    let kind = if disabled {
+        Kind::AdminUserDisable
+    } else {
+        Kind::AdminUserEnable
+    };
+    audit::record(db, audit::event(kind, now).actor(by).subject(&user.sub)).await;
     Ok(())
 }
 
-pub async fn set_claims(
+/// The claims an administrator may set, by their OIDC names.
+pub const CLAIM_NAMES: [&str; 8] = [
+    "name",
+    "given_name",
+    "family_name",
+    "nickname",
+    "picture",
+    "locale",
+    "email",
+    "email_verified",
+];
+
+/// Applies `patch` to the user's claims as a JSON merge patch (RFC 7396):
+/// a claim given a value is set, one given `null` is removed
+/// (`email_verified`: false), the others stay.
+pub async fn update_claims(
     db: &Db,
+    by: &Actor,
     login_or_sub: &str,
-    claims: UserClaims,
+    patch: Map<String, Value>,
     now: i64,
 ) -> Result<User, OpsError> {
+    if let Some(bad) = patch.keys().find(|k| !CLAIM_NAMES.contains(&k.as_str())) {
+        return Err(OpsError::Invalid(format!(
+            "unknown claim {bad:?}: the claims are {}",
+            CLAIM_NAMES.join(", ")
+        )));
+    }
     let user = get_user(db, login_or_sub).await?;
+    let mut merged = match serde_json::to_value(&user.claims) {
+        Ok(Value::Object(m)) => m,
+        _ => Map::new(),
+    };
+    let fields: Vec<String> = patch.keys().cloned().collect();
+    for (k, v) in patch {
+        match v {
+            Value::Null => {
+                merged.remove(&k);
+            }
+            v => {
+                merged.insert(k, v);
+            }
+        }
+    }
+    let claims: UserClaims = serde_json::from_value(Value::Object(merged))
+        .map_err(|e| OpsError::Invalid(format!("claims: {e}")))?;
+    if claims.email.as_deref().is_some_and(|e| !e.contains('@')) {
+        return Err(OpsError::Invalid("email must be an e-mail address".into()));
+    }
     if !db.update_user_claims(&user.sub, &claims, now).await? {
         return Err(OpsError::NotFound("user"));
     }
+    let e = audit::event(Kind::AdminUserUpdate, now)
+        .actor(by)
+        .subject(&user.sub)
+        .fields(&fields);
+    audit::record(db, e).await;
     get_user(db, &user.sub).await
 }
 
-pub async fn delete_user(db: &Db, login_or_sub: &str) -> Result<(), OpsError> {
+pub async fn delete_user(
+    db: &Db,
+    by: &Actor,
+    login_or_sub: &str,
+    now: i64,
+) -> Result<(), OpsError> {
     let user = get_user(db, login_or_sub).await?;
     if !db.delete_user(&user.sub).await? {
         return Err(OpsError::NotFound("user"));
     }
+    let e = audit::event(Kind::AdminUserDelete, now)
+        .actor(by)
+        .subject(&user.sub)
+        .username(&user.username);
+    audit::record(db, e).await;
     Ok(())
+}
+
+/// Clears the login-throttle counters of the user's account (not those of
+/// the addresses that failed), so they may sign in again at once.
+pub async fn unlock_user(
+    db: &Db,
+    by: &Actor,
+    login_or_sub: &str,
+    now: i64,
+) -> Result<User, OpsError> {
+    let user = get_user(db, login_or_sub).await?;
+    for key in login::unlock_keys(&user) {
+        db.clear_login_failures(&key).await?;
+    }
+    let e = audit::event(Kind::AdminUserUnlock, now)
+        .actor(by)
+        .subject(&user.sub);
+    audit::record(db, e).await;
+    Ok(user)
+}
+
+/// A session as shown to administrators (never its cookie hash).
+pub fn session_view(s: &Session) -> Value {
+    json!({
+        "sid": s.sid,
+        "sub": s.sub,
+        "auth_time": s.auth_time,
+        "amr": s.amr,
+        "created_at": s.created_at,
+        "expires_at": s.expires_at,
+    })
+}
+
+/// One page of the user's live sessions, oldest first.
+pub async fn user_sessions(
+    db: &Db,
+    login_or_sub: &str,
+    page: &PageRequest,
+    now: i64,
+) -> Result<(User, Page<Session>), OpsError> {
+    let user = get_user(db, login_or_sub).await?;
+    let sessions = db.list_sessions(&user.sub, now).await?;
+    let key = |s: &Session| format!("{:020}:{}", s.created_at, s.sid);
+    Ok((user, Page::of_sorted(sessions, page, key)))
+}
+
+/// Ends one live session of the user (and revokes its grants).
+pub async fn end_user_session(
+    db: &Db,
+    by: &Actor,
+    login_or_sub: &str,
+    sid: &str,
+    now: i64,
+) -> Result<(), OpsError> {
+    let user = get_user(db, login_or_sub).await?;
+    // Only a session of this user: the sid of someone else's is "no such".
+    let live = db.list_sessions(&user.sub, now).await?;
+    if !live.iter().any(|s| s.sid == sid) || !db.end_session(sid, now).await? {
+        return Err(OpsError::NotFound("session"));
+    }
+    let e = audit::event(Kind::AdminUserSessionEnd, now)
+        .actor(by)
+        .subject(&user.sub)
+        .sid(sid);
+    audit::record(db, e).await;
+    Ok(())
+}
+
+/// Ends every live session of the user; returns how many.
+pub async fn end_user_sessions(
+    db: &Db,
+    by: &Actor,
+    login_or_sub: &str,
+    now: i64,
+) -> Result<u64, OpsError> {
+    let user = get_user(db, login_or_sub).await?;
+    let ended = db.end_sessions_of(&user.sub, now, None).await?;
+    let e = audit::event(Kind::AdminUserSessionEnd, now)
+        .actor(by)
+        .subject(&user.sub)
+        .count("sessions", ended);
+    audit::record(db, e).await;
+    Ok(ended)
+}
+
+/// One page of the clients the user has approved, by client_id.
+pub async fn user_consents(
+    db: &Db,
+    login_or_sub: &str,
+    page: &PageRequest,
+) -> Result<Page<Consent>, OpsError> {
+    let user = get_user(db, login_or_sub).await?;
+    let consents = db.list_consents(&user.sub).await?;
+    Ok(Page::of_sorted(consents, page, |c| {
+        c.client_id.as_str().to_owned()
+    }))
+}
+
+/// Forgets a consent and revokes the user's grants to that client.
+pub async fn revoke_consent(
+    db: &Db,
+    by: &Actor,
+    login_or_sub: &str,
+    client_id: &str,
+    now: i64,
+) -> Result<(), OpsError> {
+    let user = get_user(db, login_or_sub).await?;
+    let id = ClientId(client_id.to_owned());
+    if !db.revoke_consent(&user.sub, &id, now).await? {
+        return Err(OpsError::NotFound("consent"));
+    }
+    let e = audit::event(Kind::AdminConsentRevoke, now)
+        .actor(by)
+        .subject(&user.sub)
+        .client(&id);
+    audit::record(db, e).await;
+    Ok(())
+}
+
+/// Publishes the next signing key of each use; it signs from `now +
+/// prepublish`, and the current key retires then.
+pub async fn rotate_keys(
+    db: &Db,
+    by: &Actor,
+    kek: &Kek,
+    rotation: &RotationPolicy,
+    uses: &[KeyUse],
+    alg: Option<Algorithm>,
+    now: i64,
+) -> Result<Vec<StoredKey>, OpsError> {
+    let mut published = Vec::new();
+    for &u in uses {
+        let a = alg.unwrap_or(match u {
+            KeyUse::AccessToken => Algorithm::ES256,
+            KeyUse::IdToken => Algorithm::RS256,
+        });
+        let key = keys::generate(kek, a, u, now, now + rotation.prepublish)?;
+        db.put_signing_key(&key).await?;
+        let e = audit::event(Kind::AdminKeysRotate, now)
+            .actor(by)
+            .kid(&key.kid)
+            .label("use", u.as_str());
+        audit::record(db, e).await;
+        published.push(key);
+    }
+    Ok(published)
 }
 
 /// Applies `[[clients]]` and `[[users]]` from the configuration. Idempotent:

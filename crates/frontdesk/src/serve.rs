@@ -98,7 +98,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         body_read_timeout: settings.body_read_timeout,
         proxies: Arc::new(settings.trusted_proxies),
     };
-    let upkeep = tokio::spawn(upkeep(Arc::clone(&app)));
+    let upkeep = tokio::spawn(upkeep(Arc::clone(&app), settings.audit_retention));
     let (tx, rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.changed().await;
@@ -213,8 +213,9 @@ async fn serve_router(
 
 /// Every second: pick up key rotations made elsewhere and forget idle
 /// client-authentication throttle entries. Every ten minutes: purge expired
-/// token records and keys that signed nothing still valid.
-async fn upkeep(app: AppState) {
+/// token records, keys that signed nothing still valid, and audit events
+/// older than `audit_retention` seconds.
+async fn upkeep(app: AppState, audit_retention: i64) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut n: u64 = 0;
     loop {
@@ -227,6 +228,9 @@ async fn upkeep(app: AppState) {
             let now = app::now();
             if let Err(e) = app.db.purge_expired(now).await {
                 tracing::warn!(error = %e, "purging expired tokens failed");
+            }
+            if let Err(e) = app.db.purge_audit(now - audit_retention).await {
+                tracing::warn!(error = %e, "purging old audit events failed");
             }
             if let Err(e) = app
                 .db

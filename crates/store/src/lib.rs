@@ -161,6 +161,11 @@ fn sqlite_migrator() -> Migrator {
             include_str!("../migrations/sqlite/0002_signin.sql"),
         ),
         (3, "mfa", include_str!("../migrations/sqlite/0003_mfa.sql")),
+        (
+            4,
+            "audit",
+            include_str!("../migrations/sqlite/0004_audit.sql"),
+        ),
     ])
 }
 
@@ -180,6 +185,11 @@ fn postgres_migrator() -> Migrator {
             3,
             "mfa",
             include_str!("../migrations/postgres/0003_mfa.sql"),
+        ),
+        (
+            4,
+            "audit",
+            include_str!("../migrations/postgres/0004_audit.sql"),
         ),
     ])
 }

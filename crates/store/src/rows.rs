@@ -479,3 +479,46 @@ pub(crate) fn consent_from_row(row: ConsentRow) -> Consent {
         granted_at,
     }
 }
+
+/// id, at, kind, outcome, request_id, actor, subject, client_id, peer, detail.
+pub(crate) type AuditRow = (
+    String,
+    i64,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+);
+
+pub(crate) fn audit_detail_json(
+    event: &frontdesk_core::audit::AuditEvent,
+) -> Result<String, StoreError> {
+    serde_json::to_string(event.detail())
+        .map_err(|e| StoreError::Internal(format!("encoding audit detail: {e}")))
+}
+
+pub(crate) fn audit_from_row(
+    row: AuditRow,
+) -> Result<frontdesk_core::audit::AuditEvent, StoreError> {
+    let (id, at, kind, outcome, request_id, actor, subject, client_id, peer, detail) = row;
+    let detail = serde_json::from_str(&detail)
+        .map_err(|e| StoreError::Internal(format!("decoding detail of audit event {id:?}: {e}")))?;
+    Ok(frontdesk_core::audit::AuditEvent::restore(
+        frontdesk_core::audit::StoredAuditEvent {
+            id,
+            at,
+            kind,
+            outcome,
+            request_id,
+            actor,
+            subject,
+            client_id,
+            peer,
+            detail,
+        },
+    ))
+}

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 
+use frontdesk_core::audit::{AuditEvent, AuditQuery};
 use frontdesk_core::model::{
     AuthorizationCode, Client, ClientId, ClientSecret, Consent, Grant, OpaqueToken, Redemption,
     RefreshToken, Rotation, Session, StoredKey, TotpCredential, UnixTime, User, UserClaims,
@@ -14,8 +15,8 @@ use sqlx::{Database, Transaction};
 
 use crate::Db;
 use crate::rows::{
-    self, ClientSecretRow, CodeRow, ConsentRow, GrantRow, KeyRow, RefreshGrantRow, RefreshRow,
-    SessionRow, TokenRow, TotpRow, UserRow,
+    self, AuditRow, ClientSecretRow, CodeRow, ConsentRow, GrantRow, KeyRow, RefreshGrantRow,
+    RefreshRow, SessionRow, TokenRow, TotpRow, UserRow,
 };
 
 /// Runs `$body` (an `async` block body that returns `Result<_, sqlx::Error>`)
@@ -82,6 +83,14 @@ const CLIENTS_ALL: &str = "SELECT c.client_id, c.metadata, c.created_at, c.updat
      s.hash, s.created_at, s.expires_at \
      FROM clients c LEFT JOIN client_secrets s ON s.client_id = c.client_id \
      ORDER BY c.client_id, s.id";
+/// A page of clients (`client_id > $1`, `$1 = ''` for the first), with
+/// their secrets.
+const CLIENTS_PAGE: &str = "SELECT c.client_id, c.metadata, c.created_at, c.updated_at, \
+     s.hash, s.created_at, s.expires_at \
+     FROM (SELECT client_id, metadata, created_at, updated_at FROM clients \
+     WHERE client_id > $1 ORDER BY client_id LIMIT $2) c \
+     LEFT JOIN client_secrets s ON s.client_id = c.client_id \
+     ORDER BY c.client_id, s.id";
 const CLIENT_INSERT: &str = "INSERT INTO clients (client_id, metadata, created_at, updated_at) \
      VALUES ($1, $2, $3, $4)";
 const CLIENT_UPSERT: &str = "INSERT INTO clients (client_id, metadata, created_at, updated_at) \
@@ -136,6 +145,12 @@ const USER_BY_LOGIN: &str = concat!(
      ORDER BY CASE WHEN username = $1 THEN 0 ELSE 1 END LIMIT 1"
 );
 const USERS_ALL: &str = concat!("SELECT ", user_cols!(), " FROM users ORDER BY username");
+/// `username > $1` (`''` for the first page): usernames are never empty.
+const USERS_PAGE: &str = concat!(
+    "SELECT ",
+    user_cols!(),
+    " FROM users WHERE username > $1 ORDER BY username LIMIT $2"
+);
 const USER_SET_PASSWORD: &str =
     "UPDATE users SET password_hash = $2, updated_at = $3 WHERE sub = $1";
 const USER_SET_DISABLED: &str = "UPDATE users SET disabled = $2, updated_at = $3 WHERE sub = $1";
@@ -178,19 +193,21 @@ const SESSION_BY_HASH: &str = "SELECT id_hash, sid, sub, auth_time, amr, created
 /// value (a privilege change renews the session id); its `sid` stays.
 const SESSION_RAISE: &str = "UPDATE sessions SET id_hash = $2, amr = $3 \
      WHERE id_hash = $1 AND ended_at IS NULL";
-const SESSIONS_LIVE_SUB: &str = "SELECT id_hash, sid, sub, auth_time, amr, created_at, \
-     expires_at, ended_at, user_agent, client_ip, last_seen_at FROM sessions \
-     WHERE sub = $1 AND ended_at IS NULL AND expires_at > $2 ORDER BY created_at DESC, sid";
-/// Grants first: they are found through the sessions still live.
-const GRANTS_REVOKE_SESSIONS_OF: &str = "UPDATE grants SET revoked_at = $2 \
-     WHERE revoked_at IS NULL AND sid IN (SELECT sid FROM sessions WHERE sub = $1 \
-     AND ended_at IS NULL AND (CAST($3 AS TEXT) IS NULL OR sid <> CAST($3 AS TEXT)))";
-const SESSIONS_END_OF: &str = "UPDATE sessions SET ended_at = $2 \
-     WHERE sub = $1 AND ended_at IS NULL AND (CAST($3 AS TEXT) IS NULL OR sid <> CAST($3 AS TEXT))";
 const SESSION_TOUCH: &str = "UPDATE sessions SET last_seen_at = $2 WHERE sid = $1";
 const SESSION_END: &str = "UPDATE sessions SET ended_at = $2 WHERE sid = $1 AND ended_at IS NULL";
 const SESSIONS_END_SUB: &str =
     "UPDATE sessions SET ended_at = $2 WHERE sub = $1 AND ended_at IS NULL";
+/// Live at $2: not ended and `$2 < expires_at` (as `core::session` decides).
+const SESSIONS_LIVE_SUB: &str = "SELECT id_hash, sid, sub, auth_time, amr, created_at, \
+     expires_at, ended_at, user_agent, client_ip, last_seen_at FROM sessions \
+     WHERE sub = $1 AND ended_at IS NULL AND expires_at > $2 ORDER BY created_at, sid";
+/// The grants of the live sessions of $1 but sid $3 (`''` for none: a sid
+/// is never empty); run before [`SESSIONS_END_SUB_EXCEPT`].
+const GRANTS_REVOKE_LIVE_SESSIONS: &str = "UPDATE grants SET revoked_at = $2 \
+     WHERE revoked_at IS NULL AND sid IN (SELECT sid FROM sessions \
+     WHERE sub = $1 AND ended_at IS NULL AND expires_at > $2 AND sid <> $3)";
+const SESSIONS_END_SUB_EXCEPT: &str = "UPDATE sessions SET ended_at = $2 \
+     WHERE sub = $1 AND ended_at IS NULL AND expires_at > $2 AND sid <> $3";
 const SESSIONS_DELETE_SUB: &str = "DELETE FROM sessions WHERE sub = $1";
 const SESSIONS_PURGE: &str = "DELETE FROM sessions WHERE expires_at <= $1";
 
@@ -295,6 +312,78 @@ const LOGIN_FAILURE_FORGIVE: &str =
     "UPDATE login_failures SET count = count - 1 WHERE key = $1 AND count > 0";
 const LOGIN_FAILURES_PURGE: &str = "DELETE FROM login_failures WHERE expires_at <= $1";
 
+const AUDIT_INSERT: &str = "INSERT INTO audit_events \
+     (id, at, kind, outcome, request_id, actor, subject, client_id, peer, detail) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+const AUDIT_SELECT: &str = "SELECT id, at, kind, outcome, request_id, actor, subject, \
+     client_id, peer, detail FROM audit_events WHERE TRUE";
+const AUDIT_PURGE: &str = "DELETE FROM audit_events WHERE at < $1";
+
+/// A value bound to a query built at run time.
+enum Bind {
+    Int(i64),
+    Text(String),
+}
+
+/// The SQL and binds of [`Store::audit_events`]: fixed fragments only, one
+/// `$n` per value, so nothing from the query reaches the SQL text.
+fn audit_sql(q: &AuditQuery) -> (String, Vec<Bind>) {
+    let mut sql = String::from(AUDIT_SELECT);
+    let mut binds = Vec::new();
+    let mut push = |sql: &mut String, fragment: &str, values: Vec<Bind>| {
+        let mut fragment = fragment.to_owned();
+        for (i, v) in values.into_iter().enumerate() {
+            binds.push(v);
+            fragment = fragment.replace(&format!("?{i}"), &format!("${}", binds.len()));
+        }
+        sql.push_str(fragment.as_str());
+    };
+    if let Some(k) = &q.kind {
+        let (lo, hi) = k.below();
+        push(
+            &mut sql,
+            " AND (kind = ?0 OR (kind >= ?1 AND kind < ?2))",
+            vec![
+                Bind::Text(k.exact().to_owned()),
+                Bind::Text(lo),
+                Bind::Text(hi),
+            ],
+        );
+    }
+    for (column, value) in [
+        ("subject", &q.subject),
+        ("client_id", &q.client_id),
+        ("actor", &q.actor),
+    ] {
+        if let Some(v) = value {
+            push(
+                &mut sql,
+                &format!(" AND {column} = ?0"),
+                vec![Bind::Text(v.clone())],
+            );
+        }
+    }
+    if let Some(t) = q.since {
+        push(&mut sql, " AND at >= ?0", vec![Bind::Int(t)]);
+    }
+    if let Some(t) = q.until {
+        push(&mut sql, " AND at < ?0", vec![Bind::Int(t)]);
+    }
+    if let Some((at, id)) = &q.after {
+        push(
+            &mut sql,
+            " AND (at > ?0 OR (at = ?1 AND id > ?2))",
+            vec![Bind::Int(*at), Bind::Int(*at), Bind::Text(id.clone())],
+        );
+    }
+    push(
+        &mut sql,
+        " ORDER BY at, id LIMIT ?0",
+        vec![Bind::Int(i64::from(q.limit))],
+    );
+    (sql, binds)
+}
+
 /// What [`Store::redeem_code`] decided, before decoding.
 enum RedeemOutcome {
     Redeemed(Box<(CodeRow, GrantRow)>),
@@ -353,6 +442,21 @@ impl Store for Db {
     async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
         let rows = on_backend!(self, read, |pool| {
             sqlx::query_as::<_, ClientSecretRow>(CLIENTS_ALL)
+                .fetch_all(pool)
+                .await
+        })?;
+        rows::clients_from_rows(rows)
+    }
+
+    async fn clients_page(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Client>, StoreError> {
+        let rows = on_backend!(self, read, |pool| {
+            sqlx::query_as::<_, ClientSecretRow>(CLIENTS_PAGE)
+                .bind(after.unwrap_or_default())
+                .bind(i64::from(limit))
                 .fetch_all(pool)
                 .await
         })?;
@@ -543,6 +647,17 @@ impl Store for Db {
     async fn list_users(&self) -> Result<Vec<User>, StoreError> {
         let rows = on_backend!(self, read, |pool| {
             sqlx::query_as::<_, UserRow>(USERS_ALL)
+                .fetch_all(pool)
+                .await
+        })?;
+        rows.into_iter().map(rows::user_from_row).collect()
+    }
+
+    async fn users_page(&self, after: Option<&str>, limit: u32) -> Result<Vec<User>, StoreError> {
+        let rows = on_backend!(self, read, |pool| {
+            sqlx::query_as::<_, UserRow>(USERS_PAGE)
+                .bind(after.unwrap_or_default())
+                .bind(i64::from(limit))
                 .fetch_all(pool)
                 .await
         })?;
@@ -845,6 +960,45 @@ impl Store for Db {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
+            tx.commit().await?;
+            Ok(ended)
+        })
+    }
+
+    async fn list_sessions(&self, sub: &str, now: UnixTime) -> Result<Vec<Session>, StoreError> {
+        let rows = on_backend!(self, read, |pool| {
+            sqlx::query_as::<_, SessionRow>(SESSIONS_LIVE_SUB)
+                .bind(sub)
+                .bind(now)
+                .fetch_all(pool)
+                .await
+        })?;
+        rows.into_iter().map(rows::session_from_row).collect()
+    }
+
+    async fn end_sessions_of(
+        &self,
+        sub: &str,
+        now: UnixTime,
+        except_sid: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        let except = except_sid.unwrap_or_default();
+        on_backend!(self, write, |pool| {
+            let mut tx = pool.begin_write().await?;
+            // Grants first: they are found through the sessions still live.
+            sqlx::query(GRANTS_REVOKE_LIVE_SESSIONS)
+                .bind(sub)
+                .bind(now)
+                .bind(except)
+                .execute(&mut *tx)
+                .await?;
+            let ended = sqlx::query(SESSIONS_END_SUB_EXCEPT)
+                .bind(sub)
+                .bind(now)
+                .bind(except)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
             tx.commit().await?;
             Ok(ended)
         })
@@ -1373,40 +1527,50 @@ impl Store for Db {
         })
     }
 
-    async fn list_sessions(&self, sub: &str, now: UnixTime) -> Result<Vec<Session>, StoreError> {
-        let rows = on_backend!(self, read, |pool| {
-            sqlx::query_as::<_, SessionRow>(SESSIONS_LIVE_SUB)
-                .bind(sub)
-                .bind(now)
-                .fetch_all(pool)
+    // ----- audit trail -----
+
+    async fn record_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        let detail = rows::audit_detail_json(event)?;
+        on_backend!(self, write, |pool| {
+            sqlx::query(AUDIT_INSERT)
+                .bind(event.id())
+                .bind(event.at())
+                .bind(event.kind())
+                .bind(event.outcome())
+                .bind(event.request_id_value())
+                .bind(event.actor_value())
+                .bind(event.subject_value())
+                .bind(event.client_id_value())
+                .bind(event.peer_value())
+                .bind(&detail)
+                .execute(pool)
                 .await
-        })?;
-        rows.into_iter().map(rows::session_from_row).collect()
+                .map(|_| ())
+        })
     }
 
-    async fn end_sessions_of(
-        &self,
-        sub: &str,
-        now: UnixTime,
-        except_sid: Option<&str>,
-    ) -> Result<u64, StoreError> {
+    async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
+        let (sql, binds) = audit_sql(query);
+        let rows = on_backend!(self, read, |pool| {
+            let mut q = sqlx::query_as::<_, AuditRow>(sqlx::AssertSqlSafe(sql.clone()));
+            for b in &binds {
+                q = match b {
+                    Bind::Int(v) => q.bind(*v),
+                    Bind::Text(v) => q.bind(v.as_str()),
+                };
+            }
+            q.fetch_all(pool).await
+        })?;
+        rows.into_iter().map(rows::audit_from_row).collect()
+    }
+
+    async fn purge_audit(&self, before: UnixTime) -> Result<u64, StoreError> {
         on_backend!(self, write, |pool| {
-            let mut tx = pool.begin_write().await?;
-            sqlx::query(GRANTS_REVOKE_SESSIONS_OF)
-                .bind(sub)
-                .bind(now)
-                .bind(except_sid)
-                .execute(&mut *tx)
-                .await?;
-            let ended = sqlx::query(SESSIONS_END_OF)
-                .bind(sub)
-                .bind(now)
-                .bind(except_sid)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            tx.commit().await?;
-            Ok(ended)
+            sqlx::query(AUDIT_PURGE)
+                .bind(before)
+                .execute(pool)
+                .await
+                .map(|d| d.rows_affected())
         })
     }
 }

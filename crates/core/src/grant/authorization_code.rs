@@ -3,7 +3,8 @@
 
 use super::{ensure_allowed, invalid_grant};
 use crate::access_token::{AccessGrant, TokenResponse, mint_access_token};
-use crate::error::{Error, OAuthError};
+use crate::audit::Incident;
+use crate::error::{Error, ErrorCode, OAuthError};
 use crate::id_token::{self, IdTokenInput};
 use crate::keys::KeyRing;
 use crate::model::{Client, GrantType, Redemption, RefreshToken, UnixTime};
@@ -41,8 +42,20 @@ pub async fn exchange<S: Store>(
     let (code, grant) = match store.redeem_code(&secret::token_hash(code), now).await? {
         Redemption::Redeemed { code, grant } => (code, grant),
         // The store revoked the grant in the same transaction that saw the replay.
-        Redemption::AlreadyUsed { .. } => {
-            return Err(invalid_grant("the authorization code was already used"));
+        Redemption::AlreadyUsed { grant_id } => {
+            // Who the code was for, for the audit trail (a rare path; the
+            // replay is already handled, so a failed read only leaves it out).
+            let sub = store.grant(&grant_id).await.ok().flatten().map(|g| g.sub);
+            return Err(OAuthError::new(
+                ErrorCode::InvalidGrant,
+                "the authorization code was already used",
+            )
+            .with_incident(Incident::CodeReuse {
+                grant_id,
+                sub,
+                client_id: client.client_id.clone(),
+            })
+            .into());
         }
         Redemption::Unknown => return Err(invalid_grant("the authorization code is invalid")),
     };

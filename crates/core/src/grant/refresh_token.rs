@@ -8,6 +8,7 @@
 
 use super::{ensure_allowed, invalid_grant};
 use crate::access_token::{AccessGrant, TokenResponse, mint_access_token};
+use crate::audit::Incident;
 use crate::client::validate_resource;
 use crate::error::{Error, ErrorCode, OAuthError};
 use crate::id_token::{self, IdTokenInput};
@@ -117,10 +118,17 @@ pub async fn exchange<S: Store>(
         .await?
     {
         Rotation::Rotated { old, grant } | Rotation::Retried { old, grant } => (old, grant),
-        Rotation::Reused { .. } => {
-            return Err(invalid_grant(
+        Rotation::Reused { grant_id } => {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidGrant,
                 "the refresh token was already used; the grant is revoked",
-            ));
+            )
+            .with_incident(Incident::RefreshReuse {
+                grant_id,
+                sub: grant.sub.clone(),
+                client_id: client.client_id.clone(),
+            })
+            .into());
         }
         Rotation::Unknown => return Err(invalid_grant("the refresh token is invalid")),
     };

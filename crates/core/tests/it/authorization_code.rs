@@ -226,3 +226,44 @@ async fn a_client_without_the_grant_type_is_unauthorized() {
     let got = redeem(&env, "whatever", NOW).await;
     assert_eq!(code_of(got), ErrorCode::UnauthorizedClient);
 }
+
+/// The replay is reported for the audit trail (core records nothing): the
+/// grant, whose user, which client; a first redemption or an unknown code
+/// reports nothing.
+#[tokio::test]
+async fn a_replayed_code_is_reported_as_an_incident() {
+    use frontdesk_core::audit::Incident;
+    use frontdesk_core::error::Error;
+    let env = env().await;
+    let code = authorization_code(&env, "openid", NOW).await;
+    redeem(&env, &code, NOW).await.unwrap();
+    let Err(Error::OAuth(o)) = redeem(&env, &code, NOW + 1).await else {
+        panic!("a replay fails");
+    };
+    let Some(incident) = o.incident.as_deref() else {
+        panic!("no incident: {o:?}");
+    };
+    let Incident::CodeReuse {
+        grant_id,
+        sub,
+        client_id,
+    } = incident
+    else {
+        panic!("{incident:?}");
+    };
+    assert_eq!(sub.as_deref(), Some("sub-alice"));
+    assert_eq!(client_id.as_str(), "app");
+    assert!(
+        env.db
+            .grant(grant_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_some()
+    );
+    let Err(Error::OAuth(o)) = redeem(&env, "no-such-code", NOW + 2).await else {
+        panic!("an unknown code fails");
+    };
+    assert_eq!(o.incident, None);
+}

@@ -239,3 +239,42 @@ async fn a_disabled_user_cannot_refresh() {
         ErrorCode::InvalidGrant
     );
 }
+
+/// A reuse outside the grace window is reported for the audit trail with
+/// the revoked grant, its user and the client; a retry inside it is not.
+#[tokio::test]
+async fn a_reused_refresh_token_is_reported_as_an_incident() {
+    use frontdesk_core::audit::Incident;
+    use frontdesk_core::error::Error;
+    use frontdesk_core::store::Store;
+    let env = env().await;
+    let rt = tokens(&env, "openid offline_access", NOW)
+        .await
+        .refresh_token
+        .unwrap();
+    refresh(&env, &rt, NOW + 10).await.unwrap();
+    assert!(refresh(&env, &rt, NOW + 11).await.is_ok(), "a retry");
+    let Err(Error::OAuth(o)) = refresh(&env, &rt, NOW + 10 + REFRESH_GRACE).await else {
+        panic!("a reuse fails");
+    };
+    match o.incident.as_deref() {
+        Some(Incident::RefreshReuse {
+            grant_id,
+            sub,
+            client_id,
+        }) => {
+            assert_eq!(sub, "sub-alice");
+            assert_eq!(client_id.as_str(), "app");
+            assert!(
+                env.db
+                    .grant(grant_id)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .revoked_at
+                    .is_some()
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -4,16 +4,18 @@
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, JsonRejection};
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
+use frontdesk_core::audit::{self, Actor, AuditQuery, KindFilter};
 use frontdesk_core::manage::{ClientPatch, ClientSpec, DEFAULT_SECRET_GRACE, UserSpec};
-use frontdesk_core::model::UserClaims;
+use frontdesk_core::page::{Page, PageRequest};
+use frontdesk_core::params::Params;
 use frontdesk_core::store::Store;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use subtle::ConstantTimeEq;
 
 use super::error::{AdminError, BodyError, NO_STORE};
@@ -40,11 +42,21 @@ pub fn router(app: AppState) -> Router {
             get(get_user).patch(update_user).delete(delete_user),
         )
         .route("/admin/users/{user}/password", put(set_password))
+        .route("/admin/users/{user}/unlock", post(unlock_user))
+        .route(
+            "/admin/users/{user}/sessions",
+            get(list_sessions).delete(end_sessions),
+        )
+        .route(
+            "/admin/users/{user}/sessions/{sid}",
+            axum::routing::delete(end_session),
+        )
         .route("/admin/users/{user}/consents", get(list_consents))
         .route(
             "/admin/users/{user}/consents/{client_id}",
             axum::routing::delete(revoke_consent),
         )
+        .route("/admin/audit", get(list_audit))
         .route_layer(middleware::from_fn_with_state(app.clone(), require_token));
     let r = api
         .route("/admin/openapi.json", get(openapi))
@@ -90,19 +102,50 @@ fn ok(status: StatusCode, v: Value) -> Response {
     (status, NO_STORE, axum::Json(v)).into_response()
 }
 
-async fn list_clients(State(app): State<AppState>) -> Result<Response, AdminError> {
-    let clients = app.db.list_clients().await?;
-    Ok(ok(
-        StatusCode::OK,
-        Value::Array(clients.iter().map(ops::client_view).collect()),
-    ))
+/// Every change made through this API is recorded as done by `admin-api`.
+const BY: Actor = Actor::AdminApi;
+
+/// The query of a list: only `allowed` names (besides `limit` and
+/// `cursor`), each at most once.
+fn list_query(q: Option<String>, allowed: &[&str]) -> Result<(Params, PageRequest), AdminError> {
+    let params = Params::parse(q.unwrap_or_default().as_bytes())
+        .map_err(|e| AdminError::Invalid(e.description))?;
+    if let Some(bad) = params
+        .names()
+        .find(|n| !matches!(*n, "limit" | "cursor") && !allowed.contains(n))
+    {
+        return Err(AdminError::Invalid(format!("unknown parameter {bad:?}")));
+    }
+    let page = PageRequest::parse(params.get("limit"), params.get("cursor"))
+        .map_err(|e| AdminError::Invalid(e.description))?;
+    Ok((params, page))
+}
+
+/// `{"<name>": [...], "next_cursor": …}`.
+fn page_body<T>(name: &str, page: &Page<T>, view: impl Fn(&T) -> Value) -> Response {
+    let mut m = Map::new();
+    m.insert(
+        name.to_owned(),
+        Value::Array(page.items.iter().map(view).collect()),
+    );
+    m.insert("next_cursor".to_owned(), json!(page.next_cursor));
+    ok(StatusCode::OK, Value::Object(m))
+}
+
+async fn list_clients(
+    State(app): State<AppState>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, AdminError> {
+    let (_, req) = list_query(q, &[])?;
+    let page = ops::list_clients(&app.db, &req).await?;
+    Ok(page_body("clients", &page, ops::client_view))
 }
 
 async fn create_client(
     State(app): State<AppState>,
     json: Result<axum::Json<ClientSpec>, JsonRejection>,
 ) -> Result<Response, AdminError> {
-    let new = ops::create_client(&app.core, &app.db, body(json)?, now()).await?;
+    let new = ops::create_client(&app.core, &app.db, &BY, body(json)?, now()).await?;
     let mut v = ops::client_view(&new.client);
     if let (Value::Object(m), Some(s)) = (&mut v, new.client_secret) {
         m.insert("client_secret".into(), Value::String(s));
@@ -125,7 +168,7 @@ async fn update_client(
     Path(id): Path<String>,
     json: Result<axum::Json<ClientPatch>, JsonRejection>,
 ) -> Result<Response, AdminError> {
-    let c = ops::update_client(&app.db, &id, body(json)?, now()).await?;
+    let c = ops::update_client(&app.db, &BY, &id, body(json)?, now()).await?;
     Ok(ok(StatusCode::OK, ops::client_view(&c)))
 }
 
@@ -133,7 +176,7 @@ async fn delete_client(
     State(app): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, AdminError> {
-    ops::delete_client(&app.db, &id).await?;
+    ops::delete_client(&app.db, &BY, &id, now()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -171,26 +214,27 @@ async fn rotate_secret(
         body(axum::Json::from_bytes(&bytes))?
     };
     let grace = req.grace_secs.unwrap_or(DEFAULT_SECRET_GRACE);
-    let (secret, until) = ops::rotate_secret(&app.core, &app.db, &id, grace, now()).await?;
+    let (secret, until) = ops::rotate_secret(&app.core, &app.db, &BY, &id, grace, now()).await?;
     Ok(ok(
         StatusCode::OK,
         json!({"client_id": id, "client_secret": secret, "previous_secret_expires_at": until}),
     ))
 }
 
-async fn list_users(State(app): State<AppState>) -> Result<Response, AdminError> {
-    let users = app.db.list_users().await?;
-    Ok(ok(
-        StatusCode::OK,
-        Value::Array(users.iter().map(ops::user_view).collect()),
-    ))
+async fn list_users(
+    State(app): State<AppState>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, AdminError> {
+    let (_, req) = list_query(q, &[])?;
+    let page = ops::list_users(&app.db, &req).await?;
+    Ok(page_body("users", &page, ops::user_view))
 }
 
 async fn create_user(
     State(app): State<AppState>,
     json: Result<axum::Json<UserSpec>, JsonRejection>,
 ) -> Result<Response, AdminError> {
-    let user = ops::create_user(&app.db, body(json)?, now()).await?;
+    let user = ops::create_user(&app.db, &BY, body(json)?, now()).await?;
     Ok(ok(StatusCode::CREATED, ops::user_view(&user)))
 }
 
@@ -208,7 +252,8 @@ async fn get_user(
 #[serde(deny_unknown_fields)]
 struct UserPatch {
     disabled: Option<bool>,
-    claims: Option<UserClaims>,
+    /// A JSON merge patch of the claims: a value sets one, `null` removes it.
+    claims: Option<Map<String, Value>>,
 }
 
 async fn update_user(
@@ -219,10 +264,10 @@ async fn update_user(
     let patch = body(json)?;
     let now = now();
     if let Some(d) = patch.disabled {
-        ops::set_disabled(&app.db, &user, d, now).await?;
+        ops::set_disabled(&app.db, &BY, &user, d, now).await?;
     }
     if let Some(c) = patch.claims {
-        ops::set_claims(&app.db, &user, c, now).await?;
+        ops::update_claims(&app.db, &BY, &user, c, now).await?;
     }
     Ok(ok(
         StatusCode::OK,
@@ -242,7 +287,7 @@ async fn set_password(
     json: Result<axum::Json<PasswordRequest>, JsonRejection>,
 ) -> Result<Response, AdminError> {
     let req = body(json)?;
-    ops::set_password(&app.db, &user, req.password, now()).await?;
+    ops::set_password(&app.db, &BY, &user, req.password, now()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -250,7 +295,44 @@ async fn delete_user(
     State(app): State<AppState>,
     Path(user): Path<String>,
 ) -> Result<Response, AdminError> {
-    ops::delete_user(&app.db, &user).await?;
+    ops::delete_user(&app.db, &BY, &user, now()).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Clears the login-throttle counters of the account.
+async fn unlock_user(
+    State(app): State<AppState>,
+    Path(user): Path<String>,
+) -> Result<Response, AdminError> {
+    ops::unlock_user(&app.db, &BY, &user, now()).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The user's live sessions, oldest first.
+async fn list_sessions(
+    State(app): State<AppState>,
+    Path(user): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, AdminError> {
+    let (_, req) = list_query(q, &[])?;
+    let (_, page) = ops::user_sessions(&app.db, &user, &req, now()).await?;
+    Ok(page_body("sessions", &page, ops::session_view))
+}
+
+/// Ends every live session of the user (and revokes their grants).
+async fn end_sessions(
+    State(app): State<AppState>,
+    Path(user): Path<String>,
+) -> Result<Response, AdminError> {
+    let ended = ops::end_user_sessions(&app.db, &BY, &user, now()).await?;
+    Ok(ok(StatusCode::OK, json!({"ended": ended})))
+}
+
+async fn end_session(
+    State(app): State<AppState>,
+    Path((user, sid)): Path<(String, String)>,
+) -> Result<Response, AdminError> {
+    ops::end_user_session(&app.db, &BY, &user, &sid, now()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -258,14 +340,15 @@ async fn delete_user(
 async fn list_consents(
     State(app): State<AppState>,
     Path(user): Path<String>,
+    RawQuery(q): RawQuery,
 ) -> Result<Response, AdminError> {
-    let u = ops::get_user(&app.db, &user).await?;
-    let consents = app.db.list_consents(&u.sub).await?;
-    let v: Vec<Value> = consents
-        .iter()
-        .map(|c| json!({"client_id": c.client_id, "scope": c.scope, "granted_at": c.granted_at}))
-        .collect();
-    Ok(ok(StatusCode::OK, Value::Array(v)))
+    let (_, req) = list_query(q, &[])?;
+    let page = ops::user_consents(&app.db, &user, &req).await?;
+    Ok(page_body(
+        "consents",
+        &page,
+        |c| json!({"client_id": c.client_id, "scope": c.scope, "granted_at": c.granted_at}),
+    ))
 }
 
 /// Forgets a consent: the next sign-in to that client asks again, and the
@@ -274,10 +357,59 @@ async fn revoke_consent(
     State(app): State<AppState>,
     Path((user, client_id)): Path<(String, String)>,
 ) -> Result<Response, AdminError> {
-    let u = ops::get_user(&app.db, &user).await?;
-    let id = frontdesk_core::model::ClientId(client_id);
-    if !app.db.revoke_consent(&u.sub, &id, now()).await? {
-        return Err(AdminError::NotFound("consent"));
-    }
+    ops::revoke_consent(&app.db, &BY, &user, &client_id, now()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The audit trail, oldest first, filtered by `kind` (a kind and the kinds
+/// under it), `subject`, `client_id`, `actor`, `since` (inclusive) and
+/// `until` (exclusive, Unix seconds), in pages (`limit`, `cursor`).
+async fn list_audit(
+    State(app): State<AppState>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, AdminError> {
+    let (params, req) = list_query(
+        q,
+        &["kind", "subject", "client_id", "actor", "since", "until"],
+    )?;
+    let time = |name: &str| -> Result<Option<i64>, AdminError> {
+        params
+            .get(name)
+            .map(|v| {
+                v.parse::<i64>().map_err(|_| {
+                    AdminError::Invalid(format!("{name} must be a Unix time in seconds"))
+                })
+            })
+            .transpose()
+    };
+    let kind = params
+        .get("kind")
+        .map(|k| {
+            KindFilter::parse(k).ok_or_else(|| {
+                AdminError::Invalid(
+                    "kind must be a dotted event name such as login or login.failure".into(),
+                )
+            })
+        })
+        .transpose()?;
+    let after = match &req.after {
+        None => None,
+        Some(key) => Some(audit::parse_cursor_key(key).ok_or_else(|| {
+            AdminError::Invalid("cursor is not a cursor this server gave out".into())
+        })?),
+    };
+    let text = |name: &str| params.get(name).map(str::to_owned);
+    let query = AuditQuery {
+        kind,
+        subject: text("subject"),
+        client_id: text("client_id"),
+        actor: text("actor"),
+        since: time("since")?,
+        until: time("until")?,
+        after,
+        limit: req.fetch(),
+    };
+    let rows = app.db.audit_events(&query).await?;
+    let page = Page::from_rows(rows, &req, audit::cursor_key);
+    Ok(page_body("events", &page, audit::AuditEvent::to_json))
 }

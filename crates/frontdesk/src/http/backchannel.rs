@@ -15,6 +15,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use frontdesk_core::audit::{Actor, Kind};
 use frontdesk_core::client::Credentials;
 use frontdesk_core::error::{Error, ErrorCode, OAuthError};
 use frontdesk_core::params::{Params, parse_basic};
@@ -133,7 +134,14 @@ pub async fn token(
             );
             (StatusCode::OK, NO_STORE, axum::Json(resp)).into_response()
         }
-        Err(e) => failure(&app, peer, "token", e),
+        Err(e) => {
+            if let ApiError(Error::OAuth(o)) = &e
+                && let Some(incident) = &o.incident
+            {
+                crate::audit::record(&app.db, crate::audit::incident(incident, now)).await;
+            }
+            failure(&app, peer, "token", e)
+        }
     }
 }
 
@@ -188,12 +196,27 @@ pub async fn revoke(
             client::authenticate(&app.core, &app.db, &creds, &app.client_auth, now).await?;
         let token = params.required("token")?;
         let keys = app.keys();
-        revoke::revoke(&app.core, &app.db, &keys, &client, token, now).await?;
-        Ok::<_, ApiError>(())
+        let revoked = revoke::revoke(&app.core, &app.db, &keys, &client, token, now).await?;
+        Ok::<_, ApiError>((client, revoked))
     }
     .await;
     match result {
-        Ok(()) => (StatusCode::OK, NO_STORE).into_response(),
+        Ok((client, revoked)) => {
+            if let Some(r) = revoked {
+                let mut e = crate::audit::event(Kind::TokenRevoke, now)
+                    .actor(&Actor::Client(client.client_id.clone()))
+                    .client(&client.client_id)
+                    .label("token_type", r.token_type);
+                if let Some(sub) = &r.sub {
+                    e = e.subject(sub);
+                }
+                if let Some(g) = &r.grant_id {
+                    e = e.grant_id(g);
+                }
+                crate::audit::record(&app.db, e).await;
+            }
+            (StatusCode::OK, NO_STORE).into_response()
+        }
         Err(e) => failure(&app, peer, "revoke", e),
     }
 }

@@ -8,6 +8,7 @@ use axum::extract::{Extension, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
+use frontdesk_core::audit::{Actor, Kind};
 use frontdesk_core::authorize::{
     self, AuthorizationResponse, AuthorizeError, AuthorizeRequest, Next, REQUEST_PARAMS,
     ResponseMode, ValidatedRedirectUri,
@@ -467,6 +468,10 @@ pub async fn login_post(
             LoginCheck::Ok(_) => "success",
         });
     }
+    if let Ok(outcome) = &checked {
+        let client = req.as_ref().map(|r| &r.client.client_id);
+        crate::audit::login(&app.db, outcome, &username, client, now).await;
+    }
     match checked {
         Err(e) => show(&app, e),
         Ok(LoginCheck::Throttled) => login_page(
@@ -607,6 +612,12 @@ pub async fn consent_post(
     {
         return redirect_core_error(&app, &req, e);
     }
+    let e = crate::audit::event(Kind::ConsentGrant, now)
+        .actor(&Actor::User(session.0.sub.clone()))
+        .subject(&session.0.sub)
+        .client(&req.client.client_id)
+        .scope(&req.scope.to_string());
+    crate::audit::record(&app.db, e).await;
     see_other(&format!(
         "/authorize?{}",
         request_query(&params, Some("consent"))
@@ -703,6 +714,14 @@ async fn logout(app: AppState, jar: CookieJar, params: Params, confirmed: bool) 
         if let Err(e) = session::end(&app.db, s, now).await {
             return show(&app, e);
         }
+        let mut e = crate::audit::event(Kind::SessionEnd, now)
+            .actor(&Actor::User(s.sub.clone()))
+            .subject(&s.sub)
+            .sid(&s.sid);
+        if let Some(c) = &req.client {
+            e = e.client(&c.client_id);
+        }
+        crate::audit::record(&app.db, e).await;
     }
     let jar = jar.add(app.web.pages.removal(SESSION_COOKIE));
     let next = match req.redirect_target() {

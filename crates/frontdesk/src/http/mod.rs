@@ -96,9 +96,38 @@ pub fn router(app: AppState, metrics: bool) -> Router {
     with_middleware(r)
 }
 
-/// Middleware shared by both listeners: body limit, timeout, panic guard,
-/// and request logs that carry the path but never the query string, headers
-/// or bodies (which may hold credentials and tokens).
+/// Gives each request an id of ours (random; a client's `X-Request-Id` is
+/// not trusted), sent back as `X-Request-Id`, carried by the request's log
+/// span and by the audit events it causes (`crate::audit::REQUEST`, with
+/// the client's address).
+pub async fn request_context(
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let id = crate::audit::new_request_id();
+    let ctx = crate::audit::RequestContext {
+        request_id: id.clone(),
+        peer: req
+            .extensions()
+            .get::<crate::client_addr::ClientAddr>()
+            .map(|c| c.0),
+    };
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let mut res = crate::audit::REQUEST.scope(ctx, next.run(req)).await;
+    if let Ok(v) = axum::http::HeaderValue::from_str(&id) {
+        res.headers_mut().insert("x-request-id", v);
+    }
+    res
+}
+
+/// The id [`request_context`] gave the request.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// Middleware shared by both listeners: request ids, body limit, timeout,
+/// panic guard, and request logs that carry the path and the request id but
+/// never the query string, headers or bodies (which may hold credentials
+/// and tokens).
 pub fn with_middleware(r: Router) -> Router {
     r.layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(
@@ -122,11 +151,16 @@ pub fn with_middleware(r: Router) -> Router {
                             std::net::IpAddr::from(std::net::Ipv4Addr::UNSPECIFIED),
                             |c| c.0,
                         );
+                    let request_id = req
+                        .extensions()
+                        .get::<RequestId>()
+                        .map_or("", |r| r.0.as_str());
                     tracing::info_span!(
                         "request",
                         method = %req.method(),
                         path = %req.uri().path(),
                         client = %client,
+                        request_id = %request_id,
                     )
                 })
                 .on_request(())
@@ -140,6 +174,7 @@ pub fn with_middleware(r: Router) -> Router {
                     },
                 ),
         )
+        .layer(axum::middleware::from_fn(request_context))
 }
 
 impl error::ApiError {

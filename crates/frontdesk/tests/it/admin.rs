@@ -185,7 +185,9 @@ async fn client_lifecycle(s: &Server) {
     assert_no_hashes(&shown);
     let (status, list) = admin(s, Method::GET, "/admin/clients", None).await;
     assert_eq!(status, 200);
-    let list = list.as_array().unwrap();
+    // One page (everything fits in the default 50) and no cursor after it.
+    assert_eq!(list["next_cursor"], Value::Null, "{list}");
+    let list = list["clients"].as_array().unwrap();
     assert!(list.iter().any(|c| c["client_id"] == id.as_str()));
     assert!(list.iter().any(|c| c["client_id"] == "order-service"));
     for c in list {
@@ -476,7 +478,8 @@ async fn user_lifecycle(s: &Server) {
     }
     let (status, list) = admin(s, Method::GET, "/admin/users", None).await;
     assert_eq!(status, 200);
-    let list = list.as_array().unwrap();
+    assert_eq!(list["next_cursor"], Value::Null, "{list}");
+    let list = list["users"].as_array().unwrap();
     assert!(list.iter().any(|u| u["sub"] == sub.as_str()));
     assert!(list.iter().any(|u| u["username"] == "alice"));
     list.iter().for_each(assert_no_hashes);

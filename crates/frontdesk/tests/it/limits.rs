@@ -553,7 +553,9 @@ async fn slow_request_body_is_408(s: &Server) {
                     "content-length",
                     "content-type",
                     "date",
-                    "pragma"
+                    "pragma",
+                    // Every answer names its request (`http::request_context`).
+                    "x-request-id"
                 ],
                 "{path}"
             );

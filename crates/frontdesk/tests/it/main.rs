@@ -5,6 +5,8 @@ mod browser;
 mod support;
 
 mod admin;
+mod admin_users;
+mod audit;
 mod cli;
 mod client_auth_throttle;
 mod client_credentials;

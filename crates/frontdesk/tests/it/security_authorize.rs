@@ -1554,7 +1554,10 @@ async fn consent_deny_first_party_and_admin_revocation(s: &Server) {
         .admin_req(reqwest::Method::GET, "/admin/users/alice/consents", None)
         .await;
     assert_eq!(r.status(), 200);
-    assert_eq!(r.json::<Value>().await.unwrap(), json!([]));
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"consents": [], "next_cursor": null})
+    );
 
     // First-party: straight to the code, no consent page.
     let cb = redirect(
@@ -1616,7 +1619,8 @@ async fn consent_deny_first_party_and_admin_revocation(s: &Server) {
         .await;
     assert_eq!(r.status(), 200);
     let list: Value = r.json().await.unwrap();
-    let list = list.as_array().unwrap();
+    assert_eq!(list["next_cursor"], Value::Null, "{list}");
+    let list = list["consents"].as_array().unwrap();
     assert_eq!(list.len(), 1, "{list:?}");
     assert_eq!(list[0]["client_id"], "app1");
     assert_eq!(list[0]["scope"], "openid email");
@@ -1641,7 +1645,10 @@ async fn consent_deny_first_party_and_admin_revocation(s: &Server) {
     let r = s
         .admin_req(reqwest::Method::GET, "/admin/users/alice/consents", None)
         .await;
-    assert_eq!(r.json::<Value>().await.unwrap(), json!([]));
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"consents": [], "next_cursor": null})
+    );
     // The next sign-in asks again (and prompt=none says so).
     let again = page(
         b.get(&authorize_url(

@@ -201,3 +201,29 @@ fn architecture_names_every_crate() {
         assert!(arch.contains(k), "ARCHITECTURE.md does not mention {k}");
     }
 }
+
+/// `http/openapi.json` (kept by hand) describes exactly the routes the
+/// admin router mounts: a new route without its documentation, or a
+/// documented path that no longer exists, fails here.
+#[test]
+fn openapi_describes_every_admin_route() {
+    let dir = workspace().join("crates/frontdesk/src/http");
+    let source = std::fs::read_to_string(dir.join("admin.rs")).unwrap();
+    let router = &source[source.find("pub fn router").unwrap()..];
+    let router = &router[..router.find("\n}\n").unwrap()];
+    let mut routes: Vec<&str> = router
+        .split('"')
+        .filter(|s| s.starts_with("/admin/") && *s != "/admin/openapi.json")
+        .collect();
+    routes.sort_unstable();
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("openapi.json")).unwrap()).unwrap();
+    let mut documented: Vec<&str> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    documented.sort_unstable();
+    assert_eq!(routes, documented);
+}

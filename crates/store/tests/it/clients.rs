@@ -301,3 +301,27 @@ async fn client_delete_takes_grants_and_consents(db: &Db) {
         Redemption::Redeemed { .. }
     ));
 }
+
+contract!(clients_in_pages);
+
+/// Keyset pages by client_id, each client with all of its secrets (the
+/// page limit counts clients, not joined secret rows).
+async fn clients_in_pages(db: &Db) {
+    for id in ["c-3", "c-1", "c-4", "c-2"] {
+        let mut c = client(id);
+        c.secrets.push(secret(2, NOW - 50, Some(NOW + 50)));
+        db.create_client(&c).await.unwrap();
+    }
+    let page = db.clients_page(None, 2).await.unwrap();
+    let ids: Vec<&str> = page.iter().map(|c| c.client_id.as_str()).collect();
+    assert_eq!(ids, ["c-1", "c-2"]);
+    assert!(page.iter().all(|c| c.secrets.len() == 2), "{page:?}");
+    let next = db.clients_page(Some("c-2"), 2).await.unwrap();
+    let ids: Vec<&str> = next.iter().map(|c| c.client_id.as_str()).collect();
+    assert_eq!(ids, ["c-3", "c-4"]);
+    assert_eq!(
+        next[0],
+        db.client(&ClientId("c-3".into())).await.unwrap().unwrap()
+    );
+    assert!(db.clients_page(Some("c-4"), 2).await.unwrap().is_empty());
+}

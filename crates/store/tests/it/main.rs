@@ -31,6 +31,7 @@ macro_rules! contract {
     };
 }
 
+mod audit;
 mod clients;
 mod connect;
 mod consents;

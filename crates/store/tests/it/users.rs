@@ -364,3 +364,39 @@ async fn user_delete_takes_everything(db: &Db) {
     ));
     assert!(!db.delete_user("s1").await.unwrap());
 }
+
+contract!(users_in_pages);
+
+/// Keyset pages by username: each page starts strictly after the cursor,
+/// and a user created meanwhile before the cursor does not shift the rest.
+async fn users_in_pages(db: &Db) {
+    for name in ["dave", "alice", "erin", "carol", "bob"] {
+        db.create_user(&user(&format!("sub-{name}"), name, None))
+            .await
+            .unwrap();
+    }
+    let names = |v: Vec<frontdesk_core::model::User>| -> Vec<String> {
+        v.into_iter().map(|u| u.username).collect()
+    };
+    assert_eq!(
+        names(db.users_page(None, 2).await.unwrap()),
+        ["alice", "bob"]
+    );
+    db.create_user(&user("sub-aaron", "aaron", None))
+        .await
+        .unwrap();
+    assert_eq!(
+        names(db.users_page(Some("bob"), 2).await.unwrap()),
+        ["carol", "dave"]
+    );
+    assert_eq!(
+        names(db.users_page(Some("dave"), 2).await.unwrap()),
+        ["erin"]
+    );
+    assert!(db.users_page(Some("erin"), 2).await.unwrap().is_empty());
+    // The full user, field for field.
+    assert_eq!(
+        db.users_page(None, 1).await.unwrap(),
+        vec![db.user("sub-aaron").await.unwrap().unwrap()]
+    );
+}

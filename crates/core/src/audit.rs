@@ -49,10 +49,25 @@ pub enum Kind {
     AdminUserSessionEnd,
     AdminConsentRevoke,
     AdminKeysRotate,
+    /// A second factor was enrolled (TOTP confirmed; recovery codes issued).
+    MfaEnrol,
+    /// The user turned two-step verification off.
+    MfaRemove,
+    /// A second factor raised a session (`factor`: `totp` or `recovery_code`).
+    MfaSuccess,
+    MfaFailure,
+    /// Over the limit: the code was not checked.
+    MfaThrottled,
+    /// The user replaced their recovery codes.
+    MfaRecoveryCodes,
+    /// The user changed their password on the account page.
+    PasswordChange,
+    /// The user edited their profile claims on the account page.
+    ProfileUpdate,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 23] = [
+    pub const ALL: [Kind; 31] = [
         Kind::LoginSuccess,
         Kind::LoginFailure,
         Kind::LoginThrottled,
@@ -76,6 +91,14 @@ impl Kind {
         Kind::AdminUserSessionEnd,
         Kind::AdminConsentRevoke,
         Kind::AdminKeysRotate,
+        Kind::MfaEnrol,
+        Kind::MfaRemove,
+        Kind::MfaSuccess,
+        Kind::MfaFailure,
+        Kind::MfaThrottled,
+        Kind::MfaRecoveryCodes,
+        Kind::PasswordChange,
+        Kind::ProfileUpdate,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -103,16 +126,25 @@ impl Kind {
             Kind::AdminUserSessionEnd => "admin.user.session_end",
             Kind::AdminConsentRevoke => "admin.consent.revoke",
             Kind::AdminKeysRotate => "admin.keys.rotate",
+            Kind::MfaEnrol => "mfa.enrol",
+            Kind::MfaRemove => "mfa.remove",
+            Kind::MfaSuccess => "mfa.success",
+            Kind::MfaFailure => "mfa.failure",
+            Kind::MfaThrottled => "mfa.throttled",
+            Kind::MfaRecoveryCodes => "mfa.recovery_codes",
+            Kind::PasswordChange => "password.change",
+            Kind::ProfileUpdate => "profile.update",
         }
     }
 
     /// The outcome every event of this kind has.
     pub fn outcome(self) -> Outcome {
         match self {
-            Kind::LoginFailure => Outcome::Failure,
-            Kind::LoginThrottled | Kind::RefreshReuseDetected | Kind::CodeReuseDetected => {
-                Outcome::Refused
-            }
+            Kind::LoginFailure | Kind::MfaFailure => Outcome::Failure,
+            Kind::LoginThrottled
+            | Kind::MfaThrottled
+            | Kind::RefreshReuseDetected
+            | Kind::CodeReuseDetected => Outcome::Refused,
             _ => Outcome::Success,
         }
     }

@@ -138,6 +138,8 @@ pub fn unlock_keys(user: &User) -> Vec<String> {
     let mut keys = vec![
         format!("sub:{}", user.sub),
         format!("acct:{}", user.username.to_lowercase()),
+        // Second-factor attempts (crate::mfa).
+        crate::mfa::throttle_key(&user.sub),
     ];
     if let Some(email) = &user.claims.email {
         keys.push(format!("acct:{}", email.to_lowercase()));

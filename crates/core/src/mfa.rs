@@ -305,6 +305,11 @@ pub enum Confirmation {
     NothingPending,
 }
 
+/// The login-failure counter of an account's second-factor attempts.
+pub fn throttle_key(sub: &str) -> String {
+    format!("mfa:{sub}")
+}
+
 /// Counts an attempt before checking it, like passwords (login.rs): the
 /// address's bucket and the account's second-factor bucket, each checked
 /// against its limit, the progressive delay applied. `None`: throttled.
@@ -324,7 +329,7 @@ async fn count_attempt<S: Store>(
     {
         return Ok(None);
     }
-    let account_key = format!("mfa:{}", user.sub);
+    let account_key = throttle_key(&user.sub);
     let n = store
         .note_login_failure(&account_key, now, policy.window)
         .await?;
@@ -516,6 +521,7 @@ pub async fn raise<S: Store>(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -94,6 +94,7 @@ pub fn user_view(u: &User) -> Value {
         "username": u.username,
         "disabled": u.disabled,
         "has_password": !u.password_hash.is_empty(),
+        "mfa_enrolled": u.mfa_enrolled,
         "created_at": u.created_at,
         "updated_at": u.updated_at,
     });

@@ -19,10 +19,12 @@ use frontdesk_core::store::Store;
 use minijinja::context;
 
 use super::browser::{current_session, form_params, see_other, show};
-use super::mfa::{Continue, enrol_page, recovery_codes_page};
+use super::mfa::{Continue, enrol_page, recovery_codes_page, user_event};
 use super::pages::{SESSION_COOKIE, csrf_ok, ensure_csrf};
 use crate::app::{AppState, now, verify_on_pool};
+use crate::audit;
 use crate::client_addr::ClientAddr;
+use frontdesk_core::audit::Kind;
 
 pub const PATH: &str = "/account";
 
@@ -337,8 +339,22 @@ pub async fn profile(
             *slot = (!value.is_empty()).then(|| value.to_owned());
         }
     }
+    let changed: Vec<&str> = app
+        .web
+        .account_editable_claims
+        .iter()
+        .copied()
+        .filter(|c| claim_value(&claims, c) != claim_value(&user.claims, c))
+        .collect();
     match app.db.update_user_claims(&user.sub, &claims, now).await {
-        Ok(_) => done("profile"),
+        Ok(_) => {
+            audit::record(
+                &app.db,
+                user_event(Kind::ProfileUpdate, &user, now).fields(&changed),
+            )
+            .await;
+            done("profile")
+        }
         Err(e) => show(&app, e.into()),
     }
 }
@@ -388,6 +404,7 @@ pub async fn password(
     if let Err(e) = app.db.set_user_password(&user.sub, &hash, now).await {
         return show(&app, e.into());
     }
+    audit::record(&app.db, user_event(Kind::PasswordChange, &user, now)).await;
     // The user just proved the password (and the session had its factors).
     let amr: Vec<&str> = s.amr.iter().map(String::as_str).collect();
     let origin = origin(&headers, peer);
@@ -449,7 +466,10 @@ pub async fn totp_remove(
         );
     }
     match app.db.remove_mfa(&user.sub).await {
-        Ok(_) => done("mfa-removed"),
+        Ok(_) => {
+            audit::record(&app.db, user_event(Kind::MfaRemove, &user, now)).await;
+            done("mfa-removed")
+        }
         Err(e) => show(&app, e.into()),
     }
 }
@@ -469,7 +489,14 @@ pub async fn recovery_codes(
         return see_other(PATH);
     }
     match mfa::regenerate_recovery_codes(&app.core, &app.db, &user, now).await {
-        Ok(codes) => recovery_codes_page(&app, &codes, PATH, false),
+        Ok(codes) => {
+            audit::record(
+                &app.db,
+                user_event(Kind::MfaRecoveryCodes, &user, now).count("codes", codes.len() as u64),
+            )
+            .await;
+            recovery_codes_page(&app, &codes, PATH, false)
+        }
         Err(e) => show(&app, e),
     }
 }
@@ -489,12 +516,16 @@ pub async fn revoke_app(
     let Some(client_id) = form.get("client_id").filter(|c| !c.is_empty()) else {
         return bad_form(&app, "No application was named.");
     };
-    match app
-        .db
-        .revoke_consent(&user.sub, &ClientId(client_id.to_owned()), now)
-        .await
-    {
-        Ok(_) => done("app-revoked"),
+    let client = ClientId(client_id.to_owned());
+    match app.db.revoke_consent(&user.sub, &client, now).await {
+        Ok(_) => {
+            audit::record(
+                &app.db,
+                user_event(Kind::ConsentRevoke, &user, now).client(&client),
+            )
+            .await;
+            done("app-revoked")
+        }
         Err(e) => show(&app, e.into()),
     }
 }
@@ -522,6 +553,7 @@ pub async fn end_session(
     if let Err(e) = app.db.end_session(sid, now).await {
         return show(&app, e.into());
     }
+    audit::record(&app.db, user_event(Kind::SessionEnd, &user, now).sid(sid)).await;
     if sid == s.sid {
         let jar = jar.add(app.web.pages.removal(SESSION_COOKIE));
         return (jar, see_other("/login?next=account")).into_response();
@@ -545,7 +577,14 @@ pub async fn end_other_sessions(
         .end_sessions_of(&user.sub, now, Some(s.sid.as_str()))
         .await
     {
-        Ok(_) => done("sessions-ended"),
+        Ok(n) => {
+            audit::record(
+                &app.db,
+                user_event(Kind::SessionEnd, &user, now).count("sessions", n),
+            )
+            .await;
+            done("sessions-ended")
+        }
         Err(e) => show(&app, e.into()),
     }
 }

@@ -19,7 +19,9 @@ use minijinja::context;
 use super::browser::{current_session, form_params, request_query, see_other, show};
 use super::pages::{SESSION_COOKIE, csrf_ok, ensure_csrf};
 use crate::app::{AppState, now};
+use crate::audit;
 use crate::client_addr::ClientAddr;
+use frontdesk_core::audit::{Actor, Kind};
 
 pub const PATH: &str = "/login/mfa";
 pub const ENROL_PATH: &str = "/login/mfa/enrol";
@@ -78,6 +80,17 @@ impl Continue {
             Continue::Account => "account",
         }
     }
+}
+
+/// An event the user caused about their own account.
+pub(super) fn user_event(
+    kind: Kind,
+    user: &User,
+    now: UnixTime,
+) -> frontdesk_core::audit::AuditEvent {
+    audit::event(kind, now)
+        .actor(&Actor::User(user.sub.clone()))
+        .subject(&user.sub)
 }
 
 /// The password session of this browser, or the answer that sends it to
@@ -283,6 +296,19 @@ pub async fn post(
         now,
     )
     .await;
+    let event = match &checked {
+        Ok(FactorCheck::Ok(f)) => Some(
+            user_event(Kind::MfaSuccess, &user, now)
+                .sid(&session.sid)
+                .label("factor", f.as_str()),
+        ),
+        Ok(FactorCheck::Failed) => Some(user_event(Kind::MfaFailure, &user, now)),
+        Ok(FactorCheck::Throttled) => Some(user_event(Kind::MfaThrottled, &user, now)),
+        Err(_) => None,
+    };
+    if let Some(e) = event {
+        audit::record(&app.db, e).await;
+    }
     match checked {
         Err(e) => show(&app, e),
         Ok(FactorCheck::Throttled) => code_page(
@@ -377,6 +403,13 @@ pub async fn enrol_post(
         )
         .await,
         Ok(Confirmation::Confirmed(codes)) => {
+            audit::record(
+                &app.db,
+                user_event(Kind::MfaEnrol, &user, now)
+                    .sid(&session.sid)
+                    .label("factor", "totp"),
+            )
+            .await;
             let jar = match raise_and_continue(&app, jar, &session, mfa::Factor::Totp, &cont).await
             {
                 Ok(jar) => jar,

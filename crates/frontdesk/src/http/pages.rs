@@ -27,6 +27,26 @@ const HOST_NAMES: [(&str, &str); 2] = [
 
 /// Compiled templates. Names end in `.html`, so minijinja escapes every
 /// value (client names, URIs and scopes are never marked safe).
+/// Every page template, embedded at build time.
+macro_rules! templates {
+    ($($name:literal),* $(,)?) => {
+        [$(($name, include_str!(concat!("../../templates/", $name)))),*]
+    };
+}
+
+const TEMPLATES: [(&str, &str); 10] = templates![
+    "base.html",
+    "login.html",
+    "consent.html",
+    "error.html",
+    "message.html",
+    "form_post.html",
+    "mfa.html",
+    "mfa_enrol.html",
+    "recovery_codes.html",
+    "account.html",
+];
+
 pub struct Pages {
     env: Environment<'static>,
     /// Cookies get `Secure` when the issuer is https.
@@ -36,15 +56,9 @@ pub struct Pages {
 impl Pages {
     pub fn new(secure_cookies: bool) -> Result<Pages, minijinja::Error> {
         let mut env = Environment::new();
-        env.add_template("base.html", include_str!("../../templates/base.html"))?;
-        env.add_template("login.html", include_str!("../../templates/login.html"))?;
-        env.add_template("consent.html", include_str!("../../templates/consent.html"))?;
-        env.add_template("error.html", include_str!("../../templates/error.html"))?;
-        env.add_template("message.html", include_str!("../../templates/message.html"))?;
-        env.add_template(
-            "form_post.html",
-            include_str!("../../templates/form_post.html"),
-        )?;
+        for (name, source) in TEMPLATES {
+            env.add_template(name, source)?;
+        }
         Ok(Pages {
             env,
             secure_cookies,

@@ -17,6 +17,7 @@ mod interop_node;
 mod introspection;
 mod limits;
 mod metrics;
+mod mfa;
 mod native;
 mod oidc_interop;
 mod outage;

@@ -64,10 +64,12 @@ pub enum Kind {
     PasswordChange,
     /// The user edited their profile claims on the account page.
     ProfileUpdate,
+    /// An administrator removed the user's second factors (a lost phone).
+    AdminUserResetMfa,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 31] = [
+    pub const ALL: [Kind; 32] = [
         Kind::LoginSuccess,
         Kind::LoginFailure,
         Kind::LoginThrottled,
@@ -99,6 +101,7 @@ impl Kind {
         Kind::MfaRecoveryCodes,
         Kind::PasswordChange,
         Kind::ProfileUpdate,
+        Kind::AdminUserResetMfa,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -134,6 +137,7 @@ impl Kind {
             Kind::MfaRecoveryCodes => "mfa.recovery_codes",
             Kind::PasswordChange => "password.change",
             Kind::ProfileUpdate => "profile.update",
+            Kind::AdminUserResetMfa => "admin.user.reset_mfa",
         }
     }
 

@@ -205,6 +205,9 @@ enum UsersCmd {
     },
     /// Clear the failed-login counters that lock the account.
     Unlock { user: String },
+    /// Remove the user's two-step verification (authenticator app and
+    /// recovery codes), e.g. after a lost phone.
+    ResetMfa { user: String },
     /// List the user's live sessions, or end one or all of them.
     Sessions {
         user: String,
@@ -585,6 +588,13 @@ async fn users(o: &Opened, cmd: UsersCmd) -> anyhow::Result<()> {
             let u = ops::unlock_user(&o.db, &BY, &user, now).await?;
             println!(
                 "unlocked {}: failed sign-ins no longer block it",
+                u.username
+            );
+        }
+        UsersCmd::ResetMfa { user } => {
+            let u = ops::reset_mfa(&o.db, &BY, &user, now).await?;
+            println!(
+                "two-step verification removed for {}: the next sign-in is the password alone",
                 u.username
             );
         }

@@ -432,6 +432,27 @@ pub async fn unlock_user(
     Ok(user)
 }
 
+/// Removes the user's second factors (TOTP and recovery codes) and clears
+/// the second-factor throttle: for a user who lost their phone. Their next
+/// sign-in is the password alone, or an enrolment where `require_mfa` is
+/// `always`.
+pub async fn reset_mfa(
+    db: &Db,
+    by: &Actor,
+    login_or_sub: &str,
+    now: i64,
+) -> Result<User, OpsError> {
+    let user = get_user(db, login_or_sub).await?;
+    db.remove_mfa(&user.sub).await?;
+    db.clear_login_failures(&frontdesk_core::mfa::throttle_key(&user.sub))
+        .await?;
+    let e = audit::event(Kind::AdminUserResetMfa, now)
+        .actor(by)
+        .subject(&user.sub);
+    audit::record(db, e).await;
+    Ok(user)
+}
+
 /// A session as shown to administrators (never its cookie hash).
 pub fn session_view(s: &Session) -> Value {
     json!({

@@ -43,6 +43,7 @@ pub fn router(app: AppState) -> Router {
         )
         .route("/admin/users/{user}/password", put(set_password))
         .route("/admin/users/{user}/unlock", post(unlock_user))
+        .route("/admin/users/{user}/reset-mfa", post(reset_mfa))
         .route(
             "/admin/users/{user}/sessions",
             get(list_sessions).delete(end_sessions),
@@ -305,6 +306,15 @@ async fn unlock_user(
     Path(user): Path<String>,
 ) -> Result<Response, AdminError> {
     ops::unlock_user(&app.db, &BY, &user, now()).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Removes the user's second factors.
+async fn reset_mfa(
+    State(app): State<AppState>,
+    Path(user): Path<String>,
+) -> Result<Response, AdminError> {
+    ops::reset_mfa(&app.db, &BY, &user, now()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -713,3 +713,57 @@ async fn account_changes_need_a_recent_sign_in(s: &Server) {
         .unwrap();
     assert_eq!(u["name"], "Alice Example", "nothing changed");
 }
+
+both!(an_administrator_resets_a_lost_second_factor, CONFIG);
+async fn an_administrator_resets_a_lost_second_factor(s: &Server) {
+    let owner = Browser::new(s);
+    account_sign_in(&owner, ALICE).await;
+    enrol_from_account(&owner).await;
+    let u: Value = s
+        .admin_req(reqwest::Method::GET, "/admin/users/alice", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(u["mfa_enrolled"], true);
+
+    // The CLI …
+    let out = s.cli(&["users", "reset-mfa", "alice"], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "two-step verification removed for alice: the next sign-in is the password alone\n"
+    );
+    let b = Browser::new(s);
+    let (end, _) = password_step(s, &b, &[]).await;
+    code_after(&b, end).await;
+
+    // … and the admin API (idempotent; unknown users are 404).
+    let r = s
+        .admin_req(reqwest::Method::POST, "/admin/users/alice/reset-mfa", None)
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = s
+        .admin_req(reqwest::Method::POST, "/admin/users/nobody/reset-mfa", None)
+        .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = s
+        .admin_req(
+            reqwest::Method::GET,
+            "/admin/audit?kind=admin.user.reset_mfa",
+            None,
+        )
+        .await;
+    let body: Value = r.json().await.unwrap();
+    let actors: Vec<&str> = body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["actor"].as_str().unwrap())
+        .collect();
+    assert_eq!(actors, ["cli", "admin-api"]);
+}

@@ -68,7 +68,7 @@ scope = "openid profile offline_access"
 // ----- an independent RFC 6238 TOTP -----
 
 /// RFC 4648 base32 without padding (spaces ignored, as typed).
-fn base32_decode(s: &str) -> Vec<u8> {
+pub(crate) fn base32_decode(s: &str) -> Vec<u8> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     let mut out = Vec::new();
     let (mut buf, mut bits) = (0u64, 0u32);
@@ -88,7 +88,7 @@ fn base32_decode(s: &str) -> Vec<u8> {
 }
 
 /// RFC 4226 §5.3 HOTP over RFC 6238 §4 steps of 30 s, 6 digits.
-fn totp_at(secret: &[u8], unix: u64) -> String {
+pub(crate) fn totp_at(secret: &[u8], unix: u64) -> String {
     let key = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, secret);
     let tag = hmac::sign(&key, &(unix / 30).to_be_bytes());
     let h = tag.as_ref();
@@ -766,4 +766,110 @@ async fn an_administrator_resets_a_lost_second_factor(s: &Server) {
         .map(|e| e["actor"].as_str().unwrap())
         .collect();
     assert_eq!(actors, ["cli", "admin-api"]);
+}
+
+/// The independent `openidconnect` crate asks for `acr_values` and checks
+/// the answer with its own ID-token verifier (a third-party RP's view of
+/// step-up).
+both!(openidconnect_crate_steps_up_with_acr_values, NEVER_CONFIG);
+async fn openidconnect_crate_steps_up_with_acr_values(s: &Server) {
+    use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+    use openidconnect::{
+        AuthenticationContextClass, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
+        IssuerUrl, Nonce, PkceCodeChallenge, RedirectUrl, TokenResponse,
+    };
+
+    let owner = Browser::new(s);
+    account_sign_in(&owner, ALICE).await;
+    let (secret, step, _) = enrol_from_account(&owner).await;
+
+    let http = s.http.clone();
+    let send = |req: openidconnect::HttpRequest| {
+        let http = http.clone();
+        async move {
+            let (parts, body) = req.into_parts();
+            let mut r = http.request(parts.method, parts.uri.to_string()).body(body);
+            for (k, v) in &parts.headers {
+                r = r.header(k, v);
+            }
+            let resp = r.send().await?;
+            let mut out = openidconnect::http::Response::builder().status(resp.status().as_u16());
+            for (k, v) in resp.headers() {
+                out = out.header(k.as_str(), v.as_bytes());
+            }
+            let bytes = resp.bytes().await?;
+            Ok::<_, reqwest::Error>(out.body(bytes.to_vec()).expect("response"))
+        }
+    };
+    let metadata =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(s.base.clone()).unwrap(), &send)
+            .await
+            .expect("discovery");
+    let supported: Vec<String> = metadata
+        .acr_values_supported()
+        .expect("acr_values_supported")
+        .iter()
+        .map(|a| a.as_str().to_owned())
+        .collect();
+    assert_eq!(supported, [ACR_PASSWORD, ACR_MFA]);
+    let client = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(APP.0.into()),
+        Some(ClientSecret::new(APP.1.into())),
+    )
+    .set_redirect_uri(RedirectUrl::new(APP_CB.into()).unwrap());
+
+    let b = Browser::new(s);
+    let mut acrs = Vec::new();
+    for ask_mfa in [false, true] {
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let mut req = client
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
+            .set_pkce_challenge(challenge);
+        if ask_mfa {
+            req = req.add_auth_context_value(AuthenticationContextClass::new(ACR_MFA.into()));
+        }
+        let (url, _state, nonce) = req.url();
+        let p = page(b.get(url.as_str()).await);
+        let end = if ask_mfa {
+            assert!(p.body.contains("Two-step verification"), "{}", p.body);
+            submit_code(&b, &p, &totp_at(&secret, (step + 1) * 30)).await
+        } else {
+            b.login(&p, ALICE).await
+        };
+        let code = code_after(&b, end).await;
+        let tokens = client
+            .exchange_code(AuthorizationCode::new(code))
+            .unwrap()
+            .set_pkce_verifier(verifier)
+            .request_async(&send)
+            .await
+            .expect("token exchange");
+        let claims = tokens
+            .id_token()
+            .expect("id_token")
+            .claims(&client.id_token_verifier(), &nonce)
+            .expect("the crate verifies the ID token");
+        let amr: Vec<String> = claims
+            .auth_method_refs()
+            .unwrap()
+            .iter()
+            .map(|m| m.to_string())
+            .collect();
+        acrs.push((claims.auth_context_ref().unwrap().to_string(), amr));
+    }
+    assert_eq!(
+        acrs,
+        [
+            (ACR_PASSWORD.to_owned(), vec!["pwd".to_owned()]),
+            (
+                ACR_MFA.to_owned(),
+                vec!["pwd".to_owned(), "otp".to_owned(), "mfa".to_owned()]
+            ),
+        ]
+    );
 }

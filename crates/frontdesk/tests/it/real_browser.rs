@@ -279,8 +279,8 @@ async fn click_through(c: &Client, rp: &str, issuer: &str) -> Vec<(&'static str,
     shots
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sign_in_with_chromium() {
+/// Whether the browser is there; fails instead when CI requires it.
+fn browser_available() -> bool {
     let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER]
         .into_iter()
         .filter(|p| !Path::new(p).exists())
@@ -295,9 +295,16 @@ async fn sign_in_with_chromium() {
         eprintln!(
             "skipped: chromium/chromedriver not installed (apt-get install chromium chromium-driver)"
         );
+        return false;
+    }
+    true
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_with_chromium() {
+    if !browser_available() {
         return;
     }
-
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
     let db = Database::new(Backend::Sqlite, dir.path()).await.unwrap();
@@ -336,4 +343,132 @@ async fn sign_in_with_chromium() {
         }
     }
     eprintln!("real browser flow took {:?}", started.elapsed());
+}
+
+/// Two-step verification in a real browser: the account page, the
+/// enrolment page with its inline SVG QR code (rendered under the page's
+/// CSP), the recovery codes, and the code step of the next sign-in.
+async fn two_step_through(c: &Client, issuer: &str) -> Vec<(&'static str, PathBuf)> {
+    let mut shots = Vec::new();
+    c.goto(&format!("{issuer}/account"))
+        .await
+        .expect("open /account");
+    element(c, "input#username")
+        .await
+        .send_keys(crate::browser::ALICE.0)
+        .await
+        .unwrap();
+    element(c, "input#password")
+        .await
+        .send_keys(crate::browser::ALICE.1)
+        .await
+        .unwrap();
+    element(c, "form[action=\"/login\"] button[type=\"submit\"]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    at_path(c, issuer, "/account").await;
+    element(c, "a[href=\"/account/totp\"]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let qr = element(c, "figure.qr svg").await;
+    let size = qr.rectangle().await.expect("the QR code is laid out");
+    assert!(size.2 >= 150.0 && size.3 >= 150.0, "rendered at {size:?}");
+    let secret = element(c, "code.secret").await.text().await.unwrap();
+    shots.push(("mfa_enrol", screenshot(c, "mfa_enrol").await));
+    let now = crate::support::unix_now();
+    let secret = crate::mfa::base32_decode(&secret);
+    element(c, "input#code")
+        .await
+        .send_keys(&crate::mfa::totp_at(&secret, now))
+        .await
+        .unwrap();
+    element(c, "form[action=\"/login/mfa/enrol\"] button")
+        .await
+        .click()
+        .await
+        .unwrap();
+    element(c, "ul.codes li").await;
+    let codes = c.find_all(Locator::Css("ul.codes li")).await.unwrap();
+    assert_eq!(codes.len(), 10);
+    shots.push(("recovery_codes", screenshot(c, "recovery_codes").await));
+    element(c, "a.button").await.click().await.unwrap();
+    at_path(c, issuer, "/account").await;
+    let src = c.source().await.unwrap();
+    assert!(src.contains("Recovery codes left"), "{src}");
+    shots.push(("account", screenshot(c, "account").await));
+
+    // Sign out, sign in again: the password, then the code step.
+    element(c, "form[action=\"/logout\"] button")
+        .await
+        .click()
+        .await
+        .unwrap();
+    at_path(c, issuer, "/logout").await;
+    c.goto(&format!("{issuer}/account")).await.unwrap();
+    element(c, "input#username")
+        .await
+        .send_keys(crate::browser::ALICE.0)
+        .await
+        .unwrap();
+    element(c, "input#password")
+        .await
+        .send_keys(crate::browser::ALICE.1)
+        .await
+        .unwrap();
+    element(c, "form[action=\"/login\"] button[type=\"submit\"]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    at_path(c, issuer, "/login/mfa").await;
+    shots.push(("mfa", screenshot(c, "mfa").await));
+    // The next step's code: within the drift window, and not yet spent.
+    element(c, "input#code")
+        .await
+        .send_keys(&crate::mfa::totp_at(&secret, now + 30))
+        .await
+        .unwrap();
+    element(c, "form[action=\"/login/mfa\"] button")
+        .await
+        .click()
+        .await
+        .unwrap();
+    at_path(c, issuer, "/account").await;
+    shots
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_step_verification_with_chromium() {
+    if !browser_available() {
+        return;
+    }
+    let s = Server::start(Backend::Sqlite, "")
+        .await
+        .expect("sqlite is always available");
+    let procs = tempfile::tempdir().unwrap();
+    let driver = Driver::start(procs.path()).await;
+    let profile = procs.path().join("chromium-profile");
+    std::fs::create_dir_all(&profile).unwrap();
+    let client = driver.session(&profile).await;
+    let run =
+        tokio::time::timeout(Duration::from_secs(60), two_step_through(&client, &s.base)).await;
+    let _ = client.close().await;
+    let shots = run.unwrap_or_else(|_| {
+        panic!(
+            "browser flow timed out\nfrontdesk:\n{}\nchromedriver:\n{}",
+            s.log(),
+            driver.log()
+        )
+    });
+    if std::env::var_os("FRONTDESK_UPDATE_SCREENSHOTS").is_some() {
+        let docs = workspace_root().join("docs/screenshots");
+        std::fs::create_dir_all(&docs).unwrap();
+        for (name, path) in shots {
+            std::fs::copy(&path, docs.join(format!("{name}.png"))).unwrap();
+        }
+    }
 }

@@ -165,6 +165,9 @@ fn spawn_server(
             .arg("--issuer")
             .arg(format!("http://127.0.0.1:{port}"))
             .env("FRONTDESK_LOG_LEVEL", "info")
+            // The test suite's own switch (real_browser.rs), not a setting:
+            // the server would refuse it as an unknown FRONTDESK_* variable.
+            .env_remove("FRONTDESK_UPDATE_SCREENSHOTS")
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_file))
             .spawn()

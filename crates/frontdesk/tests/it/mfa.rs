@@ -768,10 +768,10 @@ async fn an_administrator_resets_a_lost_second_factor(s: &Server) {
     assert_eq!(actors, ["cli", "admin-api"]);
 }
 
+both!(openidconnect_crate_steps_up_with_acr_values, NEVER_CONFIG);
 /// The independent `openidconnect` crate asks for `acr_values` and checks
 /// the answer with its own ID-token verifier (a third-party RP's view of
 /// step-up).
-both!(openidconnect_crate_steps_up_with_acr_values, NEVER_CONFIG);
 async fn openidconnect_crate_steps_up_with_acr_values(s: &Server) {
     use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
     use openidconnect::{

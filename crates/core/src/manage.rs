@@ -345,6 +345,7 @@ pub fn build_user(spec: UserSpec, now: UnixTime) -> Result<User, ManageError> {
         claims: spec.claims,
         created_at: now,
         updated_at: now,
+        verify_before_sign_in: false,
     })
 }
 

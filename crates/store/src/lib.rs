@@ -160,6 +160,11 @@ fn sqlite_migrator() -> Migrator {
             "signin",
             include_str!("../migrations/sqlite/0002_signin.sql"),
         ),
+        (
+            5,
+            "mail",
+            include_str!("../migrations/sqlite/0005_mail.sql"),
+        ),
     ])
 }
 
@@ -174,6 +179,11 @@ fn postgres_migrator() -> Migrator {
             2,
             "signin",
             include_str!("../migrations/postgres/0002_signin.sql"),
+        ),
+        (
+            5,
+            "mail",
+            include_str!("../migrations/postgres/0005_mail.sql"),
         ),
     ])
 }

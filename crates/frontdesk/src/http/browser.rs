@@ -41,7 +41,7 @@ async fn current_session(
 }
 
 /// A 303 that also carries the page headers (no caching, no referrer).
-fn see_other(location: &str) -> Response {
+pub(crate) fn see_other(location: &str) -> Response {
     let mut r = StatusCode::SEE_OTHER.into_response();
     if let Ok(v) = HeaderValue::from_str(location) {
         r.headers_mut().insert(header::LOCATION, v);
@@ -142,7 +142,7 @@ fn redirect_core_error(app: &AppState, req: &AuthorizeRequest, e: Error) -> Resp
 }
 
 /// Errors before the client and redirect URI are trusted: a page, never a redirect.
-fn show(app: &AppState, e: Error) -> Response {
+pub(crate) fn show(app: &AppState, e: Error) -> Response {
     match e {
         Error::OAuth(o) => app.web.pages.error(
             StatusCode::BAD_REQUEST,
@@ -204,7 +204,10 @@ async fn validate(
 /// `invalid_request` page.
 // The error is the finished response, built once on a cold path.
 #[allow(clippy::result_large_err)]
-fn form_params(app: &AppState, body: Result<Bytes, BytesRejection>) -> Result<Params, Response> {
+pub(crate) fn form_params(
+    app: &AppState,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Params, Response> {
     let body = body.map_err(|e| BodyError::from(&e).page(&app.web.pages))?;
     Params::parse(&body).map_err(|e| show(app, e.into()))
 }
@@ -344,6 +347,7 @@ fn login_page(
             username => username,
             error => error,
             csrf => csrf,
+            registration => app.core.features.registration,
         },
     );
     (jar, page).into_response()
@@ -431,6 +435,7 @@ pub async fn login_post(
         crate::telemetry::login(match outcome {
             LoginCheck::Throttled => "throttled",
             LoginCheck::Failed => "failure",
+            LoginCheck::Unverified(_) => "unverified",
             LoginCheck::Ok(_) => "success",
         });
     }
@@ -454,6 +459,18 @@ pub async fn login_post(
             &username,
             Some("Incorrect username or password."),
         ),
+        Ok(LoginCheck::Unverified(user)) => {
+            super::email::resend_verification(&app, &user, now).await;
+            login_page(
+                &app,
+                jar,
+                StatusCode::FORBIDDEN,
+                client_name.as_deref(),
+                &request,
+                &username,
+                Some(super::email::UNVERIFIED),
+            )
+        }
         Ok(LoginCheck::Ok(user)) => {
             if let Some(r) = &req
                 && r.hint_sub.as_deref().is_some_and(|h| h != user.sub)

@@ -41,6 +41,12 @@ impl Pages {
         env.add_template("consent.html", include_str!("../../templates/consent.html"))?;
         env.add_template("error.html", include_str!("../../templates/error.html"))?;
         env.add_template("message.html", include_str!("../../templates/message.html"))?;
+        env.add_template("forgot.html", include_str!("../../templates/forgot.html"))?;
+        env.add_template("reset.html", include_str!("../../templates/reset.html"))?;
+        env.add_template(
+            "register.html",
+            include_str!("../../templates/register.html"),
+        )?;
         env.add_template(
             "form_post.html",
             include_str!("../../templates/form_post.html"),

@@ -22,7 +22,7 @@ pub enum OpsError {
     #[error("already exists: {0}")]
     Conflict(String),
     /// The mail relay refused or could not be reached.
-    #[error("{0}")]
+    #[error("the mail could not be sent: {0}")]
     Mail(String),
     #[error("{0}")]
     Internal(Error),

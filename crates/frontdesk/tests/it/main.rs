@@ -14,6 +14,7 @@ mod gateway;
 mod interop_node;
 mod introspection;
 mod limits;
+mod mail;
 mod metrics;
 mod native;
 mod oidc_interop;

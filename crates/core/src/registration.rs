@@ -94,7 +94,7 @@ pub fn validate(
             .rsplit_once('@')
             .map(|(_, d)| d.to_lowercase())
             .unwrap_or_default();
-        if !policy.email_domains.iter().any(|d| *d == domain) {
+        if !policy.email_domains.contains(&domain) {
             return Err(Refused(format!(
                 "Registration is open to addresses at {} only.",
                 policy.email_domains.join(", ")

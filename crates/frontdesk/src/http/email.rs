@@ -65,6 +65,8 @@ fn link_error(app: &AppState, problem: LinkProblem) -> Response {
     )
 }
 
+// The error is the finished response, built once on a cold path.
+#[allow(clippy::result_large_err)]
 fn query_token(app: &AppState, q: Option<String>) -> Result<String, Response> {
     let params =
         Params::parse(q.unwrap_or_default().as_bytes()).map_err(|e| show(app, e.into()))?;

@@ -769,7 +769,7 @@ pub fn decode_kek(name: &str, text: &str) -> anyhow::Result<Zeroizing<[u8; 32]>>
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
 
     #[test]
@@ -782,6 +782,152 @@ mod tests {
         assert!(validate_issuer("http://id.example.com").is_err());
         assert!(validate_issuer("https://id.example.com?x=1").is_err());
         assert!(validate_issuer("nonsense").is_err());
+    }
+
+    fn smtp(f: impl FnOnce(&mut SmtpConfig)) -> FileConfig {
+        let mut c = SmtpConfig {
+            host: Some("smtp.example.com".into()),
+            from: Some("frontdesk <no-reply@example.com>".into()),
+            ..SmtpConfig::default()
+        };
+        f(&mut c);
+        FileConfig {
+            smtp: Some(c),
+            ..FileConfig::default()
+        }
+    }
+
+    #[test]
+    fn smtp_rules() {
+        let s = validate(smtp(|_| {})).unwrap();
+        let t = s.mail.smtp.unwrap();
+        assert_eq!(
+            (t.port, t.tls, t.timeout),
+            (587, SmtpTls::StartTls, Duration::from_secs(10))
+        );
+        assert!(
+            s.registration.verify_before_sign_in,
+            "with SMTP, verify first"
+        );
+        let port = |tls: &str| {
+            validate(smtp(|c| c.tls = Some(tls.into())))
+                .unwrap()
+                .mail
+                .smtp
+                .unwrap()
+                .port
+        };
+        assert_eq!((port("tls"), port("none")), (465, 25));
+        let refused: [(&str, FileConfig, &str); 8] = [
+            ("no host", smtp(|c| c.host = None), "smtp.host is required"),
+            ("no from", smtp(|c| c.from = None), "smtp.from is required"),
+            (
+                "bad from",
+                smtp(|c| c.from = Some("not an address".into())),
+                "is not a mail address",
+            ),
+            (
+                "bad tls",
+                smtp(|c| c.tls = Some("ssl".into())),
+                "smtp.tls must be starttls, tls or none",
+            ),
+            (
+                "user without password",
+                smtp(|c| c.username = Some("u".into())),
+                "go together",
+            ),
+            (
+                "a password in the clear to another host",
+                smtp(|c| {
+                    c.tls = Some("none".into());
+                    c.username = Some("u".into());
+                    c.password = Some("p".into());
+                }),
+                "in the clear",
+            ),
+            (
+                "timeout 0",
+                smtp(|c| c.timeout_secs = Some(0)),
+                "smtp.timeout_secs must be between 1 and 60",
+            ),
+            (
+                "registration without sign-in pages",
+                FileConfig {
+                    features: FeaturesConfig {
+                        authorization_code: Some(false),
+                        registration: Some(true),
+                        ..FeaturesConfig::default()
+                    },
+                    ..FileConfig::default()
+                },
+                "features.registration needs features.authorization_code",
+            ),
+        ];
+        for (what, raw, says) in refused {
+            let e = validate(raw)
+                .err()
+                .unwrap_or_else(|| panic!("{what} accepted"));
+            assert!(e.to_string().contains(says), "{what}: {e}");
+        }
+        // A relay on loopback may take a password without TLS.
+        for host in ["127.0.0.1", "localhost", "[::1]"] {
+            validate(smtp(|c| {
+                c.host = Some(host.into());
+                c.tls = Some("none".into());
+                c.username = Some("u".into());
+                c.password = Some("p".into());
+            }))
+            .unwrap();
+        }
+    }
+
+    #[test]
+    fn mail_defaults_without_smtp() {
+        let s = validate(FileConfig::default()).unwrap();
+        assert!(s.mail.smtp.is_none());
+        assert_eq!(s.mail.outbox, PathBuf::from("./frontdesk-data/outbox"));
+        assert_eq!(s.mail.from.to_string(), "frontdesk <no-reply@localhost>");
+        assert!(
+            !s.registration.verify_before_sign_in,
+            "outbox mode: no one could verify"
+        );
+        assert_eq!((s.links.reset_ttl, s.links.verify_ttl), (1800, 86_400));
+        assert_eq!((s.links.max_per_account, s.links.max_per_ip), (5, 20));
+        assert!(!s.features.registration, "registration is off by default");
+        let s = validate(FileConfig {
+            issuer: Some("https://id.example.com".into()),
+            registration_email_domains: Some(vec![" Example.COM ".into(), "@corp.example".into()]),
+            ..FileConfig::default()
+        })
+        .unwrap();
+        assert_eq!(
+            s.mail.from.to_string(),
+            "frontdesk <no-reply@id.example.com>"
+        );
+        assert_eq!(
+            s.registration.email_domains,
+            ["example.com", "corp.example"]
+        );
+        for ttl in [59, 86_401] {
+            let e = validate(FileConfig {
+                reset_link_ttl_secs: Some(ttl),
+                ..FileConfig::default()
+            })
+            .err()
+            .unwrap();
+            assert!(
+                e.to_string()
+                    .contains("reset_link_ttl_secs must be between 60 and 86400"),
+                "{e}"
+            );
+        }
+        let e = validate(FileConfig {
+            registration_email_domains: Some(vec!["not a domain".into()]),
+            ..FileConfig::default()
+        })
+        .err()
+        .unwrap();
+        assert!(e.to_string().contains("is not a domain name"), "{e}");
     }
 
     #[test]

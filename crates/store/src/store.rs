@@ -49,6 +49,45 @@ macro_rules! on_backend {
     };
 }
 
+/// Inside a link redemption's transaction: spends the token of `$purpose`
+/// (the single-use gate) and yields its `(sub, email)`, or rolls back and
+/// returns what is stored under the hash, for [`refusal`].
+macro_rules! spend_link {
+    ($tx:ident, $hash:expr, $purpose:expr, $now:expr) => {{
+        let spent = sqlx::query_as::<_, (String, String)>(LINK_SPEND)
+            .bind($hash)
+            .bind($purpose.as_str())
+            .bind($now)
+            .fetch_optional(&mut *$tx)
+            .await?;
+        match spent {
+            Some(found) => found,
+            None => {
+                let row = sqlx::query_as::<_, LinkRow>(LINK_BY_HASH)
+                    .bind($hash)
+                    .fetch_optional(&mut *$tx)
+                    .await?;
+                $tx.rollback().await?;
+                return Ok(LinkOutcome::Refused(row));
+            }
+        }
+    }};
+}
+
+/// Inside a transaction: `email_verified` set in the claims JSON `$claims`
+/// of `$sub`, `verify_before_sign_in` cleared.
+macro_rules! mark_verified {
+    ($tx:ident, $sub:expr, $claims:expr, $now:expr) => {
+        sqlx::query(USER_SET_VERIFIED)
+            .bind(&$sub)
+            .bind(rows::claims_with_email_verified(&$claims)?)
+            .bind(false)
+            .bind($now)
+            .execute(&mut *$tx)
+            .await?;
+    };
+}
+
 /// A transaction for read-modify-write. On SQLite it is `BEGIN IMMEDIATE`,
 /// which takes the write lock up front instead of failing with
 /// `SQLITE_BUSY` when a deferred transaction tries to upgrade.
@@ -1174,20 +1213,7 @@ impl Store for Db {
         let purpose = LinkPurpose::ResetPassword;
         let outcome = on_backend!(self, write, |pool| {
             let mut tx = pool.begin_write().await?;
-            let spent = sqlx::query_as::<_, (String, String)>(LINK_SPEND)
-                .bind(token_hash)
-                .bind(purpose.as_str())
-                .bind(now)
-                .fetch_optional(&mut *tx)
-                .await?;
-            let Some((sub, email)) = spent else {
-                let row = sqlx::query_as::<_, LinkRow>(LINK_BY_HASH)
-                    .bind(token_hash)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                tx.rollback().await?;
-                return Ok(LinkOutcome::Refused(row));
-            };
+            let (sub, email) = spend_link!(tx, token_hash, purpose, now);
             let done = sqlx::query(USER_SET_PASSWORD)
                 .bind(&sub)
                 .bind(password_hash)
@@ -1218,13 +1244,7 @@ impl Store for Db {
                     .fetch_one(&mut *tx)
                     .await?;
             if current.as_deref() == Some(email.as_str()) {
-                sqlx::query(USER_SET_VERIFIED)
-                    .bind(&sub)
-                    .bind(rows::claims_with_email_verified(&claims)?)
-                    .bind(false)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
+                mark_verified!(tx, sub, claims, now);
             }
             let user = sqlx::query_as::<_, UserRow>(USER_BY_SUB)
                 .bind(&sub)
@@ -1244,20 +1264,7 @@ impl Store for Db {
         let purpose = LinkPurpose::VerifyEmail;
         let outcome = on_backend!(self, write, |pool| {
             let mut tx = pool.begin_write().await?;
-            let spent = sqlx::query_as::<_, (String, String)>(LINK_SPEND)
-                .bind(token_hash)
-                .bind(purpose.as_str())
-                .bind(now)
-                .fetch_optional(&mut *tx)
-                .await?;
-            let Some((sub, email)) = spent else {
-                let row = sqlx::query_as::<_, LinkRow>(LINK_BY_HASH)
-                    .bind(token_hash)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                tx.rollback().await?;
-                return Ok(LinkOutcome::Refused(row));
-            };
+            let (sub, email) = spend_link!(tx, token_hash, purpose, now);
             let found = sqlx::query_as::<_, (Option<String>, String)>(USER_EMAIL_CLAIMS)
                 .bind(&sub)
                 .fetch_optional(&mut *tx)
@@ -1272,13 +1279,7 @@ impl Store for Db {
                 tx.commit().await?;
                 return Ok(LinkOutcome::AddressChanged);
             }
-            sqlx::query(USER_SET_VERIFIED)
-                .bind(&sub)
-                .bind(rows::claims_with_email_verified(&claims)?)
-                .bind(false)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+            mark_verified!(tx, sub, claims, now);
             let user = sqlx::query_as::<_, UserRow>(USER_BY_SUB)
                 .bind(&sub)
                 .fetch_one(&mut *tx)

@@ -47,13 +47,24 @@ pub async fn resend_verification(app: &AppState, user: &User, now: UnixTime) {
     }
 }
 
-fn form_expired(app: &AppState) -> Response {
-    app.web.pages.error(
-        StatusCode::FORBIDDEN,
-        "This form has expired",
-        "Go back, reload the page and try again.",
-        None,
-    )
+/// The posted form, once its CSRF token checks out (403 page otherwise).
+// The error is the finished response, built once on a cold path.
+#[allow(clippy::result_large_err)]
+fn csrf_form(
+    app: &AppState,
+    jar: &CookieJar,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Params, Response> {
+    let form = form_params(app, body)?;
+    if !csrf_ok(&app.web.pages, &app.core.pepper, jar, form.get("csrf")) {
+        return Err(app.web.pages.error(
+            StatusCode::FORBIDDEN,
+            "This form has expired",
+            "Go back, reload the page and try again.",
+            None,
+        ));
+    }
+    Ok(form)
 }
 
 fn link_error(app: &AppState, problem: LinkProblem) -> Response {
@@ -104,13 +115,10 @@ pub async fn forgot_post(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let now = now();
-    let form = match form_params(&app, body) {
+    let form = match csrf_form(&app, &jar, body) {
         Ok(p) => p,
         Err(r) => return r,
     };
-    if !csrf_ok(&app.web.pages, &app.core.pepper, &jar, form.get("csrf")) {
-        return form_expired(&app);
-    }
     let login = form.get("login").unwrap_or_default().trim().to_owned();
     match email_link::request_reset(&app.db, &app.links, &login, peer, now).await {
         Err(e) => show(&app, e),
@@ -181,13 +189,10 @@ pub async fn reset_post(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let now = now();
-    let form = match form_params(&app, body) {
+    let form = match csrf_form(&app, &jar, body) {
         Ok(p) => p,
         Err(r) => return r,
     };
-    if !csrf_ok(&app.web.pages, &app.core.pepper, &jar, form.get("csrf")) {
-        return form_expired(&app);
-    }
     let token = form.get("token").unwrap_or_default().to_owned();
     let password = form.get("password").unwrap_or_default().to_owned();
     if form.get("confirm").unwrap_or_default() != password {
@@ -306,13 +311,10 @@ pub async fn register_post(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let now = now();
-    let form = match form_params(&app, body) {
+    let form = match csrf_form(&app, &jar, body) {
         Ok(p) => p,
         Err(r) => return r,
     };
-    if !csrf_ok(&app.web.pages, &app.core.pepper, &jar, form.get("csrf")) {
-        return form_expired(&app);
-    }
     let username = form.get("username").unwrap_or_default().trim().to_owned();
     let email = form.get("email").unwrap_or_default().trim().to_owned();
     let password = form.get("password").unwrap_or_default().to_owned();

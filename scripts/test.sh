@@ -47,6 +47,14 @@ else
   echo "Browser test: SKIPPED (chromium/chromedriver not installed: apt-get install chromium chromium-driver)"
 fi
 
+if python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
+  echo "Mail tests (real SMTP server, aiosmtpd): on"
+elif [ "${FRONTDESK_TEST_SMTP:-}" = required ]; then
+  echo "Mail tests: REQUIRED but aiosmtpd is not installed; they will fail" >&2
+else
+  echo "Mail tests (real SMTP server): SKIPPED (python3 -m pip install aiosmtpd)"
+fi
+
 # Interop with an OpenID Certified RP library (openid-client, Node.js).
 if command -v npm >/dev/null 2>&1 && [ ! -d interop/node/node_modules/openid-client ]; then
   npm ci --prefix interop/node --no-audit --no-fund --loglevel=error >/dev/null 2>&1 ||

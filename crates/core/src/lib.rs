@@ -8,6 +8,7 @@ pub mod audit;
 pub mod authorize;
 pub mod client;
 pub mod discovery;
+pub mod email_link;
 pub mod error;
 pub mod grant;
 pub mod id_token;
@@ -22,6 +23,7 @@ pub mod page;
 pub mod params;
 pub mod password;
 pub mod pkce;
+pub mod registration;
 pub mod revoke;
 pub mod scope;
 pub mod secret;
@@ -46,6 +48,10 @@ pub mod paths {
     pub const INTROSPECT: &str = "/introspect";
     pub const REVOKE: &str = "/revoke";
     pub const JWKS: &str = "/jwks.json";
+    pub const FORGOT: &str = "/forgot";
+    pub const RESET: &str = "/reset";
+    pub const VERIFY_EMAIL: &str = "/verify-email";
+    pub const REGISTER: &str = "/register";
     pub const OIDC_DISCOVERY: &str = "/.well-known/openid-configuration";
     pub const OAUTH_METADATA: &str = "/.well-known/oauth-authorization-server";
 }
@@ -65,6 +71,10 @@ pub struct Features {
     pub introspection: bool,
     /// RFC 7009.
     pub revocation: bool,
+    /// Self-registration at `/register` (off by default). No discovery
+    /// field describes it (`registration_endpoint` is RFC 7591 *client*
+    /// registration), so it only mounts the route.
+    pub registration: bool,
 }
 
 impl Default for Features {
@@ -75,6 +85,7 @@ impl Default for Features {
             client_credentials: true,
             introspection: true,
             revocation: true,
+            registration: false,
         }
     }
 }

@@ -34,6 +34,15 @@ pub enum LoginCheck {
     Failed,
     /// Over a limit: the password was not checked.
     Throttled,
+    /// The password is right, but the account was made by self-registration
+    /// and its e-mail address is not verified yet: no session
+    /// ([`User::verify_before_sign_in`]).
+    Unverified(Box<User>),
+}
+
+/// The throttling key of an account known by its `sub`.
+pub fn account_key(sub: &str) -> String {
+    format!("sub:{sub}")
 }
 
 /// The work a password check needs from its caller.
@@ -100,7 +109,7 @@ pub async fn check_password<S: Store>(
         store.user_by_login(login).await?
     };
     let account_key = match &user {
-        Some(u) => format!("sub:{}", u.sub),
+        Some(u) => account_key(&u.sub),
         None => format!("acct:{}", login.to_lowercase()),
     };
     let account_count = store
@@ -121,6 +130,9 @@ pub async fn check_password<S: Store>(
         Some(u) if matches && !u.disabled && !u.password_hash.is_empty() => {
             store.clear_login_failures(&account_key).await?;
             store.forgive_login_failure(&ip_key).await?;
+            if u.verify_before_sign_in && !u.claims.email_verified {
+                return Ok(LoginCheck::Unverified(Box::new(u)));
+            }
             Ok(LoginCheck::Ok(Box::new(u)))
         }
         // Already counted above.

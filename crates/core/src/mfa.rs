@@ -568,6 +568,7 @@ mod tests {
             created_at: 0,
             updated_at: 0,
             mfa_enrolled,
+            verify_before_sign_in: false,
         };
         let acr = |v: &[&str]| amr(v);
         let cases = [

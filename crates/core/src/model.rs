@@ -203,6 +203,11 @@ pub struct User {
     /// by the store from the credentials; ignored when writing a user.
     #[serde(default)]
     pub mfa_enrolled: bool,
+    /// The user may not sign in until `claims.email_verified` is true: set
+    /// for accounts made by self-registration while SMTP is configured,
+    /// cleared when the address is verified ([`crate::email_link`]).
+    #[serde(default)]
+    pub verify_before_sign_in: bool,
 }
 
 /// What a signing key is used for.
@@ -404,4 +409,64 @@ pub struct Consent {
     pub client_id: ClientId,
     pub scope: String,
     pub granted_at: UnixTime,
+}
+
+/// What an e-mailed link is for. The stored purpose is checked at
+/// redemption, so a verification link never resets a password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkPurpose {
+    /// `ISSUER/verify-email?token=…`: sets `email_verified`.
+    VerifyEmail,
+    /// `ISSUER/reset?token=…`: lets the user choose a new password.
+    ResetPassword,
+}
+
+impl LinkPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkPurpose::VerifyEmail => "verify_email",
+            LinkPurpose::ResetPassword => "reset_password",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<LinkPurpose> {
+        match s {
+            "verify_email" => Some(LinkPurpose::VerifyEmail),
+            "reset_password" => Some(LinkPurpose::ResetPassword),
+            _ => None,
+        }
+    }
+}
+
+/// The token of an e-mailed link, stored by SHA-256 hash only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkToken {
+    pub token_hash: Vec<u8>,
+    pub purpose: LinkPurpose,
+    pub sub: String,
+    /// The address the link was sent to, lower-cased: a verification link
+    /// verifies this address only, not one the account has since changed to.
+    pub email: String,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+    /// Set once, by the one redemption that wins.
+    pub used_at: Option<UnixTime>,
+}
+
+/// Outcome of spending a link token ([`crate::store::Store::reset_password_by_link`],
+/// [`crate::store::Store::verify_email_by_link`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkRedemption {
+    /// This call spent the token and made the change; the user as it is now.
+    Done(Box<User>),
+    /// Spent before (single use): nothing changed.
+    AlreadyUsed,
+    /// Past `expires_at`: nothing changed.
+    Expired,
+    /// A verification link for an address the account no longer has: the
+    /// token is spent, the current address stays unverified.
+    AddressChanged,
+    /// No such token (or one for another purpose).
+    Unknown,
 }

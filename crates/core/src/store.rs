@@ -6,8 +6,9 @@ use std::future::Future;
 
 use crate::audit::{AuditEvent, AuditQuery};
 use crate::model::{
-    AuthorizationCode, Client, ClientId, ClientSecret, Consent, Grant, OpaqueToken, Redemption,
-    RefreshToken, Rotation, Session, StoredKey, TotpCredential, UnixTime, User, UserClaims,
+    AuthorizationCode, Client, ClientId, ClientSecret, Consent, Grant, LinkRedemption, LinkToken,
+    OpaqueToken, Redemption, RefreshToken, Rotation, Session, StoredKey, TotpCredential, UnixTime,
+    User, UserClaims,
 };
 
 /// Errors a store can report. Protocol code maps `Unavailable` to 503 and
@@ -129,8 +130,8 @@ pub trait Store: Send + Sync {
         claims: &UserClaims,
         now: UnixTime,
     ) -> impl Future<Output = Result<Found, StoreError>> + Send;
-    /// Deletes the user with their sessions, grants, codes, refresh tokens
-    /// and consents.
+    /// Deletes the user with their sessions, grants, codes, refresh tokens,
+    /// consents and link tokens.
     fn delete_user(&self, sub: &str) -> impl Future<Output = Result<Found, StoreError>> + Send;
 
     // ----- signing keys -----
@@ -172,7 +173,8 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     fn is_jti_revoked(&self, jti: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Deletes expired opaque tokens, jti records, codes, refresh tokens,
-    /// sessions, grants and login-failure windows; returns rows removed.
+    /// sessions, grants, login-failure windows and link tokens; returns rows
+    /// removed.
     fn purge_expired(&self, now: UnixTime) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     // ----- SSO sessions -----
@@ -284,6 +286,45 @@ pub trait Store: Send + Sync {
         client_id: &ClientId,
         now: UnixTime,
     ) -> impl Future<Output = Result<Found, StoreError>> + Send;
+
+    // ----- e-mailed links -----
+    /// Stores a new link token (its hash; the token itself is only in the mail).
+    fn put_link_token(
+        &self,
+        token: &LinkToken,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The token stored under `token_hash`, spent or not, expired or not.
+    fn link_token(
+        &self,
+        token_hash: &[u8],
+    ) -> impl Future<Output = Result<Option<LinkToken>, StoreError>> + Send;
+    /// Spends a `reset_password` token and sets the password, in one
+    /// transaction: `UPDATE … SET used_at = now WHERE token_hash = $1 AND
+    /// purpose = 'reset_password' AND used_at IS NULL AND expires_at > now`
+    /// (only one caller wins), then what [`Store::set_user_password`] does
+    /// (every session ended, every grant revoked), every other open reset
+    /// token of the user spent, and — when the link went to the address the
+    /// account still has, which the click proves the user reads — that
+    /// address marked verified (and `verify_before_sign_in` cleared). A
+    /// token that does not win is reported as `AlreadyUsed`, `Expired` or
+    /// `Unknown` (also for a token of the other purpose), and nothing changes.
+    fn reset_password_by_link(
+        &self,
+        token_hash: &[u8],
+        password_hash: &str,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<LinkRedemption, StoreError>> + Send;
+    /// Spends a `verify_email` token and, in the same transaction, sets
+    /// `email_verified` (and clears `verify_before_sign_in`) when the
+    /// account's address is still the one the link went to
+    /// (`AddressChanged` otherwise, the token spent all the same). The same
+    /// single conditional update and outcomes as
+    /// [`Store::reset_password_by_link`].
+    fn verify_email_by_link(
+        &self,
+        token_hash: &[u8],
+        now: UnixTime,
+    ) -> impl Future<Output = Result<LinkRedemption, StoreError>> + Send;
 
     // ----- login throttling -----
     /// Records one failed login for `key` (e.g. `acct:alice`, `ip:1.2.3.4`)

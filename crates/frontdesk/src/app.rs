@@ -186,6 +186,21 @@ pub async fn verify_on_pool(
         .map_err(|e| Error::Internal(format!("password check: {e}")))
 }
 
+/// Hashes a new password (Argon2id) on the blocking pool, under the same
+/// bound as [`verify_on_pool`].
+pub async fn hash_on_pool(
+    pool: &tokio::sync::Semaphore,
+    password: String,
+) -> Result<String, Error> {
+    let _permit = pool
+        .acquire()
+        .await
+        .map_err(|_| Error::Internal("password pool closed".into()))?;
+    tokio::task::spawn_blocking(move || password::hash(&password))
+        .await
+        .map_err(|e| Error::Internal(format!("password hash: {e}")))?
+}
+
 /// Argon2id on the bounded pool, and real waiting, for
 /// [`frontdesk_core::login::check_password`].
 impl frontdesk_core::login::Checker for Web {
@@ -209,6 +224,12 @@ pub struct App {
     pub web: Web,
     /// Failed client authentication at the back-channel endpoints.
     pub client_auth: crate::throttle::ClientAuthThrottle,
+    /// Outgoing mail (the queue the mail worker reads).
+    pub mail: crate::mail::Outgoing,
+    /// Lifetimes and limits of e-mailed links.
+    pub links: frontdesk_core::email_link::LinkPolicy,
+    /// Self-registration rules (`/register` exists with `features.registration`).
+    pub registration: frontdesk_core::registration::RegistrationPolicy,
 }
 
 pub type AppState = Arc<App>;
@@ -221,6 +242,9 @@ impl App {
         admin_token: Option<Zeroizing<String>>,
         web: Web,
         client_auth: crate::throttle::ClientAuthThrottle,
+        mail: crate::mail::Outgoing,
+        links: frontdesk_core::email_link::LinkPolicy,
+        registration: frontdesk_core::registration::RegistrationPolicy,
     ) -> anyhow::Result<App> {
         let Opened {
             core,
@@ -258,6 +282,9 @@ impl App {
             admin_token,
             web,
             client_auth,
+            mail,
+            links,
+            registration,
         })
     }
 

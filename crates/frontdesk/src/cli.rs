@@ -238,6 +238,11 @@ enum UsersCmd {
     Enable { user: String },
     /// Delete a user.
     Delete { user: String },
+    /// Mail the user a password-reset link now (through `[smtp]`, or to
+    /// the outbox folder without it).
+    SendReset { user: String },
+    /// Mail the user a new e-mail verification link now.
+    SendVerification { user: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -315,7 +320,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::DemoRp(_) | Command::Demo(_) => Ok(()),
         Command::Login(_) | Command::Token(_) => Ok(()),
         Command::Clients(c) => clients(&opened, c).await,
-        Command::Users(u) => users(&opened, u).await,
+        Command::Users(u) => users(&opened, &settings, u).await,
         Command::Keys(k) => keys_cmd(&opened, k).await,
     };
     opened.db.close().await;
@@ -475,7 +480,11 @@ fn read_password() -> anyhow::Result<String> {
     Ok(line)
 }
 
-async fn users(o: &Opened, cmd: UsersCmd) -> anyhow::Result<()> {
+async fn users(
+    o: &Opened,
+    settings: &crate::config::Settings,
+    cmd: UsersCmd,
+) -> anyhow::Result<()> {
     let now = app::now();
     match cmd {
         UsersCmd::Create {
@@ -660,6 +669,34 @@ async fn users(o: &Opened, cmd: UsersCmd) -> anyhow::Result<()> {
             ops::delete_user(&o.db, &BY, &user, now).await?;
             println!("deleted {user}");
         }
+        UsersCmd::SendReset { user } => send_link(o, settings, &user, false, now).await?,
+        UsersCmd::SendVerification { user } => send_link(o, settings, &user, true, now).await?,
+    }
+    Ok(())
+}
+
+/// `users send-reset` / `users send-verification`: sends at once, so a
+/// relay's refusal is reported here.
+async fn send_link(
+    o: &Opened,
+    settings: &crate::config::Settings,
+    user: &str,
+    verify: bool,
+    now: i64,
+) -> anyhow::Result<()> {
+    let mailer = crate::mail::Mailer::new(&settings.mail, &settings.issuer)?;
+    let to = ops::send_link(&o.db, &mailer, &settings.links, user, verify, now).await?;
+    let what = if verify {
+        "an e-mail verification"
+    } else {
+        "a password-reset"
+    };
+    match &settings.mail.smtp {
+        Some(_) => println!("sent {what} link to {to}"),
+        None => println!(
+            "wrote {what} link for {to} to {} (no [smtp] configured)",
+            settings.mail.outbox.display()
+        ),
     }
     Ok(())
 }

@@ -14,7 +14,9 @@ use std::time::Duration;
 use anyhow::{Context, anyhow, bail};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use frontdesk_core::email_link::LinkPolicy;
 use frontdesk_core::manage::{ClientSpec, UserSpec};
+use frontdesk_core::registration::RegistrationPolicy;
 use frontdesk_core::{Features, keys::RotationPolicy};
 use serde::Deserialize;
 use zeroize::Zeroizing;
@@ -138,6 +140,32 @@ pub struct FileConfig {
     /// Default 90. The log lines under the `audit` target are the log's to
     /// keep.
     pub audit_retention_days: Option<i64>,
+    /// How long a password-reset link works, seconds. Default 1800 (30
+    /// minutes), 60 to 86400.
+    pub reset_link_ttl_secs: Option<i64>,
+    /// How long an e-mail verification link works, seconds. Default 86400
+    /// (24 hours), 60 to 2592000 (30 days).
+    pub verify_link_ttl_secs: Option<i64>,
+    /// Mails one account can be sent within `login_window_secs`: password
+    /// resets asked for at `/forgot`, and verification links re-sent when an
+    /// unverified account tries to sign in. Past it `/forgot` answers 429
+    /// (whether or not the account exists). Default 5.
+    pub mail_max_per_account: Option<u32>,
+    /// `/forgot` requests per client address (IPv6: per /64) within
+    /// `login_window_secs`; past it 429. Default 20.
+    pub mail_max_per_ip: Option<u32>,
+    /// With `features.registration`: only addresses at these domains may
+    /// register (exact, case-insensitive; `example.com` does not admit
+    /// `sub.example.com`). Empty (default): any. In the environment:
+    /// comma-separated.
+    pub registration_email_domains: Option<Vec<String>>,
+    /// Registrations per client address (IPv6: per /64) within
+    /// `login_window_secs`; past it `/register` answers 429. Default 10.
+    pub registration_max_per_ip: Option<u32>,
+    /// Outgoing mail (verification and password-reset links, notices).
+    /// Without it, messages are written to `DATA_DIR/outbox/` as `.eml`
+    /// files (mode 0600) and the log says where.
+    pub smtp: Option<SmtpConfig>,
     #[serde(default)]
     pub features: FeaturesConfig,
     /// Clients applied idempotently at every start.
@@ -148,7 +176,8 @@ pub struct FileConfig {
     pub users: Vec<UserSpec>,
 }
 
-/// Switches for optional endpoints; all on by default.
+/// Switches for optional endpoints; all on by default except
+/// `registration`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FeaturesConfig {
@@ -157,6 +186,39 @@ pub struct FeaturesConfig {
     pub client_credentials: Option<bool>,
     pub introspection: Option<bool>,
     pub revocation: Option<bool>,
+    /// Self-registration at `/register` (default false). Needs
+    /// `authorization_code`. With `[smtp]` a new account must verify its
+    /// e-mail address before its first sign-in.
+    pub registration: Option<bool>,
+}
+
+/// The `[smtp]` table: the relay frontdesk hands its mail to.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// Host name (or address) of the SMTP server. Required.
+    pub host: Option<String>,
+    /// Port. Default 587 for `starttls`, 465 for `tls`, 25 for `none`.
+    pub port: Option<u16>,
+    /// `starttls` (default: plain connection upgraded with STARTTLS, which
+    /// the server must offer — never sent in the clear), `tls` (implicit
+    /// TLS from the first byte, "SMTPS"), or `none` (no encryption, for a
+    /// relay on the same machine; with credentials only to a loopback
+    /// address). TLS is rustls on aws-lc-rs, certificates checked against
+    /// the system's trust store plus `ca_file`.
+    pub tls: Option<String>,
+    /// Username for SMTP AUTH (PLAIN or LOGIN). Default: no authentication.
+    pub username: Option<String>,
+    /// Password for SMTP AUTH.
+    pub password: Option<String>,
+    /// File holding the SMTP password.
+    pub password_file: Option<PathBuf>,
+    /// The sender, e.g. `frontdesk <no-reply@example.com>`. Required.
+    pub from: Option<String>,
+    /// Connect and per-command timeout, seconds. Default 10, 1 to 60.
+    pub timeout_secs: Option<i64>,
+    /// Extra trusted CA certificate(s), PEM, for a relay with a private CA.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Flags shared by every subcommand.
@@ -230,6 +292,50 @@ pub struct Settings {
     pub features: Features,
     pub clients: Vec<ClientSpec>,
     pub users: Vec<UserSpec>,
+    /// Outgoing mail: SMTP or the outbox folder.
+    pub mail: MailSettings,
+    pub links: LinkPolicy,
+    pub registration: RegistrationPolicy,
+}
+
+/// Where mail goes, validated.
+#[derive(Debug)]
+pub struct MailSettings {
+    /// `None`: the outbox folder.
+    pub smtp: Option<SmtpSettings>,
+    /// `DATA_DIR/outbox`.
+    pub outbox: PathBuf,
+    /// The `From` mailbox.
+    pub from: lettre::message::Mailbox,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    StartTls,
+    Tls,
+    None,
+}
+
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub credentials: Option<(String, Zeroizing<String>)>,
+    pub timeout: Duration,
+    /// PEM of extra trusted CAs.
+    pub ca_pem: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for SmtpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpSettings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("username", &self.credentials.as_ref().map(|(u, _)| u))
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Where the key-encryption key comes from.
@@ -269,6 +375,7 @@ pub fn load(common: &CommonArgs, serve: &ServeArgs) -> anyhow::Result<Settings> 
             .list_separator(",")
             .with_list_parse_key("trusted_proxies")
             .with_list_parse_key("account_editable_claims")
+            .with_list_parse_key("registration_email_domains")
             .source(Some(env)),
     );
     let overrides: [(&str, Option<String>); 7] = [
@@ -477,6 +584,52 @@ fn validate(raw: FileConfig) -> anyhow::Result<Settings> {
             .unwrap_or(defaults.client_credentials),
         introspection: raw.features.introspection.unwrap_or(defaults.introspection),
         revocation: raw.features.revocation.unwrap_or(defaults.revocation),
+        registration: raw.features.registration.unwrap_or(defaults.registration),
+    };
+    if features.registration && !features.authorization_code {
+        bail!(
+            "config: features.registration needs features.authorization_code (the sign-in pages)"
+        );
+    }
+    let reset_ttl = within(
+        "reset_link_ttl_secs",
+        raw.reset_link_ttl_secs.unwrap_or(1800),
+        60,
+        86_400,
+    )?;
+    let verify_ttl = within(
+        "verify_link_ttl_secs",
+        raw.verify_link_ttl_secs.unwrap_or(86_400),
+        60,
+        30 * 86_400,
+    )?;
+    let links = LinkPolicy {
+        reset_ttl,
+        verify_ttl,
+        max_per_account: raw.mail_max_per_account.unwrap_or(5),
+        max_per_ip: raw.mail_max_per_ip.unwrap_or(20),
+        window: login_window,
+    };
+    let mail = mail_settings(raw.smtp, &data_dir, &issuer)?;
+    let email_domains = raw
+        .registration_email_domains
+        .unwrap_or_default()
+        .into_iter()
+        .map(|d| d.trim().trim_start_matches('@').to_lowercase())
+        .filter(|d| !d.is_empty())
+        .collect::<Vec<_>>();
+    for d in &email_domains {
+        if frontdesk_core::registration::validate_email(&format!("x@{d}")).is_err() {
+            bail!("config: registration_email_domains: {d:?} is not a domain name");
+        }
+    }
+    let registration = RegistrationPolicy {
+        email_domains,
+        max_per_ip: raw.registration_max_per_ip.unwrap_or(10),
+        window: login_window,
+        // Only when mail really goes out: in outbox mode nobody could
+        // follow the link without the operator.
+        verify_before_sign_in: mail.smtp.is_some(),
     };
     Ok(Settings {
         issuer,
@@ -518,6 +671,106 @@ fn validate(raw: FileConfig) -> anyhow::Result<Settings> {
         features,
         clients: raw.clients,
         users: raw.users,
+        mail,
+        links,
+        registration,
+    })
+}
+
+fn within(name: &str, v: i64, min: i64, max: i64) -> anyhow::Result<i64> {
+    if !(min..=max).contains(&v) {
+        bail!("config: {name} must be between {min} and {max}");
+    }
+    Ok(v)
+}
+
+/// `[smtp]`, or the outbox when it is absent.
+fn mail_settings(
+    smtp: Option<SmtpConfig>,
+    data_dir: &Path,
+    issuer: &str,
+) -> anyhow::Result<MailSettings> {
+    let outbox = data_dir.join("outbox");
+    let Some(raw) = smtp else {
+        // A sender for the files: the issuer's host when it is a domain name.
+        let host = url::Url::parse(issuer)
+            .ok()
+            .and_then(|u| match u.host() {
+                Some(url::Host::Domain(d)) if d.contains('.') => Some(d.to_owned()),
+                _ => None,
+            })
+            .unwrap_or_else(|| "localhost".to_owned());
+        let from = format!("frontdesk <no-reply@{host}>")
+            .parse()
+            .map_err(|e| anyhow!("config: cannot make a sender address from the issuer: {e}"))?;
+        return Ok(MailSettings {
+            smtp: None,
+            outbox,
+            from,
+        });
+    };
+    let host = raw
+        .host
+        .filter(|h| !h.trim().is_empty())
+        .ok_or_else(|| anyhow!("config: smtp.host is required"))?;
+    let from = raw.from.ok_or_else(|| {
+        anyhow!("config: smtp.from is required (e.g. \"frontdesk <no-reply@example.com>\")")
+    })?;
+    let from: lettre::message::Mailbox = from
+        .parse()
+        .map_err(|e| anyhow!("config: smtp.from {from:?} is not a mail address: {e}"))?;
+    let tls = match raw.tls.as_deref().unwrap_or("starttls") {
+        "starttls" => SmtpTls::StartTls,
+        "tls" => SmtpTls::Tls,
+        "none" => SmtpTls::None,
+        other => bail!("config: smtp.tls must be starttls, tls or none, not {other:?}"),
+    };
+    let port = raw.port.unwrap_or(match tls {
+        SmtpTls::StartTls => 587,
+        SmtpTls::Tls => 465,
+        SmtpTls::None => 25,
+    });
+    let password = match (raw.password, raw.password_file) {
+        (Some(_), Some(_)) => bail!("config: set smtp.password or smtp.password_file, not both"),
+        (Some(p), None) => Some(Zeroizing::new(p)),
+        (None, Some(f)) => Some(Zeroizing::new(read_secret_file("smtp.password_file", &f)?)),
+        (None, None) => None,
+    };
+    let credentials = match (raw.username, password) {
+        (Some(u), Some(p)) => Some((u, p)),
+        (None, None) => None,
+        _ => bail!("config: smtp.username and a password go together"),
+    };
+    let loopback = host == "localhost"
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if tls == SmtpTls::None && credentials.is_some() && !loopback {
+        bail!(
+            "config: smtp.tls = \"none\" would send the SMTP password in the clear; use starttls or tls (none with credentials is for a relay on a loopback address only)"
+        );
+    }
+    let timeout = within("smtp.timeout_secs", raw.timeout_secs.unwrap_or(10), 1, 60)?;
+    let ca_pem = raw
+        .ca_file
+        .map(|f| {
+            std::fs::read(&f)
+                .with_context(|| format!("config: smtp.ca_file {} cannot be read", f.display()))
+        })
+        .transpose()?;
+    Ok(MailSettings {
+        smtp: Some(SmtpSettings {
+            host,
+            port,
+            tls,
+            credentials,
+            timeout: Duration::from_secs(timeout.unsigned_abs()),
+            ca_pem,
+        }),
+        outbox,
+        from,
     })
 }
 
@@ -581,7 +834,7 @@ pub fn decode_kek(name: &str, text: &str) -> anyhow::Result<Zeroizing<[u8; 32]>>
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
 
     #[test]
@@ -594,6 +847,152 @@ mod tests {
         assert!(validate_issuer("http://id.example.com").is_err());
         assert!(validate_issuer("https://id.example.com?x=1").is_err());
         assert!(validate_issuer("nonsense").is_err());
+    }
+
+    fn smtp(f: impl FnOnce(&mut SmtpConfig)) -> FileConfig {
+        let mut c = SmtpConfig {
+            host: Some("smtp.example.com".into()),
+            from: Some("frontdesk <no-reply@example.com>".into()),
+            ..SmtpConfig::default()
+        };
+        f(&mut c);
+        FileConfig {
+            smtp: Some(c),
+            ..FileConfig::default()
+        }
+    }
+
+    #[test]
+    fn smtp_rules() {
+        let s = validate(smtp(|_| {})).unwrap();
+        let t = s.mail.smtp.unwrap();
+        assert_eq!(
+            (t.port, t.tls, t.timeout),
+            (587, SmtpTls::StartTls, Duration::from_secs(10))
+        );
+        assert!(
+            s.registration.verify_before_sign_in,
+            "with SMTP, verify first"
+        );
+        let port = |tls: &str| {
+            validate(smtp(|c| c.tls = Some(tls.into())))
+                .unwrap()
+                .mail
+                .smtp
+                .unwrap()
+                .port
+        };
+        assert_eq!((port("tls"), port("none")), (465, 25));
+        let refused: [(&str, FileConfig, &str); 8] = [
+            ("no host", smtp(|c| c.host = None), "smtp.host is required"),
+            ("no from", smtp(|c| c.from = None), "smtp.from is required"),
+            (
+                "bad from",
+                smtp(|c| c.from = Some("not an address".into())),
+                "is not a mail address",
+            ),
+            (
+                "bad tls",
+                smtp(|c| c.tls = Some("ssl".into())),
+                "smtp.tls must be starttls, tls or none",
+            ),
+            (
+                "user without password",
+                smtp(|c| c.username = Some("u".into())),
+                "go together",
+            ),
+            (
+                "a password in the clear to another host",
+                smtp(|c| {
+                    c.tls = Some("none".into());
+                    c.username = Some("u".into());
+                    c.password = Some("p".into());
+                }),
+                "in the clear",
+            ),
+            (
+                "timeout 0",
+                smtp(|c| c.timeout_secs = Some(0)),
+                "smtp.timeout_secs must be between 1 and 60",
+            ),
+            (
+                "registration without sign-in pages",
+                FileConfig {
+                    features: FeaturesConfig {
+                        authorization_code: Some(false),
+                        registration: Some(true),
+                        ..FeaturesConfig::default()
+                    },
+                    ..FileConfig::default()
+                },
+                "features.registration needs features.authorization_code",
+            ),
+        ];
+        for (what, raw, says) in refused {
+            let e = validate(raw)
+                .err()
+                .unwrap_or_else(|| panic!("{what} accepted"));
+            assert!(e.to_string().contains(says), "{what}: {e}");
+        }
+        // A relay on loopback may take a password without TLS.
+        for host in ["127.0.0.1", "localhost", "[::1]"] {
+            validate(smtp(|c| {
+                c.host = Some(host.into());
+                c.tls = Some("none".into());
+                c.username = Some("u".into());
+                c.password = Some("p".into());
+            }))
+            .unwrap();
+        }
+    }
+
+    #[test]
+    fn mail_defaults_without_smtp() {
+        let s = validate(FileConfig::default()).unwrap();
+        assert!(s.mail.smtp.is_none());
+        assert_eq!(s.mail.outbox, PathBuf::from("./frontdesk-data/outbox"));
+        assert_eq!(s.mail.from.to_string(), "frontdesk <no-reply@localhost>");
+        assert!(
+            !s.registration.verify_before_sign_in,
+            "outbox mode: no one could verify"
+        );
+        assert_eq!((s.links.reset_ttl, s.links.verify_ttl), (1800, 86_400));
+        assert_eq!((s.links.max_per_account, s.links.max_per_ip), (5, 20));
+        assert!(!s.features.registration, "registration is off by default");
+        let s = validate(FileConfig {
+            issuer: Some("https://id.example.com".into()),
+            registration_email_domains: Some(vec![" Example.COM ".into(), "@corp.example".into()]),
+            ..FileConfig::default()
+        })
+        .unwrap();
+        assert_eq!(
+            s.mail.from.to_string(),
+            "frontdesk <no-reply@id.example.com>"
+        );
+        assert_eq!(
+            s.registration.email_domains,
+            ["example.com", "corp.example"]
+        );
+        for ttl in [59, 86_401] {
+            let e = validate(FileConfig {
+                reset_link_ttl_secs: Some(ttl),
+                ..FileConfig::default()
+            })
+            .err()
+            .unwrap();
+            assert!(
+                e.to_string()
+                    .contains("reset_link_ttl_secs must be between 60 and 86400"),
+                "{e}"
+            );
+        }
+        let e = validate(FileConfig {
+            registration_email_domains: Some(vec!["not a domain".into()]),
+            ..FileConfig::default()
+        })
+        .err()
+        .unwrap();
+        assert!(e.to_string().contains("is not a domain name"), "{e}");
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod cli;
 mod client_addr;
 mod config;
 mod http;
+mod mail;
 mod native;
 mod ops;
 mod serve;

@@ -29,6 +29,9 @@ pub enum OpsError {
     Invalid(String),
     #[error("already exists: {0}")]
     Conflict(String),
+    /// The mail relay refused or could not be reached.
+    #[error("the mail could not be sent: {0}")]
+    Mail(String),
     #[error("{0}")]
     Internal(Error),
 }
@@ -393,6 +396,34 @@ pub async fn update_claims(
         .fields(&fields);
     audit::record(db, e).await;
     get_user(db, &user.sub).await
+}
+
+/// Mails `login_or_sub` a new password-reset link, or with `verify` a new
+/// e-mail verification link, now (not queued), and returns the address.
+pub async fn send_link(
+    db: &Db,
+    mailer: &crate::mail::Mailer,
+    links: &frontdesk_core::email_link::LinkPolicy,
+    login_or_sub: &str,
+    verify: bool,
+    now: i64,
+) -> Result<String, OpsError> {
+    use crate::mail::{Job, MailError};
+    let user = get_user(db, login_or_sub).await?;
+    let job = if verify {
+        Job::VerifyEmail { sub: user.sub }
+    } else {
+        Job::ResetPassword { sub: user.sub }
+    };
+    match crate::mail::perform(mailer, db, links, &job, now).await {
+        Ok((to, _)) => Ok(to),
+        Err(MailError::NoUser) => Err(OpsError::NotFound("user")),
+        Err(e @ (MailError::NoAddress | MailError::Disabled | MailError::BadAddress(_))) => {
+            Err(OpsError::Invalid(e.to_string()))
+        }
+        Err(MailError::Transport(m)) => Err(OpsError::Mail(m)),
+        Err(MailError::Core(e)) => Err(e.into()),
+    }
 }
 
 pub async fn delete_user(

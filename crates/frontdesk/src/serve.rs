@@ -20,7 +20,7 @@ use tower_http::timeout::RequestBodyDeadlineLayer;
 use crate::app::{self, App, AppState};
 use crate::client_addr::{ClientAddr, TrustedProxies};
 use crate::config::Settings;
-use crate::{http, ops, telemetry, throttle};
+use crate::{http, mail, ops, telemetry, throttle};
 use frontdesk_web::{accept_loop, shutdown_signal};
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
@@ -48,7 +48,22 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         max_failures_per_ip: settings.client_auth_max_failures_per_ip,
         window: settings.client_auth_failure_window,
     })?;
-    let app: AppState = Arc::new(App::start(opened, settings.admin_token, web, client_auth).await?);
+    let mailer = mail::Mailer::new(&settings.mail, &settings.issuer)?;
+    tracing::info!(transport = %mailer.describe(), "outgoing mail");
+    let (outgoing, jobs) = mail::Outgoing::new(mailer);
+    let app: AppState = Arc::new(
+        App::start(
+            opened,
+            settings.admin_token,
+            web,
+            client_auth,
+            outgoing,
+            settings.links,
+            settings.registration,
+        )
+        .await?,
+    );
+    let mail_worker = tokio::spawn(mail::worker(Arc::clone(&app), jobs));
 
     let public = TcpListener::bind(settings.listen)
         .await
@@ -131,6 +146,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     tracing::info!("shutting down: finishing in-flight requests");
     let _ = tx.send(true);
     upkeep.abort();
+    mail_worker.abort();
     public_srv.await?;
     if let Some(a) = admin_srv {
         a.await?;

@@ -166,6 +166,11 @@ fn sqlite_migrator() -> Migrator {
             "audit",
             include_str!("../migrations/sqlite/0004_audit.sql"),
         ),
+        (
+            5,
+            "mail",
+            include_str!("../migrations/sqlite/0005_mail.sql"),
+        ),
     ])
 }
 
@@ -190,6 +195,11 @@ fn postgres_migrator() -> Migrator {
             4,
             "audit",
             include_str!("../migrations/postgres/0004_audit.sql"),
+        ),
+        (
+            5,
+            "mail",
+            include_str!("../migrations/postgres/0005_mail.sql"),
         ),
     ])
 }

@@ -4,7 +4,8 @@
 use frontdesk_core::mfa::RequireMfa;
 use frontdesk_core::model::{
     AccessTokenFormat, AuthMethod, AuthorizationCode, Client, ClientId, ClientSecret, Consent,
-    Grant, GrantType, KeyUse, OpaqueToken, RefreshToken, Session, StoredKey, User, UserClaims,
+    Grant, GrantType, KeyUse, LinkPurpose, LinkToken, OpaqueToken, RefreshToken, Session,
+    StoredKey, User, UserClaims,
 };
 use frontdesk_core::scope::Scope;
 use frontdesk_core::store::StoreError;
@@ -28,8 +29,11 @@ pub(crate) type ClientSecretRow = (
 pub(crate) type TotpRow = (String, Vec<u8>, i64, Option<i64>, i64);
 
 /// sub, username, password_hash, disabled, claims, created_at, updated_at,
-/// mfa_enrolled (derived).
-pub(crate) type UserRow = (String, String, String, bool, String, i64, i64, bool);
+/// verify_before_sign_in, mfa_enrolled (derived).
+pub(crate) type UserRow = (String, String, String, bool, String, i64, i64, bool, bool);
+
+/// token_hash, purpose, sub, email, created_at, expires_at, used_at.
+pub(crate) type LinkRow = (Vec<u8>, String, String, String, i64, i64, Option<i64>);
 
 /// kid, alg, key_use, encrypted_private, public_jwk, created_at,
 /// activates_at, retired_at.
@@ -301,8 +305,17 @@ pub(crate) fn email_key(claims: &UserClaims) -> Option<String> {
 }
 
 pub(crate) fn user_from_row(row: UserRow) -> Result<User, StoreError> {
-    let (sub, username, password_hash, disabled, claims, created_at, updated_at, mfa_enrolled) =
-        row;
+    let (
+        sub,
+        username,
+        password_hash,
+        disabled,
+        claims,
+        created_at,
+        updated_at,
+        verify_before_sign_in,
+        mfa_enrolled,
+    ) = row;
     let claims: UserClaims = serde_json::from_str(&claims)
         .map_err(|e| StoreError::Internal(format!("decoding claims of user {sub:?}: {e}")))?;
     Ok(User {
@@ -314,6 +327,31 @@ pub(crate) fn user_from_row(row: UserRow) -> Result<User, StoreError> {
         created_at,
         updated_at,
         mfa_enrolled,
+        verify_before_sign_in,
+    })
+}
+
+/// The stored claims JSON with `email_verified` set, inside a transaction
+/// (hence a driver error: the caller is in `on_backend!`).
+pub(crate) fn claims_with_email_verified(json: &str) -> Result<String, sqlx::Error> {
+    let mut claims: UserClaims =
+        serde_json::from_str(json).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    claims.email_verified = true;
+    serde_json::to_string(&claims).map_err(|e| sqlx::Error::Encode(Box::new(e)))
+}
+
+pub(crate) fn link_from_row(row: LinkRow) -> Result<LinkToken, StoreError> {
+    let (token_hash, purpose, sub, email, created_at, expires_at, used_at) = row;
+    let purpose = LinkPurpose::parse(&purpose)
+        .ok_or_else(|| StoreError::Internal(format!("unknown link purpose {purpose:?}")))?;
+    Ok(LinkToken {
+        token_hash,
+        purpose,
+        sub,
+        email,
+        created_at,
+        expires_at,
+        used_at,
     })
 }
 

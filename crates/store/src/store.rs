@@ -5,8 +5,9 @@ use std::future::Future;
 
 use frontdesk_core::audit::{AuditEvent, AuditQuery};
 use frontdesk_core::model::{
-    AuthorizationCode, Client, ClientId, ClientSecret, Consent, Grant, OpaqueToken, Redemption,
-    RefreshToken, Rotation, Session, StoredKey, TotpCredential, UnixTime, User, UserClaims,
+    AuthorizationCode, Client, ClientId, ClientSecret, Consent, Grant, LinkPurpose, LinkRedemption,
+    LinkToken, OpaqueToken, Redemption, RefreshToken, Rotation, Session, StoredKey, TotpCredential,
+    UnixTime, User, UserClaims,
 };
 use frontdesk_core::store::{Found, Store, StoreError};
 use sqlx::postgres::{PgPool, Postgres};
@@ -15,8 +16,8 @@ use sqlx::{Database, Transaction};
 
 use crate::Db;
 use crate::rows::{
-    self, AuditRow, ClientSecretRow, CodeRow, ConsentRow, GrantRow, KeyRow, RefreshGrantRow,
-    RefreshRow, SessionRow, TokenRow, TotpRow, UserRow,
+    self, AuditRow, ClientSecretRow, CodeRow, ConsentRow, GrantRow, KeyRow, LinkRow,
+    RefreshGrantRow, RefreshRow, SessionRow, TokenRow, TotpRow, UserRow,
 };
 
 /// Runs `$body` (an `async` block body that returns `Result<_, sqlx::Error>`)
@@ -46,6 +47,45 @@ macro_rules! on_backend {
                 r.map_err(crate::error::postgres)
             }
         }
+    };
+}
+
+/// Inside a link redemption's transaction: spends the token of `$purpose`
+/// (the single-use gate) and yields its `(sub, email)`, or rolls back and
+/// returns what is stored under the hash, for [`refusal`].
+macro_rules! spend_link {
+    ($tx:ident, $hash:expr, $purpose:expr, $now:expr) => {{
+        let spent = sqlx::query_as::<_, (String, String)>(LINK_SPEND)
+            .bind($hash)
+            .bind($purpose.as_str())
+            .bind($now)
+            .fetch_optional(&mut *$tx)
+            .await?;
+        match spent {
+            Some(found) => found,
+            None => {
+                let row = sqlx::query_as::<_, LinkRow>(LINK_BY_HASH)
+                    .bind($hash)
+                    .fetch_optional(&mut *$tx)
+                    .await?;
+                $tx.rollback().await?;
+                return Ok(LinkOutcome::Refused(row));
+            }
+        }
+    }};
+}
+
+/// Inside a transaction: `email_verified` set in the claims JSON `$claims`
+/// of `$sub`, `verify_before_sign_in` cleared.
+macro_rules! mark_verified {
+    ($tx:ident, $sub:expr, $claims:expr, $now:expr) => {
+        sqlx::query(USER_SET_VERIFIED)
+            .bind(&$sub)
+            .bind(rows::claims_with_email_verified(&$claims)?)
+            .bind(false)
+            .bind($now)
+            .execute(&mut *$tx)
+            .await?;
     };
 }
 
@@ -118,21 +158,23 @@ const SECRETS_EXPIRE_OPEN: &str = "UPDATE client_secrets SET expires_at = $2 \
 macro_rules! user_cols {
     () => {
         "users.sub, users.username, users.password_hash, users.disabled, users.claims, \
-         users.created_at, users.updated_at, EXISTS (SELECT 1 FROM totp_credentials t \
+         users.created_at, users.updated_at, users.verify_before_sign_in, \
+         EXISTS (SELECT 1 FROM totp_credentials t \
          WHERE t.sub = users.sub AND t.confirmed_at IS NOT NULL)"
     };
 }
 
 const USER_INSERT: &str = "INSERT INTO users \
-     (sub, username, email, password_hash, disabled, claims, created_at, updated_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+     (sub, username, email, password_hash, disabled, claims, created_at, updated_at, \
+     verify_before_sign_in) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 const USER_UPSERT: &str = concat!(
     "INSERT INTO users \
-     (sub, username, email, password_hash, disabled, claims, created_at, updated_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+     (sub, username, email, password_hash, disabled, claims, created_at, updated_at, \
+     verify_before_sign_in) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
      ON CONFLICT (username) DO UPDATE SET \
      email = excluded.email, password_hash = excluded.password_hash, \
-     disabled = excluded.disabled, claims = excluded.claims, updated_at = excluded.updated_at \
+     disabled = excluded.disabled, claims = excluded.claims, updated_at = excluded.updated_at, \
+     verify_before_sign_in = excluded.verify_before_sign_in \
      RETURNING ",
     user_cols!()
 );
@@ -151,12 +193,31 @@ const USERS_PAGE: &str = concat!(
     user_cols!(),
     " FROM users WHERE username > $1 ORDER BY username LIMIT $2"
 );
+/// The lower-cased address and the claims, to mark the address verified.
+const USER_EMAIL_CLAIMS: &str = "SELECT email, claims FROM users WHERE sub = $1";
+const USER_SET_VERIFIED: &str = "UPDATE users SET claims = $2, verify_before_sign_in = $3, \
+     updated_at = $4 WHERE sub = $1";
 const USER_SET_PASSWORD: &str =
     "UPDATE users SET password_hash = $2, updated_at = $3 WHERE sub = $1";
 const USER_SET_DISABLED: &str = "UPDATE users SET disabled = $2, updated_at = $3 WHERE sub = $1";
 const USER_SET_CLAIMS: &str =
     "UPDATE users SET claims = $2, email = $3, updated_at = $4 WHERE sub = $1";
 const USER_DELETE: &str = "DELETE FROM users WHERE sub = $1";
+
+const LINK_INSERT: &str = "INSERT INTO link_tokens \
+     (token_hash, purpose, sub, email, created_at, expires_at, used_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+const LINK_BY_HASH: &str = "SELECT token_hash, purpose, sub, email, created_at, expires_at, \
+     used_at FROM link_tokens WHERE token_hash = $1";
+/// The single-use gate of a link ($1 hash, $2 purpose, $3 now): only one
+/// caller sees the row come back, and only before `expires_at`.
+const LINK_SPEND: &str = "UPDATE link_tokens SET used_at = $3 \
+     WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3 \
+     RETURNING sub, email";
+const LINKS_SPEND_SUB: &str = "UPDATE link_tokens SET used_at = $3 \
+     WHERE sub = $1 AND purpose = $2 AND used_at IS NULL";
+const LINKS_DELETE_SUB: &str = "DELETE FROM link_tokens WHERE sub = $1";
+const LINKS_PURGE: &str = "DELETE FROM link_tokens WHERE expires_at <= $1";
 
 const KEYS_ALL: &str = "SELECT kid, alg, key_use, encrypted_private, public_jwk, \
      created_at, activates_at, retired_at FROM signing_keys ORDER BY created_at, kid";
@@ -391,6 +452,40 @@ enum RedeemOutcome {
     Unknown,
 }
 
+/// What spending a link decided, before decoding.
+enum LinkOutcome {
+    Done(UserRow),
+    AddressChanged,
+    /// The token did not win: what is stored under its hash, if anything.
+    Refused(Option<LinkRow>),
+}
+
+/// Why a link token did not win its conditional update.
+fn refusal(row: Option<LinkRow>, purpose: LinkPurpose) -> LinkRedemption {
+    match row {
+        Some((_, p, _, _, _, _, used_at)) if p == purpose.as_str() => {
+            if used_at.is_some() {
+                LinkRedemption::AlreadyUsed
+            } else {
+                // Unspent, so the update failed on `expires_at > now`.
+                LinkRedemption::Expired
+            }
+        }
+        _ => LinkRedemption::Unknown,
+    }
+}
+
+fn link_redemption(
+    outcome: LinkOutcome,
+    purpose: LinkPurpose,
+) -> Result<LinkRedemption, StoreError> {
+    Ok(match outcome {
+        LinkOutcome::Done(row) => LinkRedemption::Done(Box::new(rows::user_from_row(row)?)),
+        LinkOutcome::AddressChanged => LinkRedemption::AddressChanged,
+        LinkOutcome::Refused(row) => refusal(row, purpose),
+    })
+}
+
 /// What [`Store::rotate_refresh`] decided, before decoding.
 enum RotateOutcome {
     Rotated(RefreshRow, GrantRow),
@@ -597,6 +692,7 @@ impl Store for Db {
                 .bind(&claims)
                 .bind(user.created_at)
                 .bind(user.updated_at)
+                .bind(user.verify_before_sign_in)
                 .execute(pool)
                 .await
                 .map(|_| ())
@@ -616,6 +712,7 @@ impl Store for Db {
                 .bind(&claims)
                 .bind(user.created_at)
                 .bind(user.updated_at)
+                .bind(user.verify_before_sign_in)
                 .fetch_one(pool)
                 .await
         })?;
@@ -762,6 +859,7 @@ impl Store for Db {
                 CONSENTS_DELETE_SUB,
                 TOTP_DELETE,
                 RECOVERY_DELETE_SUB,
+                LINKS_DELETE_SUB,
             ] {
                 sqlx::query(dependent).bind(sub).execute(&mut *tx).await?;
             }
@@ -898,6 +996,7 @@ impl Store for Db {
                 GRANTS_PURGE,
                 SESSIONS_PURGE,
                 LOGIN_FAILURES_PURGE,
+                LINKS_PURGE,
             ] {
                 removed += sqlx::query(purge)
                     .bind(now)
@@ -1283,6 +1382,120 @@ impl Store for Db {
             tx.commit().await?;
             Ok(consents.rows_affected() > 0 || grants.rows_affected() > 0)
         })
+    }
+
+    // ----- e-mailed links -----
+
+    async fn put_link_token(&self, token: &LinkToken) -> Result<(), StoreError> {
+        on_backend!(self, write, |pool| {
+            sqlx::query(LINK_INSERT)
+                .bind(token.token_hash.as_slice())
+                .bind(token.purpose.as_str())
+                .bind(&token.sub)
+                .bind(&token.email)
+                .bind(token.created_at)
+                .bind(token.expires_at)
+                .bind(token.used_at)
+                .execute(pool)
+                .await
+                .map(|_| ())
+        })
+    }
+
+    async fn link_token(&self, token_hash: &[u8]) -> Result<Option<LinkToken>, StoreError> {
+        let row = on_backend!(self, read, |pool| {
+            sqlx::query_as::<_, LinkRow>(LINK_BY_HASH)
+                .bind(token_hash)
+                .fetch_optional(pool)
+                .await
+        })?;
+        row.map(rows::link_from_row).transpose()
+    }
+
+    async fn reset_password_by_link(
+        &self,
+        token_hash: &[u8],
+        password_hash: &str,
+        now: UnixTime,
+    ) -> Result<LinkRedemption, StoreError> {
+        let purpose = LinkPurpose::ResetPassword;
+        let outcome = on_backend!(self, write, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let (sub, email) = spend_link!(tx, token_hash, purpose, now);
+            let done = sqlx::query(USER_SET_PASSWORD)
+                .bind(&sub)
+                .bind(password_hash)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                // The user is gone (their tokens go with them).
+                tx.rollback().await?;
+                return Ok(LinkOutcome::Refused(None));
+            }
+            for end in [SESSIONS_END_SUB, GRANTS_REVOKE_SUB] {
+                sqlx::query(end)
+                    .bind(&sub)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            sqlx::query(LINKS_SPEND_SUB)
+                .bind(&sub)
+                .bind(purpose.as_str())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            let (current, claims) =
+                sqlx::query_as::<_, (Option<String>, String)>(USER_EMAIL_CLAIMS)
+                    .bind(&sub)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            if current.as_deref() == Some(email.as_str()) {
+                mark_verified!(tx, sub, claims, now);
+            }
+            let user = sqlx::query_as::<_, UserRow>(USER_BY_SUB)
+                .bind(&sub)
+                .fetch_one(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(LinkOutcome::Done(user))
+        })?;
+        link_redemption(outcome, purpose)
+    }
+
+    async fn verify_email_by_link(
+        &self,
+        token_hash: &[u8],
+        now: UnixTime,
+    ) -> Result<LinkRedemption, StoreError> {
+        let purpose = LinkPurpose::VerifyEmail;
+        let outcome = on_backend!(self, write, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let (sub, email) = spend_link!(tx, token_hash, purpose, now);
+            let found = sqlx::query_as::<_, (Option<String>, String)>(USER_EMAIL_CLAIMS)
+                .bind(&sub)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some((current, claims)) = found else {
+                tx.rollback().await?;
+                return Ok(LinkOutcome::Refused(None));
+            };
+            if current.as_deref() != Some(email.as_str()) {
+                // Spent all the same: the link is for an address this
+                // account no longer has.
+                tx.commit().await?;
+                return Ok(LinkOutcome::AddressChanged);
+            }
+            mark_verified!(tx, sub, claims, now);
+            let user = sqlx::query_as::<_, UserRow>(USER_BY_SUB)
+                .bind(&sub)
+                .fetch_one(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(LinkOutcome::Done(user))
+        })?;
+        link_redemption(outcome, purpose)
     }
 
     // ----- login throttling -----

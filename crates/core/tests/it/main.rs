@@ -7,6 +7,7 @@
 mod authorization_code;
 mod authorize;
 mod client_credentials;
+mod email_link;
 mod introspect;
 mod mfa;
 mod refresh_token;

@@ -52,6 +52,11 @@ pub fn router(app: AppState) -> Router {
             "/admin/users/{user}/sessions/{sid}",
             axum::routing::delete(end_session),
         )
+        .route("/admin/users/{user}/send-reset", post(send_reset))
+        .route(
+            "/admin/users/{user}/send-verification",
+            post(send_verification),
+        )
         .route("/admin/users/{user}/consents", get(list_consents))
         .route(
             "/admin/users/{user}/consents/{client_id}",
@@ -290,6 +295,25 @@ async fn set_password(
     let req = body(json)?;
     ops::set_password(&app.db, &BY, &user, req.password, now()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Mails the user a password-reset link now; 200 with the address, 502
+/// `mail_failed` when the relay refuses.
+async fn send_reset(
+    State(app): State<AppState>,
+    Path(user): Path<String>,
+) -> Result<Response, AdminError> {
+    let to = ops::send_link(&app.db, &app.mail.mailer, &app.links, &user, false, now()).await?;
+    Ok(ok(StatusCode::OK, json!({ "email": to })))
+}
+
+/// Mails the user a new e-mail verification link now.
+async fn send_verification(
+    State(app): State<AppState>,
+    Path(user): Path<String>,
+) -> Result<Response, AdminError> {
+    let to = ops::send_link(&app.db, &app.mail.mailer, &app.links, &user, true, now()).await?;
+    Ok(ok(StatusCode::OK, json!({ "email": to })))
 }
 
 async fn delete_user(

@@ -42,7 +42,7 @@ pub(super) async fn current_session(
 }
 
 /// A 303 that also carries the page headers (no caching, no referrer).
-pub(super) fn see_other(location: &str) -> Response {
+pub(crate) fn see_other(location: &str) -> Response {
     let mut r = StatusCode::SEE_OTHER.into_response();
     if let Ok(v) = HeaderValue::from_str(location) {
         r.headers_mut().insert(header::LOCATION, v);
@@ -143,7 +143,7 @@ fn redirect_core_error(app: &AppState, req: &AuthorizeRequest, e: Error) -> Resp
 }
 
 /// Errors before the client and redirect URI are trusted: a page, never a redirect.
-pub(super) fn show(app: &AppState, e: Error) -> Response {
+pub(crate) fn show(app: &AppState, e: Error) -> Response {
     match e {
         Error::OAuth(o) => app.web.pages.error(
             StatusCode::BAD_REQUEST,
@@ -205,7 +205,7 @@ pub(super) async fn validate(
 /// `invalid_request` page.
 // The error is the finished response, built once on a cold path.
 #[allow(clippy::result_large_err)]
-pub(super) fn form_params(
+pub(crate) fn form_params(
     app: &AppState,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Params, Response> {
@@ -374,6 +374,7 @@ fn login_page(
             username => username,
             error => error,
             csrf => csrf,
+            registration => app.core.features.registration,
         },
     );
     (jar, page).into_response()
@@ -465,6 +466,7 @@ pub async fn login_post(
         crate::telemetry::login(match outcome {
             LoginCheck::Throttled => "throttled",
             LoginCheck::Failed => "failure",
+            LoginCheck::Unverified(_) => "unverified",
             LoginCheck::Ok(_) => "success",
         });
     }
@@ -494,6 +496,19 @@ pub async fn login_post(
             &username,
             Some("Incorrect username or password."),
         ),
+        Ok(LoginCheck::Unverified(user)) => {
+            super::email::resend_verification(&app, &user, now).await;
+            login_page(
+                &app,
+                jar,
+                StatusCode::FORBIDDEN,
+                client_name.as_deref(),
+                &request,
+                next,
+                &username,
+                Some(super::email::UNVERIFIED),
+            )
+        }
         Ok(LoginCheck::Ok(user)) => {
             if let Some(r) = &req
                 && r.hint_sub.as_deref().is_some_and(|h| h != user.sub)

@@ -112,13 +112,16 @@ impl IntoResponse for ApiError {
 }
 
 /// Errors of the admin API: JSON `{"error", "error_description"}` with
-/// 400/401/404/409 statuses, and 408/413 for bodies ([`BodyError`]).
+/// 400/401/404/409 statuses, 502 `mail_failed` when the mail relay fails,
+/// and 408/413 for bodies ([`BodyError`]).
 #[derive(Debug)]
 pub enum AdminError {
     Unauthorized,
     NotFound(&'static str),
     Invalid(String),
     Conflict(String),
+    /// The mail relay refused the message or could not be reached: 502.
+    Mail(String),
     /// The request body could not be read: 413, 408 or 400 (see [`BodyError`]).
     Body(BodyError),
     Internal(Error),
@@ -130,6 +133,7 @@ impl From<OpsError> for AdminError {
             OpsError::NotFound(what) => AdminError::NotFound(what),
             OpsError::Invalid(m) => AdminError::Invalid(m),
             OpsError::Conflict(m) => AdminError::Conflict(m),
+            OpsError::Mail(m) => AdminError::Mail(m),
             OpsError::Internal(e) => AdminError::Internal(e),
         }
     }
@@ -169,6 +173,14 @@ impl IntoResponse for AdminError {
             ),
             AdminError::Invalid(m) => (StatusCode::BAD_REQUEST, "invalid_request", m),
             AdminError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m),
+            AdminError::Mail(m) => {
+                tracing::warn!(detail = %m, "mail not sent");
+                (
+                    StatusCode::BAD_GATEWAY,
+                    "mail_failed",
+                    format!("the mail could not be sent: {m}"),
+                )
+            }
             AdminError::Body(b) => {
                 return b.finish(
                     (

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod backchannel;
 pub mod browser;
 pub mod discovery;
+pub mod email;
 pub mod error;
 pub mod mfa;
 pub mod pages;
@@ -79,7 +80,23 @@ pub fn router(app: AppState, metrics: bool) -> Router {
                 paths::USERINFO,
                 get(userinfo::userinfo).post(userinfo::userinfo),
             )
-            .route("/assets/style.css", get(pages::style));
+            .route("/assets/style.css", get(pages::style))
+            .route(
+                paths::FORGOT,
+                get(email::forgot_get).post(email::forgot_post),
+            )
+            .route("/forgot/sent", get(email::forgot_sent))
+            .route(paths::RESET, get(email::reset_get).post(email::reset_post))
+            .route("/reset/done", get(email::reset_done))
+            .route(paths::VERIFY_EMAIL, get(email::verify_get));
+    }
+    if f.registration {
+        r = r
+            .route(
+                paths::REGISTER,
+                get(email::register_get).post(email::register_post),
+            )
+            .route("/register/sent", get(email::register_sent));
     }
     if f.introspection {
         r = r.route(paths::INTROSPECT, post(backchannel::introspect));

@@ -34,7 +34,7 @@ macro_rules! templates {
     };
 }
 
-const TEMPLATES: [(&str, &str); 10] = templates![
+const TEMPLATES: [(&str, &str); 13] = templates![
     "base.html",
     "login.html",
     "consent.html",
@@ -45,6 +45,9 @@ const TEMPLATES: [(&str, &str); 10] = templates![
     "mfa_enrol.html",
     "recovery_codes.html",
     "account.html",
+    "forgot.html",
+    "reset.html",
+    "register.html",
 ];
 
 pub struct Pages {

@@ -52,7 +52,7 @@ pub fn spawn_listening(dir: &Path, name: &str, args: &[&str]) -> Proc {
 }
 
 /// Runs `cmd` until it prints `listening on http://ADDR`.
-fn spawn_command(dir: &Path, name: &str, mut cmd: Command) -> Proc {
+pub fn spawn_command(dir: &Path, name: &str, mut cmd: Command) -> Proc {
     let log = dir.join(format!("{name}.log"));
     let mut child = cmd
         .stdout(Stdio::piped())

@@ -16,6 +16,7 @@ mod gateway;
 mod interop_node;
 mod introspection;
 mod limits;
+mod mail;
 mod metrics;
 mod mfa;
 mod native;

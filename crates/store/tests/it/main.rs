@@ -37,6 +37,7 @@ mod connect;
 mod consents;
 mod grants;
 mod keys;
+mod links;
 mod refresh;
 mod sessions;
 mod support;

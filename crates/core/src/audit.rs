@@ -66,10 +66,18 @@ pub enum Kind {
     ProfileUpdate,
     /// An administrator removed the user's second factors (a lost phone).
     AdminUserResetMfa,
+    /// An administrator mailed the user a link (`detail.purpose`).
+    AdminUserSendLink,
+    /// A password was reset through an e-mailed link.
+    PasswordReset,
+    /// An e-mail address was verified through an e-mailed link.
+    EmailVerify,
+    /// Someone registered an account (self-registration).
+    UserRegister,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 32] = [
+    pub const ALL: [Kind; 36] = [
         Kind::LoginSuccess,
         Kind::LoginFailure,
         Kind::LoginThrottled,
@@ -102,6 +110,10 @@ impl Kind {
         Kind::PasswordChange,
         Kind::ProfileUpdate,
         Kind::AdminUserResetMfa,
+        Kind::AdminUserSendLink,
+        Kind::PasswordReset,
+        Kind::EmailVerify,
+        Kind::UserRegister,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -138,6 +150,10 @@ impl Kind {
             Kind::PasswordChange => "password.change",
             Kind::ProfileUpdate => "profile.update",
             Kind::AdminUserResetMfa => "admin.user.reset_mfa",
+            Kind::AdminUserSendLink => "admin.user.send_link",
+            Kind::PasswordReset => "password.reset",
+            Kind::EmailVerify => "email.verify",
+            Kind::UserRegister => "user.register",
         }
     }
 

@@ -685,7 +685,7 @@ async fn send_link(
     now: i64,
 ) -> anyhow::Result<()> {
     let mailer = crate::mail::Mailer::new(&settings.mail, &settings.issuer)?;
-    let to = ops::send_link(&o.db, &mailer, &settings.links, user, verify, now).await?;
+    let to = ops::send_link(&o.db, &BY, &mailer, &settings.links, user, verify, now).await?;
     let what = if verify {
         "an e-mail verification"
     } else {

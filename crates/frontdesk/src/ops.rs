@@ -402,6 +402,7 @@ pub async fn update_claims(
 /// e-mail verification link, now (not queued), and returns the address.
 pub async fn send_link(
     db: &Db,
+    by: &Actor,
     mailer: &crate::mail::Mailer,
     links: &frontdesk_core::email_link::LinkPolicy,
     login_or_sub: &str,
@@ -411,12 +412,31 @@ pub async fn send_link(
     use crate::mail::{Job, MailError};
     let user = get_user(db, login_or_sub).await?;
     let job = if verify {
-        Job::VerifyEmail { sub: user.sub }
+        Job::VerifyEmail {
+            sub: user.sub.clone(),
+        }
     } else {
-        Job::ResetPassword { sub: user.sub }
+        Job::ResetPassword {
+            sub: user.sub.clone(),
+        }
     };
+    let sub = user.sub;
     match crate::mail::perform(mailer, db, links, &job, now).await {
-        Ok((to, _)) => Ok(to),
+        Ok((to, _)) => {
+            let e = audit::event(Kind::AdminUserSendLink, now)
+                .actor(by)
+                .subject(&sub)
+                .label(
+                    "purpose",
+                    if verify {
+                        "verify_email"
+                    } else {
+                        "reset_password"
+                    },
+                );
+            audit::record(db, e).await;
+            Ok(to)
+        }
         Err(MailError::NoUser) => Err(OpsError::NotFound("user")),
         Err(e @ (MailError::NoAddress | MailError::Disabled | MailError::BadAddress(_))) => {
             Err(OpsError::Invalid(e.to_string()))

@@ -303,7 +303,16 @@ async fn send_reset(
     State(app): State<AppState>,
     Path(user): Path<String>,
 ) -> Result<Response, AdminError> {
-    let to = ops::send_link(&app.db, &app.mail.mailer, &app.links, &user, false, now()).await?;
+    let to = ops::send_link(
+        &app.db,
+        &BY,
+        &app.mail.mailer,
+        &app.links,
+        &user,
+        false,
+        now(),
+    )
+    .await?;
     Ok(ok(StatusCode::OK, json!({ "email": to })))
 }
 
@@ -312,7 +321,16 @@ async fn send_verification(
     State(app): State<AppState>,
     Path(user): Path<String>,
 ) -> Result<Response, AdminError> {
-    let to = ops::send_link(&app.db, &app.mail.mailer, &app.links, &user, true, now()).await?;
+    let to = ops::send_link(
+        &app.db,
+        &BY,
+        &app.mail.mailer,
+        &app.links,
+        &user,
+        true,
+        now(),
+    )
+    .await?;
     Ok(ok(StatusCode::OK, json!({ "email": to })))
 }
 

@@ -224,7 +224,11 @@ pub async fn reset_post(
         Err(e) => show(&app, e),
         Ok(Err(p)) => link_error(&app, p),
         Ok(Ok(user)) => {
-            tracing::info!(sub = %user.sub, "password reset through an e-mailed link");
+            crate::audit::record(
+                &app.db,
+                super::mfa::user_event(frontdesk_core::audit::Kind::PasswordReset, &user, now),
+            )
+            .await;
             app.mail.enqueue(Job::PasswordChanged { sub: user.sub });
             // Every session of the account ended with the reset.
             let jar = jar.add(app.web.pages.removal(SESSION_COOKIE));
@@ -255,11 +259,16 @@ pub async fn verify_get(State(app): State<AppState>, RawQuery(q): RawQuery) -> R
         Ok(t) => t,
         Err(r) => return r,
     };
-    match email_link::verify_email(&app.db, &token, now()).await {
+    let now = now();
+    match email_link::verify_email(&app.db, &token, now).await {
         Err(e) => show(&app, e),
         Ok(Err(p)) => link_error(&app, p),
         Ok(Ok(user)) => {
-            tracing::info!(sub = %user.sub, "e-mail address verified");
+            crate::audit::record(
+                &app.db,
+                super::mfa::user_event(frontdesk_core::audit::Kind::EmailVerify, &user, now),
+            )
+            .await;
             app.web.pages.message(
                 "Your e-mail address is confirmed",
                 &format!(
@@ -347,7 +356,12 @@ pub async fn register_post(
             "That username is taken. Choose another.",
         ),
         Ok(Registered::Created(user)) => {
-            tracing::info!(sub = %user.sub, "account registered");
+            crate::audit::record(
+                &app.db,
+                super::mfa::user_event(frontdesk_core::audit::Kind::UserRegister, &user, now)
+                    .username(&user.username),
+            )
+            .await;
             app.mail.enqueue(Job::VerifyEmail { sub: user.sub });
             see_other("/register/sent")
         }

@@ -501,6 +501,20 @@ async fn m3_reset_link_works_once_and_ends_everything(dir: tempfile::TempDir, db
     assert!(!log.contains(&token), "{log}");
     assert!(log.contains("mail sent"), "{log}");
     assert!(log.contains("path=/reset"), "{log}");
+
+    // The audit trail has the reset, once, with the user as actor.
+    let r = s
+        .admin_req(
+            reqwest::Method::GET,
+            "/admin/audit?kind=password.reset",
+            None,
+        )
+        .await;
+    let trail: serde_json::Value = r.json().await.unwrap();
+    let events = trail["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{trail}");
+    assert_eq!(events[0]["actor"], events[0]["subject"]);
+    assert!(!trail.to_string().contains(&token));
 }
 both!(with_db m3_reset_link_works_once_and_ends_everything);
 
@@ -763,6 +777,11 @@ async fn verify_email_by_mail(dir: tempfile::TempDir, db: Database) {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no such user"));
     assert!(!s.log().contains(&token));
+    let r = s
+        .admin_req(reqwest::Method::GET, "/admin/audit?kind=email.verify", None)
+        .await;
+    let trail: serde_json::Value = r.json().await.unwrap();
+    assert!(!trail["events"].as_array().unwrap().is_empty(), "{trail}");
 }
 both!(with_db verify_email_by_mail);
 

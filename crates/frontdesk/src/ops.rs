@@ -513,6 +513,9 @@ pub fn session_view(s: &Session) -> Value {
         "amr": s.amr,
         "created_at": s.created_at,
         "expires_at": s.expires_at,
+        "user_agent": s.user_agent,
+        "client_ip": s.client_ip,
+        "last_seen_at": s.last_seen_at,
     })
 }
 

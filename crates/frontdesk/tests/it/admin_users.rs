@@ -94,10 +94,21 @@ async fn admin_api_unlock_sessions_update(s: &Server) {
         assert_eq!(x["sub"], sub.as_str());
         assert_eq!(x["amr"], json!(["pwd"]));
         assert!(x.get("id_hash").is_none(), "{x}");
+        assert_eq!(x["client_ip"], "127.0.0.1");
         let keys: Vec<&String> = x.as_object().unwrap().keys().collect();
         assert_eq!(
             keys,
-            ["amr", "auth_time", "created_at", "expires_at", "sid", "sub"]
+            [
+                "amr",
+                "auth_time",
+                "client_ip",
+                "created_at",
+                "expires_at",
+                "last_seen_at",
+                "sid",
+                "sub",
+                "user_agent"
+            ]
         );
     }
     let first = sessions[0]["sid"].as_str().unwrap().to_owned();

@@ -7,11 +7,17 @@ use frontdesk_core::store::StoreError;
 use sqlx::error::{DatabaseError, ErrorKind};
 
 /// Errors that mean "the database cannot be reached", whatever the backend.
+/// A protocol error is one too: the peer did not speak the database's
+/// protocol, which is what a proxy (pgbouncer, HAProxy, a cloud proxy) does
+/// when it accepts a connection and closes it while its backend is down
+/// ("unexpected response from SSLRequest"); the request gets 503 and may be
+/// retried, never a 500.
 fn transport(e: &sqlx::Error) -> bool {
     matches!(
         e,
         sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
             | sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::WorkerCrashed

@@ -59,9 +59,34 @@ impl Proxy {
         }
     }
 
+    /// Like a proxy whose backend is down: accepts each connection and
+    /// closes it at once, without a byte (the open ones are dropped too).
+    async fn slam(&self) {
+        let listener = self.rebind().await;
+        let accept = tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                drop(inbound);
+            }
+        });
+        self.tasks.lock().unwrap().push(accept.abort_handle());
+    }
+
     async fn restore(&self) {
-        let listener = TcpListener::bind(("127.0.0.1", self.port)).await.unwrap();
+        let listener = self.rebind().await;
         self.serve(listener);
+    }
+
+    /// Stops what listens on the port now and binds it again (an aborted
+    /// accept task drops its listener only when it next runs).
+    async fn rebind(&self) -> TcpListener {
+        self.cut();
+        let port = self.port;
+        wait_for(
+            "the proxy's port is free again",
+            Duration::from_secs(5),
+            async || TcpListener::bind(("127.0.0.1", port)).await,
+        )
+        .await
     }
 }
 
@@ -175,6 +200,78 @@ async fn postgres_outage_fails_closed_and_recovers() {
             .status(),
         200
     );
+}
+
+/// issue 17 item 1: a peer in front of PostgreSQL that accepts and closes
+/// (a proxy whose backend is down) gives 503 with `Retry-After` at every
+/// endpoint that needs the store, never a 500; and the server recovers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_that_accepts_and_closes_gives_503_never_500() {
+    let Some(db_url) = frontdesk_store::testing::postgres_url_from_env()
+        .await
+        .unwrap()
+    else {
+        eprintln!("skipped: FRONTDESK_TEST_POSTGRES_URL not set");
+        return;
+    };
+    let mut url = url::Url::parse(&db_url).unwrap();
+    let target = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
+    let proxy = Proxy::start(target).await;
+    url.set_host(Some("127.0.0.1")).unwrap();
+    url.set_port(Some(proxy.port)).unwrap();
+    let s = Server::start_in(tempfile::tempdir().unwrap(), url.as_str(), "");
+    let (status, _, issued) = token_status(&s).await;
+    assert_eq!(status, 200);
+    let issued = issued["access_token"].as_str().unwrap().to_owned();
+
+    proxy.slam().await;
+    let client = Some(("order-service", "order-service-secret-0123456789"));
+    // Past the client cache (0.9 s) every request below needs the store.
+    let (status, h, body) = wait_for(
+        "token fails closed behind a slamming proxy",
+        Duration::from_millis(3000),
+        async || {
+            let got = token_status(&s).await;
+            assert_ne!(got.0, 500, "{:?}", got.2);
+            if got.0 == 200 { Err(got.0) } else { Ok(got) }
+        },
+    )
+    .await;
+    assert_eq!(status, 503);
+    assert_eq!(h["retry-after"], "5");
+    assert_eq!(
+        body,
+        json!({"error": "temporarily_unavailable", "error_description": "the service is temporarily unavailable; retry later"})
+    );
+    for _ in 0..5 {
+        for (path, form) in [
+            ("/token", vec![("grant_type", "client_credentials")]),
+            ("/introspect", vec![("token", issued.as_str())]),
+            ("/revoke", vec![("token", issued.as_str())]),
+        ] {
+            let r = s.post_form(path, client, &form).await;
+            assert_eq!(r.status(), 503, "{path}");
+            assert_eq!(r.headers()["retry-after"], "5", "{path}");
+        }
+        let ready = s.http.get(s.url("/health/ready")).send().await.unwrap();
+        assert_eq!(ready.status(), 503);
+    }
+    assert!(
+        !s.log().contains("status=500"),
+        "no 500 in the request log:\n{}",
+        s.log()
+    );
+
+    proxy.restore().await;
+    wait_for(
+        "recovery after the proxy's backend came back",
+        Duration::from_secs(15),
+        async || match token_status(&s).await {
+            (200, _, _) => Ok(()),
+            (status, _, _) => Err(status),
+        },
+    )
+    .await;
 }
 
 /// SIGTERM: the server finishes and exits cleanly.

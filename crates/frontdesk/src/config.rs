@@ -32,7 +32,9 @@ const KEY_PUBLICATION_SLACK_SECS: i64 = 2;
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     /// Issuer identifier (OIDC Core §1.2): `https://…`, or `http://` on a
-    /// loopback address for development. Default `http://127.0.0.1:8080`.
+    /// loopback address for development. Default `http://127.0.0.1:PORT`,
+    /// PORT being `listen`'s (so `http://127.0.0.1:8080`); required when
+    /// `listen` is neither a loopback nor an unspecified address.
     pub issuer: Option<String>,
     /// Public listener. Default `127.0.0.1:8080`.
     pub listen: Option<String>,
@@ -367,6 +369,7 @@ pub fn load(common: &CommonArgs, serve: &ServeArgs) -> anyhow::Result<Settings> 
     let env: config::Map<String, String> = std::env::vars()
         .filter(|(k, _)| k.starts_with("FRONTDESK_") && !k.starts_with("FRONTDESK_TEST_"))
         .collect();
+    let env_names: Vec<String> = env.keys().cloned().collect();
     builder = builder.add_source(
         config::Environment::with_prefix("FRONTDESK")
             .prefix_separator("_")
@@ -400,13 +403,64 @@ pub fn load(common: &CommonArgs, serve: &ServeArgs) -> anyhow::Result<Settings> 
     let raw: FileConfig = builder
         .build()
         .and_then(|c| c.try_deserialize())
-        .map_err(|e| anyhow!("config: {e}"))?;
+        .map_err(|e| {
+            anyhow!(
+                "config: {}",
+                name_unknown_variable(&e.to_string(), &env_names)
+            )
+        })?;
     validate(raw)
 }
 
+/// The issuer when none is configured: `http://` on the loopback address
+/// and the port the server listens on, so discovery names the port that
+/// answers (`serve --listen 127.0.0.1:9000` → `http://127.0.0.1:9000`). An
+/// address that is neither loopback nor unspecified, or port 0, cannot
+/// name a public issuer: start-up asks for `issuer` then.
+fn default_issuer(listen: SocketAddr) -> anyhow::Result<String> {
+    let ip = listen.ip();
+    if listen.port() == 0 {
+        bail!("config: set issuer: it cannot be derived from listen = {listen} (port 0)");
+    }
+    let host = match ip {
+        std::net::IpAddr::V6(v6) if v6.is_loopback() => "[::1]",
+        _ if ip.is_loopback() || ip.is_unspecified() => "127.0.0.1",
+        _ => bail!(
+            "config: set issuer (this server's public URL, https://…): it cannot be derived from listen = {listen}"
+        ),
+    };
+    Ok(format!("http://{host}:{}", listen.port()))
+}
+
+/// An unknown setting that came from the environment is named as the
+/// variable the operator set (`FRONTDESK_BOGUS`), not as the field serde saw
+/// (`bogus`), so it can be found and removed.
+fn name_unknown_variable(message: &str, env_names: &[String]) -> String {
+    let Some(field) = message
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split('`').next())
+    else {
+        return message.to_owned();
+    };
+    let from_env = env_names.iter().find(|name| {
+        name.strip_prefix("FRONTDESK_")
+            .and_then(|rest| rest.split("__").last())
+            .is_some_and(|last| last.eq_ignore_ascii_case(field))
+    });
+    match from_env {
+        Some(name) => format!(
+            "unknown environment variable {name}: there is no setting `{field}` (every FRONTDESK_* variable except FRONTDESK_TEST_* is read as a setting)"
+        ),
+        None => message.to_owned(),
+    }
+}
+
 fn validate(raw: FileConfig) -> anyhow::Result<Settings> {
-    let issuer = validate_issuer(raw.issuer.as_deref().unwrap_or("http://127.0.0.1:8080"))?;
     let listen = parse_addr("listen", raw.listen.as_deref().unwrap_or("127.0.0.1:8080"))?;
+    let issuer = match raw.issuer.as_deref() {
+        Some(issuer) => validate_issuer(issuer)?,
+        None => validate_issuer(&default_issuer(listen)?)?,
+    };
     let admin_listen = parse_addr(
         "admin_listen",
         raw.admin_listen.as_deref().unwrap_or("127.0.0.1:8081"),

@@ -258,11 +258,30 @@ async fn connect_sqlite(url: &str) -> Result<Db, StoreError> {
 }
 
 async fn connect_postgres(url: &str) -> Result<Db, StoreError> {
-    let pool = PgPoolOptions::new()
+    let options = sqlx::postgres::PgConnectOptions::from_str(url)
+        .map_err(|e| StoreError::Internal(format!("invalid postgres URL: {e}")))?;
+    let pool = match PgPoolOptions::new()
         .max_connections(POSTGRES_MAX_CONNECTIONS)
         .acquire_timeout(POSTGRES_ACQUIRE_TIMEOUT)
-        .connect(url)
+        .connect_with(options.clone())
         .await
-        .map_err(error::postgres)?;
+    {
+        Ok(pool) => pool,
+        // The pool only says it timed out; one direct connection names the
+        // cause (refused, no such host, authentication, TLS).
+        Err(sqlx::Error::PoolTimedOut) => {
+            use sqlx::Connection;
+            let cause = match sqlx::postgres::PgConnection::connect_with(&options).await {
+                Ok(_) => "no connection within the pool's timeout".to_owned(),
+                Err(e) => e.to_string(),
+            };
+            return Err(StoreError::Unavailable(format!(
+                "cannot reach PostgreSQL at {}:{}: {cause}",
+                options.get_host(),
+                options.get_port()
+            )));
+        }
+        Err(e) => return Err(error::postgres(e)),
+    };
     Ok(Db::new(Backend::Postgres(pool)))
 }

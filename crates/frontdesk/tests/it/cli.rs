@@ -416,33 +416,42 @@ both!(key_rotation_prepublishes);
 /// `frontdesk serve` with `args` must exit non-zero within a few seconds,
 /// with exactly one stderr line that contains `names`.
 fn serve_refuses(args: &[&str], names: &str) {
+    serve_refuses_with(&[], None, args, &[names]);
+}
+
+/// [`serve_refuses`] with extra environment variables and another database.
+fn serve_refuses_with(env: &[(&str, &str)], database: Option<&str>, args: &[&str], names: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
+    let database = database.map_or_else(
+        || format!("sqlite://{}", dir.path().join("frontdesk.db").display()),
+        str::to_owned,
+    );
     let mut child = Command::new(bin())
         .arg("--data-dir")
         .arg(dir.path().join("data"))
         .arg("--database")
-        .arg(format!(
-            "sqlite://{}",
-            dir.path().join("frontdesk.db").display()
-        ))
+        .arg(database)
         .arg("serve")
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    if wait_blocking(Duration::from_secs(5), || child.try_wait().unwrap()).is_none() {
+    if wait_blocking(Duration::from_secs(10), || child.try_wait().unwrap()).is_none() {
         let _ = child.kill();
         let _ = child.wait();
-        panic!("serve {args:?} is still running after 5 s");
+        panic!("serve {args:?} is still running after 10 s");
     }
     let out = child.wait_with_output().unwrap();
     assert!(!out.status.success(), "{args:?}");
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
     assert!(err.starts_with("frontdesk: "), "{args:?}: {err}");
-    assert!(err.contains(names), "{args:?} should name {names}: {err}");
+    for name in names {
+        assert!(err.contains(name), "{args:?} should name {name}: {err}");
+    }
     assert!(
         !stdout(&out).contains("listening on"),
         "{args:?} never listened"
@@ -478,6 +487,71 @@ fn serve_refuses_bad_settings_with_one_line() {
             "http://127.0.0.1:1",
         ],
         "admin_listen",
+    );
+    // issue 17 item 8: the mistakes a newcomer makes, each named.
+    serve_refuses_with(
+        &[("FRONTDESK_BOGUS", "1")],
+        None,
+        &["--listen", "127.0.0.1:0", "--issuer", "http://127.0.0.1:1"],
+        &["unknown environment variable FRONTDESK_BOGUS"],
+    );
+    serve_refuses_with(
+        &[],
+        None,
+        &["--listen", "192.0.2.10:8080"],
+        &["set issuer", "192.0.2.10:8080"],
+    );
+    serve_refuses_with(
+        &[],
+        Some("postgres://postgres@127.0.0.1:1/frontdesk"),
+        &["--listen", "127.0.0.1:0", "--issuer", "http://127.0.0.1:1"],
+        &[
+            "cannot reach PostgreSQL at 127.0.0.1:1",
+            "Connection refused",
+        ],
+    );
+}
+
+/// issue 17 item 8: `serve --listen 127.0.0.1:PORT` without `--issuer`
+/// advertises that port in discovery, not the default 8080.
+#[tokio::test]
+async fn the_default_issuer_follows_the_listen_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = Command::new(bin())
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args([
+            "serve",
+            "--listen",
+            &listen,
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let url = format!("http://{listen}/.well-known/openid-configuration");
+    let meta: Value = crate::support::wait_for("discovery", Duration::from_secs(20), async || {
+        match http.get(&url).send().await {
+            Ok(r) => r.json::<Value>().await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        }
+    })
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(meta["issuer"], format!("http://127.0.0.1:{port}"));
+    assert_eq!(
+        meta["token_endpoint"],
+        format!("http://127.0.0.1:{port}/token")
     );
 }
 

@@ -24,6 +24,27 @@ use crate::{http, mail, ops, telemetry, throttle};
 use frontdesk_web::{accept_loop, shutdown_signal};
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    // Bind first: a busy port stops start-up before anything is created on
+    // disk (the data directory, the key-encryption key, signing keys).
+    let public = TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("listen: cannot bind {}", settings.listen))?;
+    let admin = match &settings.admin_token {
+        Some(_) => Some(
+            TcpListener::bind(settings.admin_listen)
+                .await
+                .with_context(|| format!("admin_listen: cannot bind {}", settings.admin_listen))?,
+        ),
+        None => None,
+    };
+    let metrics_listener = match settings.metrics_listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("metrics_listen: cannot bind {addr}"))?,
+        ),
+        None => None,
+    };
     let opened = app::open(&settings).await?;
     ops::bootstrap(
         &opened.core,
@@ -65,24 +86,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     );
     let mail_worker = tokio::spawn(mail::worker(Arc::clone(&app), jobs));
 
-    let public = TcpListener::bind(settings.listen)
-        .await
-        .with_context(|| format!("listen: cannot bind {}", settings.listen))?;
-    let admin = match &app.admin_token {
-        Some(_) => Some(
-            TcpListener::bind(settings.admin_listen)
-                .await
-                .with_context(|| format!("admin_listen: cannot bind {}", settings.admin_listen))?,
-        ),
-        None => None,
-    };
-    let metrics = match settings.metrics_listen {
-        Some(addr) => {
-            let listener = TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("metrics_listen: cannot bind {addr}"))?;
-            Some((listener, telemetry::install()?))
-        }
+    let metrics = match metrics_listener {
+        Some(listener) => Some((listener, telemetry::install()?)),
         None => None,
     };
     if let Some((l, _)) = &metrics {

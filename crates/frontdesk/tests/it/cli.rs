@@ -512,6 +512,29 @@ fn serve_refuses_bad_settings_with_one_line() {
     );
 }
 
+/// issue 17 item 8: a busy port stops start-up before the data directory,
+/// the key-encryption key or any signing key is created.
+#[test]
+fn a_busy_port_stops_start_up_before_anything_is_created() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = Command::new(bin())
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["serve", "--listen", &addr])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert_eq!(
+        stderr(&out),
+        format!("frontdesk: listen: cannot bind {addr}: Address already in use (os error 98)\n")
+    );
+    assert!(!data.exists(), "nothing was created");
+}
+
 /// issue 17 item 8: `serve --listen 127.0.0.1:PORT` without `--issuer`
 /// advertises that port in discovery, not the default 8080.
 #[tokio::test]

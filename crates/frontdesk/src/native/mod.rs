@@ -56,8 +56,16 @@ pub struct LoginArgs {
     #[arg(long = "client-id", value_name = "ID")]
     pub client_id: String,
     /// The client's secret, for a confidential client (sent with HTTP Basic).
-    #[arg(long = "client-secret", value_name = "SECRET")]
+    /// `-` reads it from stdin, so it stays out of `ps` and shell history.
+    #[arg(
+        long = "client-secret",
+        value_name = "SECRET",
+        conflicts_with = "client_secret_file"
+    )]
     pub client_secret: Option<String>,
+    /// A file holding the client's secret (one line).
+    #[arg(long = "client-secret-file", value_name = "PATH")]
+    pub client_secret_file: Option<std::path::PathBuf>,
     /// Scopes to ask for.
     #[arg(long, default_value = "openid profile offline_access")]
     pub scope: String,
@@ -80,19 +88,76 @@ pub struct ClientArgs {
     pub issuer: String,
     #[arg(long = "client-id", value_name = "ID")]
     pub client_id: String,
-    /// The client's secret (omit for a public client).
-    #[arg(long = "client-secret", value_name = "SECRET")]
+    /// The client's secret (omit for a public client); `-` reads it from
+    /// stdin, so it stays out of `ps` and shell history.
+    #[arg(
+        long = "client-secret",
+        value_name = "SECRET",
+        conflicts_with = "client_secret_file"
+    )]
     pub client_secret: Option<String>,
+    /// A file holding the client's secret (one line).
+    #[arg(long = "client-secret-file", value_name = "PATH")]
+    pub client_secret_file: Option<std::path::PathBuf>,
+}
+
+/// A secret given on the command line: the value, `-` for one line of
+/// stdin, or a file (one line; a trailing newline is not part of it).
+fn secret_value(
+    value: Option<&str>,
+    file: Option<&std::path::Path>,
+    what: &str,
+    stdin: &mut StdinOnce,
+) -> anyhow::Result<Option<String>> {
+    let read = match (value, file) {
+        (Some("-"), _) => stdin.line(what)?,
+        (Some(v), _) => v.to_owned(),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("{what}: cannot read {}: {e}", path.display()))?,
+        (None, None) => return Ok(None),
+    };
+    let v = read.trim_end_matches(['\r', '\n']).to_owned();
+    if v.is_empty() {
+        bail!("{what} is empty");
+    }
+    Ok(Some(v))
+}
+
+/// Stdin, read at most once: two flags cannot both be `-`.
+#[derive(Default)]
+struct StdinOnce(bool);
+
+impl StdinOnce {
+    fn line(&mut self, what: &str) -> anyhow::Result<String> {
+        if std::mem::replace(&mut self.0, true) {
+            bail!("{what}: only one value can come from stdin (`-`)");
+        }
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .map_err(|e| anyhow::anyhow!("{what}: cannot read stdin: {e}"))?;
+        Ok(line)
+    }
 }
 
 impl ClientArgs {
     /// Discovery at `--issuer`, and the client named by the flags.
-    async fn connect(&self, http: &HttpClient) -> anyhow::Result<Client> {
+    async fn connect(&self, http: &HttpClient, stdin: &mut StdinOnce) -> anyhow::Result<Client> {
+        let secret = secret_value(
+            self.client_secret.as_deref(),
+            self.client_secret_file.as_deref(),
+            "client secret",
+            stdin,
+        )?;
         let provider = Provider::discover(http, &self.issuer).await?;
         Ok(Client::new(
             provider,
-            auth(&self.client_id, self.client_secret.as_deref()),
+            auth(&self.client_id, secret.as_deref()),
         ))
+    }
+
+    fn has_secret(&self) -> bool {
+        self.client_secret.is_some() || self.client_secret_file.is_some()
     }
 }
 
@@ -119,13 +184,23 @@ pub enum TokenCmd {
     Refresh {
         #[command(flatten)]
         client: ClientArgs,
-        #[arg(long = "refresh-token", value_name = "TOKEN")]
-        refresh_token: String,
+        /// The refresh token; `-` reads it from stdin.
+        #[arg(
+            long = "refresh-token",
+            value_name = "TOKEN",
+            required_unless_present = "refresh_token_file",
+            conflicts_with = "refresh_token_file"
+        )]
+        refresh_token: Option<String>,
+        /// A file holding the refresh token (one line).
+        #[arg(long = "refresh-token-file", value_name = "PATH")]
+        refresh_token_file: Option<std::path::PathBuf>,
     },
     /// Ask the issuer about a token (RFC 7662); needs client credentials.
     Introspect {
         #[command(flatten)]
         client: ClientArgs,
+        /// The token; `-` reads it from stdin.
         #[arg(long, value_name = "TOKEN")]
         token: String,
     },
@@ -133,6 +208,13 @@ pub enum TokenCmd {
 
 /// `frontdesk login`.
 pub async fn login(args: LoginArgs) -> anyhow::Result<ExitCode> {
+    // Read before the browser step, so a prompt for stdin comes first.
+    let secret = secret_value(
+        args.client_secret.as_deref(),
+        args.client_secret_file.as_deref(),
+        "client secret",
+        &mut StdinOnce::default(),
+    )?;
     let http = http()?;
     let provider = Provider::discover(&http, &args.issuer).await?;
     let loopback = Loopback::bind(args.port).await?;
@@ -159,10 +241,7 @@ pub async fn login(args: LoginArgs) -> anyhow::Result<ExitCode> {
     };
     let code = loopback.wait(check, CALLBACK_TIMEOUT).await?;
 
-    let client = Client::new(
-        provider,
-        auth(&args.client_id, args.client_secret.as_deref()),
-    );
+    let client = Client::new(provider, auth(&args.client_id, secret.as_deref()));
     let tokens = client
         .exchange_code(&code, &redirect_uri, &request.code_verifier)
         .await?;
@@ -214,19 +293,27 @@ pub async fn login(args: LoginArgs) -> anyhow::Result<ExitCode> {
 /// `frontdesk token refresh|introspect`.
 pub async fn token(cmd: TokenCmd) -> anyhow::Result<ExitCode> {
     let http = http()?;
+    let mut stdin = StdinOnce::default();
     let out = match cmd {
         TokenCmd::Refresh {
             client,
             refresh_token,
+            refresh_token_file,
         } => {
-            let c = client.connect(&http).await?;
+            let refresh_token = secret_value(
+                refresh_token.as_deref(),
+                refresh_token_file.as_deref(),
+                "refresh token",
+                &mut stdin,
+            )?
+            .unwrap_or_default();
+            let c = client.connect(&http, &mut stdin).await?;
             serde_json::to_value(c.refresh(&refresh_token).await?)?
         }
         TokenCmd::Introspect { client, token } => {
-            let c = client.connect(&http).await?;
-            if client.client_secret.is_none()
-                && c.provider().metadata().introspection_endpoint.is_some()
-            {
+            let token = secret_value(Some(&token), None, "token", &mut stdin)?.unwrap_or_default();
+            let c = client.connect(&http, &mut stdin).await?;
+            if !client.has_secret() && c.provider().metadata().introspection_endpoint.is_some() {
                 bail!("introspection needs client credentials: pass --client-secret");
             }
             c.introspect(&token).await?

@@ -108,7 +108,26 @@ impl Login {
 }
 
 fn run(args: &[&str]) -> (bool, Value, String) {
-    let out = Command::new(bin()).args(args).output().expect("run");
+    run_with_stdin(args, "")
+}
+
+/// [`run`] with `input` on stdin (for `--refresh-token -`).
+fn run_with_stdin(args: &[&str], input: &str) -> (bool, Value, String) {
+    use std::io::Write;
+    let mut child = Command::new(bin())
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write stdin");
+    let out = child.wait_with_output().expect("run");
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let json = serde_json::from_str(&stdout).unwrap_or(Value::Null);
@@ -214,17 +233,21 @@ async fn login_and_refresh(s: &Server) {
     // The loopback listener is gone.
     assert!(plain_http().get(cb.as_str()).send().await.is_err());
 
-    // `frontdesk token refresh` rotates the refresh token.
-    let (ok, refreshed, err) = run(&[
-        "token",
-        "refresh",
-        "--issuer",
-        &s.base,
-        "--client-id",
-        "cli",
-        "--refresh-token",
-        &rt,
-    ]);
+    // `frontdesk token refresh` rotates the refresh token; the token comes
+    // from stdin (`-`), out of `ps` and the shell history.
+    let (ok, refreshed, err) = run_with_stdin(
+        &[
+            "token",
+            "refresh",
+            "--issuer",
+            &s.base,
+            "--client-id",
+            "cli",
+            "--refresh-token",
+            "-",
+        ],
+        &format!("{rt}\n"),
+    );
     assert!(ok, "{err}");
     let new_rt = refreshed["refresh_token"]
         .as_str()
@@ -233,7 +256,10 @@ async fn login_and_refresh(s: &Server) {
     let new_at = refreshed["access_token"].as_str().unwrap();
     assert_eq!(refreshed["token_type"], "Bearer");
 
-    // `frontdesk token introspect` with a resource server's credentials.
+    // `frontdesk token introspect` with a resource server's credentials,
+    // the secret read from a file.
+    let secret_file = s.dir.path().join("order-service.secret");
+    std::fs::write(&secret_file, "order-service-secret-0123456789\n").unwrap();
     let (ok, intro, err) = run(&[
         "token",
         "introspect",
@@ -241,8 +267,8 @@ async fn login_and_refresh(s: &Server) {
         &s.base,
         "--client-id",
         "order-service",
-        "--client-secret",
-        "order-service-secret-0123456789",
+        "--client-secret-file",
+        secret_file.to_str().unwrap(),
         "--token",
         new_at,
     ]);

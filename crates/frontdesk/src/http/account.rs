@@ -21,7 +21,7 @@ use minijinja::context;
 use super::browser::{current_session, form_params, see_other, show};
 use super::mfa::{Continue, enrol_page, recovery_codes_page, user_event};
 use super::pages::{SESSION_COOKIE, csrf_ok, ensure_csrf};
-use crate::app::{AppState, now, verify_on_pool};
+use crate::app::{AppState, now};
 use crate::audit;
 use crate::client_addr::ClientAddr;
 use frontdesk_core::audit::Kind;
@@ -382,18 +382,38 @@ pub async fn password(
     if let Err(e) = frontdesk_core::manage::validate_password(&new) {
         return bad_form(&app, &format!("The new {e}."));
     }
-    let matches = !user.password_hash.is_empty()
-        && match verify_on_pool(&app.web.hasher, user.password_hash.clone(), current).await {
-            Ok(m) => m,
-            Err(e) => return show(&app, e),
-        };
-    if !matches {
-        return app.web.pages.error(
-            StatusCode::UNAUTHORIZED,
-            "That did not work",
-            "Your current password is not correct.",
-            None,
-        );
+    // The login page's check, with its throttle: a borrowed session cannot
+    // be used to guess the password faster than the login page allows.
+    let checked = frontdesk_core::login::check_password(
+        &app.db,
+        &app.web.login,
+        &app.web,
+        &app.web.dummy_hash,
+        &user.username,
+        &current,
+        peer,
+        now,
+    )
+    .await;
+    match checked {
+        Err(e) => return show(&app, e),
+        Ok(frontdesk_core::login::LoginCheck::Ok(checked)) if checked.sub == user.sub => {}
+        Ok(frontdesk_core::login::LoginCheck::Throttled) => {
+            return app.web.pages.error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "That did not work",
+                "Too many wrong passwords. Try again in a few minutes.",
+                None,
+            );
+        }
+        Ok(_) => {
+            return app.web.pages.error(
+                StatusCode::UNAUTHORIZED,
+                "That did not work",
+                "Your current password is not correct.",
+                None,
+            );
+        }
     }
     let hash = match tokio::task::spawn_blocking(move || frontdesk_core::password::hash(&new)).await
     {

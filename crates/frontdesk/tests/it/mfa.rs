@@ -873,3 +873,38 @@ async fn openidconnect_crate_steps_up_with_acr_values(s: &Server) {
         ]
     );
 }
+
+both!(
+    the_current_password_is_throttled_like_the_login_page,
+    THROTTLE_CONFIG
+);
+async fn the_current_password_is_throttled_like_the_login_page(s: &Server) {
+    let me = Browser::new(s);
+    let account = account_sign_in(&me, ALICE).await;
+    let csrf = account.input("csrf").unwrap();
+    let attempt = |current: &'static str| {
+        let (me, csrf) = (&me, csrf.clone());
+        async move {
+            post_raw(
+                me,
+                "/account/password",
+                &[
+                    ("csrf", &csrf),
+                    ("current_password", current),
+                    ("new_password", "new password 1234"),
+                    ("confirm_password", "new password 1234"),
+                ],
+            )
+            .await
+            .status()
+        }
+    };
+    for _ in 0..3 {
+        assert_eq!(attempt("wrong password!").await, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        attempt(ALICE.1).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "over the limit even the right password is not checked"
+    );
+}

@@ -44,9 +44,12 @@ pub struct AccessGrant<'a> {
     /// The grant the token belongs to: its id prefixes the `jti`, so that
     /// revoking the grant revokes the token.
     pub grant_id: Option<String>,
-    /// A fixed random part for the `jti` (the refresh grace window re-mints
-    /// the same token); random when `None`.
+    /// A fixed random part for the `jti` (a retried grant re-mints the same
+    /// token); random when `None`.
     pub jti_suffix: Option<String>,
+    /// The value of an opaque token when a retried grant must answer with
+    /// the same one; random when `None`. Unused for JWTs.
+    pub opaque_value: Option<String>,
 }
 
 impl<'a> AccessGrant<'a> {
@@ -61,6 +64,7 @@ impl<'a> AccessGrant<'a> {
             amr: None,
             grant_id: None,
             jti_suffix: None,
+            opaque_value: None,
         }
     }
 }
@@ -82,9 +86,19 @@ pub fn grant_of_jti(jti: &str) -> Option<&str> {
     jti.split_once('.').map(|(g, _)| g)
 }
 
-/// Mints an access token in the client's format: an RFC 9068 JWT signed by
-/// the active access-token key, or an opaque random string stored by hash.
-/// Returns the token and its lifetime.
+/// An access token ready to hand out: for an opaque token, `stored` is the
+/// row that must be written before the token is (in the same transaction as
+/// the grant's other writes, for user grants).
+#[derive(Debug, Clone)]
+pub struct Minted {
+    pub token: String,
+    /// Lifetime in seconds.
+    pub ttl: i64,
+    pub stored: Option<OpaqueToken>,
+}
+
+/// Mints an access token in the client's format and stores an opaque one
+/// (client credentials: nothing else is written).
 pub async fn mint_access_token<S: Store>(
     core: &Core,
     store: &S,
@@ -92,6 +106,22 @@ pub async fn mint_access_token<S: Store>(
     grant: &AccessGrant<'_>,
     now: UnixTime,
 ) -> Result<(String, i64), Error> {
+    let minted = prepare_access_token(core, keys, grant, now)?;
+    if let Some(row) = &minted.stored {
+        store.put_opaque_token(row).await?;
+    }
+    Ok((minted.token, minted.ttl))
+}
+
+/// Mints an access token in the client's format: an RFC 9068 JWT signed by
+/// the active access-token key, or an opaque string whose row (by hash) the
+/// caller stores. Writes nothing.
+pub fn prepare_access_token(
+    core: &Core,
+    keys: &KeyRing,
+    grant: &AccessGrant<'_>,
+    now: UnixTime,
+) -> Result<Minted, Error> {
     let ttl = grant
         .client
         .access_token_ttl
@@ -123,24 +153,33 @@ pub async fn mint_access_token<S: Store>(
             let jwt = signer
                 .sign(Some("at+jwt"), &claims)
                 .map_err(|e| Error::Internal(format!("signing: {e}")))?;
-            Ok((jwt, ttl))
+            Ok(Minted {
+                token: jwt,
+                ttl,
+                stored: None,
+            })
         }
         AccessTokenFormat::Opaque => {
-            let token = secret::random_string(32)?;
-            store
-                .put_opaque_token(&OpaqueToken {
-                    token_hash: secret::token_hash(&token),
-                    jti,
-                    client_id: grant.client.client_id.clone(),
-                    sub: grant.sub.clone(),
-                    scope,
-                    audience: grant.audience.clone(),
-                    issued_at: now,
-                    expires_at: now + ttl,
-                    revoked_at: None,
-                })
-                .await?;
-            Ok((token, ttl))
+            let token = match &grant.opaque_value {
+                Some(v) => v.clone(),
+                None => secret::random_string(32)?,
+            };
+            let stored = OpaqueToken {
+                token_hash: secret::token_hash(&token),
+                jti,
+                client_id: grant.client.client_id.clone(),
+                sub: grant.sub.clone(),
+                scope,
+                audience: grant.audience.clone(),
+                issued_at: now,
+                expires_at: now + ttl,
+                revoked_at: None,
+            };
+            Ok(Minted {
+                token,
+                ttl,
+                stored: Some(stored),
+            })
         }
     }
 }

@@ -126,6 +126,12 @@ pub struct Settings {
     /// refresh_grace`, so 0 means no window at all. A client's own
     /// `refresh_grace_secs` replaces it.
     pub refresh_grace: i64,
+    /// Window in which the same authorization-code redemption, retried
+    /// (same client, redirect URI and PKCE verifier), gets the same tokens
+    /// instead of counting as a replay, seconds; strict like
+    /// `refresh_grace`. 0 (the default) turns it off: RFC 6749 §4.1.2 —
+    /// every second use of a code is denied and revokes its grant.
+    pub code_retry_grace: i64,
     /// When users need a second factor (`require_mfa`); a client's own
     /// setting replaces it.
     pub require_mfa: mfa::RequireMfa,

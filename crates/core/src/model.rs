@@ -344,14 +344,35 @@ pub struct AuthorizationCode {
     pub used_at: Option<UnixTime>,
 }
 
+/// What a user grant writes in the transaction that spends its code or
+/// refresh token, so that nothing is left to fail once that transaction
+/// has committed (an outage then costs the reply, never half a grant).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Issued {
+    /// The refresh token to store (authorization code grant only: a
+    /// rotation's successor is its own argument).
+    pub refresh: Option<RefreshToken>,
+    /// The row of an opaque access token.
+    pub opaque: Option<OpaqueToken>,
+}
+
 /// Outcome of [`crate::store::Store::redeem_code`].
 // One value per redemption, returned once and destructured at once: boxing
 // the large variant would buy nothing.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Redemption {
-    /// This call marked the code used; here are the code and its grant.
+    /// This call marked the code used and stored what it issued; here are
+    /// the code and its grant.
     Redeemed {
+        code: AuthorizationCode,
+        grant: Grant,
+    },
+    /// The code had been used before, and the caller said the request is
+    /// the same redemption again (same client, redirect URI and PKCE
+    /// verifier) inside the retry window: nothing was written or revoked.
+    /// `code.used_at` is when the first redemption happened.
+    Retried {
         code: AuthorizationCode,
         grant: Grant,
     },
@@ -389,7 +410,8 @@ pub enum Rotation {
         grant: Grant,
     },
     /// `old` was already consumed by the very same successor within the
-    /// grace window (a lost response, a second tab): nothing was written.
+    /// grace window (a lost response, a second tab): nothing was written
+    /// but an opaque access token for this retry, if it was not there.
     Retried {
         old: RefreshToken,
         grant: Grant,

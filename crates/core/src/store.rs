@@ -6,9 +6,9 @@ use std::future::Future;
 
 use crate::audit::{AuditEvent, AuditQuery};
 use crate::model::{
-    AuthorizationCode, Client, ClientId, ClientSecret, Consent, Grant, LinkRedemption, LinkToken,
-    OpaqueToken, Redemption, RefreshToken, Rotation, Session, StoredKey, TotpCredential, UnixTime,
-    User, UserClaims,
+    AuthorizationCode, Client, ClientId, ClientSecret, Consent, Grant, Issued, LinkRedemption,
+    LinkToken, OpaqueToken, Redemption, RefreshToken, Rotation, Session, StoredKey, TotpCredential,
+    UnixTime, User, UserClaims,
 };
 
 /// Errors a store can report. Protocol code maps `Unavailable` to 503 and
@@ -217,13 +217,24 @@ pub trait Store: Send + Sync {
         grant: &Grant,
         code: &AuthorizationCode,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// One conditional `UPDATE … SET used_at = now WHERE used_at IS NULL`.
-    /// On a second redemption the grant is revoked in the same transaction.
-    /// Expiry is not checked here (core does, with the returned code).
+    /// The code and its grant, used or not, without spending anything.
+    fn code(
+        &self,
+        code_hash: &[u8],
+    ) -> impl Future<Output = Result<Option<(AuthorizationCode, Grant)>, StoreError>> + Send;
+    /// One transaction: the conditional `UPDATE … SET used_at = now WHERE
+    /// used_at IS NULL`, and when it wins, the rows of `issued`. When the
+    /// code was used before: with `retry_grace = Some(grace)` (the caller
+    /// checked that this request is the same redemption) and
+    /// `now - used_at < grace` (strict, so 0 accepts none), `Retried` and
+    /// nothing written; otherwise the grant is revoked and `AlreadyUsed`.
+    /// Expiry of an unused code is not checked here (core does, before).
     fn redeem_code(
         &self,
         code_hash: &[u8],
         now: UnixTime,
+        issued: &Issued,
+        retry_grace: Option<i64>,
     ) -> impl Future<Output = Result<Redemption, StoreError>> + Send;
     fn grant(
         &self,
@@ -255,10 +266,15 @@ pub trait Store: Send + Sync {
     /// comparison is strict on the whole-second clock, so a retry is never
     /// accepted later than `grace_secs` after the rotation, and `grace_secs
     /// = 0` accepts none: every reuse is a replay (RFC 9700 §4.14.2).
+    ///
+    /// `opaque`, the row of an opaque access token for this refresh, is
+    /// stored in the same transaction on `Rotated` and on `Retried` (where
+    /// it may exist already: the insert then does nothing).
     fn rotate_refresh(
         &self,
         old_hash: &[u8],
         new: &RefreshToken,
+        opaque: Option<&OpaqueToken>,
         now: UnixTime,
         grace_secs: i64,
     ) -> impl Future<Output = Result<Rotation, StoreError>> + Send;

@@ -54,7 +54,7 @@ pub async fn open(settings: &Settings) -> anyhow::Result<Opened> {
     let pepper_key = hmac::Key::new(hmac::HMAC_SHA256, kek_bytes.as_slice());
     let pepper =
         Pepper::new(hmac::sign(&pepper_key, b"frontdesk client-secret pepper v1").as_ref());
-    let db = Db::connect(&settings.database)
+    let db = Db::connect_with(&settings.database, &settings.database_options)
         .await
         .map_err(|e| anyhow!("database: {e}"))?;
     let core = Core {
@@ -67,6 +67,7 @@ pub async fn open(settings: &Settings) -> anyhow::Result<Opened> {
             session_ttl: settings.session_ttl,
             refresh_idle_ttl: settings.refresh_idle_ttl,
             refresh_grace: settings.refresh_grace,
+            code_retry_grace: settings.code_retry_grace,
             require_mfa: settings.require_mfa,
         },
         features: settings.features,

@@ -89,6 +89,21 @@ pub struct FileConfig {
     /// so any reuse revokes the family. Default 2. Clients may override it
     /// (`refresh_grace_secs` on the client).
     pub refresh_grace_secs: Option<i64>,
+    /// Window in which an authorization-code redemption retried by the same
+    /// client with the same redirect URI and PKCE verifier gets the same
+    /// tokens (a reply lost to an outage) instead of counting as a replay,
+    /// seconds (0 to 60). Default 0: off, as RFC 6749 §4.1.2 asks — every
+    /// second use of a code is denied and revokes what it issued.
+    pub code_retry_grace_secs: Option<i64>,
+    /// Connections in the PostgreSQL pool (per node). Default 10.
+    pub database_pool_size: Option<u32>,
+    /// How long a request waits for a PostgreSQL connection before 503,
+    /// milliseconds. Default 2000.
+    pub database_acquire_timeout_ms: Option<u64>,
+    /// How long one PostgreSQL statement may run (the server's
+    /// `statement_timeout`), milliseconds; a store operation with no answer
+    /// within acquire + statement timeout is 503 too. Default 5000.
+    pub database_statement_timeout_ms: Option<u64>,
     /// Failed logins per account within `login_window_secs` before the
     /// account is locked for the rest of the window. Default 10.
     pub login_max_failures_per_account: Option<u32>,
@@ -277,6 +292,8 @@ pub struct Settings {
     pub session_ttl: i64,
     pub refresh_idle_ttl: i64,
     pub refresh_grace: i64,
+    pub code_retry_grace: i64,
+    pub database_options: frontdesk_store::DbOptions,
     pub login_max_failures_per_account: u32,
     pub login_max_failures_per_ip: u32,
     pub login_window: i64,
@@ -412,6 +429,41 @@ pub fn load(common: &CommonArgs, serve: &ServeArgs) -> anyhow::Result<Settings> 
     validate(raw)
 }
 
+/// The PostgreSQL pool's size and timeouts, with bounds that keep a node
+/// failing fast: a timeout of 0 would fail every request, one above a
+/// minute would hold requests past any client's patience.
+fn database_options(
+    pool_size: Option<u32>,
+    acquire_timeout_ms: Option<u64>,
+    statement_timeout_ms: Option<u64>,
+) -> anyhow::Result<frontdesk_store::DbOptions> {
+    let defaults = frontdesk_store::DbOptions::default();
+    let pool_size = pool_size.unwrap_or(defaults.pool_size);
+    if !(1..=1000).contains(&pool_size) {
+        bail!("config: database_pool_size must be 1 to 1000");
+    }
+    let millis = |name: &str, value: Option<u64>, default: Duration| -> anyhow::Result<Duration> {
+        match value {
+            None => Ok(default),
+            Some(ms @ 100..=60_000) => Ok(Duration::from_millis(ms)),
+            Some(_) => bail!("config: {name} must be 100 to 60000 (milliseconds)"),
+        }
+    };
+    Ok(frontdesk_store::DbOptions {
+        pool_size,
+        acquire_timeout: millis(
+            "database_acquire_timeout_ms",
+            acquire_timeout_ms,
+            defaults.acquire_timeout,
+        )?,
+        statement_timeout: millis(
+            "database_statement_timeout_ms",
+            statement_timeout_ms,
+            defaults.statement_timeout,
+        )?,
+    })
+}
+
 /// The issuer when none is configured: `http://` on the loopback address
 /// and the port the server listens on, so discovery names the port that
 /// answers (`serve --listen 127.0.0.1:9000` → `http://127.0.0.1:9000`). An
@@ -481,6 +533,11 @@ fn validate(raw: FileConfig) -> anyhow::Result<Settings> {
     {
         bail!("config: admin_token must be at least 32 characters");
     }
+    let database_options = database_options(
+        raw.database_pool_size,
+        raw.database_acquire_timeout_ms,
+        raw.database_statement_timeout_ms,
+    )?;
     let data_dir = raw
         .data_dir
         .unwrap_or_else(|| PathBuf::from("./frontdesk-data"));
@@ -544,6 +601,17 @@ fn validate(raw: FileConfig) -> anyhow::Result<Settings> {
     if refresh_grace > frontdesk_core::client::MAX_REFRESH_GRACE_SECS {
         bail!(
             "config: refresh_grace_secs must be at most {}",
+            frontdesk_core::client::MAX_REFRESH_GRACE_SECS
+        );
+    }
+    let code_retry_grace = positive(
+        "code_retry_grace_secs",
+        raw.code_retry_grace_secs.unwrap_or(0),
+        0,
+    )?;
+    if code_retry_grace > frontdesk_core::client::MAX_REFRESH_GRACE_SECS {
+        bail!(
+            "config: code_retry_grace_secs must be at most {}",
             frontdesk_core::client::MAX_REFRESH_GRACE_SECS
         );
     }
@@ -703,6 +771,8 @@ fn validate(raw: FileConfig) -> anyhow::Result<Settings> {
         session_ttl,
         refresh_idle_ttl,
         refresh_grace,
+        code_retry_grace,
+        database_options,
         login_max_failures_per_account: raw.login_max_failures_per_account.unwrap_or(10),
         login_max_failures_per_ip: raw.login_max_failures_per_ip.unwrap_or(50),
         login_window,
@@ -1047,6 +1117,84 @@ mod tests {
         .err()
         .unwrap();
         assert!(e.to_string().contains("is not a domain name"), "{e}");
+    }
+
+    #[test]
+    fn database_options_and_code_retry_default_and_bounds() {
+        let s = validate(FileConfig::default()).unwrap();
+        assert_eq!(s.database_options, frontdesk_store::DbOptions::default());
+        assert_eq!(s.database_options.acquire_timeout, Duration::from_secs(2));
+        assert_eq!(s.database_options.statement_timeout, Duration::from_secs(5));
+        assert_eq!(
+            s.code_retry_grace, 0,
+            "off unless asked for (RFC 6749 §4.1.2)"
+        );
+        let cases: [(FileConfig, Option<&str>); 8] = [
+            (
+                FileConfig {
+                    database_pool_size: Some(0),
+                    ..FileConfig::default()
+                },
+                Some("database_pool_size"),
+            ),
+            (
+                FileConfig {
+                    database_pool_size: Some(1),
+                    ..FileConfig::default()
+                },
+                None,
+            ),
+            (
+                FileConfig {
+                    database_acquire_timeout_ms: Some(99),
+                    ..FileConfig::default()
+                },
+                Some("database_acquire_timeout_ms"),
+            ),
+            (
+                FileConfig {
+                    database_acquire_timeout_ms: Some(100),
+                    ..FileConfig::default()
+                },
+                None,
+            ),
+            (
+                FileConfig {
+                    database_statement_timeout_ms: Some(60_001),
+                    ..FileConfig::default()
+                },
+                Some("database_statement_timeout_ms"),
+            ),
+            (
+                FileConfig {
+                    database_statement_timeout_ms: Some(60_000),
+                    ..FileConfig::default()
+                },
+                None,
+            ),
+            (
+                FileConfig {
+                    code_retry_grace_secs: Some(61),
+                    ..FileConfig::default()
+                },
+                Some("code_retry_grace_secs"),
+            ),
+            (
+                FileConfig {
+                    code_retry_grace_secs: Some(-1),
+                    ..FileConfig::default()
+                },
+                Some("code_retry_grace_secs"),
+            ),
+        ];
+        for (raw, refused) in cases {
+            match (validate(raw), refused) {
+                (Ok(_), None) => {}
+                (Err(e), Some(key)) => assert!(e.to_string().contains(key), "{e}"),
+                (Ok(_), Some(key)) => panic!("{key}: accepted"),
+                (Err(e), None) => panic!("refused: {e}"),
+            }
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! The store answers "did the atomic update win?", never "is this grant
 //! valid?": it takes hashes and times from the caller and decides nothing.
 
+use std::future::Future;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -20,6 +21,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+mod breaker;
 mod cache;
 mod error;
 mod rows;
@@ -32,25 +34,88 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const SQLITE_WRITER_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections in the SQLite read pool (WAL lets readers run beside the writer).
 const SQLITE_READERS: u32 = 4;
-/// Connections in the PostgreSQL pool.
-const POSTGRES_MAX_CONNECTIONS: u32 = 10;
-/// How long a caller waits for a PostgreSQL connection before `Unavailable`.
-const POSTGRES_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How a [`Db`] on PostgreSQL bounds its waits (SQLite keeps its own: one
+/// writer, a 5 s busy timeout, a 10 s wait for the writer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DbOptions {
+    /// Connections in the PostgreSQL pool.
+    pub pool_size: u32,
+    /// How long an operation waits for a connection (an idle one, or a new
+    /// one being opened) before it is `Unavailable`.
+    pub acquire_timeout: Duration,
+    /// How long one statement may run: PostgreSQL's `statement_timeout`
+    /// on every connection, and the node's own deadline on a whole store
+    /// operation (`acquire_timeout` + this), which also ends an operation
+    /// whose connection stopped answering (a COMMIT whose reply never
+    /// comes) since sqlx offers no TCP keepalive on its sockets.
+    pub statement_timeout: Duration,
+}
+
+impl Default for DbOptions {
+    fn default() -> DbOptions {
+        DbOptions {
+            pool_size: 10,
+            acquire_timeout: Duration::from_secs(2),
+            statement_timeout: Duration::from_secs(5),
+        }
+    }
+}
 
 /// The database: one of two backends, plus a short-lived cache of client
-/// records (see [`cache`]). Cheap to clone (pools and cache are shared).
+/// records (see [`cache`]) and, on PostgreSQL, the circuit breaker that
+/// answers at once while the database is known to be down (see
+/// [`breaker`]). Cheap to clone (pools, cache and breaker are shared).
 #[derive(Clone, Debug)]
 pub struct Db {
     backend: Backend,
     clients: std::sync::Arc<cache::ClientCache>,
+    breaker: std::sync::Arc<breaker::Breaker>,
+    /// The node's deadline on one PostgreSQL operation.
+    deadline: Duration,
 }
 
 impl Db {
-    fn new(backend: Backend) -> Db {
+    fn new(backend: Backend, options: &DbOptions) -> Db {
         Db {
             backend,
             clients: std::sync::Arc::default(),
+            breaker: std::sync::Arc::default(),
+            deadline: options.acquire_timeout + options.statement_timeout,
         }
+    }
+
+    /// Whether the circuit breaker is open: the last PostgreSQL operation
+    /// found the database unreachable and no probe has reached it since.
+    /// Operations fail at once with `Unavailable` meanwhile. Always `false`
+    /// on SQLite.
+    pub fn circuit_open(&self) -> bool {
+        self.breaker.is_open()
+    }
+
+    /// Runs one PostgreSQL operation under the breaker and the deadline.
+    async fn guarded<T>(
+        &self,
+        op: impl Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<T, StoreError> {
+        if self.breaker.is_open() {
+            return Err(StoreError::Unavailable(
+                "the database is unreachable (circuit open; probing in the background)".into(),
+            ));
+        }
+        let outcome = match tokio::time::timeout(self.deadline, op).await {
+            Ok(r) => r.map_err(error::postgres),
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "no answer from the database within {} ms",
+                self.deadline.as_millis()
+            ))),
+        };
+        if let Err(StoreError::Unavailable(_)) = &outcome
+            && let Backend::Postgres(pool) = &self.backend
+        {
+            self.breaker.trip(pool.clone(), self.deadline);
+        }
+        outcome
     }
 }
 
@@ -73,10 +138,15 @@ impl Db {
     /// missing; its directory must exist; `sqlite::memory:` gives a private
     /// in-memory database), and `postgres://…` or `postgresql://…`.
     pub async fn connect(url: &str) -> Result<Db, StoreError> {
+        Db::connect_with(url, &DbOptions::default()).await
+    }
+
+    /// [`Db::connect`] with the pool size and timeouts of `options`.
+    pub async fn connect_with(url: &str, options: &DbOptions) -> Result<Db, StoreError> {
         let db = if url.starts_with("sqlite:") {
-            connect_sqlite(url).await?
+            connect_sqlite(url, options).await?
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            connect_postgres(url).await?
+            connect_postgres(url, options).await?
         } else {
             // Name only the scheme: the rest of the URL may hold a password.
             let scheme = url.split_once(':').map(|(scheme, _)| scheme).filter(|s| {
@@ -204,7 +274,7 @@ fn postgres_migrator() -> Migrator {
     ])
 }
 
-async fn connect_sqlite(url: &str) -> Result<Db, StoreError> {
+async fn connect_sqlite(url: &str, options: &DbOptions) -> Result<Db, StoreError> {
     let base = SqliteConnectOptions::from_str(url)
         .map_err(|e| StoreError::Internal(format!("invalid sqlite URL: {e}")))?
         .busy_timeout(SQLITE_BUSY_TIMEOUT)
@@ -243,10 +313,13 @@ async fn connect_sqlite(url: &str) -> Result<Db, StoreError> {
         .map_err(error::sqlite)?;
     if in_memory {
         // One connection is the whole database: reads share it.
-        return Ok(Db::new(Backend::Sqlite {
-            reader: writer.clone(),
-            writer,
-        }));
+        return Ok(Db::new(
+            Backend::Sqlite {
+                reader: writer.clone(),
+                writer,
+            },
+            options,
+        ));
     }
     let reader = SqlitePoolOptions::new()
         .max_connections(SQLITE_READERS)
@@ -254,15 +327,40 @@ async fn connect_sqlite(url: &str) -> Result<Db, StoreError> {
         .connect_with(base.read_only(true))
         .await
         .map_err(error::sqlite)?;
-    Ok(Db::new(Backend::Sqlite { writer, reader }))
+    Ok(Db::new(Backend::Sqlite { writer, reader }, options))
 }
 
-async fn connect_postgres(url: &str) -> Result<Db, StoreError> {
+async fn connect_postgres(url: &str, db_options: &DbOptions) -> Result<Db, StoreError> {
     let options = sqlx::postgres::PgConnectOptions::from_str(url)
         .map_err(|e| StoreError::Internal(format!("invalid postgres URL: {e}")))?;
+    if db_options.pool_size == 0 {
+        return Err(StoreError::Internal(
+            "the PostgreSQL pool needs at least one connection".into(),
+        ));
+    }
+    // Set once per connection, by statement rather than as startup
+    // `options` (which pgbouncer and some cloud proxies refuse): a statement
+    // that runs past the timeout is cancelled by the server, and a session
+    // left idle inside a transaction (a node that vanished mid-transaction)
+    // is ended so its row locks do not outlive it.
+    let statement_ms = db_options.statement_timeout.as_millis().max(1);
+    let session_setup = format!(
+        "SET statement_timeout = {statement_ms}; \
+         SET idle_in_transaction_session_timeout = {}",
+        statement_ms.saturating_mul(2)
+    );
     let pool = match PgPoolOptions::new()
-        .max_connections(POSTGRES_MAX_CONNECTIONS)
-        .acquire_timeout(POSTGRES_ACQUIRE_TIMEOUT)
+        .max_connections(db_options.pool_size)
+        .acquire_timeout(db_options.acquire_timeout)
+        .after_connect(move |conn, _meta| {
+            let setup = session_setup.clone();
+            Box::pin(async move {
+                use sqlx::Executor;
+                conn.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(setup)))
+                    .await?;
+                Ok(())
+            })
+        })
         .connect_with(options.clone())
         .await
     {
@@ -283,5 +381,5 @@ async fn connect_postgres(url: &str) -> Result<Db, StoreError> {
         }
         Err(e) => return Err(error::postgres(e)),
     };
-    Ok(Db::new(Backend::Postgres(pool)))
+    Ok(Db::new(Backend::Postgres(pool), db_options))
 }

@@ -5,9 +5,9 @@ use std::future::Future;
 
 use frontdesk_core::audit::{AuditEvent, AuditQuery};
 use frontdesk_core::model::{
-    AuthorizationCode, Client, ClientId, ClientSecret, Consent, Grant, LinkPurpose, LinkRedemption,
-    LinkToken, OpaqueToken, Redemption, RefreshToken, Rotation, Session, StoredKey, TotpCredential,
-    UnixTime, User, UserClaims,
+    AuthorizationCode, Client, ClientId, ClientSecret, Consent, Grant, Issued, LinkPurpose,
+    LinkRedemption, LinkToken, OpaqueToken, Redemption, RefreshToken, Rotation, Session, StoredKey,
+    TotpCredential, UnixTime, User, UserClaims,
 };
 use frontdesk_core::store::{Found, Store, StoreError};
 use sqlx::postgres::{PgPool, Postgres};
@@ -31,8 +31,11 @@ macro_rules! on_backend {
                 r.map_err(crate::error::sqlite)
             }
             crate::Backend::Postgres($pool) => {
-                let r: Result<_, sqlx::Error> = async $body.await;
-                r.map_err(crate::error::postgres)
+                $db.guarded(async {
+                    let r: Result<_, sqlx::Error> = async $body.await;
+                    r
+                })
+                .await
             }
         }
     };
@@ -43,8 +46,11 @@ macro_rules! on_backend {
                 r.map_err(crate::error::sqlite)
             }
             crate::Backend::Postgres($pool) => {
-                let r: Result<_, sqlx::Error> = async $body.await;
-                r.map_err(crate::error::postgres)
+                $db.guarded(async {
+                    let r: Result<_, sqlx::Error> = async $body.await;
+                    r
+                })
+                .await
             }
         }
     };
@@ -86,6 +92,42 @@ macro_rules! mark_verified {
             .bind($now)
             .execute(&mut *$tx)
             .await?;
+    };
+}
+
+/// Stores a [`RefreshToken`] through `$exec` (a transaction or a pool).
+macro_rules! insert_refresh {
+    ($exec:expr, $token:expr) => {
+        sqlx::query(REFRESH_INSERT)
+            .bind($token.token_hash.as_slice())
+            .bind(&$token.grant_id)
+            .bind($token.client_id.as_str())
+            .bind(&$token.scope)
+            .bind($token.issued_at)
+            .bind($token.expires_at)
+            .bind($token.consumed_at)
+            .bind($token.replaced_by.as_deref())
+            .execute($exec)
+            .await
+    };
+}
+
+/// Stores an [`OpaqueToken`] with `$sql` (`TOKEN_INSERT` or
+/// `TOKEN_INSERT_ONCE`); `$audience` is its audience as JSON.
+macro_rules! insert_opaque {
+    ($exec:expr, $sql:expr, $token:expr, $audience:expr) => {
+        sqlx::query($sql)
+            .bind($token.token_hash.as_slice())
+            .bind(&$token.jti)
+            .bind($token.client_id.as_str())
+            .bind(&$token.sub)
+            .bind(&$token.scope)
+            .bind($audience)
+            .bind($token.issued_at)
+            .bind($token.expires_at)
+            .bind($token.revoked_at)
+            .execute($exec)
+            .await
     };
 }
 
@@ -231,6 +273,10 @@ const KEYS_DELETE_RETIRED: &str = "DELETE FROM signing_keys WHERE retired_at < $
 const TOKEN_INSERT: &str = "INSERT INTO opaque_tokens \
      (token_hash, jti, client_id, sub, scope, audience, issued_at, expires_at, revoked_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+/// For a retried grant, whose token may be stored already.
+const TOKEN_INSERT_ONCE: &str = "INSERT INTO opaque_tokens \
+     (token_hash, jti, client_id, sub, scope, audience, issued_at, expires_at, revoked_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (token_hash) DO NOTHING";
 const TOKEN_BY_HASH: &str = "SELECT token_hash, jti, client_id, sub, scope, audience, \
      issued_at, expires_at, revoked_at FROM opaque_tokens WHERE token_hash = $1";
 /// Keeps the first revocation time when revoked twice.
@@ -318,7 +364,9 @@ const CODE_REDEEM: &str = "UPDATE authorization_codes SET used_at = $2 \
      WHERE code_hash = $1 AND used_at IS NULL \
      RETURNING code_hash, grant_id, client_id, redirect_uri, code_challenge, nonce, \
      created_at, expires_at, used_at";
-const CODE_GRANT_ID: &str = "SELECT grant_id FROM authorization_codes WHERE code_hash = $1";
+const CODE_BY_HASH: &str = "SELECT code_hash, grant_id, client_id, redirect_uri, \
+     code_challenge, nonce, created_at, expires_at, used_at \
+     FROM authorization_codes WHERE code_hash = $1";
 /// Expired codes, and the codes of expired grants (which the grants' purge
 /// would cascade to uncounted).
 const CODES_PURGE: &str = "DELETE FROM authorization_codes WHERE expires_at <= $1 \
@@ -448,6 +496,7 @@ fn audit_sql(q: &AuditQuery) -> (String, Vec<Bind>) {
 /// What [`Store::redeem_code`] decided, before decoding.
 enum RedeemOutcome {
     Redeemed(Box<(CodeRow, GrantRow)>),
+    Retried(Box<(CodeRow, GrantRow)>),
     AlreadyUsed(String),
     Unknown,
 }
@@ -916,19 +965,7 @@ impl Store for Db {
     async fn put_opaque_token(&self, token: &OpaqueToken) -> Result<(), StoreError> {
         let audience = rows::audience_json(&token.audience)?;
         on_backend!(self, write, |pool| {
-            sqlx::query(TOKEN_INSERT)
-                .bind(token.token_hash.as_slice())
-                .bind(&token.jti)
-                .bind(token.client_id.as_str())
-                .bind(&token.sub)
-                .bind(&token.scope)
-                .bind(&audience)
-                .bind(token.issued_at)
-                .bind(token.expires_at)
-                .bind(token.revoked_at)
-                .execute(pool)
-                .await
-                .map(|_| ())
+            insert_opaque!(pool, TOKEN_INSERT, token, &audience).map(|_| ())
         })
     }
 
@@ -1144,7 +1181,41 @@ impl Store for Db {
         })
     }
 
-    async fn redeem_code(&self, code_hash: &[u8], now: UnixTime) -> Result<Redemption, StoreError> {
+    async fn code(
+        &self,
+        code_hash: &[u8],
+    ) -> Result<Option<(AuthorizationCode, Grant)>, StoreError> {
+        let found = on_backend!(self, read, |pool| {
+            let Some(code) = sqlx::query_as::<_, CodeRow>(CODE_BY_HASH)
+                .bind(code_hash)
+                .fetch_optional(pool)
+                .await?
+            else {
+                return Ok(None);
+            };
+            let grant = sqlx::query_as::<_, GrantRow>(GRANT_BY_ID)
+                .bind(&code.1)
+                .fetch_optional(pool)
+                .await?;
+            Ok(grant.map(|grant| (code, grant)))
+        })?;
+        found
+            .map(|(code, grant)| Ok((rows::code_from_row(code), rows::grant_from_row(grant)?)))
+            .transpose()
+    }
+
+    async fn redeem_code(
+        &self,
+        code_hash: &[u8],
+        now: UnixTime,
+        issued: &Issued,
+        retry_grace: Option<i64>,
+    ) -> Result<Redemption, StoreError> {
+        let audience = issued
+            .opaque
+            .as_ref()
+            .map(|t| rows::audience_json(&t.audience))
+            .transpose()?;
         let outcome = on_backend!(self, write, |pool| {
             let mut tx = pool.begin_write().await?;
             let redeemed = sqlx::query_as::<_, CodeRow>(CODE_REDEEM)
@@ -1157,19 +1228,37 @@ impl Store for Db {
                     .bind(&code.1)
                     .fetch_one(&mut *tx)
                     .await?;
+                if let Some(refresh) = &issued.refresh {
+                    insert_refresh!(&mut *tx, refresh)?;
+                }
+                if let (Some(token), Some(audience)) = (&issued.opaque, &audience) {
+                    insert_opaque!(&mut *tx, TOKEN_INSERT, token, audience)?;
+                }
                 RedeemOutcome::Redeemed(Box::new((code, grant)))
-            } else if let Some((grant_id,)) = sqlx::query_as::<_, (String,)>(CODE_GRANT_ID)
+            } else if let Some(code) = sqlx::query_as::<_, CodeRow>(CODE_BY_HASH)
                 .bind(code_hash)
                 .fetch_optional(&mut *tx)
                 .await?
             {
-                // Replay: RFC 6749 §4.1.2 asks to revoke what the code issued.
-                sqlx::query(GRANT_REVOKE)
-                    .bind(&grant_id)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                RedeemOutcome::AlreadyUsed(grant_id)
+                // Strict on whole seconds, like the refresh grace window: a
+                // grace of 0 accepts no retry at all.
+                let retry = retry_grace
+                    .is_some_and(|grace| code.8.is_some_and(|at| now.saturating_sub(at) < grace));
+                if retry {
+                    let grant = sqlx::query_as::<_, GrantRow>(GRANT_BY_ID)
+                        .bind(&code.1)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    RedeemOutcome::Retried(Box::new((code, grant)))
+                } else {
+                    // Replay: RFC 6749 §4.1.2 asks to revoke what the code issued.
+                    sqlx::query(GRANT_REVOKE)
+                        .bind(&code.1)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    RedeemOutcome::AlreadyUsed(code.1)
+                }
             } else {
                 RedeemOutcome::Unknown
             };
@@ -1180,6 +1269,13 @@ impl Store for Db {
             RedeemOutcome::Redeemed(found) => {
                 let (code, grant) = *found;
                 Redemption::Redeemed {
+                    code: rows::code_from_row(code),
+                    grant: rows::grant_from_row(grant)?,
+                }
+            }
+            RedeemOutcome::Retried(found) => {
+                let (code, grant) = *found;
+                Redemption::Retried {
                     code: rows::code_from_row(code),
                     grant: rows::grant_from_row(grant)?,
                 }
@@ -1214,18 +1310,7 @@ impl Store for Db {
 
     async fn put_refresh_token(&self, token: &RefreshToken) -> Result<(), StoreError> {
         on_backend!(self, write, |pool| {
-            sqlx::query(REFRESH_INSERT)
-                .bind(token.token_hash.as_slice())
-                .bind(&token.grant_id)
-                .bind(token.client_id.as_str())
-                .bind(&token.scope)
-                .bind(token.issued_at)
-                .bind(token.expires_at)
-                .bind(token.consumed_at)
-                .bind(token.replaced_by.as_deref())
-                .execute(pool)
-                .await
-                .map(|_| ())
+            insert_refresh!(pool, token).map(|_| ())
         })
     }
 
@@ -1249,9 +1334,13 @@ impl Store for Db {
         &self,
         old_hash: &[u8],
         new: &RefreshToken,
+        opaque: Option<&OpaqueToken>,
         now: UnixTime,
         grace_secs: i64,
     ) -> Result<Rotation, StoreError> {
+        let audience = opaque
+            .map(|t| rows::audience_json(&t.audience))
+            .transpose()?;
         let outcome = on_backend!(self, write, |pool| {
             let mut tx = pool.begin_write().await?;
             let consumed = sqlx::query_as::<_, RefreshRow>(REFRESH_CONSUME)
@@ -1265,17 +1354,10 @@ impl Store for Db {
                     .bind(&old.1)
                     .fetch_one(&mut *tx)
                     .await?;
-                sqlx::query(REFRESH_INSERT)
-                    .bind(new.token_hash.as_slice())
-                    .bind(&new.grant_id)
-                    .bind(new.client_id.as_str())
-                    .bind(&new.scope)
-                    .bind(new.issued_at)
-                    .bind(new.expires_at)
-                    .bind(new.consumed_at)
-                    .bind(new.replaced_by.as_deref())
-                    .execute(&mut *tx)
-                    .await?;
+                insert_refresh!(&mut *tx, new)?;
+                if let (Some(token), Some(audience)) = (opaque, &audience) {
+                    insert_opaque!(&mut *tx, TOKEN_INSERT, token, audience)?;
+                }
                 RotateOutcome::Rotated(old, grant)
             } else if let Some(row) = sqlx::query_as::<_, RefreshGrantRow>(REFRESH_WITH_GRANT)
                 .bind(old_hash)
@@ -1290,6 +1372,9 @@ impl Store for Db {
                 let within_grace =
                     consumed_at.is_some_and(|at| now.saturating_sub(at) < grace_secs);
                 if same_successor && within_grace {
+                    if let (Some(token), Some(audience)) = (opaque, &audience) {
+                        insert_opaque!(&mut *tx, TOKEN_INSERT_ONCE, token, audience)?;
+                    }
                     RotateOutcome::Retried(row)
                 } else {
                     let grant_id = old.1.clone();

@@ -1,13 +1,15 @@
 //! Authorization Code Grant, RFC 6749 §4.1.3–§4.1.4, with PKCE (RFC 7636
 //! §4.5–§4.6) and OpenID Connect Core §3.1.3.
 
-use super::{ensure_allowed, invalid_grant};
-use crate::access_token::{AccessGrant, TokenResponse, mint_access_token};
+use super::{derive, ensure_allowed, invalid_grant};
+use crate::access_token::{AccessGrant, TokenResponse, prepare_access_token};
 use crate::audit::Incident;
 use crate::error::{Error, ErrorCode, OAuthError};
 use crate::id_token::{self, IdTokenInput};
 use crate::keys::KeyRing;
-use crate::model::{Client, GrantType, Redemption, RefreshToken, UnixTime};
+use crate::model::{
+    AuthorizationCode, Client, Grant, GrantType, Issued, Redemption, RefreshToken, UnixTime,
+};
 use crate::params::Params;
 use crate::scope::Scope;
 use crate::store::Store;
@@ -38,35 +40,132 @@ pub async fn exchange<S: Store>(
         .into());
     }
 
-    // One atomic step: a second redemption revokes everything issued from it.
-    let (code, grant) = match store.redeem_code(&secret::token_hash(code), now).await? {
-        Redemption::Redeemed { code, grant } => (code, grant),
+    let code_hash = secret::token_hash(code);
+    let Some((stored, grant)) = store.code(&code_hash).await? else {
+        return Err(invalid_grant("the authorization code is invalid"));
+    };
+    // Everything the grant needs is read and checked before the code is
+    // spent, and everything it writes is written in the transaction that
+    // spends it: once that commits, only the reply itself can be lost.
+    let ready = match check(client, &stored, &grant, redirect_uri, verifier, now) {
+        Ok(()) => match store.user(&grant.sub).await? {
+            Some(user) if !user.disabled => Ok(user),
+            _ => Err(invalid_grant("the user is no longer active")),
+        },
+        Err(e) => Err(e),
+    };
+    let user = match ready {
+        Ok(user) => user,
+        Err(refusal) => {
+            // A refused redemption still spends the code (single use), and
+            // a refused one of a used code is a replay.
+            return match store
+                .redeem_code(&code_hash, now, &Issued::default(), None)
+                .await?
+            {
+                Redemption::AlreadyUsed { grant_id } => Err(reused(client, grant_id, grant.sub)),
+                _ => Err(refusal),
+            };
+        }
+    };
+
+    let scope = Scope::parse(&grant.scope).unwrap_or_default();
+    // The same values for a retry as for the first redemption.
+    let wants_refresh = scope.contains("offline_access") || client.always_issue_refresh_token;
+    let refresh_token = (wants_refresh
+        && core.features.refresh()
+        && client.grant_types.contains(&GrantType::RefreshToken))
+    .then(|| derive(core, "code-refresh", code));
+    let access = AccessGrant {
+        client,
+        sub: user.sub.clone(),
+        scope: scope.clone(),
+        audience: grant.audience.clone(),
+        auth_time: Some(grant.auth_time),
+        amr: Some(grant.amr.clone()),
+        grant_id: Some(grant.grant_id.clone()),
+        jti_suffix: Some(derive(core, "code-jti", code).chars().take(22).collect()),
+        opaque_value: Some(derive(core, "code-access", code)),
+    };
+    let first = prepare_access_token(core, keys, &access, now)?;
+    let issued = Issued {
+        refresh: refresh_token.as_ref().map(|token| RefreshToken {
+            token_hash: secret::token_hash(token),
+            grant_id: grant.grant_id.clone(),
+            client_id: client.client_id.clone(),
+            scope: grant.scope.clone(),
+            issued_at: now,
+            expires_at: (now + core.settings.refresh_idle_ttl).min(grant.expires_at),
+            consumed_at: None,
+            replaced_by: None,
+        }),
+        opaque: first.stored.clone(),
+    };
+    let grace = core.settings.code_retry_grace;
+    // One atomic step: a second redemption revokes everything issued from
+    // it, unless it is this same redemption retried (see `Redemption`).
+    let (minted_at, access_token, ttl) = match store
+        .redeem_code(&code_hash, now, &issued, Some(grace))
+        .await?
+    {
+        Redemption::Redeemed { .. } => (now, first.token, first.ttl),
+        Redemption::Retried { code: used, .. } => {
+            let at = used.used_at.unwrap_or(now);
+            let again = prepare_access_token(core, keys, &access, at)?;
+            (at, again.token, again.ttl)
+        }
         // The store revoked the grant in the same transaction that saw the replay.
         Redemption::AlreadyUsed { grant_id } => {
-            // Who the code was for, for the audit trail (a rare path; the
-            // replay is already handled, so a failed read only leaves it out).
-            let sub = store.grant(&grant_id).await.ok().flatten().map(|g| g.sub);
-            return Err(OAuthError::new(
-                ErrorCode::InvalidGrant,
-                "the authorization code was already used",
-            )
-            .with_incident(Incident::CodeReuse {
-                grant_id,
-                sub,
-                client_id: client.client_id.clone(),
-            })
-            .into());
+            return Err(reused(client, grant_id, grant.sub));
         }
         Redemption::Unknown => return Err(invalid_grant("the authorization code is invalid")),
     };
-    // RFC 9700 §4.5: the code is bound to the client, the redirect URI and
-    // the PKCE challenge.
+
+    let id_token = if scope.contains("openid") {
+        Some(id_token::mint(
+            core,
+            keys,
+            &IdTokenInput {
+                client,
+                user: &user,
+                grant: &grant,
+                scope: &scope,
+                nonce: stored.nonce.as_deref(),
+                access_token: &access_token,
+            },
+            minted_at,
+        )?)
+    } else {
+        None
+    };
+
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: ttl - (now - minted_at),
+        scope: scope.to_string(),
+        refresh_token,
+        id_token,
+    })
+}
+
+/// RFC 9700 §4.5: the code is bound to the client, the redirect URI and
+/// the PKCE challenge; an unused one must not have expired, and its grant
+/// must stand.
+fn check(
+    client: &Client,
+    code: &AuthorizationCode,
+    grant: &Grant,
+    redirect_uri: &str,
+    verifier: Option<&str>,
+    now: UnixTime,
+) -> Result<(), Error> {
     if code.client_id != client.client_id {
         return Err(invalid_grant(
             "the authorization code was issued to another client",
         ));
     }
-    if now >= code.expires_at {
+    if code.used_at.is_none() && now >= code.expires_at {
         return Err(invalid_grant("the authorization code has expired"));
     }
     if code.redirect_uri != redirect_uri {
@@ -85,74 +184,19 @@ pub async fn exchange<S: Store>(
     if grant.revoked_at.is_some() {
         return Err(invalid_grant("the grant has been revoked"));
     }
-    let user = store
-        .user(&grant.sub)
-        .await?
-        .filter(|u| !u.disabled)
-        .ok_or_else(|| invalid_grant("the user is no longer active"))?;
+    Ok(())
+}
 
-    let scope = Scope::parse(&grant.scope).unwrap_or_default();
-    let access = AccessGrant {
-        client,
-        sub: user.sub.clone(),
-        scope: scope.clone(),
-        audience: grant.audience.clone(),
-        auth_time: Some(grant.auth_time),
-        amr: Some(grant.amr.clone()),
-        grant_id: Some(grant.grant_id.clone()),
-        jti_suffix: None,
-    };
-    let (access_token, expires_in) = mint_access_token(core, store, keys, &access, now).await?;
-
-    let id_token = if scope.contains("openid") {
-        Some(id_token::mint(
-            core,
-            keys,
-            &IdTokenInput {
-                client,
-                user: &user,
-                grant: &grant,
-                scope: &scope,
-                nonce: code.nonce.as_deref(),
-                access_token: &access_token,
-            },
-            now,
-        )?)
-    } else {
-        None
-    };
-
-    // A refresh token when offline access was granted (OIDC Core §11) or
-    // the client always gets one.
-    let wants_refresh = scope.contains("offline_access") || client.always_issue_refresh_token;
-    let refresh_token = if wants_refresh
-        && core.features.refresh()
-        && client.grant_types.contains(&GrantType::RefreshToken)
-    {
-        let token = secret::random_string(32)?;
-        store
-            .put_refresh_token(&RefreshToken {
-                token_hash: secret::token_hash(&token),
-                grant_id: grant.grant_id.clone(),
-                client_id: client.client_id.clone(),
-                scope: grant.scope.clone(),
-                issued_at: now,
-                expires_at: (now + core.settings.refresh_idle_ttl).min(grant.expires_at),
-                consumed_at: None,
-                replaced_by: None,
-            })
-            .await?;
-        Some(token)
-    } else {
-        None
-    };
-
-    Ok(TokenResponse {
-        access_token,
-        token_type: "Bearer",
-        expires_in,
-        scope: scope.to_string(),
-        refresh_token,
-        id_token,
+/// The answer to a replayed code, with what the audit trail needs.
+fn reused(client: &Client, grant_id: String, sub: String) -> Error {
+    OAuthError::new(
+        ErrorCode::InvalidGrant,
+        "the authorization code was already used",
+    )
+    .with_incident(Incident::CodeReuse {
+        grant_id,
+        sub: Some(sub),
+        client_id: client.client_id.clone(),
     })
+    .into()
 }

@@ -5,8 +5,19 @@ pub mod authorization_code;
 pub mod client_credentials;
 pub mod refresh_token;
 
+use crate::Core;
 use crate::error::{Error, ErrorCode, OAuthError};
 use crate::model::{Client, GrantType};
+
+/// A value derived from a presented code or refresh token with the server
+/// key: HMAC(pepper, "PURPOSE:INPUT"), base64url. Deterministic, so a
+/// retried grant answers with the same tokens without storing any of them
+/// in plaintext; unguessable without the server key.
+pub(crate) fn derive(core: &Core, purpose: &str, input: &str) -> String {
+    use base64::Engine;
+    let mac = core.pepper.hash_secret(&format!("{purpose}:{input}"));
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac)
+}
 
 /// RFC 6749 §5.2 `invalid_grant`, with a reason.
 pub(crate) fn invalid_grant(why: &str) -> Error {

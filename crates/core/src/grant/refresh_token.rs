@@ -6,8 +6,8 @@
 //! successor is derived from the old token with a server key, so nothing
 //! secret is stored to make that possible.
 
-use super::{ensure_allowed, invalid_grant};
-use crate::access_token::{AccessGrant, TokenResponse, mint_access_token};
+use super::{derive, ensure_allowed, invalid_grant};
+use crate::access_token::{AccessGrant, TokenResponse, prepare_access_token};
 use crate::audit::Incident;
 use crate::client::validate_resource;
 use crate::error::{Error, ErrorCode, OAuthError};
@@ -18,15 +18,6 @@ use crate::params::Params;
 use crate::scope::Scope;
 use crate::store::Store;
 use crate::{Core, secret};
-
-/// The successor of a refresh token: HMAC(pepper, "refresh-successor" ‖ old),
-/// base64url. Deterministic, so a retry computes the same one; unguessable
-/// without the server key.
-fn successor(core: &Core, old: &str) -> String {
-    use base64::Engine;
-    let mac = core.pepper.hash_secret(&format!("refresh-successor:{old}"));
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac)
-}
 
 pub async fn exchange<S: Store>(
     core: &Core,
@@ -93,7 +84,18 @@ pub async fn exchange<S: Store>(
         audience = grant.audience.clone();
     }
 
-    let next = successor(core, presented);
+    // Everything the refresh needs is read and checked before the old token
+    // is consumed, and everything it writes is written in the transaction
+    // that consumes it: once that commits, only the reply can be lost.
+    let user = store
+        .user(&grant.sub)
+        .await?
+        .filter(|u| !u.disabled)
+        .ok_or_else(|| invalid_grant("the user is no longer active"))?;
+
+    // The successor: HMAC(pepper, "refresh-successor:" ‖ old), so a retry
+    // computes the same one.
+    let next = derive(core, "refresh-successor", presented);
     let new = RefreshToken {
         token_hash: secret::token_hash(&next),
         grant_id: grant.grant_id.clone(),
@@ -106,10 +108,33 @@ pub async fn exchange<S: Store>(
         consumed_at: None,
         replaced_by: None,
     };
-    let (old, grant) = match store
+    // The access token's instant is the rotation's, so that a retry inside
+    // the grace window answers with the same token (`jti`, `iat`, and for
+    // an opaque token the same value, derived from the old token and what
+    // this request asked for).
+    let minted_at = old.consumed_at.unwrap_or(now);
+    let opaque_value = derive(
+        core,
+        "refresh-access",
+        &format!("{presented} {scope} {}", audience.join(" ")),
+    );
+    let access = AccessGrant {
+        client,
+        sub: user.sub.clone(),
+        scope: scope.clone(),
+        audience,
+        auth_time: Some(grant.auth_time),
+        amr: Some(grant.amr.clone()),
+        grant_id: Some(grant.grant_id.clone()),
+        jti_suffix: Some(next.chars().take(22).collect()),
+        opaque_value: Some(opaque_value),
+    };
+    let minted = prepare_access_token(core, keys, &access, minted_at)?;
+    let (minted, grant) = match store
         .rotate_refresh(
             &old_hash,
             &new,
+            minted.stored.as_ref(),
             now,
             client
                 .refresh_grace_secs
@@ -117,7 +142,10 @@ pub async fn exchange<S: Store>(
         )
         .await?
     {
-        Rotation::Rotated { old, grant } | Rotation::Retried { old, grant } => (old, grant),
+        // A retry read after the first rotation mints at that rotation's
+        // instant; one that raced it (read before, rotated after) is off by
+        // less than the grace window, with the same `jti` and opaque value.
+        Rotation::Rotated { grant, .. } | Rotation::Retried { grant, .. } => (minted, grant),
         Rotation::Reused { grant_id } => {
             return Err(OAuthError::new(
                 ErrorCode::InvalidGrant,
@@ -132,26 +160,9 @@ pub async fn exchange<S: Store>(
         }
         Rotation::Unknown => return Err(invalid_grant("the refresh token is invalid")),
     };
-    let user = store
-        .user(&grant.sub)
-        .await?
-        .filter(|u| !u.disabled)
-        .ok_or_else(|| invalid_grant("the user is no longer active"))?;
+    let access_token = minted.token;
+    let expires_in = minted.ttl;
 
-    // The same instant and jti for a retry as for the first rotation.
-    let minted_at = old.consumed_at.unwrap_or(now);
-    let access = AccessGrant {
-        client,
-        sub: user.sub.clone(),
-        scope: scope.clone(),
-        audience,
-        auth_time: Some(grant.auth_time),
-        amr: Some(grant.amr.clone()),
-        grant_id: Some(grant.grant_id.clone()),
-        jti_suffix: Some(next.chars().take(22).collect()),
-    };
-    let (access_token, expires_in) =
-        mint_access_token(core, store, keys, &access, minted_at).await?;
     // OIDC Core §12.2: a refreshed ID token keeps sub, auth_time; no nonce.
     let id_token = if scope.contains("openid") {
         Some(id_token::mint(

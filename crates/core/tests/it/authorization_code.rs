@@ -267,3 +267,108 @@ async fn a_replayed_code_is_reported_as_an_incident() {
     };
     assert_eq!(o.incident, None);
 }
+
+/// `code_retry_grace` (here 3 s): the same redemption again — same client,
+/// redirect URI and verifier — strictly within the window after the first
+/// gets the same tokens and revokes nothing; anything else is a replay,
+/// which revokes the grant. Both token formats.
+#[tokio::test]
+async fn a_retried_redemption_inside_the_window_gets_the_same_tokens() {
+    use frontdesk_core::model::AccessTokenFormat;
+    const OTHER_VERIFIER: &str = "a-different-verifier-of-forty-three-characters-long";
+    struct Retry {
+        description: &'static str,
+        after: i64,
+        client: &'static str,
+        verifier: &'static str,
+        same_tokens: bool,
+    }
+    let retries = [
+        Retry {
+            description: "the same request at once",
+            after: 0,
+            client: "app",
+            verifier: VERIFIER,
+            same_tokens: true,
+        },
+        Retry {
+            description: "the same request in the last second of the window",
+            after: 2,
+            client: "app",
+            verifier: VERIFIER,
+            same_tokens: true,
+        },
+        Retry {
+            description: "the same request when the window has closed",
+            after: 3,
+            client: "app",
+            verifier: VERIFIER,
+            same_tokens: false,
+        },
+        Retry {
+            description: "another verifier inside the window",
+            after: 0,
+            client: "app",
+            verifier: OTHER_VERIFIER,
+            same_tokens: false,
+        },
+        Retry {
+            description: "another client inside the window",
+            after: 0,
+            client: "other",
+            verifier: VERIFIER,
+            same_tokens: false,
+        },
+    ];
+    for format in [AccessTokenFormat::Jwt, AccessTokenFormat::Opaque] {
+        for r in &retries {
+            let what = format!("{format:?}: {}", r.description);
+            let mut env = env_with(|c| c.access_token_format = format).await;
+            env.core.settings.code_retry_grace = 3;
+            let code = authorization_code(&env, "openid offline_access", NOW).await;
+            let first = redeem(&env, &code, NOW).await.unwrap();
+            let form = [
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", r.verifier),
+            ];
+            let again = token_as(&env, basic(r.client, SECRET), &form, NOW + r.after).await;
+            let rt = first.refresh_token.clone().unwrap();
+            if r.same_tokens {
+                let again = again.unwrap();
+                assert_eq!(again.refresh_token, first.refresh_token, "{what}");
+                assert_eq!(again.expires_in, first.expires_in - r.after, "{what}");
+                match format {
+                    AccessTokenFormat::Opaque => {
+                        assert_eq!(again.access_token, first.access_token, "{what}")
+                    }
+                    AccessTokenFormat::Jwt => {
+                        let (a, b) = (claims(&again.access_token), claims(&first.access_token));
+                        assert_eq!((&a["jti"], &a["iat"]), (&b["jti"], &b["iat"]), "{what}");
+                    }
+                }
+                let (mut a, mut b) = (
+                    claims(again.id_token.as_deref().unwrap()),
+                    claims(first.id_token.as_deref().unwrap()),
+                );
+                if format == AccessTokenFormat::Jwt {
+                    // ES256 signatures are randomised, so the JWT and its
+                    // hash differ; every other claim is the same.
+                    a.as_object_mut().unwrap().remove("at_hash");
+                    b.as_object_mut().unwrap().remove("at_hash");
+                }
+                assert_eq!(a, b, "{what}: the same ID token claims");
+                // Nothing was revoked: the refresh token works.
+                refresh(&env, &rt, NOW + 5).await.unwrap();
+            } else {
+                assert_eq!(code_of(again), ErrorCode::InvalidGrant, "{what}");
+                assert_eq!(
+                    code_of(refresh(&env, &rt, NOW + 5).await),
+                    ErrorCode::InvalidGrant,
+                    "{what}: the replay revoked the grant"
+                );
+            }
+        }
+    }
+}

@@ -108,6 +108,7 @@ pub async fn env_with(tweak: impl FnOnce(&mut Client)) -> Env {
             session_ttl: SESSION_TTL,
             refresh_idle_ttl: REFRESH_IDLE_TTL,
             refresh_grace: REFRESH_GRACE,
+            code_retry_grace: 0,
             require_mfa: frontdesk_core::mfa::RequireMfa::IfEnrolled,
         },
         features: Features::default(),

@@ -160,7 +160,7 @@ pub(crate) fn show(app: &AppState, e: Error) -> Response {
                 None,
             );
             r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                .insert(header::RETRY_AFTER, super::error::OUTAGE_RETRY_AFTER);
             r
         }
         Error::Internal(d) => {

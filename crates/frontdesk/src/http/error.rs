@@ -22,6 +22,12 @@ use serde_json::json;
 use crate::ops::OpsError;
 
 /// Headers every token-bearing or error response carries (RFC 6749 §5.1).
+/// `Retry-After` of a 503 during a store outage, seconds. Short on purpose:
+/// the circuit breaker makes each early retry cost microseconds, and a
+/// client that obeys it retries a grant whose reply was lost inside the
+/// default `refresh_grace_secs` (2) and gets the same tokens.
+pub const OUTAGE_RETRY_AFTER: HeaderValue = HeaderValue::from_static("1");
+
 pub const NO_STORE: [(HeaderName, HeaderValue); 2] = [
     (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
     (header::PRAGMA, HeaderValue::from_static("no-cache")),
@@ -97,7 +103,7 @@ impl IntoResponse for ApiError {
                     "the service is temporarily unavailable; retry later",
                 ));
                 resp.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                    .insert(header::RETRY_AFTER, OUTAGE_RETRY_AFTER);
                 resp
             }
             Error::Internal(detail) => {

@@ -1,4 +1,4 @@
-use frontdesk_core::model::{AuthMethod, ClientId, Redemption};
+use frontdesk_core::model::{AuthMethod, ClientId, Issued, Redemption};
 use frontdesk_core::scope::Scope;
 use frontdesk_core::store::{Store, StoreError};
 use frontdesk_store::Db;
@@ -280,7 +280,9 @@ async fn client_delete_takes_grants_and_consents(db: &Db) {
     assert_eq!(db.grant("g1").await.unwrap(), None);
     assert_eq!(db.refresh_token(&[1; 32]).await.unwrap(), None);
     assert_eq!(
-        db.redeem_code(&[100; 32], NOW).await.unwrap(),
+        db.redeem_code(&[100; 32], NOW, &Issued::default(), None)
+            .await
+            .unwrap(),
         Redemption::Unknown
     );
     let remaining = db.list_consents("alice").await.unwrap();
@@ -297,7 +299,9 @@ async fn client_delete_takes_grants_and_consents(db: &Db) {
     assert_eq!(db.grant("g2").await.unwrap(), Some(kept));
     assert!(db.refresh_token(&[2; 32]).await.unwrap().is_some());
     assert!(matches!(
-        db.redeem_code(&[101; 32], NOW).await.unwrap(),
+        db.redeem_code(&[101; 32], NOW, &Issued::default(), None)
+            .await
+            .unwrap(),
         Redemption::Redeemed { .. }
     ));
 }

@@ -1,8 +1,8 @@
-use frontdesk_core::model::{ClientId, Redemption};
+use frontdesk_core::model::{ClientId, Issued, Redemption};
 use frontdesk_core::store::{Store, StoreError};
 use frontdesk_store::Db;
 
-use crate::support::{NOW, client, code, grant, seed};
+use crate::support::{NOW, client, code, grant, refresh, seed, token};
 
 contract!(
     authorization_put_get,
@@ -11,6 +11,9 @@ contract!(
     grant_revoke,
     redeem_code_once,
     redeem_code_concurrent_one_winner,
+    code_reads_without_spending,
+    redeem_code_stores_what_it_issues_or_nothing,
+    redeem_code_retry_window,
 );
 
 async fn authorization_put_get(db: &Db) {
@@ -29,7 +32,11 @@ async fn authorization_put_get(db: &Db) {
     assert_eq!(db.grant("g2").await.unwrap(), Some(bare.clone()));
     assert_eq!(db.grant("g3").await.unwrap(), None);
     // The code round-trips through its redemption.
-    match db.redeem_code(&[2; 32], NOW).await.unwrap() {
+    match db
+        .redeem_code(&[2; 32], NOW, &Issued::default(), None)
+        .await
+        .unwrap()
+    {
         Redemption::Redeemed { code, grant } => {
             bare_code.used_at = Some(NOW);
             assert_eq!(code, bare_code);
@@ -57,7 +64,9 @@ async fn authorization_conflict_stores_nothing(db: &Db) {
         other => panic!("expected Conflict on grant_id, got {other:?}"),
     }
     assert_eq!(
-        db.redeem_code(&[3; 32], NOW).await.unwrap(),
+        db.redeem_code(&[3; 32], NOW, &Issued::default(), None)
+            .await
+            .unwrap(),
         Redemption::Unknown
     );
 }
@@ -94,7 +103,11 @@ async fn redeem_code_once(db: &Db) {
     let c = code(1, &g);
     db.put_authorization(&g, &c).await.unwrap();
 
-    match db.redeem_code(&[1; 32], NOW).await.unwrap() {
+    match db
+        .redeem_code(&[1; 32], NOW, &Issued::default(), None)
+        .await
+        .unwrap()
+    {
         Redemption::Redeemed { code, grant } => {
             assert_eq!(code.used_at, Some(NOW));
             assert_eq!(
@@ -112,7 +125,9 @@ async fn redeem_code_once(db: &Db) {
 
     // A replay revokes the grant.
     assert_eq!(
-        db.redeem_code(&[1; 32], NOW + 1).await.unwrap(),
+        db.redeem_code(&[1; 32], NOW + 1, &Issued::default(), None)
+            .await
+            .unwrap(),
         Redemption::AlreadyUsed {
             grant_id: "g1".into()
         }
@@ -123,7 +138,9 @@ async fn redeem_code_once(db: &Db) {
     );
     // Another replay: same answer, the first revocation time stays.
     assert_eq!(
-        db.redeem_code(&[1; 32], NOW + 2).await.unwrap(),
+        db.redeem_code(&[1; 32], NOW + 2, &Issued::default(), None)
+            .await
+            .unwrap(),
         Redemption::AlreadyUsed {
             grant_id: "g1".into()
         }
@@ -135,7 +152,9 @@ async fn redeem_code_once(db: &Db) {
     // Other grants are untouched.
     assert_eq!(db.grant("g2").await.unwrap(), Some(other));
     assert_eq!(
-        db.redeem_code(&[9; 32], NOW).await.unwrap(),
+        db.redeem_code(&[9; 32], NOW, &Issued::default(), None)
+            .await
+            .unwrap(),
         Redemption::Unknown
     );
     // Expiry is core's business: an expired code still redeems.
@@ -144,7 +163,9 @@ async fn redeem_code_once(db: &Db) {
     expired.expires_at = NOW - 100;
     db.put_authorization(&late, &expired).await.unwrap();
     assert!(matches!(
-        db.redeem_code(&[3; 32], NOW).await.unwrap(),
+        db.redeem_code(&[3; 32], NOW, &Issued::default(), None)
+            .await
+            .unwrap(),
         Redemption::Redeemed { .. }
     ));
 }
@@ -157,7 +178,10 @@ async fn redeem_code_concurrent_one_winner(db: &Db) {
     let tasks: Vec<_> = (0..10)
         .map(|i| {
             let db = db.clone();
-            tokio::spawn(async move { db.redeem_code(&[1; 32], NOW + i).await })
+            tokio::spawn(async move {
+                db.redeem_code(&[1; 32], NOW + i, &Issued::default(), None)
+                    .await
+            })
         })
         .collect();
     let (mut redeemed, mut already_used) = (0, 0);
@@ -171,9 +195,125 @@ async fn redeem_code_concurrent_one_winner(db: &Db) {
                 assert_eq!(grant_id, "g1");
                 already_used += 1;
             }
-            Redemption::Unknown => panic!("the code exists"),
+            other => panic!("the code exists and no retry was vouched for: {other:?}"),
         }
     }
     assert_eq!((redeemed, already_used), (1, 9));
     assert!(db.grant("g1").await.unwrap().unwrap().revoked_at.is_some());
+}
+
+async fn code_reads_without_spending(db: &Db) {
+    let g = grant("g1", "app", "alice", None);
+    seed(db, &["app"], &[], &[]).await;
+    let c = code(1, &g);
+    db.put_authorization(&g, &c).await.unwrap();
+    assert_eq!(
+        db.code(&[1; 32]).await.unwrap(),
+        Some((c.clone(), g.clone()))
+    );
+    assert_eq!(
+        db.code(&[1; 32]).await.unwrap(),
+        Some((c.clone(), g.clone()))
+    );
+    assert_eq!(db.code(&[2; 32]).await.unwrap(), None);
+    db.redeem_code(&[1; 32], NOW, &Issued::default(), None)
+        .await
+        .unwrap();
+    let (used, _) = db.code(&[1; 32]).await.unwrap().unwrap();
+    assert_eq!(used.used_at, Some(NOW));
+}
+
+/// The refresh token and the opaque access token of a redemption are
+/// written in the transaction that spends the code: both or neither.
+async fn redeem_code_stores_what_it_issues_or_nothing(db: &Db) {
+    let g = grant("g1", "app", "alice", None);
+    seed(db, &["app"], &[], &[]).await;
+    db.put_authorization(&g, &code(1, &g)).await.unwrap();
+    let mut at = token(40, NOW + 300);
+    at.jti = "g1.x".into();
+    let issued = Issued {
+        refresh: Some(refresh(vec![41; 32], &g)),
+        opaque: Some(at.clone()),
+    };
+    assert!(matches!(
+        db.redeem_code(&[1; 32], NOW, &issued, Some(2))
+            .await
+            .unwrap(),
+        Redemption::Redeemed { .. }
+    ));
+    assert_eq!(db.opaque_token(&[40; 32]).await.unwrap(), Some(at.clone()));
+    let (stored, _) = db.refresh_token(&[41; 32]).await.unwrap().unwrap();
+    assert_eq!(stored, refresh(vec![41; 32], &g));
+
+    // A second code whose issue collides with a stored token: the whole
+    // redemption rolls back, the code stays unused.
+    let g2 = grant("g2", "app", "alice", None);
+    db.put_authorization(&g2, &code(2, &g2)).await.unwrap();
+    let clash = Issued {
+        refresh: Some(refresh(vec![42; 32], &g2)),
+        opaque: Some(at),
+    };
+    assert!(matches!(
+        db.redeem_code(&[2; 32], NOW, &clash, Some(2)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let (unused, _) = db.code(&[2; 32]).await.unwrap().unwrap();
+    assert_eq!(unused.used_at, None);
+    assert_eq!(db.refresh_token(&[42; 32]).await.unwrap(), None);
+}
+
+/// A used code is `Retried` (nothing written or revoked) only when the
+/// caller vouches for the request and it comes strictly within the grace
+/// after the first use; anything else is a replay.
+async fn redeem_code_retry_window(db: &Db) {
+    seed(db, &["app"], &[], &[]).await;
+    // Used at NOW.
+    let cases: [(&str, Option<i64>, i64, bool); 6] = [
+        ("vouched, at once", Some(2), NOW, true),
+        ("vouched, last second of the grace", Some(2), NOW + 1, true),
+        ("vouched, grace over", Some(2), NOW + 2, false),
+        ("vouched, grace 0 (off)", Some(0), NOW, false),
+        ("not vouched, at once", None, NOW, false),
+        (
+            "not vouched, inside what would be the grace",
+            None,
+            NOW + 1,
+            false,
+        ),
+    ];
+    for (i, (what, grace, at, retried)) in cases.into_iter().enumerate() {
+        let id = format!("r{i}");
+        let g = grant(&id, "app", "alice", None);
+        let byte = 60 + i as u8;
+        db.put_authorization(&g, &code(byte, &g)).await.unwrap();
+        let first = Issued {
+            refresh: Some(refresh(vec![byte + 100; 32], &g)),
+            opaque: None,
+        };
+        assert!(matches!(
+            db.redeem_code(&[byte; 32], NOW, &first, grace)
+                .await
+                .unwrap(),
+            Redemption::Redeemed { .. }
+        ));
+        // The retry carries the same rows; they are not written again.
+        let outcome = db
+            .redeem_code(&[byte; 32], at, &first, grace)
+            .await
+            .unwrap();
+        let revoked = db.grant(&id).await.unwrap().unwrap().revoked_at;
+        if retried {
+            match outcome {
+                Redemption::Retried { code, grant } => {
+                    assert_eq!(code.used_at, Some(NOW), "{what}");
+                    assert_eq!(grant.grant_id, id, "{what}");
+                }
+                other => panic!("{what}: expected Retried, got {other:?}"),
+            }
+            assert_eq!(revoked, None, "{what}");
+        } else {
+            assert_eq!(outcome, Redemption::AlreadyUsed { grant_id: id }, "{what}");
+            assert_eq!(revoked, Some(at), "{what}");
+        }
+    }
 }

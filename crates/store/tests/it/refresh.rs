@@ -2,7 +2,7 @@ use frontdesk_core::model::{RefreshToken, Rotation};
 use frontdesk_core::store::{Store, StoreError};
 use frontdesk_store::Db;
 
-use crate::support::{NOW, code, grant, refresh, seed};
+use crate::support::{NOW, code, grant, refresh, seed, token};
 
 contract!(
     refresh_put_get,
@@ -11,6 +11,7 @@ contract!(
     refresh_rotate_unknown,
     refresh_rotate_concurrent_same_successor,
     refresh_rotate_concurrent_different_successors,
+    refresh_rotate_stores_its_opaque_token,
 );
 
 fn hash(byte: u8) -> Vec<u8> {
@@ -77,7 +78,9 @@ async fn refresh_rotate_then_retry_then_reuse(db: &Db) {
         ..r1.clone()
     };
     assert_eq!(
-        db.rotate_refresh(&hash(1), &r2, NOW, 30).await.unwrap(),
+        db.rotate_refresh(&hash(1), &r2, None, NOW, 30)
+            .await
+            .unwrap(),
         Rotation::Rotated {
             old: consumed_r1.clone(),
             grant: g.clone()
@@ -96,7 +99,7 @@ async fn refresh_rotate_then_retry_then_reuse(db: &Db) {
     // successor keeps its first issue time.
     let r2_again = successor(2, &r1, NOW + 5);
     assert_eq!(
-        db.rotate_refresh(&hash(1), &r2_again, NOW + 5, 30)
+        db.rotate_refresh(&hash(1), &r2_again, None, NOW + 5, 30)
             .await
             .unwrap(),
         Rotation::Retried {
@@ -113,7 +116,7 @@ async fn refresh_rotate_then_retry_then_reuse(db: &Db) {
     // The chain goes on from the successor.
     let r3 = successor(3, &r2, NOW + 10);
     assert!(matches!(
-        db.rotate_refresh(&hash(2), &r3, NOW + 10, 30)
+        db.rotate_refresh(&hash(2), &r3, None, NOW + 10, 30)
             .await
             .unwrap(),
         Rotation::Rotated { .. }
@@ -122,7 +125,7 @@ async fn refresh_rotate_then_retry_then_reuse(db: &Db) {
     // The old token toward another successor: reuse, the grant is revoked.
     let other = successor(4, &r1, NOW + 12);
     assert_eq!(
-        db.rotate_refresh(&hash(1), &other, NOW + 12, 30)
+        db.rotate_refresh(&hash(1), &other, None, NOW + 12, 30)
             .await
             .unwrap(),
         Rotation::Reused {
@@ -148,18 +151,22 @@ async fn refresh_rotate_grace_window(db: &Db) {
     db.put_refresh_token(&r1).await.unwrap();
     let r2 = successor(2, &r1, NOW);
     assert!(matches!(
-        db.rotate_refresh(&hash(1), &r2, NOW, 10).await.unwrap(),
+        db.rotate_refresh(&hash(1), &r2, None, NOW, 10)
+            .await
+            .unwrap(),
         Rotation::Rotated { .. }
     ));
     // now - consumed_at < grace: still a retry just inside the window...
     assert!(matches!(
-        db.rotate_refresh(&hash(1), &r2, NOW + 9, 10).await.unwrap(),
+        db.rotate_refresh(&hash(1), &r2, None, NOW + 9, 10)
+            .await
+            .unwrap(),
         Rotation::Retried { .. }
     ));
     assert_eq!(db.grant("g1").await.unwrap().unwrap().revoked_at, None);
     // ...at the boundary it is reuse (strict: never later than the grace).
     assert_eq!(
-        db.rotate_refresh(&hash(1), &r2, NOW + 10, 10)
+        db.rotate_refresh(&hash(1), &r2, None, NOW + 10, 10)
             .await
             .unwrap(),
         Rotation::Reused {
@@ -178,11 +185,15 @@ async fn refresh_rotate_grace_window(db: &Db) {
     db.put_refresh_token(&s1).await.unwrap();
     let s2 = successor(12, &s1, NOW);
     assert!(matches!(
-        db.rotate_refresh(&hash(11), &s2, NOW, 0).await.unwrap(),
+        db.rotate_refresh(&hash(11), &s2, None, NOW, 0)
+            .await
+            .unwrap(),
         Rotation::Rotated { .. }
     ));
     assert!(matches!(
-        db.rotate_refresh(&hash(11), &s2, NOW, 0).await.unwrap(),
+        db.rotate_refresh(&hash(11), &s2, None, NOW, 0)
+            .await
+            .unwrap(),
         Rotation::Reused { .. }
     ));
     assert!(db.grant("g2").await.unwrap().unwrap().revoked_at.is_some());
@@ -193,7 +204,9 @@ async fn refresh_rotate_unknown(db: &Db) {
     seed(db, &["app"], &[], &[&g]).await;
     let new = refresh(hash(2), &g);
     assert_eq!(
-        db.rotate_refresh(&hash(1), &new, NOW, 30).await.unwrap(),
+        db.rotate_refresh(&hash(1), &new, None, NOW, 30)
+            .await
+            .unwrap(),
         Rotation::Unknown
     );
     assert_eq!(db.refresh_token(&hash(2)).await.unwrap(), None);
@@ -210,7 +223,7 @@ async fn refresh_rotate_concurrent_same_successor(db: &Db) {
     let tasks: Vec<_> = (0..20)
         .map(|_| {
             let (db, r2) = (db.clone(), r2.clone());
-            tokio::spawn(async move { db.rotate_refresh(&hash(1), &r2, NOW, 3600).await })
+            tokio::spawn(async move { db.rotate_refresh(&hash(1), &r2, None, NOW, 3600).await })
         })
         .collect();
     let (mut rotated, mut retried) = (0, 0);
@@ -235,7 +248,7 @@ async fn refresh_rotate_concurrent_different_successors(db: &Db) {
     let tasks: Vec<_> = (0..20u8)
         .map(|i| {
             let (db, new) = (db.clone(), successor(100 + i, &r1, NOW));
-            tokio::spawn(async move { db.rotate_refresh(&hash(1), &new, NOW, 3600).await })
+            tokio::spawn(async move { db.rotate_refresh(&hash(1), &new, None, NOW, 3600).await })
         })
         .collect();
     let (mut rotated, mut reused) = (0, 0);
@@ -258,4 +271,51 @@ async fn refresh_rotate_concurrent_different_successors(db: &Db) {
         let stored = db.refresh_token(&hash(100 + i)).await.unwrap().is_some();
         assert_eq!(stored, hash(100 + i) == winner, "successor {i}");
     }
+}
+
+/// The opaque access token of a refresh is stored in the rotation's
+/// transaction; a retry stores its own if it is not there yet, and the same
+/// one again changes nothing.
+async fn refresh_rotate_stores_its_opaque_token(db: &Db) {
+    let g = grant("g1", "app", "alice", None);
+    seed(db, &["app"], &[], &[&g]).await;
+    let old = refresh(hash(1), &g);
+    db.put_refresh_token(&old).await.unwrap();
+    let next = successor(2, &old, NOW);
+    let mut at = token(50, NOW + 300);
+    at.jti = "g1.a".into();
+    assert!(matches!(
+        db.rotate_refresh(&hash(1), &next, Some(&at), NOW, 10)
+            .await
+            .unwrap(),
+        Rotation::Rotated { .. }
+    ));
+    assert_eq!(db.opaque_token(&hash(50)).await.unwrap(), Some(at.clone()));
+    // The same retry: nothing new, nothing lost.
+    assert!(matches!(
+        db.rotate_refresh(&hash(1), &next, Some(&at), NOW + 1, 10)
+            .await
+            .unwrap(),
+        Rotation::Retried { .. }
+    ));
+    assert_eq!(db.opaque_token(&hash(50)).await.unwrap(), Some(at));
+    // A retry that asked for less: its own token.
+    let mut narrower = token(51, NOW + 300);
+    narrower.scope = "openid".into();
+    assert!(matches!(
+        db.rotate_refresh(&hash(1), &next, Some(&narrower), NOW + 1, 10)
+            .await
+            .unwrap(),
+        Rotation::Retried { .. }
+    ));
+    assert_eq!(db.opaque_token(&hash(51)).await.unwrap(), Some(narrower));
+    // A replay stores nothing.
+    let late = token(52, NOW + 300);
+    assert!(matches!(
+        db.rotate_refresh(&hash(1), &next, Some(&late), NOW + 20, 10)
+            .await
+            .unwrap(),
+        Rotation::Reused { .. }
+    ));
+    assert_eq!(db.opaque_token(&hash(52)).await.unwrap(), None);
 }

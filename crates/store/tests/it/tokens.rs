@@ -135,12 +135,26 @@ async fn purge_expired_signin(db: &Db) {
     assert_eq!(db.purge_expired(NOW).await.unwrap(), 7);
     assert_eq!(db.grant("g-expired").await.unwrap(), None);
     assert_eq!(
-        db.redeem_code(&[100; 32], NOW).await.unwrap(),
+        db.redeem_code(
+            &[100; 32],
+            NOW,
+            &frontdesk_core::model::Issued::default(),
+            None
+        )
+        .await
+        .unwrap(),
         Redemption::Unknown
     );
     assert_eq!(db.refresh_token(&[10; 32]).await.unwrap(), None);
     assert_eq!(
-        db.redeem_code(&[2; 32], NOW).await.unwrap(),
+        db.redeem_code(
+            &[2; 32],
+            NOW,
+            &frontdesk_core::model::Issued::default(),
+            None
+        )
+        .await
+        .unwrap(),
         Redemption::Unknown
     );
     assert!(
@@ -163,7 +177,14 @@ async fn purge_expired_signin(db: &Db) {
         1
     );
     assert!(matches!(
-        db.redeem_code(&[101; 32], NOW).await.unwrap(),
+        db.redeem_code(
+            &[101; 32],
+            NOW,
+            &frontdesk_core::model::Issued::default(),
+            None
+        )
+        .await
+        .unwrap(),
         Redemption::Redeemed { .. }
     ));
 }

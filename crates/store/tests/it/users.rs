@@ -343,7 +343,14 @@ async fn user_delete_takes_everything(db: &Db) {
     assert_eq!(db.refresh_token(&[12; 32]).await.unwrap(), None);
     // The codes went with the grants (seed gave a1 the code [100; 32]).
     assert_eq!(
-        db.redeem_code(&[100; 32], NOW).await.unwrap(),
+        db.redeem_code(
+            &[100; 32],
+            NOW,
+            &frontdesk_core::model::Issued::default(),
+            None
+        )
+        .await
+        .unwrap(),
         Redemption::Unknown
     );
     assert_eq!(db.list_consents("s1").await.unwrap(), vec![]);
@@ -359,7 +366,14 @@ async fn user_delete_takes_everything(db: &Db) {
             .is_some()
     );
     assert!(matches!(
-        db.redeem_code(&[103; 32], NOW).await.unwrap(),
+        db.redeem_code(
+            &[103; 32],
+            NOW,
+            &frontdesk_core::model::Issued::default(),
+            None
+        )
+        .await
+        .unwrap(),
         Redemption::Redeemed { .. }
     ));
     assert!(!db.delete_user("s1").await.unwrap());

@@ -1,8 +1,9 @@
 //! `frontdesk demo`: the whole story in one command. Starts, as child
 //! processes of this same binary, frontdesk (`serve`, SQLite in the data
 //! directory, no admin API), the demo API, the gateway and the demo relying
-//! party on fixed local ports, seeded with a demo user and the clients they
-//! need. Ctrl-C stops everything.
+//! party on local ports (8080, 8082, 8083, 8084 unless flags say
+//! otherwise), seeded with a demo user and the clients they need. Ctrl-C
+//! stops everything.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -11,10 +12,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
 
-pub const ISSUER: &str = "http://127.0.0.1:8080";
-pub const GATEWAY: &str = "http://127.0.0.1:8082";
-pub const API: &str = "127.0.0.1:8083";
-pub const RP: &str = "http://127.0.0.1:8084";
 pub const USER: &str = "demo";
 pub const PASSWORD: &str = "demo-password";
 const RP_SECRET: &str = "demo-rp-secret-0123456789abcdef";
@@ -22,9 +19,62 @@ const GATEWAY_SECRET: &str = "demo-gateway-secret-0123456789abcdef";
 
 /// Flags of `frontdesk demo` (the data directory is the global `--data-dir`).
 #[derive(Debug, Clone, clap::Args)]
-pub struct DemoAllArgs {}
+pub struct DemoAllArgs {
+    /// Port of frontdesk itself (the issuer is http://127.0.0.1:PORT).
+    #[arg(long, default_value_t = 8080)]
+    pub issuer_port: u16,
+    /// Port of the gateway.
+    #[arg(long, default_value_t = 8082)]
+    pub gateway_port: u16,
+    /// Port of the demo API behind the gateway.
+    #[arg(long, default_value_t = 8083)]
+    pub api_port: u16,
+    /// Port of the demo app (the page to open).
+    #[arg(long, default_value_t = 8084)]
+    pub app_port: u16,
+}
 
-fn server_toml() -> String {
+/// The four addresses, from the flags.
+struct Addrs {
+    issuer: String,
+    gateway: String,
+    api: String,
+    rp: String,
+}
+
+impl Addrs {
+    /// Refuses ports that repeat or are taken, naming the flag to change.
+    fn check(args: &DemoAllArgs) -> anyhow::Result<Addrs> {
+        let ports = [
+            ("frontdesk", "--issuer-port", args.issuer_port),
+            ("the gateway", "--gateway-port", args.gateway_port),
+            ("the demo API", "--api-port", args.api_port),
+            ("the demo app", "--app-port", args.app_port),
+        ];
+        for (i, (what, flag, port)) in ports.iter().enumerate() {
+            if *port == 0 {
+                bail!("{flag} must be a port number (1–65535), not 0");
+            }
+            if let Some((other, _, _)) = ports[..i].iter().find(|(_, _, p)| p == port) {
+                bail!("port {port} is given to both {other} and {what}: change {flag}");
+            }
+            if let Err(e) = std::net::TcpListener::bind(("127.0.0.1", *port)) {
+                bail!(
+                    "port {port} for {what} is busy ({e}): stop what uses it, or pick another with {flag}"
+                );
+            }
+        }
+        Ok(Addrs {
+            issuer: format!("http://127.0.0.1:{}", args.issuer_port),
+            gateway: format!("http://127.0.0.1:{}", args.gateway_port),
+            api: format!("127.0.0.1:{}", args.api_port),
+            rp: format!("http://127.0.0.1:{}", args.app_port),
+        })
+    }
+}
+
+fn server_toml(a: &Addrs) -> String {
+    let rp = &a.rp;
     format!(
         r#"# Written by `frontdesk demo`; applied at every start.
 [[clients]]
@@ -32,8 +82,8 @@ client_id = "demo-rp"
 client_secret = "{RP_SECRET}"
 client_name = "PhotoBook (demo app)"
 grant_types = ["authorization_code", "refresh_token"]
-redirect_uris = ["{RP}/callback"]
-post_logout_redirect_uris = ["{RP}/"]
+redirect_uris = ["{rp}/callback"]
+post_logout_redirect_uris = ["{rp}/"]
 scope = "openid profile email offline_access photos:read"
 audience = ["https://photos.example.com"]
 always_issue_refresh_token = true
@@ -59,23 +109,25 @@ family_name = "User"
     )
 }
 
-fn gateway_toml() -> String {
+fn gateway_toml(a: &Addrs) -> String {
     format!(
         r#"# Written by `frontdesk demo`.
 listen = "{g}"
-issuer = "{ISSUER}"
+issuer = "{issuer}"
 client_id = "demo-gateway"
 client_secret = "{GATEWAY_SECRET}"
 
 [[routes]]
 method = "GET"
 path_prefix = "/photos"
-upstream = "http://{API}"
+upstream = "http://{api}"
 audience = "https://photos.example.com"
 scopes = ["photos:read"]
 mode = "local"
 "#,
-        g = GATEWAY.trim_start_matches("http://"),
+        g = a.gateway.trim_start_matches("http://"),
+        issuer = a.issuer,
+        api = a.api,
     )
 }
 
@@ -133,7 +185,9 @@ fn start(dir: &Path, name: &'static str, args: &[String]) -> anyhow::Result<Chil
 }
 
 /// `frontdesk demo`; `data_dir` is the global `--data-dir`.
-pub async fn run(data_dir: Option<&Path>, _args: DemoAllArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(data_dir: Option<&Path>, args: DemoAllArgs) -> anyhow::Result<ExitCode> {
+    let a = Addrs::check(&args)?;
+    let (issuer, gateway, api, rp) = (&a.issuer, &a.gateway, &a.api, &a.rp);
     // A given data directory persists (and may be reused); otherwise a
     // temporary one lives as long as the demo.
     let temp;
@@ -152,9 +206,9 @@ pub async fn run(data_dir: Option<&Path>, _args: DemoAllArgs) -> anyhow::Result<
     };
     let server_config = dir.join("frontdesk.toml");
     let gateway_config = dir.join("gateway.toml");
-    std::fs::write(&server_config, server_toml())
+    std::fs::write(&server_config, server_toml(&a))
         .with_context(|| format!("{}", server_config.display()))?;
-    std::fs::write(&gateway_config, gateway_toml())
+    std::fs::write(&gateway_config, gateway_toml(&a))
         .with_context(|| format!("{}", gateway_config.display()))?;
     let s = |x: &str| x.to_owned();
     let path = |p: &Path| p.display().to_string();
@@ -172,12 +226,12 @@ pub async fn run(data_dir: Option<&Path>, _args: DemoAllArgs) -> anyhow::Result<
                 format!("sqlite://{}", dir.join("frontdesk.db").display()),
                 s("serve"),
                 s("--listen"),
-                s(ISSUER.trim_start_matches("http://")),
+                s(issuer.trim_start_matches("http://")),
                 s("--issuer"),
-                s(ISSUER),
+                s(issuer),
             ],
         ),
-        ("demo-api", vec![s("demo-api"), s("--listen"), s(API)]),
+        ("demo-api", vec![s("demo-api"), s("--listen"), s(api)]),
         (
             "gateway",
             vec![s("--config"), path(&gateway_config), s("gateway")],
@@ -187,17 +241,17 @@ pub async fn run(data_dir: Option<&Path>, _args: DemoAllArgs) -> anyhow::Result<
             vec![
                 s("demo-rp"),
                 s("--listen"),
-                s(RP.trim_start_matches("http://")),
+                s(rp.trim_start_matches("http://")),
                 s("--issuer"),
-                s(ISSUER),
+                s(issuer),
                 s("--client-id"),
                 s("demo-rp"),
                 s("--client-secret"),
                 s(RP_SECRET),
                 s("--redirect-uri"),
-                format!("{RP}/callback"),
+                format!("{rp}/callback"),
                 s("--gateway"),
-                s(GATEWAY),
+                s(gateway),
             ],
         ),
     ];
@@ -207,13 +261,13 @@ pub async fn run(data_dir: Option<&Path>, _args: DemoAllArgs) -> anyhow::Result<
         children.0.push((name, child));
     }
     println!();
-    println!("  Open {RP} and click \"Sign in with frontdesk\".");
+    println!("  Open {rp} and click \"Sign in with frontdesk\".");
     println!("  Sign in as {USER} / {PASSWORD}.");
     println!();
-    println!("  frontdesk (issuer)  {ISSUER}");
-    println!("  gateway             {GATEWAY}  (GET /photos → demo API, needs photos:read)");
-    println!("  demo API            http://{API}");
-    println!("  demo app            {RP}");
+    println!("  frontdesk (issuer)  {issuer}");
+    println!("  gateway             {gateway}  (GET /photos → demo API, needs photos:read)");
+    println!("  demo API            http://{api}");
+    println!("  demo app            {rp}");
     println!("  logs                {}/*.log", dir.display());
     println!();
     println!("Press Ctrl-C to stop.");

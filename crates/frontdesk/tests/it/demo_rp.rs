@@ -492,25 +492,28 @@ async fn f11_d_login_floods_from_one_address_do_not_starve_other_browsers(
 both!(with_db f11_d_login_floods_from_one_address_do_not_starve_other_browsers);
 
 /// `frontdesk demo`, the README's one command: frontdesk, the gateway, the
-/// demo API and the demo app on their fixed ports, and the story works
+/// demo API and the demo app on the ports its flags name (free ones here,
+/// so the test never depends on 8080–8084 being free), and the story works
 /// through them — sign in as the seeded user, see the profile, see the
-/// photos through the gateway; SIGTERM stops all four. Skipped (with a
-/// line) when one of the fixed ports is taken on this machine.
+/// photos through the gateway; SIGTERM stops all four.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frontdesk_demo_runs_the_whole_story() {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
 
-    for port in [8080, 8082, 8083, 8084] {
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
-            eprintln!("skipped: port {port} is in use");
-            return;
-        }
-    }
+    let ports = free_ports();
+    let [issuer_port, gateway_port, api_port, app_port] = ports.map(|p| p.to_string());
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(crate::support::bin())
         .args(["--data-dir", dir.path().to_str().unwrap(), "demo"])
+        .args([
+            "--issuer-port",
+            &issuer_port,
+            "--gateway-port",
+            &gateway_port,
+        ])
+        .args(["--api-port", &api_port, "--app-port", &app_port])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -545,7 +548,8 @@ async fn frontdesk_demo_runs_the_whole_story() {
         );
     }
 
-    let rp = "http://127.0.0.1:8084";
+    let rp = format!("http://127.0.0.1:{app_port}");
+    let rp = rp.as_str();
     let b = Browser::new();
     let home = b.get(&format!("{rp}/")).await;
     assert!(home.page.body.contains("Sign in with frontdesk"));
@@ -567,7 +571,9 @@ async fn frontdesk_demo_runs_the_whole_story() {
         photos.page.body
     );
     // The gateway refuses a caller without a token.
-    let r = reqwest::get("http://127.0.0.1:8082/photos").await.unwrap();
+    let r = reqwest::get(format!("http://127.0.0.1:{gateway_port}/photos"))
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
 
     let status = stop(child).expect("the demo stops on SIGTERM");
@@ -575,13 +581,52 @@ async fn frontdesk_demo_runs_the_whole_story() {
     // All four children are gone with it: the ports are free again.
     let free = |port: u16| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok();
     let all_free = crate::support::wait_until(Duration::from_secs(5), async || {
-        [8080, 8082, 8083, 8084].into_iter().all(free).then_some(())
+        ports.into_iter().all(free).then_some(())
     })
     .await;
-    for port in [8080, 8082, 8083, 8084] {
+    for port in ports {
         assert!(
             all_free.is_some() || free(port),
             "port {port} still taken after the demo stopped"
         );
     }
+}
+
+/// Four distinct ports that were free a moment ago.
+fn free_ports() -> [u16; 4] {
+    let held: Vec<std::net::TcpListener> = (0..4)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let mut ports = [0u16; 4];
+    for (port, l) in ports.iter_mut().zip(&held) {
+        *port = l.local_addr().unwrap().port();
+    }
+    ports
+}
+
+/// issue 17 item 8: a busy port stops `frontdesk demo` before anything
+/// starts, naming the port, what needed it and the flag that moves it.
+#[test]
+fn frontdesk_demo_names_a_busy_port_and_its_flag() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port().to_string();
+    let free = free_ports().map(|p| p.to_string());
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(crate::support::bin())
+        .args(["--data-dir", dir.path().to_str().unwrap(), "demo"])
+        .args(["--issuer-port", &free[0], "--gateway-port", &port])
+        .args(["--api-port", &free[2], "--app-port", &free[3]])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("port {port} for the gateway is busy"))
+            && err.contains("--gateway-port"),
+        "{err}"
+    );
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+        "nothing written before the check"
+    );
 }

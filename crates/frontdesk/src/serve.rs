@@ -119,6 +119,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         proxies: Arc::new(settings.trusted_proxies),
     };
     let upkeep = tokio::spawn(upkeep(Arc::clone(&app), settings.audit_retention));
+    // PostgreSQL: other nodes' client and key changes, at once.
+    let follower = app.db.follow_changes();
     let (tx, rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.changed().await;
@@ -151,6 +153,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     tracing::info!("shutting down: finishing in-flight requests");
     let _ = tx.send(true);
     upkeep.abort();
+    if let Some(f) = follower {
+        f.abort();
+    }
     mail_worker.abort();
     public_srv.await?;
     if let Some(a) = admin_srv {
@@ -240,7 +245,17 @@ async fn upkeep(app: AppState, audit_retention: i64) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut n: u64 = 0;
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            // Another node or the CLI announced new keys (PostgreSQL): take
+            // them now rather than at the next tick.
+            () = app.db.keys_changed().notified() => {
+                if let Err(e) = app.reload_keys().await {
+                    tracing::warn!(error = %e, "reloading signing keys failed");
+                }
+                continue;
+            }
+        }
         app.client_auth.upkeep();
         if let Err(e) = app.reload_keys().await {
             tracing::warn!(error = %e, "reloading signing keys failed");

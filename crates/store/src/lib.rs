@@ -23,6 +23,7 @@ use sqlx::sqlite::{
 
 mod breaker;
 mod cache;
+mod changes;
 mod error;
 mod rows;
 mod store;
@@ -71,6 +72,8 @@ pub struct Db {
     backend: Backend,
     clients: std::sync::Arc<cache::ClientCache>,
     breaker: std::sync::Arc<breaker::Breaker>,
+    /// Woken when the signing keys changed (see [`changes`]).
+    keys_changed: std::sync::Arc<tokio::sync::Notify>,
     /// The node's deadline on one PostgreSQL operation.
     deadline: Duration,
 }
@@ -81,7 +84,50 @@ impl Db {
             backend,
             clients: std::sync::Arc::default(),
             breaker: std::sync::Arc::default(),
+            keys_changed: std::sync::Arc::default(),
             deadline: options.acquire_timeout + options.statement_timeout,
+        }
+    }
+
+    /// On PostgreSQL, starts following the changes other nodes (and the
+    /// CLI) announce, so that this node's client cache and key ring follow
+    /// them at once (see [`changes`]); the listening connection is one of
+    /// the pool's. `None` on SQLite, where one machine is the whole cluster.
+    pub fn follow_changes(&self) -> Option<tokio::task::JoinHandle<()>> {
+        match &self.backend {
+            Backend::Postgres(pool) => Some(tokio::spawn(changes::follow(
+                pool.clone(),
+                std::sync::Arc::clone(&self.clients),
+                std::sync::Arc::clone(&self.keys_changed),
+            ))),
+            Backend::Sqlite { .. } => None,
+        }
+    }
+
+    /// Woken when an announcement says the signing keys changed.
+    pub fn keys_changed(&self) -> &tokio::sync::Notify {
+        &self.keys_changed
+    }
+
+    /// Announces a committed change to the nodes that follow changes. A
+    /// failure is only logged: the write stands, and the caches' time
+    /// bounds cover a lost announcement.
+    async fn announce(&self, change: changes::Change<'_>) {
+        let Backend::Postgres(pool) = &self.backend else {
+            return;
+        };
+        let payload = change.payload();
+        let sent = self
+            .guarded(async {
+                sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(changes::CHANNEL)
+                    .bind(&payload)
+                    .execute(pool)
+                    .await
+            })
+            .await;
+        if let Err(e) = sent {
+            tracing::warn!(error = %e, "announcing a change failed; other nodes see it within a second");
         }
     }
 

@@ -634,7 +634,7 @@ impl Store for Db {
     async fn update_client(&self, client: &Client) -> Result<Found, StoreError> {
         self.clients.forget(&client.client_id);
         let metadata = rows::client_metadata(client)?;
-        on_backend!(self, write, |pool| {
+        let done = on_backend!(self, write, |pool| {
             let done = sqlx::query(CLIENT_UPDATE)
                 .bind(client.client_id.as_str())
                 .bind(&metadata)
@@ -642,7 +642,12 @@ impl Store for Db {
                 .execute(pool)
                 .await?;
             Ok(done.rows_affected() > 0)
-        })
+        })?;
+        if done {
+            self.announce(crate::changes::Change::Client(&client.client_id))
+                .await;
+        }
+        Ok(done)
     }
 
     async fn upsert_client(&self, client: &Client) -> Result<(), StoreError> {
@@ -671,18 +676,25 @@ impl Store for Db {
                     .await?;
             }
             tx.commit().await
-        })
+        })?;
+        self.announce(crate::changes::Change::Client(&client.client_id))
+            .await;
+        Ok(())
     }
 
     async fn delete_client(&self, id: &ClientId) -> Result<Found, StoreError> {
         self.clients.forget(id);
-        on_backend!(self, write, |pool| {
+        let done = on_backend!(self, write, |pool| {
             let done = sqlx::query(CLIENT_DELETE)
                 .bind(id.as_str())
                 .execute(pool)
                 .await?;
             Ok(done.rows_affected() > 0)
-        })
+        })?;
+        if done {
+            self.announce(crate::changes::Change::Client(id)).await;
+        }
+        Ok(done)
     }
 
     async fn rotate_client_secret(
@@ -693,7 +705,7 @@ impl Store for Db {
         now: UnixTime,
     ) -> Result<Found, StoreError> {
         self.clients.forget(id);
-        on_backend!(self, write, |pool| {
+        let done = on_backend!(self, write, |pool| {
             let mut tx = pool.begin_write().await?;
             let exists = sqlx::query(CLIENT_EXISTS)
                 .bind(id.as_str())
@@ -723,7 +735,11 @@ impl Store for Db {
                 .await?;
             tx.commit().await?;
             Ok(true)
-        })
+        })?;
+        if done {
+            self.announce(crate::changes::Change::Client(id)).await;
+        }
+        Ok(done)
     }
 
     // ----- users -----
@@ -947,17 +963,23 @@ impl Store for Db {
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await
-        })
+        })?;
+        self.announce(crate::changes::Change::Keys).await;
+        Ok(())
     }
 
     async fn delete_keys_retired_before(&self, cutoff: UnixTime) -> Result<u64, StoreError> {
-        on_backend!(self, write, |pool| {
+        let done = on_backend!(self, write, |pool| {
             let done = sqlx::query(KEYS_DELETE_RETIRED)
                 .bind(cutoff)
                 .execute(pool)
                 .await?;
             Ok(done.rows_affected())
-        })
+        })?;
+        if done > 0 {
+            self.announce(crate::changes::Change::Keys).await;
+        }
+        Ok(done)
     }
 
     // ----- tokens -----

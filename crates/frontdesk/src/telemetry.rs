@@ -28,7 +28,7 @@ use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use frontdesk_web::metrics::PrometheusHandle;
 
 const DURATION: &str = "frontdesk_http_request_duration_seconds";
 
@@ -53,11 +53,8 @@ const BUCKETS: [f64; 15] = [
 /// # Errors
 /// When a recorder is already installed.
 pub fn install() -> anyhow::Result<PrometheusHandle> {
-    let handle = PrometheusBuilder::new()
-        .set_buckets_for_metric(Matcher::Full(DURATION.to_owned()), &BUCKETS)
-        .map_err(|e| anyhow!("metrics: {e}"))?
-        .install_recorder()
-        .map_err(|e| anyhow!("metrics: {e}"))?;
+    let handle =
+        frontdesk_web::metrics::install(&[(DURATION, &BUCKETS)]).map_err(|e| anyhow!(e))?;
     metrics::gauge!("frontdesk_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
     ENABLED.store(true, Ordering::Relaxed);
     Ok(handle)
@@ -71,11 +68,10 @@ pub fn router(handle: PrometheusHandle) -> Router {
 }
 
 async fn render(State(handle): State<PrometheusHandle>) -> Response {
-    handle.run_upkeep();
     (
         StatusCode::OK,
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        handle.render(),
+        [(header::CONTENT_TYPE, frontdesk_web::metrics::CONTENT_TYPE)],
+        frontdesk_web::metrics::render(&handle),
     )
         .into_response()
 }

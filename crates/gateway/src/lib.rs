@@ -82,6 +82,7 @@ pub async fn run(
         .await
         .with_context(|| format!("listen: cannot bind {}", cfg.listen))?;
     if let Some(m) = metrics {
+        gateway.stats.install().map_err(|e| anyhow!(e))?;
         let addr = m.local_addr()?;
         tracing::info!(metrics_listen = %addr, "metrics are on");
         // Printed before `listening on`, which tells scripts the gateway is up.

@@ -32,7 +32,7 @@ pub struct Gateway {
     routes: Vec<Route>,
     client: Client<HttpConnector, Incoming>,
     keys: Keys,
-    stats: Stats,
+    pub(crate) stats: Stats,
     upstream_timeout: Duration,
     allow_path_parameters: bool,
 }
@@ -196,7 +196,7 @@ impl Gateway {
         )));
         res.headers_mut().insert(
             header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4"),
+            HeaderValue::from_static(frontdesk_web::metrics::CONTENT_TYPE),
         );
         res
     }

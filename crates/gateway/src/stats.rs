@@ -1,163 +1,130 @@
-//! Counters, served as Prometheus text at `GET /metrics`.
+//! The gateway's counters, recorded through the `metrics` facade and served
+//! as Prometheus text at `GET /metrics` on `metrics_listen` by
+//! `frontdesk_web::metrics`, the exposition the server uses too. Without
+//! `metrics_listen` no recorder is installed and recording costs nothing.
 
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 
 use frontdesk_resource::{CacheStats, Via};
+use frontdesk_web::metrics::PrometheusHandle;
+use metrics::{counter, describe_counter, describe_gauge, gauge};
 
 use super::config::Mode;
 
+const ADMITTED: &str = "frontdesk_gateway_admitted_total";
+const REFUSED: &str = "frontdesk_gateway_refused_total";
+const NO_ROUTE: &str = "frontdesk_gateway_no_route_total";
+const BAD_PATH: &str = "frontdesk_gateway_bad_path_total";
+const UPSTREAM_ERRORS: &str = "frontdesk_gateway_upstream_errors_total";
+const JWKS_FETCHES: &str = "frontdesk_gateway_jwks_fetches_total";
+const LOCAL_CHECKS: &str = "frontdesk_gateway_local_checks_total";
+const VERIFIED_ENTRIES: &str = "frontdesk_gateway_verified_cache_entries";
+
+/// Every (mode, via) pair a request can be admitted with.
+const ADMITTED_LABELS: [(&str, &str); 4] = [
+    ("local", "local"),
+    ("introspect", "introspection"),
+    ("introspect-cached", "introspection"),
+    ("introspect-cached", "introspection_cache"),
+];
+const REFUSED_STATUSES: [&str; 4] = ["400", "401", "403", "503"];
+const UPSTREAM_STATUSES: [&str; 2] = ["502", "504"];
+
 #[derive(Debug, Default)]
 pub struct Stats {
-    admitted_local: AtomicU64,
-    admitted_introspect: AtomicU64,
-    admitted_cached_remote: AtomicU64,
-    admitted_cached_hit: AtomicU64,
-    refused_400: AtomicU64,
-    refused_401: AtomicU64,
-    refused_403: AtomicU64,
-    refused_503: AtomicU64,
-    no_route: AtomicU64,
-    bad_path: AtomicU64,
-    upstream_502: AtomicU64,
-    upstream_504: AtomicU64,
-}
-
-fn inc(c: &AtomicU64) {
-    c.fetch_add(1, Ordering::Relaxed);
+    handle: OnceLock<PrometheusHandle>,
 }
 
 impl Stats {
+    /// Installs the process-wide recorder (with `metrics_listen` only) and
+    /// registers every fixed series at 0, so a scrape sees them all.
+    ///
+    /// # Errors
+    /// When a recorder is already installed in this process.
+    pub fn install(&self) -> Result<(), String> {
+        let handle = frontdesk_web::metrics::install(&[])?;
+        describe_counter!(
+            ADMITTED,
+            "Requests let through, by route mode and by what answered."
+        );
+        describe_counter!(
+            REFUSED,
+            "Requests refused at the door (RFC 6750), by status."
+        );
+        describe_counter!(
+            LOCAL_CHECKS,
+            "Token checks on local routes: signature verified, or answered by the cache of verified tokens."
+        );
+        describe_gauge!(
+            VERIFIED_ENTRIES,
+            "Verified tokens remembered by local routes."
+        );
+        for (mode, via) in ADMITTED_LABELS {
+            counter!(ADMITTED, "mode" => mode, "via" => via).increment(0);
+        }
+        for status in REFUSED_STATUSES {
+            counter!(REFUSED, "status" => status).increment(0);
+        }
+        for status in UPSTREAM_STATUSES {
+            counter!(UPSTREAM_ERRORS, "status" => status).increment(0);
+        }
+        counter!(NO_ROUTE).increment(0);
+        counter!(BAD_PATH).increment(0);
+        counter!(JWKS_FETCHES).increment(0);
+        self.handle
+            .set(handle)
+            .map_err(|_| "metrics: installed twice".to_owned())
+    }
+
     pub fn admitted(&self, mode: Mode, via: Via) {
-        inc(match (mode, via) {
-            (Mode::Local, _) => &self.admitted_local,
-            (Mode::Introspect, _) => &self.admitted_introspect,
-            (Mode::IntrospectCached(_), Via::IntrospectionCache) => &self.admitted_cached_hit,
-            (Mode::IntrospectCached(_), _) => &self.admitted_cached_remote,
-        });
+        let (mode, via) = match (mode, via) {
+            (Mode::Local, _) => ADMITTED_LABELS[0],
+            (Mode::Introspect, _) => ADMITTED_LABELS[1],
+            (Mode::IntrospectCached(_), Via::IntrospectionCache) => ADMITTED_LABELS[3],
+            (Mode::IntrospectCached(_), _) => ADMITTED_LABELS[2],
+        };
+        counter!(ADMITTED, "mode" => mode, "via" => via).increment(1);
     }
 
     pub fn refused(&self, status: u16) {
-        inc(match status {
-            400 => &self.refused_400,
-            403 => &self.refused_403,
-            503 => &self.refused_503,
-            _ => &self.refused_401,
-        });
+        let status = match status {
+            400 => "400",
+            403 => "403",
+            503 => "503",
+            _ => "401",
+        };
+        counter!(REFUSED, "status" => status).increment(1);
     }
 
     pub fn no_route(&self) {
-        inc(&self.no_route);
+        counter!(NO_ROUTE).increment(1);
     }
 
     pub fn bad_path(&self) {
-        inc(&self.bad_path);
+        counter!(BAD_PATH).increment(1);
     }
 
     pub fn upstream_error(&self, status: u16) {
-        inc(if status == 504 {
-            &self.upstream_504
-        } else {
-            &self.upstream_502
-        });
+        let status = if status == 504 { "504" } else { "502" };
+        counter!(UPSTREAM_ERRORS, "status" => status).increment(1);
     }
 
-    /// Prometheus text exposition format 0.0.4.
+    /// The exposition, with the figures other parts keep (JWKS fetches,
+    /// the verified-token caches) brought up to date first. The local
+    /// check series exist only with the memory of verified tokens on:
+    /// without it every local check verifies, and `admitted_total` already
+    /// counts them. Empty before [`Stats::install`].
     pub fn render(&self, jwks_fetches: u64, local: Option<CacheStats>) -> String {
-        let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "# HELP frontdesk_gateway_admitted_total Requests let through, by route mode and by what answered."
-        );
-        let _ = writeln!(out, "# TYPE frontdesk_gateway_admitted_total counter");
-        for (mode, via, c) in [
-            ("local", "local", &self.admitted_local),
-            ("introspect", "introspection", &self.admitted_introspect),
-            (
-                "introspect-cached",
-                "introspection",
-                &self.admitted_cached_remote,
-            ),
-            (
-                "introspect-cached",
-                "introspection_cache",
-                &self.admitted_cached_hit,
-            ),
-        ] {
-            let _ = writeln!(
-                out,
-                "frontdesk_gateway_admitted_total{{mode=\"{mode}\",via=\"{via}\"}} {}",
-                g(c)
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP frontdesk_gateway_refused_total Requests refused at the door (RFC 6750), by status."
-        );
-        let _ = writeln!(out, "# TYPE frontdesk_gateway_refused_total counter");
-        for (s, c) in [
-            ("400", &self.refused_400),
-            ("401", &self.refused_401),
-            ("403", &self.refused_403),
-            ("503", &self.refused_503),
-        ] {
-            let _ = writeln!(
-                out,
-                "frontdesk_gateway_refused_total{{status=\"{s}\"}} {}",
-                g(c)
-            );
-        }
-        let _ = writeln!(out, "# TYPE frontdesk_gateway_no_route_total counter");
-        let _ = writeln!(
-            out,
-            "frontdesk_gateway_no_route_total {}",
-            g(&self.no_route)
-        );
-        let _ = writeln!(out, "# TYPE frontdesk_gateway_bad_path_total counter");
-        let _ = writeln!(
-            out,
-            "frontdesk_gateway_bad_path_total {}",
-            g(&self.bad_path)
-        );
-        let _ = writeln!(
-            out,
-            "# TYPE frontdesk_gateway_upstream_errors_total counter"
-        );
-        for (s, c) in [("502", &self.upstream_502), ("504", &self.upstream_504)] {
-            let _ = writeln!(
-                out,
-                "frontdesk_gateway_upstream_errors_total{{status=\"{s}\"}} {}",
-                g(c)
-            );
-        }
-        let _ = writeln!(out, "# TYPE frontdesk_gateway_jwks_fetches_total counter");
-        let _ = writeln!(out, "frontdesk_gateway_jwks_fetches_total {jwks_fetches}");
-        // Only with the memory of verified tokens on: without it every
-        // local check verifies, and `admitted_total` already counts them.
+        let Some(handle) = self.handle.get() else {
+            return String::new();
+        };
+        counter!(JWKS_FETCHES).absolute(jwks_fetches);
         if let Some(local) = local {
-            let _ = writeln!(
-                out,
-                "# HELP frontdesk_gateway_local_checks_total Token checks on local routes: signature verified, or answered by the cache of verified tokens."
-            );
-            let _ = writeln!(out, "# TYPE frontdesk_gateway_local_checks_total counter");
-            let _ = writeln!(
-                out,
-                "frontdesk_gateway_local_checks_total{{result=\"verified\"}} {}",
-                local.misses
-            );
-            let _ = writeln!(
-                out,
-                "frontdesk_gateway_local_checks_total{{result=\"cache_hit\"}} {}",
-                local.hits
-            );
-            let _ = writeln!(out, "# TYPE frontdesk_gateway_verified_cache_entries gauge");
-            let _ = writeln!(
-                out,
-                "frontdesk_gateway_verified_cache_entries {}",
-                local.entries
-            );
+            counter!(LOCAL_CHECKS, "result" => "verified").absolute(local.misses);
+            counter!(LOCAL_CHECKS, "result" => "cache_hit").absolute(local.hits);
+            #[allow(clippy::cast_precision_loss)]
+            gauge!(VERIFIED_ENTRIES).set(local.entries as f64);
         }
-        out
+        frontdesk_web::metrics::render(handle)
     }
 }

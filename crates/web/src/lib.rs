@@ -11,6 +11,7 @@
 
 mod headers;
 mod listener;
+pub mod metrics;
 
 pub use headers::{CSP, STYLE_CSS, STYLE_HEADERS, security_headers};
 pub use listener::{HEAD_LIMIT, MAX_HEADERS, accept_loop, shutdown_signal};

@@ -140,11 +140,25 @@ pub trait Store: Send + Sync {
     fn signing_keys(&self) -> impl Future<Output = Result<Vec<StoredKey>, StoreError>> + Send;
     /// Inserts a new key and, in the same transaction, sets `retired_at =
     /// key.activates_at` on every other key of the same `key_use` that has no
-    /// `retired_at` yet.
+    /// `retired_at` yet. Under the key lock, like
+    /// [`Store::add_signing_keys_locked`].
     fn put_signing_key(
         &self,
         key: &StoredKey,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Under a lock that every process on this database takes for it, in
+    /// one transaction: reads every key, lets `choose` pick keys to add
+    /// from what it read, inserts them as [`Store::put_signing_key`] does,
+    /// and returns every key as stored afterwards. Two callers never both
+    /// decide on the state before the other's insert, so a decision such as
+    /// "there is no access-token key yet" ([`crate::keys::first_keys_needed`])
+    /// is taken by one of them only; the other sees the keys it added.
+    fn add_signing_keys_locked<F>(
+        &self,
+        choose: F,
+    ) -> impl Future<Output = Result<Vec<StoredKey>, StoreError>> + Send
+    where
+        F: FnOnce(&[StoredKey]) -> Vec<StoredKey> + Send;
     /// Deletes keys retired before `cutoff` (they signed nothing still valid).
     fn delete_keys_retired_before(
         &self,

@@ -869,26 +869,16 @@ impl Store for Db {
     }
 
     async fn put_signing_key(&self, key: &StoredKey) -> Result<(), StoreError> {
-        on_backend!(self, write, |pool| {
-            let mut tx = pool.begin_write().await?;
-            sqlx::query(KEYS_RETIRE_USE)
-                .bind(key.activates_at)
-                .bind(key.key_use.as_str())
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(KEY_INSERT)
-                .bind(&key.kid)
-                .bind(&key.alg)
-                .bind(key.key_use.as_str())
-                .bind(key.encrypted_private.as_slice())
-                .bind(&key.public_jwk)
-                .bind(key.created_at)
-                .bind(key.activates_at)
-                .bind(key.retired_at)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await
-        })
+        upkeep::add_signing_keys_locked(self, |_| vec![key.clone()])
+            .await
+            .map(|_| ())
+    }
+
+    async fn add_signing_keys_locked<F>(&self, choose: F) -> Result<Vec<StoredKey>, StoreError>
+    where
+        F: FnOnce(&[StoredKey]) -> Vec<StoredKey> + Send,
+    {
+        upkeep::add_signing_keys_locked(self, choose).await
     }
 
     async fn delete_keys_retired_before(&self, cutoff: UnixTime) -> Result<u64, StoreError> {

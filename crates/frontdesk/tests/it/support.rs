@@ -388,6 +388,12 @@ impl Server {
         r.json().await.expect("json")
     }
 
+    /// `GET path` on the public listener, as JSON.
+    pub async fn get_json(&self, path: &str) -> Value {
+        let r = self.http.get(self.url(path)).send().await.expect("request");
+        r.json().await.expect("json")
+    }
+
     /// The status `/userinfo` answers for the bearer token `at`.
     pub async fn userinfo_status(&self, at: &str) -> u16 {
         self.http

@@ -1,19 +1,25 @@
-//! What runs under a database-wide lock: the sweeper's rounds. On
-//! PostgreSQL an advisory lock, so that of N nodes on one database one
-//! sweeps; on SQLite the one writer already serialises them.
+//! What runs under a database-wide lock: the sweeper's rounds and the
+//! signing-key writes. On PostgreSQL these are advisory locks, so that of N
+//! nodes on one database one sweeps and one creates keys; on SQLite the one
+//! writer (and `BEGIN IMMEDIATE` across processes) already serialises them.
 
 use std::collections::BTreeSet;
 
+use frontdesk_core::model::StoredKey;
 use frontdesk_core::store::StoreError;
 use frontdesk_core::sweep::{SweepCutoffs, Swept};
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::Postgres;
 
+use super::{KEY_INSERT, KEYS_ALL, KEYS_RETIRE_USE};
+use crate::rows::{self, KeyRow};
 use crate::{Backend, Db, error};
 
 /// PostgreSQL advisory-lock key of the sweeper (session level: held for a
 /// whole round, across its batches).
 pub(crate) const SWEEP_LOCK: i64 = i64::from_be_bytes(*b"fd-sweep");
+/// PostgreSQL advisory-lock key of signing-key writes (transaction level).
+const KEYS_LOCK: i64 = i64::from_be_bytes(*b"fd-keys!");
 
 // ----- the sweeper's batches: `$1` a cutoff, `$2` the batch size -----
 //
@@ -259,6 +265,89 @@ pub(super) async fn table_rows(db: &Db) -> Result<Vec<(&'static str, u64)>, Stor
                 out.push((table, count(n)));
             }
             Ok(out)
+        }
+    }
+}
+
+/// Inside a transaction `$tx` that holds the key lock: reads the keys, asks
+/// `$choose`, inserts its picks. Evaluates to `Result<Result<Vec<StoredKey>,
+/// StoreError>, sqlx::Error>` (the inner error: a stored row that does not
+/// parse; the transaction is rolled back then).
+macro_rules! add_keys {
+    ($tx:ident, $choose:expr) => {{
+        let read = |rows: Vec<KeyRow>| {
+            rows.into_iter()
+                .map(rows::key_from_row)
+                .collect::<Result<Vec<StoredKey>, StoreError>>()
+        };
+        let rows = sqlx::query_as::<_, KeyRow>(KEYS_ALL)
+            .fetch_all(&mut *$tx)
+            .await?;
+        match read(rows) {
+            Err(e) => {
+                $tx.rollback().await?;
+                Ok(Err(e))
+            }
+            Ok(current) => {
+                for key in ($choose)(&current) {
+                    sqlx::query(KEYS_RETIRE_USE)
+                        .bind(key.activates_at)
+                        .bind(key.key_use.as_str())
+                        .execute(&mut *$tx)
+                        .await?;
+                    sqlx::query(KEY_INSERT)
+                        .bind(&key.kid)
+                        .bind(&key.alg)
+                        .bind(key.key_use.as_str())
+                        .bind(key.encrypted_private.as_slice())
+                        .bind(&key.public_jwk)
+                        .bind(key.created_at)
+                        .bind(key.activates_at)
+                        .bind(key.retired_at)
+                        .execute(&mut *$tx)
+                        .await?;
+                }
+                let rows = sqlx::query_as::<_, KeyRow>(KEYS_ALL)
+                    .fetch_all(&mut *$tx)
+                    .await?;
+                $tx.commit().await?;
+                Ok(read(rows))
+            }
+        }
+    }};
+}
+
+pub(super) async fn add_signing_keys_locked<F>(
+    db: &Db,
+    choose: F,
+) -> Result<Vec<StoredKey>, StoreError>
+where
+    F: FnOnce(&[StoredKey]) -> Vec<StoredKey> + Send,
+{
+    match &db.backend {
+        // BEGIN IMMEDIATE takes SQLite's write lock before the read, for
+        // every process on the file.
+        Backend::Sqlite { writer, .. } => {
+            let done: Result<Result<Vec<StoredKey>, StoreError>, sqlx::Error> = async {
+                let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+                add_keys!(tx, choose)
+            }
+            .await;
+            done.map_err(error::sqlite)?
+        }
+        // Waits for another node's key transaction to end, then reads what
+        // it committed (READ COMMITTED: each statement sees the latest).
+        Backend::Postgres(pool) => {
+            let done: Result<Result<Vec<StoredKey>, StoreError>, sqlx::Error> = async {
+                let mut tx = pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(KEYS_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+                add_keys!(tx, choose)
+            }
+            .await;
+            done.map_err(error::postgres)?
         }
     }
 }

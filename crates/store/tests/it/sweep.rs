@@ -1,14 +1,21 @@
 //! The sweeper (`Store::sweep_expired`): batches that remove everything
 //! expired and nothing live, the grant-lifetime rule, table sizes, one
-//! sweeper at a time.
+//! sweeper at a time; and the key lock (`Store::add_signing_keys_locked`).
+
+use std::time::Duration;
 
 use frontdesk_core::audit::{AuditEvent, AuditQuery, Kind};
-use frontdesk_core::model::{AuthorizationCode, LinkPurpose, LinkToken, OpaqueToken, Redemption};
+use frontdesk_core::keys::first_keys_needed;
+use frontdesk_core::model::{
+    AuthorizationCode, KeyUse, LinkPurpose, LinkToken, OpaqueToken, Redemption, StoredKey,
+};
 use frontdesk_core::store::Store;
 use frontdesk_core::sweep::{SWEPT_TABLES, SweepCutoffs, Swept};
 use frontdesk_store::{Db, testing};
 
-use crate::support::{NOW, code, grant, postgres_pair, refresh, seed, session, sqlite_pair, token};
+use crate::support::{
+    NOW, code, grant, key, postgres_pair, refresh, seed, session, sqlite_pair, token,
+};
 
 contract!(
     sweep_in_batches_keeps_what_is_live,
@@ -383,4 +390,66 @@ async fn sweep_skips_while_another_node_sweeps_postgres() {
 
 async fn db_put_expired(db: &Db) {
     db.put_opaque_token(&opaque(1, NOW - 1)).await.unwrap();
+}
+
+/// Candidate first keys of one node: one per use, kids `{node}-at`, `{node}-id`.
+fn candidates(node: &str) -> Vec<StoredKey> {
+    vec![
+        key(&format!("{node}-at"), KeyUse::AccessToken, NOW, NOW),
+        key(&format!("{node}-id"), KeyUse::IdToken, NOW, NOW),
+    ]
+}
+
+/// Two nodes create their first keys at once on an empty database: each
+/// decides under the key lock, taking its time (the sleep keeps the other
+/// waiting at the lock rather than deciding on the same empty table), so
+/// exactly one key per use is stored and both see the same keys.
+async fn first_keys_once(a: &Db, b: &Db) {
+    let decide = |node: &'static str| {
+        move |stored: &[StoredKey]| {
+            // Holding the lock, as key generation would.
+            std::thread::sleep(Duration::from_millis(200));
+            first_keys_needed(stored, &candidates(node), NOW)
+        }
+    };
+    let (x, y) = tokio::join!(
+        a.add_signing_keys_locked(decide("a")),
+        b.add_signing_keys_locked(decide("b"))
+    );
+    let (x, y) = (x.unwrap(), y.unwrap());
+    assert_eq!(x, y, "both nodes end with the same keys");
+    let stored = a.signing_keys().await.unwrap();
+    assert_eq!(stored, x);
+    for u in [KeyUse::AccessToken, KeyUse::IdToken] {
+        assert_eq!(
+            stored.iter().filter(|k| k.key_use == u).count(),
+            1,
+            "one {u:?} key: {stored:?}"
+        );
+    }
+    // All from one node.
+    let node = &stored[0].kid[..1];
+    assert!(stored.iter().all(|k| k.kid.starts_with(node)), "{stored:?}");
+    // A later start adds nothing.
+    let again = b
+        .add_signing_keys_locked(|s: &[StoredKey]| first_keys_needed(s, &candidates("c"), NOW))
+        .await
+        .unwrap();
+    assert_eq!(again, stored);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn first_keys_created_once_sqlite() {
+    let (a, b, _dir) = sqlite_pair().await;
+    first_keys_once(&a, &b).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn first_keys_created_once_postgres() {
+    for _ in 0..3 {
+        let Some((a, b, _)) = postgres_pair().await else {
+            return;
+        };
+        first_keys_once(&a, &b).await;
+    }
 }

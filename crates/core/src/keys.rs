@@ -145,6 +145,36 @@ pub fn generate(
     })
 }
 
+/// A key not retired by `now` is active now or will be.
+fn signs_now_or_later(retired_at: Option<UnixTime>, now: UnixTime) -> bool {
+    retired_at.is_none_or(|r| now < r)
+}
+
+/// The keys of `candidates` still needed once `stored` is known: those
+/// whose use has no stored key that is active at `now` or will be (the rule
+/// of [`KeyRing::needs_key`], on stored keys, at most one per use). This is
+/// what first-start key generation decides under the store's key lock
+/// ([`crate::store::Store::add_signing_keys_locked`]), so that of several
+/// nodes starting at once on an empty database exactly one adds keys and
+/// the others load them.
+pub fn first_keys_needed(
+    stored: &[StoredKey],
+    candidates: &[StoredKey],
+    now: UnixTime,
+) -> Vec<StoredKey> {
+    let mut chosen: Vec<StoredKey> = Vec::new();
+    for c in candidates {
+        let covered = stored
+            .iter()
+            .chain(chosen.iter())
+            .any(|k| k.key_use == c.key_use && signs_now_or_later(k.retired_at, now));
+        if !covered {
+            chosen.push(c.clone());
+        }
+    }
+    chosen
+}
+
 struct LoadedKey {
     key: Arc<SigningKey>,
     key_use: KeyUse,
@@ -249,7 +279,7 @@ impl KeyRing {
         !self
             .keys
             .iter()
-            .any(|k| k.key_use == key_use && k.retired_at.is_none_or(|r| now < r))
+            .any(|k| k.key_use == key_use && signs_now_or_later(k.retired_at, now))
     }
 
     pub fn policy(&self) -> RotationPolicy {

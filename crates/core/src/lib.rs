@@ -29,6 +29,7 @@ pub mod scope;
 pub mod secret;
 pub mod session;
 pub mod store;
+pub mod sweep;
 pub mod token;
 pub mod userinfo;
 

@@ -10,6 +10,7 @@ use crate::model::{
     LinkToken, OpaqueToken, Redemption, RefreshToken, Rotation, Session, StoredKey, TotpCredential,
     UnixTime, User, UserClaims,
 };
+use crate::sweep::{SweepCutoffs, Swept};
 
 /// Errors a store can report. Protocol code maps `Unavailable` to 503 and
 /// `Internal` to `server_error`; `Conflict` is a caller's mistake.
@@ -139,11 +140,25 @@ pub trait Store: Send + Sync {
     fn signing_keys(&self) -> impl Future<Output = Result<Vec<StoredKey>, StoreError>> + Send;
     /// Inserts a new key and, in the same transaction, sets `retired_at =
     /// key.activates_at` on every other key of the same `key_use` that has no
-    /// `retired_at` yet.
+    /// `retired_at` yet. Under the key lock, like
+    /// [`Store::add_signing_keys_locked`].
     fn put_signing_key(
         &self,
         key: &StoredKey,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Under a lock that every process on this database takes for it, in
+    /// one transaction: reads every key, lets `choose` pick keys to add
+    /// from what it read, inserts them as [`Store::put_signing_key`] does,
+    /// and returns every key as stored afterwards. Two callers never both
+    /// decide on the state before the other's insert, so a decision such as
+    /// "there is no access-token key yet" ([`crate::keys::first_keys_needed`])
+    /// is taken by one of them only; the other sees the keys it added.
+    fn add_signing_keys_locked<F>(
+        &self,
+        choose: F,
+    ) -> impl Future<Output = Result<Vec<StoredKey>, StoreError>> + Send
+    where
+        F: FnOnce(&[StoredKey]) -> Vec<StoredKey> + Send;
     /// Deletes keys retired before `cutoff` (they signed nothing still valid).
     fn delete_keys_retired_before(
         &self,
@@ -172,10 +187,26 @@ pub trait Store: Send + Sync {
         expires_at: UnixTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     fn is_jti_revoked(&self, jti: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
-    /// Deletes expired opaque tokens, jti records, codes, refresh tokens,
-    /// sessions, grants, login-failure windows and link tokens; returns rows
-    /// removed.
-    fn purge_expired(&self, now: UnixTime) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// One round of the sweeper: deletes what `at` says may go (see
+    /// [`crate::sweep`]: expired opaque tokens, `jti` records, sessions,
+    /// login-failure windows, links; grants past their lifetime with their
+    /// codes and refresh tokens; spent codes and refresh tokens and the
+    /// grants they leave empty; old audit events) in batches: each batch is
+    /// its own short transaction deleting at most `batch` rows of one table,
+    /// repeated until a batch deletes fewer. One process at a time per
+    /// database: `Ok(None)` when another one is sweeping right now (nothing
+    /// was done). Each row is counted by the one round that deleted it.
+    fn sweep_expired(
+        &self,
+        at: &SweepCutoffs,
+        batch: u32,
+    ) -> impl Future<Output = Result<Option<Swept>, StoreError>> + Send;
+    /// The rows in each of [`crate::sweep::SWEPT_TABLES`], in that order:
+    /// exact, or the database's own estimate where counting would be slow
+    /// (the backend says which).
+    fn table_rows(
+        &self,
+    ) -> impl Future<Output = Result<Vec<(&'static str, u64)>, StoreError>> + Send;
 
     // ----- SSO sessions -----
     fn put_session(&self, session: &Session)

@@ -237,7 +237,8 @@ pub type AppState = Arc<App>;
 
 impl App {
     /// Loads the key ring, generating the first keys when there are none
-    /// (ES256 for access tokens, RS256 for ID tokens).
+    /// (ES256 for access tokens, RS256 for ID tokens) under the store's key
+    /// lock (`Store::add_signing_keys_locked`).
     pub async fn start(
         opened: Opened,
         admin_token: Option<Zeroizing<String>>,
@@ -254,26 +255,41 @@ impl App {
             rotation,
         } = opened;
         let now = now();
-        let mut stored = db.signing_keys().await.map_err(|e| anyhow!("{e}"))?;
-        let ring = KeyRing::load(&stored, &kek, rotation, now, None).map_err(|e| anyhow!("{e}"))?;
-        let mut generated = false;
-        for (key_use, alg) in [
+        let stored = db.signing_keys().await.map_err(|e| anyhow!("{e}"))?;
+        let mut ring =
+            KeyRing::load(&stored, &kek, rotation, now, None).map_err(|e| anyhow!("{e}"))?;
+        let missing: Vec<(KeyUse, Algorithm)> = [
             (KeyUse::AccessToken, Algorithm::ES256),
             (KeyUse::IdToken, Algorithm::RS256),
-        ] {
-            if ring.needs_key(key_use, now) {
-                let key =
-                    keys::generate(&kek, alg, key_use, now, now).map_err(|e| anyhow!("{e}"))?;
-                db.put_signing_key(&key).await.map_err(|e| anyhow!("{e}"))?;
-                tracing::info!(kid = %key.kid, alg = %key.alg, key_use = key_use.as_str(), "generated signing key");
-                generated = true;
+        ]
+        .into_iter()
+        .filter(|(key_use, _)| ring.needs_key(*key_use, now))
+        .collect();
+        if !missing.is_empty() {
+            // Generated before the lock is taken (an RSA key takes a
+            // moment); under it only the ones still needed are stored, so
+            // of several nodes starting on an empty database one adds keys
+            // and the others load that node's.
+            let candidates = missing
+                .into_iter()
+                .map(|(key_use, alg)| keys::generate(&kek, alg, key_use, now, now))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| anyhow!("{e}"))?;
+            let stored = db
+                .add_signing_keys_locked(|current| {
+                    keys::first_keys_needed(current, &candidates, now)
+                })
+                .await
+                .map_err(|e| anyhow!("{e}"))?;
+            for key in candidates
+                .iter()
+                .filter(|c| stored.iter().any(|k| k.kid == c.kid))
+            {
+                tracing::info!(kid = %key.kid, alg = %key.alg, key_use = key.key_use.as_str(), "generated signing key");
             }
+            ring = KeyRing::load(&stored, &kek, rotation, now, Some(&ring))
+                .map_err(|e| anyhow!("{e}"))?;
         }
-        if generated {
-            stored = db.signing_keys().await.map_err(|e| anyhow!("{e}"))?;
-        }
-        let ring =
-            KeyRing::load(&stored, &kek, rotation, now, Some(&ring)).map_err(|e| anyhow!("{e}"))?;
         Ok(App {
             core,
             db,

@@ -152,8 +152,15 @@ pub struct FileConfig {
     /// those; `[]` makes the profile read-only. In the environment:
     /// comma-separated.
     pub account_editable_claims: Option<Vec<String>>,
+    /// How often the sweeper deletes expired rows (tokens, codes, grants,
+    /// sessions, login-failure windows, links, old audit events), seconds:
+    /// once at start, then at this interval, in batches of at most 500 rows
+    /// per transaction; on PostgreSQL one node at a time (the others skip
+    /// the round). 0 turns it off (the database then only grows). Default
+    /// 600, at most 86400.
+    pub sweep_interval_secs: Option<i64>,
     /// Audit events (`GET /admin/audit`) older than this many days are
-    /// deleted by the server's upkeep (every ten minutes). 1 to 36500.
+    /// deleted by the sweeper (`sweep_interval_secs`). 1 to 36500.
     /// Default 90. The log lines under the `audit` target are the log's to
     /// keep.
     pub audit_retention_days: Option<i64>,
@@ -299,6 +306,8 @@ pub struct Settings {
     pub login_window: i64,
     /// Seconds an audit event is kept.
     pub audit_retention: i64,
+    /// How often the sweeper runs; `None`: never.
+    pub sweep_interval: Option<Duration>,
     pub client_auth_max_failures_per_ip: NonZeroU32,
     pub client_auth_failure_window: Duration,
     pub header_read_timeout: Duration,
@@ -624,6 +633,12 @@ fn validate(raw: FileConfig) -> anyhow::Result<Settings> {
     if audit_retention_days > 36_500 {
         bail!("config: audit_retention_days must be at most 36500");
     }
+    let sweep_interval = within(
+        "sweep_interval_secs",
+        raw.sweep_interval_secs.unwrap_or(600),
+        0,
+        86_400,
+    )?;
     let client_auth_max_failures_per_ip =
         NonZeroU32::new(raw.client_auth_max_failures_per_ip.unwrap_or(60))
             .ok_or_else(|| anyhow!("config: client_auth_max_failures_per_ip must be at least 1"))?;
@@ -777,6 +792,8 @@ fn validate(raw: FileConfig) -> anyhow::Result<Settings> {
         login_max_failures_per_ip: raw.login_max_failures_per_ip.unwrap_or(50),
         login_window,
         audit_retention: audit_retention_days * 86_400,
+        sweep_interval: (sweep_interval > 0)
+            .then(|| Duration::from_secs(sweep_interval.unsigned_abs())),
         client_auth_max_failures_per_ip,
         client_auth_failure_window: Duration::from_secs(client_auth_failure_window.unsigned_abs()),
         header_read_timeout: Duration::from_secs(header_read_timeout.unsigned_abs()),
@@ -1236,6 +1253,33 @@ mod tests {
                         assert!(e.to_string().contains(name), "{e}");
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn sweep_interval_default_off_and_bounds() {
+        let s = validate(FileConfig::default()).unwrap();
+        assert_eq!(s.sweep_interval, Some(Duration::from_secs(600)));
+        for (v, want) in [
+            (0, Ok(None)),
+            (1, Ok(Some(1))),
+            (86_400, Ok(Some(86_400))),
+            (86_401, Err(())),
+            (-1, Err(())),
+        ] {
+            let raw = FileConfig {
+                sweep_interval_secs: Some(v),
+                ..FileConfig::default()
+            };
+            match (validate(raw), want) {
+                (Ok(s), Ok(want)) => assert_eq!(
+                    s.sweep_interval,
+                    want.map(Duration::from_secs),
+                    "sweep_interval_secs = {v}"
+                ),
+                (Err(e), Err(())) => assert!(e.to_string().contains("sweep_interval_secs"), "{e}"),
+                (got, want) => panic!("sweep_interval_secs = {v}: {got:?}, wanted {want:?}"),
             }
         }
     }

@@ -10,6 +10,7 @@ use axum::Router;
 use axum::extract::ConnectInfo;
 use axum::http::Request;
 use frontdesk_core::store::Store;
+use frontdesk_core::sweep::SweepCutoffs;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioTimer;
@@ -118,7 +119,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         body_read_timeout: settings.body_read_timeout,
         proxies: Arc::new(settings.trusted_proxies),
     };
-    let upkeep = tokio::spawn(upkeep(Arc::clone(&app), settings.audit_retention));
+    let upkeep = tokio::spawn(upkeep(Arc::clone(&app)));
+    let sweeper = settings
+        .sweep_interval
+        .map(|every| tokio::spawn(sweeper(Arc::clone(&app), every, settings.audit_retention)));
     // PostgreSQL: other nodes' client and key changes, at once.
     let follower = app.db.follow_changes();
     let (tx, rx) = tokio::sync::watch::channel(false);
@@ -155,6 +159,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     upkeep.abort();
     if let Some(f) = follower {
         f.abort();
+    }
+    // A round cut short closes its connection, which releases the sweep
+    // lock (frontdesk-store's `Locked`).
+    if let Some(s) = &sweeper {
+        s.abort();
     }
     mail_worker.abort();
     public_srv.await?;
@@ -238,12 +247,9 @@ async fn serve_router(
 }
 
 /// Every second: pick up key rotations made elsewhere and forget idle
-/// client-authentication throttle entries. Every ten minutes: purge expired
-/// token records, keys that signed nothing still valid, and audit events
-/// older than `audit_retention` seconds.
-async fn upkeep(app: AppState, audit_retention: i64) {
+/// client-authentication throttle entries.
+async fn upkeep(app: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let mut n: u64 = 0;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -260,13 +266,54 @@ async fn upkeep(app: AppState, audit_retention: i64) {
         if let Err(e) = app.reload_keys().await {
             tracing::warn!(error = %e, "reloading signing keys failed");
         }
-        if n.is_multiple_of(600) {
-            let now = app::now();
-            if let Err(e) = app.db.purge_expired(now).await {
-                tracing::warn!(error = %e, "purging expired tokens failed");
+    }
+}
+
+/// Rows one batch of the sweeper deletes at most: one short transaction.
+const SWEEP_BATCH: u32 = 500;
+
+/// At start and then every `every`: one sweep round (`sweep_once`).
+async fn sweeper(app: AppState, every: Duration, audit_retention: i64) {
+    let mut tick = tokio::time::interval(every);
+    // A round that took longer than the interval is followed by a full
+    // interval, not by a burst of catch-up rounds.
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        sweep_once(&app, audit_retention).await;
+    }
+}
+
+/// Deletes what has expired (`frontdesk_core::sweep` says what and when)
+/// in batches of [`SWEEP_BATCH`], audit events older than
+/// `audit_retention` seconds and keys that signed nothing still valid;
+/// records the counts and the table sizes. On PostgreSQL a node that finds
+/// another one sweeping skips the round: the work is done once per
+/// interval, not once per node.
+async fn sweep_once(app: &App, audit_retention: i64) {
+    let now = app::now();
+    let at = SweepCutoffs::at(&app.core.settings, now, Some(audit_retention));
+    let started = std::time::Instant::now();
+    match app.db.sweep_expired(&at, SWEEP_BATCH).await {
+        Ok(Some(swept)) => {
+            telemetry::sweep_round("swept");
+            telemetry::swept(&swept);
+            let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            if swept.total() > 0 {
+                tracing::info!(
+                    rows = swept.total(),
+                    batches = swept.batches,
+                    ms,
+                    "swept expired rows"
+                );
+            } else {
+                tracing::debug!(batches = swept.batches, ms, "nothing to sweep");
             }
-            if let Err(e) = app.db.purge_audit(now - audit_retention).await {
-                tracing::warn!(error = %e, "purging old audit events failed");
+            if telemetry::enabled() {
+                match app.db.table_rows().await {
+                    Ok(rows) => telemetry::table_rows(&rows),
+                    Err(e) => tracing::warn!(error = %e, "counting table rows failed"),
+                }
             }
             if let Err(e) = app
                 .db
@@ -276,6 +323,13 @@ async fn upkeep(app: AppState, audit_retention: i64) {
                 tracing::warn!(error = %e, "deleting expired keys failed");
             }
         }
-        n = n.wrapping_add(1);
+        Ok(None) => {
+            telemetry::sweep_round("skipped");
+            tracing::debug!("another node is sweeping: this round is skipped");
+        }
+        Err(e) => {
+            telemetry::sweep_round("failed");
+            tracing::warn!(error = %e, "sweeping expired rows failed");
+        }
     }
 }

@@ -16,6 +16,9 @@
 //! | `frontdesk_oauth_errors_total` | counter | `error` (RFC 6749 §5.2 / §4.1.2.1 code) |
 //! | `frontdesk_logins_total` | counter | `result`: `success`, `failure`, `throttled` |
 //! | `frontdesk_client_auth_throttled_total` | counter | `endpoint`: `token`, `introspect`, `revoke` |
+//! | `frontdesk_sweep_rounds_total` | counter | `result`: `swept`, `skipped` (another node was sweeping), `failed` |
+//! | `frontdesk_swept_rows_total` | counter | `table` (one of `frontdesk_core::sweep::SWEPT_TABLES`) |
+//! | `frontdesk_table_rows` | gauge | `table`: rows after this node's last round (see [`table_rows`]) |
 //! | `frontdesk_build_info` | gauge (1) | `version` |
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -139,4 +142,31 @@ pub fn login(result: &'static str) {
 /// limit of failed client authentications.
 pub fn client_auth_throttled(endpoint: &'static str) {
     metrics::counter!("frontdesk_client_auth_throttled_total", "endpoint" => endpoint).increment(1);
+}
+
+/// The end of a sweep round: `swept`, `skipped` or `failed`.
+pub fn sweep_round(result: &'static str) {
+    metrics::counter!("frontdesk_sweep_rounds_total", "result" => result).increment(1);
+}
+
+/// Rows a sweep round removed, per table (every table, so each series
+/// exists from the first round on).
+pub fn swept(swept: &frontdesk_core::sweep::Swept) {
+    for (table, n) in swept.by_table() {
+        metrics::counter!("frontdesk_swept_rows_total", "table" => table).increment(n);
+    }
+}
+
+/// Table sizes, measured by the node that swept, right after its round:
+/// exact on SQLite; on PostgreSQL exact below 10,000 rows and the
+/// planner's estimate (`pg_class.reltuples`, as of the last VACUUM or
+/// ANALYZE) above, so measuring never reads a large table. With several
+/// nodes, take the value of the node whose `frontdesk_sweep_rounds_total
+/// {result="swept"}` moved last.
+pub fn table_rows(rows: &[(&'static str, u64)]) {
+    for (table, n) in rows {
+        // Row counts fit an f64 exactly up to 2^53.
+        #[allow(clippy::cast_precision_loss)]
+        metrics::gauge!("frontdesk_table_rows", "table" => *table).set(*n as f64);
+    }
 }

@@ -10,6 +10,7 @@ use frontdesk_core::model::{
     TotpCredential, UnixTime, User, UserClaims,
 };
 use frontdesk_core::store::{Found, Store, StoreError};
+use frontdesk_core::sweep::{SweepCutoffs, Swept};
 use sqlx::postgres::{PgPool, Postgres};
 use sqlx::sqlite::{Sqlite, SqlitePool};
 use sqlx::{Database, Transaction};
@@ -155,6 +156,8 @@ impl BeginWrite for PgPool {
     }
 }
 
+pub(crate) mod upkeep;
+
 // ----- SQL, shared by both backends -----
 
 const CLIENT_BY_ID: &str = "SELECT c.client_id, c.metadata, c.created_at, c.updated_at, \
@@ -259,7 +262,6 @@ const LINK_SPEND: &str = "UPDATE link_tokens SET used_at = $3 \
 const LINKS_SPEND_SUB: &str = "UPDATE link_tokens SET used_at = $3 \
      WHERE sub = $1 AND purpose = $2 AND used_at IS NULL";
 const LINKS_DELETE_SUB: &str = "DELETE FROM link_tokens WHERE sub = $1";
-const LINKS_PURGE: &str = "DELETE FROM link_tokens WHERE expires_at <= $1";
 
 const KEYS_ALL: &str = "SELECT kid, alg, key_use, encrypted_private, public_jwk, \
      created_at, activates_at, retired_at FROM signing_keys ORDER BY created_at, kid";
@@ -282,14 +284,12 @@ const TOKEN_BY_HASH: &str = "SELECT token_hash, jti, client_id, sub, scope, audi
 /// Keeps the first revocation time when revoked twice.
 const TOKEN_REVOKE: &str = "UPDATE opaque_tokens SET revoked_at = COALESCE(revoked_at, $2) \
      WHERE token_hash = $1";
-const TOKENS_PURGE: &str = "DELETE FROM opaque_tokens WHERE expires_at <= $1";
 /// Idempotent; a second revocation can only extend the record.
 const JTI_REVOKE: &str = "INSERT INTO revoked_jtis (jti, expires_at) VALUES ($1, $2) \
      ON CONFLICT (jti) DO UPDATE SET expires_at = CASE \
      WHEN excluded.expires_at > revoked_jtis.expires_at THEN excluded.expires_at \
      ELSE revoked_jtis.expires_at END";
 const JTI_EXISTS: &str = "SELECT jti FROM revoked_jtis WHERE jti = $1";
-const JTIS_PURGE: &str = "DELETE FROM revoked_jtis WHERE expires_at <= $1";
 
 const SESSION_INSERT: &str = "INSERT INTO sessions \
      (id_hash, sid, sub, auth_time, amr, created_at, expires_at, ended_at, user_agent, \
@@ -316,7 +316,6 @@ const GRANTS_REVOKE_LIVE_SESSIONS: &str = "UPDATE grants SET revoked_at = $2 \
 const SESSIONS_END_SUB_EXCEPT: &str = "UPDATE sessions SET ended_at = $2 \
      WHERE sub = $1 AND ended_at IS NULL AND expires_at > $2 AND sid <> $3";
 const SESSIONS_DELETE_SUB: &str = "DELETE FROM sessions WHERE sub = $1";
-const SESSIONS_PURGE: &str = "DELETE FROM sessions WHERE expires_at <= $1";
 
 const TOTP_BY_SUB: &str = "SELECT sub, secret_sealed, created_at, confirmed_at, last_step \
      FROM totp_credentials WHERE sub = $1";
@@ -354,7 +353,6 @@ const GRANTS_REVOKE_SUB: &str =
     "UPDATE grants SET revoked_at = $2 WHERE sub = $1 AND revoked_at IS NULL";
 /// Cascades to the grants' codes and refresh tokens.
 const GRANTS_DELETE_SUB: &str = "DELETE FROM grants WHERE sub = $1";
-const GRANTS_PURGE: &str = "DELETE FROM grants WHERE expires_at <= $1";
 
 const CODE_INSERT: &str = "INSERT INTO authorization_codes \
      (code_hash, grant_id, client_id, redirect_uri, code_challenge, nonce, created_at, \
@@ -367,10 +365,6 @@ const CODE_REDEEM: &str = "UPDATE authorization_codes SET used_at = $2 \
 const CODE_BY_HASH: &str = "SELECT code_hash, grant_id, client_id, redirect_uri, \
      code_challenge, nonce, created_at, expires_at, used_at \
      FROM authorization_codes WHERE code_hash = $1";
-/// Expired codes, and the codes of expired grants (which the grants' purge
-/// would cascade to uncounted).
-const CODES_PURGE: &str = "DELETE FROM authorization_codes WHERE expires_at <= $1 \
-     OR grant_id IN (SELECT grant_id FROM grants WHERE expires_at <= $1)";
 
 const REFRESH_INSERT: &str = "INSERT INTO refresh_tokens \
      (token_hash, grant_id, client_id, scope, issued_at, expires_at, consumed_at, replaced_by) \
@@ -386,9 +380,6 @@ const REFRESH_CONSUME: &str = "UPDATE refresh_tokens SET consumed_at = $2, repla
      WHERE token_hash = $1 AND consumed_at IS NULL \
      RETURNING token_hash, grant_id, client_id, scope, issued_at, expires_at, consumed_at, \
      replaced_by";
-/// Expired tokens, and the tokens of expired grants (see `CODES_PURGE`).
-const REFRESH_PURGE: &str = "DELETE FROM refresh_tokens WHERE expires_at <= $1 \
-     OR grant_id IN (SELECT grant_id FROM grants WHERE expires_at <= $1)";
 
 const CONSENT_BY_KEY: &str = "SELECT sub, client_id, scope, granted_at FROM consents \
      WHERE sub = $1 AND client_id = $2";
@@ -419,7 +410,6 @@ const LOGIN_FAILURE_GET: &str = "SELECT count, window_start FROM login_failures 
 const LOGIN_FAILURE_CLEAR: &str = "DELETE FROM login_failures WHERE key = $1";
 const LOGIN_FAILURE_FORGIVE: &str =
     "UPDATE login_failures SET count = count - 1 WHERE key = $1 AND count > 0";
-const LOGIN_FAILURES_PURGE: &str = "DELETE FROM login_failures WHERE expires_at <= $1";
 
 const AUDIT_INSERT: &str = "INSERT INTO audit_events \
      (id, at, kind, outcome, request_id, actor, subject, client_id, peer, detail) \
@@ -944,28 +934,21 @@ impl Store for Db {
     }
 
     async fn put_signing_key(&self, key: &StoredKey) -> Result<(), StoreError> {
-        on_backend!(self, write, |pool| {
-            let mut tx = pool.begin_write().await?;
-            sqlx::query(KEYS_RETIRE_USE)
-                .bind(key.activates_at)
-                .bind(key.key_use.as_str())
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(KEY_INSERT)
-                .bind(&key.kid)
-                .bind(&key.alg)
-                .bind(key.key_use.as_str())
-                .bind(key.encrypted_private.as_slice())
-                .bind(&key.public_jwk)
-                .bind(key.created_at)
-                .bind(key.activates_at)
-                .bind(key.retired_at)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await
-        })?;
-        self.announce(crate::changes::Change::Keys).await;
-        Ok(())
+        // Through the trait method, which announces the change.
+        Store::add_signing_keys_locked(self, |_| vec![key.clone()])
+            .await
+            .map(|_| ())
+    }
+
+    async fn add_signing_keys_locked<F>(&self, choose: F) -> Result<Vec<StoredKey>, StoreError>
+    where
+        F: FnOnce(&[StoredKey]) -> Vec<StoredKey> + Send,
+    {
+        let added = upkeep::add_signing_keys_locked(self, choose).await?;
+        if !added.is_empty() {
+            self.announce(crate::changes::Change::Keys).await;
+        }
+        Ok(added)
     }
 
     async fn delete_keys_retired_before(&self, cutoff: UnixTime) -> Result<u64, StoreError> {
@@ -1037,35 +1020,16 @@ impl Store for Db {
         })
     }
 
-    async fn purge_expired(&self, now: UnixTime) -> Result<u64, StoreError> {
-        on_backend!(self, write, |pool| {
-            let mut tx = pool.begin_write().await?;
-            let tokens = sqlx::query(TOKENS_PURGE)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            let mut removed = tokens;
-            // Codes and refresh tokens before grants, so that those going
-            // with an expired grant are counted (a cascade is not).
-            for purge in [
-                JTIS_PURGE,
-                CODES_PURGE,
-                REFRESH_PURGE,
-                GRANTS_PURGE,
-                SESSIONS_PURGE,
-                LOGIN_FAILURES_PURGE,
-                LINKS_PURGE,
-            ] {
-                removed += sqlx::query(purge)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-            }
-            tx.commit().await?;
-            Ok(removed)
-        })
+    async fn sweep_expired(
+        &self,
+        at: &SweepCutoffs,
+        batch: u32,
+    ) -> Result<Option<Swept>, StoreError> {
+        upkeep::sweep_expired(self, at, batch).await
+    }
+
+    async fn table_rows(&self) -> Result<Vec<(&'static str, u64)>, StoreError> {
+        upkeep::table_rows(self).await
     }
 
     // ----- SSO sessions -----

@@ -74,3 +74,35 @@ pub async fn execute_raw(db: &crate::Db, sql: &'static str, arg: &str) -> Result
             .map_err(crate::error::postgres),
     }
 }
+
+/// For tests: a connection to the PostgreSQL database at `url` holding the
+/// sweeper's advisory lock, as a node in the middle of a round would, until
+/// [`SweepLockHolder::release`] (or until it is dropped, which closes the
+/// connection). `Ok(None)` if someone else holds it.
+pub async fn hold_sweep_lock(url: &str) -> Result<Option<SweepLockHolder>, StoreError> {
+    let mut conn = PgConnection::connect(url)
+        .await
+        .map_err(crate::error::postgres)?;
+    let (got,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_lock($1)")
+        .bind(crate::store::upkeep::SWEEP_LOCK)
+        .fetch_one(&mut conn)
+        .await
+        .map_err(crate::error::postgres)?;
+    Ok(got.then_some(SweepLockHolder(conn)))
+}
+
+/// See [`hold_sweep_lock`].
+pub struct SweepLockHolder(PgConnection);
+
+impl SweepLockHolder {
+    /// Releases the lock (at once, unlike closing the connection, which
+    /// the server notices on its own time) and closes the connection.
+    pub async fn release(mut self) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(crate::store::upkeep::SWEEP_LOCK)
+            .execute(&mut self.0)
+            .await
+            .map_err(crate::error::postgres)?;
+        self.0.close().await.map_err(crate::error::postgres)
+    }
+}

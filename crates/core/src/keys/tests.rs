@@ -75,3 +75,44 @@ fn rotation_prepublishes_then_switches_then_retires() {
     assert!(reloaded.needs_key(KeyUse::IdToken, t3));
     assert!(!reloaded.needs_key(KeyUse::AccessToken, t3));
 }
+
+/// First-start generation under the key lock: a candidate is added only
+/// for a use that has no key active now or later, at most one per use.
+#[test]
+fn first_keys_needed_only_for_uses_without_a_signing_key() {
+    let k = kek();
+    let t = 2_000_000;
+    let at =
+        |kid_t: i64| generate(&k, Algorithm::ES256, KeyUse::AccessToken, kid_t, kid_t).unwrap();
+    let id = generate(&k, Algorithm::ES256, KeyUse::IdToken, t, t).unwrap();
+    let candidates = [at(t), id.clone(), at(t + 1)];
+    let kids = |keys: Vec<StoredKey>| keys.into_iter().map(|k| k.kid).collect::<Vec<_>>();
+
+    // Empty store: one per use, the first candidate of each.
+    assert_eq!(
+        kids(first_keys_needed(&[], &candidates, t)),
+        vec![candidates[0].kid.clone(), id.kid.clone()]
+    );
+    // Another node's access-token key is there: only the ID-token key.
+    let theirs = at(t - 5);
+    assert_eq!(
+        kids(first_keys_needed(
+            std::slice::from_ref(&theirs),
+            &candidates,
+            t
+        )),
+        vec![id.kid.clone()]
+    );
+    // A key retired later than now still signs; one retired by now does not.
+    let mut retiring = theirs.clone();
+    retiring.retired_at = Some(t + 1);
+    assert_eq!(
+        first_keys_needed(&[retiring.clone(), id.clone()], &candidates, t),
+        vec![]
+    );
+    retiring.retired_at = Some(t);
+    assert_eq!(
+        kids(first_keys_needed(&[retiring, id], &candidates, t)),
+        vec![candidates[0].kid.clone()]
+    );
+}

@@ -13,3 +13,4 @@ mod mfa;
 mod refresh_token;
 mod session;
 mod support;
+mod sweep;

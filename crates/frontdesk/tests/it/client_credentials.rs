@@ -238,15 +238,7 @@ async fn audience_follows_rfc8707(s: &Server) {
 both!(audience_follows_rfc8707);
 
 async fn opaque_tokens_are_random_references(s: &Server) {
-    let r = s
-        .post_form(
-            "/token",
-            Some(("opaque-client", "opaque-client-secret-0123456789")),
-            &[("grant_type", "client_credentials")],
-        )
-        .await;
-    assert_eq!(r.status(), 200);
-    let body: Value = r.json().await.unwrap();
+    let body = s.opaque_token().await;
     let token = body["access_token"].as_str().unwrap();
     assert!(!token.contains('.'), "not a JWT");
     assert!(token.len() >= 43, "at least 256 bits, base64url");

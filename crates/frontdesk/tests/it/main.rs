@@ -29,4 +29,5 @@ mod security_authorize;
 mod security_review;
 mod security_token;
 mod signin;
+mod sweeper;
 mod tidy;

@@ -5,7 +5,7 @@ use crate::both;
 use crate::browser::{ALICE, Browser, SIGNIN_CONFIG, authorize_url, page, pkce};
 use crate::support::Server;
 
-fn metrics_url(s: &Server) -> String {
+pub fn metrics_url(s: &Server) -> String {
     s.startup
         .iter()
         .find_map(|l| l.strip_prefix("metrics on "))
@@ -14,7 +14,7 @@ fn metrics_url(s: &Server) -> String {
 }
 
 /// The value of the sample line `name{labels}` (exact match of the series).
-fn sample(text: &str, series: &str) -> Option<f64> {
+pub fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines().find_map(|l| {
         let (name, value) = l.rsplit_once(' ')?;
         (name == series).then(|| value.parse().ok()).flatten()

@@ -1,17 +1,161 @@
-//! Several frontdesk nodes on one PostgreSQL (issue 17 item 4): what one
-//! node changes, the others follow at once through `LISTEN`/`NOTIFY`
-//! instead of within their caches' time bounds (0.9 s for a client record,
-//! one second for the key ring).
+//! Several nodes on one PostgreSQL database (issue 17 items 3, 4 and 5):
+//! nodes that start together on an empty database create one set of
+//! signing keys and publish the same JWKS at once; nodes that sweep side by
+//! side count every swept row once; what one node changes, the others
+//! follow at once through `LISTEN`/`NOTIFY` instead of within their caches'
+//! time bounds (0.9 s for a client record, one second for the key ring).
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use reqwest::Method;
+use frontdesk_core::model::KeyUse;
+use frontdesk_core::store::Store;
+use serde_json::Value;
 
-use crate::support::{Server, cli_in, wait_for};
+use crate::metrics::sample;
+use crate::support::{Backend, Database, Server, cli_in, jwt_parts, wait_for};
+use crate::sweeper::{metrics_text, sweep_config};
+
+/// The key-encryption key every node of a cluster shares.
+const KEK: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+
+fn node_config() -> String {
+    format!("key_encryption_key = \"{KEK}\"\n{}", sweep_config())
+}
+
+/// Starts two servers at the same moment on `url`, each with its own data
+/// directory, as two nodes would.
+fn start_two(url: &str, extra: &str) -> (Server, Server) {
+    tokio::task::block_in_place(|| {
+        std::thread::scope(|scope| {
+            let a = scope.spawn(|| Server::start_in(tempfile::tempdir().unwrap(), url, extra));
+            let b = scope.spawn(|| Server::start_in(tempfile::tempdir().unwrap(), url, extra));
+            (a.join().unwrap(), b.join().unwrap())
+        })
+    })
+}
+
+fn kids(jwks: &Value) -> BTreeSet<String> {
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Three rounds of two nodes starting at once on an empty database: one
+/// key per use in the store, and both nodes publish exactly those keys
+/// from their first answer on (no reload needed), so a token from one
+/// carries a key the other publishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_starting_together_create_one_key_per_use() {
+    for round in 0..3 {
+        let dir = tempfile::tempdir().unwrap();
+        let Some(db) = Database::new(Backend::Postgres, dir.path()).await else {
+            eprintln!("skipped: FRONTDESK_TEST_POSTGRES_URL not set");
+            return;
+        };
+        let (a, b) = start_two(&db.url, &node_config());
+        let (jwks_a, jwks_b) = (
+            a.get_json("/jwks.json").await,
+            b.get_json("/jwks.json").await,
+        );
+        let store = frontdesk_store::Db::connect(&db.url).await.unwrap();
+        let keys = store.signing_keys().await.unwrap();
+        let summary: Vec<_> = keys
+            .iter()
+            .map(|k| (k.kid.as_str(), k.key_use, k.retired_at))
+            .collect();
+        for u in [KeyUse::AccessToken, KeyUse::IdToken] {
+            assert_eq!(
+                keys.iter().filter(|k| k.key_use == u).count(),
+                1,
+                "round {round}: {u:?} keys in {summary:?}"
+            );
+        }
+        assert_eq!(jwks_a, jwks_b, "round {round}: the nodes' JWKS differ");
+        let stored: BTreeSet<String> = keys.iter().map(|k| k.kid.clone()).collect();
+        assert_eq!(kids(&jwks_a), stored, "round {round}");
+        let logs = [a.log(), b.log()];
+        let generated: usize = logs
+            .iter()
+            .map(|l| l.matches("generated signing key").count())
+            .sum();
+        assert_eq!(generated, 2, "round {round}: one node generates both keys");
+
+        // A token one node signs carries a kid the other publishes. (The
+        // test's nodes have issuers of their own, one per port, so B would
+        // not introspect A's token; the keys are the point here.)
+        let t = a.m2m_token(&[]).await;
+        let (header, _) = jwt_parts(t["access_token"].as_str().unwrap());
+        assert!(
+            kids(&jwks_b).contains(header["kid"].as_str().unwrap()),
+            "round {round}: {header} not in {jwks_b}"
+        );
+        if round == 0 {
+            count_each_swept_row_once(&a, &b).await;
+        }
+        store.close().await;
+    }
+}
+
+/// Both nodes sweep every second; 20 opaque tokens (2 s) issued on both
+/// are swept, each counted by one node only, and further rounds count
+/// nothing more.
+async fn count_each_swept_row_once(a: &Server, b: &Server) {
+    for s in [a, b] {
+        for _ in 0..10 {
+            s.opaque_token().await;
+        }
+    }
+    let of = |text: &str, series: &str| sample(text, series).unwrap_or(0.0);
+    let swept = async || {
+        let mut sum = 0.0;
+        let mut rounds = Vec::new();
+        for s in [a, b] {
+            let text = metrics_text(s).await;
+            sum += of(
+                &text,
+                r#"frontdesk_swept_rows_total{table="opaque_tokens"}"#,
+            );
+            rounds.push(
+                of(&text, r#"frontdesk_sweep_rounds_total{result="swept"}"#)
+                    + of(&text, r#"frontdesk_sweep_rounds_total{result="skipped"}"#),
+            );
+        }
+        (sum, rounds)
+    };
+    let rounds = wait_for(
+        "both nodes' counts add up to 20",
+        Duration::from_secs(30),
+        async || {
+            let (sum, rounds) = swept().await;
+            assert!(sum <= 20.0, "counted twice: {sum}");
+            if sum == 20.0 { Ok(rounds) } else { Err(sum) }
+        },
+    )
+    .await;
+    // Two more rounds on each node count nothing more.
+    let (sum, _) = wait_for(
+        "two more rounds on both nodes",
+        Duration::from_secs(30),
+        async || {
+            let (sum, now) = swept().await;
+            if now.iter().zip(&rounds).all(|(n, r)| *n >= r + 2.0) {
+                Ok((sum, now))
+            } else {
+                Err(now)
+            }
+        },
+    )
+    .await;
+    assert_eq!(sum, 20.0);
+}
 
 const ORDER: (&str, &str) = ("order-service", "order-service-secret-0123456789");
 
-async fn token_status(s: &Server) -> u16 {
+async fn order_token_status(s: &Server) -> u16 {
     s.post_form(
         "/token",
         Some(ORDER),
@@ -46,18 +190,22 @@ async fn another_node_follows_client_and_key_changes_at_once() {
         return;
     };
     // B's cache holds the client now (a JWT needs no other read).
-    assert_eq!(token_status(&b).await, 200);
-    assert_eq!(token_status(&b).await, 200);
+    assert_eq!(order_token_status(&b).await, 200);
+    assert_eq!(order_token_status(&b).await, 200);
 
     let r = a
-        .admin_req(Method::DELETE, "/admin/clients/order-service", None)
+        .admin_req(
+            reqwest::Method::DELETE,
+            "/admin/clients/order-service",
+            None,
+        )
         .await;
     assert_eq!(r.status(), 204);
     let deleted = Instant::now();
     let status = wait_for(
         "node B refuses the client node A deleted",
         Duration::from_millis(100),
-        async || match token_status(&b).await {
+        async || match order_token_status(&b).await {
             200 => Err(200),
             other => Ok(other),
         },

@@ -54,14 +54,7 @@ async fn the_kit_checks_real_tokens_locally_and_by_introspection(s: &Server) {
 
     // Opaque tokens can only be introspected; with no audience configured
     // the client's tokens are for the issuer itself.
-    let r = s
-        .post_form(
-            "/token",
-            Some(("opaque-client", "opaque-client-secret-0123456789")),
-            &[("grant_type", "client_credentials")],
-        )
-        .await;
-    let opaque = r.json::<Value>().await.unwrap()["access_token"]
+    let opaque = s.opaque_token().await["access_token"]
         .as_str()
         .unwrap()
         .to_owned();

@@ -374,6 +374,26 @@ impl Server {
         r.json().await.expect("json")
     }
 
+    /// An opaque client-credentials token for `opaque-client` (stored by
+    /// hash, so it is a row the sweeper removes at its expiry).
+    pub async fn opaque_token(&self) -> Value {
+        let r = self
+            .post_form(
+                "/token",
+                Some(("opaque-client", "opaque-client-secret-0123456789")),
+                &[("grant_type", "client_credentials")],
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+        r.json().await.expect("json")
+    }
+
+    /// `GET path` on the public listener, as JSON.
+    pub async fn get_json(&self, path: &str) -> Value {
+        let r = self.http.get(self.url(path)).send().await.expect("request");
+        r.json().await.expect("json")
+    }
+
     /// The status `/userinfo` answers for the bearer token `at`.
     pub async fn userinfo_status(&self, at: &str) -> u16 {
         self.http

@@ -41,6 +41,7 @@ mod links;
 mod refresh;
 mod sessions;
 mod support;
+mod sweep;
 mod throttle;
 mod tokens;
 mod users;

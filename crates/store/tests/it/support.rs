@@ -28,7 +28,46 @@ pub async fn postgres() -> Option<Db> {
     Some(db)
 }
 
+/// Two handles (two pools, as two nodes would have) on one fresh SQLite
+/// file; the guard keeps the file.
+pub async fn sqlite_pair() -> (Db, Db, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("frontdesk.db").display());
+    let a = Db::connect(&url).await.unwrap();
+    let b = Db::connect(&url).await.unwrap();
+    (a, b, dir)
+}
+
+/// Two handles on one fresh PostgreSQL database, and its URL, or `None`
+/// when FRONTDESK_TEST_POSTGRES_URL is not set.
+pub async fn postgres_pair() -> Option<(Db, Db, String)> {
+    let Some(url) = testing::postgres_url_from_env().await.unwrap() else {
+        eprintln!("skipped: FRONTDESK_TEST_POSTGRES_URL not set");
+        return None;
+    };
+    let a = Db::connect(&url).await.unwrap();
+    let b = Db::connect(&url).await.unwrap();
+    Some((a, b, url))
+}
+
 pub const NOW: i64 = 1_750_000_000;
+
+/// One sweep round at `now` in batches of 500, with no margin after a
+/// code's or refresh token's expiry (`spent_before = now`) and audit
+/// events kept: the rows removed in all.
+pub async fn sweep_at(db: &Db, now: i64) -> u64 {
+    use frontdesk_core::store::Store;
+    let at = frontdesk_core::sweep::SweepCutoffs {
+        now,
+        spent_before: now,
+        audit_before: None,
+    };
+    db.sweep_expired(&at, 500)
+        .await
+        .unwrap()
+        .expect("no other sweeper")
+        .total()
+}
 
 pub fn secret(byte: u8, created_at: i64, expires_at: Option<i64>) -> ClientSecret {
     ClientSecret {

@@ -2,13 +2,13 @@ use frontdesk_core::model::{AuthorizationCode, Redemption};
 use frontdesk_core::store::{Store, StoreError};
 use frontdesk_store::Db;
 
-use crate::support::{NOW, code, grant, refresh, seed, session, token};
+use crate::support::{NOW, code, grant, refresh, seed, session, sweep_at, token};
 
 contract!(
     opaque_tokens,
     revoked_jtis,
-    purge_expired,
-    purge_expired_signin,
+    sweep_expired_tokens,
+    sweep_expired_signin,
     ping
 );
 
@@ -53,17 +53,17 @@ async fn revoked_jtis(db: &Db) {
     assert!(!db.is_jti_revoked("j2").await.unwrap());
     // A shorter second revocation does not shorten the record...
     db.revoke_jti("j1", NOW + 10).await.unwrap();
-    assert_eq!(db.purge_expired(NOW + 50).await.unwrap(), 0);
+    assert_eq!(sweep_at(db, NOW + 50).await, 0);
     assert!(db.is_jti_revoked("j1").await.unwrap());
     // ...a longer one extends it.
     db.revoke_jti("j1", NOW + 200).await.unwrap();
-    assert_eq!(db.purge_expired(NOW + 150).await.unwrap(), 0);
+    assert_eq!(sweep_at(db, NOW + 150).await, 0);
     assert!(db.is_jti_revoked("j1").await.unwrap());
-    assert_eq!(db.purge_expired(NOW + 200).await.unwrap(), 1);
+    assert_eq!(sweep_at(db, NOW + 200).await, 1);
     assert!(!db.is_jti_revoked("j1").await.unwrap());
 }
 
-async fn purge_expired(db: &Db) {
+async fn sweep_expired_tokens(db: &Db) {
     db.put_opaque_token(&token(1, NOW - 1)).await.unwrap();
     db.put_opaque_token(&token(2, NOW)).await.unwrap();
     db.put_opaque_token(&token(3, NOW + 1)).await.unwrap();
@@ -71,21 +71,21 @@ async fn purge_expired(db: &Db) {
     db.revoke_jti("new", NOW + 10).await.unwrap();
 
     // Tokens and records with expires_at <= now go.
-    assert_eq!(db.purge_expired(NOW).await.unwrap(), 3);
+    assert_eq!(sweep_at(db, NOW).await, 3);
     assert_eq!(db.opaque_token(&[1; 32]).await.unwrap(), None);
     assert_eq!(db.opaque_token(&[2; 32]).await.unwrap(), None);
     assert!(db.opaque_token(&[3; 32]).await.unwrap().is_some());
     assert!(!db.is_jti_revoked("old").await.unwrap());
     assert!(db.is_jti_revoked("new").await.unwrap());
-    assert_eq!(db.purge_expired(NOW).await.unwrap(), 0);
-    assert_eq!(db.purge_expired(NOW + 10).await.unwrap(), 2);
+    assert_eq!(sweep_at(db, NOW).await, 0);
+    assert_eq!(sweep_at(db, NOW + 10).await, 2);
 }
 
 async fn ping(db: &Db) {
     db.ping().await.unwrap();
 }
 
-async fn purge_expired_signin(db: &Db) {
+async fn sweep_expired_signin(db: &Db) {
     // Grant expired at now: goes with its code and refresh token, though
     // those themselves are still within their lifetime.
     let mut expired = grant("g-expired", "app", "alice", None);
@@ -130,9 +130,10 @@ async fn purge_expired_signin(db: &Db) {
         .await
         .unwrap();
 
-    // g-expired + its code [100] + its refresh [10], code [2] (expired),
-    // refresh [11], session 1, acct:old.
-    assert_eq!(db.purge_expired(NOW).await.unwrap(), 7);
+    // g-expired + its code [100] + its refresh [10], code [2] (expired)
+    // and g-more, which it leaves without code or refresh token, refresh
+    // [11], session 1, acct:old.
+    assert_eq!(sweep_at(db, NOW).await, 8);
     assert_eq!(db.grant("g-expired").await.unwrap(), None);
     assert_eq!(
         db.redeem_code(
@@ -157,9 +158,10 @@ async fn purge_expired_signin(db: &Db) {
         .unwrap(),
         Redemption::Unknown
     );
-    assert!(
-        db.grant("g-more").await.unwrap().is_some(),
-        "grant outlives its code"
+    assert_eq!(
+        db.grant("g-more").await.unwrap(),
+        None,
+        "a grant goes with its last code when it has no refresh token"
     );
     assert_eq!(db.refresh_token(&[11; 32]).await.unwrap(), None);
     assert!(db.refresh_token(&[12; 32]).await.unwrap().is_some());
@@ -170,7 +172,7 @@ async fn purge_expired_signin(db: &Db) {
         "ended, not expired"
     );
     assert_eq!(db.login_failures("acct:new", NOW, 100).await.unwrap(), 1);
-    assert_eq!(db.purge_expired(NOW).await.unwrap(), 0);
+    assert_eq!(sweep_at(db, NOW).await, 0);
     // acct:old is gone, not merely outside its window: a new failure counts 1.
     assert_eq!(
         db.note_login_failure("acct:old", NOW, 1000).await.unwrap(),

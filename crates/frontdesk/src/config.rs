@@ -122,6 +122,13 @@ pub struct FileConfig {
     /// completely, seconds (one failure back every window / max).
     /// Default 60, at most 86400.
     pub client_auth_failure_window_secs: Option<i64>,
+    /// Count failed client authentications per address in the database as
+    /// well, so that the limit holds for the whole cluster rather than per
+    /// node: once an address has more than `client_auth_max_failures_per_ip`
+    /// failures on all nodes together within `client_auth_failure_window_secs`,
+    /// each further failure on any node is answered 429. Costs one database
+    /// write per failed authentication (successes cost nothing). Default false.
+    pub client_auth_throttle_shared: Option<bool>,
     /// Time a client has to send a complete request head, seconds, on both
     /// listeners. It also bounds how long an idle keep-alive connection may
     /// wait for its next request (SECURITY.md §5.7: ≤ 10 s). Default 10,
@@ -309,6 +316,7 @@ pub struct Settings {
     /// How often the sweeper runs; `None`: never.
     pub sweep_interval: Option<Duration>,
     pub client_auth_max_failures_per_ip: NonZeroU32,
+    pub client_auth_throttle_shared: bool,
     pub client_auth_failure_window: Duration,
     pub header_read_timeout: Duration,
     pub body_read_timeout: Duration,
@@ -795,6 +803,7 @@ fn validate(raw: FileConfig) -> anyhow::Result<Settings> {
         sweep_interval: (sweep_interval > 0)
             .then(|| Duration::from_secs(sweep_interval.unsigned_abs())),
         client_auth_max_failures_per_ip,
+        client_auth_throttle_shared: raw.client_auth_throttle_shared.unwrap_or(false),
         client_auth_failure_window: Duration::from_secs(client_auth_failure_window.unsigned_abs()),
         header_read_timeout: Duration::from_secs(header_read_timeout.unsigned_abs()),
         body_read_timeout: Duration::from_secs(body_read_timeout.unsigned_abs()),

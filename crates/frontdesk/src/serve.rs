@@ -69,6 +69,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let client_auth = throttle::ClientAuthThrottle::new(throttle::ClientAuthPolicy {
         max_failures_per_ip: settings.client_auth_max_failures_per_ip,
         window: settings.client_auth_failure_window,
+        shared: settings.client_auth_throttle_shared,
     })?;
     let mailer = mail::Mailer::new(&settings.mail, &settings.issuer)?;
     tracing::info!(transport = %mailer.describe(), "outgoing mail");

@@ -48,6 +48,8 @@ pub struct ClientAuthPolicy {
     pub max_failures_per_ip: NonZeroU32,
     /// Time in which a spent quota refills completely.
     pub window: Duration,
+    /// Also count failures in the database, for a cluster-wide limit.
+    pub shared: bool,
 }
 
 impl ClientAuthPolicy {
@@ -69,6 +71,7 @@ pub struct ClientAuthThrottle {
     /// Addresses over their limit, until when.
     blocked: Mutex<HashMap<IpAddr, Instant>>,
     rereads: DefaultKeyedRateLimiter<ClientId>,
+    policy: ClientAuthPolicy,
 }
 
 impl ClientAuthThrottle {
@@ -77,7 +80,33 @@ impl ClientAuthThrottle {
             failures: DefaultKeyedRateLimiter::keyed(policy.quota()?),
             blocked: Mutex::new(HashMap::new()),
             rereads: DefaultKeyedRateLimiter::keyed(Quota::per_second(NonZeroU32::MIN)),
+            policy,
         })
+    }
+
+    /// With `client_auth_throttle_shared`: the store key that counts the
+    /// failures of `peer` on every node, and the limit and window to count
+    /// them in.
+    pub fn shared(&self, peer: IpAddr) -> Option<(String, u32, Duration)> {
+        self.policy.shared.then(|| {
+            (
+                format!("client-auth-ip:{}", ip_key(peer)),
+                self.policy.max_failures_per_ip.get(),
+                self.policy.window,
+            )
+        })
+    }
+
+    /// Blocks `peer` on this node for one cell of the quota (window / max):
+    /// the cluster-wide count was over the limit. Returns the wait.
+    pub fn block(&self, peer: IpAddr) -> Duration {
+        let key = ip_key(peer);
+        let wait = self.policy.window / self.policy.max_failures_per_ip.get();
+        let mut blocked = self.blocked();
+        if blocked.len() < MAX_BLOCKED || blocked.contains_key(&key) {
+            blocked.insert(key, Instant::now() + wait);
+        }
+        wait
     }
 
     fn blocked(&self) -> MutexGuard<'_, HashMap<IpAddr, Instant>> {
@@ -146,6 +175,7 @@ mod tests {
         ClientAuthThrottle::new(ClientAuthPolicy {
             max_failures_per_ip: NonZeroU32::new(max).unwrap(),
             window: Duration::from_secs(window_secs),
+            shared: false,
         })
         .unwrap()
     }
@@ -189,6 +219,7 @@ mod tests {
         let p = ClientAuthPolicy {
             max_failures_per_ip: NonZeroU32::MAX,
             window: Duration::from_nanos(1),
+            shared: false,
         };
         assert!(ClientAuthThrottle::new(p).is_err());
     }

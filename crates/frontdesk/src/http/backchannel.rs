@@ -87,14 +87,29 @@ fn refused(
 }
 
 /// The response to a failed request: an `invalid_client` outcome counts
-/// against `peer`, and the one that goes over the limit is answered 429.
-fn failure(app: &AppState, peer: IpAddr, endpoint: &'static str, e: ApiError) -> Response {
+/// against `peer` (on this node, and with `client_auth_throttle_shared` in
+/// the database for every node), and one over the limit is answered 429.
+async fn failure(app: &AppState, peer: IpAddr, endpoint: &'static str, e: ApiError) -> Response {
     match e {
         ApiError(Error::OAuth(o)) if o.code == ErrorCode::InvalidClient => {
-            match app.client_auth.failed(peer) {
-                Some(wait) => client_auth_throttled(endpoint, wait),
-                None => ApiError::from(o).into_response(),
+            if let Some(wait) = app.client_auth.failed(peer) {
+                return client_auth_throttled(endpoint, wait);
             }
+            if let Some((key, max, window)) = app.client_auth.shared(peer) {
+                let window = i64::try_from(window.as_secs()).unwrap_or(i64::MAX);
+                match app.db.note_login_failure(&key, now(), window).await {
+                    Ok(count) if count > max => {
+                        return client_auth_throttled(endpoint, app.client_auth.block(peer));
+                    }
+                    Ok(_) => {}
+                    // The node's own limit still holds; the answer stays
+                    // `invalid_client`.
+                    Err(e) => {
+                        tracing::warn!(error = %e, "counting a failed client authentication in the store failed")
+                    }
+                }
+            }
+            ApiError::from(o).into_response()
         }
         other => other.into_response(),
     }
@@ -140,7 +155,7 @@ pub async fn token(
             {
                 crate::audit::record(&app.db, crate::audit::incident(incident, now)).await;
             }
-            failure(&app, peer, "token", e)
+            failure(&app, peer, "token", e).await
         }
     }
 }
@@ -172,7 +187,7 @@ pub async fn introspect(
     .await;
     match result {
         Ok(resp) => (StatusCode::OK, NO_STORE, axum::Json(resp)).into_response(),
-        Err(e) => failure(&app, peer, "introspect", e),
+        Err(e) => failure(&app, peer, "introspect", e).await,
     }
 }
 
@@ -217,6 +232,6 @@ pub async fn revoke(
             }
             (StatusCode::OK, NO_STORE).into_response()
         }
-        Err(e) => failure(&app, peer, "revoke", e),
+        Err(e) => failure(&app, peer, "revoke", e).await,
     }
 }

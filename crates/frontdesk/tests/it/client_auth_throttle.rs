@@ -274,3 +274,53 @@ async fn failures_for_a_client_never_lock_it_out(s: &Server) {
     .await;
 }
 both!(failures_for_a_client_never_lock_it_out, HIGH);
+
+/// `client_auth_throttle_shared`: two nodes on one PostgreSQL count one
+/// address's failures together, so the limit (here 5) holds for the
+/// cluster: three failures on node A and two on node B exhaust it, and the
+/// next failure on either node is 429 although neither node has seen more
+/// than three. Without sharing each node would admit five of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_limit_holds_across_nodes() {
+    let Some(url) = frontdesk_store::testing::postgres_url_from_env()
+        .await
+        .unwrap()
+    else {
+        eprintln!("skipped: FRONTDESK_TEST_POSTGRES_URL not set");
+        return;
+    };
+    // One cluster: one key-encryption key.
+    let config = format!(
+        "{LONG}client_auth_throttle_shared = true\n\
+         key_encryption_key = \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\"\n"
+    );
+    let a = Server::start_in(tempfile::tempdir().unwrap(), &url, &config);
+    let b = Server::start_in(tempfile::tempdir().unwrap(), &url, &config);
+    for _ in 0..3 {
+        assert_invalid_client(cc_token(&a, "wrong-secret").await).await;
+    }
+    for _ in 0..2 {
+        assert_invalid_client(cc_token(&b, "wrong-secret").await).await;
+    }
+    // The sixth failure in the cluster, the third on B.
+    assert_throttled(cc_token(&b, "wrong-secret").await, 120).await;
+    // And A, at its fourth.
+    assert_throttled(cc_token(&a, "wrong-secret").await, 120).await;
+    // The right secret is still served on both.
+    assert_eq!(cc_token(&a, SECRET).await.status(), 200);
+    assert_eq!(cc_token(&b, SECRET).await.status(), 200);
+}
+
+/// The same setting on one SQLite node: the node's own limit and the
+/// stored count agree, the sixth failure is 429.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_limit_on_one_sqlite_node() {
+    let config = format!("{LONG}client_auth_throttle_shared = true\n");
+    let s = Server::start(crate::support::Backend::Sqlite, &config)
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        assert_invalid_client(cc_token(&s, "wrong-secret").await).await;
+    }
+    assert_throttled(cc_token(&s, "wrong-secret").await, 120).await;
+}

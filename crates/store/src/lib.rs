@@ -23,6 +23,7 @@ use sqlx::sqlite::{
 
 mod breaker;
 mod cache;
+pub mod copy;
 mod error;
 mod rows;
 mod store;

@@ -43,6 +43,9 @@ enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCmd),
+    /// Move an install between databases (`db copy --from sqlite:… --to postgres://…`).
+    #[command(subcommand)]
+    Db(crate::db::DbCmd),
     /// Run the API gateway (`--config gateway.toml`).
     Gateway(frontdesk_gateway::GatewayArgs),
     /// Run the demo API (photos and payments) meant to sit behind the gateway.
@@ -301,6 +304,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Login(a) => return crate::native::login(a).await,
         Command::Token(t) => return crate::native::token(t).await,
+        Command::Db(d) => return crate::db::run(d).await,
         _ => {}
     }
     let serve_args = match &cli.command {
@@ -318,7 +322,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let result = match cli.command {
         Command::Serve(_) | Command::Gateway(_) | Command::DemoApi(_) => Ok(()),
         Command::DemoRp(_) | Command::Demo(_) => Ok(()),
-        Command::Login(_) | Command::Token(_) => Ok(()),
+        Command::Login(_) | Command::Token(_) | Command::Db(_) => Ok(()),
         Command::Clients(c) => clients(&opened, c).await,
         Command::Users(u) => users(&opened, &settings, u).await,
         Command::Keys(k) => keys_cmd(&opened, k).await,

@@ -5,6 +5,7 @@ mod audit;
 mod cli;
 mod client_addr;
 mod config;
+mod db;
 mod http;
 mod mail;
 mod native;

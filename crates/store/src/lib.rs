@@ -24,6 +24,7 @@ use sqlx::sqlite::{
 mod breaker;
 mod cache;
 mod changes;
+pub mod copy;
 mod error;
 mod rows;
 mod store;

@@ -10,6 +10,7 @@ mod audit;
 mod cli;
 mod client_auth_throttle;
 mod client_credentials;
+mod db_copy;
 mod demo_rp;
 mod discovery;
 mod gateway;

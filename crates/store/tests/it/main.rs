@@ -35,6 +35,7 @@ mod audit;
 mod clients;
 mod connect;
 mod consents;
+mod copy;
 mod grants;
 mod keys;
 mod links;

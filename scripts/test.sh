@@ -47,6 +47,14 @@ else
   echo "Browser test: SKIPPED (chromium/chromedriver not installed: apt-get install chromium chromium-driver)"
 fi
 
+if [ -x /usr/sbin/nginx ]; then
+  echo "Deployment test (nginx in front of the nodes, deploy/): on"
+elif [ "${FRONTDESK_TEST_NGINX:-}" = required ] || [ "${CI:-}" = true ]; then
+  echo "Deployment test: REQUIRED but nginx is not installed; it will fail" >&2
+else
+  echo "Deployment test (nginx in front of the nodes): SKIPPED (apt-get install nginx)"
+fi
+
 if python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
   echo "Mail tests (real SMTP server, aiosmtpd): on"
 elif [ "${FRONTDESK_TEST_SMTP:-}" = required ]; then

@@ -20,7 +20,7 @@ use crate::browser::{
     redirect,
 };
 use crate::gateway::{Proc, spawn_command};
-use crate::support::{Database, Server, bin, jwt_parts, parts, wait_for};
+use crate::support::{Database, Server, bin, jwt_parts, parts, test_certificates, wait_for};
 
 const SINK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/smtp_sink.py");
 const RELAY_USER: &str = "frontdesk";
@@ -994,90 +994,6 @@ both!(with_db m2_outbox_mode_keeps_the_link_out_of_the_log);
 
 // ----- TLS to the relay, and a relay that fails -----
 
-/// A test CA and a certificate it issued for 127.0.0.1, by the openssl
-/// command line. Returns (CA certificate, relay certificate, relay key).
-fn test_certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    let p = |name: &str| dir.join(name);
-    let openssl = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .current_dir(dir)
-            .args(args)
-            .output()
-            .expect("openssl");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-    ];
-    openssl(
-        &[
-            &["req", "-x509"][..],
-            &ec,
-            &[
-                "-days",
-                "2",
-                "-subj",
-                "/CN=frontdesk test CA",
-                "-addext",
-                "basicConstraints=critical,CA:TRUE",
-                "-addext",
-                "keyUsage=critical,keyCertSign",
-                "-keyout",
-                "ca-key.pem",
-                "-out",
-                "ca.pem",
-            ],
-        ]
-        .concat(),
-    );
-    openssl(
-        &[
-            &["req"][..],
-            &ec,
-            &[
-                "-subj",
-                "/CN=relay.test",
-                "-keyout",
-                "relay-key.pem",
-                "-out",
-                "relay.csr",
-            ],
-        ]
-        .concat(),
-    );
-    std::fs::write(
-        p("relay.ext"),
-        "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "relay.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca-key.pem",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        "relay.ext",
-        "-out",
-        "relay.pem",
-    ]);
-    (p("ca.pem"), p("relay.pem"), p("relay-key.pem"))
-}
-
 /// STARTTLS and implicit TLS (rustls on aws-lc-rs) to relays with a private
 /// CA given as `ca_file`; STARTTLS is required, never skipped: a relay
 /// that does not offer it gets nothing, and an unknown CA is refused.
@@ -1087,7 +1003,7 @@ async fn smtp_over_starttls_and_tls(dir: tempfile::TempDir, db: Database) {
     }
     let s = Server::start_in(dir, &db.url, &config(None, "", ""));
     let work = s.dir.path().to_owned();
-    let (ca, cert, key) = test_certificates(&work);
+    let (ca, cert, key) = test_certificates(&work, "IP:127.0.0.1");
     let (ca, c, k) = (
         ca.to_str().unwrap(),
         cert.to_str().unwrap(),

@@ -21,6 +21,7 @@ mod mail;
 mod metrics;
 mod mfa;
 mod native;
+mod nginx;
 mod nodes;
 mod oidc_interop;
 mod outage;

@@ -10,6 +10,8 @@
 //! listening connection dropped) costs at most them, and after a reconnect
 //! the whole client cache is dropped, since anything may have been missed.
 //!
+//! The listening connection is one more per node, beside the pool.
+//!
 //! Users, sessions, grants and revocations are never cached by a node, so
 //! they need no announcement: every node reads them from the database.
 
@@ -17,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use frontdesk_core::model::ClientId;
-use sqlx::postgres::{PgListener, PgPool};
+use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use tokio::sync::Notify;
 
 use crate::cache::ClientCache;
@@ -46,11 +48,17 @@ impl Change<'_> {
 /// Follows [`CHANNEL`] until the pool closes, reconnecting after a pause
 /// when the listening connection cannot be opened.
 pub(crate) async fn follow(pool: PgPool, clients: Arc<ClientCache>, keys: Arc<Notify>) {
+    // A connection of its own, outside the pool that serves requests: the
+    // listener holds it for good, and requests keep `database_pool_size`.
+    let own = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_lazy_with((*pool.connect_options()).clone());
     loop {
         if pool.is_closed() {
+            own.close().await;
             return;
         }
-        let mut listener = match PgListener::connect_with(&pool).await {
+        let mut listener = match PgListener::connect_with(&own).await {
             Ok(l) => l,
             Err(e) => {
                 tracing::debug!(error = %e, "change notifications: cannot connect; retrying");

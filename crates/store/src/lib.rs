@@ -92,19 +92,10 @@ impl Db {
 
     /// On PostgreSQL, starts following the changes other nodes (and the
     /// CLI) announce, so that this node's client cache and key ring follow
-    /// them at once (see [`changes`]); the listening connection is one of
-    /// the pool's. `None` on SQLite, where one machine is the whole cluster,
-    /// and with a pool of one connection.
+    /// them at once (see [`changes`]) on one connection of its own, beside
+    /// the pool. `None` on SQLite, where one machine is the whole cluster.
     pub fn follow_changes(&self) -> Option<tokio::task::JoinHandle<()>> {
         match &self.backend {
-            // The listener holds a connection for good: with a pool of one
-            // it would starve every request, so the time bounds must do.
-            Backend::Postgres(pool) if pool.options().get_max_connections() < 2 => {
-                tracing::warn!(
-                    "database_pool_size is 1: not following other nodes' changes (they are seen within a second)"
-                );
-                None
-            }
             Backend::Postgres(pool) => Some(tokio::spawn(changes::follow(
                 pool.clone(),
                 std::sync::Arc::clone(&self.clients),

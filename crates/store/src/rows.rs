@@ -164,6 +164,48 @@ where
     }
 }
 
+/// `authorization_codes JOIN grants`: the [`CodeRow`] columns, then the
+/// [`GrantRow`] columns (20 in all).
+pub(crate) struct CodeGrantRow(pub(crate) CodeRow, pub(crate) GrantRow);
+
+impl<'r, R> FromRow<'r, R> for CodeGrantRow
+where
+    R: Row,
+    usize: ColumnIndex<R>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    Vec<u8>: Decode<'r, R::Database> + Type<R::Database>,
+{
+    fn from_row(r: &'r R) -> Result<Self, sqlx::Error> {
+        Ok(CodeGrantRow(
+            (
+                r.try_get(0)?,
+                r.try_get(1)?,
+                r.try_get(2)?,
+                r.try_get(3)?,
+                r.try_get(4)?,
+                r.try_get(5)?,
+                r.try_get(6)?,
+                r.try_get(7)?,
+                r.try_get(8)?,
+            ),
+            (
+                r.try_get(9)?,
+                r.try_get(10)?,
+                r.try_get(11)?,
+                r.try_get(12)?,
+                r.try_get(13)?,
+                r.try_get(14)?,
+                r.try_get(15)?,
+                r.try_get(16)?,
+                r.try_get(17)?,
+                r.try_get(18)?,
+                r.try_get(19)?,
+            ),
+        ))
+    }
+}
+
 /// The `clients.metadata` JSON: the client minus id, secrets and timestamps.
 #[derive(Serialize)]
 struct MetadataRef<'a> {

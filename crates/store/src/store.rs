@@ -17,7 +17,7 @@ use sqlx::{Database, Transaction};
 
 use crate::Db;
 use crate::rows::{
-    self, AuditRow, ClientSecretRow, CodeRow, ConsentRow, GrantRow, KeyRow, LinkRow,
+    self, AuditRow, ClientSecretRow, CodeGrantRow, CodeRow, ConsentRow, GrantRow, KeyRow, LinkRow,
     RefreshGrantRow, RefreshRow, SessionRow, TokenRow, TotpRow, UserRow,
 };
 
@@ -362,6 +362,13 @@ const CODE_REDEEM: &str = "UPDATE authorization_codes SET used_at = $2 \
      WHERE code_hash = $1 AND used_at IS NULL \
      RETURNING code_hash, grant_id, client_id, redirect_uri, code_challenge, nonce, \
      created_at, expires_at, used_at";
+/// A code and its grant, in the column order of [`CodeGrantRow`].
+const CODE_WITH_GRANT: &str = "SELECT c.code_hash, c.grant_id, c.client_id, c.redirect_uri, \
+     c.code_challenge, c.nonce, c.created_at, c.expires_at, c.used_at, \
+     g.grant_id, g.client_id, g.sub, g.sid, g.scope, g.audience, g.auth_time, g.amr, \
+     g.created_at, g.expires_at, g.revoked_at \
+     FROM authorization_codes c JOIN grants g ON g.grant_id = c.grant_id \
+     WHERE c.code_hash = $1";
 const CODE_BY_HASH: &str = "SELECT code_hash, grant_id, client_id, redirect_uri, \
      code_challenge, nonce, created_at, expires_at, used_at \
      FROM authorization_codes WHERE code_hash = $1";
@@ -1171,22 +1178,17 @@ impl Store for Db {
         &self,
         code_hash: &[u8],
     ) -> Result<Option<(AuthorizationCode, Grant)>, StoreError> {
+        // One statement: on the token endpoint's path every round trip counts.
         let found = on_backend!(self, read, |pool| {
-            let Some(code) = sqlx::query_as::<_, CodeRow>(CODE_BY_HASH)
+            sqlx::query_as::<_, CodeGrantRow>(CODE_WITH_GRANT)
                 .bind(code_hash)
                 .fetch_optional(pool)
-                .await?
-            else {
-                return Ok(None);
-            };
-            let grant = sqlx::query_as::<_, GrantRow>(GRANT_BY_ID)
-                .bind(&code.1)
-                .fetch_optional(pool)
-                .await?;
-            Ok(grant.map(|grant| (code, grant)))
+                .await
         })?;
         found
-            .map(|(code, grant)| Ok((rows::code_from_row(code), rows::grant_from_row(grant)?)))
+            .map(|CodeGrantRow(code, grant)| {
+                Ok((rows::code_from_row(code), rows::grant_from_row(grant)?))
+            })
             .transpose()
     }
 

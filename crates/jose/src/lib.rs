@@ -8,7 +8,8 @@
 //! * RFC 7517 — JSON Web Key (JWK) and JWK Set.
 //! * RFC 7518 — JSON Web Algorithms: `ES256`, `RS256`, `PS256`.
 //! * RFC 8037 — `EdDSA` with Ed25519 (`kty` = `OKP`).
-//! * RFC 7638 — JWK thumbprints (used as `kid`).
+//! * RFC 7638 — JWK thumbprints (used as `kid`, and as DPoP's `jkt`).
+//! * RFC 9449 — DPoP proofs: creating and checking them ([`dpop`]).
 //! * RFC 9068 — JWT profile for OAuth 2.0 access tokens.
 //! * RFC 8725 — JWT best current practices (algorithm pinning, explicit typing,
 //!   issuer/audience validation).
@@ -18,6 +19,7 @@
 
 mod alg;
 mod claims;
+pub mod dpop;
 mod error;
 mod jwk;
 mod sign;

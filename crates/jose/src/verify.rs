@@ -174,7 +174,7 @@ pub fn verify_keyed<C: serde::de::DeserializeOwned>(
     Ok((header, claims, key_index))
 }
 
-fn decode_segment(name: &str, seg: &str) -> Result<Vec<u8>, JoseError> {
+pub(crate) fn decode_segment(name: &str, seg: &str) -> Result<Vec<u8>, JoseError> {
     B64.decode(seg)
         .map_err(|e| JoseError::Malformed(format!("{name} segment: {e}")))
 }
@@ -267,7 +267,7 @@ fn select_key(
 
 /// Checks that the JWK's type fits the algorithm and returns the signature length
 /// in bytes the algorithm produces with it.
-fn check_key_fits(jwk: &Jwk, alg: Algorithm) -> Result<usize, JoseError> {
+pub(crate) fn check_key_fits(jwk: &Jwk, alg: Algorithm) -> Result<usize, JoseError> {
     let kty = jwk.kty.as_str();
     let crv = jwk.crv.as_deref();
     match alg {
@@ -299,7 +299,7 @@ fn check_key_fits(jwk: &Jwk, alg: Algorithm) -> Result<usize, JoseError> {
     }
 }
 
-fn verify_signature(token: &str, jwk: &Jwk, alg: Algorithm) -> Result<(), JoseError> {
+pub(crate) fn verify_signature(token: &str, jwk: &Jwk, alg: Algorithm) -> Result<(), JoseError> {
     use jsonwebtoken::errors::ErrorKind;
 
     let value = serde_json::to_value(jwk)?;
@@ -339,7 +339,10 @@ fn verify_signature(token: &str, jwk: &Jwk, alg: Algorithm) -> Result<(), JoseEr
 
 /// Reads a NumericDate claim (RFC 7519 §2: seconds since the epoch, possibly
 /// non-integer). Fractions are truncated; negative or non-numeric is refused.
-fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<u64>, JoseError> {
+pub(crate) fn numeric_date(
+    claims: &Map<String, Value>,
+    name: &str,
+) -> Result<Option<u64>, JoseError> {
     match claims.get(name) {
         None => Ok(None),
         Some(Value::Number(n)) => {
@@ -426,7 +429,7 @@ fn check_claims(
 /// Canonical form of a `typ` value: RFC 7515 §4.1.9 — media type names are
 /// case-insensitive and "the "application/" prefix SHOULD be omitted"; a value
 /// containing no '/' is treated as if "application/" were prepended.
-fn canonical_typ(typ: &str) -> String {
+pub(crate) fn canonical_typ(typ: &str) -> String {
     let lower = typ.trim().to_ascii_lowercase();
     if lower.contains('/') {
         lower

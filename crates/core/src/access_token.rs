@@ -149,6 +149,7 @@ pub fn prepare_access_token(
                     .as_deref()
                     .map(|amr| crate::mfa::acr_of(amr).to_owned()),
                 amr: grant.amr.clone(),
+                cnf: None,
             };
             let jwt = signer
                 .sign(Some("at+jwt"), &claims)

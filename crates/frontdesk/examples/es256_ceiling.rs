@@ -45,6 +45,7 @@ async fn sign(State(key): State<Arc<SigningKey>>) -> axum::response::Response {
         auth_time: None,
         acr: None,
         amr: None,
+        cnf: None,
     };
     match key.sign(Some("at+jwt"), &claims) {
         Ok(jwt) => axum::Json(serde_json::json!({

@@ -36,6 +36,19 @@ pub struct AccessTokenClaims {
     /// Authentication method references (RFC 9068 §2.2.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amr: Option<Vec<String>>,
+    /// The key the token is bound to (RFC 7800 §3.1; RFC 9449 §6.1: `jkt`
+    /// for a DPoP-bound token). `None`: a bearer token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// The `cnf` claim (RFC 7800 §3.1) of a sender-constrained token.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Confirmation {
+    /// RFC 9449 §6.1: "the base64url encoding of the JWK SHA-256 Thumbprint
+    /// ... of the DPoP public key (in which the access token is bound)".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jkt: Option<String>,
 }
 
 /// ID-token claims, OpenID Connect Core §2 and §3.1.3.6, plus the standard

@@ -43,6 +43,7 @@ fn claims() -> AccessTokenClaims {
         auth_time: Some(NOW - 10),
         acr: None,
         amr: Some(vec!["pwd".to_owned()]),
+        cnf: None,
     }
 }
 

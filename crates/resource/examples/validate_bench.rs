@@ -44,6 +44,7 @@ fn main() {
         auth_time: None,
         acr: None,
         amr: None,
+        cnf: None,
     };
     let token = key.sign(Some("at+jwt"), &claims).expect("sign");
     // Two more keys in the set, as during a rotation.

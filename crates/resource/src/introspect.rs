@@ -279,6 +279,7 @@ impl Introspector {
             auth_time: None,
             acr: None,
             amr: None,
+            cnf: None,
         };
         Ok(Answer::Active(Arc::new(claims), ttl(exp)))
     }

@@ -168,6 +168,7 @@ fn claims(iss: &str, aud: &str, scope: &str, exp_in: i64) -> AccessTokenClaims {
         auth_time: None,
         acr: None,
         amr: None,
+        cnf: None,
     }
 }
 

@@ -376,7 +376,9 @@ async fn userinfo_takes_a_bound_token_only_with_its_proof(s: &Server) {
         )
     };
     let thief = key(Algorithm::ES256);
-    let cases: Vec<(&str, String, Vec<String>, &str, &str, String)> = vec![
+    // (name, Authorization, proofs, error, description, challenge)
+    type Case<'a> = (&'a str, String, Vec<String>, &'a str, &'a str, String);
+    let cases: Vec<Case> = vec![
         (
             "replayed proof",
             dpop_auth.clone(),

@@ -112,11 +112,15 @@ fn accepted_nonces(core: &Core, now: UnixTime) -> Vec<String> {
 }
 
 /// What a request to `method uri` proves (§4.3), with `access_token` when
-/// the request presents one (a protected resource such as userinfo):
-/// `None` without a `DPoP` header, the key's thumbprint (`jkt`) when the
-/// proof passes every check, including the replay check in the store, which
-/// every node shares. Spends the proof: call it once per request, after
-/// the cheap checks that do not need it.
+/// the request presents one (a protected resource such as userinfo), and
+/// `bound`, the key that token is bound to: `None` without a `DPoP` header,
+/// the key's thumbprint (`jkt`) when the proof passes every check — a proof
+/// by another key than `bound` is `invalid_token` before it is recorded —
+/// including the replay check in the store, which every node shares. Spends
+/// the proof: call it once per request, after the cheap checks that do not
+/// need it.
+// One request's parts, each its own type.
+#[allow(clippy::too_many_arguments)]
 pub async fn check<S: Store>(
     core: &Core,
     store: &S,
@@ -124,6 +128,7 @@ pub async fn check<S: Store>(
     method: &str,
     uri: &str,
     access_token: Option<&str>,
+    bound: Option<&str>,
     now: UnixTime,
 ) -> Result<Option<String>, Error> {
     let proof = match presented {
@@ -149,6 +154,15 @@ pub async fn check<S: Store>(
         to_u64(now),
     )
     .map_err(from_jose)?;
+    // §4.3 step 12: the key of the proof is the token's; a thief's proof is
+    // refused before it costs a row.
+    if bound.is_some_and(|b| b != verified.jkt) {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidToken,
+            "the DPoP proof's key is not the one the access token is bound to",
+        )
+        .into());
+    }
     let until = i64::try_from(verified.usable_until(to_u64(settings.max_age))).unwrap_or(i64::MAX);
     if !store
         .use_dpop_proof(&verified.replay_key(), until, now)
@@ -214,10 +228,10 @@ pub fn check_refresh_binding(bound: Option<&str>, jkt: Option<&str>) -> Result<(
 /// `dpop_jkt` of an authorization request (§10): a JWK SHA-256 thumbprint,
 /// 43 base64url characters.
 pub fn parse_dpop_jkt(value: &str) -> Result<String, OAuthError> {
-    let ok = value.len() == 43
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    use base64::Engine as _;
+    let ok = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(value)
+        .is_ok_and(|bytes| bytes.len() == 32);
     if ok {
         Ok(value.to_owned())
     } else {
@@ -270,6 +284,8 @@ mod tests {
         }
         assert!(parse_dpop_jkt("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I").is_ok());
         assert!(parse_dpop_jkt("short").is_err());
+        // 43 characters whose last one no 32-byte value ends in.
+        assert!(parse_dpop_jkt("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4J").is_err());
         assert!(parse_dpop_jkt("0ZcOCORZNYy+DWpqq30jZyJGHTN0d2HglBV3uiguA4I").is_err());
     }
 }

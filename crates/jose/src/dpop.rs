@@ -163,7 +163,8 @@ pub fn verify(proof: &str, expect: &Expect<'_>, now: u64) -> Result<VerifiedProo
     let header = strict::parse_object(&header_bytes)
         .map_err(|e| DpopError::invalid(format!("the DPoP proof's header: {e}")))?;
 
-    // Steps 3 and 4: typ, exactly (RFC 9449 §4.2 names the one value).
+    // Steps 3 and 4: typ is dpop+jwt (RFC 9449 §4.2), compared as RFC 7515
+    // §4.1.9 compares media types: without case, `application/` optional.
     match header.get("typ") {
         Some(Value::String(t)) if t.eq_ignore_ascii_case(TYP) => {}
         Some(Value::String(t)) if t.eq_ignore_ascii_case("application/dpop+jwt") => {}
@@ -353,8 +354,17 @@ pub fn without_query(uri: &str) -> &str {
 }
 
 fn normalise(uri: &str) -> Option<String> {
+    // What a URL parser would quietly repair is no URI (RFC 3986 §2): a
+    // backslash, a control character, a space.
+    if uri.bytes().any(|b| b == b'\\' || b <= b' ' || b == 0x7f) {
+        return None;
+    }
     let url = url::Url::parse(without_query(uri)).ok()?;
-    if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
+    if !matches!(url.scheme(), "http" | "https")
+        || url.cannot_be_a_base()
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
         return None;
     }
     let host = url.host_str()?;
@@ -640,6 +650,13 @@ mod tests {
             ("https://as.example.com/a%2Fb", "https://as.example.com/a/b"),
             ("urn:x:y", "urn:x:y"),
             ("not a uri", "not a uri"),
+            ("https://user@as.example.com/token", URI),
+            ("https://as.example.com\\token", URI),
+            ("https://as.example.com/to\tken", URI),
+            (
+                "https://as.example.com/to ken",
+                "https://as.example.com/to%20ken",
+            ),
         ];
         for (a, b) in refuse {
             assert!(!htu_matches(a, b), "{a} vs {b}");

@@ -50,8 +50,25 @@ pub async fn exchange<S: Store>(
         return Err(invalid_grant("the refresh token has expired"));
     }
     // RFC 9449 §5: a public client's refresh token is used only with a
-    // proof of the key it is bound to; checked before it is consumed.
-    dpop::check_refresh_binding(old.dpop_jkt.as_deref(), jkt)?;
+    // proof of the key it is bound to; checked before it is consumed. One
+    // already consumed, presented without that key, is not its client
+    // retrying: a replay (RFC 9700 §4.14.2), and the grant goes.
+    if let Err(e) = dpop::check_refresh_binding(old.dpop_jkt.as_deref(), jkt) {
+        if old.consumed_at.is_some() {
+            store.revoke_grant(&grant.grant_id, now).await?;
+            return Err(OAuthError::new(
+                ErrorCode::InvalidGrant,
+                "the refresh token was already used; the grant is revoked",
+            )
+            .with_incident(Incident::RefreshReuse {
+                grant_id: grant.grant_id.clone(),
+                sub: grant.sub.clone(),
+                client_id: client.client_id.clone(),
+            })
+            .into());
+        }
+        return Err(e);
+    }
 
     // §6: "The requested scope MUST NOT include any scope not originally
     // granted by the resource owner".

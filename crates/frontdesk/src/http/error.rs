@@ -76,6 +76,21 @@ fn status_of(code: ErrorCode) -> StatusCode {
     }
 }
 
+/// `error_description` as a challenge may carry it (RFC 6750 §3: "MUST
+/// NOT include characters outside the set %x20-21 / %x23-5B / %x5D-7E"):
+/// anything else — a quote, a backslash, a control or non-ASCII
+/// character, which a description may repeat from the caller's input —
+/// becomes `?`, so the challenge is always sent.
+fn challenge_text(description: &str) -> String {
+    description
+        .chars()
+        .map(|c| match c {
+            ' ' | '!' | '#'..='[' | ']'..='~' => c,
+            _ => '?',
+        })
+        .collect()
+}
+
 fn oauth_response(e: &OAuthError) -> Response {
     crate::telemetry::oauth_error(e.code.as_str());
     let status = status_of(e.code);
@@ -86,7 +101,7 @@ fn oauth_response(e: &OAuthError) -> Response {
         ErrorCode::InvalidToken | ErrorCode::InsufficientScope => Some(format!(
             r#"Bearer realm="frontdesk", error="{}", error_description="{}""#,
             e.code.as_str(),
-            e.description
+            challenge_text(&e.description)
         )),
         _ => None,
     };
@@ -240,7 +255,9 @@ pub fn bearer_missing(dpop_algs: &str) -> Response {
 /// §7.1: `invalid_token`, `invalid_dpop_proof` and `use_dpop_nonce` are
 /// 401, `insufficient_scope` 403, each with a challenge of the scheme the
 /// request used — `DPoP` (with `algs`) for a DPoP request or a DPoP error,
-/// `Bearer` otherwise. Anything else is answered as everywhere.
+/// `Bearer` otherwise, followed by a bare `DPoP` challenge with `algs` (so
+/// a client that sent a bound token as a bearer token learns how to send
+/// it, RFC 9449 §7.2). Anything else is answered as everywhere.
 pub fn resource_error(e: ApiError, dpop_request: bool, dpop_algs: &str) -> Response {
     let ApiError(Error::OAuth(o)) = &e else {
         return e.into_response();
@@ -254,21 +271,27 @@ pub fn resource_error(e: ApiError, dpop_request: bool, dpop_algs: &str) -> Respo
     crate::telemetry::oauth_error(o.code.as_str());
     let body = axum::Json(json!({ "error": o.code.as_str(), "error_description": o.description }));
     let mut resp = (status, NO_STORE, body).into_response();
-    let challenge = if dpop_request || dpop_error {
+    let description = challenge_text(&o.description);
+    let dpop_scheme = dpop_request || dpop_error;
+    let challenge = if dpop_scheme {
         format!(
-            r#"DPoP realm="frontdesk", error="{}", error_description="{}", algs="{dpop_algs}""#,
+            r#"DPoP realm="frontdesk", error="{}", error_description="{description}", algs="{dpop_algs}""#,
             o.code.as_str(),
-            o.description
         )
     } else {
         format!(
-            r#"Bearer realm="frontdesk", error="{}", error_description="{}""#,
+            r#"Bearer realm="frontdesk", error="{}", error_description="{description}""#,
             o.code.as_str(),
-            o.description
         )
     };
     if let Ok(v) = HeaderValue::from_str(&challenge) {
         resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    if !dpop_scheme
+        && let Ok(v) =
+            HeaderValue::from_str(&format!(r#"DPoP realm="frontdesk", algs="{dpop_algs}""#))
+    {
+        resp.headers_mut().append(header::WWW_AUTHENTICATE, v);
     }
     resp
 }
@@ -278,12 +301,6 @@ pub fn with_dpop_nonce(mut resp: Response, nonce: Option<String>) -> Response {
     if let Some(v) = nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
         resp.headers_mut()
             .insert(HeaderName::from_static("dpop-nonce"), v);
-        // RFC 9449 §8.1 (and RFC 9110 §15.5.2): a client must be able to
-        // read the header from a browser.
-        resp.headers_mut().insert(
-            header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static("DPoP-Nonce, WWW-Authenticate"),
-        );
     }
     resp
 }

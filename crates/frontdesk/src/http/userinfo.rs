@@ -15,6 +15,7 @@ use crate::app::{AppState, now};
 /// (scheme case-insensitive, RFC 9110 §11.1).
 fn access_token(headers: &HeaderMap) -> Option<(Scheme, &str)> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let v = v.trim_start();
     let (scheme, token) = v.split_once(' ')?;
     let scheme = if scheme.eq_ignore_ascii_case("bearer") {
         Scheme::Bearer
@@ -35,6 +36,13 @@ pub async fn userinfo(State(app): State<AppState>, method: Method, headers: Head
         .dpop
         .use_nonce
         .then(|| dpop::nonce(&app.core, now));
+    // RFC 9110 §11.6.2: one Authorization field; two are a malformed request.
+    if headers.get_all(header::AUTHORIZATION).iter().count() > 1 {
+        let e = frontdesk_core::error::OAuthError::invalid_request(
+            "a request may carry one Authorization header only",
+        );
+        return with_dpop_nonce(ApiError::from(e).into_response(), nonce);
+    }
     let Some((scheme, token)) = access_token(&headers) else {
         return with_dpop_nonce(bearer_missing(&algs), nonce);
     };

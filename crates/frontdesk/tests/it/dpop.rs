@@ -425,8 +425,48 @@ async fn userinfo_takes_a_bound_token_only_with_its_proof(s: &Server) {
         let (status, h, body) = userinfo(s, &auth, &proofs).await;
         assert_eq!(status, 401, "{name}: {body}");
         assert_eq!(body, err(error, description), "{name}");
-        assert_eq!(h["www-authenticate"], challenge.as_str(), "{name}");
+        let challenges: Vec<_> = h.get_all("www-authenticate").iter().collect();
+        if auth.starts_with("Bearer") {
+            // The scheme used, then how to send a bound token (§7.2).
+            let dpop_bare = format!(r#"DPoP realm="frontdesk", {algs}"#);
+            assert_eq!(
+                challenges,
+                [challenge.as_str(), dpop_bare.as_str()],
+                "{name}"
+            );
+        } else {
+            assert_eq!(challenges, [challenge.as_str()], "{name}");
+        }
     }
+
+    // A proof whose ath is another token's hash; two Authorization headers.
+    let other_ath = proof(&k, "GET", &url, Some("another"), None);
+    let (status, _, body) = userinfo(s, &dpop_auth, &[&other_ath]).await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        body,
+        err(
+            "invalid_dpop_proof",
+            "the DPoP proof's ath is not the hash of the access token"
+        )
+    );
+    let r = s
+        .http
+        .get(&url)
+        .header("authorization", &dpop_auth)
+        .header("authorization", format!("Bearer {at}"))
+        .header("dpop", proof(&k, "GET", &url, Some(at), None))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        err(
+            "invalid_request",
+            "a request may carry one Authorization header only"
+        )
+    );
 
     // A bearer token sent with the DPoP scheme is refused too.
     let (verifier, challenge) = pkce();
@@ -544,10 +584,41 @@ async fn a_public_clients_refresh_token_is_bound(s: &Server) {
         k.kid()
     );
     // The successor is bound as well.
-    let form = refresh(next["refresh_token"].as_str().unwrap().to_owned());
+    let successor = next["refresh_token"].as_str().unwrap().to_owned();
+    let form = refresh(successor.clone());
     let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let (status, _, body) = token_with(s, None, &form, &[]).await;
     assert_eq!((status, &body), (400, &bound));
+    // The spent first token shown again by a thief with his own key is a
+    // replay: the grant goes, and the successor with it (RFC 9700 §4.14.2).
+    let form = refresh(rt.clone());
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let thief = proof(&key(Algorithm::EdDSA), "POST", &token_url, None, None);
+    let (status, _, body) = token_with(s, None, &form, &[&thief]).await;
+    assert_eq!(
+        (status, body),
+        (
+            400,
+            err(
+                "invalid_grant",
+                "the refresh token was already used; the grant is revoked"
+            )
+        )
+    );
+    let form = refresh(successor);
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, _, body) = token_with(
+        s,
+        None,
+        &form,
+        &[&proof(&k, "POST", &token_url, None, None)],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
 }
 both!(a_public_clients_refresh_token_is_bound, SIGNIN_CONFIG);
 
@@ -679,10 +750,68 @@ async fn nonces_are_asked_for_and_then_accepted(s: &Server) {
     assert_eq!(h["dpop-nonce"], nonce.as_str());
     // Bearer requests are unaffected.
     assert_eq!(s.m2m_token(&[]).await["token_type"], "Bearer");
+
+    // A code redemption asked for a nonce loses nothing: the same code
+    // works with the nonce; userinfo asks for it the same way (401, §9).
+    let b = Browser::new(s);
+    let (verifier, challenge) = pkce();
+    let code = code_for(s, &b, APP1.0, APP1_CB, "openid", &challenge, &[]).await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", APP1_CB),
+        ("code_verifier", verifier.as_str()),
+    ];
+    let (status, h, body) = token_with(
+        s,
+        Some(APP1),
+        &form,
+        &[&proof(&k, "POST", &token_url, None, None)],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("use_dpop_nonce"))
+    );
+    let nonce = h["dpop-nonce"].to_str().unwrap().to_owned();
+    let (status, _, tokens) = token_with(
+        s,
+        Some(APP1),
+        &form,
+        &[&proof(&k, "POST", &token_url, None, Some(&nonce))],
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    let at = tokens["access_token"].as_str().unwrap();
+    let url = s.url("/userinfo");
+    let (status, h, body) = userinfo(
+        s,
+        &format!("DPoP {at}"),
+        &[&proof(&k, "GET", &url, Some(at), None)],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("use_dpop_nonce"))
+    );
+    assert!(
+        h["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with(r#"DPoP realm="frontdesk", error="use_dpop_nonce""#)
+    );
+    let nonce = h["dpop-nonce"].to_str().unwrap().to_owned();
+    let (status, _, info) = userinfo(
+        s,
+        &format!("DPoP {at}"),
+        &[&proof(&k, "GET", &url, Some(at), Some(&nonce))],
+    )
+    .await;
+    assert_eq!(status, 200, "{info}");
 }
 both!(
     nonces_are_asked_for_and_then_accepted,
-    "use_dpop_nonce = true\n"
+    &format!("use_dpop_nonce = true\n{SIGNIN_CONFIG}")
 );
 
 /// The README's DPoP script (docs/examples/dpop_token.py), a stranger's

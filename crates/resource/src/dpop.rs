@@ -154,8 +154,29 @@ impl Dpop {
     /// [`SetupError::InvalidUrl`] unless an `http(s)` URL with a host and no
     /// user info, query or fragment.
     pub fn with_public_url(mut self, url: &str) -> Result<Dpop, SetupError> {
-        self.public_url = Some(public_base(url)?.into());
+        self.public_url = Some(Dpop::parse_public_url(url)?.into());
         Ok(self)
+    }
+
+    /// The check of [`Dpop::with_public_url`], for configuration loaders:
+    /// the URL without its trailing `/`.
+    ///
+    /// # Errors
+    /// [`SetupError::InvalidUrl`] unless an `http(s)` URL with a host and no
+    /// user info, query or fragment.
+    pub fn parse_public_url(url: &str) -> Result<String, SetupError> {
+        let invalid = || SetupError::InvalidUrl(url.to_owned());
+        let parsed = reqwest::Url::parse(url).map_err(|_| invalid())?;
+        if !matches!(parsed.scheme(), "http" | "https")
+            || parsed.host_str().is_none()
+            || !parsed.username().is_empty()
+            || parsed.password().is_some()
+            || parsed.query().is_some()
+            || parsed.fragment().is_some()
+        {
+            return Err(invalid());
+        }
+        Ok(parsed.as_str().trim_end_matches('/').to_owned())
     }
 
     /// Whether DPoP is required ([`Dpop::required`]).
@@ -211,7 +232,7 @@ impl Dpop {
         req: &RequestParts<'_>,
         now: u64,
     ) -> Result<(), ValidationError> {
-        let Some(jkt) = bound_jkt(claims)? else {
+        let Some(jkt) = bound_jkt(claims).map_err(ValidationError::dpop)? else {
             // §7.1: the door "MUST ... check that the public key of the DPoP
             // proof matches the public key to which the access token is
             // bound"; a token bound to no key cannot pass that check.
@@ -260,21 +281,6 @@ pub(crate) fn bound_jkt(claims: &AccessTokenClaims) -> Result<Option<&str>, Vali
             )),
         },
     }
-}
-
-fn public_base(url: &str) -> Result<String, SetupError> {
-    let invalid = || SetupError::InvalidUrl(url.to_owned());
-    let parsed = reqwest::Url::parse(url).map_err(|_| invalid())?;
-    if !matches!(parsed.scheme(), "http" | "https")
-        || parsed.host_str().is_none()
-        || !parsed.username().is_empty()
-        || parsed.password().is_some()
-        || parsed.query().is_some()
-        || parsed.fragment().is_some()
-    {
-        return Err(invalid());
-    }
-    Ok(parsed.as_str().trim_end_matches('/').to_owned())
 }
 
 /// The memory of used proofs (see the module documentation).
@@ -380,7 +386,7 @@ mod tests {
     }
 
     #[test]
-    fn a_key_is_refused_until_it_expires() {
+    fn j11_a_proof_is_refused_until_it_expires() {
         let c = ReplayCache::new(10);
         c.remember_key(key(1), NOW + 301, NOW).unwrap();
         let again = c.remember_key(key(1), NOW + 301, NOW + 300).unwrap_err();
@@ -391,7 +397,7 @@ mod tests {
     }
 
     #[test]
-    fn a_full_memory_evicts_the_oldest_and_refuses_proofs_that_old() {
+    fn j11_a_full_memory_evicts_the_oldest_and_refuses_proofs_that_old() {
         let c = ReplayCache::new(2);
         c.remember_key(key(1), NOW + 100, NOW).unwrap();
         c.remember_key(key(2), NOW + 200, NOW).unwrap();
@@ -423,7 +429,7 @@ mod tests {
             ("https://api.example.com/", "https://api.example.com"),
             ("http://127.0.0.1:8000/api/", "http://127.0.0.1:8000/api"),
         ] {
-            assert_eq!(public_base(ok.0).unwrap(), ok.1);
+            assert_eq!(Dpop::parse_public_url(ok.0).unwrap(), ok.1);
         }
         for bad in [
             "api.example.com",
@@ -432,7 +438,7 @@ mod tests {
             "https://api.example.com/?x=1",
             "https://api.example.com/#f",
         ] {
-            assert!(public_base(bad).is_err(), "{bad}");
+            assert!(Dpop::parse_public_url(bad).is_err(), "{bad}");
         }
     }
 }

@@ -514,27 +514,14 @@ async fn the_layer_answers_rfc6750_and_passes_the_claims() {
     let app = Router::new()
         .route("/photos", get(whoami))
         .route_layer(guard.layer(&["photos:read"]));
-    let call = |auth: Option<String>| {
-        let app = app.clone();
-        async move {
-            let mut req = axum::http::Request::get("/photos");
-            if let Some(a) = auth {
-                req = req.header(header::AUTHORIZATION, a);
-            }
-            let res = app
-                .oneshot(req.body(axum::body::Body::empty()).unwrap())
-                .await
-                .unwrap();
-            let status = res.status().as_u16();
-            let www = res
-                .headers()
-                .get(header::WWW_AUTHENTICATE)
-                .map(|v| v.to_str().unwrap().to_owned());
-            let body = axum::body::to_bytes(res.into_body(), 1 << 16)
-                .await
-                .unwrap();
-            (status, www, String::from_utf8(body.to_vec()).unwrap())
-        }
+    let call = async |auth: Option<String>| {
+        let (status, www, body) = send(&app, "GET", "/photos", auth.as_deref(), &[], None).await;
+        (
+            status,
+            www,
+            body.as_str()
+                .map_or_else(|| body.to_string(), str::to_owned),
+        )
     };
     let (s, w, b) = call(Some(format!("Bearer {}", a.token("photos:read")))).await;
     assert_eq!((s, w, b.as_str()), (200, None, "order-service via local"));
@@ -809,7 +796,7 @@ fn with_header(proof: &str, header: Value) -> String {
 /// the layer with local validation, with its exact status, challenge and
 /// body; the stolen-token case (the thief's own key) among them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dpop_at_the_layer_refuses_per_rfc9449_7() {
+async fn r19_dpop_at_the_layer_refuses_per_rfc9449_7() {
     let a = start_as().await;
     let jwks = a.state.jwks.lock().unwrap().clone();
     let guard = Guard::Local(Validator::new(&a.issuer, AUD, jwks));
@@ -826,6 +813,10 @@ async fn dpop_at_the_layer_refuses_per_rfc9449_7() {
     let bound = a.bound_token("photos:read", &jkt);
     let plain = a.token("photos:read");
     let narrow = a.bound_token("charge:customer", &jkt);
+    // Bound by a confirmation method this door cannot check (mTLS, say).
+    let mut mtls = claims(&a.issuer, AUD, "photos:read", 300);
+    mtls.cnf = Some(frontdesk_jose::Confirmation { jkt: None });
+    let other_cnf = a.key.sign(Some("at+jwt"), &mtls).unwrap();
     let uri = format!("{API}/photos");
     let p = |method: &str, uri: &str, token: Option<&str>, age: i64| {
         proof_by(&key, method, uri, token, age)
@@ -837,266 +828,166 @@ async fn dpop_at_the_layer_refuses_per_rfc9449_7() {
     let hs_header = json!({"typ": "dpop+jwt", "alg": "HS256", "jwk": key.public_jwk()});
     let claims_only = good.rsplit_once('.').unwrap().0;
 
-    type Case = (
-        &'static str,
-        &'static str,
-        String,
-        Option<String>,
-        Vec<String>,
-        u16,
-        Option<&'static str>,
-        Value,
-    );
+    // (name, path, Authorization, DPoP headers) → (status, challenge, body)
+    type Expect = (u16, Option<&'static str>, Value);
+    let refused_proof: Expect = (401, Some(DPOP_PROOF), proof_refused());
+    let refused_token: Expect = (401, Some(DPOP_TOKEN), binding_refused());
+    let with_bound = |name, proofs: Vec<String>, expect: &Expect| {
+        (name, "/photos", Some(dpop(&bound)), proofs, expect.clone())
+    };
+    type Case<'a> = (&'a str, &'a str, Option<String>, Vec<String>, Expect);
     let cases: Vec<Case> = vec![
-        (
-            "good proof",
-            "/photos",
-            "GET".into(),
-            Some(dpop(&bound)),
-            vec![good.clone()],
-            200,
-            None,
-            ok(&jkt),
-        ),
-        (
-            "replayed proof",
-            "/photos",
-            "GET".into(),
-            Some(dpop(&bound)),
-            vec![good.clone()],
-            401,
-            Some(DPOP_PROOF),
-            proof_refused(),
-        ),
+        with_bound("good proof", vec![good.clone()], &(200, None, ok(&jkt))),
+        with_bound("replayed proof", vec![good.clone()], &refused_proof),
         (
             "scheme in lower case, query not in htu",
             "/photos?page=2",
-            "GET".into(),
             Some(format!("dpop {bound}")),
             vec![p("GET", &uri, Some(&bound), 0)],
-            200,
-            None,
-            ok(&jkt),
+            (200, None, ok(&jkt)),
         ),
-        (
+        with_bound(
             "wrong htu: another host",
-            "/photos",
-            "GET".into(),
-            Some(dpop(&bound)),
             vec![p("GET", "https://evil.example.com/photos", Some(&bound), 0)],
-            401,
-            Some(DPOP_PROOF),
-            proof_refused(),
+            &refused_proof,
         ),
-        (
+        with_bound(
             "wrong htu: another path",
-            "/photos",
-            "GET".into(),
-            Some(dpop(&bound)),
             vec![p("GET", &format!("{API}/albums"), Some(&bound), 0)],
-            401,
-            Some(DPOP_PROOF),
-            proof_refused(),
+            &refused_proof,
         ),
-        (
+        with_bound(
             "wrong htu: the address reached, not the public URL",
-            "/photos",
-            "GET".into(),
-            Some(dpop(&bound)),
             vec![p("GET", "http://localhost/photos", Some(&bound), 0)],
-            401,
-            Some(DPOP_PROOF),
-            proof_refused(),
+            &refused_proof,
         ),
-        (
+        with_bound(
             "wrong htm",
-            "/photos",
-            "GET".into(),
-            Some(dpop(&bound)),
             vec![p("POST", &uri, Some(&bound), 0)],
-            401,
-            Some(DPOP_PROOF),
-            proof_refused(),
+            &refused_proof,
         ),
-        (
+        with_bound(
             "stale iat",
-            "/photos",
-            "GET".into(),
-            Some(dpop(&bound)),
             vec![p("GET", &uri, Some(&bound), 301)],
-            401,
-            Some(DPOP_PROOF),
-            proof_refused(),
+            &refused_proof,
         ),
-        (
+        with_bound(
             "iat ahead",
-            "/photos",
-            "GET".into(),
-            Some(dpop(&bound)),
             vec![p("GET", &uri, Some(&bound), -61)],
-            401,
-            Some(DPOP_PROOF),
-            proof_refused(),
+            &refused_proof,
         ),
-        (
+        with_bound(
             "the thief's own key",
-            "/photos",
-            "GET".into(),
-            Some(dpop(&bound)),
             vec![proof_by(&thief, "GET", &uri, Some(&bound), 0)],
-            401,
-            Some(DPOP_TOKEN),
-            binding_refused(),
+            &refused_token,
         ),
-        (
+        with_bound(
             "ath of another token",
-            "/photos",
-            "GET".into(),
-            Some(dpop(&bound)),
             vec![p("GET", &uri, Some(&plain), 0)],
-            401,
-            Some(DPOP_PROOF),
-            proof_refused(),
+            &refused_proof,
         ),
-        (
-            "no ath",
-            "/photos",
-            "GET".into(),
-            Some(dpop(&bound)),
-            vec![p("GET", &uri, None, 0)],
-            401,
-            Some(DPOP_PROOF),
-            proof_refused(),
-        ),
+        with_bound("no ath", vec![p("GET", &uri, None, 0)], &refused_proof),
         (
             "bound token as Bearer",
             "/photos",
-            "GET".into(),
             Some(format!("Bearer {bound}")),
             vec![],
-            401,
-            Some(DPOP_TOKEN),
-            binding_refused(),
+            refused_token.clone(),
         ),
         (
             "bound token as Bearer, with a proof",
             "/photos",
-            "GET".into(),
             Some(format!("Bearer {bound}")),
             vec![p("GET", &uri, Some(&bound), 0)],
-            401,
-            Some(DPOP_TOKEN),
-            binding_refused(),
+            refused_token.clone(),
         ),
-        (
+        with_bound(
             "two DPoP headers",
-            "/photos",
-            "GET".into(),
-            Some(dpop(&bound)),
             vec![
                 p("GET", &uri, Some(&bound), 0),
                 p("GET", &uri, Some(&bound), 0),
             ],
-            401,
-            Some(DPOP_PROOF),
-            proof_refused(),
+            &refused_proof,
         ),
-        (
-            "no DPoP header",
-            "/photos",
-            "GET".into(),
-            Some(dpop(&bound)),
-            vec![],
-            401,
-            Some(DPOP_PROOF),
-            proof_refused(),
-        ),
-        (
-            "not a JWS",
-            "/photos",
-            "GET".into(),
-            Some(dpop(&bound)),
-            vec!["abc".into()],
-            401,
-            Some(DPOP_PROOF),
-            proof_refused(),
-        ),
-        (
+        with_bound("no DPoP header", vec![], &refused_proof),
+        with_bound("not a JWS", vec!["abc".into()], &refused_proof),
+        with_bound(
             "alg none",
-            "/photos",
-            "GET".into(),
-            Some(dpop(&bound)),
             vec![format!("{}.", with_header(claims_only, none_header))],
-            401,
-            Some(DPOP_PROOF),
-            proof_refused(),
+            &refused_proof,
         ),
-        (
+        with_bound(
             "alg HS256",
-            "/photos",
-            "GET".into(),
-            Some(dpop(&bound)),
             vec![with_header(&p("GET", &uri, Some(&bound), 0), hs_header)],
-            401,
-            Some(DPOP_PROOF),
-            proof_refused(),
+            &refused_proof,
         ),
         (
             "unbound token with the DPoP scheme",
             "/photos",
-            "GET".into(),
             Some(dpop(&plain)),
             vec![p("GET", &uri, Some(&plain), 0)],
-            401,
-            Some(DPOP_TOKEN),
-            binding_refused(),
+            refused_token.clone(),
         ),
         (
             "bad token with the DPoP scheme",
             "/photos",
-            "GET".into(),
             Some(dpop("not.a.jwt")),
             vec![p("GET", &uri, Some("not.a.jwt"), 0)],
-            401,
-            Some(DPOP_TOKEN),
-            binding_refused(),
+            refused_token.clone(),
+        ),
+        (
+            "cnf without jkt, as Bearer",
+            "/photos",
+            Some(format!("Bearer {other_cnf}")),
+            vec![],
+            refused_token.clone(),
+        ),
+        (
+            "cnf without jkt, as DPoP",
+            "/photos",
+            Some(dpop(&other_cnf)),
+            vec![p("GET", &uri, Some(&other_cnf), 0)],
+            refused_token.clone(),
         ),
         (
             "DPoP with a scope missing",
             "/photos",
-            "GET".into(),
             Some(dpop(&narrow)),
             vec![p("GET", &uri, Some(&narrow), 0)],
-            403,
-            Some(
-                r#"DPoP error="insufficient_scope", scope="photos:read", algs="ES256 EdDSA PS256 RS256""#,
+            (
+                403,
+                Some(
+                    r#"DPoP error="insufficient_scope", scope="photos:read", algs="ES256 EdDSA PS256 RS256""#,
+                ),
+                json!({"error": "insufficient_scope", "error_description": "the access token lacks the scope this request needs: photos:read"}),
             ),
-            json!({"error": "insufficient_scope", "error_description": "the access token lacks the scope this request needs: photos:read"}),
         ),
         (
             "unbound token as Bearer",
             "/photos",
-            "GET".into(),
             Some(format!("Bearer {plain}")),
             vec![],
-            200,
-            None,
-            Value::String("order-service via local jkt -".into()),
+            (
+                200,
+                None,
+                Value::String("order-service via local jkt -".into()),
+            ),
         ),
         (
             "no credentials",
             "/photos",
-            "GET".into(),
             None,
             vec![],
-            401,
-            Some(r#"Bearer, DPoP algs="ES256 EdDSA PS256 RS256""#),
-            json!({"error": "unauthorized", "error_description": "this resource needs an access token: Bearer, or DPoP with a DPoP proof"}),
+            (
+                401,
+                Some(r#"Bearer, DPoP algs="ES256 EdDSA PS256 RS256""#),
+                json!({"error": "unauthorized", "error_description": "this resource needs an access token: Bearer, or DPoP with a DPoP proof"}),
+            ),
         ),
     ];
-    for (name, path, method, auth, proofs, status, www, body) in cases {
+    for (name, path, auth, proofs, (status, www, body)) in cases {
         let proofs: Vec<&str> = proofs.iter().map(String::as_str).collect();
-        let got = send(&app, &method, path, auth.as_deref(), &proofs, None).await;
+        let got = send(&app, "GET", path, auth.as_deref(), &proofs, None).await;
         assert_eq!(got, (status, www.map(str::to_owned), body), "{name}");
     }
 }
@@ -1104,7 +995,7 @@ async fn dpop_at_the_layer_refuses_per_rfc9449_7() {
 /// A DPoP-only layer answers with the DPoP challenge alone; without a
 /// public URL the URI is rebuilt from `Host` (plain HTTP).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_dpop_only_layer_and_the_uri_from_host() {
+async fn r19_a_dpop_only_layer_and_the_uri_from_host() {
     let a = start_as().await;
     let jwks = a.state.jwks.lock().unwrap().clone();
     let guard = Guard::Local(Validator::new(&a.issuer, AUD, jwks));
@@ -1116,46 +1007,26 @@ async fn a_dpop_only_layer_and_the_uri_from_host() {
     let host = Some("api.internal:8080");
     let here = "http://api.internal:8080/photos";
     let auth = format!("DPoP {bound}");
+    let with_proof = async |uri: &str, host: Option<&str>| {
+        let proof = proof_by(&key, "GET", uri, Some(&bound), 0);
+        send(&app, "GET", "/photos", Some(&auth), &[&proof], host).await
+    };
 
-    let got = send(
-        &app,
-        "GET",
-        "/photos",
-        Some(&auth),
-        &[&proof_by(&key, "GET", here, Some(&bound), 0)],
-        host,
-    )
-    .await;
     assert_eq!(
-        got,
+        with_proof(here, host).await,
         (
             200,
             None,
             Value::String(format!("order-service via local jkt {jkt}"))
         )
     );
-    let https = proof_by(
-        &key,
-        "GET",
-        "https://api.internal:8080/photos",
-        Some(&bound),
-        0,
-    );
-    let got = send(&app, "GET", "/photos", Some(&auth), &[&https], host).await;
+    let got = with_proof("https://api.internal:8080/photos", host).await;
     assert_eq!(
         (got.0, got.1.as_deref()),
         (401, Some(DPOP_PROOF)),
         "the scheme is http"
     );
-    let got = send(
-        &app,
-        "GET",
-        "/photos",
-        Some(&auth),
-        &[&proof_by(&key, "GET", here, Some(&bound), 0)],
-        None,
-    )
-    .await;
+    let got = with_proof(here, None).await;
     assert_eq!(
         (got.0, got.1.as_deref()),
         (401, Some(DPOP_PROOF)),
@@ -1180,7 +1051,7 @@ async fn a_dpop_only_layer_and_the_uri_from_host() {
 /// also when the answer comes from the cache; `token_type: DPoP` without
 /// `cnf.jkt` is not trusted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dpop_with_introspection_binds_through_cnf_of_the_answer() {
+async fn r19_dpop_with_introspection_binds_through_cnf_of_the_answer() {
     let a = start_as().await;
     let (key, jkt) = client_key();
     let (thief, _) = client_key();

@@ -16,7 +16,7 @@ use crate::store::Store;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TokenResponse {
     pub access_token: String,
-    /// Always `Bearer` (RFC 6750).
+    /// `Bearer` (RFC 6750), or `DPoP` for a DPoP-bound token (RFC 9449 §5).
     pub token_type: &'static str,
     /// Lifetime of the access token in seconds.
     pub expires_in: i64,
@@ -50,6 +50,9 @@ pub struct AccessGrant<'a> {
     /// The value of an opaque token when a retried grant must answer with
     /// the same one; random when `None`. Unused for JWTs.
     pub opaque_value: Option<String>,
+    /// The DPoP key the token is bound to (RFC 9449 §6: `cnf.jkt`);
+    /// `None` for a bearer token.
+    pub dpop_jkt: Option<String>,
 }
 
 impl<'a> AccessGrant<'a> {
@@ -65,6 +68,17 @@ impl<'a> AccessGrant<'a> {
             grant_id: None,
             jti_suffix: None,
             opaque_value: None,
+            dpop_jkt: None,
+        }
+    }
+
+    /// The `token_type` of the token response: `DPoP` when bound (RFC 9449
+    /// §5), `Bearer` otherwise.
+    pub fn token_type(&self) -> &'static str {
+        if self.dpop_jkt.is_some() {
+            "DPoP"
+        } else {
+            "Bearer"
         }
     }
 }
@@ -149,7 +163,12 @@ pub fn prepare_access_token(
                     .as_deref()
                     .map(|amr| crate::mfa::acr_of(amr).to_owned()),
                 amr: grant.amr.clone(),
-                cnf: None,
+                cnf: grant
+                    .dpop_jkt
+                    .as_ref()
+                    .map(|jkt| frontdesk_jose::Confirmation {
+                        jkt: Some(jkt.clone()),
+                    }),
             };
             let jwt = signer
                 .sign(Some("at+jwt"), &claims)
@@ -175,6 +194,7 @@ pub fn prepare_access_token(
                 issued_at: now,
                 expires_at: now + ttl,
                 revoked_at: None,
+                dpop_jkt: grant.dpop_jkt.clone(),
             };
             Ok(Minted {
                 token,

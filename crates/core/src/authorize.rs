@@ -130,6 +130,8 @@ pub struct AuthorizeRequest {
     /// `sub` of a valid `id_token_hint`.
     pub hint_sub: Option<String>,
     pub resources: Vec<String>,
+    /// RFC 9449 §10 `dpop_jkt`: the code is bound to this DPoP key.
+    pub dpop_jkt: Option<String>,
 }
 
 /// What went wrong, and where the user may be told.
@@ -178,6 +180,7 @@ pub const REQUEST_PARAMS: &[&str] = &[
     "id_token_hint",
     "resource",
     "acr_values",
+    "dpop_jkt",
 ];
 
 /// Validates an authorization request (RFC 6749 §4.1.1, OIDC Core §3.1.2.1,
@@ -341,6 +344,10 @@ pub async fn validate<S: Store>(
         }
         resources.push(r.to_owned());
     }
+    let dpop_jkt = match params.get("dpop_jkt") {
+        None => None,
+        Some(v) => Some(crate::dpop::parse_dpop_jkt(v).map_err(&fail)?),
+    };
     Ok(AuthorizeRequest {
         client,
         redirect_uri,
@@ -363,6 +370,7 @@ pub async fn validate<S: Store>(
             .unwrap_or_default(),
         hint_sub,
         resources,
+        dpop_jkt,
     })
 }
 
@@ -503,6 +511,7 @@ pub async fn issue_code<S: Store>(
         created_at: now,
         expires_at: now + core.settings.code_ttl,
         used_at: None,
+        dpop_jkt: req.dpop_jkt.clone(),
     };
     store.put_authorization(&grant, &record).await?;
     let mut params = vec![("code", code)];

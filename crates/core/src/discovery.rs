@@ -30,7 +30,15 @@ pub fn metadata(core: &Core) -> Value {
         m.insert(
             "token_endpoint_auth_methods_supported".into(),
             json!(methods),
-        );
+        ); // RFC 9449 §5.1: the algorithms DPoP proofs may be signed with.
+        let algs: Vec<&str> = core
+            .settings
+            .dpop
+            .algorithms
+            .iter()
+            .map(|a| a.as_str())
+            .collect();
+        m.insert("dpop_signing_alg_values_supported".into(), json!(algs));
     }
     if f.authorization_code {
         m.insert(

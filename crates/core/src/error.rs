@@ -66,6 +66,12 @@ pub enum ErrorCode {
     /// due to a temporary overloading or maintenance of the server."
     /// (RFC 6749 §4.1.2.1)
     TemporarilyUnavailable,
+    /// "The DPoP proof is invalid" (RFC 9449 §5, §7.1): 400 at the token
+    /// endpoint, 401 with a `DPoP` challenge at a protected resource.
+    InvalidDpopProof,
+    /// "... the authorization server requires a nonce in DPoP proofs"
+    /// (RFC 9449 §8, §9), with the nonce in `DPoP-Nonce`.
+    UseDpopNonce,
 }
 
 impl ErrorCode {
@@ -90,6 +96,8 @@ impl ErrorCode {
             ErrorCode::RequestUriNotSupported => "request_uri_not_supported",
             ErrorCode::ServerError => "server_error",
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
+            ErrorCode::InvalidDpopProof => "invalid_dpop_proof",
+            ErrorCode::UseDpopNonce => "use_dpop_nonce",
         }
     }
 }

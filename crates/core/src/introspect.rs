@@ -4,7 +4,7 @@
 //! (§2.1: the endpoint "MUST also require some form of authorization ... to
 //! prevent token scanning attacks"; a `client_id` alone proves nothing).
 
-use frontdesk_jose::{AccessTokenClaims, Algorithm, Expectations};
+use frontdesk_jose::{AccessTokenClaims, Algorithm, Confirmation, Expectations};
 use serde::Serialize;
 
 use crate::Core;
@@ -36,6 +36,22 @@ pub struct Introspection {
     pub iss: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
+    /// RFC 9449 §6.2: the key a DPoP-bound token is bound to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// `Bearer`, or `DPoP` for a bound access token (RFC 9449 §6.2).
+fn access_token_type(cnf: Option<&Confirmation>) -> &'static str {
+    if cnf.is_some_and(|c| c.jkt.is_some()) {
+        "DPoP"
+    } else {
+        "Bearer"
+    }
+}
+
+fn confirmation(jkt: Option<String>) -> Option<Confirmation> {
+    jkt.map(|jkt| Confirmation { jkt: Some(jkt) })
 }
 
 impl Introspection {
@@ -161,9 +177,10 @@ pub async fn introspect<S: Store>(
         None => Introspection::inactive(),
         Some(Known::Jwt(c)) => Introspection {
             active: true,
+            token_type: Some(access_token_type(c.cnf.as_ref())),
+            cnf: c.cnf,
             scope: c.scope,
             client_id: Some(c.client_id),
-            token_type: Some("Bearer"),
             exp: i64::try_from(c.exp).ok(),
             iat: i64::try_from(c.iat).ok(),
             sub: Some(c.sub),
@@ -171,18 +188,22 @@ pub async fn introspect<S: Store>(
             iss: Some(c.iss),
             jti: Some(c.jti),
         },
-        Some(Known::Opaque(t)) => Introspection {
-            active: true,
-            scope: (!t.scope.is_empty()).then_some(t.scope),
-            client_id: Some(t.client_id.0),
-            token_type: Some("Bearer"),
-            exp: Some(t.expires_at),
-            iat: Some(t.issued_at),
-            sub: Some(t.sub),
-            aud: Some(t.audience),
-            iss: Some(core.settings.issuer.clone()),
-            jti: Some(t.jti),
-        },
+        Some(Known::Opaque(t)) => {
+            let cnf = confirmation(t.dpop_jkt);
+            Introspection {
+                active: true,
+                token_type: Some(access_token_type(cnf.as_ref())),
+                cnf,
+                scope: (!t.scope.is_empty()).then_some(t.scope),
+                client_id: Some(t.client_id.0),
+                exp: Some(t.expires_at),
+                iat: Some(t.issued_at),
+                sub: Some(t.sub),
+                aud: Some(t.audience),
+                iss: Some(core.settings.issuer.clone()),
+                jti: Some(t.jti),
+            }
+        }
         Some(Known::Refresh(rt, grant)) => Introspection {
             active: true,
             scope: (!rt.scope.is_empty()).then_some(rt.scope),
@@ -194,6 +215,7 @@ pub async fn introspect<S: Store>(
             aud: None,
             iss: Some(core.settings.issuer.clone()),
             jti: None,
+            cnf: confirmation(rt.dpop_jkt),
         },
     })
 }

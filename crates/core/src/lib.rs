@@ -8,6 +8,7 @@ pub mod audit;
 pub mod authorize;
 pub mod client;
 pub mod discovery;
+pub mod dpop;
 pub mod email_link;
 pub mod error;
 pub mod grant;
@@ -136,6 +137,8 @@ pub struct Settings {
     /// When users need a second factor (`require_mfa`); a client's own
     /// setting replaces it.
     pub require_mfa: mfa::RequireMfa,
+    /// DPoP proofs (RFC 9449): algorithms, age, nonces.
+    pub dpop: dpop::DpopSettings,
 }
 
 /// Everything the protocol needs that does not change per request.

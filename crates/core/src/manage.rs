@@ -67,6 +67,9 @@ pub struct ClientSpec {
     /// `never`, `if_enrolled` or `always`; absent = the server's `require_mfa`.
     #[serde(default)]
     pub require_mfa: Option<RequireMfa>,
+    /// RFC 9449 §5.2: every token request must carry a DPoP proof.
+    #[serde(default)]
+    pub dpop_bound_access_tokens: bool,
 }
 
 /// Changes to an existing client; absent fields stay as they are.
@@ -89,6 +92,7 @@ pub struct ClientPatch {
     pub always_issue_refresh_token: Option<bool>,
     pub refresh_grace_secs: Option<i64>,
     pub require_mfa: Option<RequireMfa>,
+    pub dpop_bound_access_tokens: Option<bool>,
 }
 
 /// A client built from a spec, with the plaintext secret to show once.
@@ -178,6 +182,7 @@ pub fn build_client(
         always_issue_refresh_token: spec.always_issue_refresh_token,
         refresh_grace_secs: spec.refresh_grace_secs,
         require_mfa: spec.require_mfa,
+        dpop_bound_access_tokens: spec.dpop_bound_access_tokens,
         secrets,
         created_at: now,
         updated_at: now,
@@ -212,6 +217,7 @@ pub fn patch_client(
         always_issue_refresh_token,
         refresh_grace_secs,
         require_mfa,
+        dpop_bound_access_tokens,
     } = patch;
     if let Some(v) = client_name {
         client.client_name = v;
@@ -265,6 +271,9 @@ pub fn patch_client(
     }
     if let Some(v) = require_mfa {
         client.require_mfa = Some(v);
+    }
+    if let Some(v) = dpop_bound_access_tokens {
+        client.dpop_bound_access_tokens = v;
     }
     client.updated_at = now;
     validate_metadata(&client)?;

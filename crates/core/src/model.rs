@@ -143,6 +143,10 @@ pub struct Client {
     /// server's `require_mfa`.
     #[serde(default)]
     pub require_mfa: Option<crate::mfa::RequireMfa>,
+    /// RFC 9449 §5.2 `dpop_bound_access_tokens`: every token request of
+    /// this client must carry a DPoP proof.
+    #[serde(default)]
+    pub dpop_bound_access_tokens: bool,
     /// Access-token lifetime in seconds.
     pub access_token_ttl: i64,
     /// Refresh-token absolute lifetime in seconds.
@@ -270,6 +274,8 @@ pub struct OpaqueToken {
     pub issued_at: UnixTime,
     pub expires_at: UnixTime,
     pub revoked_at: Option<UnixTime>,
+    /// The DPoP key the token is bound to (RFC 9449 §6: `cnf.jkt`).
+    pub dpop_jkt: Option<String>,
 }
 
 /// A user's TOTP credential (RFC 6238). The secret is sealed under the
@@ -342,6 +348,9 @@ pub struct AuthorizationCode {
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
     pub used_at: Option<UnixTime>,
+    /// `dpop_jkt` of the authorization request (RFC 9449 §10): the code is
+    /// redeemed only with a proof of that key.
+    pub dpop_jkt: Option<String>,
 }
 
 /// What a user grant writes in the transaction that spends its code or
@@ -399,6 +408,9 @@ pub struct RefreshToken {
     pub consumed_at: Option<UnixTime>,
     /// Hash of the token that replaced this one.
     pub replaced_by: Option<Vec<u8>>,
+    /// The DPoP key a public client's refresh token is bound to (RFC 9449
+    /// §5); its successors keep it.
+    pub dpop_jkt: Option<String>,
 }
 
 /// Outcome of [`crate::store::Store::rotate_refresh`].

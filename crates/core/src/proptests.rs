@@ -152,6 +152,7 @@ fn client(uris: Vec<String>) -> Client {
         secrets: vec![],
         created_at: 0,
         updated_at: 0,
+        dpop_bound_access_tokens: false,
     }
 }
 

@@ -187,6 +187,17 @@ pub trait Store: Send + Sync {
         expires_at: UnixTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     fn is_jti_revoked(&self, jti: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Records a DPoP proof as seen (RFC 9449 §11.1) until `expires_at`:
+    /// `true` when this call recorded it, `false` when it was seen before
+    /// and is still remembered (a replay). One statement, so two nodes
+    /// racing with the same proof get one `true`. A row past its
+    /// `expires_at` the sweeper has not removed yet counts as not seen.
+    fn use_dpop_proof(
+        &self,
+        replay_key: &[u8],
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// One round of the sweeper: deletes what `at` says may go (see
     /// [`crate::sweep`]: expired opaque tokens, `jti` records, sessions,
     /// login-failure windows, links; grants past their lifetime with their

@@ -61,9 +61,10 @@ impl SweepCutoffs {
 /// The tables a sweep removes rows from, in the order it visits them
 /// (children before the grants they hang off, so what goes with a grant is
 /// counted under its own table).
-pub const SWEPT_TABLES: [&str; 9] = [
+pub const SWEPT_TABLES: [&str; 10] = [
     "opaque_tokens",
     "revoked_jtis",
+    "dpop_proofs",
     "authorization_codes",
     "refresh_tokens",
     "grants",
@@ -78,6 +79,7 @@ pub const SWEPT_TABLES: [&str; 9] = [
 pub struct Swept {
     pub opaque_tokens: u64,
     pub revoked_jtis: u64,
+    pub dpop_proofs: u64,
     pub authorization_codes: u64,
     pub refresh_tokens: u64,
     pub grants: u64,
@@ -91,10 +93,11 @@ pub struct Swept {
 
 impl Swept {
     /// `(table, rows removed)`, in [`SWEPT_TABLES`] order.
-    pub fn by_table(&self) -> [(&'static str, u64); 9] {
+    pub fn by_table(&self) -> [(&'static str, u64); 10] {
         let counts = [
             self.opaque_tokens,
             self.revoked_jtis,
+            self.dpop_proofs,
             self.authorization_codes,
             self.refresh_tokens,
             self.grants,
@@ -103,7 +106,7 @@ impl Swept {
             self.link_tokens,
             self.audit_events,
         ];
-        let mut out = [("", 0); 9];
+        let mut out = [("", 0); 10];
         for (slot, (table, n)) in out.iter_mut().zip(SWEPT_TABLES.into_iter().zip(counts)) {
             *slot = (table, n);
         }
@@ -120,6 +123,7 @@ impl Swept {
         Some(match table {
             "opaque_tokens" => &mut self.opaque_tokens,
             "revoked_jtis" => &mut self.revoked_jtis,
+            "dpop_proofs" => &mut self.dpop_proofs,
             "authorization_codes" => &mut self.authorization_codes,
             "refresh_tokens" => &mut self.refresh_tokens,
             "grants" => &mut self.grants,
@@ -158,7 +162,7 @@ mod tests {
             assert_eq!(*table, SWEPT_TABLES[i]);
             assert_eq!(*n, i as u64 + 1);
         }
-        assert_eq!(s.total(), 45);
+        assert_eq!(s.total(), 55);
         assert!(s.count_mut("users").is_none());
     }
 
@@ -175,6 +179,7 @@ mod tests {
             refresh_grace: 2,
             code_retry_grace: 0,
             require_mfa: crate::mfa::RequireMfa::IfEnrolled,
+            dpop: Default::default(),
         };
         let c = SweepCutoffs::at(&settings, 10_000, Some(500));
         assert_eq!(c.now, 10_000);

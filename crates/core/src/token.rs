@@ -1,7 +1,6 @@
 //! The token endpoint (RFC 6749 §3.2): parse the grant type, authenticate
 //! the client, hand over to the grant's own module.
 
-use crate::Core;
 use crate::access_token::TokenResponse;
 use crate::client::{self, Credentials, Reread};
 use crate::error::{Error, ErrorCode, OAuthError};
@@ -10,14 +9,20 @@ use crate::keys::KeyRing;
 use crate::model::{GrantType, UnixTime};
 use crate::params::Params;
 use crate::store::Store;
+use crate::{Core, dpop};
 
-/// Handles one token request end to end.
+/// Handles one token request end to end. `dpop` is the request's `DPoP`
+/// headers (RFC 9449 §5), checked once the client is authenticated and
+/// before any grant reads or spends anything.
+// One request's parts, each its own type; a struct would only rename them.
+#[allow(clippy::too_many_arguments)]
 pub async fn exchange<S: Store>(
     core: &Core,
     store: &S,
     keys: &KeyRing,
     creds: Credentials,
     params: &Params,
+    dpop: &dpop::Presented,
     reread: &impl Reread,
     now: UnixTime,
 ) -> Result<TokenResponse, Error> {
@@ -39,15 +44,21 @@ pub async fn exchange<S: Store>(
         }
     };
     let client = client::authenticate(core, store, &creds, reread, now).await?;
+    // RFC 9449 §4.3: the proof is for this request: POST to the token
+    // endpoint, no access token.
+    let uri = core.endpoint(crate::paths::TOKEN);
+    let jkt = dpop::check(core, store, dpop, "POST", &uri, None, now).await?;
+    dpop::require_for_client(&client, jkt.as_deref())?;
+    let jkt = jkt.as_deref();
     match grant_type {
         GrantType::ClientCredentials => {
-            grant::client_credentials::exchange(core, store, keys, &client, params, now).await
+            grant::client_credentials::exchange(core, store, keys, &client, params, jkt, now).await
         }
         GrantType::AuthorizationCode => {
-            grant::authorization_code::exchange(core, store, keys, &client, params, now).await
+            grant::authorization_code::exchange(core, store, keys, &client, params, jkt, now).await
         }
         GrantType::RefreshToken => {
-            grant::refresh_token::exchange(core, store, keys, &client, params, now).await
+            grant::refresh_token::exchange(core, store, keys, &client, params, jkt, now).await
         }
     }
 }

@@ -8,31 +8,99 @@ use crate::keys::KeyRing;
 use crate::model::UnixTime;
 use crate::scope::Scope;
 use crate::store::Store;
-use crate::{Core, id_token};
+use crate::{Core, dpop, id_token};
 
 fn invalid_token(why: &str) -> Error {
     OAuthError::new(ErrorCode::InvalidToken, why).into()
 }
 
+/// How the request presented its access token: `Authorization: Bearer`
+/// (RFC 6750 §2.1, or the form body, §2.2) or `Authorization: DPoP` (RFC
+/// 9449 §7.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Bearer,
+    DPoP,
+}
+
+/// A userinfo request: the token, how it came, and the request's `DPoP`
+/// headers and method (for the proof's `htm`).
+#[derive(Debug, Clone, Copy)]
+pub struct Presented<'a> {
+    pub token: &'a str,
+    pub scheme: Scheme,
+    pub dpop: &'a dpop::Presented,
+    pub method: &'a str,
+}
+
 /// The claims of the token's user, by granted scope. The token must be an
 /// access token we issued for a user, with our issuer among its audiences
-/// (RFC 9700 §2.3 audience restriction) and `openid` in its scope.
+/// (RFC 9700 §2.3 audience restriction) and `openid` in its scope. A
+/// DPoP-bound token needs the `DPoP` scheme and a proof of its key (RFC
+/// 9449 §7); a bearer token, the `Bearer` scheme.
 pub async fn userinfo<S: Store>(
     core: &Core,
     store: &S,
     keys: &KeyRing,
-    token: &str,
+    request: Presented<'_>,
     now: UnixTime,
 ) -> Result<Map<String, Value>, Error> {
-    let (sub, scope, aud, jti) = match find_live(core, store, keys, token, now).await? {
-        Some(Known::Jwt(c)) => (c.sub, c.scope.unwrap_or_default(), c.aud.0, c.jti),
-        Some(Known::Opaque(t)) => (t.sub, t.scope, t.audience, t.jti),
+    let token = request.token;
+    let (sub, scope, aud, jti, bound) = match find_live(core, store, keys, token, now).await? {
+        Some(Known::Jwt(c)) => (
+            c.sub,
+            c.scope.unwrap_or_default(),
+            c.aud.0,
+            c.jti,
+            c.cnf.and_then(|c| c.jkt),
+        ),
+        Some(Known::Opaque(t)) => (t.sub, t.scope, t.audience, t.jti, t.dpop_jkt),
         Some(Known::Refresh(..)) | None => {
             return Err(invalid_token(
                 "the access token is invalid, expired or revoked",
             ));
         }
     };
+    match (bound, request.scheme) {
+        (Some(bound), Scheme::DPoP) => {
+            let uri = core.endpoint(crate::paths::USERINFO);
+            let jkt = dpop::check(
+                core,
+                store,
+                request.dpop,
+                request.method,
+                &uri,
+                Some(token),
+                now,
+            )
+            .await?;
+            match jkt {
+                Some(jkt) if jkt == bound => {}
+                Some(_) => {
+                    return Err(invalid_token(
+                        "the DPoP proof's key is not the one the access token is bound to",
+                    ));
+                }
+                None => {
+                    return Err(dpop::invalid_proof(
+                        "a DPoP-bound access token needs a DPoP proof",
+                    ));
+                }
+            }
+        }
+        // RFC 9449 §7.2: a bound token presented as a bearer token is refused.
+        (Some(_), Scheme::Bearer) => {
+            return Err(invalid_token(
+                "the access token is DPoP-bound: send it with the DPoP scheme and a proof",
+            ));
+        }
+        (None, Scheme::DPoP) => {
+            return Err(invalid_token(
+                "the access token is not DPoP-bound: send it with the Bearer scheme",
+            ));
+        }
+        (None, Scheme::Bearer) => {}
+    }
     if crate::access_token::grant_of_jti(&jti).is_none() {
         return Err(invalid_token("the access token does not belong to a user"));
     }

@@ -69,6 +69,7 @@ pub async fn open(settings: &Settings) -> anyhow::Result<Opened> {
             refresh_grace: settings.refresh_grace,
             code_retry_grace: settings.code_retry_grace,
             require_mfa: settings.require_mfa,
+            dpop: settings.dpop.clone(),
         },
         features: settings.features,
         pepper,
@@ -303,6 +304,20 @@ impl App {
             links,
             registration,
         })
+    }
+
+    /// `dpop_signing_alg_values_supported`, space-separated, for `algs` in
+    /// `DPoP` challenges (RFC 9449 §7.1).
+    pub fn dpop_algs(&self) -> String {
+        let algs: Vec<&str> = self
+            .core
+            .settings
+            .dpop
+            .algorithms
+            .iter()
+            .map(|a| a.as_str())
+            .collect();
+        algs.join(" ")
     }
 
     /// The current key ring (cheap: an `Arc` clone).

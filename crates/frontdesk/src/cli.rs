@@ -110,6 +110,10 @@ struct ClientFields {
     /// always; default: the server's require_mfa.
     #[arg(long = "require-mfa", value_parser = parse_require_mfa)]
     require_mfa: Option<frontdesk_core::mfa::RequireMfa>,
+    /// Every token request of this client must carry a DPoP proof (RFC 9449
+    /// §5.2 dpop_bound_access_tokens).
+    #[arg(long = "dpop-bound-access-tokens")]
+    dpop_bound_access_tokens: Option<bool>,
 }
 
 fn parse_require_mfa(s: &str) -> Result<frontdesk_core::mfa::RequireMfa, String> {
@@ -383,6 +387,7 @@ async fn clients(o: &Opened, cmd: ClientsCmd) -> anyhow::Result<()> {
                 always_issue_refresh_token: fields.always_issue_refresh_token.unwrap_or(false),
                 refresh_grace_secs: fields.refresh_grace_secs,
                 require_mfa: fields.require_mfa,
+                dpop_bound_access_tokens: fields.dpop_bound_access_tokens.unwrap_or(false),
             };
             let new = ops::create_client(&o.core, &o.db, &BY, spec, now).await?;
             if json {
@@ -444,6 +449,7 @@ async fn clients(o: &Opened, cmd: ClientsCmd) -> anyhow::Result<()> {
                 always_issue_refresh_token: fields.always_issue_refresh_token,
                 refresh_grace_secs: fields.refresh_grace_secs,
                 require_mfa: fields.require_mfa,
+                dpop_bound_access_tokens: fields.dpop_bound_access_tokens,
             };
             let c = ops::update_client(&o.db, &BY, &client_id, patch, now).await?;
             print_json(&ops::client_view(&c))?;

@@ -95,6 +95,19 @@ pub struct FileConfig {
     /// seconds (0 to 60). Default 0: off, as RFC 6749 §4.1.2 asks — every
     /// second use of a code is denied and revokes what it issued.
     pub code_retry_grace_secs: Option<i64>,
+    /// Algorithms a DPoP proof may be signed with (RFC 9449 §5.1), from
+    /// `ES256`, `EdDSA`, `PS256`, `RS256`. Default: all four.
+    pub dpop_signing_alg_values_supported: Option<Vec<String>>,
+    /// How old a DPoP proof's `iat` may be, seconds (10 to 3600). Default
+    /// 300. Each proof's `jti` is remembered this long, in the database.
+    pub dpop_proof_max_age_secs: Option<i64>,
+    /// Require server nonces in DPoP proofs (RFC 9449 §8): the token and
+    /// userinfo endpoints answer `use_dpop_nonce` with a `DPoP-Nonce`
+    /// header until the proof carries it. Default false.
+    pub use_dpop_nonce: Option<bool>,
+    /// How long one DPoP nonce is current, seconds (30 to 3600); the
+    /// previous one is still accepted. Default 300.
+    pub dpop_nonce_lifetime_secs: Option<i64>,
     /// Connections in the PostgreSQL pool (per node). Default 10.
     pub database_pool_size: Option<u32>,
     /// How long a request waits for a PostgreSQL connection before 503,
@@ -307,6 +320,7 @@ pub struct Settings {
     pub refresh_idle_ttl: i64,
     pub refresh_grace: i64,
     pub code_retry_grace: i64,
+    pub dpop: frontdesk_core::dpop::DpopSettings,
     pub database_options: frontdesk_store::DbOptions,
     pub login_max_failures_per_account: u32,
     pub login_max_failures_per_ip: u32,
@@ -525,6 +539,7 @@ fn name_unknown_variable(message: &str, env_names: &[String]) -> String {
 }
 
 fn validate(raw: FileConfig) -> anyhow::Result<Settings> {
+    let dpop = dpop_settings(&raw)?;
     let listen = parse_addr("listen", raw.listen.as_deref().unwrap_or("127.0.0.1:8080"))?;
     let issuer = match raw.issuer.as_deref() {
         Some(issuer) => validate_issuer(issuer)?,
@@ -795,6 +810,7 @@ fn validate(raw: FileConfig) -> anyhow::Result<Settings> {
         refresh_idle_ttl,
         refresh_grace,
         code_retry_grace,
+        dpop,
         database_options,
         login_max_failures_per_account: raw.login_max_failures_per_account.unwrap_or(10),
         login_max_failures_per_ip: raw.login_max_failures_per_ip.unwrap_or(50),
@@ -980,6 +996,52 @@ pub fn decode_kek(name: &str, text: &str) -> anyhow::Result<Zeroizing<[u8; 32]>>
         .try_into()
         .map_err(|_| anyhow!("config: {name} must decode to exactly 32 bytes"))?;
     Ok(Zeroizing::new(arr))
+}
+
+/// The `dpop_*` keys: algorithms from our four, bounded windows.
+fn dpop_settings(raw: &FileConfig) -> anyhow::Result<frontdesk_core::dpop::DpopSettings> {
+    let mut dpop = frontdesk_core::dpop::DpopSettings::default();
+    if let Some(names) = &raw.dpop_signing_alg_values_supported {
+        let mut algorithms = Vec::new();
+        for name in names {
+            let alg: frontdesk_jose::Algorithm = name.parse().map_err(|_| {
+                anyhow!(
+                    "config: dpop_signing_alg_values_supported: {name:?} is not one of ES256, EdDSA, PS256, RS256"
+                )
+            })?;
+            if !algorithms.contains(&alg) {
+                algorithms.push(alg);
+            }
+        }
+        if algorithms.is_empty() {
+            bail!("config: dpop_signing_alg_values_supported may not be empty");
+        }
+        dpop.algorithms = algorithms;
+    }
+    let within = |key: &str, v: Option<i64>, default: i64, min: i64, max: i64| {
+        let v = v.unwrap_or(default);
+        if (min..=max).contains(&v) {
+            Ok(v)
+        } else {
+            Err(anyhow!("config: {key} must be {min} to {max}"))
+        }
+    };
+    dpop.max_age = within(
+        "dpop_proof_max_age_secs",
+        raw.dpop_proof_max_age_secs,
+        dpop.max_age,
+        10,
+        3600,
+    )?;
+    dpop.nonce_lifetime = within(
+        "dpop_nonce_lifetime_secs",
+        raw.dpop_nonce_lifetime_secs,
+        dpop.nonce_lifetime,
+        30,
+        3600,
+    )?;
+    dpop.use_nonce = raw.use_dpop_nonce.unwrap_or(false);
+    Ok(dpop)
 }
 
 #[cfg(test)]

@@ -220,6 +220,16 @@ impl SigningKey {
         Ok(out)
     }
 
+    /// Signs `input`, a JWS signing input (RFC 7515 §5.1 step 5), for
+    /// callers that build a JWS header this crate does not (tests that
+    /// forge proofs and tokens). The signature bytes, unencoded.
+    ///
+    /// # Errors
+    /// [`JoseError::Signing`] if the cryptographic library fails.
+    pub fn sign_input(&self, input: &[u8]) -> Result<Vec<u8>, JoseError> {
+        self.sign_raw(input)
+    }
+
     /// Signs the JWS signing input (RFC 7515 §5.1 step 5).
     pub(crate) fn sign_raw(&self, input: &[u8]) -> Result<Vec<u8>, JoseError> {
         let rng = SystemRandom::new();

@@ -288,6 +288,11 @@ fn sqlite_migrator() -> Migrator {
             "mail",
             include_str!("../migrations/sqlite/0005_mail.sql"),
         ),
+        (
+            6,
+            "dpop",
+            include_str!("../migrations/sqlite/0006_dpop.sql"),
+        ),
     ])
 }
 
@@ -317,6 +322,11 @@ fn postgres_migrator() -> Migrator {
             5,
             "mail",
             include_str!("../migrations/postgres/0005_mail.sql"),
+        ),
+        (
+            6,
+            "dpop",
+            include_str!("../migrations/postgres/0006_dpop.sql"),
         ),
     ])
 }

@@ -49,7 +49,7 @@ pub(crate) type KeyRow = (
 );
 
 /// token_hash, jti, client_id, sub, scope, audience, issued_at, expires_at,
-/// revoked_at.
+/// revoked_at, dpop_jkt.
 pub(crate) type TokenRow = (
     Vec<u8>,
     String,
@@ -60,6 +60,7 @@ pub(crate) type TokenRow = (
     i64,
     i64,
     Option<i64>,
+    Option<String>,
 );
 
 /// id_hash, sid, sub, auth_time, amr, created_at, expires_at, ended_at.
@@ -94,7 +95,7 @@ pub(crate) type GrantRow = (
 );
 
 /// code_hash, grant_id, client_id, redirect_uri, code_challenge, nonce,
-/// created_at, expires_at, used_at.
+/// created_at, expires_at, used_at, dpop_jkt.
 pub(crate) type CodeRow = (
     Vec<u8>,
     String,
@@ -105,10 +106,11 @@ pub(crate) type CodeRow = (
     i64,
     i64,
     Option<i64>,
+    Option<String>,
 );
 
 /// token_hash, grant_id, client_id, scope, issued_at, expires_at,
-/// consumed_at, replaced_by.
+/// consumed_at, replaced_by, dpop_jkt.
 pub(crate) type RefreshRow = (
     Vec<u8>,
     String,
@@ -118,93 +120,48 @@ pub(crate) type RefreshRow = (
     i64,
     Option<i64>,
     Option<Vec<u8>>,
+    Option<String>,
 );
 
 /// sub, client_id, scope, granted_at.
 pub(crate) type ConsentRow = (String, String, String, i64);
 
-/// `refresh_tokens JOIN grants`: the [`RefreshRow`] columns, then the
-/// [`GrantRow`] columns (19 in all, past sqlx's 16-tuple `FromRow`).
-pub(crate) struct RefreshGrantRow(pub(crate) RefreshRow, pub(crate) GrantRow);
-
-impl<'r, R> FromRow<'r, R> for RefreshGrantRow
-where
-    R: Row,
-    usize: ColumnIndex<R>,
-    i64: Decode<'r, R::Database> + Type<R::Database>,
-    String: Decode<'r, R::Database> + Type<R::Database>,
-    Vec<u8>: Decode<'r, R::Database> + Type<R::Database>,
-{
-    fn from_row(r: &'r R) -> Result<Self, sqlx::Error> {
-        Ok(RefreshGrantRow(
-            (
-                r.try_get(0)?,
-                r.try_get(1)?,
-                r.try_get(2)?,
-                r.try_get(3)?,
-                r.try_get(4)?,
-                r.try_get(5)?,
-                r.try_get(6)?,
-                r.try_get(7)?,
-            ),
-            (
-                r.try_get(8)?,
-                r.try_get(9)?,
-                r.try_get(10)?,
-                r.try_get(11)?,
-                r.try_get(12)?,
-                r.try_get(13)?,
-                r.try_get(14)?,
-                r.try_get(15)?,
-                r.try_get(16)?,
-                r.try_get(17)?,
-                r.try_get(18)?,
-            ),
-        ))
-    }
+/// Implements `FromRow` for a struct of two row tuples read from one
+/// joined row: the first tuple's columns, then the second's, by index.
+macro_rules! joined_row {
+    ($name:ident, [$($i:literal),*], [$($j:literal),*]) => {
+        impl<'r, R> FromRow<'r, R> for $name
+        where
+            R: Row,
+            usize: ColumnIndex<R>,
+            i64: Decode<'r, R::Database> + Type<R::Database>,
+            String: Decode<'r, R::Database> + Type<R::Database>,
+            Vec<u8>: Decode<'r, R::Database> + Type<R::Database>,
+        {
+            fn from_row(r: &'r R) -> Result<Self, sqlx::Error> {
+                Ok($name(($(r.try_get($i)?,)*), ($(r.try_get($j)?,)*)))
+            }
+        }
+    };
 }
+
+/// `refresh_tokens JOIN grants`: the [`RefreshRow`] columns, then the
+/// [`GrantRow`] columns (20 in all, past sqlx's 16-tuple `FromRow`).
+pub(crate) struct RefreshGrantRow(pub(crate) RefreshRow, pub(crate) GrantRow);
+joined_row!(
+    RefreshGrantRow,
+    [0, 1, 2, 3, 4, 5, 6, 7, 8],
+    [9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]
+);
 
 /// `authorization_codes JOIN grants`: the [`CodeRow`] columns, then the
-/// [`GrantRow`] columns (20 in all).
+/// [`GrantRow`] columns (21 in all).
 pub(crate) struct CodeGrantRow(pub(crate) CodeRow, pub(crate) GrantRow);
-
-impl<'r, R> FromRow<'r, R> for CodeGrantRow
-where
-    R: Row,
-    usize: ColumnIndex<R>,
-    i64: Decode<'r, R::Database> + Type<R::Database>,
-    String: Decode<'r, R::Database> + Type<R::Database>,
-    Vec<u8>: Decode<'r, R::Database> + Type<R::Database>,
-{
-    fn from_row(r: &'r R) -> Result<Self, sqlx::Error> {
-        Ok(CodeGrantRow(
-            (
-                r.try_get(0)?,
-                r.try_get(1)?,
-                r.try_get(2)?,
-                r.try_get(3)?,
-                r.try_get(4)?,
-                r.try_get(5)?,
-                r.try_get(6)?,
-                r.try_get(7)?,
-                r.try_get(8)?,
-            ),
-            (
-                r.try_get(9)?,
-                r.try_get(10)?,
-                r.try_get(11)?,
-                r.try_get(12)?,
-                r.try_get(13)?,
-                r.try_get(14)?,
-                r.try_get(15)?,
-                r.try_get(16)?,
-                r.try_get(17)?,
-                r.try_get(18)?,
-                r.try_get(19)?,
-            ),
-        ))
-    }
-}
+joined_row!(
+    CodeGrantRow,
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+    [10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20]
+);
 
 /// The `clients.metadata` JSON: the client minus id, secrets and timestamps.
 #[derive(Serialize)]
@@ -227,6 +184,8 @@ struct MetadataRef<'a> {
     refresh_grace_secs: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     require_mfa: Option<RequireMfa>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    dpop_bound_access_tokens: bool,
 }
 
 #[derive(Deserialize)]
@@ -254,6 +213,8 @@ struct Metadata {
     refresh_grace_secs: Option<i64>,
     #[serde(default)]
     require_mfa: Option<RequireMfa>,
+    #[serde(default)]
+    dpop_bound_access_tokens: bool,
 }
 
 pub(crate) fn client_metadata(c: &Client) -> Result<String, StoreError> {
@@ -274,6 +235,7 @@ pub(crate) fn client_metadata(c: &Client) -> Result<String, StoreError> {
         always_issue_refresh_token: c.always_issue_refresh_token,
         refresh_grace_secs: c.refresh_grace_secs,
         require_mfa: c.require_mfa,
+        dpop_bound_access_tokens: c.dpop_bound_access_tokens,
     })
     .map_err(|e| StoreError::Internal(format!("encoding client metadata: {e}")))
 }
@@ -305,6 +267,7 @@ fn client_from_parts(
         always_issue_refresh_token: m.always_issue_refresh_token,
         refresh_grace_secs: m.refresh_grace_secs,
         require_mfa: m.require_mfa,
+        dpop_bound_access_tokens: m.dpop_bound_access_tokens,
         secrets: Vec::new(),
         created_at,
         updated_at,
@@ -423,7 +386,18 @@ pub(crate) fn audience_json(audience: &[String]) -> Result<String, StoreError> {
 }
 
 pub(crate) fn token_from_row(row: TokenRow) -> Result<OpaqueToken, StoreError> {
-    let (token_hash, jti, client_id, sub, scope, audience, issued_at, expires_at, revoked_at) = row;
+    let (
+        token_hash,
+        jti,
+        client_id,
+        sub,
+        scope,
+        audience,
+        issued_at,
+        expires_at,
+        revoked_at,
+        dpop_jkt,
+    ) = row;
     let audience: Vec<String> = serde_json::from_str(&audience)
         .map_err(|e| StoreError::Internal(format!("decoding audience of token {jti:?}: {e}")))?;
     Ok(OpaqueToken {
@@ -436,6 +410,7 @@ pub(crate) fn token_from_row(row: TokenRow) -> Result<OpaqueToken, StoreError> {
         issued_at,
         expires_at,
         revoked_at,
+        dpop_jkt,
     })
 }
 
@@ -521,6 +496,7 @@ pub(crate) fn code_from_row(row: CodeRow) -> AuthorizationCode {
         created_at,
         expires_at,
         used_at,
+        dpop_jkt,
     ) = row;
     AuthorizationCode {
         code_hash,
@@ -532,12 +508,22 @@ pub(crate) fn code_from_row(row: CodeRow) -> AuthorizationCode {
         created_at,
         expires_at,
         used_at,
+        dpop_jkt,
     }
 }
 
 pub(crate) fn refresh_from_row(row: RefreshRow) -> RefreshToken {
-    let (token_hash, grant_id, client_id, scope, issued_at, expires_at, consumed_at, replaced_by) =
-        row;
+    let (
+        token_hash,
+        grant_id,
+        client_id,
+        scope,
+        issued_at,
+        expires_at,
+        consumed_at,
+        replaced_by,
+        dpop_jkt,
+    ) = row;
     RefreshToken {
         token_hash,
         grant_id,
@@ -547,6 +533,7 @@ pub(crate) fn refresh_from_row(row: RefreshRow) -> RefreshToken {
         expires_at,
         consumed_at,
         replaced_by,
+        dpop_jkt,
     }
 }
 

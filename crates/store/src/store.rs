@@ -108,6 +108,7 @@ macro_rules! insert_refresh {
             .bind($token.expires_at)
             .bind($token.consumed_at)
             .bind($token.replaced_by.as_deref())
+            .bind($token.dpop_jkt.as_deref())
             .execute($exec)
             .await
     };
@@ -127,6 +128,7 @@ macro_rules! insert_opaque {
             .bind($token.issued_at)
             .bind($token.expires_at)
             .bind($token.revoked_at)
+            .bind($token.dpop_jkt.as_deref())
             .execute($exec)
             .await
     };
@@ -273,14 +275,14 @@ const KEY_INSERT: &str = "INSERT INTO signing_keys \
 const KEYS_DELETE_RETIRED: &str = "DELETE FROM signing_keys WHERE retired_at < $1";
 
 const TOKEN_INSERT: &str = "INSERT INTO opaque_tokens \
-     (token_hash, jti, client_id, sub, scope, audience, issued_at, expires_at, revoked_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+     (token_hash, jti, client_id, sub, scope, audience, issued_at, expires_at, revoked_at, \
+     dpop_jkt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 /// For a retried grant, whose token may be stored already.
 const TOKEN_INSERT_ONCE: &str = "INSERT INTO opaque_tokens \
-     (token_hash, jti, client_id, sub, scope, audience, issued_at, expires_at, revoked_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (token_hash) DO NOTHING";
+     (token_hash, jti, client_id, sub, scope, audience, issued_at, expires_at, revoked_at, \
+     dpop_jkt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (token_hash) DO NOTHING";
 const TOKEN_BY_HASH: &str = "SELECT token_hash, jti, client_id, sub, scope, audience, \
-     issued_at, expires_at, revoked_at FROM opaque_tokens WHERE token_hash = $1";
+     issued_at, expires_at, revoked_at, dpop_jkt FROM opaque_tokens WHERE token_hash = $1";
 /// Keeps the first revocation time when revoked twice.
 const TOKEN_REVOKE: &str = "UPDATE opaque_tokens SET revoked_at = COALESCE(revoked_at, $2) \
      WHERE token_hash = $1";
@@ -290,6 +292,10 @@ const JTI_REVOKE: &str = "INSERT INTO revoked_jtis (jti, expires_at) VALUES ($1,
      WHEN excluded.expires_at > revoked_jtis.expires_at THEN excluded.expires_at \
      ELSE revoked_jtis.expires_at END";
 const JTI_EXISTS: &str = "SELECT jti FROM revoked_jtis WHERE jti = $1";
+/// A proof seen before counts only while its row is unexpired (`$3` now).
+const DPOP_PROOF_USE: &str = "INSERT INTO dpop_proofs (replay_key, expires_at) VALUES ($1, $2) \
+     ON CONFLICT (replay_key) DO UPDATE SET expires_at = excluded.expires_at \
+     WHERE dpop_proofs.expires_at <= $3";
 
 const SESSION_INSERT: &str = "INSERT INTO sessions \
      (id_hash, sid, sub, auth_time, amr, created_at, expires_at, ended_at, user_agent, \
@@ -356,28 +362,28 @@ const GRANTS_DELETE_SUB: &str = "DELETE FROM grants WHERE sub = $1";
 
 const CODE_INSERT: &str = "INSERT INTO authorization_codes \
      (code_hash, grant_id, client_id, redirect_uri, code_challenge, nonce, created_at, \
-     expires_at, used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+     expires_at, used_at, dpop_jkt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 /// The single-use gate: only one caller sees the row come back.
 const CODE_REDEEM: &str = "UPDATE authorization_codes SET used_at = $2 \
      WHERE code_hash = $1 AND used_at IS NULL \
      RETURNING code_hash, grant_id, client_id, redirect_uri, code_challenge, nonce, \
-     created_at, expires_at, used_at";
+     created_at, expires_at, used_at, dpop_jkt";
 /// A code and its grant, in the column order of [`CodeGrantRow`].
 const CODE_WITH_GRANT: &str = "SELECT c.code_hash, c.grant_id, c.client_id, c.redirect_uri, \
-     c.code_challenge, c.nonce, c.created_at, c.expires_at, c.used_at, \
+     c.code_challenge, c.nonce, c.created_at, c.expires_at, c.used_at, c.dpop_jkt, \
      g.grant_id, g.client_id, g.sub, g.sid, g.scope, g.audience, g.auth_time, g.amr, \
      g.created_at, g.expires_at, g.revoked_at \
      FROM authorization_codes c JOIN grants g ON g.grant_id = c.grant_id \
      WHERE c.code_hash = $1";
 const CODE_BY_HASH: &str = "SELECT code_hash, grant_id, client_id, redirect_uri, \
-     code_challenge, nonce, created_at, expires_at, used_at \
+     code_challenge, nonce, created_at, expires_at, used_at, dpop_jkt \
      FROM authorization_codes WHERE code_hash = $1";
 
 const REFRESH_INSERT: &str = "INSERT INTO refresh_tokens \
-     (token_hash, grant_id, client_id, scope, issued_at, expires_at, consumed_at, replaced_by) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+     (token_hash, grant_id, client_id, scope, issued_at, expires_at, consumed_at, replaced_by, \
+     dpop_jkt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 const REFRESH_WITH_GRANT: &str = "SELECT r.token_hash, r.grant_id, r.client_id, r.scope, \
-     r.issued_at, r.expires_at, r.consumed_at, r.replaced_by, \
+     r.issued_at, r.expires_at, r.consumed_at, r.replaced_by, r.dpop_jkt, \
      g.grant_id, g.client_id, g.sub, g.sid, g.scope, g.audience, g.auth_time, g.amr, \
      g.created_at, g.expires_at, g.revoked_at \
      FROM refresh_tokens r JOIN grants g ON g.grant_id = r.grant_id \
@@ -386,7 +392,7 @@ const REFRESH_WITH_GRANT: &str = "SELECT r.token_hash, r.grant_id, r.client_id, 
 const REFRESH_CONSUME: &str = "UPDATE refresh_tokens SET consumed_at = $2, replaced_by = $3 \
      WHERE token_hash = $1 AND consumed_at IS NULL \
      RETURNING token_hash, grant_id, client_id, scope, issued_at, expires_at, consumed_at, \
-     replaced_by";
+     replaced_by, dpop_jkt";
 
 const CONSENT_BY_KEY: &str = "SELECT sub, client_id, scope, granted_at FROM consents \
      WHERE sub = $1 AND client_id = $2";
@@ -1027,6 +1033,23 @@ impl Store for Db {
         })
     }
 
+    async fn use_dpop_proof(
+        &self,
+        replay_key: &[u8],
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        on_backend!(self, write, |pool| {
+            sqlx::query(DPOP_PROOF_USE)
+                .bind(replay_key)
+                .bind(expires_at)
+                .bind(now)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected() == 1)
+        })
+    }
+
     async fn sweep_expired(
         &self,
         at: &SweepCutoffs,
@@ -1168,6 +1191,7 @@ impl Store for Db {
                 .bind(code.created_at)
                 .bind(code.expires_at)
                 .bind(code.used_at)
+                .bind(code.dpop_jkt.as_deref())
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await

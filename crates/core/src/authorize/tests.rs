@@ -24,6 +24,7 @@ fn client(uris: &[&str]) -> Client {
         secrets: vec![],
         created_at: 0,
         updated_at: 0,
+        dpop_bound_access_tokens: false,
     }
 }
 

@@ -13,7 +13,7 @@ use crate::model::{
 use crate::params::Params;
 use crate::scope::Scope;
 use crate::store::Store;
-use crate::{Core, pkce, secret};
+use crate::{Core, dpop, pkce, secret};
 
 pub async fn exchange<S: Store>(
     core: &Core,
@@ -21,6 +21,7 @@ pub async fn exchange<S: Store>(
     keys: &KeyRing,
     client: &Client,
     params: &Params,
+    jkt: Option<&str>,
     now: UnixTime,
 ) -> Result<TokenResponse, Error> {
     ensure_allowed(client, GrantType::AuthorizationCode)?;
@@ -47,7 +48,9 @@ pub async fn exchange<S: Store>(
     // Everything the grant needs is read and checked before the code is
     // spent, and everything it writes is written in the transaction that
     // spends it: once that commits, only the reply itself can be lost.
-    let ready = match check(client, &stored, &grant, redirect_uri, verifier, now) {
+    let ready = match check(client, &stored, &grant, redirect_uri, verifier, now)
+        .and_then(|()| dpop::check_code_binding(stored.dpop_jkt.as_deref(), jkt))
+    {
         Ok(()) => match store.user(&grant.sub).await? {
             Some(user) if !user.disabled => Ok(user),
             _ => Err(invalid_grant("the user is no longer active")),
@@ -86,6 +89,7 @@ pub async fn exchange<S: Store>(
         grant_id: Some(grant.grant_id.clone()),
         jti_suffix: Some(derive(core, "code-jti", code).chars().take(22).collect()),
         opaque_value: Some(derive(core, "code-access", code)),
+        dpop_jkt: jkt.map(str::to_owned),
     };
     let first = prepare_access_token(core, keys, &access, now)?;
     let issued = Issued {
@@ -98,6 +102,7 @@ pub async fn exchange<S: Store>(
             expires_at: (now + core.settings.refresh_idle_ttl).min(grant.expires_at),
             consumed_at: None,
             replaced_by: None,
+            dpop_jkt: dpop::refresh_binding(client, jkt),
         }),
         opaque: first.stored.clone(),
     };
@@ -141,7 +146,7 @@ pub async fn exchange<S: Store>(
 
     Ok(TokenResponse {
         access_token,
-        token_type: "Bearer",
+        token_type: access.token_type(),
         expires_in: ttl - (now - minted_at),
         scope: scope.to_string(),
         refresh_token,

@@ -19,6 +19,7 @@ pub async fn exchange<S: Store>(
     keys: &KeyRing,
     client: &Client,
     params: &Params,
+    jkt: Option<&str>,
     now: UnixTime,
 ) -> Result<TokenResponse, Error> {
     // §4.4: "The client credentials grant type MUST only be used by
@@ -38,11 +39,14 @@ pub async fn exchange<S: Store>(
     let scope = granted_scope(client, params.get("scope"))?;
 
     let audience = audience(core, client, params)?;
-    let grant = AccessGrant::for_client(client, scope.clone(), audience);
+    let grant = AccessGrant {
+        dpop_jkt: jkt.map(str::to_owned),
+        ..AccessGrant::for_client(client, scope.clone(), audience)
+    };
     let (access_token, expires_in) = mint_access_token(core, store, keys, &grant, now).await?;
     Ok(TokenResponse {
         access_token,
-        token_type: "Bearer",
+        token_type: grant.token_type(),
         expires_in,
         scope: scope.to_string(),
         refresh_token: None,

@@ -17,7 +17,7 @@ use crate::model::{Client, GrantType, RefreshToken, Rotation, UnixTime};
 use crate::params::Params;
 use crate::scope::Scope;
 use crate::store::Store;
-use crate::{Core, secret};
+use crate::{Core, dpop, secret};
 
 pub async fn exchange<S: Store>(
     core: &Core,
@@ -25,6 +25,7 @@ pub async fn exchange<S: Store>(
     keys: &KeyRing,
     client: &Client,
     params: &Params,
+    jkt: Option<&str>,
     now: UnixTime,
 ) -> Result<TokenResponse, Error> {
     ensure_allowed(client, GrantType::RefreshToken)?;
@@ -48,6 +49,9 @@ pub async fn exchange<S: Store>(
     if old.consumed_at.is_none() && now >= old.expires_at {
         return Err(invalid_grant("the refresh token has expired"));
     }
+    // RFC 9449 §5: a public client's refresh token is used only with a
+    // proof of the key it is bound to; checked before it is consumed.
+    dpop::check_refresh_binding(old.dpop_jkt.as_deref(), jkt)?;
 
     // §6: "The requested scope MUST NOT include any scope not originally
     // granted by the resource owner".
@@ -107,6 +111,12 @@ pub async fn exchange<S: Store>(
         expires_at: (now + core.settings.refresh_idle_ttl).min(grant.expires_at),
         consumed_at: None,
         replaced_by: None,
+        // The successor stays bound to the same key (RFC 9449 §5); a
+        // public client's first binding comes with its first proof.
+        dpop_jkt: old
+            .dpop_jkt
+            .clone()
+            .or_else(|| dpop::refresh_binding(client, jkt)),
     };
     // The access token's instant is the rotation's, so that a retry inside
     // the grace window answers with the same token (`jti`, `iat`, and for
@@ -128,6 +138,7 @@ pub async fn exchange<S: Store>(
         grant_id: Some(grant.grant_id.clone()),
         jti_suffix: Some(next.chars().take(22).collect()),
         opaque_value: Some(opaque_value),
+        dpop_jkt: jkt.map(str::to_owned),
     };
     let minted = prepare_access_token(core, keys, &access, minted_at)?;
     let (minted, grant) = match store
@@ -183,7 +194,7 @@ pub async fn exchange<S: Store>(
     };
     Ok(TokenResponse {
         access_token,
-        token_type: "Bearer",
+        token_type: access.token_type(),
         expires_in: expires_in - (now - minted_at),
         scope: scope.to_string(),
         refresh_token: Some(next),

@@ -89,6 +89,7 @@ pub fn client(core: &Core, id: &str) -> Client {
         }],
         created_at: NOW - 1000,
         updated_at: NOW - 1000,
+        dpop_bound_access_tokens: false,
     }
 }
 
@@ -110,6 +111,7 @@ pub async fn env_with(tweak: impl FnOnce(&mut Client)) -> Env {
             refresh_grace: REFRESH_GRACE,
             code_retry_grace: 0,
             require_mfa: frontdesk_core::mfa::RequireMfa::IfEnrolled,
+            dpop: Default::default(),
         },
         features: Features::default(),
         pepper: Pepper::new(&[9u8; 32]),
@@ -187,6 +189,7 @@ pub async fn token_as(
         &env.keys,
         creds,
         &params(form),
+        &frontdesk_core::dpop::Presented::None,
         &NoReread,
         now,
     )

@@ -20,9 +20,9 @@ use frontdesk_core::client::Credentials;
 use frontdesk_core::error::{Error, ErrorCode, OAuthError};
 use frontdesk_core::params::{Params, parse_basic};
 use frontdesk_core::store::Store;
-use frontdesk_core::{client, introspect, revoke, token};
+use frontdesk_core::{client, dpop, introspect, revoke, token};
 
-use super::error::{ApiError, BodyError, NO_STORE, client_auth_throttled};
+use super::error::{ApiError, BodyError, NO_STORE, client_auth_throttled, with_dpop_nonce};
 use crate::app::{AppState, now};
 use crate::client_addr::ClientAddr;
 
@@ -115,6 +115,8 @@ async fn failure(app: &AppState, peer: IpAddr, endpoint: &'static str, e: ApiErr
     }
 }
 
+/// The token endpoint. With `use_dpop_nonce`, every answer carries the
+/// current `DPoP-Nonce` (RFC 9449 §8).
 pub async fn token(
     State(app): State<AppState>,
     Extension(ClientAddr(peer)): Extension<ClientAddr>,
@@ -122,6 +124,22 @@ pub async fn token(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let now = now();
+    let nonce = app
+        .core
+        .settings
+        .dpop
+        .use_nonce
+        .then(|| dpop::nonce(&app.core, now));
+    with_dpop_nonce(token_response(&app, peer, &headers, body, now).await, nonce)
+}
+
+async fn token_response(
+    app: &AppState,
+    peer: IpAddr,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    now: i64,
+) -> Response {
     let params = match form(&headers, body) {
         Ok(p) => p,
         Err(r) => return refused(&app, peer, "token", &headers, None, now).unwrap_or(r),
@@ -137,7 +155,12 @@ pub async fn token(
             .flatten();
         let keys = app.keys();
         let reread = &app.client_auth;
-        let resp = token::exchange(&app.core, &app.db, &keys, creds, &params, reread, now).await?;
+        let proofs =
+            dpop::Presented::from_values(headers.get_all("dpop").iter().map(|v| v.as_bytes()));
+        let resp = token::exchange(
+            &app.core, &app.db, &keys, creds, &params, &proofs, reread, now,
+        )
+        .await?;
         Ok::<_, ApiError>((resp, client_id))
     }
     .await;

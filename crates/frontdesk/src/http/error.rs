@@ -68,7 +68,11 @@ fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::UnsupportedGrantType
         | ErrorCode::InvalidScope
         | ErrorCode::InvalidTarget
-        | ErrorCode::UnsupportedTokenType => StatusCode::BAD_REQUEST,
+        | ErrorCode::UnsupportedTokenType
+        // RFC 9449 §5, §8: 400 at the token endpoint; a protected resource
+        // answers 401 instead (`resource_error`).
+        | ErrorCode::InvalidDpopProof
+        | ErrorCode::UseDpopNonce => StatusCode::BAD_REQUEST,
     }
 }
 
@@ -210,18 +214,78 @@ impl IntoResponse for AdminError {
 
 /// RFC 6750 §3.1: "If the request lacks any authentication information …,
 /// the resource server SHOULD NOT include an error code".
-pub fn bearer_missing() -> Response {
+/// A protected resource's answer to a request without an access token:
+/// 401 with a challenge for each scheme it accepts, `Bearer` (RFC 6750 §3)
+/// and `DPoP` with the proof algorithms (RFC 9449 §7.1), without an error
+/// code in either ("the resource server SHOULD NOT include an error code").
+pub fn bearer_missing(dpop_algs: &str) -> Response {
     let mut r = (
         StatusCode::UNAUTHORIZED,
         NO_STORE,
-        axum::Json(json!({"error": "invalid_token", "error_description": "a Bearer access token is required"})),
+        axum::Json(json!({"error": "invalid_token", "error_description": "a Bearer or DPoP access token is required"})),
     )
         .into_response();
     r.headers_mut().insert(
         header::WWW_AUTHENTICATE,
         HeaderValue::from_static(r#"Bearer realm="frontdesk""#),
     );
+    if let Ok(v) = HeaderValue::from_str(&format!(r#"DPoP realm="frontdesk", algs="{dpop_algs}""#))
+    {
+        r.headers_mut().append(header::WWW_AUTHENTICATE, v);
+    }
     r
+}
+
+/// The errors of a protected resource (userinfo), RFC 6750 §3 and RFC 9449
+/// §7.1: `invalid_token`, `invalid_dpop_proof` and `use_dpop_nonce` are
+/// 401, `insufficient_scope` 403, each with a challenge of the scheme the
+/// request used — `DPoP` (with `algs`) for a DPoP request or a DPoP error,
+/// `Bearer` otherwise. Anything else is answered as everywhere.
+pub fn resource_error(e: ApiError, dpop_request: bool, dpop_algs: &str) -> Response {
+    let ApiError(Error::OAuth(o)) = &e else {
+        return e.into_response();
+    };
+    let (status, dpop_error) = match o.code {
+        ErrorCode::InvalidToken => (StatusCode::UNAUTHORIZED, false),
+        ErrorCode::InsufficientScope => (StatusCode::FORBIDDEN, false),
+        ErrorCode::InvalidDpopProof | ErrorCode::UseDpopNonce => (StatusCode::UNAUTHORIZED, true),
+        _ => return e.into_response(),
+    };
+    crate::telemetry::oauth_error(o.code.as_str());
+    let body = axum::Json(json!({ "error": o.code.as_str(), "error_description": o.description }));
+    let mut resp = (status, NO_STORE, body).into_response();
+    let challenge = if dpop_request || dpop_error {
+        format!(
+            r#"DPoP realm="frontdesk", error="{}", error_description="{}", algs="{dpop_algs}""#,
+            o.code.as_str(),
+            o.description
+        )
+    } else {
+        format!(
+            r#"Bearer realm="frontdesk", error="{}", error_description="{}""#,
+            o.code.as_str(),
+            o.description
+        )
+    };
+    if let Ok(v) = HeaderValue::from_str(&challenge) {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    resp
+}
+
+/// `DPoP-Nonce` (RFC 9449 §8.1) on a response, when the server uses nonces.
+pub fn with_dpop_nonce(mut resp: Response, nonce: Option<String>) -> Response {
+    if let Some(v) = nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
+        resp.headers_mut()
+            .insert(HeaderName::from_static("dpop-nonce"), v);
+        // RFC 9449 §8.1 (and RFC 9110 §15.5.2): a client must be able to
+        // read the header from a browser.
+        resp.headers_mut().insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("DPoP-Nonce, WWW-Authenticate"),
+        );
+    }
+    resp
 }
 
 /// Unknown paths: a JSON 404 rather than an empty body.

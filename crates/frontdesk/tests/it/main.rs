@@ -13,6 +13,7 @@ mod client_credentials;
 mod db_copy;
 mod demo_rp;
 mod discovery;
+mod dpop;
 mod gateway;
 mod interop_node;
 mod introspection;

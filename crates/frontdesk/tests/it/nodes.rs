@@ -255,3 +255,59 @@ async fn another_node_follows_client_and_key_changes_at_once() {
         rotated.elapsed()
     );
 }
+
+/// SECURITY.md J11: the DPoP replay check lives in the database, so a
+/// proof accepted by node A is a replay at node B (both serve one issuer,
+/// as behind a load balancer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dpop_proof_used_at_one_node_is_a_replay_at_another() {
+    let Some(url) = frontdesk_store::testing::postgres_url_from_env()
+        .await
+        .unwrap()
+    else {
+        eprintln!("skipped: FRONTDESK_TEST_POSTGRES_URL not set");
+        return;
+    };
+    let a = Server::start_in(tempfile::tempdir().unwrap(), &url, "");
+    let b_dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(b_dir.path().join("data")).unwrap();
+    std::fs::copy(a.dir.path().join("data/kek"), b_dir.path().join("data/kek")).unwrap();
+    let b = Server::start_as(b_dir, &url, Some(&a.base), "");
+    let key = frontdesk_jose::SigningKey::generate(frontdesk_jose::Algorithm::ES256)
+        .unwrap()
+        .0;
+    let proof = frontdesk_jose::dpop::make(
+        &key,
+        &frontdesk_jose::dpop::Proof {
+            method: "POST",
+            uri: &a.url("/token"),
+            access_token: None,
+            nonce: None,
+            jti: "one-proof",
+            iat: crate::support::unix_now(),
+        },
+    )
+    .unwrap();
+    let send = |s: &Server| {
+        s.http
+            .post(s.url("/token"))
+            .header(
+                "authorization",
+                crate::support::basic_header(ORDER.0, ORDER.1),
+            )
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("dpop", &proof)
+            .body("grant_type=client_credentials")
+            .send()
+    };
+    let first = send(&a).await.unwrap();
+    assert_eq!(first.status(), 200);
+    let again = send(&b).await.unwrap();
+    assert_eq!(again.status(), 400);
+    let body: Value = again.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_dpop_proof");
+    assert_eq!(
+        body["error_description"],
+        "the DPoP proof has been used before"
+    );
+}

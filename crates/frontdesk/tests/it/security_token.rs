@@ -1051,14 +1051,20 @@ async fn userinfo_bearer_errors(s: &Server) {
     ] {
         let (status, h, body) = get(auth.clone()).await;
         assert_eq!(status, 401, "{auth:?}");
+        // One challenge per scheme userinfo takes (RFC 9110 §11.6.1).
+        let challenges: Vec<_> = h.get_all("www-authenticate").iter().collect();
         assert_eq!(
-            h["www-authenticate"], r#"Bearer realm="frontdesk""#,
+            challenges,
+            [
+                r#"Bearer realm="frontdesk""#,
+                r#"DPoP realm="frontdesk", algs="ES256 EdDSA PS256 RS256""#
+            ],
             "{auth:?}"
         );
         assert_eq!(h["cache-control"], "no-store");
         assert_eq!(
             body,
-            err("invalid_token", "a Bearer access token is required"),
+            err("invalid_token", "a Bearer or DPoP access token is required"),
             "{auth:?}"
         );
     }

@@ -144,6 +144,7 @@ fn spawn_server(
     config_text: &str,
     admin_listen: &str,
     want_admin: bool,
+    issuer: Option<&str>,
 ) -> (Child, u16, Option<String>, PathBuf, Vec<String>) {
     let config = dir.join("frontdesk.toml");
     std::fs::write(&config, config_text).expect("write config");
@@ -164,7 +165,7 @@ fn spawn_server(
             .arg("--admin-listen")
             .arg(admin_listen)
             .arg("--issuer")
-            .arg(format!("http://127.0.0.1:{port}"))
+            .arg(issuer.map_or_else(|| format!("http://127.0.0.1:{port}"), str::to_owned))
             .env("FRONTDESK_LOG_LEVEL", "info")
             // The test suite's own switch (real_browser.rs), not a setting:
             // the server would refuse it as an unknown FRONTDESK_* variable.
@@ -255,9 +256,20 @@ impl Server {
 
     /// Starts a server on a given database and data directory.
     pub fn start_in(dir: tempfile::TempDir, db_url: &str, extra: &str) -> Server {
+        Server::start_as(dir, db_url, None, extra)
+    }
+
+    /// [`Server::start_in`] with the issuer of another node (`None`: its
+    /// own address), as nodes behind one load balancer are.
+    pub fn start_as(
+        dir: tempfile::TempDir,
+        db_url: &str,
+        issuer: Option<&str>,
+        extra: &str,
+    ) -> Server {
         let config = compose_config(extra);
         let (child, port, admin, log, startup) =
-            spawn_server(dir.path(), db_url, &config, "127.0.0.1:0", true);
+            spawn_server(dir.path(), db_url, &config, "127.0.0.1:0", true, issuer);
         Server {
             base: format!("http://127.0.0.1:{port}"),
             admin: admin.unwrap_or_default(),
@@ -287,6 +299,7 @@ impl Server {
             &config,
             &format!("127.0.0.1:{admin_port}"),
             false,
+            None,
         );
         assert_eq!(admin, None, "no admin listener without an admin token");
         Server {
@@ -308,8 +321,14 @@ impl Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let config = compose_config(extra);
-        let (child, port, admin, log, startup) =
-            spawn_server(self.dir.path(), &self.db_url, &config, "127.0.0.1:0", true);
+        let (child, port, admin, log, startup) = spawn_server(
+            self.dir.path(),
+            &self.db_url,
+            &config,
+            "127.0.0.1:0",
+            true,
+            None,
+        );
         self.child = child;
         self.base = format!("http://127.0.0.1:{port}");
         self.admin = admin.unwrap_or_default();

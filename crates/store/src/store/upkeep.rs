@@ -31,6 +31,8 @@ const OPAQUE: &str = "DELETE FROM opaque_tokens WHERE token_hash IN \
      (SELECT token_hash FROM opaque_tokens WHERE expires_at <= $1 LIMIT $2)";
 const JTIS: &str = "DELETE FROM revoked_jtis WHERE jti IN \
      (SELECT jti FROM revoked_jtis WHERE expires_at <= $1 LIMIT $2)";
+const DPOP_PROOFS: &str = "DELETE FROM dpop_proofs WHERE replay_key IN \
+     (SELECT replay_key FROM dpop_proofs WHERE expires_at <= $1 LIMIT $2)";
 /// The codes and refresh tokens of grants past their lifetime, before the
 /// grants (whose cascade would take them uncounted).
 const CODES_OF_EXPIRED_GRANTS: &str = "DELETE FROM authorization_codes WHERE code_hash IN \
@@ -66,9 +68,10 @@ const AUDIT: &str = "DELETE FROM audit_events WHERE id IN \
      (SELECT id FROM audit_events WHERE at < $1 LIMIT $2)";
 
 /// Exact counts, for SQLite and for small PostgreSQL tables.
-const COUNTS: [(&str, &str); 9] = [
+const COUNTS: [(&str, &str); 10] = [
     ("opaque_tokens", "SELECT COUNT(*) FROM opaque_tokens"),
     ("revoked_jtis", "SELECT COUNT(*) FROM revoked_jtis"),
+    ("dpop_proofs", "SELECT COUNT(*) FROM dpop_proofs"),
     (
         "authorization_codes",
         "SELECT COUNT(*) FROM authorization_codes",
@@ -100,9 +103,10 @@ macro_rules! sweep_round {
         let mut swept = Swept::default();
         // (table, statement, cutoff); the children of expired grants go
         // before the grants.
-        let plain: [(&'static str, &'static str, Option<i64>); 9] = [
+        let plain: [(&'static str, &'static str, Option<i64>); 10] = [
             ("opaque_tokens", OPAQUE, Some(at.now)),
             ("revoked_jtis", JTIS, Some(at.now)),
+            ("dpop_proofs", DPOP_PROOFS, Some(at.now)),
             ("authorization_codes", CODES_OF_EXPIRED_GRANTS, Some(at.now)),
             ("refresh_tokens", REFRESH_OF_EXPIRED_GRANTS, Some(at.now)),
             ("grants", GRANTS_EXPIRED, Some(at.now)),

@@ -99,6 +99,7 @@ pub fn client(id: &str) -> Client {
         secrets: vec![secret(1, NOW - 100, None)],
         created_at: NOW - 100,
         updated_at: NOW - 100,
+        dpop_bound_access_tokens: false,
     }
 }
 
@@ -151,6 +152,7 @@ pub fn token(byte: u8, expires_at: i64) -> OpaqueToken {
         issued_at: expires_at - 300,
         expires_at,
         revoked_at: None,
+        dpop_jkt: None,
     }
 }
 
@@ -200,6 +202,7 @@ pub fn code(byte: u8, grant: &Grant) -> AuthorizationCode {
         created_at: NOW - 10,
         expires_at: NOW + 50,
         used_at: None,
+        dpop_jkt: None,
     }
 }
 
@@ -214,6 +217,7 @@ pub fn refresh(hash: Vec<u8>, grant: &Grant) -> RefreshToken {
         expires_at: NOW + 3600,
         consumed_at: None,
         replaced_by: None,
+        dpop_jkt: None,
     }
 }
 

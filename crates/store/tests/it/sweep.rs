@@ -74,6 +74,11 @@ async fn sweep_in_batches_keeps_what_is_live(db: &Db) {
         };
         db.put_opaque_token(&opaque(i, gone_at)).await.unwrap();
         db.revoke_jti(&format!("jti-{i}"), gone_at).await.unwrap();
+        assert!(
+            db.use_dpop_proof(format!("{i:032}").as_bytes(), gone_at, gone_at - 300)
+                .await
+                .unwrap()
+        );
         let mut s = session(1, &format!("sid-{i}"), "alice");
         s.id_hash = format!("{i:032}").into_bytes();
         s.expires_at = gone_at;
@@ -101,6 +106,7 @@ async fn sweep_in_batches_keeps_what_is_live(db: &Db) {
         Swept {
             opaque_tokens: n,
             revoked_jtis: n,
+            dpop_proofs: n,
             authorization_codes: 0,
             refresh_tokens: 0,
             grants: 0,
@@ -108,9 +114,9 @@ async fn sweep_in_batches_keeps_what_is_live(db: &Db) {
             login_failures: n,
             link_tokens: n,
             audit_events: n,
-            // 23 rows in batches of 5: 5 statements for each of the six
+            // 23 rows in batches of 5: 5 statements for each of the seven
             // tables, one that finds nothing for each of the other five.
-            batches: 6 * 5 + 5,
+            batches: 7 * 5 + 5,
         }
     );
     for i in expired..expired + 2 {
@@ -125,6 +131,8 @@ async fn sweep_in_batches_keeps_what_is_live(db: &Db) {
             1
         );
         assert!(db.link_token(&hash).await.unwrap().is_some());
+        // A live proof is still remembered: a replay.
+        assert!(!db.use_dpop_proof(&hash, NOW + 1, NOW).await.unwrap());
     }
     for i in [0, expired - 1] {
         let hash = format!("{i:032}").into_bytes();
@@ -144,7 +152,7 @@ async fn sweep_in_batches_keeps_what_is_live(db: &Db) {
     // Nothing left to do: one empty batch per table.
     let again = sweep(db, NOW, 5).await;
     assert_eq!(again.total(), 0);
-    assert_eq!(again.batches, 11);
+    assert_eq!(again.batches, 12);
     // Without an audit cutoff the audit table is not visited.
     let keep_audit = SweepCutoffs {
         audit_before: None,

@@ -6,7 +6,9 @@ use crate::support::{NOW, code, grant, refresh, seed, session, sweep_at, token};
 
 contract!(
     opaque_tokens,
+    dpop_jkt_round_trips,
     revoked_jtis,
+    dpop_proofs_are_used_once,
     sweep_expired_tokens,
     sweep_expired_signin,
     ping
@@ -43,6 +45,44 @@ async fn opaque_tokens(db: &Db) {
     assert_eq!(stored.revoked_at, Some(NOW));
     assert_eq!(stored.jti, t.jti);
     assert!(!db.revoke_opaque_token(&[9; 32], NOW).await.unwrap());
+}
+
+/// The DPoP binding of opaque tokens, codes and refresh tokens is stored
+/// and read back; a successor keeps what the caller gave it.
+async fn dpop_jkt_round_trips(db: &Db) {
+    let mut t = token(3, NOW + 300);
+    t.dpop_jkt = Some("jkt-opaque".to_owned());
+    db.put_opaque_token(&t).await.unwrap();
+    assert_eq!(db.opaque_token(&t.token_hash).await.unwrap(), Some(t));
+
+    let g = grant("g-dpop", "app", "alice", None);
+    seed(db, &["app"], &["alice"], &[]).await;
+    let mut c = code(7, &g);
+    c.dpop_jkt = Some("jkt-code".to_owned());
+    db.put_authorization(&g, &c).await.unwrap();
+    let (read, _) = db.code(&c.code_hash).await.unwrap().unwrap();
+    assert_eq!(read.dpop_jkt.as_deref(), Some("jkt-code"));
+
+    let mut r = refresh(vec![8; 32], &g);
+    r.dpop_jkt = Some("jkt-refresh".to_owned());
+    db.put_refresh_token(&r).await.unwrap();
+    let (read, _) = db.refresh_token(&r.token_hash).await.unwrap().unwrap();
+    assert_eq!(read.dpop_jkt.as_deref(), Some("jkt-refresh"));
+}
+
+/// RFC 9449 §11.1: one proof is accepted once while remembered; a row the
+/// sweeper has not removed yet but whose time is up does not block it.
+async fn dpop_proofs_are_used_once(db: &Db) {
+    let key = [5u8; 32];
+    assert!(db.use_dpop_proof(&key, NOW + 100, NOW).await.unwrap());
+    assert!(!db.use_dpop_proof(&key, NOW + 100, NOW + 1).await.unwrap());
+    assert!(!db.use_dpop_proof(&key, NOW + 200, NOW + 99).await.unwrap());
+    assert!(db.use_dpop_proof(&[6u8; 32], NOW + 100, NOW).await.unwrap());
+    // Expired but not swept: a fresh use, which extends the row.
+    assert!(db.use_dpop_proof(&key, NOW + 400, NOW + 100).await.unwrap());
+    assert!(!db.use_dpop_proof(&key, NOW + 400, NOW + 300).await.unwrap());
+    assert_eq!(sweep_at(db, NOW + 400).await, 2);
+    assert!(db.use_dpop_proof(&key, NOW + 500, NOW + 400).await.unwrap());
 }
 
 async fn revoked_jtis(db: &Db) {

@@ -122,7 +122,10 @@ async fn demo_api_with_the_kit_checks_tokens_itself(s: &Server) {
         .await
         .unwrap();
     assert_eq!(r.status(), 401, "forged gateway headers are not a token");
-    assert_eq!(r.headers()["www-authenticate"], "Bearer");
+    assert_eq!(
+        r.headers()["www-authenticate"],
+        r#"Bearer, DPoP algs="ES256 EdDSA PS256 RS256""#
+    );
 
     let r = http
         .post(format!("{}/charges", demo.base))

@@ -284,13 +284,22 @@ pub(crate) fn bound_jkt(claims: &AccessTokenClaims) -> Result<Option<&str>, Vali
 }
 
 /// The memory of used proofs (see the module documentation).
-#[derive(Debug)]
 pub(crate) struct ReplayCache {
     capacity: usize,
     state: Mutex<ReplayState>,
 }
 
-#[derive(Debug, Default)]
+/// Sizes only: the entries are many and of no use in a log.
+impl std::fmt::Debug for ReplayCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplayCache")
+            .field("capacity", &self.capacity)
+            .field("remembered", &self.len())
+            .finish()
+    }
+}
+
+#[derive(Default)]
 struct ReplayState {
     /// replay key → until when it is kept
     seen: HashMap<[u8; 32], u64>,
@@ -420,6 +429,16 @@ mod tests {
         c.remember_key(key(5), NOW + 301, NOW).unwrap();
         assert!(c.remember_key(key(2), NOW + 200, NOW).is_err());
         assert_eq!(c.len(), 2);
+    }
+
+    #[test]
+    fn debug_shows_sizes_not_entries() {
+        let d = Dpop::new().with_replay_capacity(3);
+        d.replay.remember_key(key(7), NOW + 10, NOW).unwrap();
+        assert_eq!(
+            format!("{:?}", d.replay),
+            "ReplayCache { capacity: 3, remembered: 1 }"
+        );
     }
 
     #[test]

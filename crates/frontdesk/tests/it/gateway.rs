@@ -1620,3 +1620,40 @@ forward_token = true
     }
 }
 both!(r19_dpop_at_the_gateway_require_dpop_and_the_forwarded_thumbprint);
+
+/// `public_url` must be an http(s) URL without user info, query or
+/// fragment, and the replay memory cannot be turned off: the gateway
+/// refuses to start otherwise, naming the key.
+#[test]
+fn a_bad_public_url_or_replay_bound_stops_the_gateway() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("gateway.toml");
+    for (line, key) in [
+        ("public_url = \"ftp://api.example.com\"", "public_url"),
+        (
+            "public_url = \"https://api.example.com/?a=b\"",
+            "public_url",
+        ),
+        (
+            "public_url = \"https://user@api.example.com\"",
+            "public_url",
+        ),
+        ("dpop_replay_max_entries = 0", "dpop_replay_max_entries"),
+    ] {
+        std::fs::write(
+            &cfg,
+            format!(
+                "issuer = \"http://127.0.0.1:9\"\n{line}\n[[routes]]\npath_prefix = \"/\"\n\
+                 upstream = \"http://127.0.0.1:9\"\naudience = \"{PHOTOS}\"\n"
+            ),
+        )
+        .unwrap();
+        let out = Command::new(bin())
+            .args(["gateway", "--config", cfg.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{line}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(key), "{line}: {err}");
+    }
+}

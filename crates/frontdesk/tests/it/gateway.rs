@@ -1282,8 +1282,38 @@ fn gw_proof(key: &SigningKey, uri: &str, token: &str) -> String {
     gw_proof_for(key, "GET", uri, Some(token))
 }
 
+/// A client-credentials token the server binds to `key` (RFC 9449 §5: a
+/// proof at `/token`); checks that it says `token_type: DPoP`.
+pub async fn dpop_token(
+    s: &Server,
+    client: (&str, &str),
+    form: &[(&str, &str)],
+    key: &SigningKey,
+) -> String {
+    let token_url = s.url("/token");
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish();
+    let r = s
+        .http
+        .post(&token_url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header(
+            "authorization",
+            crate::support::basic_header(client.0, client.1),
+        )
+        .header("dpop", gw_proof_for(key, "POST", &token_url, None))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["token_type"], "DPoP", "{v}");
+    v["access_token"].as_str().unwrap().to_owned()
+}
+
 /// A fresh DPoP proof by `key` for `method uri` (`ath` of `token`, if any).
-fn gw_proof_for(key: &SigningKey, method: &str, uri: &str, token: Option<&str>) -> String {
+pub fn gw_proof_for(key: &SigningKey, method: &str, uri: &str, token: Option<&str>) -> String {
     static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let jti = format!("gw-{}-{n}", frontdesk_resource::unix_now());
@@ -1555,28 +1585,7 @@ forward_token = true
     // Tokens the server bound itself (RFC 9449 §5, proof at /token): a JWT
     // checked locally and through cached introspection (`cnf` of the RFC
     // 7662 answer, then of the cached answer), an opaque one introspected.
-    let token_url = s.url("/token");
-    let issue = async |client: (&str, &str), form: &[(&str, &str)]| {
-        let body = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(form)
-            .finish();
-        let r = s
-            .http
-            .post(&token_url)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header(
-                "authorization",
-                crate::support::basic_header(client.0, client.1),
-            )
-            .header("dpop", gw_proof_for(&key, "POST", &token_url, None))
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        let v: Value = r.json().await.unwrap();
-        assert_eq!(v["token_type"], "DPoP", "{v}");
-        v["access_token"].as_str().unwrap().to_owned()
-    };
+    let issue = async |client, form: &[(&str, &str)]| dpop_token(s, client, form, &key).await;
     let grant = [
         ("grant_type", "client_credentials"),
         ("scope", "photos:read"),

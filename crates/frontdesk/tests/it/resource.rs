@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::both;
-use crate::gateway::demo_api;
+use crate::gateway::{demo_api, dpop_token, gw_proof_for};
 use crate::support::{PAYMENTS, PHOTOS, Server, unix_now};
 use frontdesk_resource::{Guard, HttpClient, Introspector, Validator, Via, discover};
 
@@ -168,42 +168,12 @@ async fn r19_the_kit_takes_a_real_dpop_token_only_with_its_proof(s: &Server) {
     use frontdesk_jose::{Algorithm, SigningKey, dpop};
     use frontdesk_resource::{Dpop, RequestParts};
 
-    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let proof = |k: &SigningKey, method: &str, uri: &str, token: Option<&str>| {
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let jti = format!("kit-{}-{n}", unix_now());
-        let p = dpop::Proof {
-            method,
-            uri,
-            access_token: token,
-            nonce: None,
-            jti: &jti,
-            iat: unix_now(),
-        };
-        dpop::make(k, &p).unwrap()
-    };
+    let proof = gw_proof_for;
     let (key, _) = SigningKey::generate(Algorithm::ES256).unwrap();
     let (thief, _) = SigningKey::generate(Algorithm::ES256).unwrap();
-    let token_url = s.url("/token");
-    let r = s
-        .http
-        .post(&token_url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header(
-            "authorization",
-            crate::support::basic_header("order-service", "order-service-secret-0123456789"),
-        )
-        .header("dpop", proof(&key, "POST", &token_url, None))
-        .body(format!(
-            "grant_type=client_credentials&resource={}",
-            form_urlencoded::byte_serialize(PAYMENTS.as_bytes()).collect::<String>()
-        ))
-        .send()
-        .await
-        .unwrap();
-    let issued: Value = r.json().await.unwrap();
-    assert_eq!(issued["token_type"], "DPoP", "{issued}");
-    let t = issued["access_token"].as_str().unwrap().to_owned();
+    let client = ("order-service", "order-service-secret-0123456789");
+    let grant = [("grant_type", "client_credentials"), ("resource", PAYMENTS)];
+    let t = dpop_token(s, client, &grant, &key).await;
 
     let http = HttpClient::new().unwrap();
     let endpoint = discover(&http, &s.base)

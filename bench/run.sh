@@ -9,11 +9,12 @@ cd "$(dirname "$0")/.."
 DUR=${1:-15}
 command -v wrk >/dev/null || { echo "install wrk (apt-get install wrk)"; exit 1; }
 
-cargo build --release -q -p frontdesk --bin frontdesk --example es256_ceiling --example flow_bench
+cargo build --release -q -p frontdesk --bin frontdesk --example es256_ceiling --example flow_bench --example dpop_proofs
 TARGET=${CARGO_TARGET_DIR:-target}
 BIN=$TARGET/release/frontdesk
 CEIL=$TARGET/release/examples/es256_ceiling
 FLOW=$TARGET/release/examples/flow_bench
+PROOFS=$TARGET/release/examples/dpop_proofs
 
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -71,6 +72,12 @@ for db in sqlite postgres; do
   sleep 2
   echo "frontdesk-$db idle RSS: $(rss_kb $pid) kB"
   for c in 16 64; do echo "frontdesk-$db c=$c $(run_wrk http://127.0.0.1:9091/token $c)"; done
+  # DPoP (RFC 9449): the same requests with a fresh proof each, made before
+  # the run (on CPU 1, while the server idles), so wrk signs nothing.
+  for c in 16 64; do
+    taskset -c 1 "$PROOFS" http://127.0.0.1:9091/token $((DUR * 20000)) > "$work/proofs"
+    echo "frontdesk-$db DPoP c=$c $(DPOP_PROOFS=$work/proofs taskset -c 1 wrk -t1 -c$c -d${DUR}s --latency -s bench/dpop.lua http://127.0.0.1:9091/token | grep RESULT)"
+  done
   for c in 16; do echo "frontdesk-$db code+PKCE flows c=$c $(taskset -c 1 "$FLOW" http://127.0.0.1:9091 $c "$DUR" | grep RESULT)"; done
   echo "frontdesk-$db RSS after load: $(rss_kb $pid) kB"
   kill $pid; wait $pid 2>/dev/null || true

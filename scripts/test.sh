@@ -63,6 +63,14 @@ else
   echo "Mail tests (real SMTP server): SKIPPED (python3 -m pip install aiosmtpd)"
 fi
 
+if python3 -c 'import joserfc' >/dev/null 2>&1; then
+  echo "DPoP script test (joserfc): on"
+elif [ "${FRONTDESK_TEST_PYTHON:-}" = required ]; then
+  echo "DPoP script test: REQUIRED but joserfc is not installed; it will fail" >&2
+else
+  echo "DPoP script test (joserfc): SKIPPED (python3 -m pip install joserfc)"
+fi
+
 # Interop with an OpenID Certified RP library (openid-client, Node.js).
 if command -v npm >/dev/null 2>&1 && [ ! -d interop/node/node_modules/openid-client ]; then
   npm ci --prefix interop/node --no-audit --no-fund --loglevel=error >/dev/null 2>&1 ||

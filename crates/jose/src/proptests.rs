@@ -236,4 +236,61 @@ proptest! {
             prop_assert!(verify::<Value>(token(alg), &jwks, &expect(), NOW).is_err());
         }
     }
+
+    /// F8: the DPoP proof check never panics on arbitrary input, nor on a
+    /// valid proof with one byte changed (which it refuses).
+    #[test]
+    fn f8_dpop_verify_never_panics(
+        input in ".{0,400}",
+        at in any::<Index>(),
+        byte in any::<u8>(),
+    ) {
+        let expect = dpop::Expect {
+            method: "POST",
+            uri: "https://as.example/token",
+            access_token: Some("tok"),
+            nonces: &[],
+            algorithms: &Algorithm::ALL,
+            max_age_secs: 300,
+            leeway_secs: 60,
+        };
+        let _ = dpop::verify(&input, &expect, NOW);
+        let proof = dpop::make(key(Algorithm::ES256), &dpop::Proof {
+            method: "POST",
+            uri: "https://as.example/token",
+            access_token: Some("tok"),
+            nonce: None,
+            jti: "j",
+            iat: NOW,
+        }).unwrap();
+        let mut bytes = proof.clone().into_bytes();
+        let i = at.index(bytes.len());
+        if bytes[i] != byte {
+            bytes[i] = byte;
+            if let Ok(changed) = String::from_utf8(bytes) {
+                prop_assert!(dpop::verify(&changed, &expect, NOW).is_err());
+            }
+        }
+        prop_assert!(dpop::verify(&proof, &expect, NOW).is_ok());
+    }
+
+    /// F8: `htu` matching ignores exactly the query and the fragment: any
+    /// query or fragment on either side matches, any other path does not.
+    #[test]
+    fn f8_htu_ignores_only_query_and_fragment(
+        path in "(/[a-z0-9]{1,8}){0,3}",
+        other in "(/[a-z0-9]{1,8}){1,3}",
+        query in "[a-z0-9=&]{0,12}",
+        fragment in "[a-z0-9]{0,8}",
+    ) {
+        let base = format!("https://as.example{path}");
+        let decorated = format!("{base}?{query}#{fragment}");
+        let with_query = format!("{base}?{query}");
+        let elsewhere = format!("https://as.example{other}");
+        prop_assert!(dpop::htu_matches(&decorated, &base));
+        prop_assert!(dpop::htu_matches(&base, &with_query));
+        if other != path {
+            prop_assert!(!dpop::htu_matches(&elsewhere, &base));
+        }
+    }
 }

@@ -376,7 +376,9 @@ async fn userinfo_takes_a_bound_token_only_with_its_proof(s: &Server) {
         )
     };
     let thief = key(Algorithm::ES256);
-    let cases: Vec<(&str, String, Vec<String>, &str, &str, String)> = vec![
+    // (name, Authorization, proofs, error, description, challenge)
+    type Case<'a> = (&'a str, String, Vec<String>, &'a str, &'a str, String);
+    let cases: Vec<Case> = vec![
         (
             "replayed proof",
             dpop_auth.clone(),
@@ -682,3 +684,42 @@ both!(
     nonces_are_asked_for_and_then_accepted,
     "use_dpop_nonce = true\n"
 );
+
+/// The README's DPoP script (docs/examples/dpop_token.py), a stranger's
+/// client built on `joserfc`: the token it gets is bound to its key.
+/// Skipped without python3 and joserfc unless FRONTDESK_TEST_PYTHON=required.
+async fn the_readme_script_gets_a_bound_token_with_joserfc(s: &Server) {
+    let has_joserfc = std::process::Command::new("python3")
+        .args(["-c", "import joserfc"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_joserfc {
+        assert!(
+            std::env::var("FRONTDESK_TEST_PYTHON").as_deref() != Ok("required"),
+            "python3 with joserfc is missing (python3 -m pip install joserfc)"
+        );
+        eprintln!("skipped: python3 with joserfc missing (python3 -m pip install joserfc)");
+        return;
+    }
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/examples/dpop_token.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .env("ISSUER", &s.base)
+        .env("CLIENT_ID", CC.0)
+        .env("CLIENT_SECRET", CC.1)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed["token_type"], "DPoP");
+    let at = printed["access_token"].as_str().unwrap();
+    assert_eq!(jwt_parts(at).1["cnf"]["jkt"], printed["jkt"]);
+    let info = s.introspect(at).await;
+    assert_eq!(info["cnf"]["jkt"], printed["jkt"]);
+}
+both!(the_readme_script_gets_a_bound_token_with_joserfc);

@@ -111,8 +111,9 @@ impl Guard {
     /// Checks a token presented as `Authorization: Bearer` and the required
     /// scopes. `now` is unix seconds. A DPoP-bound token (one with `cnf`) is
     /// refused here: RFC 9449 §7.2, a resource "MUST reject a DPoP-bound
-    /// access token received as a bearer token" (401 with a DPoP
-    /// challenge). Use [`Guard::check_request`] to accept DPoP.
+    /// access token received as a bearer token" (401 `Bearer
+    /// error="invalid_token"`: the scheme the request used, as the server's
+    /// `/userinfo` answers). Use [`Guard::check_request`] to accept DPoP.
     ///
     /// # Errors
     /// The RFC 6750 refusal.
@@ -126,8 +127,7 @@ impl Guard {
         if verified.claims.cnf.is_some() {
             return Err(ValidationError::InvalidToken(
                 "a DPoP-bound token was sent as a Bearer token (RFC 9449 §7.2)".to_owned(),
-            )
-            .dpop());
+            ));
         }
         require_scopes(verified.claims.scope.as_deref(), required)?;
         Ok(verified)

@@ -21,11 +21,11 @@
 //! | situation | status | `WWW-Authenticate` |
 //! |---|---|---|
 //! | no `Authorization: Bearer` or `DPoP` | 401 | `Bearer, DPoP algs="ES256 EdDSA PS256 RS256"` |
-//! | bad, expired, revoked, foreign token (Bearer) | 401 | `Bearer error="invalid_token"` |
+//! | bad, expired, revoked, foreign token, or a DPoP-bound one (RFC 9449 §7.2), sent as Bearer | 401 | `Bearer error="invalid_token"` |
 //! | token lacks a scope (Bearer) | 403 | `Bearer error="insufficient_scope", scope="…"` |
 //! | two `Authorization` headers | 400 | `Bearer error="invalid_request"` |
 //! | DPoP proof missing, repeated (two `DPoP` headers), malformed, wrong `htm`/`htu`/`ath`, stale, replayed | 401 | `DPoP error="invalid_dpop_proof", algs="…"` |
-//! | DPoP-bound token sent as Bearer (RFC 9449 §7.2); proof key ≠ `cnf.jkt`; an unbound or bad token sent with `DPoP` | 401 | `DPoP error="invalid_token", algs="…"` |
+//! | proof key ≠ `cnf.jkt`; an unbound or bad token sent with `DPoP` | 401 | `DPoP error="invalid_token", algs="…"` |
 //! | token lacks a scope (DPoP) | 403 | `DPoP error="insufficient_scope", scope="…", algs="…"` |
 //! | keys or introspection unreachable | 503 | none (`Retry-After: 5`) |
 //!

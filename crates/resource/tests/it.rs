@@ -690,6 +690,13 @@ fn proof_refused() -> Value {
            "error_description": "the DPoP proof is missing, repeated, malformed, already used, or does not match this request"})
 }
 
+const BEARER_TOKEN: &str = r#"Bearer error="invalid_token""#;
+
+fn bearer_refused() -> Value {
+    json!({"error": "invalid_token",
+           "error_description": "the access token is expired, revoked, malformed or not meant for this resource"})
+}
+
 fn binding_refused() -> Value {
     json!({"error": "invalid_token",
            "error_description": "the access token is expired, revoked, malformed, not meant for this resource, or not bound to the key of the DPoP proof it came with"})
@@ -832,6 +839,8 @@ async fn r19_dpop_at_the_layer_refuses_per_rfc9449_7() {
     type Expect = (u16, Option<&'static str>, Value);
     let refused_proof: Expect = (401, Some(DPOP_PROOF), proof_refused());
     let refused_token: Expect = (401, Some(DPOP_TOKEN), binding_refused());
+    // A request under the Bearer scheme is answered under it (RFC 6750).
+    let refused_bearer: Expect = (401, Some(BEARER_TOKEN), bearer_refused());
     let with_bound = |name, proofs: Vec<String>, expect: &Expect| {
         (name, "/photos", Some(dpop(&bound)), proofs, expect.clone())
     };
@@ -892,14 +901,14 @@ async fn r19_dpop_at_the_layer_refuses_per_rfc9449_7() {
             "/photos",
             Some(format!("Bearer {bound}")),
             vec![],
-            refused_token.clone(),
+            refused_bearer.clone(),
         ),
         (
             "bound token as Bearer, with a proof",
             "/photos",
             Some(format!("Bearer {bound}")),
             vec![p("GET", &uri, Some(&bound), 0)],
-            refused_token.clone(),
+            refused_bearer.clone(),
         ),
         with_bound(
             "two DPoP headers",
@@ -940,7 +949,7 @@ async fn r19_dpop_at_the_layer_refuses_per_rfc9449_7() {
             "/photos",
             Some(format!("Bearer {other_cnf}")),
             vec![],
-            refused_token.clone(),
+            refused_bearer.clone(),
         ),
         (
             "cnf without jkt, as DPoP",
@@ -1115,7 +1124,7 @@ async fn r19_dpop_with_introspection_binds_through_cnf_of_the_answer() {
         .await;
         assert_eq!(
             got,
-            (401, Some(DPOP_TOKEN.to_owned()), binding_refused()),
+            (401, Some(BEARER_TOKEN.to_owned()), bearer_refused()),
             "as Bearer, cached={cached}"
         );
         let got = send(

@@ -1270,6 +1270,8 @@ const DPOP_ALGS: &str = r#"algs="ES256 EdDSA PS256 RS256""#;
 /// The JSON refusals of RFC 9449 §7.1 the gateway answers.
 fn dpop_refusal(code: &str) -> Value {
     match code {
+        "bearer" => json!({"error": "invalid_token",
+            "error_description": "the access token is expired, revoked, malformed or not meant for this resource"}),
         "invalid_dpop_proof" => json!({"error": "invalid_dpop_proof",
             "error_description": "the DPoP proof is missing, repeated, malformed, already used, or does not match this request"}),
         _ => json!({"error": "invalid_token",
@@ -1411,6 +1413,8 @@ forward_token = true
     let public = "https://api.example.com/photos";
     let proof_refused = Some(format!(r#"DPoP error="invalid_dpop_proof", {DPOP_ALGS}"#));
     let token_refused = Some(format!(r#"DPoP error="invalid_token", {DPOP_ALGS}"#));
+    // Under the Bearer scheme the answer is Bearer's (RFC 6750), as at /userinfo.
+    let bearer_refused = Some(r#"Bearer error="invalid_token""#.to_owned());
 
     // The owner's proof: admitted, the thumbprint forwarded, the caller's
     // look-alikes (either spelling) dropped, the proof not forwarded.
@@ -1512,8 +1516,8 @@ forward_token = true
             Some(format!("Bearer {bound}")),
             vec![],
             401,
-            token_refused.clone(),
-            dpop_refusal("invalid_token"),
+            bearer_refused.clone(),
+            dpop_refusal("bearer"),
         ),
         (
             "a Bearer token on a require_dpop route",
@@ -1623,7 +1627,7 @@ forward_token = true
         let got = call(path, Some(format!("Bearer {t}")), &[]).await;
         assert_eq!(
             got,
-            (401, token_refused.clone(), dpop_refusal("invalid_token")),
+            (401, bearer_refused.clone(), dpop_refusal("bearer")),
             "{path} {via}: as Bearer"
         );
     }

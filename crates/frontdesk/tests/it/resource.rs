@@ -237,13 +237,19 @@ async fn r19_the_kit_takes_a_real_dpop_token_only_with_its_proof(s: &Server) {
             (stolen.status(), stolen.www_authenticate().as_str()),
             (401, refused)
         );
+        // Under the Bearer scheme, Bearer's challenge (RFC 6750), as at /userinfo.
+        let as_bearer = r#"Bearer error="invalid_token""#;
         let bearer = check(request("Bearer", None)).await.unwrap_err();
         assert_eq!(
             (bearer.status(), bearer.www_authenticate().as_str()),
-            (401, refused)
+            (401, as_bearer)
         );
         let bearer = guard.check(&t, &[], unix_now()).await.unwrap_err();
-        assert_eq!(bearer.www_authenticate(), refused, "Guard::check is Bearer");
+        assert_eq!(
+            bearer.www_authenticate(),
+            as_bearer,
+            "Guard::check is Bearer"
+        );
     }
 
     s.post_form(

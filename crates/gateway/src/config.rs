@@ -15,6 +15,7 @@
 //! mode = "local"                             # local | introspect | introspect-cached
 //! # cache_ttl_secs = 5                       # introspect-cached only
 //! # forward_token = false
+//! # require_dpop = false                     # true: DPoP-bound tokens with a proof only
 //! ```
 //!
 //! Optional top-level settings, with their defaults: `leeway_secs = 10`,
@@ -24,6 +25,15 @@
 //! `verified_cache_max_entries = 10000` (0 turns off the memory of verified
 //! tokens on `local` routes), `allow_path_parameters = false`,
 //! `log_level = "info"`, and no `metrics_listen` (counters off).
+//!
+//! DPoP (RFC 9449): `public_url` is the URL clients address the gateway by
+//! (`https://api.example.com`; the `htu` of their proofs is it followed by
+//! the request path). Without it the gateway rebuilds the URI from `Host`
+//! as `http://HOST/path`, which is right only when clients reach the
+//! gateway directly over plain HTTP: behind the TLS proxy it needs, set it.
+//! `dpop_proof_max_age_secs = 300` and `dpop_proof_leeway_secs = 60` bound a
+//! proof's `iat`; `dpop_replay_max_entries = 100000` bounds the memory of
+//! used proofs, one for all routes.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -79,6 +89,14 @@ struct Raw {
     allow_path_parameters: Option<bool>,
     /// Tracing filter. Default `info`.
     log_level: Option<String>,
+    /// The URL clients address the gateway by, for DPoP's `htu`.
+    public_url: Option<String>,
+    /// How old a DPoP proof's `iat` may be. Default 300.
+    dpop_proof_max_age_secs: Option<u64>,
+    /// How far ahead a DPoP proof's `iat` may be. Default 60.
+    dpop_proof_leeway_secs: Option<u64>,
+    /// Used DPoP proofs remembered at most. Default 100000.
+    dpop_replay_max_entries: Option<usize>,
     #[serde(default)]
     routes: Vec<RawRoute>,
 }
@@ -98,6 +116,8 @@ struct RawRoute {
     cache_ttl_secs: Option<u64>,
     #[serde(default)]
     forward_token: bool,
+    #[serde(default)]
+    require_dpop: bool,
 }
 
 fn any_method() -> String {
@@ -147,6 +167,8 @@ pub struct RouteSpec {
     pub scopes: Vec<String>,
     pub mode: Mode,
     pub forward_token: bool,
+    /// Only DPoP-bound tokens with a valid proof (RFC 9449 §7.1).
+    pub require_dpop: bool,
 }
 
 /// The validated configuration.
@@ -167,6 +189,11 @@ pub struct GatewayConfig {
     pub metrics_listen: Option<SocketAddr>,
     pub allow_path_parameters: bool,
     pub log_level: String,
+    /// The public base URL without a trailing `/` (DPoP `htu`).
+    pub public_url: Option<String>,
+    pub dpop_max_age_secs: u64,
+    pub dpop_leeway_secs: u64,
+    pub dpop_replay_max_entries: usize,
     pub routes: Vec<RouteSpec>,
 }
 
@@ -274,6 +301,7 @@ fn validate(raw: Raw) -> anyhow::Result<GatewayConfig> {
             scopes: r.scopes,
             mode,
             forward_token: r.forward_token,
+            require_dpop: r.require_dpop,
         });
     }
     // Longest prefix first; among equal prefixes, a specific method before "*".
@@ -296,6 +324,21 @@ fn validate(raw: Raw) -> anyhow::Result<GatewayConfig> {
     if metrics_listen.is_some_and(|m| m == listen && listen.port() != 0) {
         bail!("metrics_listen: must differ from listen");
     }
+    let public_url = raw
+        .public_url
+        .as_deref()
+        .map(|u| {
+            frontdesk_resource::Dpop::parse_public_url(u).map_err(|_| {
+                anyhow!(
+                    "public_url: an http(s) URL with a host and no user info, query or fragment"
+                )
+            })
+        })
+        .transpose()?;
+    let dpop_replay_max_entries = raw.dpop_replay_max_entries.unwrap_or(100_000);
+    if dpop_replay_max_entries == 0 {
+        bail!("dpop_replay_max_entries: at least 1");
+    }
     let secs = |v: Option<u64>, d: u64| Duration::from_secs(v.unwrap_or(d));
     Ok(GatewayConfig {
         listen,
@@ -313,6 +356,10 @@ fn validate(raw: Raw) -> anyhow::Result<GatewayConfig> {
         metrics_listen,
         allow_path_parameters: raw.allow_path_parameters.unwrap_or(false),
         log_level: raw.log_level.unwrap_or_else(|| "info".to_owned()),
+        public_url,
+        dpop_max_age_secs: raw.dpop_proof_max_age_secs.unwrap_or(300),
+        dpop_leeway_secs: raw.dpop_proof_leeway_secs.unwrap_or(60),
+        dpop_replay_max_entries,
         routes,
     })
 }

@@ -7,12 +7,18 @@
 //! frontdesk every time — revocation is immediate, one round trip more) or
 //! `introspect-cached` (answers reused for a few seconds). The upstream gets
 //! the verified identity in `X-Frontdesk-Sub`, `X-Frontdesk-Client-Id`,
-//! `X-Frontdesk-Scope` and `X-Frontdesk-Via`; any header the caller sent
+//! `X-Frontdesk-Scope` and `X-Frontdesk-Via`, and for a DPoP-bound token
+//! the thumbprint of the key whose proof was checked in
+//! `X-Frontdesk-Dpop-Jkt`; any header the caller sent
 //! whose name reads as `X-Frontdesk-*` with `_` taken as `-` is dropped
 //! first, and so are path and method overrides (`X-Original-URL`,
 //! `X-HTTP-Method-Override`, …) and the caller's `Forwarded` /
 //! `X-Forwarded-*` / `X-Real-IP` (set again from the TCP peer).
-//! `Authorization` is dropped unless the route sets `forward_token`. The
+//! `Authorization` and `DPoP` are dropped unless the route sets
+//! `forward_token`. Every route accepts `Authorization: DPoP` with a proof
+//! (RFC 9449 §7.1, checked by `frontdesk-resource`, one replay memory for
+//! the whole gateway) and refuses a DPoP-bound token sent as Bearer; a
+//! route with `require_dpop` accepts nothing else. The
 //! path is normalised before routing (`normalize.rs`) and forwarded in its
 //! normalised form. Counters are served on their own listener
 //! (`metrics_listen`), never on the public one.
@@ -34,7 +40,7 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use frontdesk_resource::{
-    Discovery, Guard, HttpClient, Introspector, Keys, KeysOptions, Validator, discover,
+    Discovery, Dpop, Guard, HttpClient, Introspector, Keys, KeysOptions, Validator, discover,
 };
 use frontdesk_web::{HEAD_LIMIT, MAX_HEADERS, accept_loop, shutdown_signal};
 use hyper::service::service_fn;
@@ -158,6 +164,13 @@ async fn build(cfg: &GatewayConfig) -> anyhow::Result<Gateway> {
     if let Err(e) = keys.refresh().await {
         tracing::warn!(error = %e, "the JWKS could not be loaded yet; retrying on first use");
     }
+    // One replay memory for every route: a proof is used once per gateway.
+    let mut dpop = Dpop::new()
+        .with_window(cfg.dpop_max_age_secs, cfg.dpop_leeway_secs)
+        .with_replay_capacity(cfg.dpop_replay_max_entries);
+    if let Some(url) = &cfg.public_url {
+        dpop = dpop.with_public_url(url)?;
+    }
     let mut routes = Vec::new();
     for spec in &cfg.routes {
         let guard = match spec.mode {
@@ -191,6 +204,7 @@ async fn build(cfg: &GatewayConfig) -> anyhow::Result<Gateway> {
         routes.push(Route {
             spec: spec.clone(),
             guard,
+            dpop: dpop.clone().required(spec.require_dpop),
         });
     }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use frontdesk_resource::{
-    CacheStats, ErrorBody, Guard, Keys, ValidationError, Verified, Via, bearer_token,
+    CacheStats, Dpop, ErrorBody, Guard, Keys, RequestParts, ValidationError, Verified, Via,
 };
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
@@ -26,6 +26,8 @@ pub type Body = Either<Incoming, Full<Bytes>>;
 pub struct Route {
     pub spec: RouteSpec,
     pub guard: Guard,
+    /// DPoP settings (required or not) over the gateway's one replay memory.
+    pub dpop: Dpop,
 }
 
 pub struct Gateway {
@@ -81,6 +83,8 @@ static X_SUB: HeaderName = HeaderName::from_static("x-frontdesk-sub");
 static X_CLIENT_ID: HeaderName = HeaderName::from_static("x-frontdesk-client-id");
 static X_SCOPE: HeaderName = HeaderName::from_static("x-frontdesk-scope");
 static X_VIA: HeaderName = HeaderName::from_static("x-frontdesk-via");
+static X_DPOP_JKT: HeaderName = HeaderName::from_static("x-frontdesk-dpop-jkt");
+static DPOP: HeaderName = HeaderName::from_static("dpop");
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
@@ -254,15 +258,17 @@ impl Gateway {
 
         // The door.
         let required: Vec<&str> = route.spec.scopes.iter().map(String::as_str).collect();
-        let checked = match bearer_token(req.headers()) {
-            Ok(token) => {
-                route
-                    .guard
-                    .check(token, &required, frontdesk_resource::unix_now())
-                    .await
-            }
-            Err(e) => Err(e),
-        };
+        // The proof's `htu` is checked against the path as the client sent
+        // it (`htu_matches` normalises both sides), under `public_url`.
+        let checked = route
+            .guard
+            .check_request(
+                &route.dpop,
+                RequestParts::from(&req),
+                &required,
+                frontdesk_resource::unix_now(),
+            )
+            .await;
         let verified = match checked {
             Ok(v) => v,
             Err(e) => {
@@ -321,6 +327,7 @@ impl Gateway {
             mode = mode.as_str(),
             via = verified.via.as_str(),
             client_id = %verified.claims.client_id,
+            dpop = verified.dpop_jkt().is_some(),
             status,
             latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
             "admitted"
@@ -332,7 +339,9 @@ impl Gateway {
     /// as sent, hop-by-hop headers removed, the caller's identity
     /// look-alikes, overrides and forwarding claims removed, the verified
     /// identity and the gateway's own forwarding headers added,
-    /// `Authorization` kept only when the route forwards the token.
+    /// `Authorization` and `DPoP` kept only when the route forwards the
+    /// token (the proof was spent here: its `jti` is in the gateway's replay
+    /// memory, and its `htu` names the gateway, not the upstream).
     fn upstream_request(
         &self,
         req: Request<Incoming>,
@@ -373,6 +382,7 @@ impl Gateway {
         }
         if !spec.forward_token {
             h.remove(header::AUTHORIZATION);
+            h.remove(&DPOP);
         }
         // The client sets Host from the upstream URI.
         h.remove(header::HOST);
@@ -387,6 +397,11 @@ impl Gateway {
             X_SCOPE.clone(),
             value(verified.claims.scope.as_deref().unwrap_or_default())?,
         );
+        // The caller's own `X-Frontdesk-Dpop-Jkt` went with the other
+        // look-alikes above; this one names the key whose proof was checked.
+        if let Some(jkt) = verified.dpop_jkt() {
+            h.insert(X_DPOP_JKT.clone(), value(jkt)?);
+        }
         h.insert(
             X_VIA.clone(),
             HeaderValue::from_static(match verified.via {
@@ -442,6 +457,8 @@ mod tests {
         for gone in [
             "x-frontdesk-sub",
             "x_frontdesk_sub",
+            "x-frontdesk-dpop-jkt",
+            "x_frontdesk_dpop_jkt",
             "x-frontdesk_client-id",
             "x_http_method_override",
             "x-original-url",

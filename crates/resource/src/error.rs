@@ -1,5 +1,10 @@
-//! Errors: why a request was refused at the door (RFC 6750 §3), and why the
-//! kit could not be set up.
+//! Errors: why a request was refused at the door (RFC 6750 §3, RFC 9449
+//! §7.1), and why the kit could not be set up.
+
+/// The `algs` of every DPoP challenge (RFC 9449 §7.1: "a space-delimited
+/// list of JWS alg values ... that the resource server supports"): the
+/// asymmetric algorithms the door accepts in proofs.
+pub const DPOP_ALGS: &str = "ES256 EdDSA PS256 RS256";
 
 /// Why a token was refused, in RFC 6750 §3.1 terms.
 ///
@@ -12,7 +17,9 @@ pub enum ValidationError {
     /// RFC 6750 §3.1: "If the request lacks any authentication information
     /// (e.g., the client was unaware that authentication is necessary ...),
     /// the resource server SHOULD NOT include an error code". → 401 with a
-    /// bare `Bearer` challenge.
+    /// challenge for each scheme the door accepts, `Bearer, DPoP algs="…"`
+    /// (RFC 9110 §11.6.1, RFC 9449 §7.2); wrapped in
+    /// [`ValidationError::Dpop`] (a DPoP-only resource): `DPoP algs="…"`.
     #[error("no access token in the request")]
     MissingToken,
     /// "The access token provided is expired, revoked, malformed, or invalid
@@ -32,6 +39,18 @@ pub enum ValidationError {
     /// token may well be fine).
     #[error("temporarily unavailable: {0}")]
     Unavailable(String),
+    /// RFC 9449 §7.1 `invalid_dpop_proof`: the `DPoP` header is missing or
+    /// repeated, or its proof fails a check of §4.3 (signature, `typ`,
+    /// `alg`, `htm`, `htu`, `iat`, `ath`) or was seen before (§11.1). → 401
+    /// with `DPoP error="invalid_dpop_proof", algs="…"`.
+    #[error("invalid_dpop_proof: {0}")]
+    InvalidDpopProof(String),
+    /// The inner refusal, answered under the DPoP scheme (RFC 9449 §7.1):
+    /// the request used `Authorization: DPoP`, the token is DPoP-bound, or
+    /// the resource accepts only DPoP. Same status and body as the inner
+    /// error; the challenge is `DPoP …, algs="…"`.
+    #[error("{0} (DPoP)")]
+    Dpop(Box<ValidationError>),
 }
 
 /// The JSON body sent with a refusal: `{"error": …, "error_description": …}`
@@ -39,7 +58,7 @@ pub enum ValidationError {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ErrorBody {
     /// An error code: `invalid_token`, `insufficient_scope`,
-    /// `invalid_request`, `temporarily_unavailable`, `unauthorized` (no token
+    /// `invalid_request`, `invalid_dpop_proof`, `temporarily_unavailable`, `unauthorized` (no token
     /// sent; the challenge then has no code, RFC 6750 §3.1), or (for the gateway's own
     /// errors) `not_found`, `bad_gateway`, `gateway_timeout`.
     pub error: String,
@@ -64,17 +83,39 @@ impl ErrorBody {
 }
 
 impl ValidationError {
-    /// The HTTP status RFC 6750 §3.1 assigns (503 when we could not check).
-    pub fn status(&self) -> u16 {
+    /// This refusal under the DPoP scheme ([`ValidationError::Dpop`]);
+    /// already-DPoP refusals are returned as they are.
+    #[must_use]
+    pub fn dpop(self) -> ValidationError {
         match self {
-            ValidationError::MissingToken | ValidationError::InvalidToken(_) => 401,
-            ValidationError::InsufficientScope(_) => 403,
-            ValidationError::InvalidRequest(_) => 400,
-            ValidationError::Unavailable(_) => 503,
+            e @ (ValidationError::Dpop(_) | ValidationError::InvalidDpopProof(_)) => e,
+            e => ValidationError::Dpop(Box::new(e)),
         }
     }
 
-    /// The RFC 6750 §3 error code, if any.
+    /// The refusal without its [`ValidationError::Dpop`] wrapping.
+    pub fn unwrapped(&self) -> &ValidationError {
+        match self {
+            ValidationError::Dpop(inner) => inner.unwrapped(),
+            e => e,
+        }
+    }
+
+    /// The HTTP status RFC 6750 §3.1 and RFC 9449 §7.1 assign (503 when we
+    /// could not check).
+    pub fn status(&self) -> u16 {
+        match self {
+            ValidationError::MissingToken
+            | ValidationError::InvalidToken(_)
+            | ValidationError::InvalidDpopProof(_) => 401,
+            ValidationError::InsufficientScope(_) => 403,
+            ValidationError::InvalidRequest(_) => 400,
+            ValidationError::Unavailable(_) => 503,
+            ValidationError::Dpop(inner) => inner.status(),
+        }
+    }
+
+    /// The RFC 6750 §3 / RFC 9449 §7.1 error code, if any.
     pub fn code(&self) -> Option<&'static str> {
         match self {
             ValidationError::MissingToken => None,
@@ -82,16 +123,16 @@ impl ValidationError {
             ValidationError::InsufficientScope(_) => Some("insufficient_scope"),
             ValidationError::InvalidRequest(_) => Some("invalid_request"),
             ValidationError::Unavailable(_) => Some("temporarily_unavailable"),
+            ValidationError::InvalidDpopProof(_) => Some("invalid_dpop_proof"),
+            ValidationError::Dpop(inner) => inner.code(),
         }
     }
 
-    /// The `WWW-Authenticate` header value (RFC 6750 §3), or an empty string
-    /// for [`ValidationError::Unavailable`], which carries no challenge.
-    pub fn www_authenticate(&self) -> String {
+    /// The auth-params of the challenge: `error="…"` and, for
+    /// `insufficient_scope`, `scope="…"`; `None` without an error code.
+    fn params(&self) -> Option<String> {
         match self {
-            ValidationError::MissingToken => "Bearer".to_owned(),
-            ValidationError::InvalidToken(_) => r#"Bearer error="invalid_token""#.to_owned(),
-            ValidationError::InvalidRequest(_) => r#"Bearer error="invalid_request""#.to_owned(),
+            ValidationError::MissingToken | ValidationError::Unavailable(_) => None,
             ValidationError::InsufficientScope(scope) => {
                 // RFC 6750 §3: scope = 1*( %x21 / %x23-5B / %x5D-7E ) tokens;
                 // drop anything else so the header stays well-formed.
@@ -99,9 +140,34 @@ impl ValidationError {
                     .chars()
                     .filter(|c| *c == ' ' || (c.is_ascii_graphic() && *c != '"' && *c != '\\'))
                     .collect();
-                format!(r#"Bearer error="insufficient_scope", scope="{scope}""#)
+                Some(format!(r#"error="insufficient_scope", scope="{scope}""#))
             }
+            ValidationError::Dpop(inner) => inner.params(),
+            e => e.code().map(|c| format!(r#"error="{c}""#)),
+        }
+    }
+
+    /// The `WWW-Authenticate` header value (RFC 6750 §3; RFC 9449 §7.1 for
+    /// the DPoP scheme, always with `algs`), or an empty string for
+    /// [`ValidationError::Unavailable`], which carries no challenge.
+    pub fn www_authenticate(&self) -> String {
+        let dpop = |params: Option<String>| match params {
+            Some(p) => format!(r#"DPoP {p}, algs="{DPOP_ALGS}""#),
+            None => format!(r#"DPoP algs="{DPOP_ALGS}""#),
+        };
+        match self {
             ValidationError::Unavailable(_) => String::new(),
+            ValidationError::MissingToken => format!(r#"Bearer, DPoP algs="{DPOP_ALGS}""#),
+            ValidationError::Dpop(inner)
+                if matches!(inner.unwrapped(), ValidationError::Unavailable(_)) =>
+            {
+                String::new()
+            }
+            ValidationError::Dpop(_) | ValidationError::InvalidDpopProof(_) => dpop(self.params()),
+            e => match e.params() {
+                Some(p) => format!("Bearer {p}"),
+                None => "Bearer".to_owned(),
+            },
         }
     }
 
@@ -109,9 +175,25 @@ impl ValidationError {
     /// in the logs (RFC 8725 §3: do not help an attacker tune forgeries).
     pub fn body(&self) -> ErrorBody {
         match self {
-            ValidationError::MissingToken => {
-                ErrorBody::new("unauthorized", "this resource needs a Bearer access token")
-            }
+            ValidationError::Dpop(inner) => match inner.unwrapped() {
+                ValidationError::MissingToken => ErrorBody::new(
+                    "unauthorized",
+                    "this resource needs a DPoP-bound access token sent with Authorization: DPoP and a DPoP proof",
+                ),
+                ValidationError::InvalidToken(_) => ErrorBody::new(
+                    "invalid_token",
+                    "the access token is expired, revoked, malformed, not meant for this resource, or not bound to the key of the DPoP proof it came with",
+                ),
+                other => other.body(),
+            },
+            ValidationError::InvalidDpopProof(_) => ErrorBody::new(
+                "invalid_dpop_proof",
+                "the DPoP proof is missing, repeated, malformed, already used, or does not match this request",
+            ),
+            ValidationError::MissingToken => ErrorBody::new(
+                "unauthorized",
+                "this resource needs an access token: Bearer, or DPoP with a DPoP proof",
+            ),
             ValidationError::InvalidToken(_) => ErrorBody::new(
                 "invalid_token",
                 "the access token is expired, revoked, malformed or not meant for this resource",
@@ -152,7 +234,7 @@ impl ValidationError {
         {
             h.insert(http::header::WWW_AUTHENTICATE, v);
         }
-        if matches!(self, ValidationError::Unavailable(_)) {
+        if matches!(self.unwrapped(), ValidationError::Unavailable(_)) {
             h.insert(
                 http::header::RETRY_AFTER,
                 http::HeaderValue::from_static("5"),

@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use frontdesk_jose::{AccessTokenClaims, Audience};
+use frontdesk_jose::{AccessTokenClaims, Audience, Confirmation};
 use moka::future::Cache;
 
 use crate::discovery::check_url;
@@ -94,6 +94,12 @@ struct Response {
     nbf: Option<u64>,
     #[serde(default)]
     jti: Option<String>,
+    /// RFC 9449 §6.2: a DPoP-bound token's answer carries `cnf.jkt`.
+    #[serde(default)]
+    cnf: Option<Confirmation>,
+    /// RFC 9449 §6.2: `DPoP` for a DPoP-bound token.
+    #[serde(default)]
+    token_type: Option<String>,
 }
 
 impl Introspector {
@@ -267,6 +273,16 @@ impl Introspector {
         {
             return Ok(inactive);
         }
+        // A token the server calls DPoP-bound must carry the key it is bound
+        // to; without it the binding could not be checked (fail closed).
+        let dpop_typed = res
+            .token_type
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case("dpop"));
+        if dpop_typed && res.cnf.as_ref().and_then(|c| c.jkt.as_ref()).is_none() {
+            tracing::warn!(endpoint = %i.endpoint, "introspection: token_type DPoP without cnf.jkt");
+            return Ok(inactive);
+        }
         let claims = AccessTokenClaims {
             iss: res.iss.unwrap_or_else(|| i.issuer.clone()),
             sub: res.sub.unwrap_or_default(),
@@ -279,7 +295,8 @@ impl Introspector {
             auth_time: None,
             acr: None,
             amr: None,
-            cnf: None,
+            // Kept in the cached answer too: every use re-checks the binding.
+            cnf: res.cnf,
         };
         Ok(Answer::Active(Arc::new(claims), ttl(exp)))
     }

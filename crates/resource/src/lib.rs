@@ -14,16 +14,26 @@
 //!   effect at once (or within the cache TTL), at the cost of a round trip.
 //!
 //! [`Guard`] is either of the two; [`Guard::layer`] gives a tower layer that
-//! refuses bad requests per RFC 6750 §3 and hands the [`Verified`] token to
-//! the handler (an axum extractor with the `axum` feature):
+//! refuses bad requests per RFC 6750 §3 and RFC 9449 §7.1 and hands the
+//! [`Verified`] token to the handler (an axum extractor with the `axum`
+//! feature):
 //!
 //! | situation | status | `WWW-Authenticate` |
 //! |---|---|---|
-//! | no `Authorization: Bearer` | 401 | `Bearer` |
-//! | bad, expired, revoked, foreign token | 401 | `Bearer error="invalid_token"` |
-//! | token lacks a scope | 403 | `Bearer error="insufficient_scope", scope="…"` |
+//! | no `Authorization: Bearer` or `DPoP` | 401 | `Bearer, DPoP algs="ES256 EdDSA PS256 RS256"` |
+//! | bad, expired, revoked, foreign token, or a DPoP-bound one (RFC 9449 §7.2), sent as Bearer | 401 | `Bearer error="invalid_token"` |
+//! | token lacks a scope (Bearer) | 403 | `Bearer error="insufficient_scope", scope="…"` |
 //! | two `Authorization` headers | 400 | `Bearer error="invalid_request"` |
+//! | DPoP proof missing, repeated (two `DPoP` headers), malformed, wrong `htm`/`htu`/`ath`, stale, replayed | 401 | `DPoP error="invalid_dpop_proof", algs="…"` |
+//! | proof key ≠ `cnf.jkt`; an unbound or bad token sent with `DPoP` | 401 | `DPoP error="invalid_token", algs="…"` |
+//! | token lacks a scope (DPoP) | 403 | `DPoP error="insufficient_scope", scope="…", algs="…"` |
 //! | keys or introspection unreachable | 503 | none (`Retry-After: 5`) |
+//!
+//! A DPoP-only layer ([`BearerLayer::require_dpop`]) answers a request
+//! without credentials with `DPoP algs="…"` alone, and a Bearer token with
+//! `DPoP error="invalid_token"`. DPoP needs the URI clients address
+//! ([`Dpop`], [`BearerLayer::with_public_url`]: set it behind a proxy) and
+//! keeps a bounded per-process memory of used proofs.
 //!
 //! The body is JSON ([`ErrorBody`]): `{"error":"invalid_token","error_description":"…"}`.
 //! Which check failed is logged, never told to the caller.
@@ -56,7 +66,10 @@
 //!         http, &endpoint, "payment-service", "its-secret", issuer, "https://payments.example.com",
 //!     )?);
 //!     Ok(Router::new()
-//!         .route("/photos", get(list_photos).route_layer(photos.layer(&["photos:read"])))
+//!         // The URL clients call, for the `htu` of DPoP proofs (behind a proxy).
+//!         .route("/photos", get(list_photos).route_layer(
+//!             photos.layer(&["photos:read"]).with_public_url("https://photos.example.com")?,
+//!         ))
 //!         .route("/charges", post(charge).route_layer(payments.layer(&["charge:customer"]))))
 //! }
 //! # }
@@ -85,6 +98,7 @@
 #[cfg(feature = "axum")]
 mod axum;
 mod discovery;
+mod dpop;
 mod error;
 mod guard;
 mod http_client;
@@ -95,9 +109,14 @@ mod validator;
 mod verified_cache;
 
 pub use discovery::{Discovery, discover};
-pub use error::{ErrorBody, SetupError, ValidationError};
+pub use dpop::{
+    DEFAULT_LEEWAY_SECS, DEFAULT_MAX_AGE_SECS, DEFAULT_REPLAY_CAPACITY, Dpop, RequestParts,
+};
+pub use error::{DPOP_ALGS, ErrorBody, SetupError, ValidationError};
 pub use frontdesk_jose::{AccessTokenClaims, Jwks, install_crypto_provider};
-pub use guard::{Guard, Verified, Via, bearer_token, unix_now};
+pub use guard::{
+    Credentials, Guard, Verified, Via, bearer_token, credentials, dpop_proof, unix_now,
+};
 pub use http_client::{
     Answer, DEFAULT_TIMEOUT, FetchError, HttpClient, MAX_BODY, basic_authorization,
 };

@@ -514,33 +514,24 @@ async fn the_layer_answers_rfc6750_and_passes_the_claims() {
     let app = Router::new()
         .route("/photos", get(whoami))
         .route_layer(guard.layer(&["photos:read"]));
-    let call = |auth: Option<String>| {
-        let app = app.clone();
-        async move {
-            let mut req = axum::http::Request::get("/photos");
-            if let Some(a) = auth {
-                req = req.header(header::AUTHORIZATION, a);
-            }
-            let res = app
-                .oneshot(req.body(axum::body::Body::empty()).unwrap())
-                .await
-                .unwrap();
-            let status = res.status().as_u16();
-            let www = res
-                .headers()
-                .get(header::WWW_AUTHENTICATE)
-                .map(|v| v.to_str().unwrap().to_owned());
-            let body = axum::body::to_bytes(res.into_body(), 1 << 16)
-                .await
-                .unwrap();
-            (status, www, String::from_utf8(body.to_vec()).unwrap())
-        }
+    let call = async |auth: Option<String>| {
+        let (status, www, body) = send(&app, "GET", "/photos", auth.as_deref(), &[], None).await;
+        (
+            status,
+            www,
+            body.as_str()
+                .map_or_else(|| body.to_string(), str::to_owned),
+        )
     };
     let (s, w, b) = call(Some(format!("Bearer {}", a.token("photos:read")))).await;
     assert_eq!((s, w, b.as_str()), (200, None, "order-service via local"));
 
+    // Both schemes are offered (RFC 9110 §11.6.1, RFC 9449 §7.2).
     let (s, w, b) = call(None).await;
-    assert_eq!((s, w.as_deref()), (401, Some("Bearer")));
+    assert_eq!(
+        (s, w.as_deref()),
+        (401, Some(r#"Bearer, DPoP algs="ES256 EdDSA PS256 RS256""#))
+    );
     assert_eq!(
         serde_json::from_str::<Value>(&b).unwrap()["error"],
         "unauthorized"
@@ -681,4 +672,493 @@ async fn an_unknown_kid_on_a_stale_set_fetches_at_once() {
     clock.advance(Duration::from_secs(31));
     v.verify(&t, &["photos:read"], unix_now()).await.unwrap();
     assert_eq!(a.jwks_hits(), 2);
+}
+
+// ---------------------------------------------------------------------------
+// DPoP at the door (RFC 9449 §7): the layer with local validation and with
+// introspection. Proofs are made by `frontdesk_jose::dpop::make`, the one
+// implementation, with the real clock (the layer reads it).
+// ---------------------------------------------------------------------------
+
+/// The public URL the API is configured with (it is reached in-process).
+const API: &str = "https://api.example.com";
+const DPOP_PROOF: &str = r#"DPoP error="invalid_dpop_proof", algs="ES256 EdDSA PS256 RS256""#;
+const DPOP_TOKEN: &str = r#"DPoP error="invalid_token", algs="ES256 EdDSA PS256 RS256""#;
+
+fn proof_refused() -> Value {
+    json!({"error": "invalid_dpop_proof",
+           "error_description": "the DPoP proof is missing, repeated, malformed, already used, or does not match this request"})
+}
+
+const BEARER_TOKEN: &str = r#"Bearer error="invalid_token""#;
+
+fn bearer_refused() -> Value {
+    json!({"error": "invalid_token",
+           "error_description": "the access token is expired, revoked, malformed or not meant for this resource"})
+}
+
+fn binding_refused() -> Value {
+    json!({"error": "invalid_token",
+           "error_description": "the access token is expired, revoked, malformed, not meant for this resource, or not bound to the key of the DPoP proof it came with"})
+}
+
+async fn whoami_dpop(axum::Extension(v): axum::Extension<Verified>) -> String {
+    format!(
+        "{} via {} jkt {}",
+        v.sub(),
+        v.via.as_str(),
+        v.dpop_jkt().unwrap_or("-")
+    )
+}
+
+/// One request through `app`: status, `WWW-Authenticate`, and the body
+/// (JSON when it is JSON).
+async fn send(
+    app: &Router,
+    method: &str,
+    path: &str,
+    auth: Option<&str>,
+    proofs: &[&str],
+    host: Option<&str>,
+) -> (u16, Option<String>, Value) {
+    let mut req = axum::http::Request::builder().method(method).uri(path);
+    if let Some(a) = auth {
+        req = req.header(header::AUTHORIZATION, a);
+    }
+    for p in proofs {
+        req = req.header("DPoP", *p);
+    }
+    if let Some(h) = host {
+        req = req.header(header::HOST, h);
+    }
+    let res = app
+        .clone()
+        .oneshot(req.body(axum::body::Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let www = res
+        .headers()
+        .get(header::WWW_AUTHENTICATE)
+        .map(|v| v.to_str().unwrap().to_owned());
+    let bytes = axum::body::to_bytes(res.into_body(), 1 << 16)
+        .await
+        .unwrap();
+    let text = String::from_utf8(bytes.to_vec()).unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, www, body)
+}
+
+/// A client's proof key and its thumbprint.
+fn client_key() -> (SigningKey, String) {
+    let (k, _) = SigningKey::generate(Algorithm::ES256).unwrap();
+    let jkt = frontdesk_jose::dpop::jkt(&k).unwrap();
+    (k, jkt)
+}
+
+static JTI: AtomicU64 = AtomicU64::new(0);
+
+/// A proof by `key` for `method uri`, with `ath` of `token`, made `age`
+/// seconds ago (negative: ahead), with a fresh jti.
+fn proof_by(key: &SigningKey, method: &str, uri: &str, token: Option<&str>, age: i64) -> String {
+    let jti = format!("jti-{}-{}", unix_now(), JTI.fetch_add(1, Ordering::SeqCst));
+    frontdesk_jose::dpop::make(
+        key,
+        &frontdesk_jose::dpop::Proof {
+            method,
+            uri,
+            access_token: token,
+            nonce: None,
+            jti: &jti,
+            iat: unix_now().saturating_add_signed(-age),
+        },
+    )
+    .unwrap()
+}
+
+impl TestAs {
+    /// A JWT access token bound to `jkt` (RFC 9449 §6.1).
+    fn bound_token(&self, scope: &str, jkt: &str) -> String {
+        let mut c = claims(&self.issuer, AUD, scope, 300);
+        c.cnf = Some(frontdesk_jose::Confirmation {
+            jkt: Some(jkt.to_owned()),
+        });
+        self.key.sign(Some("at+jwt"), &c).unwrap()
+    }
+}
+
+/// Replaces a proof's header (the signature no longer matters: the `alg`
+/// check comes first).
+fn with_header(proof: &str, header: Value) -> String {
+    let mut parts = proof.splitn(2, '.');
+    let _ = parts.next();
+    format!(
+        "{}.{}",
+        frontdesk_jose::b64url(header.to_string().as_bytes()),
+        parts.next().unwrap()
+    )
+}
+
+/// SECURITY.md R19, J6, J7, J11 at the door: every RFC 9449 §7.1 refusal of
+/// the layer with local validation, with its exact status, challenge and
+/// body; the stolen-token case (the thief's own key) among them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r19_dpop_at_the_layer_refuses_per_rfc9449_7() {
+    let a = start_as().await;
+    let jwks = a.state.jwks.lock().unwrap().clone();
+    let guard = Guard::Local(Validator::new(&a.issuer, AUD, jwks));
+    let app = Router::new()
+        .route("/photos", get(whoami_dpop))
+        .route_layer(
+            guard
+                .layer(&["photos:read"])
+                .with_public_url(&format!("{API}/"))
+                .unwrap(),
+        );
+    let (key, jkt) = client_key();
+    let (thief, _) = client_key();
+    let bound = a.bound_token("photos:read", &jkt);
+    let plain = a.token("photos:read");
+    let narrow = a.bound_token("charge:customer", &jkt);
+    // Bound by a confirmation method this door cannot check (mTLS, say).
+    let mut mtls = claims(&a.issuer, AUD, "photos:read", 300);
+    mtls.cnf = Some(frontdesk_jose::Confirmation { jkt: None });
+    let other_cnf = a.key.sign(Some("at+jwt"), &mtls).unwrap();
+    let uri = format!("{API}/photos");
+    let p = |method: &str, uri: &str, token: Option<&str>, age: i64| {
+        proof_by(&key, method, uri, token, age)
+    };
+    let good = p("GET", &uri, Some(&bound), 0);
+    let dpop = |t: &str| format!("DPoP {t}");
+    let ok = |t: &str| Value::String(format!("order-service via local jkt {t}"));
+    let none_header = json!({"typ": "dpop+jwt", "alg": "none", "jwk": key.public_jwk()});
+    let hs_header = json!({"typ": "dpop+jwt", "alg": "HS256", "jwk": key.public_jwk()});
+    let claims_only = good.rsplit_once('.').unwrap().0;
+
+    // (name, path, Authorization, DPoP headers) → (status, challenge, body)
+    type Expect = (u16, Option<&'static str>, Value);
+    let refused_proof: Expect = (401, Some(DPOP_PROOF), proof_refused());
+    let refused_token: Expect = (401, Some(DPOP_TOKEN), binding_refused());
+    // A request under the Bearer scheme is answered under it (RFC 6750).
+    let refused_bearer: Expect = (401, Some(BEARER_TOKEN), bearer_refused());
+    let with_bound = |name, proofs: Vec<String>, expect: &Expect| {
+        (name, "/photos", Some(dpop(&bound)), proofs, expect.clone())
+    };
+    type Case<'a> = (&'a str, &'a str, Option<String>, Vec<String>, Expect);
+    let cases: Vec<Case> = vec![
+        with_bound("good proof", vec![good.clone()], &(200, None, ok(&jkt))),
+        with_bound("replayed proof", vec![good.clone()], &refused_proof),
+        (
+            "scheme in lower case, query not in htu",
+            "/photos?page=2",
+            Some(format!("dpop {bound}")),
+            vec![p("GET", &uri, Some(&bound), 0)],
+            (200, None, ok(&jkt)),
+        ),
+        with_bound(
+            "wrong htu: another host",
+            vec![p("GET", "https://evil.example.com/photos", Some(&bound), 0)],
+            &refused_proof,
+        ),
+        with_bound(
+            "wrong htu: another path",
+            vec![p("GET", &format!("{API}/albums"), Some(&bound), 0)],
+            &refused_proof,
+        ),
+        with_bound(
+            "wrong htu: the address reached, not the public URL",
+            vec![p("GET", "http://localhost/photos", Some(&bound), 0)],
+            &refused_proof,
+        ),
+        with_bound(
+            "wrong htm",
+            vec![p("POST", &uri, Some(&bound), 0)],
+            &refused_proof,
+        ),
+        with_bound(
+            "stale iat",
+            vec![p("GET", &uri, Some(&bound), 301)],
+            &refused_proof,
+        ),
+        with_bound(
+            "iat ahead",
+            vec![p("GET", &uri, Some(&bound), -61)],
+            &refused_proof,
+        ),
+        with_bound(
+            "the thief's own key",
+            vec![proof_by(&thief, "GET", &uri, Some(&bound), 0)],
+            &refused_token,
+        ),
+        with_bound(
+            "ath of another token",
+            vec![p("GET", &uri, Some(&plain), 0)],
+            &refused_proof,
+        ),
+        with_bound("no ath", vec![p("GET", &uri, None, 0)], &refused_proof),
+        (
+            "bound token as Bearer",
+            "/photos",
+            Some(format!("Bearer {bound}")),
+            vec![],
+            refused_bearer.clone(),
+        ),
+        (
+            "bound token as Bearer, with a proof",
+            "/photos",
+            Some(format!("Bearer {bound}")),
+            vec![p("GET", &uri, Some(&bound), 0)],
+            refused_bearer.clone(),
+        ),
+        with_bound(
+            "two DPoP headers",
+            vec![
+                p("GET", &uri, Some(&bound), 0),
+                p("GET", &uri, Some(&bound), 0),
+            ],
+            &refused_proof,
+        ),
+        with_bound("no DPoP header", vec![], &refused_proof),
+        with_bound("not a JWS", vec!["abc".into()], &refused_proof),
+        with_bound(
+            "alg none",
+            vec![format!("{}.", with_header(claims_only, none_header))],
+            &refused_proof,
+        ),
+        with_bound(
+            "alg HS256",
+            vec![with_header(&p("GET", &uri, Some(&bound), 0), hs_header)],
+            &refused_proof,
+        ),
+        (
+            "unbound token with the DPoP scheme",
+            "/photos",
+            Some(dpop(&plain)),
+            vec![p("GET", &uri, Some(&plain), 0)],
+            refused_token.clone(),
+        ),
+        (
+            "bad token with the DPoP scheme",
+            "/photos",
+            Some(dpop("not.a.jwt")),
+            vec![p("GET", &uri, Some("not.a.jwt"), 0)],
+            refused_token.clone(),
+        ),
+        (
+            "cnf without jkt, as Bearer",
+            "/photos",
+            Some(format!("Bearer {other_cnf}")),
+            vec![],
+            refused_bearer.clone(),
+        ),
+        (
+            "cnf without jkt, as DPoP",
+            "/photos",
+            Some(dpop(&other_cnf)),
+            vec![p("GET", &uri, Some(&other_cnf), 0)],
+            refused_token.clone(),
+        ),
+        (
+            "DPoP with a scope missing",
+            "/photos",
+            Some(dpop(&narrow)),
+            vec![p("GET", &uri, Some(&narrow), 0)],
+            (
+                403,
+                Some(
+                    r#"DPoP error="insufficient_scope", scope="photos:read", algs="ES256 EdDSA PS256 RS256""#,
+                ),
+                json!({"error": "insufficient_scope", "error_description": "the access token lacks the scope this request needs: photos:read"}),
+            ),
+        ),
+        (
+            "unbound token as Bearer",
+            "/photos",
+            Some(format!("Bearer {plain}")),
+            vec![],
+            (
+                200,
+                None,
+                Value::String("order-service via local jkt -".into()),
+            ),
+        ),
+        (
+            "no credentials",
+            "/photos",
+            None,
+            vec![],
+            (
+                401,
+                Some(r#"Bearer, DPoP algs="ES256 EdDSA PS256 RS256""#),
+                json!({"error": "unauthorized", "error_description": "this resource needs an access token: Bearer, or DPoP with a DPoP proof"}),
+            ),
+        ),
+    ];
+    for (name, path, auth, proofs, (status, www, body)) in cases {
+        let proofs: Vec<&str> = proofs.iter().map(String::as_str).collect();
+        let got = send(&app, "GET", path, auth.as_deref(), &proofs, None).await;
+        assert_eq!(got, (status, www.map(str::to_owned), body), "{name}");
+    }
+}
+
+/// A DPoP-only layer answers with the DPoP challenge alone; without a
+/// public URL the URI is rebuilt from `Host` (plain HTTP).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r19_a_dpop_only_layer_and_the_uri_from_host() {
+    let a = start_as().await;
+    let jwks = a.state.jwks.lock().unwrap().clone();
+    let guard = Guard::Local(Validator::new(&a.issuer, AUD, jwks));
+    let app = Router::new()
+        .route("/photos", get(whoami_dpop))
+        .route_layer(guard.layer(&["photos:read"]).require_dpop());
+    let (key, jkt) = client_key();
+    let bound = a.bound_token("photos:read", &jkt);
+    let host = Some("api.internal:8080");
+    let here = "http://api.internal:8080/photos";
+    let auth = format!("DPoP {bound}");
+    let with_proof = async |uri: &str, host: Option<&str>| {
+        let proof = proof_by(&key, "GET", uri, Some(&bound), 0);
+        send(&app, "GET", "/photos", Some(&auth), &[&proof], host).await
+    };
+
+    assert_eq!(
+        with_proof(here, host).await,
+        (
+            200,
+            None,
+            Value::String(format!("order-service via local jkt {jkt}"))
+        )
+    );
+    let got = with_proof("https://api.internal:8080/photos", host).await;
+    assert_eq!(
+        (got.0, got.1.as_deref()),
+        (401, Some(DPOP_PROOF)),
+        "the scheme is http"
+    );
+    let got = with_proof(here, None).await;
+    assert_eq!(
+        (got.0, got.1.as_deref()),
+        (401, Some(DPOP_PROOF)),
+        "no Host, no URI"
+    );
+
+    let got = send(&app, "GET", "/photos", None, &[], host).await;
+    assert_eq!(
+        got,
+        (
+            401,
+            Some(r#"DPoP algs="ES256 EdDSA PS256 RS256""#.to_owned()),
+            json!({"error": "unauthorized", "error_description": "this resource needs a DPoP-bound access token sent with Authorization: DPoP and a DPoP proof"})
+        )
+    );
+    let plain = format!("Bearer {}", a.token("photos:read"));
+    let got = send(&app, "GET", "/photos", Some(&plain), &[], host).await;
+    assert_eq!(got, (401, Some(DPOP_TOKEN.to_owned()), binding_refused()));
+}
+
+/// Introspection mode: `cnf.jkt` of the RFC 7662 answer binds the token,
+/// also when the answer comes from the cache; `token_type: DPoP` without
+/// `cnf.jkt` is not trusted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r19_dpop_with_introspection_binds_through_cnf_of_the_answer() {
+    let a = start_as().await;
+    let (key, jkt) = client_key();
+    let (thief, _) = client_key();
+    let now = unix_now();
+    let mut answer = active(&a, AUD, now + 300);
+    answer["cnf"] = json!({"jkt": jkt});
+    answer["token_type"] = json!("DPoP");
+    let mut no_jkt = active(&a, AUD, now + 300);
+    no_jkt["token_type"] = json!("DPoP");
+    {
+        let mut answers = a.state.answers.lock().unwrap();
+        answers.insert("bound-opaque".into(), answer);
+        answers.insert("typed-unbound".into(), no_jkt);
+        answers.insert("plain-opaque".into(), active(&a, AUD, now + 300));
+    }
+    let uri = format!("{API}/photos");
+    for (cached, via) in [(false, "introspection"), (true, "introspection_cache")] {
+        let i = introspector(&a, "rs-secret");
+        let i = if cached {
+            i.with_cache(Duration::from_secs(60), 100)
+        } else {
+            i
+        };
+        let app = Router::new()
+            .route("/photos", get(whoami_dpop))
+            .route_layer(
+                Guard::Introspect(i)
+                    .layer(&["photos:read"])
+                    .with_public_url(API)
+                    .unwrap(),
+            );
+        let auth = "DPoP bound-opaque";
+        let call = |k: &SigningKey| proof_by(k, "GET", &uri, Some("bound-opaque"), 0);
+        let got = send(&app, "GET", "/photos", Some(auth), &[&call(&key)], None).await;
+        assert_eq!(got.0, 200, "{got:?}");
+        // The second use reads the cache when there is one; the binding is
+        // checked all the same.
+        let got = send(&app, "GET", "/photos", Some(auth), &[&call(&key)], None).await;
+        assert_eq!(
+            got,
+            (
+                200,
+                None,
+                Value::String(format!("order-service via {via} jkt {jkt}"))
+            )
+        );
+        let got = send(&app, "GET", "/photos", Some(auth), &[&call(&thief)], None).await;
+        assert_eq!(
+            got,
+            (401, Some(DPOP_TOKEN.to_owned()), binding_refused()),
+            "thief, cached={cached}"
+        );
+        let got = send(
+            &app,
+            "GET",
+            "/photos",
+            Some("Bearer bound-opaque"),
+            &[],
+            None,
+        )
+        .await;
+        assert_eq!(
+            got,
+            (401, Some(BEARER_TOKEN.to_owned()), bearer_refused()),
+            "as Bearer, cached={cached}"
+        );
+        let got = send(
+            &app,
+            "GET",
+            "/photos",
+            Some("Bearer typed-unbound"),
+            &[],
+            None,
+        )
+        .await;
+        assert_eq!(
+            (got.0, got.1.as_deref()),
+            (401, Some(r#"Bearer error="invalid_token""#))
+        );
+        let got = send(
+            &app,
+            "GET",
+            "/photos",
+            Some("Bearer plain-opaque"),
+            &[],
+            None,
+        )
+        .await;
+        assert_eq!(
+            got,
+            (
+                200,
+                None,
+                Value::String(format!(
+                    "order-service via {} jkt -",
+                    if cached { "introspection" } else { via }
+                ))
+            )
+        );
+    }
 }

@@ -464,7 +464,10 @@ async fn refuses_every_bad_token_per_rfc6750(s: &Server) {
 
     // No token: a bare challenge (RFC 6750 §3.1).
     let (status, h, body) = env.get("/photos", None).await;
-    assert_eq!((status, www(&h)), (401, Some("Bearer")));
+    assert_eq!(
+        (status, www(&h)),
+        (401, Some(r#"Bearer, DPoP algs="ES256 EdDSA PS256 RS256""#))
+    );
     assert_eq!(body["error"], "unauthorized");
     assert_eq!(h["content-type"], "application/json");
 
@@ -1002,9 +1005,12 @@ struct Wsgi {
 }
 
 impl Wsgi {
+    /// `extra` goes before the two routes; `{up}` in it is the upstream's
+    /// URL, so it may add `[[routes]]` of its own.
     fn start(s: &Server, extra: &str) -> Wsgi {
         let dir = tempfile::tempdir().unwrap();
         let up = wsgi_upstream(dir.path());
+        let extra = extra.replace("{up}", &up.base);
         let gw = spawn_gateway(
             dir.path(),
             &format!(
@@ -1258,3 +1264,409 @@ async fn f11_m_gateway_metrics_only_on_their_own_listener(s: &Server) {
     assert!(err.contains("metrics_listen"), "{err}");
 }
 both!(f11_m_gateway_metrics_only_on_their_own_listener);
+
+const DPOP_ALGS: &str = r#"algs="ES256 EdDSA PS256 RS256""#;
+
+/// The JSON refusals of RFC 9449 §7.1 the gateway answers.
+fn dpop_refusal(code: &str) -> Value {
+    match code {
+        "bearer" => json!({"error": "invalid_token",
+            "error_description": "the access token is expired, revoked, malformed or not meant for this resource"}),
+        "invalid_dpop_proof" => json!({"error": "invalid_dpop_proof",
+            "error_description": "the DPoP proof is missing, repeated, malformed, already used, or does not match this request"}),
+        _ => json!({"error": "invalid_token",
+            "error_description": "the access token is expired, revoked, malformed, not meant for this resource, or not bound to the key of the DPoP proof it came with"}),
+    }
+}
+
+/// A DPoP proof by `key` for `GET uri` with `ath` of `token`, fresh.
+fn gw_proof(key: &SigningKey, uri: &str, token: &str) -> String {
+    gw_proof_for(key, "GET", uri, Some(token))
+}
+
+/// A client-credentials token the server binds to `key` (RFC 9449 §5: a
+/// proof at `/token`); checks that it says `token_type: DPoP`.
+pub async fn dpop_token(
+    s: &Server,
+    client: (&str, &str),
+    form: &[(&str, &str)],
+    key: &SigningKey,
+) -> String {
+    let token_url = s.url("/token");
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish();
+    let r = s
+        .http
+        .post(&token_url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header(
+            "authorization",
+            crate::support::basic_header(client.0, client.1),
+        )
+        .header("dpop", gw_proof_for(key, "POST", &token_url, None))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["token_type"], "DPoP", "{v}");
+    v["access_token"].as_str().unwrap().to_owned()
+}
+
+/// A fresh DPoP proof by `key` for `method uri` (`ath` of `token`, if any).
+pub fn gw_proof_for(key: &SigningKey, method: &str, uri: &str, token: Option<&str>) -> String {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let jti = format!("gw-{}-{n}", frontdesk_resource::unix_now());
+    frontdesk_jose::dpop::make(
+        key,
+        &frontdesk_jose::dpop::Proof {
+            method,
+            uri,
+            access_token: token,
+            nonce: None,
+            jti: &jti,
+            iat: frontdesk_resource::unix_now(),
+        },
+    )
+    .unwrap()
+}
+
+/// SECURITY.md R19 at the gateway (RFC 9449 §7): a DPoP-bound token passes
+/// only with a fresh, unused proof of its own key for the public URL; the
+/// stolen token with the thief's key, a replay, a proof for the address
+/// the gateway listens on, and the bound token as Bearer are refused;
+/// `require_dpop` routes refuse Bearer tokens with a DPoP challenge; the
+/// upstream gets the checked thumbprint in `X-Frontdesk-Dpop-Jkt`, never a
+/// caller's look-alike, and the proof only where the route forwards the
+/// token. The bound token is the server's own, re-signed with its key and a
+/// `cnf.jkt`; then the server's own DPoP-bound tokens, a JWT (local and
+/// cached introspection) and an opaque one (introspection).
+async fn r19_dpop_at_the_gateway_require_dpop_and_the_forwarded_thumbprint(s: &Server) {
+    let env = Wsgi::start(
+        s,
+        &format!(
+            r#"
+public_url = "https://api.example.com/"
+client_id = "order-service"
+client_secret = "order-service-secret-0123456789"
+
+[[routes]]
+path_prefix = "/opaque"
+upstream = "{{up}}"
+audience = "{issuer}"
+scopes = ["photos:read"]
+mode = "introspect"
+
+[[routes]]
+path_prefix = "/cached"
+upstream = "{{up}}"
+audience = "{PHOTOS}"
+scopes = ["photos:read"]
+mode = "introspect-cached"
+cache_ttl_secs = 30
+
+[[routes]]
+path_prefix = "/bound"
+upstream = "{{up}}"
+audience = "{PHOTOS}"
+scopes = ["photos:read"]
+require_dpop = true
+
+[[routes]]
+path_prefix = "/passthrough"
+upstream = "{{up}}"
+audience = "{PHOTOS}"
+forward_token = true
+"#,
+            issuer = s.base,
+        ),
+    );
+    let gw = &env.gw;
+    let plain = token(s, &[("scope", "photos:read"), ("resource", PHOTOS)]).await;
+    let (header, mut claims) = jwt_parts(&plain);
+    let server = server_key(s, header["kid"].as_str().unwrap()).await;
+    let (key, _) = SigningKey::generate(frontdesk_jose::Algorithm::ES256).unwrap();
+    let (thief, _) = SigningKey::generate(frontdesk_jose::Algorithm::EdDSA).unwrap();
+    let jkt = frontdesk_jose::dpop::jkt(&key).unwrap();
+    claims["cnf"] = json!({"jkt": jkt});
+    let bound = server.sign(Some("at+jwt"), &claims).unwrap();
+    let http = reqwest::Client::new();
+    let call = async |path: &str, auth: Option<String>, headers: &[(&str, String)]| {
+        let mut req = http.get(format!("{}{path}", gw.base));
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let www = r
+            .headers()
+            .get("www-authenticate")
+            .map(|v| v.to_str().unwrap().to_owned());
+        (status, www, r.json::<Value>().await.unwrap())
+    };
+    let dpop = Some(format!("DPoP {bound}"));
+    let public = "https://api.example.com/photos";
+    let proof_refused = Some(format!(r#"DPoP error="invalid_dpop_proof", {DPOP_ALGS}"#));
+    let token_refused = Some(format!(r#"DPoP error="invalid_token", {DPOP_ALGS}"#));
+    // Under the Bearer scheme the answer is Bearer's (RFC 6750), as at /userinfo.
+    let bearer_refused = Some(r#"Bearer error="invalid_token""#.to_owned());
+
+    // The owner's proof: admitted, the thumbprint forwarded, the caller's
+    // look-alikes (either spelling) dropped, the proof not forwarded.
+    let good = gw_proof(&key, public, &bound);
+    let (status, www, body) = call(
+        "/photos?page=2",
+        dpop.clone(),
+        &[
+            ("DPoP", good.clone()),
+            ("X-Frontdesk-Dpop-Jkt", "forged".into()),
+            ("X_Frontdesk_Dpop_Jkt", "forged".into()),
+        ],
+    )
+    .await;
+    assert_eq!((status, www), (200, None), "{body}");
+    let h = &body["headers"];
+    assert_eq!(h["HTTP_X_FRONTDESK_DPOP_JKT"], jkt.as_str(), "{h}");
+    assert_eq!(h["HTTP_X_FRONTDESK_SUB"], "order-service", "{h}");
+    assert!(
+        h.get("HTTP_DPOP").is_none(),
+        "the proof stays at the gateway: {h}"
+    );
+    assert!(h.get("HTTP_AUTHORIZATION").is_none(), "{h}");
+
+    // (name, path, Authorization, headers, status, challenge, body)
+    type Refusal<'a> = (
+        &'a str,
+        &'a str,
+        Option<String>,
+        Vec<(&'a str, String)>,
+        u16,
+        Option<String>,
+        Value,
+    );
+    let refusals: Vec<Refusal> = vec![
+        (
+            "the same proof again",
+            "/photos?page=2",
+            dpop.clone(),
+            vec![("DPoP", good.clone())],
+            401,
+            proof_refused.clone(),
+            dpop_refusal("invalid_dpop_proof"),
+        ),
+        (
+            "the stolen token with the thief's own key",
+            "/photos",
+            dpop.clone(),
+            vec![("DPoP", gw_proof(&thief, public, &bound))],
+            401,
+            token_refused.clone(),
+            dpop_refusal("invalid_token"),
+        ),
+        (
+            "a proof for the address the gateway listens on",
+            "/photos",
+            dpop.clone(),
+            vec![(
+                "DPoP",
+                gw_proof(&key, &format!("{}/photos", gw.base), &bound),
+            )],
+            401,
+            proof_refused.clone(),
+            dpop_refusal("invalid_dpop_proof"),
+        ),
+        (
+            "a proof for another token",
+            "/photos",
+            dpop.clone(),
+            vec![("DPoP", gw_proof(&key, public, &plain))],
+            401,
+            proof_refused.clone(),
+            dpop_refusal("invalid_dpop_proof"),
+        ),
+        (
+            "two proofs",
+            "/photos",
+            dpop.clone(),
+            vec![
+                ("DPoP", gw_proof(&key, public, &bound)),
+                ("DPoP", gw_proof(&key, public, &bound)),
+            ],
+            401,
+            proof_refused.clone(),
+            dpop_refusal("invalid_dpop_proof"),
+        ),
+        (
+            "no proof",
+            "/photos",
+            dpop.clone(),
+            vec![],
+            401,
+            proof_refused.clone(),
+            dpop_refusal("invalid_dpop_proof"),
+        ),
+        (
+            "the bound token as Bearer",
+            "/photos",
+            Some(format!("Bearer {bound}")),
+            vec![],
+            401,
+            bearer_refused.clone(),
+            dpop_refusal("bearer"),
+        ),
+        (
+            "a Bearer token on a require_dpop route",
+            "/bound/x",
+            Some(format!("Bearer {plain}")),
+            vec![],
+            401,
+            token_refused.clone(),
+            dpop_refusal("invalid_token"),
+        ),
+        (
+            "nothing on a require_dpop route",
+            "/bound/x",
+            None,
+            vec![],
+            401,
+            Some(format!("DPoP {DPOP_ALGS}")),
+            json!({"error": "unauthorized", "error_description": "this resource needs a DPoP-bound access token sent with Authorization: DPoP and a DPoP proof"}),
+        ),
+        (
+            "nothing on a route that takes both",
+            "/photos",
+            None,
+            vec![],
+            401,
+            Some(format!("Bearer, DPoP {DPOP_ALGS}")),
+            json!({"error": "unauthorized", "error_description": "this resource needs an access token: Bearer, or DPoP with a DPoP proof"}),
+        ),
+    ];
+    for (name, path, auth, headers, status, www, body) in refusals {
+        let got = call(path, auth, &headers).await;
+        assert_eq!(got, (status, www, body), "{name}");
+    }
+
+    // A require_dpop route with the owner's proof.
+    let (status, _, body) = call(
+        "/bound/x",
+        dpop.clone(),
+        &[(
+            "DPoP",
+            gw_proof(&key, "https://api.example.com/bound/x", &bound),
+        )],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["headers"]["HTTP_X_FRONTDESK_DPOP_JKT"], jkt.as_str());
+    // A bearer token elsewhere: no thumbprint, a forged one dropped.
+    let (status, _, body) = call(
+        "/photos",
+        Some(format!("Bearer {plain}")),
+        &[("X-Frontdesk-Dpop-Jkt", "forged".into())],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["headers"].get("HTTP_X_FRONTDESK_DPOP_JKT").is_none(),
+        "{body}"
+    );
+    // forward_token passes the credentials on as sent: token and proof.
+    let pass = gw_proof(&key, "https://api.example.com/passthrough", &bound);
+    let (status, _, body) = call("/passthrough", dpop.clone(), &[("DPoP", pass.clone())]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["headers"]["HTTP_DPOP"], pass.as_str());
+    assert_eq!(
+        body["headers"]["HTTP_AUTHORIZATION"],
+        format!("DPoP {bound}")
+    );
+
+    // Tokens the server bound itself (RFC 9449 §5, proof at /token): a JWT
+    // checked locally and through cached introspection (`cnf` of the RFC
+    // 7662 answer, then of the cached answer), an opaque one introspected.
+    let issue = async |client, form: &[(&str, &str)]| dpop_token(s, client, form, &key).await;
+    let grant = [
+        ("grant_type", "client_credentials"),
+        ("scope", "photos:read"),
+    ];
+    let jwt = issue(
+        ("order-service", "order-service-secret-0123456789"),
+        &[grant[0], grant[1], ("resource", PHOTOS)],
+    )
+    .await;
+    let opaque = issue(("opaque-client", "opaque-client-secret-0123456789"), &grant).await;
+    for (path, t, via) in [
+        ("/photos", &jwt, "local"),
+        ("/cached", &jwt, "introspection"),
+        ("/cached", &jwt, "introspection_cache"),
+        ("/opaque", &opaque, "introspection"),
+    ] {
+        let here = format!("https://api.example.com{path}");
+        let auth = Some(format!("DPoP {t}"));
+        let (status, _, body) =
+            call(path, auth.clone(), &[("DPoP", gw_proof(&key, &here, t))]).await;
+        assert_eq!(status, 200, "{path} {via}: {body}");
+        assert_eq!(
+            body["headers"]["HTTP_X_FRONTDESK_DPOP_JKT"],
+            jkt.as_str(),
+            "{path}"
+        );
+        assert_eq!(body["headers"]["HTTP_X_FRONTDESK_VIA"], via, "{path}");
+        let thief_proof = gw_proof(&thief, &here, t);
+        let got = call(path, auth, &[("DPoP", thief_proof)]).await;
+        assert_eq!(
+            got,
+            (401, token_refused.clone(), dpop_refusal("invalid_token")),
+            "{path} {via}: thief"
+        );
+        let got = call(path, Some(format!("Bearer {t}")), &[]).await;
+        assert_eq!(
+            got,
+            (401, bearer_refused.clone(), dpop_refusal("bearer")),
+            "{path} {via}: as Bearer"
+        );
+    }
+}
+both!(r19_dpop_at_the_gateway_require_dpop_and_the_forwarded_thumbprint);
+
+/// `public_url` must be an http(s) URL without user info, query or
+/// fragment, and the replay memory cannot be turned off: the gateway
+/// refuses to start otherwise, naming the key.
+#[test]
+fn a_bad_public_url_or_replay_bound_stops_the_gateway() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("gateway.toml");
+    for (line, key) in [
+        ("public_url = \"ftp://api.example.com\"", "public_url"),
+        (
+            "public_url = \"https://api.example.com/?a=b\"",
+            "public_url",
+        ),
+        (
+            "public_url = \"https://user@api.example.com\"",
+            "public_url",
+        ),
+        ("dpop_replay_max_entries = 0", "dpop_replay_max_entries"),
+    ] {
+        std::fs::write(
+            &cfg,
+            format!(
+                "issuer = \"http://127.0.0.1:9\"\n{line}\n[[routes]]\npath_prefix = \"/\"\n\
+                 upstream = \"http://127.0.0.1:9\"\naudience = \"{PHOTOS}\"\n"
+            ),
+        )
+        .unwrap();
+        let out = Command::new(bin())
+            .args(["gateway", "--config", cfg.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{line}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(key), "{line}: {err}");
+    }
+}

@@ -67,6 +67,9 @@ pub struct ClientSpec {
     /// `never`, `if_enrolled` or `always`; absent = the server's `require_mfa`.
     #[serde(default)]
     pub require_mfa: Option<RequireMfa>,
+    /// RFC 9126 §6: authorization requests only through the PAR endpoint.
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
 }
 
 /// Changes to an existing client; absent fields stay as they are.
@@ -89,6 +92,7 @@ pub struct ClientPatch {
     pub always_issue_refresh_token: Option<bool>,
     pub refresh_grace_secs: Option<i64>,
     pub require_mfa: Option<RequireMfa>,
+    pub require_pushed_authorization_requests: Option<bool>,
 }
 
 /// A client built from a spec, with the plaintext secret to show once.
@@ -178,6 +182,7 @@ pub fn build_client(
         always_issue_refresh_token: spec.always_issue_refresh_token,
         refresh_grace_secs: spec.refresh_grace_secs,
         require_mfa: spec.require_mfa,
+        require_pushed_authorization_requests: spec.require_pushed_authorization_requests,
         secrets,
         created_at: now,
         updated_at: now,
@@ -212,6 +217,7 @@ pub fn patch_client(
         always_issue_refresh_token,
         refresh_grace_secs,
         require_mfa,
+        require_pushed_authorization_requests,
     } = patch;
     if let Some(v) = client_name {
         client.client_name = v;
@@ -265,6 +271,9 @@ pub fn patch_client(
     }
     if let Some(v) = require_mfa {
         client.require_mfa = Some(v);
+    }
+    if let Some(v) = require_pushed_authorization_requests {
+        client.require_pushed_authorization_requests = v;
     }
     client.updated_at = now;
     validate_metadata(&client)?;

@@ -69,6 +69,7 @@ pub async fn open(settings: &Settings) -> anyhow::Result<Opened> {
             refresh_grace: settings.refresh_grace,
             code_retry_grace: settings.code_retry_grace,
             require_mfa: settings.require_mfa,
+            require_pushed_authorization_requests: settings.require_pushed_authorization_requests,
         },
         features: settings.features,
         pepper,

@@ -110,6 +110,10 @@ struct ClientFields {
     /// always; default: the server's require_mfa.
     #[arg(long = "require-mfa", value_parser = parse_require_mfa)]
     require_mfa: Option<frontdesk_core::mfa::RequireMfa>,
+    /// Accept this client's authorization requests only through the
+    /// pushed authorization request endpoint (RFC 9126 §6).
+    #[arg(long = "require-par")]
+    require_pushed_authorization_requests: Option<bool>,
 }
 
 fn parse_require_mfa(s: &str) -> Result<frontdesk_core::mfa::RequireMfa, String> {
@@ -383,6 +387,9 @@ async fn clients(o: &Opened, cmd: ClientsCmd) -> anyhow::Result<()> {
                 always_issue_refresh_token: fields.always_issue_refresh_token.unwrap_or(false),
                 refresh_grace_secs: fields.refresh_grace_secs,
                 require_mfa: fields.require_mfa,
+                require_pushed_authorization_requests: fields
+                    .require_pushed_authorization_requests
+                    .unwrap_or(false),
             };
             let new = ops::create_client(&o.core, &o.db, &BY, spec, now).await?;
             if json {
@@ -444,6 +451,7 @@ async fn clients(o: &Opened, cmd: ClientsCmd) -> anyhow::Result<()> {
                 always_issue_refresh_token: fields.always_issue_refresh_token,
                 refresh_grace_secs: fields.refresh_grace_secs,
                 require_mfa: fields.require_mfa,
+                require_pushed_authorization_requests: fields.require_pushed_authorization_requests,
             };
             let c = ops::update_client(&o.db, &BY, &client_id, patch, now).await?;
             print_json(&ops::client_view(&c))?;

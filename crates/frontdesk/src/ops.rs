@@ -84,6 +84,7 @@ pub fn client_view(c: &Client) -> Value {
         "always_issue_refresh_token": c.always_issue_refresh_token,
         "refresh_grace_secs": c.refresh_grace_secs,
         "require_mfa": c.require_mfa,
+        "require_pushed_authorization_requests": c.require_pushed_authorization_requests,
         "secrets": c.secrets.iter().map(|s| json!({"created_at": s.created_at, "expires_at": s.expires_at})).collect::<Vec<_>>(),
         "created_at": c.created_at,
         "updated_at": c.updated_at,

@@ -288,6 +288,7 @@ fn sqlite_migrator() -> Migrator {
             "mail",
             include_str!("../migrations/sqlite/0005_mail.sql"),
         ),
+        (6, "par", include_str!("../migrations/sqlite/0006_par.sql")),
     ])
 }
 
@@ -317,6 +318,11 @@ fn postgres_migrator() -> Migrator {
             5,
             "mail",
             include_str!("../migrations/postgres/0005_mail.sql"),
+        ),
+        (
+            6,
+            "par",
+            include_str!("../migrations/postgres/0006_par.sql"),
         ),
     ])
 }

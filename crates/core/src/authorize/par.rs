@@ -231,7 +231,7 @@ pub async fn resolve<S: Store>(
     })?;
     if !request_uri.starts_with(REQUEST_URI_PREFIX) {
         return Err(refused(
-            "request_uri must come from this server's pushed authorization request endpoint",
+            "request_uri must come from the pushed authorization request endpoint of this server",
         ));
     }
     let uri_hash = secret::token_hash(request_uri);

@@ -365,12 +365,15 @@ crate::both!(
     )
 );
 
+/// Parameters a case adds to the usual request.
+type Extra<'a> = &'a [(&'a str, &'a str)];
+
 /// §2.3: what `/authorize` would refuse, `/par` refuses with the same code
 /// in the token endpoint's JSON; `request_uri` may not be pushed (§2.1);
 /// only POST (§2.3: 405).
 async fn par_validates_like_authorize(s: &Server) {
     let (_, challenge) = pkce();
-    let cases: [(&[(&str, &str)], &str, &str); 5] = [
+    let cases: [(Extra, &str, &str); 5] = [
         (
             &[("request_uri", "urn:ietf:params:oauth:request_uri:abc")],
             "invalid_request",

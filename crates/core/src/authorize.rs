@@ -181,7 +181,37 @@ pub const REQUEST_PARAMS: &[&str] = &[
     "resource",
     "acr_values",
     "dpop_jkt",
+    // A pushed request's reference (RFC 9126 §4) and the continuation token
+    // of its interaction (`par::CONTINUE_PARAM`): all the pages carry then.
+    "request_uri",
+    par::CONTINUE_PARAM,
 ];
+
+/// The request's own parameters ([`REQUEST_PARAMS`]), re-encoded: what the
+/// login, second-factor and consent forms carry, and what a pushed request
+/// stores. `drop_prompt` removes one `prompt` value that has just been
+/// satisfied.
+pub fn encode_request(params: &Params, drop_prompt: Option<&str>) -> String {
+    encode_params(params, drop_prompt, &[])
+}
+
+/// [`encode_request`] without the parameters named in `skip`.
+pub(crate) fn encode_params(params: &Params, drop_prompt: Option<&str>, skip: &[&str]) -> String {
+    let mut out = url::form_urlencoded::Serializer::new(String::new());
+    for name in REQUEST_PARAMS.iter().filter(|n| !skip.contains(n)) {
+        for v in params.get_all(name) {
+            if *name == "prompt" {
+                let kept: Vec<&str> = v.split(' ').filter(|p| Some(*p) != drop_prompt).collect();
+                if !kept.is_empty() {
+                    out.append_pair(name, &kept.join(" "));
+                }
+            } else {
+                out.append_pair(name, v);
+            }
+        }
+    }
+    out.finish()
+}
 
 /// Validates an authorization request (RFC 6749 §4.1.1, OIDC Core §3.1.2.1,
 /// RFC 7636 §4.3, RFC 8707 §2). `hint_verifier` checks an `id_token_hint`
@@ -574,6 +604,8 @@ pub async fn remember_consent<S: Store>(
         .await?;
     Ok(())
 }
+
+pub mod par;
 
 #[cfg(test)]
 mod tests;

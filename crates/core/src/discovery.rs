@@ -115,6 +115,16 @@ pub fn metadata(core: &Core) -> Value {
             "prompt_values_supported".into(),
             json!(["none", "login", "consent", "select_account"]),
         );
+        // RFC 9126 §5. PAR's `request_uri` is not OIDC's fetched
+        // `request_uri`, so `request_uri_parameter_supported` stays false.
+        m.insert(
+            "pushed_authorization_request_endpoint".into(),
+            json!(core.endpoint(paths::PAR)),
+        );
+        m.insert(
+            "require_pushed_authorization_requests".into(),
+            json!(core.settings.require_pushed_authorization_requests),
+        );
         m.insert("request_parameter_supported".into(), json!(false));
         // OIDC Discovery §3: the default is true, so say false explicitly.
         m.insert("request_uri_parameter_supported".into(), json!(false));

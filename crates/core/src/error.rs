@@ -59,6 +59,10 @@ pub enum ErrorCode {
     RequestNotSupported,
     /// "The OP does not support use of the request_uri parameter." (OIDC Core §3.1.2.6)
     RequestUriNotSupported,
+    /// "The request_uri in the Authorization Request returns an error or
+    /// contains invalid data." (OIDC Core §3.1.2.6): a pushed request
+    /// (RFC 9126 §4) that is unknown, expired, used or another client's.
+    InvalidRequestUri,
     /// "The authorization server encountered an unexpected condition that
     /// prevented it from fulfilling the request." (RFC 6749 §4.1.2.1)
     ServerError,
@@ -94,6 +98,7 @@ impl ErrorCode {
             ErrorCode::InteractionRequired => "interaction_required",
             ErrorCode::RequestNotSupported => "request_not_supported",
             ErrorCode::RequestUriNotSupported => "request_uri_not_supported",
+            ErrorCode::InvalidRequestUri => "invalid_request_uri",
             ErrorCode::ServerError => "server_error",
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
             ErrorCode::InvalidDpopProof => "invalid_dpop_proof",

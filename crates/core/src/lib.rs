@@ -49,6 +49,9 @@ pub mod paths {
     pub const TOKEN: &str = "/token";
     pub const INTROSPECT: &str = "/introspect";
     pub const REVOKE: &str = "/revoke";
+    /// The pushed authorization request endpoint (RFC 9126 §2), at the
+    /// issuer's root like every other endpoint.
+    pub const PAR: &str = "/par";
     pub const JWKS: &str = "/jwks.json";
     pub const FORGOT: &str = "/forgot";
     pub const RESET: &str = "/reset";
@@ -139,6 +142,9 @@ pub struct Settings {
     pub require_mfa: mfa::RequireMfa,
     /// DPoP proofs (RFC 9449): algorithms, age, nonces.
     pub dpop: dpop::DpopSettings,
+    /// RFC 9126 §5 `require_pushed_authorization_requests`: every
+    /// authorization request must come through the PAR endpoint.
+    pub require_pushed_authorization_requests: bool,
 }
 
 /// Everything the protocol needs that does not change per request.

@@ -70,6 +70,9 @@ pub struct ClientSpec {
     /// RFC 9449 §5.2: every token request must carry a DPoP proof.
     #[serde(default)]
     pub dpop_bound_access_tokens: bool,
+    /// RFC 9126 §6: authorization requests only through the PAR endpoint.
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
 }
 
 /// Changes to an existing client; absent fields stay as they are.
@@ -93,6 +96,7 @@ pub struct ClientPatch {
     pub refresh_grace_secs: Option<i64>,
     pub require_mfa: Option<RequireMfa>,
     pub dpop_bound_access_tokens: Option<bool>,
+    pub require_pushed_authorization_requests: Option<bool>,
 }
 
 /// A client built from a spec, with the plaintext secret to show once.
@@ -183,6 +187,7 @@ pub fn build_client(
         refresh_grace_secs: spec.refresh_grace_secs,
         require_mfa: spec.require_mfa,
         dpop_bound_access_tokens: spec.dpop_bound_access_tokens,
+        require_pushed_authorization_requests: spec.require_pushed_authorization_requests,
         secrets,
         created_at: now,
         updated_at: now,
@@ -218,6 +223,7 @@ pub fn patch_client(
         refresh_grace_secs,
         require_mfa,
         dpop_bound_access_tokens,
+        require_pushed_authorization_requests,
     } = patch;
     if let Some(v) = client_name {
         client.client_name = v;
@@ -274,6 +280,9 @@ pub fn patch_client(
     }
     if let Some(v) = dpop_bound_access_tokens {
         client.dpop_bound_access_tokens = v;
+    }
+    if let Some(v) = require_pushed_authorization_requests {
+        client.require_pushed_authorization_requests = v;
     }
     client.updated_at = now;
     validate_metadata(&client)?;

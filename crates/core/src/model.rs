@@ -147,6 +147,10 @@ pub struct Client {
     /// this client must carry a DPoP proof.
     #[serde(default)]
     pub dpop_bound_access_tokens: bool,
+    /// RFC 9126 §6 `require_pushed_authorization_requests`: this client's
+    /// authorization requests must come through the PAR endpoint.
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
     /// Access-token lifetime in seconds.
     pub access_token_ttl: i64,
     /// Refresh-token absolute lifetime in seconds.
@@ -485,6 +489,26 @@ pub struct LinkToken {
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
     /// Set once, by the one redemption that wins.
+    pub used_at: Option<UnixTime>,
+}
+
+/// A pushed authorization request (RFC 9126), stored under the SHA-256
+/// hash of its `request_uri`, never the value itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushedRequest {
+    pub uri_hash: Vec<u8>,
+    /// The client that pushed it (authenticated at the PAR endpoint).
+    pub client_id: ClientId,
+    /// The validated authorization parameters, form-encoded.
+    pub params: String,
+    pub created_at: UnixTime,
+    /// Until the browser arrives: `created_at` + `expires_in`; from then
+    /// on, the end of the interaction (`authorize::par::INTERACTION_TTL`).
+    pub expires_at: UnixTime,
+    /// SHA-256 of the continuation token handed to the browser when it
+    /// first arrived at `/authorize`; `None` until then.
+    pub continuation_hash: Option<Vec<u8>>,
+    /// Set once, by the authorization response (code or error) it ended in.
     pub used_at: Option<UnixTime>,
 }
 

@@ -7,8 +7,8 @@ use std::future::Future;
 use crate::audit::{AuditEvent, AuditQuery};
 use crate::model::{
     AuthorizationCode, Client, ClientId, ClientSecret, Consent, Grant, Issued, LinkRedemption,
-    LinkToken, OpaqueToken, Redemption, RefreshToken, Rotation, Session, StoredKey, TotpCredential,
-    UnixTime, User, UserClaims,
+    LinkToken, OpaqueToken, PushedRequest, Redemption, RefreshToken, Rotation, Session, StoredKey,
+    TotpCredential, UnixTime, User, UserClaims,
 };
 use crate::sweep::{SweepCutoffs, Swept};
 
@@ -383,6 +383,49 @@ pub trait Store: Send + Sync {
         token_hash: &[u8],
         now: UnixTime,
     ) -> impl Future<Output = Result<LinkRedemption, StoreError>> + Send;
+
+    // ----- pushed authorization requests (RFC 9126) -----
+    /// Stores a new pushed request (under the hash of its `request_uri`).
+    fn put_pushed_request(
+        &self,
+        request: &PushedRequest,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The pushed request under `uri_hash`, in any state.
+    fn pushed_request(
+        &self,
+        uri_hash: &[u8],
+    ) -> impl Future<Output = Result<Option<PushedRequest>, StoreError>> + Send;
+    /// The browser's first arrival: `UPDATE … SET continuation_hash = $c,
+    /// expires_at = $until WHERE uri_hash = $1 AND client_id = $2 AND
+    /// continuation_hash IS NULL AND used_at IS NULL AND expires_at > now`,
+    /// returning the row as updated. Only one caller ever wins, so a
+    /// `request_uri` opens once; `None` for anything else.
+    fn open_pushed_request(
+        &self,
+        uri_hash: &[u8],
+        client_id: &ClientId,
+        continuation_hash: &[u8],
+        until: UnixTime,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<Option<PushedRequest>, StoreError>> + Send;
+    /// Replaces the parameters of an opened, unspent, unexpired request
+    /// (a `prompt` value the user just satisfied); `false` if none matches.
+    fn update_pushed_request(
+        &self,
+        uri_hash: &[u8],
+        continuation_hash: &[u8],
+        params: &str,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<Found, StoreError>> + Send;
+    /// The single-use gate: `UPDATE … SET used_at = now WHERE uri_hash = $1
+    /// AND continuation_hash = $2 AND used_at IS NULL AND expires_at > now`;
+    /// `true` for the one caller that spent it.
+    fn spend_pushed_request(
+        &self,
+        uri_hash: &[u8],
+        continuation_hash: &[u8],
+        now: UnixTime,
+    ) -> impl Future<Output = Result<Found, StoreError>> + Send;
 
     // ----- login throttling -----
     /// Records one failed login for `key` (e.g. `acct:alice`, `ip:1.2.3.4`)

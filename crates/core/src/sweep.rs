@@ -3,7 +3,8 @@
 //! them; the store only compares.
 //!
 //! - Opaque tokens, revoked-`jti` records, SSO sessions, login-failure
-//!   windows and e-mailed links go at their own `expires_at` (`<= now`).
+//!   windows, e-mailed links and pushed authorization requests go at their
+//!   own `expires_at` (`<= now`).
 //! - A grant goes at its absolute `expires_at` (the client's
 //!   `refresh_token_ttl` after sign-in), with its codes and refresh tokens;
 //!   introspection already refuses its tokens from then on.
@@ -61,7 +62,7 @@ impl SweepCutoffs {
 /// The tables a sweep removes rows from, in the order it visits them
 /// (children before the grants they hang off, so what goes with a grant is
 /// counted under its own table).
-pub const SWEPT_TABLES: [&str; 10] = [
+pub const SWEPT_TABLES: [&str; 11] = [
     "opaque_tokens",
     "revoked_jtis",
     "dpop_proofs",
@@ -71,6 +72,7 @@ pub const SWEPT_TABLES: [&str; 10] = [
     "sessions",
     "login_failures",
     "link_tokens",
+    "pushed_requests",
     "audit_events",
 ];
 
@@ -86,6 +88,7 @@ pub struct Swept {
     pub sessions: u64,
     pub login_failures: u64,
     pub link_tokens: u64,
+    pub pushed_requests: u64,
     pub audit_events: u64,
     /// Short transactions (batches) the round ran.
     pub batches: u64,
@@ -93,7 +96,7 @@ pub struct Swept {
 
 impl Swept {
     /// `(table, rows removed)`, in [`SWEPT_TABLES`] order.
-    pub fn by_table(&self) -> [(&'static str, u64); 10] {
+    pub fn by_table(&self) -> [(&'static str, u64); 11] {
         let counts = [
             self.opaque_tokens,
             self.revoked_jtis,
@@ -104,9 +107,10 @@ impl Swept {
             self.sessions,
             self.login_failures,
             self.link_tokens,
+            self.pushed_requests,
             self.audit_events,
         ];
-        let mut out = [("", 0); 10];
+        let mut out = [("", 0); 11];
         for (slot, (table, n)) in out.iter_mut().zip(SWEPT_TABLES.into_iter().zip(counts)) {
             *slot = (table, n);
         }
@@ -130,6 +134,7 @@ impl Swept {
             "sessions" => &mut self.sessions,
             "login_failures" => &mut self.login_failures,
             "link_tokens" => &mut self.link_tokens,
+            "pushed_requests" => &mut self.pushed_requests,
             "audit_events" => &mut self.audit_events,
             _ => return None,
         })
@@ -162,7 +167,7 @@ mod tests {
             assert_eq!(*table, SWEPT_TABLES[i]);
             assert_eq!(*n, i as u64 + 1);
         }
-        assert_eq!(s.total(), 55);
+        assert_eq!(s.total(), 66);
         assert!(s.count_mut("users").is_none());
     }
 
@@ -180,6 +185,7 @@ mod tests {
             code_retry_grace: 0,
             require_mfa: crate::mfa::RequireMfa::IfEnrolled,
             dpop: Default::default(),
+            require_pushed_authorization_requests: false,
         };
         let c = SweepCutoffs::at(&settings, 10_000, Some(500));
         assert_eq!(c.now, 10_000);

@@ -70,6 +70,7 @@ pub async fn open(settings: &Settings) -> anyhow::Result<Opened> {
             code_retry_grace: settings.code_retry_grace,
             require_mfa: settings.require_mfa,
             dpop: settings.dpop.clone(),
+            require_pushed_authorization_requests: settings.require_pushed_authorization_requests,
         },
         features: settings.features,
         pepper,

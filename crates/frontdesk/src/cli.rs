@@ -114,6 +114,10 @@ struct ClientFields {
     /// §5.2 dpop_bound_access_tokens).
     #[arg(long = "dpop-bound-access-tokens")]
     dpop_bound_access_tokens: Option<bool>,
+    /// Accept this client's authorization requests only through the
+    /// pushed authorization request endpoint (RFC 9126 §6).
+    #[arg(long = "require-par")]
+    require_pushed_authorization_requests: Option<bool>,
 }
 
 fn parse_require_mfa(s: &str) -> Result<frontdesk_core::mfa::RequireMfa, String> {
@@ -388,6 +392,9 @@ async fn clients(o: &Opened, cmd: ClientsCmd) -> anyhow::Result<()> {
                 refresh_grace_secs: fields.refresh_grace_secs,
                 require_mfa: fields.require_mfa,
                 dpop_bound_access_tokens: fields.dpop_bound_access_tokens.unwrap_or(false),
+                require_pushed_authorization_requests: fields
+                    .require_pushed_authorization_requests
+                    .unwrap_or(false),
             };
             let new = ops::create_client(&o.core, &o.db, &BY, spec, now).await?;
             if json {
@@ -450,6 +457,7 @@ async fn clients(o: &Opened, cmd: ClientsCmd) -> anyhow::Result<()> {
                 refresh_grace_secs: fields.refresh_grace_secs,
                 require_mfa: fields.require_mfa,
                 dpop_bound_access_tokens: fields.dpop_bound_access_tokens,
+                require_pushed_authorization_requests: fields.require_pushed_authorization_requests,
             };
             let c = ops::update_client(&o.db, &BY, &client_id, patch, now).await?;
             print_json(&ops::client_view(&c))?;

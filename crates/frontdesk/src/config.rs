@@ -163,6 +163,11 @@ pub struct FileConfig {
     /// user who has set one up) or `always` (users without one set it up
     /// at their next sign-in). Clients may override it (`require_mfa`).
     pub require_mfa: Option<String>,
+    /// RFC 9126 §5: accept authorization requests only through the pushed
+    /// authorization request endpoint (`/par`); a plain `/authorize` is an
+    /// error page. Advertised in discovery. Clients may also require it
+    /// for themselves (`require_pushed_authorization_requests`). Default false.
+    pub require_pushed_authorization_requests: Option<bool>,
     /// How recent a sign-in must be to change anything on the account page
     /// (password, two-step verification, sessions, applications), seconds;
     /// an older session is asked to sign in again first. Default 300.
@@ -336,6 +341,7 @@ pub struct Settings {
     pub body_read_timeout: Duration,
     pub trusted_proxies: crate::client_addr::TrustedProxies,
     pub require_mfa: frontdesk_core::mfa::RequireMfa,
+    pub require_pushed_authorization_requests: bool,
     pub reauth_secs: i64,
     pub account_editable_claims: Vec<&'static str>,
     pub rotation: RotationPolicy,
@@ -827,6 +833,9 @@ fn validate(raw: FileConfig) -> anyhow::Result<Settings> {
             raw.trusted_proxies.as_deref().unwrap_or_default(),
         )?,
         require_mfa,
+        require_pushed_authorization_requests: raw
+            .require_pushed_authorization_requests
+            .unwrap_or(false),
         reauth_secs,
         account_editable_claims,
         rotation: RotationPolicy {

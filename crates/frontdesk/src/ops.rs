@@ -85,6 +85,7 @@ pub fn client_view(c: &Client) -> Value {
         "refresh_grace_secs": c.refresh_grace_secs,
         "require_mfa": c.require_mfa,
         "dpop_bound_access_tokens": c.dpop_bound_access_tokens,
+        "require_pushed_authorization_requests": c.require_pushed_authorization_requests,
         "secrets": c.secrets.iter().map(|s| json!({"created_at": s.created_at, "expires_at": s.expires_at})).collect::<Vec<_>>(),
         "created_at": c.created_at,
         "updated_at": c.updated_at,

@@ -293,6 +293,7 @@ fn sqlite_migrator() -> Migrator {
             "dpop",
             include_str!("../migrations/sqlite/0006_dpop.sql"),
         ),
+        (7, "par", include_str!("../migrations/sqlite/0007_par.sql")),
     ])
 }
 
@@ -327,6 +328,11 @@ fn postgres_migrator() -> Migrator {
             6,
             "dpop",
             include_str!("../migrations/postgres/0006_dpop.sql"),
+        ),
+        (
+            7,
+            "par",
+            include_str!("../migrations/postgres/0007_par.sql"),
         ),
     ])
 }

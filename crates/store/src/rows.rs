@@ -4,8 +4,8 @@
 use frontdesk_core::mfa::RequireMfa;
 use frontdesk_core::model::{
     AccessTokenFormat, AuthMethod, AuthorizationCode, Client, ClientId, ClientSecret, Consent,
-    Grant, GrantType, KeyUse, LinkPurpose, LinkToken, OpaqueToken, RefreshToken, Session,
-    StoredKey, User, UserClaims,
+    Grant, GrantType, KeyUse, LinkPurpose, LinkToken, OpaqueToken, PushedRequest, RefreshToken,
+    Session, StoredKey, User, UserClaims,
 };
 use frontdesk_core::scope::Scope;
 use frontdesk_core::store::StoreError;
@@ -34,6 +34,18 @@ pub(crate) type UserRow = (String, String, String, bool, String, i64, i64, bool,
 
 /// token_hash, purpose, sub, email, created_at, expires_at, used_at.
 pub(crate) type LinkRow = (Vec<u8>, String, String, String, i64, i64, Option<i64>);
+
+/// uri_hash, client_id, params, created_at, expires_at, continuation_hash,
+/// used_at.
+pub(crate) type PushedRow = (
+    Vec<u8>,
+    String,
+    String,
+    i64,
+    i64,
+    Option<Vec<u8>>,
+    Option<i64>,
+);
 
 /// kid, alg, key_use, encrypted_private, public_jwk, created_at,
 /// activates_at, retired_at.
@@ -186,6 +198,8 @@ struct MetadataRef<'a> {
     require_mfa: Option<RequireMfa>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     dpop_bound_access_tokens: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    require_pushed_authorization_requests: bool,
 }
 
 #[derive(Deserialize)]
@@ -215,6 +229,8 @@ struct Metadata {
     require_mfa: Option<RequireMfa>,
     #[serde(default)]
     dpop_bound_access_tokens: bool,
+    #[serde(default)]
+    require_pushed_authorization_requests: bool,
 }
 
 pub(crate) fn client_metadata(c: &Client) -> Result<String, StoreError> {
@@ -236,6 +252,7 @@ pub(crate) fn client_metadata(c: &Client) -> Result<String, StoreError> {
         refresh_grace_secs: c.refresh_grace_secs,
         require_mfa: c.require_mfa,
         dpop_bound_access_tokens: c.dpop_bound_access_tokens,
+        require_pushed_authorization_requests: c.require_pushed_authorization_requests,
     })
     .map_err(|e| StoreError::Internal(format!("encoding client metadata: {e}")))
 }
@@ -268,6 +285,7 @@ fn client_from_parts(
         refresh_grace_secs: m.refresh_grace_secs,
         require_mfa: m.require_mfa,
         dpop_bound_access_tokens: m.dpop_bound_access_tokens,
+        require_pushed_authorization_requests: m.require_pushed_authorization_requests,
         secrets: Vec::new(),
         created_at,
         updated_at,
@@ -358,6 +376,19 @@ pub(crate) fn link_from_row(row: LinkRow) -> Result<LinkToken, StoreError> {
         expires_at,
         used_at,
     })
+}
+
+pub(crate) fn pushed_from_row(row: PushedRow) -> PushedRequest {
+    let (uri_hash, client_id, params, created_at, expires_at, continuation_hash, used_at) = row;
+    PushedRequest {
+        uri_hash,
+        client_id: ClientId(client_id),
+        params,
+        created_at,
+        expires_at,
+        continuation_hash,
+        used_at,
+    }
 }
 
 pub(crate) fn key_from_row(row: KeyRow) -> Result<StoredKey, StoreError> {

@@ -6,8 +6,8 @@ use std::future::Future;
 use frontdesk_core::audit::{AuditEvent, AuditQuery};
 use frontdesk_core::model::{
     AuthorizationCode, Client, ClientId, ClientSecret, Consent, Grant, Issued, LinkPurpose,
-    LinkRedemption, LinkToken, OpaqueToken, Redemption, RefreshToken, Rotation, Session, StoredKey,
-    TotpCredential, UnixTime, User, UserClaims,
+    LinkRedemption, LinkToken, OpaqueToken, PushedRequest, Redemption, RefreshToken, Rotation,
+    Session, StoredKey, TotpCredential, UnixTime, User, UserClaims,
 };
 use frontdesk_core::store::{Found, Store, StoreError};
 use frontdesk_core::sweep::{SweepCutoffs, Swept};
@@ -18,7 +18,7 @@ use sqlx::{Database, Transaction};
 use crate::Db;
 use crate::rows::{
     self, AuditRow, ClientSecretRow, CodeGrantRow, CodeRow, ConsentRow, GrantRow, KeyRow, LinkRow,
-    RefreshGrantRow, RefreshRow, SessionRow, TokenRow, TotpRow, UserRow,
+    PushedRow, RefreshGrantRow, RefreshRow, SessionRow, TokenRow, TotpRow, UserRow,
 };
 
 /// Runs `$body` (an `async` block body that returns `Result<_, sqlx::Error>`)
@@ -264,6 +264,23 @@ const LINK_SPEND: &str = "UPDATE link_tokens SET used_at = $3 \
 const LINKS_SPEND_SUB: &str = "UPDATE link_tokens SET used_at = $3 \
      WHERE sub = $1 AND purpose = $2 AND used_at IS NULL";
 const LINKS_DELETE_SUB: &str = "DELETE FROM link_tokens WHERE sub = $1";
+
+const PUSHED_INSERT: &str = "INSERT INTO pushed_requests \
+     (uri_hash, client_id, params, created_at, expires_at, continuation_hash, used_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+const PUSHED_BY_HASH: &str = "SELECT uri_hash, client_id, params, created_at, expires_at, \
+     continuation_hash, used_at FROM pushed_requests WHERE uri_hash = $1";
+/// The first arrival ($1 hash, $2 client, $3 continuation hash, $4 new
+/// expiry, $5 now): only one caller sees the row come back.
+const PUSHED_OPEN: &str = "UPDATE pushed_requests SET continuation_hash = $3, expires_at = $4 \
+     WHERE uri_hash = $1 AND client_id = $2 AND continuation_hash IS NULL \
+     AND used_at IS NULL AND expires_at > $5 \
+     RETURNING uri_hash, client_id, params, created_at, expires_at, continuation_hash, used_at";
+const PUSHED_UPDATE: &str = "UPDATE pushed_requests SET params = $3 \
+     WHERE uri_hash = $1 AND continuation_hash = $2 AND used_at IS NULL AND expires_at > $4";
+/// The single-use gate ($1 hash, $2 continuation hash, $3 now).
+const PUSHED_SPEND: &str = "UPDATE pushed_requests SET used_at = $3 \
+     WHERE uri_hash = $1 AND continuation_hash = $2 AND used_at IS NULL AND expires_at > $3";
 
 const KEYS_ALL: &str = "SELECT kid, alg, key_use, encrypted_private, public_jwk, \
      created_at, activates_at, retired_at FROM signing_keys ORDER BY created_at, kid";
@@ -1593,6 +1610,91 @@ impl Store for Db {
             Ok(LinkOutcome::Done(user))
         })?;
         link_redemption(outcome, purpose)
+    }
+
+    // ----- pushed authorization requests -----
+
+    async fn put_pushed_request(&self, r: &PushedRequest) -> Result<(), StoreError> {
+        on_backend!(self, write, |pool| {
+            sqlx::query(PUSHED_INSERT)
+                .bind(r.uri_hash.as_slice())
+                .bind(r.client_id.as_str())
+                .bind(&r.params)
+                .bind(r.created_at)
+                .bind(r.expires_at)
+                .bind(r.continuation_hash.as_deref())
+                .bind(r.used_at)
+                .execute(pool)
+                .await
+                .map(|_| ())
+        })
+    }
+
+    async fn pushed_request(&self, uri_hash: &[u8]) -> Result<Option<PushedRequest>, StoreError> {
+        let row = on_backend!(self, read, |pool| {
+            sqlx::query_as::<_, PushedRow>(PUSHED_BY_HASH)
+                .bind(uri_hash)
+                .fetch_optional(pool)
+                .await
+        })?;
+        Ok(row.map(rows::pushed_from_row))
+    }
+
+    async fn open_pushed_request(
+        &self,
+        uri_hash: &[u8],
+        client_id: &ClientId,
+        continuation_hash: &[u8],
+        until: UnixTime,
+        now: UnixTime,
+    ) -> Result<Option<PushedRequest>, StoreError> {
+        let row = on_backend!(self, write, |pool| {
+            sqlx::query_as::<_, PushedRow>(PUSHED_OPEN)
+                .bind(uri_hash)
+                .bind(client_id.as_str())
+                .bind(continuation_hash)
+                .bind(until)
+                .bind(now)
+                .fetch_optional(pool)
+                .await
+        })?;
+        Ok(row.map(rows::pushed_from_row))
+    }
+
+    async fn update_pushed_request(
+        &self,
+        uri_hash: &[u8],
+        continuation_hash: &[u8],
+        params: &str,
+        now: UnixTime,
+    ) -> Result<Found, StoreError> {
+        on_backend!(self, write, |pool| {
+            sqlx::query(PUSHED_UPDATE)
+                .bind(uri_hash)
+                .bind(continuation_hash)
+                .bind(params)
+                .bind(now)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected() > 0)
+        })
+    }
+
+    async fn spend_pushed_request(
+        &self,
+        uri_hash: &[u8],
+        continuation_hash: &[u8],
+        now: UnixTime,
+    ) -> Result<Found, StoreError> {
+        on_backend!(self, write, |pool| {
+            sqlx::query(PUSHED_SPEND)
+                .bind(uri_hash)
+                .bind(continuation_hash)
+                .bind(now)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected() > 0)
+        })
     }
 
     // ----- login throttling -----

@@ -19,6 +19,7 @@ fn client(uris: &[&str]) -> Client {
         always_issue_refresh_token: false,
         refresh_grace_secs: None,
         require_mfa: None,
+        require_pushed_authorization_requests: false,
         access_token_ttl: 60,
         refresh_token_ttl: 60,
         secrets: vec![],

@@ -10,6 +10,7 @@ mod client_credentials;
 mod email_link;
 mod introspect;
 mod mfa;
+mod par;
 mod refresh_token;
 mod session;
 mod support;

@@ -82,6 +82,7 @@ pub fn client(core: &Core, id: &str) -> Client {
         always_issue_refresh_token: false,
         refresh_grace_secs: None,
         require_mfa: None,
+        require_pushed_authorization_requests: false,
         secrets: vec![ClientSecret {
             hash: core.pepper.hash_secret(SECRET),
             created_at: NOW - 1000,
@@ -112,6 +113,7 @@ pub async fn env_with(tweak: impl FnOnce(&mut Client)) -> Env {
             code_retry_grace: 0,
             require_mfa: frontdesk_core::mfa::RequireMfa::IfEnrolled,
             dpop: Default::default(),
+            require_pushed_authorization_requests: false,
         },
         features: Features::default(),
         pepper: Pepper::new(&[9u8; 32]),

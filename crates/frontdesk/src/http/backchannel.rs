@@ -1,7 +1,8 @@
-//! Back-channel endpoints: token (RFC 6749 §3.2), introspection (RFC 7662)
-//! and revocation (RFC 7009). Each handler is extract → call core → respond.
+//! Back-channel endpoints: token (RFC 6749 §3.2), introspection (RFC 7662),
+//! revocation (RFC 7009) and pushed authorization requests (RFC 9126). Each
+//! handler is extract → call core → respond.
 //!
-//! All three authenticate the client, so all three run under the per-peer
+//! All four authenticate the client, so all four run under the per-peer
 //! throttle of failed client authentication (`crate::throttle`): a peer over
 //! its limit is answered 429 unless its credentials verify against the
 //! record this node holds of the client, and every `invalid_client` answer
@@ -16,11 +17,12 @@ use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use frontdesk_core::audit::{Actor, Kind};
+use frontdesk_core::authorize::par;
 use frontdesk_core::client::Credentials;
 use frontdesk_core::error::{Error, ErrorCode, OAuthError};
 use frontdesk_core::params::{Params, parse_basic};
 use frontdesk_core::store::Store;
-use frontdesk_core::{client, dpop, introspect, revoke, token};
+use frontdesk_core::{client, dpop, introspect, logout, revoke, token};
 
 use super::error::{ApiError, BodyError, NO_STORE, client_auth_throttled, with_dpop_nonce};
 use crate::app::{AppState, now};
@@ -256,5 +258,46 @@ pub async fn revoke(
             (StatusCode::OK, NO_STORE).into_response()
         }
         Err(e) => failure(&app, peer, "revoke", e).await,
+    }
+}
+
+/// RFC 9126 §2: the pushed authorization request endpoint. The client
+/// authenticates as at `/token` (§2.1, public clients with their
+/// `client_id`), the request is validated as `/authorize` validates it and
+/// stored; the answer is 201 with `request_uri` and `expires_in` (§2.2),
+/// errors are §2.3's (the token endpoint's JSON shape).
+pub async fn par(
+    State(app): State<AppState>,
+    Extension(ClientAddr(peer)): Extension<ClientAddr>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let now = now();
+    let params = match form(&headers, body) {
+        Ok(p) => p,
+        Err(r) => return refused(&app, peer, "par", &headers, None, now).unwrap_or(r),
+    };
+    if let Some(r) = refused(&app, peer, "par", &headers, Some(&params), now) {
+        return r;
+    }
+    let result = async {
+        let creds = credentials(&headers, &params)?;
+        let client =
+            client::authenticate(&app.core, &app.db, &creds, &app.client_auth, now).await?;
+        let keys = app.keys();
+        let pushed = par::push(
+            &app.db,
+            &client,
+            &params,
+            |hint| logout::verify_id_token_hint(&app.core, &keys, hint, now).map(|c| c.sub),
+            now,
+        )
+        .await?;
+        Ok::<_, ApiError>(pushed)
+    }
+    .await;
+    match result {
+        Ok(pushed) => (StatusCode::CREATED, NO_STORE, axum::Json(pushed)).into_response(),
+        Err(e) => failure(&app, peer, "par", e).await,
     }
 }

@@ -9,9 +9,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
 use frontdesk_core::audit::{Actor, Kind};
+use frontdesk_core::authorize::par::{self, Resolved};
 use frontdesk_core::authorize::{
-    self, AuthorizationResponse, AuthorizeError, AuthorizeRequest, Next, REQUEST_PARAMS,
-    ResponseMode, ValidatedRedirectUri,
+    self, AuthorizationResponse, AuthorizeError, AuthorizeRequest, Next, ResponseMode,
+    ValidatedRedirectUri,
 };
 use frontdesk_core::error::{Error, ErrorCode, OAuthError};
 use frontdesk_core::login::{self, LoginCheck};
@@ -51,25 +52,13 @@ pub(crate) fn see_other(location: &str) -> Response {
     r
 }
 
-/// The authorization request's own parameters, re-encoded: what the login
-/// and consent forms carry, and the only thing they ever send the browser
-/// back to (a relative `/authorize?…`, so never an open redirect). `drop`
-/// removes one `prompt` value that has just been satisfied.
+/// The authorization request's own parameters, re-encoded
+/// (`authorize::encode_request`): what the login and consent forms carry,
+/// and the only thing they ever send the browser back to (a relative
+/// `/authorize?…`, so never an open redirect). For a pushed request that
+/// is its reference and continuation only ([`Resolved::carried`]).
 pub(super) fn request_query(params: &Params, drop_prompt: Option<&str>) -> String {
-    let mut out = form_urlencoded::Serializer::new(String::new());
-    for name in REQUEST_PARAMS {
-        for v in params.get_all(name) {
-            if *name == "prompt" {
-                let kept: Vec<&str> = v.split(' ').filter(|p| Some(*p) != drop_prompt).collect();
-                if !kept.is_empty() {
-                    out.append_pair(name, &kept.join(" "));
-                }
-            } else {
-                out.append_pair(name, v);
-            }
-        }
-    }
-    out.finish()
+    authorize::encode_request(params, drop_prompt)
 }
 
 /// Delivers an authorization response (success or error) to the client.
@@ -118,8 +107,19 @@ fn redirect_error(
 
 /// A failure after the request was validated: back to the client with
 /// `server_error` / `temporarily_unavailable` (SECURITY.md §5.5).
-fn redirect_core_error(app: &AppState, req: &AuthorizeRequest, e: Error) -> Response {
-    let error = match e {
+async fn redirect_core_error(
+    app: &AppState,
+    resolved: &Resolved,
+    req: &AuthorizeRequest,
+    e: Error,
+    now: UnixTime,
+) -> Response {
+    finish_with_error(app, resolved, req, &failure(e), now).await
+}
+
+/// The error a client is told of a failure of ours (SECURITY.md §5.5).
+fn failure(e: Error) -> OAuthError {
+    match e {
         Error::OAuth(o) => o,
         Error::Unavailable(d) => {
             tracing::warn!(detail = %d, "store unavailable during authorization");
@@ -132,13 +132,27 @@ fn redirect_core_error(app: &AppState, req: &AuthorizeRequest, e: Error) -> Resp
             tracing::error!(detail = %d, "internal error during authorization");
             OAuthError::new(ErrorCode::ServerError, "internal server error")
         }
-    };
+    }
+}
+
+/// An error response of a validated request, to its client. A pushed
+/// request is spent first: the response is its one answer (RFC 9126 §4).
+async fn finish_with_error(
+    app: &AppState,
+    resolved: &Resolved,
+    req: &AuthorizeRequest,
+    e: &OAuthError,
+    now: UnixTime,
+) -> Response {
+    if let Err(e) = par::spend(&app.db, resolved, now).await {
+        return authorize_error(app, e);
+    }
     redirect_error(
         app,
         &req.redirect_uri,
         req.response_mode,
         req.state.as_deref(),
-        &error,
+        e,
     )
 }
 
@@ -188,15 +202,21 @@ pub(super) fn authorize_error(app: &AppState, e: AuthorizeError) -> Response {
     }
 }
 
+/// The request the browser presents, from its query or form — or the
+/// pushed request it names (RFC 9126 §4) —, validated, with its source.
 pub(super) async fn validate(
     app: &AppState,
     params: &Params,
     now: UnixTime,
-) -> Result<AuthorizeRequest, AuthorizeError> {
+) -> Result<(AuthorizeRequest, Resolved), AuthorizeError> {
     let keys = app.keys();
-    authorize::validate(&app.db, params, |hint| {
-        logout::verify_id_token_hint(&app.core, &keys, hint, now).map(|c| c.sub)
-    })
+    par::validate_resolved(
+        &app.core,
+        &app.db,
+        params,
+        |hint| logout::verify_id_token_hint(&app.core, &keys, hint, now).map(|c| c.sub),
+        now,
+    )
     .await
 }
 
@@ -241,19 +261,25 @@ pub async fn authorize_post(
 
 async fn authorize(app: AppState, jar: CookieJar, params: Params) -> Response {
     let now = now();
-    let req = match validate(&app, &params, now).await {
+    let (req, resolved) = match validate(&app, &params, now).await {
         Ok(r) => r,
         Err(e) => return authorize_error(&app, e),
     };
+    // A pushed request just opened: on to its continuation URL, so that
+    // the `request_uri` (used up now) is not what a reload repeats.
+    if resolved.pushed().is_some_and(|c| c.opened_now) {
+        return see_other(&format!("/authorize?{}", resolved.carried()));
+    }
     note_repeats(&app, &req);
+    let carried = resolved.carried();
     let session = match current_session(&app, &jar, now).await {
         Ok(s) => s,
-        Err(e) => return redirect_core_error(&app, &req, e),
+        Err(e) => return redirect_core_error(&app, &resolved, &req, e, now).await,
     };
     let consent = match &session {
         Some((s, _)) => match app.db.consent(&s.sub, &req.client.client_id).await {
             Ok(c) => c,
-            Err(e) => return redirect_core_error(&app, &req, e.into()),
+            Err(e) => return redirect_core_error(&app, &resolved, &req, e.into(), now).await,
         },
         None => None,
     };
@@ -265,22 +291,14 @@ async fn authorize(app: AppState, jar: CookieJar, params: Params) -> Response {
         policy,
         now,
     ) {
-        Err(e) => redirect_error(
-            &app,
-            &req.redirect_uri,
-            req.response_mode,
-            req.state.as_deref(),
-            &e,
-        ),
-        Ok(Next::Login) => see_other(&format!("/login?{}", request_query(&params, None))),
-        Ok(Next::SecondFactor | Next::EnrolSecondFactor) => see_other(&format!(
-            "{}?{}",
-            super::mfa::PATH,
-            request_query(&params, None)
-        )),
+        Err(e) => finish_with_error(&app, &resolved, &req, &e, now).await,
+        Ok(Next::Login) => see_other(&format!("/login?{carried}")),
+        Ok(Next::SecondFactor | Next::EnrolSecondFactor) => {
+            see_other(&format!("{}?{carried}", super::mfa::PATH))
+        }
         Ok(Next::Consent(scope)) => {
             let Some((_, user)) = session else {
-                return see_other(&format!("/login?{}", request_query(&params, None)));
+                return see_other(&format!("/login?{carried}"));
             };
             let (jar, csrf) = ensure_csrf(&app.web.pages, &app.core.pepper, jar);
             let scopes: Vec<String> = scope.iter().map(pages::describe_scope).collect();
@@ -292,24 +310,35 @@ async fn authorize(app: AppState, jar: CookieJar, params: Params) -> Response {
                     scopes => scopes,
                     username => user.username,
                     csrf => csrf,
-                    request => request_query(&params, None),
+                    request => carried,
                 },
             );
             (jar, page).into_response()
         }
         Ok(Next::Issue) => {
             let Some((s, _)) = session else {
-                return see_other(&format!("/login?{}", request_query(&params, None)));
+                return see_other(&format!("/login?{carried}"));
             };
             // The account page's "last seen", written at most every few minutes.
             if session::touch_due(&s, now)
                 && let Err(e) = app.db.touch_session(&s.sid, now).await
             {
-                return redirect_core_error(&app, &req, e.into());
+                return redirect_core_error(&app, &resolved, &req, e.into(), now).await;
+            }
+            // A pushed request is spent by the code it ends in (RFC 9126 §4).
+            if let Err(e) = par::spend(&app.db, &resolved, now).await {
+                return authorize_error(&app, e);
             }
             match authorize::issue_code(&app.core, &app.db, &req, &s, now).await {
                 Ok(AuthorizationResponse { to, mode, params }) => deliver(&app, &to, mode, &params),
-                Err(e) => redirect_core_error(&app, &req, e),
+                // Spent already: the error is its one answer.
+                Err(e) => redirect_error(
+                    &app,
+                    &req.redirect_uri,
+                    req.response_mode,
+                    req.state.as_deref(),
+                    &failure(e),
+                ),
             }
         }
     }
@@ -395,7 +424,7 @@ pub async fn login_get(
         return login_page(&app, jar, StatusCode::OK, None, "", next, "", None);
     }
     // Only a valid authorization request gets a login page that names its client.
-    let req = match validate(&app, &params, now).await {
+    let (req, resolved) = match validate(&app, &params, now).await {
         Ok(r) => r,
         Err(e) => return authorize_error(&app, e),
     };
@@ -405,7 +434,7 @@ pub async fn login_get(
         jar,
         StatusCode::OK,
         Some(&req.client.client_name),
-        &request_query(&params, None),
+        &resolved.carried(),
         "",
         &hint,
         None,
@@ -437,19 +466,22 @@ pub async fn login_post(
         Ok(p) => p,
         Err(e) => return show(&app, e.into()),
     };
-    let req = if params.get("client_id").is_some() {
+    let (req, resolved) = if params.get("client_id").is_some() {
         match validate(&app, &params, now).await {
-            Ok(r) => Some(r),
+            Ok((r, resolved)) => (Some(r), Some(resolved)),
             Err(e) => return authorize_error(&app, e),
         }
     } else {
-        None
+        (None, None)
     };
     let client_name = req.as_ref().map(|r| r.client.client_name.clone());
     let next = if req.is_some() { "" } else { login_next(&form) };
     let username = form.get("username").unwrap_or_default().trim().to_owned();
     let password = form.get("password").unwrap_or_default().to_owned();
-    let request = request_query(&params, None);
+    let request = match &resolved {
+        Some(r) => r.carried(),
+        None => request_query(&params, None),
+    };
 
     let checked = login::check_password(
         &app.db,
@@ -545,12 +577,12 @@ pub async fn login_post(
                     .pages
                     .cookie(SESSION_COOKIE, started.cookie, max_age),
             );
-            let next = if req.is_some() {
+            let next = if let Some(resolved) = &resolved {
                 // The login just happened: `prompt=login` is satisfied.
-                see_other(&format!(
-                    "/authorize?{}",
-                    request_query(&params, Some("login"))
-                ))
+                match par::satisfied(&app.db, resolved, "login", now).await {
+                    Ok(q) => see_other(&format!("/authorize?{q}")),
+                    Err(e) => authorize_error(&app, e),
+                }
             } else if next == "account" {
                 see_other(super::account::PATH)
             } else {
@@ -588,32 +620,26 @@ pub async fn consent_post(
         Ok(p) => p,
         Err(e) => return show(&app, e.into()),
     };
-    let req = match validate(&app, &params, now).await {
+    let (req, resolved) = match validate(&app, &params, now).await {
         Ok(r) => r,
         Err(e) => return authorize_error(&app, e),
     };
     let session = match current_session(&app, &jar, now).await {
         Ok(Some(s)) => s,
-        Ok(None) => return see_other(&format!("/authorize?{}", request_query(&params, None))),
-        Err(e) => return redirect_core_error(&app, &req, e),
+        Ok(None) => return see_other(&format!("/authorize?{}", resolved.carried())),
+        Err(e) => return redirect_core_error(&app, &resolved, &req, e, now).await,
     };
     match form.get("decision") {
         Some("approve") => {}
         Some("deny") => {
             let e = OAuthError::new(ErrorCode::AccessDenied, "the user denied the request");
-            return redirect_error(
-                &app,
-                &req.redirect_uri,
-                req.response_mode,
-                req.state.as_deref(),
-                &e,
-            );
+            return finish_with_error(&app, &resolved, &req, &e, now).await;
         }
         _ => return show(&app, OAuthError::invalid_request("missing decision").into()),
     }
     let previous = match app.db.consent(&session.0.sub, &req.client.client_id).await {
         Ok(c) => c,
-        Err(e) => return redirect_core_error(&app, &req, e.into()),
+        Err(e) => return redirect_core_error(&app, &resolved, &req, e.into(), now).await,
     };
     if let Err(e) = authorize::remember_consent(
         &app.db,
@@ -625,7 +651,7 @@ pub async fn consent_post(
     )
     .await
     {
-        return redirect_core_error(&app, &req, e);
+        return redirect_core_error(&app, &resolved, &req, e, now).await;
     }
     let e = crate::audit::event(Kind::ConsentGrant, now)
         .actor(&Actor::User(session.0.sub.clone()))
@@ -633,10 +659,10 @@ pub async fn consent_post(
         .client(&req.client.client_id)
         .scope(&req.scope.to_string());
     crate::audit::record(&app.db, e).await;
-    see_other(&format!(
-        "/authorize?{}",
-        request_query(&params, Some("consent"))
-    ))
+    match par::satisfied(&app.db, &resolved, "consent", now).await {
+        Ok(q) => see_other(&format!("/authorize?{q}")),
+        Err(e) => authorize_error(&app, e),
+    }
 }
 
 // ----- /logout -----

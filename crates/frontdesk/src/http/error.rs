@@ -63,6 +63,7 @@ fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::InteractionRequired
         | ErrorCode::RequestNotSupported
         | ErrorCode::RequestUriNotSupported
+        | ErrorCode::InvalidRequestUri
         | ErrorCode::InvalidGrant
         | ErrorCode::UnauthorizedClient
         | ErrorCode::UnsupportedGrantType

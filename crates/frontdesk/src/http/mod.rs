@@ -72,6 +72,7 @@ pub fn router(app: AppState, metrics: bool) -> Router {
                 post(account::end_other_sessions),
             )
             .route(paths::CONSENT, post(browser::consent_post))
+            .route(paths::PAR, post(backchannel::par))
             .route(
                 paths::LOGOUT,
                 get(browser::logout_get).post(browser::logout_post),

@@ -26,6 +26,7 @@ mod nginx;
 mod nodes;
 mod oidc_interop;
 mod outage;
+mod par;
 mod real_browser;
 mod resource;
 mod security_authorize;

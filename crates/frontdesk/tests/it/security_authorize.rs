@@ -368,16 +368,34 @@ async fn r4_errors_redirect_only_to_registered_uri_http(s: &Server) {
                 ("request", "eyJhbGciOiJub25lIn0.e30."),
                 "request_not_supported",
             ),
-            (
-                ("request_uri", "https://evil.example/r"),
-                "request_uri_not_supported",
-            ),
             (("resource", "https://evil.example/"), "invalid_target"),
             (("id_token_hint", "not-a-jwt"), "invalid_request"),
         ] {
             let r = raw_get(s, &authz(s, &params(client, cb, &challenge, &[over]))).await;
             assert_error_redirect(s, &r, cb, error, Some("st-123"));
         }
+        // A request_uri names a pushed request (RFC 9126 §4), whose own
+        // parameters are the only ones that count: one that is not ours is
+        // an error page, since nothing in the query is trusted then.
+        let r = raw_get(
+            s,
+            &authz(
+                s,
+                &params(
+                    client,
+                    cb,
+                    &challenge,
+                    &[("request_uri", "https://evil.example/r")],
+                ),
+            ),
+        )
+        .await;
+        assert_error_page(
+            r,
+            "request_uri must come from the pushed authorization request endpoint of this server",
+            "a foreign request_uri",
+        )
+        .await;
     }
     // Descriptions are exact too.
     let r = raw_get(

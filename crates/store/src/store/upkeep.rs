@@ -63,12 +63,14 @@ const LOGIN_FAILURES: &str = "DELETE FROM login_failures WHERE key IN \
      (SELECT key FROM login_failures WHERE expires_at <= $1 LIMIT $2)";
 const LINKS: &str = "DELETE FROM link_tokens WHERE token_hash IN \
      (SELECT token_hash FROM link_tokens WHERE expires_at <= $1 LIMIT $2)";
+const PUSHED: &str = "DELETE FROM pushed_requests WHERE uri_hash IN \
+     (SELECT uri_hash FROM pushed_requests WHERE expires_at <= $1 LIMIT $2)";
 /// Strictly before the cutoff, as `Store::purge_audit`.
 const AUDIT: &str = "DELETE FROM audit_events WHERE id IN \
      (SELECT id FROM audit_events WHERE at < $1 LIMIT $2)";
 
 /// Exact counts, for SQLite and for small PostgreSQL tables.
-const COUNTS: [(&str, &str); 10] = [
+const COUNTS: [(&str, &str); 11] = [
     ("opaque_tokens", "SELECT COUNT(*) FROM opaque_tokens"),
     ("revoked_jtis", "SELECT COUNT(*) FROM revoked_jtis"),
     ("dpop_proofs", "SELECT COUNT(*) FROM dpop_proofs"),
@@ -81,6 +83,7 @@ const COUNTS: [(&str, &str); 10] = [
     ("sessions", "SELECT COUNT(*) FROM sessions"),
     ("login_failures", "SELECT COUNT(*) FROM login_failures"),
     ("link_tokens", "SELECT COUNT(*) FROM link_tokens"),
+    ("pushed_requests", "SELECT COUNT(*) FROM pushed_requests"),
     ("audit_events", "SELECT COUNT(*) FROM audit_events"),
 ];
 /// PostgreSQL's estimate of a table's rows (`pg_class.reltuples`, as of
@@ -103,7 +106,7 @@ macro_rules! sweep_round {
         let mut swept = Swept::default();
         // (table, statement, cutoff); the children of expired grants go
         // before the grants.
-        let plain: [(&'static str, &'static str, Option<i64>); 10] = [
+        let plain: [(&'static str, &'static str, Option<i64>); 11] = [
             ("opaque_tokens", OPAQUE, Some(at.now)),
             ("revoked_jtis", JTIS, Some(at.now)),
             ("dpop_proofs", DPOP_PROOFS, Some(at.now)),
@@ -113,6 +116,7 @@ macro_rules! sweep_round {
             ("sessions", SESSIONS, Some(at.now)),
             ("login_failures", LOGIN_FAILURES, Some(at.now)),
             ("link_tokens", LINKS, Some(at.now)),
+            ("pushed_requests", PUSHED, Some(at.now)),
             ("audit_events", AUDIT, at.audit_before),
         ];
         for (table, sql, cutoff) in plain {

@@ -96,6 +96,7 @@ pub fn client(id: &str) -> Client {
         always_issue_refresh_token: true,
         refresh_grace_secs: None,
         require_mfa: None,
+        require_pushed_authorization_requests: false,
         secrets: vec![secret(1, NOW - 100, None)],
         created_at: NOW - 100,
         updated_at: NOW - 100,

@@ -7,7 +7,8 @@ use std::time::Duration;
 use frontdesk_core::audit::{AuditEvent, AuditQuery, Kind};
 use frontdesk_core::keys::first_keys_needed;
 use frontdesk_core::model::{
-    AuthorizationCode, KeyUse, LinkPurpose, LinkToken, OpaqueToken, Redemption, StoredKey,
+    AuthorizationCode, ClientId, KeyUse, LinkPurpose, LinkToken, OpaqueToken, PushedRequest,
+    Redemption, StoredKey,
 };
 use frontdesk_core::store::Store;
 use frontdesk_core::sweep::{SWEPT_TABLES, SweepCutoffs, Swept};
@@ -61,6 +62,18 @@ fn link(i: u32, expires_at: i64) -> LinkToken {
     }
 }
 
+fn pushed(i: u32, expires_at: i64) -> PushedRequest {
+    PushedRequest {
+        uri_hash: format!("{i:032}").into_bytes(),
+        client_id: ClientId("c".to_owned()),
+        params: "client_id=c".to_owned(),
+        created_at: expires_at - 60,
+        expires_at,
+        continuation_hash: None,
+        used_at: None,
+    }
+}
+
 /// `expired` rows and 2 live ones in every table without grants; a batch
 /// of 5 takes several transactions per table, and takes exactly the expired.
 async fn sweep_in_batches_keeps_what_is_live(db: &Db) {
@@ -88,6 +101,7 @@ async fn sweep_in_batches_keeps_what_is_live(db: &Db) {
             .await
             .unwrap();
         db.put_link_token(&link(i, gone_at)).await.unwrap();
+        db.put_pushed_request(&pushed(i, gone_at)).await.unwrap();
         // Audit: kept while at >= now - 50.
         let at = if live {
             NOW - 50
@@ -113,10 +127,11 @@ async fn sweep_in_batches_keeps_what_is_live(db: &Db) {
             sessions: n,
             login_failures: n,
             link_tokens: n,
+            pushed_requests: n,
             audit_events: n,
-            // 23 rows in batches of 5: 5 statements for each of the seven
+            // 23 rows in batches of 5: 5 statements for each of the eight
             // tables, one that finds nothing for each of the other five.
-            batches: 7 * 5 + 5,
+            batches: 8 * 5 + 5,
         }
     );
     for i in expired..expired + 2 {
@@ -133,6 +148,7 @@ async fn sweep_in_batches_keeps_what_is_live(db: &Db) {
         assert!(db.link_token(&hash).await.unwrap().is_some());
         // A live proof is still remembered: a replay.
         assert!(!db.use_dpop_proof(&hash, NOW + 1, NOW).await.unwrap());
+        assert!(db.pushed_request(&hash).await.unwrap().is_some());
     }
     for i in [0, expired - 1] {
         let hash = format!("{i:032}").into_bytes();
@@ -140,6 +156,7 @@ async fn sweep_in_batches_keeps_what_is_live(db: &Db) {
         assert!(!db.is_jti_revoked(&format!("jti-{i}")).await.unwrap());
         assert_eq!(db.session(&hash).await.unwrap(), None);
         assert_eq!(db.link_token(&hash).await.unwrap(), None);
+        assert_eq!(db.pushed_request(&hash).await.unwrap(), None);
     }
     let events = db
         .audit_events(&AuditQuery {
@@ -152,7 +169,7 @@ async fn sweep_in_batches_keeps_what_is_live(db: &Db) {
     // Nothing left to do: one empty batch per table.
     let again = sweep(db, NOW, 5).await;
     assert_eq!(again.total(), 0);
-    assert_eq!(again.batches, 12);
+    assert_eq!(again.batches, 13);
     // Without an audit cutoff the audit table is not visited.
     let keep_audit = SweepCutoffs {
         audit_before: None,

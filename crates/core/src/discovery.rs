@@ -30,7 +30,7 @@ pub fn metadata(core: &Core) -> Value {
         m.insert(
             "token_endpoint_auth_methods_supported".into(),
             json!(methods),
-        );        // RFC 9449 §5.1: the algorithms DPoP proofs may be signed with.
+        ); // RFC 9449 §5.1: the algorithms DPoP proofs may be signed with.
         let algs: Vec<&str> = core
             .settings
             .dpop

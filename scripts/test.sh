@@ -71,15 +71,18 @@ else
   echo "DPoP script test (joserfc): SKIPPED (python3 -m pip install joserfc)"
 fi
 
-# Interop with an OpenID Certified RP library (openid-client, Node.js).
-if command -v npm >/dev/null 2>&1 && [ ! -d interop/node/node_modules/openid-client ]; then
+# Interop with an OpenID Certified RP library (openid-client, Node.js) and
+# a DPoP client (oauth4webapi).
+if command -v npm >/dev/null 2>&1 &&
+  { [ ! -d interop/node/node_modules/openid-client ] || [ ! -d interop/node/node_modules/oauth4webapi ]; }; then
   npm ci --prefix interop/node --no-audit --no-fund --loglevel=error >/dev/null 2>&1 ||
     echo "warning: npm ci in interop/node failed" >&2
 fi
-if [ -d interop/node/node_modules/openid-client ] && command -v node >/dev/null 2>&1; then
-  echo "Node interop test (openid-client): on"
+if [ -d interop/node/node_modules/openid-client ] && [ -d interop/node/node_modules/oauth4webapi ] &&
+  command -v node >/dev/null 2>&1; then
+  echo "Node interop tests (openid-client, oauth4webapi DPoP): on"
 else
-  echo "Node interop test (openid-client): SKIPPED (needs Node.js and npm ci in interop/node)"
+  echo "Node interop tests (openid-client, oauth4webapi DPoP): SKIPPED (needs Node.js and npm ci in interop/node)"
 fi
 
 log=$(mktemp)

@@ -140,15 +140,15 @@ async fn token_response(
     body: Result<Bytes, BytesRejection>,
     now: i64,
 ) -> Response {
-    let params = match form(&headers, body) {
+    let params = match form(headers, body) {
         Ok(p) => p,
-        Err(r) => return refused(&app, peer, "token", &headers, None, now).unwrap_or(r),
+        Err(r) => return refused(app, peer, "token", headers, None, now).unwrap_or(r),
     };
-    if let Some(r) = refused(&app, peer, "token", &headers, Some(&params), now) {
+    if let Some(r) = refused(app, peer, "token", headers, Some(&params), now) {
         return r;
     }
     let result = async {
-        let creds = credentials(&headers, &params)?;
+        let creds = credentials(headers, &params)?;
         // Only for the metric's label: no allocation when metrics are off.
         let client_id = crate::telemetry::enabled()
             .then(|| client::lookup_id(&creds))
@@ -178,7 +178,7 @@ async fn token_response(
             {
                 crate::audit::record(&app.db, crate::audit::incident(incident, now)).await;
             }
-            failure(&app, peer, "token", e).await
+            failure(app, peer, "token", e).await
         }
     }
 }

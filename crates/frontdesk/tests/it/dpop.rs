@@ -376,6 +376,7 @@ async fn userinfo_takes_a_bound_token_only_with_its_proof(s: &Server) {
         )
     };
     let thief = key(Algorithm::ES256);
+    #[allow(clippy::type_complexity)]
     let cases: Vec<(&str, String, Vec<String>, &str, &str, String)> = vec![
         (
             "replayed proof",

@@ -252,6 +252,10 @@ pub async fn run(data_dir: Option<&Path>, args: DemoAllArgs) -> anyhow::Result<E
                 format!("{rp}/callback"),
                 s("--gateway"),
                 s(gateway),
+                // The app's tokens are DPoP-bound; until the gateway's
+                // routes verify DPoP proofs (`require_dpop`, issue 16 item
+                // 2), it is sent to the gateway as Bearer.
+                s("--gateway-dpop=false"),
             ],
         ),
     ];

@@ -379,7 +379,10 @@ async fn without_dpop_the_rp_holds_bearer_tokens(dir: tempfile::TempDir, db: Dat
     let body = &profile.page.body;
     assert!(body.contains("Access token: <code>Bearer</code>"), "{body}");
     assert!(!body.contains("DPoP key of this session"), "{body}");
-    assert!(!body.contains("class=\"error\""), "userinfo answered: {body}");
+    assert!(
+        !body.contains("class=\"error\""),
+        "userinfo answered: {body}"
+    );
     assert!(refreshes(body) >= 1, "{body}");
 }
 both!(with_db without_dpop_the_rp_holds_bearer_tokens);

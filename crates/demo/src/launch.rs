@@ -124,6 +124,8 @@ upstream = "http://{api}"
 audience = "https://photos.example.com"
 scopes = ["photos:read"]
 mode = "local"
+# The app's tokens are DPoP-bound (RFC 9449): this route takes nothing else.
+require_dpop = true
 "#,
         g = a.gateway.trim_start_matches("http://"),
         issuer = a.issuer,

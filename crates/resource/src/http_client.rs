@@ -55,6 +55,12 @@ pub struct Answer {
     pub body: Vec<u8>,
     /// `Cache-Control: max-age`, if the answer had one.
     pub max_age: Option<Duration>,
+    /// The `DPoP-Nonce` header (RFC 9449 §8), if the answer had one (the
+    /// last one when it had several).
+    pub dpop_nonce: Option<String>,
+    /// Every `WWW-Authenticate` header value, in order (RFC 9110 §11.6.1),
+    /// for a client that reads a resource's DPoP challenge (RFC 9449 §7.1, §9).
+    pub www_authenticate: Vec<String>,
 }
 
 impl Answer {
@@ -163,6 +169,26 @@ impl HttpClient {
         self.send(req).await
     }
 
+    /// GET `url` with `authorization` as the whole `Authorization` value
+    /// (e.g. `DPoP <token>`, RFC 9449 §7.1) and `dpop` as the `DPoP` header
+    /// (a proof, RFC 9449 §4.1), each when given; read the answer, whatever
+    /// its status.
+    ///
+    /// # Errors
+    /// [`FetchError::Transport`] or [`FetchError::TooLarge`].
+    pub async fn get_with(
+        &self,
+        url: &str,
+        authorization: Option<&str>,
+        dpop: Option<&str>,
+    ) -> Result<Answer, FetchError> {
+        let req = self
+            .inner
+            .get(url)
+            .header(http::header::ACCEPT, "application/json");
+        self.send(with_headers(req, authorization, dpop)).await
+    }
+
     /// POST `form` (`application/x-www-form-urlencoded`) to `url`, with
     /// `authorization` as the `Authorization` header when given (see
     /// [`basic_authorization`]), and read the answer, whatever its status.
@@ -175,10 +201,25 @@ impl HttpClient {
         authorization: Option<&str>,
         form: &[(&str, &str)],
     ) -> Result<Answer, FetchError> {
+        self.post_form_with(url, authorization, None, form).await
+    }
+
+    /// [`HttpClient::post_form`] with a `DPoP` proof header (RFC 9449 §4.1,
+    /// §5) when `dpop` is given.
+    ///
+    /// # Errors
+    /// [`FetchError::Transport`] or [`FetchError::TooLarge`].
+    pub async fn post_form_with(
+        &self,
+        url: &str,
+        authorization: Option<&str>,
+        dpop: Option<&str>,
+        form: &[(&str, &str)],
+    ) -> Result<Answer, FetchError> {
         let body = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form)
             .finish();
-        let mut req = self
+        let req = self
             .inner
             .post(url)
             .header(
@@ -187,10 +228,7 @@ impl HttpClient {
             )
             .header(http::header::ACCEPT, "application/json")
             .body(body);
-        if let Some(a) = authorization {
-            req = req.header(http::header::AUTHORIZATION, a);
-        }
-        self.send(req).await
+        self.send(with_headers(req, authorization, dpop)).await
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<Answer, FetchError> {
@@ -199,6 +237,20 @@ impl HttpClient {
             .await
             .map_err(|e| FetchError::Transport(e.to_string()))?;
         let status = res.status().as_u16();
+        let dpop_nonce = res
+            .headers()
+            .get_all(frontdesk_jose::dpop::NONCE_HEADER)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .next_back()
+            .map(str::to_owned);
+        let www_authenticate = res
+            .headers()
+            .get_all(http::header::WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .collect();
         let max_age = res
             .headers()
             .get_all(http::header::CACHE_CONTROL)
@@ -226,8 +278,25 @@ impl HttpClient {
             status,
             body,
             max_age,
+            dpop_nonce,
+            www_authenticate,
         })
     }
+}
+
+/// The `Authorization` and `DPoP` headers of a request, each when given.
+fn with_headers(
+    mut req: reqwest::RequestBuilder,
+    authorization: Option<&str>,
+    dpop: Option<&str>,
+) -> reqwest::RequestBuilder {
+    if let Some(a) = authorization {
+        req = req.header(http::header::AUTHORIZATION, a);
+    }
+    if let Some(p) = dpop {
+        req = req.header(frontdesk_jose::dpop::HEADER, p);
+    }
+    req
 }
 
 /// The freshness lifetime from one `Cache-Control` header value (RFC 9111

@@ -5,6 +5,7 @@ use frontdesk_resource::{FetchError, basic_authorization};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::dpop::{DpopKey, is_dpop, token_endpoint_nonce};
 use crate::error::RpError;
 use crate::provider::Provider;
 
@@ -121,12 +122,52 @@ struct OAuthError {
 pub struct Client {
     provider: Provider,
     auth: ClientAuth,
+    /// The proof key of this client's token requests (RFC 9449 §5), if it
+    /// uses DPoP.
+    dpop: Option<DpopKey>,
+    /// Refuse a Bearer answer to a DPoP request ([`Client::requiring_dpop`]).
+    require_dpop: bool,
 }
 
 impl Client {
     #[must_use]
     pub fn new(provider: Provider, auth: ClientAuth) -> Client {
-        Client { provider, auth }
+        Client {
+            provider,
+            auth,
+            dpop: None,
+            require_dpop: false,
+        }
+    }
+
+    /// This client with DPoP (RFC 9449): every token request (code
+    /// exchange, refresh, any grant through [`Client::token`]) carries a
+    /// proof of `key`, a `use_dpop_nonce` answer is retried once with the
+    /// server's nonce (§8), and the answer may be a `DPoP` token.
+    ///
+    /// RFC 9449 §5 lets the server answer a proof with a Bearer token
+    /// anyway ("token_type … Bearer": it does not bind tokens for this
+    /// client or resource); such a client then uses the token as Bearer,
+    /// which [`crate::dpop::get_resource`] does by its `token_type`. To
+    /// refuse that instead, add [`Client::requiring_dpop`].
+    #[must_use]
+    pub fn with_dpop(mut self, key: DpopKey) -> Client {
+        self.dpop = Some(key);
+        self
+    }
+
+    /// With DPoP, a Bearer answer is [`RpError::NotDpop`] instead of a
+    /// token (for clients that must never hold an unbound token).
+    #[must_use]
+    pub fn requiring_dpop(mut self) -> Client {
+        self.require_dpop = true;
+        self
+    }
+
+    /// The proof key of this client's token requests, if it uses DPoP.
+    #[must_use]
+    pub fn dpop_key(&self) -> Option<&DpopKey> {
+        self.dpop.as_ref()
     }
 
     #[must_use]
@@ -172,22 +213,55 @@ impl Client {
     }
 
     /// POSTs `form` to the token endpoint and checks the answer's shape
-    /// (RFC 6749 §5.1): a Bearer access token.
+    /// (RFC 6749 §5.1): a Bearer access token, or with
+    /// [`Client::with_dpop`] a `DPoP` one (RFC 9449 §5; `token_type` is
+    /// case-insensitive, RFC 6749 §5.1) — or Bearer unless
+    /// [`Client::requiring_dpop`].
+    ///
+    /// With DPoP, the request carries a fresh proof; a 400 `use_dpop_nonce`
+    /// with a `DPoP-Nonce` header is retried once with a proof of that
+    /// nonce, and every `DPoP-Nonce` the endpoint sends is remembered for
+    /// the next request (RFC 9449 §8).
     ///
     /// # Errors
     /// [`RpError::Refused`] with the OAuth error code, or a transport,
-    /// status or format error; [`RpError::NotBearer`].
+    /// status or format error; [`RpError::NotBearer`], [`RpError::NotDpop`];
+    /// [`RpError::Proof`] when no proof can be made.
     pub async fn token(&self, form: &[(&str, &str)]) -> Result<TokenResponse, RpError> {
-        let endpoint = self.provider.token_endpoint().to_owned();
-        let raw = self.post(&endpoint, "token endpoint", form).await?;
-        let t: TokenResponse = serde_json::from_value(raw).map_err(|e| RpError::Malformed {
-            endpoint: "token endpoint",
+        const ENDPOINT: &str = "token endpoint";
+        let url = self.provider.token_endpoint().to_owned();
+        let mut retried = false;
+        let answer = loop {
+            let proof = match &self.dpop {
+                Some(key) => Some(key.proof("POST", &url, None)?),
+                None => None,
+            };
+            let answer = self.send(&url, ENDPOINT, proof.as_deref(), form).await?;
+            if let Some(key) = &self.dpop {
+                key.note_answer(&url, &answer);
+                if !retried && token_endpoint_nonce(&answer).is_some() {
+                    retried = true;
+                    continue;
+                }
+            }
+            break answer;
+        };
+        if answer.status != 200 {
+            return Err(refusal(ENDPOINT, &answer));
+        }
+        let t: TokenResponse = answer.json().map_err(|e: FetchError| RpError::Malformed {
+            endpoint: ENDPOINT,
             detail: e.to_string(),
         })?;
-        if !t.token_type.eq_ignore_ascii_case("bearer") {
-            return Err(RpError::NotBearer(t.token_type));
+        let bearer = t.token_type.eq_ignore_ascii_case("bearer");
+        match (&self.dpop, self.require_dpop) {
+            (None, _) if !bearer => Err(RpError::NotBearer(t.token_type)),
+            (Some(_), _) if !bearer && !is_dpop(&t.token_type) => {
+                Err(RpError::NotDpop(t.token_type))
+            }
+            (Some(_), true) if bearer => Err(RpError::NotDpop(t.token_type)),
+            _ => Ok(t),
         }
-        Ok(t)
     }
 
     /// RFC 7662 §2.1: asks the introspection endpoint about `token`; the
@@ -227,7 +301,9 @@ impl Client {
         if let Some(h) = hint {
             form.push(("token_type_hint", h));
         }
-        let answer = self.send(&endpoint, "revocation endpoint", &form).await?;
+        let answer = self
+            .send(&endpoint, "revocation endpoint", None, &form)
+            .await?;
         if answer.status == 200 {
             return Ok(());
         }
@@ -238,12 +314,13 @@ impl Client {
         &self,
         url: &str,
         endpoint: &'static str,
+        dpop: Option<&str>,
         form: &[(&str, &str)],
     ) -> Result<frontdesk_resource::Answer, RpError> {
         let (form, header) = self.auth.apply(form);
         self.provider
             .http()
-            .post_form(url, header.as_deref(), &form)
+            .post_form_with(url, header.as_deref(), dpop, &form)
             .await
             .map_err(|cause| RpError::Unreachable { endpoint, cause })
     }
@@ -255,7 +332,7 @@ impl Client {
         endpoint: &'static str,
         form: &[(&str, &str)],
     ) -> Result<Value, RpError> {
-        let answer = self.send(url, endpoint, form).await?;
+        let answer = self.send(url, endpoint, None, form).await?;
         if answer.status != 200 {
             return Err(refusal(endpoint, &answer));
         }

@@ -42,6 +42,13 @@ pub enum RpError {
     /// RFC 6749 §7.1: only Bearer tokens are understood.
     #[error("the token endpoint issued a {:?} token; only Bearer is supported", one_line(.0))]
     NotBearer(String),
+    /// RFC 9449 §5: a DPoP client got a token of another type (or Bearer,
+    /// when it requires DPoP).
+    #[error("the token endpoint issued a {:?} token to a DPoP request", one_line(.0))]
+    NotDpop(String),
+    /// A DPoP proof could not be made (RFC 9449 §4.2).
+    #[error("cannot make a DPoP proof: {0}")]
+    Proof(String),
     /// The issuer's keys could not be fetched.
     #[error("fetching the JWKS at {uri}: {detail}")]
     Keys { uri: String, detail: String },

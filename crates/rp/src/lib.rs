@@ -19,6 +19,10 @@
 //!   `iss`, `aud`, `azp`, `exp`/`iat` with [`LEEWAY_SECS`], `nonce` and
 //!   `at_hash` compared in constant time.
 //! * [`Loopback`]: the RFC 8252 §7.3 redirect listener of a native app.
+//! * [`DpopKey`] and [`Client::with_dpop`]: DPoP (RFC 9449) — a proof key
+//!   per session, a fresh proof per request through
+//!   `frontdesk_jose::dpop::make`, server nonces retried once and kept per
+//!   server (§8, §9), and [`dpop::get_resource`] for protected resources.
 //!
 //! It depends on `frontdesk-resource` and `frontdesk-jose` only, never on
 //! the server's core or store: it talks to frontdesk (or any OpenID
@@ -26,6 +30,7 @@
 
 mod authorize;
 mod client;
+pub mod dpop;
 mod error;
 mod id_token;
 mod loopback;
@@ -33,6 +38,7 @@ mod provider;
 
 pub use authorize::{AuthorizationRequest, random_token};
 pub use client::{AuthMethod, Client, ClientAuth, TokenResponse};
+pub use dpop::{DpopKey, ResourceHeaders};
 pub use error::{RpError, one_line};
 pub use frontdesk_jose::IdTokenClaims;
 pub use frontdesk_resource::HttpClient;

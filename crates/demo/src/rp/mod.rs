@@ -16,6 +16,14 @@
 //!   RP-initiated logout at frontdesk).
 //! * Silent refresh: an access token that expires within 30 s is refreshed
 //!   (with the rotated refresh token) before it is used.
+//! * DPoP (RFC 9449), on unless `--no-dpop`: each sign-in gets its own ES256
+//!   key, kept in the server-side session with the tokens. The
+//!   authorization request names it (`dpop_jkt`, §10), the code exchange and
+//!   every refresh carry a proof of it, so the access token is bound to it
+//!   (`token_type: DPoP`, `cnf.jkt`), and userinfo is called with
+//!   `Authorization: DPoP` and a proof (§7.1), nonces retried once (§8, §9).
+//!   The demo API is called through the gateway the same way unless
+//!   `--gateway-dpop=false` (for a gateway whose routes take Bearer only).
 
 mod pending;
 
@@ -33,8 +41,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use frontdesk_rp::{
-    AuthorizationRequest, Client, ClientAuth, Expect, HttpClient, IdTokenClaims, Provider, RpError,
-    TokenResponse, random_token, same,
+    AuthorizationRequest, Client, ClientAuth, DpopKey, Expect, HttpClient, IdTokenClaims, Provider,
+    RpError, TokenResponse, dpop, random_token, same,
 };
 use frontdesk_web::{CSP, STYLE_CSS, STYLE_HEADERS, security_headers};
 use minijinja::Environment;
@@ -76,6 +84,19 @@ pub struct RpArgs {
         default_value = "openid profile email offline_access photos:read"
     )]
     pub scope: String,
+    /// Bearer tokens only: no DPoP key per session, no proofs (RFC 9449).
+    #[arg(long = "no-dpop")]
+    pub no_dpop: bool,
+    /// Call the gateway with `Authorization: DPoP` and a proof when the
+    /// token is DPoP-bound (`false`: as Bearer, for a gateway whose routes
+    /// do not verify DPoP).
+    #[arg(
+        long = "gateway-dpop",
+        value_name = "BOOL",
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
+    pub gateway_dpop: bool,
 }
 
 struct Session {
@@ -83,6 +104,10 @@ struct Session {
     claims: IdTokenClaims,
     nonce: String,
     access_token: String,
+    /// `Bearer` or `DPoP`, as the token endpoint said (RFC 9449 §5).
+    token_type: String,
+    /// The session's DPoP key: every token of the session is bound to it.
+    dpop: Option<DpopKey>,
     refresh_token: Option<String>,
     /// Unix time the access token expires.
     expires_at: u64,
@@ -272,10 +297,19 @@ impl Rp {
         )
     }
 
-    /// A token-endpoint call (client_secret_basic), its failure sorted
-    /// into a refusal (an OAuth error code) or trouble.
-    async fn token_request(&self, form: &[(&str, &str)]) -> Result<TokenResponse, Backchannel> {
-        self.client.token(form).await.map_err(|e| match e {
+    /// A token-endpoint call (client_secret_basic; with the session's DPoP
+    /// key, a proof of it), its failure sorted into a refusal (an OAuth error
+    /// code) or trouble.
+    async fn token_request(
+        &self,
+        dpop: Option<&DpopKey>,
+        form: &[(&str, &str)],
+    ) -> Result<TokenResponse, Backchannel> {
+        let client = match dpop {
+            Some(key) => self.client.clone().with_dpop(key.clone()),
+            None => self.client.clone(),
+        };
+        client.token(form).await.map_err(|e| match e {
             RpError::Refused { error, .. } => Backchannel::Refused(error),
             other => Backchannel::Broken(other.to_string()),
         })
@@ -305,7 +339,10 @@ impl Rp {
             };
         };
         let t = match self
-            .token_request(&[("grant_type", "refresh_token"), ("refresh_token", &rt)])
+            .token_request(
+                s.dpop.as_ref(),
+                &[("grant_type", "refresh_token"), ("refresh_token", &rt)],
+            )
             .await
         {
             Ok(t) => t,
@@ -339,6 +376,7 @@ impl Rp {
         }
         s.expires_at = now + t.expires_in.unwrap_or(60);
         s.access_token = t.access_token;
+        s.token_type = t.token_type;
         if let Some(new_rt) = t.refresh_token {
             s.refresh_token = Some(new_rt);
         }
@@ -458,11 +496,25 @@ async fn login(
         (Err(e), _) => return rp.internal("random", e),
         (_, Err(e)) => return rp.internal("authorization request", e),
     };
-    let url = request.url;
+    // The session's DPoP key, from the start: `dpop_jkt` binds the code to
+    // it (RFC 9449 §10).
+    let dpop = if rp.args.no_dpop {
+        None
+    } else {
+        match DpopKey::generate() {
+            Ok(k) => Some(k),
+            Err(e) => return rp.internal("DPoP key", e),
+        }
+    };
+    let mut url = request.url;
+    if let Some(k) = &dpop {
+        url.query_pairs_mut().append_pair("dpop_jkt", k.jkt());
+    }
     let pending = Pending {
         state: request.state,
         nonce: request.nonce,
         verifier: request.code_verifier,
+        dpop,
         created: Instant::now(),
     };
     {
@@ -567,12 +619,15 @@ async fn callback(
             .into_response();
     };
     let t = match rp
-        .token_request(&[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", &rp.args.redirect_uri),
-            ("code_verifier", &pending.verifier),
-        ])
+        .token_request(
+            pending.dpop.as_ref(),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", &rp.args.redirect_uri),
+                ("code_verifier", &pending.verifier),
+            ],
+        )
         .await
     {
         Ok(t) => t,
@@ -652,6 +707,8 @@ async fn callback(
         nonce: pending.nonce,
         expires_at: now() + t.expires_in.unwrap_or(60),
         access_token: t.access_token,
+        token_type: t.token_type,
+        dpop: pending.dpop,
         refresh_token: t.refresh_token,
         scope: t.scope.unwrap_or_else(|| rp.args.scope.clone()),
         refreshes: 0,
@@ -701,19 +758,23 @@ async fn profile(State(rp): State<Arc<Rp>>, jar: CookieJar) -> Response {
     let http = rp.provider().http();
     let (userinfo, userinfo_error) = match &rp.provider().metadata().userinfo_endpoint {
         None => (None, "frontdesk has no userinfo endpoint.".to_owned()),
-        Some(url) => match http.get(url, Some(&s.access_token)).await {
-            Ok(r) if r.status == 200 => match r.json::<Value>() {
-                // OIDC Core §5.3.2: the sub must be the ID token's.
-                Ok(Value::Object(m))
-                    if m.get("sub").and_then(Value::as_str) == Some(s.claims.sub.as_str()) =>
-                {
-                    (Some(claim_list(&m)), String::new())
-                }
-                _ => (None, "userinfo answered for another user.".to_owned()),
-            },
-            Ok(r) => (None, format!("userinfo answered HTTP {}.", r.status)),
-            Err(e) => (None, format!("userinfo is unreachable: {e}")),
-        },
+        Some(url) => {
+            match dpop::get_resource(http, s.dpop.as_ref(), url, &s.access_token, &s.token_type)
+                .await
+            {
+                Ok(r) if r.status == 200 => match r.json::<Value>() {
+                    // OIDC Core §5.3.2: the sub must be the ID token's.
+                    Ok(Value::Object(m))
+                        if m.get("sub").and_then(Value::as_str) == Some(s.claims.sub.as_str()) =>
+                    {
+                        (Some(claim_list(&m)), String::new())
+                    }
+                    _ => (None, "userinfo answered for another user.".to_owned()),
+                },
+                Ok(r) => (None, format!("userinfo answered HTTP {}.", r.status)),
+                Err(e) => (None, format!("userinfo is unreachable: {e}")),
+            }
+        }
     };
     let email = s.claims.extra.get("email").and_then(Value::as_str);
     rp.render(
@@ -729,6 +790,8 @@ async fn profile(State(rp): State<Arc<Rp>>, jar: CookieJar) -> Response {
             expires_in => s.expires_at.saturating_sub(now()),
             refreshes => s.refreshes,
             has_refresh => s.refresh_token.is_some(),
+            token_type => s.token_type.clone(),
+            jkt => s.dpop.as_ref().map(|k| k.jkt().to_owned()),
             photos => rp.args.gateway.is_some(),
         },
     )
@@ -748,7 +811,22 @@ async fn photos(State(rp): State<Arc<Rp>>, jar: CookieJar) -> Response {
         Err(r) => return r,
     };
     let url = format!("{}/photos", gateway.trim_end_matches('/'));
-    let resp = match rp.provider().http().get(&url, Some(&s.access_token)).await {
+    // A DPoP-bound token goes with its proof (RFC 9449 §7.1) unless the
+    // gateway is told to take it as Bearer.
+    let token_type = if rp.args.gateway_dpop {
+        s.token_type.as_str()
+    } else {
+        "Bearer"
+    };
+    let resp = match dpop::get_resource(
+        rp.provider().http(),
+        s.dpop.as_ref(),
+        &url,
+        &s.access_token,
+        token_type,
+    )
+    .await
+    {
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(error = %e, "gateway unreachable");

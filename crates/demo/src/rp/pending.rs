@@ -21,6 +21,9 @@ pub struct Pending {
     pub state: String,
     pub nonce: String,
     pub verifier: String,
+    /// The session's DPoP key, already named by `dpop_jkt` in the
+    /// authorization request (RFC 9449 §10), when the app uses DPoP.
+    pub dpop: Option<frontdesk_rp::DpopKey>,
     pub created: Instant,
 }
 
@@ -105,6 +108,7 @@ mod tests {
             state: String::new(),
             nonce: String::new(),
             verifier: String::new(),
+            dpop: None,
             created: Instant::now(),
         }
     }

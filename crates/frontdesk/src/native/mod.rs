@@ -15,16 +15,31 @@
 //! the loopback listener, the token calls, the ID-token checks), over HTTP
 //! only. Tokens appear only on stdout with `--output json`; messages and
 //! errors never contain them.
+//!
+//! DPoP (RFC 9449) is on by default for `frontdesk login` (`--no-dpop` turns
+//! it off) and asked for with `frontdesk token client-credentials --dpop`:
+//! the token requests carry proofs of a fresh ES256 key, so the tokens are
+//! bound to it (`token_type: DPoP`, `cnf.jkt`; a public client's refresh
+//! token too). A bound token is useless without its key, so the key goes
+//! with the tokens: with `--dpop-key FILE` it is kept in FILE (read if it
+//! exists, else created 0600, [`KeyFile`]); without, `--output json` prints
+//! it as the `dpop_key` member next to the tokens, in the same form (stdout
+//! then holds the key as it holds the refresh token: treat it the same).
+//! `frontdesk token refresh --dpop-key FILE` refreshes with it and
+//! `frontdesk token proof --dpop-key FILE --url … --access-token …` prints
+//! a proof for one request (`curl -H "DPoP: $(…)"`).
 
 use std::process::{ExitCode, Stdio};
 use std::time::Duration;
 
-use anyhow::bail;
+use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand, ValueEnum};
+use frontdesk_jose::Algorithm;
 use frontdesk_rp::{
-    AuthorizationRequest, Check, Client, ClientAuth, Expect, HttpClient, Loopback, Provider,
-    TokenResponse,
+    AuthorizationRequest, Check, Client, ClientAuth, DpopKey, Expect, HttpClient, Loopback,
+    Provider, TokenResponse,
 };
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 /// How long `frontdesk login` waits for the browser to come back.
@@ -78,6 +93,107 @@ pub struct LoginArgs {
     /// Loopback port for the redirect (default: one the OS picks).
     #[arg(long, default_value_t = 0)]
     pub port: u16,
+    /// Ask for Bearer tokens: no DPoP proof (RFC 9449) with the token
+    /// requests.
+    #[arg(long = "no-dpop", conflicts_with = "dpop_key")]
+    pub no_dpop: bool,
+    /// Keep the DPoP proof key in this file: read if it exists, else
+    /// created (mode 0600). Without it the key is new for this login and
+    /// `--output json` prints it as `dpop_key`.
+    #[arg(long = "dpop-key", value_name = "PATH")]
+    pub dpop_key: Option<std::path::PathBuf>,
+}
+
+/// A DPoP proof key on disk or on stdout (`dpop_key`): the private key as
+/// base64url PKCS#8 DER (RFC 5208), its algorithm, and its RFC 7638
+/// thumbprint (`cnf.jkt` of the tokens bound to it), checked when read.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct KeyFile {
+    pub alg: String,
+    pub jkt: String,
+    pub pkcs8: String,
+}
+
+impl KeyFile {
+    fn of(key: &DpopKey) -> KeyFile {
+        KeyFile {
+            alg: key.alg().as_str().to_owned(),
+            jkt: key.jkt().to_owned(),
+            pkcs8: frontdesk_jose::b64url(key.pkcs8()),
+        }
+    }
+
+    fn key(&self) -> anyhow::Result<DpopKey> {
+        use base64::Engine as _;
+        let alg: Algorithm = self
+            .alg
+            .parse()
+            .map_err(|_| anyhow::anyhow!("unknown alg {:?}", self.alg))?;
+        let der = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&self.pkcs8)
+            .context("pkcs8 is not base64url")?;
+        let key = DpopKey::from_pkcs8(alg, &der)?;
+        if key.jkt() != self.jkt {
+            bail!("the key's thumbprint is not the jkt the file names");
+        }
+        Ok(key)
+    }
+}
+
+/// The DPoP key in `path`, or a new one written there (0600, never over an
+/// existing file).
+fn key_from_file(path: &std::path::Path) -> anyhow::Result<DpopKey> {
+    let what = || format!("DPoP key file {}", path.display());
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let file: KeyFile = serde_json::from_slice(&bytes).with_context(what)?;
+            file.key().with_context(what)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = DpopKey::generate()?;
+            let text = serde_json::to_string_pretty(&KeyFile::of(&key))?;
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut f = options.open(path).with_context(what)?;
+            std::io::Write::write_all(&mut f, format!("{text}\n").as_bytes()).with_context(what)?;
+            Ok(key)
+        }
+        Err(e) => Err(e).with_context(what),
+    }
+}
+
+/// The proof key of a command: from `--dpop-key`, new when only DPoP is
+/// asked for, none without DPoP. The flag says whether the key is kept in a
+/// file (else it must go out with the tokens).
+fn proof_key(
+    dpop: bool,
+    file: Option<&std::path::Path>,
+) -> anyhow::Result<Option<(DpopKey, bool)>> {
+    match (dpop, file) {
+        (_, Some(path)) => Ok(Some((key_from_file(path)?, true))),
+        (true, None) => Ok(Some((DpopKey::generate()?, false))),
+        (false, None) => Ok(None),
+    }
+}
+
+/// The token response on stdout, with the DPoP key's thumbprint and, when
+/// it lives nowhere else, the key.
+fn with_key(tokens: &TokenResponse, key: Option<&(DpopKey, bool)>) -> anyhow::Result<Value> {
+    let mut out = serde_json::to_value(tokens)?;
+    add_key(&mut out, key)?;
+    Ok(out)
+}
+
+fn add_key(out: &mut Value, key: Option<&(DpopKey, bool)>) -> anyhow::Result<()> {
+    if let Some((key, in_file)) = key {
+        out["dpop_jkt"] = json!(key.jkt());
+        if !in_file {
+            out["dpop_key"] = serde_json::to_value(KeyFile::of(key))?;
+        }
+    }
+    Ok(())
 }
 
 /// The issuer and client of a `frontdesk token` helper.
@@ -195,6 +311,50 @@ pub enum TokenCmd {
         /// A file holding the refresh token (one line).
         #[arg(long = "refresh-token-file", value_name = "PATH")]
         refresh_token_file: Option<std::path::PathBuf>,
+        /// The DPoP key the refresh token is bound to (`frontdesk login
+        /// --dpop-key`); the new tokens are bound to it too.
+        #[arg(long = "dpop-key", value_name = "PATH")]
+        dpop_key: Option<std::path::PathBuf>,
+    },
+    /// The client-credentials grant (RFC 6749 §4.4) for a confidential
+    /// client; prints the token response (`token_type` Bearer, or DPoP).
+    ClientCredentials {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Scopes to ask for (default: all the client may use).
+        #[arg(long)]
+        scope: Option<String>,
+        /// The API the token is for (RFC 8707), repeatable.
+        #[arg(long, value_name = "URI")]
+        resource: Vec<String>,
+        /// Ask for a DPoP-bound token (RFC 9449) with a new key, printed as
+        /// `dpop_key` (unless `--dpop-key` keeps it in a file).
+        #[arg(long)]
+        dpop: bool,
+        /// Bind the token to the DPoP key in this file (created 0600 if it
+        /// does not exist); implies `--dpop`.
+        #[arg(long = "dpop-key", value_name = "PATH")]
+        dpop_key: Option<std::path::PathBuf>,
+    },
+    /// Print a DPoP proof (RFC 9449 §4.2) for one request, for the `DPoP`
+    /// header of e.g. curl; with `--access-token` it carries `ath`, for
+    /// `Authorization: DPoP <token>` (§7.1).
+    Proof {
+        /// The key file (`--dpop-key` of `login` or `client-credentials`).
+        #[arg(long = "dpop-key", value_name = "PATH")]
+        dpop_key: std::path::PathBuf,
+        /// The request's method (`htm`).
+        #[arg(long, default_value = "GET")]
+        method: String,
+        /// The request's URL (`htu`: without query and fragment).
+        #[arg(long, value_name = "URL")]
+        url: String,
+        /// The access token sent with the request; `-` reads it from stdin.
+        #[arg(long = "access-token", value_name = "TOKEN")]
+        access_token: Option<String>,
+        /// The server's nonce (its `DPoP-Nonce` header), if it asked for one.
+        #[arg(long)]
+        nonce: Option<String>,
     },
     /// Ask the issuer about a token (RFC 7662); needs client credentials.
     Introspect {
@@ -215,13 +375,19 @@ pub async fn login(args: LoginArgs) -> anyhow::Result<ExitCode> {
         "client secret",
         &mut StdinOnce::default(),
     )?;
+    let key = proof_key(!args.no_dpop, args.dpop_key.as_deref())?;
     let http = http()?;
     let provider = Provider::discover(&http, &args.issuer).await?;
     let loopback = Loopback::bind(args.port).await?;
     let redirect_uri = loopback.redirect_uri();
     let request =
         AuthorizationRequest::new(&provider, &args.client_id, &redirect_uri, &args.scope)?;
-    let url = request.url.as_str();
+    let mut url = request.url.clone();
+    if let Some((k, _)) = &key {
+        // RFC 9449 §10: the code is bound to the key that will redeem it.
+        url.query_pairs_mut().append_pair("dpop_jkt", k.jkt());
+    }
+    let url = url.as_str();
 
     eprintln!("Open this URL to sign in: {url}");
     if !args.no_browser && !open_browser(url) {
@@ -241,7 +407,10 @@ pub async fn login(args: LoginArgs) -> anyhow::Result<ExitCode> {
     };
     let code = loopback.wait(check, CALLBACK_TIMEOUT).await?;
 
-    let client = Client::new(provider, auth(&args.client_id, secret.as_deref()));
+    let mut client = Client::new(provider, auth(&args.client_id, secret.as_deref()));
+    if let Some((k, _)) = &key {
+        client = client.with_dpop(k.clone());
+    }
     let tokens = client
         .exchange_code(&code, &redirect_uri, &request.code_verifier)
         .await?;
@@ -283,9 +452,15 @@ pub async fn login(args: LoginArgs) -> anyhow::Result<ExitCode> {
                 out["id_token"] = json!(id);
             }
             out["id_token_claims"] = claims.unwrap_or(Value::Null);
+            add_key(&mut out, key.as_ref())?;
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
-        Output::Text => print_summary(provider.issuer(), &tokens, claims.as_ref()),
+        Output::Text => print_summary(
+            provider.issuer(),
+            &tokens,
+            claims.as_ref(),
+            key.as_ref().map(|(k, _)| k.jkt()),
+        ),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -299,6 +474,7 @@ pub async fn token(cmd: TokenCmd) -> anyhow::Result<ExitCode> {
             client,
             refresh_token,
             refresh_token_file,
+            dpop_key,
         } => {
             let refresh_token = secret_value(
                 refresh_token.as_deref(),
@@ -307,8 +483,55 @@ pub async fn token(cmd: TokenCmd) -> anyhow::Result<ExitCode> {
                 &mut stdin,
             )?
             .unwrap_or_default();
-            let c = client.connect(&http, &mut stdin).await?;
-            serde_json::to_value(c.refresh(&refresh_token).await?)?
+            let key = match &dpop_key {
+                Some(path) => Some((existing_key(path)?, true)),
+                None => None,
+            };
+            let mut c = client.connect(&http, &mut stdin).await?;
+            if let Some((k, _)) = &key {
+                c = c.with_dpop(k.clone());
+            }
+            with_key(&c.refresh(&refresh_token).await?, key.as_ref())?
+        }
+        TokenCmd::ClientCredentials {
+            client,
+            scope,
+            resource,
+            dpop,
+            dpop_key,
+        } => {
+            if !client.has_secret() {
+                bail!("client credentials need the client's secret: pass --client-secret");
+            }
+            let key = proof_key(dpop, dpop_key.as_deref())?;
+            let mut c = client.connect(&http, &mut stdin).await?;
+            if let Some((k, _)) = &key {
+                c = c.with_dpop(k.clone());
+            }
+            let mut form = vec![("grant_type", "client_credentials")];
+            if let Some(s) = &scope {
+                form.push(("scope", s));
+            }
+            form.extend(resource.iter().map(|r| ("resource", r.as_str())));
+            with_key(&c.token(&form).await?, key.as_ref())?
+        }
+        TokenCmd::Proof {
+            dpop_key,
+            method,
+            url,
+            access_token,
+            nonce,
+        } => {
+            let key = existing_key(&dpop_key)?;
+            let token = secret_value(access_token.as_deref(), None, "access token", &mut stdin)?;
+            if let Some(n) = &nonce {
+                key.remember_nonce(&url, n);
+            }
+            if !url::Url::parse(&url).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) {
+                bail!("--url {url:?} is not an http(s) URL");
+            }
+            println!("{}", key.proof(&method, &url, token.as_deref())?);
+            return Ok(ExitCode::SUCCESS);
         }
         TokenCmd::Introspect { client, token } => {
             let token = secret_value(Some(&token), None, "token", &mut stdin)?.unwrap_or_default();
@@ -323,7 +546,15 @@ pub async fn token(cmd: TokenCmd) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_summary(issuer: &str, tokens: &TokenResponse, claims: Option<&Value>) {
+/// The key in `path`, which must exist (a new key could not prove anything).
+fn existing_key(path: &std::path::Path) -> anyhow::Result<DpopKey> {
+    if !path.exists() {
+        bail!("DPoP key file {}: no such file", path.display());
+    }
+    key_from_file(path)
+}
+
+fn print_summary(issuer: &str, tokens: &TokenResponse, claims: Option<&Value>, jkt: Option<&str>) {
     match claims {
         Some(c) => {
             let sub = c["sub"].as_str().unwrap_or("?");
@@ -347,6 +578,9 @@ fn print_summary(issuer: &str, tokens: &TokenResponse, claims: Option<&Value>) {
         "none"
     };
     println!("refresh token: {refresh}");
+    if let Some(jkt) = jkt {
+        println!("DPoP key:      {jkt}");
+    }
     println!("(tokens are not shown in text output: use --output json)");
 }
 

@@ -52,6 +52,12 @@ struct Stack {
 }
 
 fn start(dir: tempfile::TempDir, db: &Database) -> Stack {
+    start_with(dir, db, &[])
+}
+
+/// [`start`] with more flags for the RP. The gateway here verifies no DPoP
+/// proofs yet (issue 16 item 2), so the RP sends it its token as Bearer.
+fn start_with(dir: tempfile::TempDir, db: &Database, rp_args: &[&str]) -> Stack {
     let rp_port = free_port();
     let s = Server::start_in(dir, &db.url, &rp_client(rp_port));
     let procs = tempfile::tempdir().unwrap();
@@ -95,7 +101,10 @@ mode = "local"
             &format!("http://127.0.0.1:{rp_port}/callback"),
             "--gateway",
             &gw.base,
-        ],
+        ]
+        .into_iter()
+        .chain(rp_args.iter().copied())
+        .collect::<Vec<_>>(),
     );
     Stack {
         s,
@@ -264,6 +273,11 @@ async fn sign_in_profile_photos_refresh_logout(dir: tempfile::TempDir, db: Datab
         3,
         "email from the heading, the ID token and userinfo: {body}"
     );
+    // DPoP by default (RFC 9449): the token endpoint answered a DPoP token
+    // bound to the session's key — and userinfo, which refuses a bound
+    // token sent as Bearer, answered the RP's DPoP request.
+    assert!(body.contains("Access token: <code>DPoP</code>"), "{body}");
+    assert!(body.contains("DPoP key of this session"), "{body}");
     // The 20 s token is within the 30 s margin: refreshed before userinfo.
     let first = refreshes(body);
     assert!(first >= 1, "{body}");
@@ -354,6 +368,23 @@ async fn sign_in_profile_photos_refresh_logout(dir: tempfile::TempDir, db: Datab
     );
 }
 both!(with_db sign_in_profile_photos_refresh_logout);
+
+/// `--no-dpop`: Bearer tokens, userinfo as Bearer, no key on the page.
+async fn without_dpop_the_rp_holds_bearer_tokens(dir: tempfile::TempDir, db: Database) {
+    let st = start_with(dir, &db, &["--no-dpop"]);
+    let rp = st.rp.base.clone();
+    let profile = Browser::new().sign_in(&rp, "approve").await;
+    assert_eq!(profile.page.status, StatusCode::OK, "{}", profile.page.body);
+    let body = &profile.page.body;
+    assert!(body.contains("Access token: <code>Bearer</code>"), "{body}");
+    assert!(!body.contains("DPoP key of this session"), "{body}");
+    assert!(
+        !body.contains("class=\"error\""),
+        "userinfo answered: {body}"
+    );
+    assert!(refreshes(body) >= 1, "{body}");
+}
+both!(with_db without_dpop_the_rp_holds_bearer_tokens);
 
 async fn wrong_state_and_denied_consent_show_error_pages(dir: tempfile::TempDir, db: Database) {
     let st = start(dir, &db);

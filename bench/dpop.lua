@@ -17,14 +17,23 @@ request = function()
   }, body)
 end
 
-local non200 = 0
-local dpop = 0
+-- Counters live in each thread's Lua state (globals, so that done(), which
+-- runs in the main state, can read them with thread:get).
+local threads = {}
+setup = function(thread) table.insert(threads, thread) end
+non200 = 0
+dpop = 0
 response = function(status, headers, body)
   if status ~= 200 then non200 = non200 + 1 end
   if string.find(body, '"token_type":"DPoP"', 1, true) then dpop = dpop + 1 end
 end
 
 done = function(summary, latency, requests)
+  local non200, dpop = 0, 0
+  for _, t in ipairs(threads) do
+    non200 = non200 + t:get("non200")
+    dpop = dpop + t:get("dpop")
+  end
   io.write(string.format("RESULT rps=%.0f p50_ms=%.2f p99_ms=%.2f errors=%d non200=%d dpop_tokens=%d\n",
     summary.requests / (summary.duration / 1e6),
     latency:percentile(50) / 1000, latency:percentile(99) / 1000,

@@ -1,11 +1,13 @@
 //! Clients: registration rules (RFC 7591 §2, RFC 8252, RFC 9700 §2.1) and
 //! authentication at the token endpoint (RFC 6749 §2.3).
 
+use std::sync::Arc;
+
 use url::Url;
 
 use crate::Core;
 use crate::error::{Error, ErrorCode, OAuthError};
-use crate::model::{AuthMethod, Client, ClientId, GrantType, UnixTime};
+use crate::model::{AuthMethod, Client, ClientId, GrantType, Jwks, UnixTime};
 use crate::secret::Pepper;
 use crate::store::Store;
 
@@ -157,6 +159,7 @@ pub fn validate_metadata(client: &Client) -> Result<(), MetadataError> {
     if client.access_token_ttl <= 0 || client.refresh_token_ttl <= 0 {
         return Err(MetadataError("token lifetimes must be positive".into()));
     }
+    validate_keys(client)?;
     if client
         .refresh_grace_secs
         .is_some_and(|g| !(0..=MAX_REFRESH_GRACE_SECS).contains(&g))
@@ -166,6 +169,86 @@ pub fn validate_metadata(client: &Client) -> Result<(), MetadataError> {
         )));
     }
     Ok(())
+}
+
+/// The algorithms a client may sign with: its client assertions
+/// (`token_endpoint_auth_signing_alg_values_supported`) and its request
+/// objects (`request_object_signing_alg_values_supported`). Asymmetric
+/// only: a shared-secret MAC would make the client secret a signing key.
+pub const CLIENT_SIGNING_ALGS: [&str; 4] = ["ES256", "EdDSA", "PS256", "RS256"];
+
+/// The client's keys and what needs them: RFC 7591 §2 ("The `jwks_uri` and
+/// `jwks` parameters MUST NOT both be present in the same request or
+/// response"), `private_key_jwt` and signed request objects need one of
+/// them, a `jwks_uri` is `https` (or `http` on a loopback literal, for
+/// tests and local tools) without user information or fragment.
+fn validate_keys(client: &Client) -> Result<(), MetadataError> {
+    if client.jwks.is_some() && client.jwks_uri.is_some() {
+        return Err(MetadataError(
+            "jwks and jwks_uri must not both be given (RFC 7591 §2)".into(),
+        ));
+    }
+    let has_keys = client.jwks.is_some() || client.jwks_uri.is_some();
+    if client.token_endpoint_auth_method == AuthMethod::PrivateKeyJwt && !has_keys {
+        return Err(MetadataError(
+            "private_key_jwt needs the client's public keys: jwks or jwks_uri".into(),
+        ));
+    }
+    if client.require_signed_request_object && !has_keys {
+        return Err(MetadataError(
+            "require_signed_request_object needs the client's public keys: jwks or jwks_uri".into(),
+        ));
+    }
+    if let Some(uri) = &client.jwks_uri {
+        validate_jwks_uri(uri)?;
+    }
+    for (name, alg) in [
+        (
+            "token_endpoint_auth_signing_alg",
+            &client.token_endpoint_auth_signing_alg,
+        ),
+        (
+            "request_object_signing_alg",
+            &client.request_object_signing_alg,
+        ),
+    ] {
+        if let Some(alg) = alg
+            && !CLIENT_SIGNING_ALGS.contains(&alg.as_str())
+        {
+            return Err(MetadataError(format!(
+                "{name} {alg:?} is not supported ({})",
+                CLIENT_SIGNING_ALGS.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A `jwks_uri` the server may fetch: `https` with a host, or `http` on
+/// `127.0.0.1` / `[::1]`; no user information, no fragment.
+pub fn validate_jwks_uri(uri: &str) -> Result<(), MetadataError> {
+    let bad = |why: &str| MetadataError(format!("jwks_uri {uri:?}: {why}"));
+    let url = Url::parse(uri).map_err(|_| bad("not an absolute URI"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("must not contain user information"));
+    }
+    if uri.contains('#') {
+        return Err(bad("must not contain a fragment"));
+    }
+    match (url.scheme(), url.host()) {
+        ("https", Some(_)) => Ok(()),
+        ("http", Some(url::Host::Ipv4(ip)))
+            if ip.is_loopback() && uri_host_is(uri, "127.0.0.1") =>
+        {
+            Ok(())
+        }
+        ("http", Some(url::Host::Ipv6(ip))) if ip.is_loopback() && uri_host_is(uri, "[::1]") => {
+            Ok(())
+        }
+        _ => Err(bad(
+            "must be https (http only on the loopback addresses 127.0.0.1 and [::1])",
+        )),
+    }
 }
 
 /// Longest refresh grace window a client may have. The window exists for a
@@ -340,6 +423,47 @@ pub async fn authenticate<S: Store>(
             Ok(verify(&core.pepper, fresh, creds, now)?)
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Where a client's registered public keys come from when they are
+/// published at its `jwks_uri` (core does no I/O: the binary fetches and
+/// caches them). Keys given by value (`jwks`) never reach this.
+pub trait KeySource: Sync {
+    /// The set published at `jwks_uri`, from the cache when it holds `kid`
+    /// (or, without `kid`, when anything was loaded), else fetched first
+    /// (rate-limited by the implementation). A failed fetch gives what was
+    /// there before, possibly nothing: the signature check then fails.
+    fn fetch(
+        &self,
+        jwks_uri: &str,
+        kid: Option<&str>,
+    ) -> impl std::future::Future<Output = Arc<Jwks>> + Send;
+    /// What is cached for `jwks_uri` without fetching (for a decision that
+    /// must not wait on the network).
+    fn cached(&self, jwks_uri: &str) -> Option<Arc<Jwks>>;
+}
+
+/// A [`KeySource`] that knows no `jwks_uri` (tests, tools without network).
+pub struct NoKeySource;
+
+impl KeySource for NoKeySource {
+    async fn fetch(&self, _: &str, _: Option<&str>) -> Arc<Jwks> {
+        Arc::new(Jwks::default())
+    }
+    fn cached(&self, _: &str) -> Option<Arc<Jwks>> {
+        None
+    }
+}
+
+/// The public keys `client` registered, to verify something it signed that
+/// names `kid`: its `jwks`, or what `source` has for its `jwks_uri`. An
+/// empty set when it registered none.
+pub async fn client_keys(client: &Client, source: &impl KeySource, kid: Option<&str>) -> Arc<Jwks> {
+    match (&client.jwks, &client.jwks_uri) {
+        (Some(jwks), _) => Arc::new(jwks.clone()),
+        (None, Some(uri)) => source.fetch(uri, kid).await,
+        (None, None) => Arc::new(Jwks::default()),
     }
 }
 

@@ -164,10 +164,7 @@ pub async fn check<S: Store>(
         .into());
     }
     let until = i64::try_from(verified.usable_until(to_u64(settings.max_age))).unwrap_or(i64::MAX);
-    if !store
-        .use_dpop_proof(&verified.replay_key(), until, now)
-        .await?
-    {
+    if !store.use_once(&verified.replay_key(), until, now).await? {
         return Err(invalid_proof("the DPoP proof has been used before"));
     }
     Ok(Some(verified.jkt))

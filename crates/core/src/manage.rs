@@ -8,7 +8,7 @@ use crate::client::{MetadataError, validate_metadata};
 use crate::error::Error;
 use crate::mfa::RequireMfa;
 use crate::model::{
-    AccessTokenFormat, AuthMethod, Client, ClientId, ClientSecret, GrantType, UnixTime, User,
+    AccessTokenFormat, AuthMethod, Client, ClientId, ClientSecret, GrantType, Jwks, UnixTime, User,
     UserClaims,
 };
 use crate::scope::Scope;
@@ -73,6 +73,22 @@ pub struct ClientSpec {
     /// RFC 9126 §6: authorization requests only through the PAR endpoint.
     #[serde(default)]
     pub require_pushed_authorization_requests: bool,
+    /// RFC 7591 §2: the client's public keys by value (`private_key_jwt`,
+    /// signed request objects), as JSON: private members are refused.
+    #[serde(default)]
+    pub jwks: Option<serde_json::Value>,
+    /// RFC 7591 §2: where the client publishes its public keys.
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+    /// The one algorithm of this client's client assertions.
+    #[serde(default)]
+    pub token_endpoint_auth_signing_alg: Option<String>,
+    /// The one algorithm of this client's request objects.
+    #[serde(default)]
+    pub request_object_signing_alg: Option<String>,
+    /// RFC 9101 §10.5: authorization requests only as signed request objects.
+    #[serde(default)]
+    pub require_signed_request_object: bool,
 }
 
 /// Changes to an existing client; absent fields stay as they are.
@@ -97,6 +113,44 @@ pub struct ClientPatch {
     pub require_mfa: Option<RequireMfa>,
     pub dpop_bound_access_tokens: Option<bool>,
     pub require_pushed_authorization_requests: Option<bool>,
+    /// `Some(None)` removes the keys; so for `jwks_uri` and the algorithms.
+    #[serde(default, with = "double_option")]
+    pub jwks: Option<Option<serde_json::Value>>,
+    #[serde(default, with = "double_option")]
+    pub jwks_uri: Option<Option<String>>,
+    #[serde(default, with = "double_option")]
+    pub token_endpoint_auth_signing_alg: Option<Option<String>>,
+    #[serde(default, with = "double_option")]
+    pub request_object_signing_alg: Option<Option<String>>,
+    pub require_signed_request_object: Option<bool>,
+}
+
+/// A client's `jwks` as registered: public signing keys only
+/// (`frontdesk_jose::parse_public_jwks`).
+fn registered_jwks(value: &serde_json::Value) -> Result<Jwks, ManageError> {
+    frontdesk_jose::parse_public_jwks(value)
+        .map_err(|e| ManageError::Invalid(MetadataError(format!("jwks: {e}"))))
+}
+
+/// A patch field that can be absent (unchanged), `null` (removed) or a value.
+mod double_option {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<T: Serialize, S: Serializer>(
+        v: &Option<Option<T>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match v {
+            None | Some(None) => s.serialize_none(),
+            Some(Some(t)) => t.serialize(s),
+        }
+    }
+
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(d).map(Some)
+    }
 }
 
 /// A client built from a spec, with the plaintext secret to show once.
@@ -151,7 +205,13 @@ pub fn build_client(
                 "a public client (token_endpoint_auth_method none) has no client_secret".into(),
             )));
         }
-        (AuthMethod::None, None) => None,
+        (AuthMethod::PrivateKeyJwt, Some(_)) => {
+            return Err(ManageError::Invalid(MetadataError(
+                "a private_key_jwt client authenticates with its keys and has no client_secret"
+                    .into(),
+            )));
+        }
+        (AuthMethod::None | AuthMethod::PrivateKeyJwt, None) => None,
         (_, Some(s)) if s.chars().count() < MIN_GIVEN_SECRET_LEN => {
             return Err(ManageError::Invalid(MetadataError(format!(
                 "client_secret must be at least {MIN_GIVEN_SECRET_LEN} characters"
@@ -188,6 +248,11 @@ pub fn build_client(
         require_mfa: spec.require_mfa,
         dpop_bound_access_tokens: spec.dpop_bound_access_tokens,
         require_pushed_authorization_requests: spec.require_pushed_authorization_requests,
+        jwks: spec.jwks.as_ref().map(registered_jwks).transpose()?,
+        jwks_uri: spec.jwks_uri,
+        token_endpoint_auth_signing_alg: spec.token_endpoint_auth_signing_alg,
+        request_object_signing_alg: spec.request_object_signing_alg,
+        require_signed_request_object: spec.require_signed_request_object,
         secrets,
         created_at: now,
         updated_at: now,
@@ -224,6 +289,11 @@ pub fn patch_client(
         require_mfa,
         dpop_bound_access_tokens,
         require_pushed_authorization_requests,
+        jwks,
+        jwks_uri,
+        token_endpoint_auth_signing_alg,
+        request_object_signing_alg,
+        require_signed_request_object,
     } = patch;
     if let Some(v) = client_name {
         client.client_name = v;
@@ -244,6 +314,17 @@ pub fn patch_client(
         if (v == AuthMethod::None) != (client.token_endpoint_auth_method == AuthMethod::None) {
             return Err(ManageError::Invalid(MetadataError(
                 "a client cannot switch between public and confidential; create a new one".into(),
+            )));
+        }
+        // A secret does not become a key or the other way round: the
+        // credentials would be missing (or left behind) after the switch.
+        if (v == AuthMethod::PrivateKeyJwt)
+            != (client.token_endpoint_auth_method == AuthMethod::PrivateKeyJwt)
+        {
+            return Err(ManageError::Invalid(MetadataError(
+                "a client cannot switch between a client secret and private_key_jwt; \
+                 create a new one"
+                    .into(),
             )));
         }
         client.token_endpoint_auth_method = v;
@@ -283,6 +364,21 @@ pub fn patch_client(
     }
     if let Some(v) = require_pushed_authorization_requests {
         client.require_pushed_authorization_requests = v;
+    }
+    if let Some(v) = jwks {
+        client.jwks = v.as_ref().map(registered_jwks).transpose()?;
+    }
+    if let Some(v) = jwks_uri {
+        client.jwks_uri = v;
+    }
+    if let Some(v) = token_endpoint_auth_signing_alg {
+        client.token_endpoint_auth_signing_alg = v;
+    }
+    if let Some(v) = request_object_signing_alg {
+        client.request_object_signing_alg = v;
+    }
+    if let Some(v) = require_signed_request_object {
+        client.require_signed_request_object = v;
     }
     client.updated_at = now;
     validate_metadata(&client)?;

@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::scope::Scope;
 
+/// A JWK Set (RFC 7517 §5), as clients register their keys.
+pub use frontdesk_jose::Jwks;
+
 /// Unix time in seconds. Time is always a parameter in core (never read here).
 pub type UnixTime = i64;
 
@@ -71,6 +74,9 @@ pub enum AuthMethod {
     ClientSecretBasic,
     /// Credentials in the form body, RFC 6749 §2.3.1 (NOT RECOMMENDED but allowed).
     ClientSecretPost,
+    /// A signed JWT assertion with the client's own key (RFC 7523 §2.2,
+    /// OIDC Core §9): the keys are registered as `jwks` or `jwks_uri`.
+    PrivateKeyJwt,
     /// A public client: no secret (RFC 6749 §2.1).
     None,
 }
@@ -80,6 +86,7 @@ impl AuthMethod {
         match self {
             AuthMethod::ClientSecretBasic => "client_secret_basic",
             AuthMethod::ClientSecretPost => "client_secret_post",
+            AuthMethod::PrivateKeyJwt => "private_key_jwt",
             AuthMethod::None => "none",
         }
     }
@@ -88,6 +95,7 @@ impl AuthMethod {
         match s {
             "client_secret_basic" => Some(AuthMethod::ClientSecretBasic),
             "client_secret_post" => Some(AuthMethod::ClientSecretPost),
+            "private_key_jwt" => Some(AuthMethod::PrivateKeyJwt),
             "none" => Some(AuthMethod::None),
             _ => None,
         }
@@ -151,6 +159,29 @@ pub struct Client {
     /// authorization requests must come through the PAR endpoint.
     #[serde(default)]
     pub require_pushed_authorization_requests: bool,
+    /// RFC 7591 §2 `jwks`: the client's public keys, given by value (for
+    /// `private_key_jwt` and signed request objects). Never with `jwks_uri`.
+    #[serde(default)]
+    pub jwks: Option<Jwks>,
+    /// RFC 7591 §2 `jwks_uri`: where the client publishes its public keys
+    /// (`https`, or `http` on a loopback literal).
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+    /// OIDC Dynamic Client Registration §2
+    /// `token_endpoint_auth_signing_alg`: the one algorithm this client's
+    /// assertions may use; `None` accepts every supported one.
+    #[serde(default)]
+    pub token_endpoint_auth_signing_alg: Option<String>,
+    /// OIDC Dynamic Client Registration §2 `request_object_signing_alg`:
+    /// the one algorithm this client's request objects may use; `None`
+    /// accepts every supported one.
+    #[serde(default)]
+    pub request_object_signing_alg: Option<String>,
+    /// RFC 9101 §10.5 `require_signed_request_object`: this client's
+    /// authorization requests must come as a signed request object (by
+    /// value, or inside a pushed request).
+    #[serde(default)]
+    pub require_signed_request_object: bool,
     /// Access-token lifetime in seconds.
     pub access_token_ttl: i64,
     /// Refresh-token absolute lifetime in seconds.

@@ -187,12 +187,16 @@ pub trait Store: Send + Sync {
         expires_at: UnixTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     fn is_jti_revoked(&self, jti: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
-    /// Records a DPoP proof as seen (RFC 9449 §11.1) until `expires_at`:
-    /// `true` when this call recorded it, `false` when it was seen before
-    /// and is still remembered (a replay). One statement, so two nodes
-    /// racing with the same proof get one `true`. A row past its
-    /// `expires_at` the sweeper has not removed yet counts as not seen.
-    fn use_dpop_proof(
+    /// Records a single-use value as seen until `expires_at`: `true` when
+    /// this call recorded it, `false` when it was seen before and is still
+    /// remembered (a replay). One statement, so two nodes racing with the
+    /// same value get one `true`. A row past its `expires_at` the sweeper
+    /// has not removed yet counts as not seen. The key is a SHA-256 with
+    /// its own domain per kind, so kinds never collide: DPoP proofs (RFC
+    /// 9449 §11.1, `frontdesk_jose::dpop::VerifiedProof::replay_key`),
+    /// client assertions (RFC 7523 §3 `jti`) and request objects (RFC 9101
+    /// `jti`). The table is `dpop_proofs`, named after its first user.
+    fn use_once(
         &self,
         replay_key: &[u8],
         expires_at: UnixTime,

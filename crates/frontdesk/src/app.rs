@@ -233,6 +233,8 @@ pub struct App {
     pub links: frontdesk_core::email_link::LinkPolicy,
     /// Self-registration rules (`/register` exists with `features.registration`).
     pub registration: frontdesk_core::registration::RegistrationPolicy,
+    /// The keys clients publish at their `jwks_uri`.
+    pub client_jwks: crate::client_keys::ClientJwks,
 }
 
 pub type AppState = Arc<App>;
@@ -304,6 +306,7 @@ impl App {
             mail,
             links,
             registration,
+            client_jwks: crate::client_keys::ClientJwks::new()?,
         })
     }
 

@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::process::ExitCode;
 
-use anyhow::{anyhow, bail};
+use anyhow::{Context as _, anyhow, bail};
 use clap::{Parser, Subcommand};
 use frontdesk_core::manage::{ClientPatch, ClientSpec, DEFAULT_SECRET_GRACE, UserSpec};
 use frontdesk_core::model::{AccessTokenFormat, AuthMethod, GrantType, KeyUse, UserClaims};
@@ -75,7 +75,8 @@ struct ClientFields {
     /// Allowed scopes, space-separated.
     #[arg(long)]
     scope: Option<String>,
-    /// client_secret_basic (default), client_secret_post, or none (public client).
+    /// client_secret_basic (default), client_secret_post, private_key_jwt
+    /// (with --jwks-file or --jwks-uri), or none (public client).
     #[arg(long = "auth-method", value_parser = parse_auth_method)]
     auth_method: Option<AuthMethod>,
     /// Allowed audience (RFC 8707 resource URI); repeat for several.
@@ -118,6 +119,37 @@ struct ClientFields {
     /// pushed authorization request endpoint (RFC 9126 §6).
     #[arg(long = "require-par")]
     require_pushed_authorization_requests: Option<bool>,
+    /// A file holding the client's public JWK Set (RFC 7591 jwks), for
+    /// private_key_jwt and signed request objects.
+    #[arg(long = "jwks-file")]
+    jwks_file: Option<std::path::PathBuf>,
+    /// Where the client publishes its public JWK Set (RFC 7591 jwks_uri).
+    #[arg(long = "jwks-uri")]
+    jwks_uri: Option<String>,
+    /// The one algorithm of this client's assertions (ES256, EdDSA, PS256, RS256).
+    #[arg(long = "token-endpoint-auth-signing-alg")]
+    token_endpoint_auth_signing_alg: Option<String>,
+    /// The one algorithm of this client's request objects.
+    #[arg(long = "request-object-signing-alg")]
+    request_object_signing_alg: Option<String>,
+    /// Accept this client's authorization requests only as signed request
+    /// objects (RFC 9101 §10.5).
+    #[arg(long = "require-signed-request-object")]
+    require_signed_request_object: Option<bool>,
+}
+
+impl ClientFields {
+    /// The `--jwks-file` contents as JSON, checked by the registration rules.
+    fn jwks(&self) -> anyhow::Result<Option<serde_json::Value>> {
+        let Some(path) = &self.jwks_file else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading --jwks-file {}", path.display()))?;
+        let value = serde_json::from_str(&text)
+            .with_context(|| format!("--jwks-file {} is not JSON", path.display()))?;
+        Ok(Some(value))
+    }
 }
 
 fn parse_require_mfa(s: &str) -> Result<frontdesk_core::mfa::RequireMfa, String> {
@@ -369,6 +401,7 @@ async fn clients(o: &Opened, cmd: ClientsCmd) -> anyhow::Result<()> {
             client_id,
             json,
         } => {
+            let jwks = fields.jwks()?;
             let Some(name) = fields.name else {
                 bail!("clients create: --name is required");
             };
@@ -394,6 +427,13 @@ async fn clients(o: &Opened, cmd: ClientsCmd) -> anyhow::Result<()> {
                 dpop_bound_access_tokens: fields.dpop_bound_access_tokens.unwrap_or(false),
                 require_pushed_authorization_requests: fields
                     .require_pushed_authorization_requests
+                    .unwrap_or(false),
+                jwks,
+                jwks_uri: fields.jwks_uri,
+                token_endpoint_auth_signing_alg: fields.token_endpoint_auth_signing_alg,
+                request_object_signing_alg: fields.request_object_signing_alg,
+                require_signed_request_object: fields
+                    .require_signed_request_object
                     .unwrap_or(false),
             };
             let new = ops::create_client(&o.core, &o.db, &BY, spec, now).await?;
@@ -438,6 +478,7 @@ async fn clients(o: &Opened, cmd: ClientsCmd) -> anyhow::Result<()> {
             ))?;
         }
         ClientsCmd::Update { client_id, fields } => {
+            let jwks = fields.jwks()?;
             let patch = ClientPatch {
                 client_name: fields.name,
                 redirect_uris: (!fields.redirect_uris.is_empty()).then_some(fields.redirect_uris),
@@ -458,6 +499,11 @@ async fn clients(o: &Opened, cmd: ClientsCmd) -> anyhow::Result<()> {
                 require_mfa: fields.require_mfa,
                 dpop_bound_access_tokens: fields.dpop_bound_access_tokens,
                 require_pushed_authorization_requests: fields.require_pushed_authorization_requests,
+                jwks: jwks.map(Some),
+                jwks_uri: fields.jwks_uri.map(Some),
+                token_endpoint_auth_signing_alg: fields.token_endpoint_auth_signing_alg.map(Some),
+                request_object_signing_alg: fields.request_object_signing_alg.map(Some),
+                require_signed_request_object: fields.require_signed_request_object,
             };
             let c = ops::update_client(&o.db, &BY, &client_id, patch, now).await?;
             print_json(&ops::client_view(&c))?;

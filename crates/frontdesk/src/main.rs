@@ -4,6 +4,7 @@ mod app;
 mod audit;
 mod cli;
 mod client_addr;
+mod client_keys;
 mod config;
 mod db;
 mod http;

@@ -32,10 +32,9 @@ pub const MAX_JTI_LEN: usize = 256;
 /// Longest `nonce` accepted in a proof.
 pub const MAX_NONCE_LEN: usize = 512;
 
-/// JWK members that only a private key has (RFC 7518 §6.2.2, §6.3.2, §6.4;
-/// RFC 8037 §2). RFC 9449 §4.3 step 7: "the jwk JOSE Header Parameter does not
-/// contain a private key".
-const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+// RFC 9449 §4.3 step 7: "the jwk JOSE Header Parameter does not contain a
+// private key" (`PRIVATE_MEMBERS`).
+use crate::jwk::PRIVATE_MEMBERS;
 
 /// Header parameters refused in a proof besides the required `jwk`: the key
 /// comes from `jwk` and from nowhere else (RFC 8725 §3.10).

@@ -1,6 +1,57 @@
 //! JSON Web Key (RFC 7517) public-key subset and RFC 7638 thumbprints.
 
+use serde_json::Value;
+
 use crate::{Algorithm, JoseError, b64url, sha256};
+
+/// JWK members that only a private key has (RFC 7518 §6.2.2, §6.3.2, §6.4;
+/// RFC 8037 §2).
+pub(crate) const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
+/// Most keys a registered JWK Set may hold.
+pub const MAX_REGISTERED_KEYS: usize = 20;
+
+/// Parses a JWK Set someone registers as theirs (a client's `jwks`, RFC
+/// 7591 §2): `{"keys": [...]}` with 1 to [`MAX_REGISTERED_KEYS`] public
+/// signing keys, each usable with one of our algorithms (RSA ≥ 2048 bits).
+/// A key with a private member is refused rather than silently reduced
+/// to its public part: whoever sent it has leaked it and should know.
+///
+/// # Errors
+/// [`JoseError::InvalidKey`] naming the first key that is not acceptable.
+pub fn parse_public_jwks(value: &Value) -> Result<Jwks, JoseError> {
+    let bad = |why: String| JoseError::InvalidKey(why);
+    let Some(Value::Array(keys)) = value.get("keys") else {
+        return Err(bad("a JWK Set is an object with a `keys` array".to_owned()));
+    };
+    if keys.is_empty() || keys.len() > MAX_REGISTERED_KEYS {
+        return Err(bad(format!(
+            "a JWK Set here holds 1 to {MAX_REGISTERED_KEYS} keys"
+        )));
+    }
+    let mut out = Vec::with_capacity(keys.len());
+    for (i, raw) in keys.iter().enumerate() {
+        let Value::Object(map) = raw else {
+            return Err(bad(format!("key {i} is not a JSON object")));
+        };
+        if let Some(member) = PRIVATE_MEMBERS.iter().find(|m| map.contains_key(**m)) {
+            return Err(bad(format!(
+                "key {i} carries the private member `{member}`: register public keys only"
+            )));
+        }
+        let jwk: Jwk =
+            serde_json::from_value(raw.clone()).map_err(|e| bad(format!("key {i}: {e}")))?;
+        let alg = jwk
+            .algorithm()
+            .ok_or_else(|| bad(format!("key {i}: no supported algorithm for this key")))?;
+        crate::verify::check_key_fits(&jwk, alg).map_err(|e| bad(format!("key {i}: {e}")))?;
+        if !jwk.usable_for_signatures() {
+            return Err(bad(format!("key {i}: `use` must be `sig` or absent")));
+        }
+        out.push(jwk);
+    }
+    Ok(Jwks { keys: out })
+}
 
 /// A public JSON Web Key (RFC 7517 §4) for the key types this crate uses:
 /// `EC` (RFC 7518 §6.2.1), `RSA` (RFC 7518 §6.3.1) and `OKP` (RFC 8037 §2).

@@ -36,7 +36,7 @@ use base64::Engine as _;
 pub use alg::Algorithm;
 pub use claims::{AccessTokenClaims, Audience, Confirmation, IdTokenClaims};
 pub use error::JoseError;
-pub use jwk::{Jwk, Jwks, thumbprint};
+pub use jwk::{Jwk, Jwks, MAX_REGISTERED_KEYS, parse_public_jwks, thumbprint};
 pub use sign::SigningKey;
 pub use verify::{Expectations, Header, MAX_TOKEN_LEN, verify, verify_keyed};
 

@@ -198,6 +198,27 @@ impl Keys {
         }
     }
 
+    /// The keys to verify a JWS naming `kid` with, for a caller that must
+    /// wait for them (a server verifying a client's assertion): a remote set
+    /// never loaded, or lacking `kid`, is fetched first — at most once per
+    /// `min_refresh_interval`, concurrent callers sharing one fetch, as for
+    /// an unknown `kid` at the door. Without `kid`, a loaded set is used as
+    /// is. A failed fetch leaves the previous set (possibly empty).
+    pub async fn current_for(&self, kid: Option<&str>) -> Arc<Jwks> {
+        let generation = self.generation();
+        let set = self.current();
+        let loaded = self.status().0;
+        let missing =
+            kid.is_some_and(|kid| !set.keys.iter().any(|k| k.kid.as_deref() == Some(kid)));
+        if loaded && !missing {
+            return set;
+        }
+        match self.refetch_for_unknown_kid(generation).await {
+            Refetch::Updated => self.current(),
+            Refetch::Suppressed | Refetch::Failed(_) => set,
+        }
+    }
+
     pub(crate) fn is_remote(&self) -> bool {
         matches!(self.0, Source::Remote(_))
     }

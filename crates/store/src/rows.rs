@@ -2,6 +2,7 @@
 //! on both backends without sqlx's derive macros.
 
 use frontdesk_core::mfa::RequireMfa;
+use frontdesk_core::model::Jwks;
 use frontdesk_core::model::{
     AccessTokenFormat, AuthMethod, AuthorizationCode, Client, ClientId, ClientSecret, Consent,
     Grant, GrantType, KeyUse, LinkPurpose, LinkToken, OpaqueToken, PushedRequest, RefreshToken,
@@ -200,6 +201,16 @@ struct MetadataRef<'a> {
     dpop_bound_access_tokens: bool,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     require_pushed_authorization_requests: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jwks: Option<&'a Jwks>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jwks_uri: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_endpoint_auth_signing_alg: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_object_signing_alg: Option<&'a str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    require_signed_request_object: bool,
 }
 
 #[derive(Deserialize)]
@@ -231,6 +242,16 @@ struct Metadata {
     dpop_bound_access_tokens: bool,
     #[serde(default)]
     require_pushed_authorization_requests: bool,
+    #[serde(default)]
+    jwks: Option<Jwks>,
+    #[serde(default)]
+    jwks_uri: Option<String>,
+    #[serde(default)]
+    token_endpoint_auth_signing_alg: Option<String>,
+    #[serde(default)]
+    request_object_signing_alg: Option<String>,
+    #[serde(default)]
+    require_signed_request_object: bool,
 }
 
 pub(crate) fn client_metadata(c: &Client) -> Result<String, StoreError> {
@@ -253,6 +274,11 @@ pub(crate) fn client_metadata(c: &Client) -> Result<String, StoreError> {
         require_mfa: c.require_mfa,
         dpop_bound_access_tokens: c.dpop_bound_access_tokens,
         require_pushed_authorization_requests: c.require_pushed_authorization_requests,
+        jwks: c.jwks.as_ref(),
+        jwks_uri: c.jwks_uri.as_deref(),
+        token_endpoint_auth_signing_alg: c.token_endpoint_auth_signing_alg.as_deref(),
+        request_object_signing_alg: c.request_object_signing_alg.as_deref(),
+        require_signed_request_object: c.require_signed_request_object,
     })
     .map_err(|e| StoreError::Internal(format!("encoding client metadata: {e}")))
 }
@@ -286,6 +312,11 @@ fn client_from_parts(
         require_mfa: m.require_mfa,
         dpop_bound_access_tokens: m.dpop_bound_access_tokens,
         require_pushed_authorization_requests: m.require_pushed_authorization_requests,
+        jwks: m.jwks,
+        jwks_uri: m.jwks_uri,
+        token_endpoint_auth_signing_alg: m.token_endpoint_auth_signing_alg,
+        request_object_signing_alg: m.request_object_signing_alg,
+        require_signed_request_object: m.require_signed_request_object,
         secrets: Vec::new(),
         created_at,
         updated_at,

@@ -1050,7 +1050,7 @@ impl Store for Db {
         })
     }
 
-    async fn use_dpop_proof(
+    async fn use_once(
         &self,
         replay_key: &[u8],
         expires_at: UnixTime,

@@ -83,6 +83,11 @@ pub fn client(core: &Core, id: &str) -> Client {
         refresh_grace_secs: None,
         require_mfa: None,
         require_pushed_authorization_requests: false,
+        jwks: None,
+        jwks_uri: None,
+        token_endpoint_auth_signing_alg: None,
+        request_object_signing_alg: None,
+        require_signed_request_object: false,
         secrets: vec![ClientSecret {
             hash: core.pepper.hash_secret(SECRET),
             created_at: NOW - 1000,

@@ -88,7 +88,7 @@ async fn sweep_in_batches_keeps_what_is_live(db: &Db) {
         db.put_opaque_token(&opaque(i, gone_at)).await.unwrap();
         db.revoke_jti(&format!("jti-{i}"), gone_at).await.unwrap();
         assert!(
-            db.use_dpop_proof(format!("{i:032}").as_bytes(), gone_at, gone_at - 300)
+            db.use_once(format!("{i:032}").as_bytes(), gone_at, gone_at - 300)
                 .await
                 .unwrap()
         );
@@ -147,7 +147,7 @@ async fn sweep_in_batches_keeps_what_is_live(db: &Db) {
         );
         assert!(db.link_token(&hash).await.unwrap().is_some());
         // A live proof is still remembered: a replay.
-        assert!(!db.use_dpop_proof(&hash, NOW + 1, NOW).await.unwrap());
+        assert!(!db.use_once(&hash, NOW + 1, NOW).await.unwrap());
         assert!(db.pushed_request(&hash).await.unwrap().is_some());
     }
     for i in [0, expired - 1] {

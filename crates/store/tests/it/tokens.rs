@@ -74,15 +74,15 @@ async fn dpop_jkt_round_trips(db: &Db) {
 /// sweeper has not removed yet but whose time is up does not block it.
 async fn dpop_proofs_are_used_once(db: &Db) {
     let key = [5u8; 32];
-    assert!(db.use_dpop_proof(&key, NOW + 100, NOW).await.unwrap());
-    assert!(!db.use_dpop_proof(&key, NOW + 100, NOW + 1).await.unwrap());
-    assert!(!db.use_dpop_proof(&key, NOW + 200, NOW + 99).await.unwrap());
-    assert!(db.use_dpop_proof(&[6u8; 32], NOW + 100, NOW).await.unwrap());
+    assert!(db.use_once(&key, NOW + 100, NOW).await.unwrap());
+    assert!(!db.use_once(&key, NOW + 100, NOW + 1).await.unwrap());
+    assert!(!db.use_once(&key, NOW + 200, NOW + 99).await.unwrap());
+    assert!(db.use_once(&[6u8; 32], NOW + 100, NOW).await.unwrap());
     // Expired but not swept: a fresh use, which extends the row.
-    assert!(db.use_dpop_proof(&key, NOW + 400, NOW + 100).await.unwrap());
-    assert!(!db.use_dpop_proof(&key, NOW + 400, NOW + 300).await.unwrap());
+    assert!(db.use_once(&key, NOW + 400, NOW + 100).await.unwrap());
+    assert!(!db.use_once(&key, NOW + 400, NOW + 300).await.unwrap());
     assert_eq!(sweep_at(db, NOW + 400).await, 2);
-    assert!(db.use_dpop_proof(&key, NOW + 500, NOW + 400).await.unwrap());
+    assert!(db.use_once(&key, NOW + 500, NOW + 400).await.unwrap());
 }
 
 async fn revoked_jtis(db: &Db) {

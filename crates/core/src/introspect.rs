@@ -104,6 +104,7 @@ fn expectations(core: &Core) -> Expectations {
             Algorithm::PS256,
         ],
         leeway_secs: to_u64(core.settings.leeway),
+        require_iat: true,
     }
 }
 

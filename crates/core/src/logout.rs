@@ -34,6 +34,7 @@ pub fn verify_id_token_hint(
             Algorithm::EdDSA,
         ],
         leeway_secs: TEN_YEARS,
+        require_iat: true,
     };
     frontdesk_jose::verify::<IdTokenClaims>(token, &keys.jwks(now), &expect, to_u64(now))
         .ok()

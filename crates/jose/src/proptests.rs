@@ -47,6 +47,7 @@ fn expect() -> Expectations {
         forbidden_typ: vec![],
         algorithms: Algorithm::ALL.to_vec(),
         leeway_secs: 30,
+        require_iat: true,
     }
 }
 

@@ -55,6 +55,7 @@ fn expect_at() -> Expectations {
         forbidden_typ: vec![],
         algorithms: Algorithm::ALL.to_vec(),
         leeway_secs: LEEWAY,
+        require_iat: true,
     }
 }
 

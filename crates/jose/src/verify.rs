@@ -43,6 +43,11 @@ pub struct Expectations {
     pub algorithms: Vec<Algorithm>,
     /// Clock-skew allowance for `exp`, `nbf` and `iat`, in seconds.
     pub leeway_secs: u64,
+    /// Whether `iat` must be present (RFC 9068 §2.2 and OIDC Core §2 want
+    /// it in access and ID tokens; RFC 7523 §3 and RFC 9101 leave it
+    /// optional in client assertions and request objects). One that is
+    /// present is always checked.
+    pub require_iat: bool,
 }
 
 /// The verified JWS header (RFC 7515 §4.1).
@@ -77,8 +82,9 @@ pub struct Header {
 /// 5. Claims (a JSON object without duplicate members, RFC 7519 §4): `iss` equals
 ///    the expected issuer exactly; `exp` present and `now <= exp + leeway`
 ///    (RFC 7519 §4.1.4); `nbf`, if present, `<= now + leeway` (§4.1.5); `iat`
-///    present and `<= now + leeway`; `aud` per [`Expectations::audience`]; then the
-///    header `typ` per [`Expectations::typ`] / [`Expectations::forbidden_typ`].
+///    present (when [`Expectations::require_iat`]) and `<= now + leeway`;
+///    `aud` per [`Expectations::audience`]; then the header `typ` per
+///    [`Expectations::typ`] / [`Expectations::forbidden_typ`].
 ///
 /// Returns the header and the claims deserialized as `C`.
 ///
@@ -393,11 +399,13 @@ fn check_claims(
         return Err(JoseError::NotYetValid);
     }
 
-    // RFC 7519 §4.1.6 / RFC 9068 §2.2: iat is required; one from the future is refused.
-    let iat =
-        numeric_date(claims, "iat")?.ok_or_else(|| JoseError::MissingClaim("iat".to_owned()))?;
-    if iat > now.saturating_add(leeway) {
-        return Err(JoseError::NotYetValid);
+    // RFC 7519 §4.1.6 / RFC 9068 §2.2: iat is required where the caller
+    // says so; one from the future is refused.
+    match numeric_date(claims, "iat")? {
+        None if expect.require_iat => return Err(JoseError::MissingClaim("iat".to_owned())),
+        None => {}
+        Some(iat) if iat > now.saturating_add(leeway) => return Err(JoseError::NotYetValid),
+        Some(_) => {}
     }
 
     // RFC 7519 §4.1.3: "If the principal processing the claim does not identify

@@ -71,6 +71,7 @@ fn main() {
             Algorithm::PS256,
         ],
         leeway_secs: 10,
+        require_iat: true,
     };
     let validator = Validator::new(ISS, AUD, jwks.clone());
     let remembering = Validator::new(ISS, AUD, jwks.clone()).with_cache(10_000);

@@ -44,6 +44,7 @@ fn expectations(issuer: &str, audience: &str) -> Expectations {
             Algorithm::PS256,
         ],
         leeway_secs: 10,
+        require_iat: true,
     }
 }
 

@@ -68,6 +68,7 @@ pub fn verify_id_token(
             Algorithm::EdDSA,
         ],
         leeway_secs: LEEWAY_SECS,
+        require_iat: true,
     };
     let (header, claims): (_, IdTokenClaims) =
         frontdesk_jose::verify(token, jwks, &expectations, now)?;

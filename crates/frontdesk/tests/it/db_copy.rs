@@ -263,6 +263,7 @@ async fn an_sqlite_install_moves_to_postgresql_and_serves_the_same() {
             Algorithm::EdDSA,
         ],
         leeway_secs: 60,
+        require_iat: true,
     };
     frontdesk_jose::verify::<Value>(&id_token, &keys, &expect, unix_now()).unwrap();
 

@@ -273,6 +273,9 @@ pub fn validate_resource(resource: &str) -> Result<(), OAuthError> {
     Ok(())
 }
 
+/// `client_assertion_type` of a JWT client assertion (RFC 7523 §2.2).
+pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
 /// How the caller presented its credentials at a back-channel endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credentials {
@@ -280,29 +283,77 @@ pub enum Credentials {
     Basic { client_id: String, secret: String },
     /// `client_id` and `client_secret` in the form body.
     Post { client_id: String, secret: String },
+    /// `client_assertion` with `client_assertion_type` jwt-bearer (RFC 7523
+    /// §2.2), and the form's `client_id` if it sent one (optional there).
+    /// `issuer` is the assertion's own unverified `iss`, when it equals its
+    /// `sub` (RFC 7523 §3: both are the client_id), so the client can be
+    /// looked up; nothing in the assertion counts before its signature
+    /// verifies.
+    Assertion {
+        client_id: Option<String>,
+        issuer: Option<String>,
+        assertion: String,
+    },
     /// Only `client_id` in the form: a public client.
     PublicId { client_id: String },
     /// Nothing at all.
     Absent,
 }
 
+/// What a back-channel request carried to authenticate the client.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Presented<'a> {
+    /// The `Authorization: Basic` header, already parsed.
+    pub basic: Option<(&'a str, &'a str)>,
+    pub client_id: Option<&'a str>,
+    pub client_secret: Option<&'a str>,
+    pub client_assertion_type: Option<&'a str>,
+    pub client_assertion: Option<&'a str>,
+}
+
 impl Credentials {
-    /// Combines the Basic header (already parsed) with the form's
-    /// `client_id`/`client_secret`. RFC 6749 §2.3: "The client MUST NOT use
-    /// more than one authentication method in each request."
-    pub fn from_parts(
-        basic: Option<(String, String)>,
-        form_client_id: Option<&str>,
-        form_secret: Option<&str>,
-    ) -> Result<Credentials, OAuthError> {
-        match (basic, form_client_id, form_secret) {
-            (Some(_), _, Some(_)) => Err(OAuthError::invalid_request(
-                "the client used more than one authentication method",
-            )),
+    /// Combines the Basic header with the form's `client_id`,
+    /// `client_secret`, `client_assertion_type` and `client_assertion`.
+    /// RFC 6749 §2.3: "The client MUST NOT use more than one authentication
+    /// method in each request."
+    pub fn from_parts(p: Presented<'_>) -> Result<Credentials, OAuthError> {
+        let more_than_one =
+            || OAuthError::invalid_request("the client used more than one authentication method");
+        match (p.client_assertion_type, p.client_assertion) {
+            (None, None) => {}
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(OAuthError::invalid_request(
+                    "client_assertion and client_assertion_type go together (RFC 7521 §4.2)",
+                ));
+            }
+            (Some(kind), Some(assertion)) => {
+                if p.basic.is_some() || p.client_secret.is_some() {
+                    return Err(more_than_one());
+                }
+                // RFC 7521 §4.2.1: a client-authentication failure, of
+                // whatever kind, is `invalid_client`.
+                if kind != JWT_BEARER_ASSERTION {
+                    return Err(OAuthError::new(
+                        ErrorCode::InvalidClient,
+                        "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                    ));
+                }
+                return Ok(Credentials::Assertion {
+                    client_id: p.client_id.map(str::to_owned),
+                    issuer: assertion::claimed_client(assertion),
+                    assertion: assertion.to_owned(),
+                });
+            }
+        }
+        match (p.basic, p.client_id, p.client_secret) {
+            (Some(_), _, Some(_)) => Err(more_than_one()),
             (Some((id, _)), Some(form_id), None) if form_id != id => Err(
                 OAuthError::invalid_request("client_id does not match the Authorization header"),
             ),
-            (Some((client_id, secret)), _, None) => Ok(Credentials::Basic { client_id, secret }),
+            (Some((client_id, secret)), _, None) => Ok(Credentials::Basic {
+                client_id: client_id.to_owned(),
+                secret: secret.to_owned(),
+            }),
             (None, Some(id), Some(secret)) => Ok(Credentials::Post {
                 client_id: id.to_owned(),
                 secret: secret.to_owned(),
@@ -317,11 +368,16 @@ impl Credentials {
         }
     }
 
+    /// The client these credentials name: for an assertion, the form's
+    /// `client_id`, else the assertion's `iss`.
     pub fn client_id(&self) -> Option<&str> {
         match self {
             Credentials::Basic { client_id, .. }
             | Credentials::Post { client_id, .. }
             | Credentials::PublicId { client_id } => Some(client_id),
+            Credentials::Assertion {
+                client_id, issuer, ..
+            } => client_id.as_deref().or(issuer.as_deref()),
             Credentials::Absent => None,
         }
     }
@@ -330,6 +386,7 @@ impl Credentials {
         match self {
             Credentials::Basic { .. } => Some(AuthMethod::ClientSecretBasic),
             Credentials::Post { .. } => Some(AuthMethod::ClientSecretPost),
+            Credentials::Assertion { .. } => Some(AuthMethod::PrivateKeyJwt),
             Credentials::PublicId { .. } => Some(AuthMethod::None),
             Credentials::Absent => None,
         }
@@ -349,7 +406,10 @@ fn verify(
     // Hash even when the client is unknown, so timing does not tell.
     let presented = match creds {
         Credentials::Basic { secret, .. } | Credentials::Post { secret, .. } => Some(secret),
-        _ => None,
+        // An assertion proves nothing until its signature is checked, which
+        // `assertion::check` does; it never passes here.
+        Credentials::Assertion { .. } => return Err(OAuthError::invalid_client()),
+        Credentials::PublicId { .. } | Credentials::Absent => None,
     };
     let Some(client) = client else {
         if let Some(s) = presented {
@@ -393,19 +453,45 @@ pub trait Reread: Sync {
     fn allow(&self, id: &ClientId) -> bool;
 }
 
-/// Looks the client up and authenticates it (RFC 6749 §2.3). Absent
-/// credentials are `invalid_client` too: every back-channel endpoint here
-/// needs an identified client.
+/// Where a back-channel request arrived, for what a client assertion's
+/// `aud` may name: the issuer, the token endpoint, or this endpoint's URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Token,
+    Introspection,
+    Revocation,
+    PushedAuthorization,
+}
+
+impl Endpoint {
+    fn path(self) -> &'static str {
+        match self {
+            Endpoint::Token => crate::paths::TOKEN,
+            Endpoint::Introspection => crate::paths::INTROSPECT,
+            Endpoint::Revocation => crate::paths::REVOKE,
+            Endpoint::PushedAuthorization => crate::paths::PAR,
+        }
+    }
+}
+
+/// Looks the client up and authenticates it (RFC 6749 §2.3; RFC 7523 §3 for
+/// `private_key_jwt`, with the keys from `keys` and the assertion's `jti`
+/// recorded as used). Absent credentials are `invalid_client` too: every
+/// back-channel endpoint here needs an identified client.
 ///
 /// A failure against a known client re-reads it from the database when
 /// `reread` allows; otherwise the failure stands (see [`Reread`]). Unknown
 /// client_ids are never cached, so they always cost a read: the server
 /// bounds those per peer address instead.
+// One request's parts, each its own type; a struct would only rename them.
+#[allow(clippy::too_many_arguments)]
 pub async fn authenticate<S: Store>(
     core: &Core,
     store: &S,
     creds: &Credentials,
     reread: &impl Reread,
+    keys: &impl KeySource,
+    endpoint: Endpoint,
     now: UnixTime,
 ) -> Result<Client, Error> {
     let Some(id) = lookup_id(creds) else {
@@ -413,16 +499,30 @@ pub async fn authenticate<S: Store>(
     };
     let found = store.client(&id).await?;
     let cached = found.is_some();
-    match verify(&core.pepper, found, creds, now) {
+    let first = match (creds, found) {
+        (Credentials::Assertion { assertion, .. }, Some(client)) => {
+            assertion::verify(core, store, client, assertion, keys, endpoint, now).await
+        }
+        (_, found) => verify(&core.pepper, found, creds, now).map_err(Error::from),
+    };
+    match first {
         Ok(c) => Ok(c),
         // The record may be a cached copy that predates a secret rotation
-        // made elsewhere: check once more against the database, within the
-        // re-read budget.
-        Err(_) if cached && reread.allow(&id) => {
+        // (or new keys) made elsewhere: check once more against the
+        // database, within the re-read budget. Nothing was recorded yet:
+        // an assertion's `jti` is spent only by a success.
+        Err(Error::OAuth(e))
+            if e.code == ErrorCode::InvalidClient && cached && reread.allow(&id) =>
+        {
             let fresh = store.client_refreshed(&id).await?;
-            Ok(verify(&core.pepper, fresh, creds, now)?)
+            match (creds, fresh) {
+                (Credentials::Assertion { assertion, .. }, Some(client)) => {
+                    assertion::verify(core, store, client, assertion, keys, endpoint, now).await
+                }
+                (_, fresh) => Ok(verify(&core.pepper, fresh, creds, now)?),
+            }
         }
-        Err(e) => Err(e.into()),
+        Err(e) => Err(e),
     }
 }
 
@@ -475,19 +575,44 @@ pub async fn client_keys(client: &Client, source: &impl KeySource, kid: Option<&
 /// without further cost, so a flood of failures from behind a shared proxy
 /// no longer shuts out the clients whose credentials are right. An admitted
 /// request is then authenticated as usual, against a fresh record.
+///
+/// A client assertion is admitted when its signature and claims check out
+/// against the keys at hand — the record's `jwks`, or what `keys` has
+/// cached for its `jwks_uri` — without fetching and without spending its
+/// `jti` (the authentication that follows does).
 pub fn admits_while_throttled(
-    pepper: &Pepper,
+    core: &Core,
     remembered: Option<Client>,
     creds: &Credentials,
+    keys: &impl KeySource,
+    endpoint: Endpoint,
     now: UnixTime,
 ) -> bool {
-    remembered.is_some() && verify(pepper, remembered, creds, now).is_ok()
+    let Some(client) = remembered else {
+        return false;
+    };
+    match creds {
+        Credentials::Assertion { assertion, .. } => {
+            let jwks = match (&client.jwks, &client.jwks_uri) {
+                (Some(jwks), _) => Arc::new(jwks.clone()),
+                (None, Some(uri)) => match keys.cached(uri) {
+                    Some(jwks) => jwks,
+                    None => return false,
+                },
+                (None, None) => return false,
+            };
+            assertion::check(core, &client, assertion, &jwks, endpoint, now).is_ok()
+        }
+        _ => verify(&core.pepper, Some(client), creds, now).is_ok(),
+    }
 }
 
 /// The client named by `creds`, as a lookup key.
 pub fn lookup_id(creds: &Credentials) -> Option<ClientId> {
     creds.client_id().map(|s| ClientId(s.to_owned()))
 }
+
+mod assertion;
 
 #[cfg(test)]
 mod tests;

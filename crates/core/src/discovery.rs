@@ -4,10 +4,15 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::client::CLIENT_SIGNING_ALGS;
 use crate::{Core, Features, paths};
 
 /// Client authentication methods we accept at back-channel endpoints.
-const AUTH_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
+const AUTH_METHODS: [&str; 3] = [
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+];
 
 /// The metadata document. Both well-known URLs serve the same document.
 pub fn metadata(core: &Core) -> Value {
@@ -30,7 +35,13 @@ pub fn metadata(core: &Core) -> Value {
         m.insert(
             "token_endpoint_auth_methods_supported".into(),
             json!(methods),
-        ); // RFC 9449 §5.1: the algorithms DPoP proofs may be signed with.
+        );
+        // RFC 8414 §2: required once private_key_jwt is listed.
+        m.insert(
+            "token_endpoint_auth_signing_alg_values_supported".into(),
+            json!(CLIENT_SIGNING_ALGS),
+        );
+        // RFC 9449 §5.1: the algorithms DPoP proofs may be signed with.
         let algs: Vec<&str> = core
             .settings
             .dpop
@@ -144,6 +155,10 @@ pub fn metadata(core: &Core) -> Value {
             "introspection_endpoint_auth_methods_supported".into(),
             json!(AUTH_METHODS),
         );
+        m.insert(
+            "introspection_endpoint_auth_signing_alg_values_supported".into(),
+            json!(CLIENT_SIGNING_ALGS),
+        );
     }
     if f.revocation {
         m.insert(
@@ -153,6 +168,10 @@ pub fn metadata(core: &Core) -> Value {
         m.insert(
             "revocation_endpoint_auth_methods_supported".into(),
             json!(AUTH_METHODS),
+        );
+        m.insert(
+            "revocation_endpoint_auth_signing_alg_values_supported".into(),
+            json!(CLIENT_SIGNING_ALGS),
         );
     }
     Value::Object(m)

@@ -2,7 +2,7 @@
 //! the client, hand over to the grant's own module.
 
 use crate::access_token::TokenResponse;
-use crate::client::{self, Credentials, Reread};
+use crate::client::{self, Credentials, KeySource, Reread};
 use crate::error::{Error, ErrorCode, OAuthError};
 use crate::grant;
 use crate::keys::KeyRing;
@@ -24,6 +24,7 @@ pub async fn exchange<S: Store>(
     params: &Params,
     dpop: &dpop::Presented,
     reread: &impl Reread,
+    client_keys: &impl KeySource,
     now: UnixTime,
 ) -> Result<TokenResponse, Error> {
     let grant_type = params.required("grant_type")?;
@@ -43,7 +44,16 @@ pub async fn exchange<S: Store>(
             .into());
         }
     };
-    let client = client::authenticate(core, store, &creds, reread, now).await?;
+    let client = client::authenticate(
+        core,
+        store,
+        &creds,
+        reread,
+        client_keys,
+        client::Endpoint::Token,
+        now,
+    )
+    .await?;
     // RFC 9449 §4.3: the proof is for this request: POST to the token
     // endpoint, no access token.
     let uri = core.endpoint(crate::paths::TOKEN);

@@ -38,7 +38,9 @@ pub use claims::{AccessTokenClaims, Audience, Confirmation, IdTokenClaims};
 pub use error::JoseError;
 pub use jwk::{Jwk, Jwks, MAX_REGISTERED_KEYS, parse_public_jwks, thumbprint};
 pub use sign::SigningKey;
-pub use verify::{Expectations, Header, MAX_TOKEN_LEN, verify, verify_keyed};
+pub use verify::{
+    Expectations, Header, MAX_TOKEN_LEN, unverified_claims, unverified_header, verify, verify_keyed,
+};
 
 /// The base64url engine used everywhere in JOSE: URL-safe alphabet, no padding
 /// (RFC 7515 §2, "Base64url Encoding": "with all trailing '=' characters omitted").

@@ -180,6 +180,49 @@ pub fn verify_keyed<C: serde::de::DeserializeOwned>(
     Ok((header, claims, key_index))
 }
 
+/// The header and payload segments of a compact JWS, decoded but not
+/// verified.
+fn unverified_parts(token: &str) -> Result<(Vec<u8>, Vec<u8>), JoseError> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(JoseError::Malformed(format!(
+            "token is longer than {MAX_TOKEN_LEN} bytes"
+        )));
+    }
+    let mut parts = token.split('.');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(h), Some(p), Some(_), None) => {
+            Ok((decode_segment("header", h)?, decode_segment("payload", p)?))
+        }
+        _ => Err(JoseError::Malformed(
+            "a compact JWS has exactly three segments".to_owned(),
+        )),
+    }
+}
+
+/// The header of a compact JWS, NOT verified: only for choosing the key
+/// that [`verify`] will then check it with (its `kid`). Nothing in it may
+/// be trusted or acted on.
+///
+/// # Errors
+/// [`JoseError::Malformed`] when it is not a compact JWS header.
+pub fn unverified_header(token: &str) -> Result<Header, JoseError> {
+    let (header, _) = unverified_parts(token)?;
+    let map =
+        strict::parse_object(&header).map_err(|e| JoseError::Malformed(format!("header: {e}")))?;
+    Ok(parse_header(&map)?.0)
+}
+
+/// The claims of a compact JWS, NOT verified: only for finding whose keys
+/// will verify it (a client assertion's `iss`). Nothing in them may be
+/// trusted or acted on.
+///
+/// # Errors
+/// [`JoseError::Malformed`] when the payload is not a JSON object.
+pub fn unverified_claims(token: &str) -> Result<Map<String, Value>, JoseError> {
+    let (_, payload) = unverified_parts(token)?;
+    strict::parse_object(&payload).map_err(|e| JoseError::Malformed(format!("payload: {e}")))
+}
+
 pub(crate) fn decode_segment(name: &str, seg: &str) -> Result<Vec<u8>, JoseError> {
     B64.decode(seg)
         .map_err(|e| JoseError::Malformed(format!("{name} segment: {e}")))

@@ -38,20 +38,48 @@ fn redirect_uri_registration_rules() {
 
 #[test]
 fn one_auth_method_per_request() {
-    let basic = Some(("a".to_owned(), "s".to_owned()));
-    assert!(Credentials::from_parts(basic.clone(), None, Some("s")).is_err());
-    assert!(Credentials::from_parts(basic.clone(), Some("b"), None).is_err());
+    let p = |basic: Option<(&'static str, &'static str)>, id, secret| Presented {
+        basic,
+        client_id: id,
+        client_secret: secret,
+        ..Presented::default()
+    };
+    let basic = Some(("a", "s"));
+    assert!(Credentials::from_parts(p(basic, None, Some("s"))).is_err());
+    assert!(Credentials::from_parts(p(basic, Some("b"), None)).is_err());
     assert_eq!(
-        Credentials::from_parts(basic, Some("a"), None).unwrap(),
+        Credentials::from_parts(p(basic, Some("a"), None)).unwrap(),
         Credentials::Basic {
             client_id: "a".into(),
             secret: "s".into()
         }
     );
     assert_eq!(
-        Credentials::from_parts(None, None, None).unwrap(),
+        Credentials::from_parts(p(None, None, None)).unwrap(),
         Credentials::Absent
     );
+}
+
+#[test]
+fn jwks_uri_registration_rules() {
+    for ok in [
+        "https://app.example/jwks.json",
+        "http://127.0.0.1:8080/jwks",
+        "http://[::1]/jwks",
+    ] {
+        assert!(validate_jwks_uri(ok).is_ok(), "{ok}");
+    }
+    for bad in [
+        "http://app.example/jwks",
+        "http://localhost/jwks",
+        "http://127.1/jwks",
+        "https://u:p@app.example/jwks",
+        "https://app.example/jwks#k",
+        "file:///etc/jwks",
+        "jwks.json",
+    ] {
+        assert!(validate_jwks_uri(bad).is_err(), "{bad}");
+    }
 }
 
 /// Found by fuzzing (fuzz/ F4): the IPv6 loopback written other than `[::1]`

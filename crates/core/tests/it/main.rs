@@ -6,6 +6,7 @@
 
 mod authorization_code;
 mod authorize;
+mod client_assertion;
 mod client_credentials;
 mod email_link;
 mod introspect;

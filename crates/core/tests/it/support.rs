@@ -198,6 +198,7 @@ pub async fn token_as(
         &params(form),
         &frontdesk_core::dpop::Presented::None,
         &NoReread,
+        &frontdesk_core::client::NoKeySource,
         now,
     )
     .await

@@ -18,7 +18,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use frontdesk_core::audit::{Actor, Kind};
 use frontdesk_core::authorize::par;
-use frontdesk_core::client::Credentials;
+use frontdesk_core::client::{Credentials, Endpoint};
 use frontdesk_core::error::{Error, ErrorCode, OAuthError};
 use frontdesk_core::params::{Params, parse_basic};
 use frontdesk_core::store::Store;
@@ -58,11 +58,15 @@ fn credentials(headers: &HeaderMap, params: &Params) -> Result<Credentials, ApiE
             Some(parse_basic(v)?)
         }
     };
-    Ok(Credentials::from_parts(
-        basic,
-        params.get("client_id"),
-        params.get("client_secret"),
-    )?)
+    Ok(Credentials::from_parts(client::Presented {
+        basic: basic
+            .as_ref()
+            .map(|(id, secret)| (id.as_str(), secret.as_str())),
+        client_id: params.get("client_id"),
+        client_secret: params.get("client_secret"),
+        client_assertion_type: params.get("client_assertion_type"),
+        client_assertion: params.get("client_assertion"),
+    })?)
 }
 
 /// 429 while `peer` is over its limit of failed client authentications,
@@ -73,7 +77,7 @@ fn credentials(headers: &HeaderMap, params: &Params) -> Result<Credentials, ApiE
 fn refused(
     app: &AppState,
     peer: IpAddr,
-    endpoint: &'static str,
+    endpoint: Endpoint,
     headers: &HeaderMap,
     params: Option<&Params>,
     now: i64,
@@ -83,9 +87,65 @@ fn refused(
         .and_then(|p| credentials(headers, p).ok())
         .is_some_and(|creds| {
             let remembered = client::lookup_id(&creds).and_then(|id| app.db.remembered_client(&id));
-            client::admits_while_throttled(&app.core.pepper, remembered, &creds, now)
+            client::admits_while_throttled(
+                &app.core,
+                remembered,
+                &creds,
+                &app.client_jwks,
+                endpoint,
+                now,
+            )
         });
-    (!admitted).then(|| client_auth_throttled(endpoint, wait))
+    (!admitted).then(|| client_auth_throttled(label(endpoint), wait))
+}
+
+/// The endpoint's name in metrics and throttle answers.
+fn label(endpoint: Endpoint) -> &'static str {
+    match endpoint {
+        Endpoint::Token => "token",
+        Endpoint::Introspection => "introspect",
+        Endpoint::Revocation => "revoke",
+        Endpoint::PushedAuthorization => "par",
+    }
+}
+
+/// What every endpoint but `/token` does first: read the form (under the
+/// throttle), then authenticate the client.
+async fn authenticated(
+    app: &AppState,
+    peer: IpAddr,
+    endpoint: Endpoint,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    now: i64,
+) -> Result<(Params, frontdesk_core::model::Client), Response> {
+    let params = match form(headers, body) {
+        Ok(p) => p,
+        Err(r) => return Err(refused(app, peer, endpoint, headers, None, now).unwrap_or(r)),
+    };
+    if let Some(r) = refused(app, peer, endpoint, headers, Some(&params), now) {
+        return Err(r);
+    }
+    let client = async {
+        let creds = credentials(headers, &params)?;
+        Ok::<_, ApiError>(
+            client::authenticate(
+                &app.core,
+                &app.db,
+                &creds,
+                &app.client_auth,
+                &app.client_jwks,
+                endpoint,
+                now,
+            )
+            .await?,
+        )
+    }
+    .await;
+    match client {
+        Ok(c) => Ok((params, c)),
+        Err(e) => Err(failure(app, peer, label(endpoint), e).await),
+    }
 }
 
 /// The response to a failed request: an `invalid_client` outcome counts
@@ -144,9 +204,9 @@ async fn token_response(
 ) -> Response {
     let params = match form(headers, body) {
         Ok(p) => p,
-        Err(r) => return refused(app, peer, "token", headers, None, now).unwrap_or(r),
+        Err(r) => return refused(app, peer, Endpoint::Token, headers, None, now).unwrap_or(r),
     };
-    if let Some(r) = refused(app, peer, "token", headers, Some(&params), now) {
+    if let Some(r) = refused(app, peer, Endpoint::Token, headers, Some(&params), now) {
         return r;
     }
     let result = async {
@@ -160,7 +220,15 @@ async fn token_response(
         let proofs =
             dpop::Presented::from_values(headers.get_all("dpop").iter().map(|v| v.as_bytes()));
         let resp = token::exchange(
-            &app.core, &app.db, &keys, creds, &params, &proofs, reread, now,
+            &app.core,
+            &app.db,
+            &keys,
+            creds,
+            &params,
+            &proofs,
+            reread,
+            &app.client_jwks,
+            now,
         )
         .await?;
         Ok::<_, ApiError>((resp, client_id))
@@ -192,17 +260,12 @@ pub async fn introspect(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let now = now();
-    let params = match form(&headers, body) {
-        Ok(p) => p,
-        Err(r) => return refused(&app, peer, "introspect", &headers, None, now).unwrap_or(r),
-    };
-    if let Some(r) = refused(&app, peer, "introspect", &headers, Some(&params), now) {
-        return r;
-    }
+    let (params, client) =
+        match authenticated(&app, peer, Endpoint::Introspection, &headers, body, now).await {
+            Ok(v) => v,
+            Err(r) => return r,
+        };
     let result = async {
-        let creds = credentials(&headers, &params)?;
-        let client =
-            client::authenticate(&app.core, &app.db, &creds, &app.client_auth, now).await?;
         let token = params.required("token")?;
         let keys = app.keys();
         Ok::<_, ApiError>(
@@ -223,17 +286,12 @@ pub async fn revoke(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let now = now();
-    let params = match form(&headers, body) {
-        Ok(p) => p,
-        Err(r) => return refused(&app, peer, "revoke", &headers, None, now).unwrap_or(r),
-    };
-    if let Some(r) = refused(&app, peer, "revoke", &headers, Some(&params), now) {
-        return r;
-    }
+    let (params, client) =
+        match authenticated(&app, peer, Endpoint::Revocation, &headers, body, now).await {
+            Ok(v) => v,
+            Err(r) => return r,
+        };
     let result = async {
-        let creds = credentials(&headers, &params)?;
-        let client =
-            client::authenticate(&app.core, &app.db, &creds, &app.client_auth, now).await?;
         let token = params.required("token")?;
         let keys = app.keys();
         let revoked = revoke::revoke(&app.core, &app.db, &keys, &client, token, now).await?;
@@ -273,17 +331,20 @@ pub async fn par(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let now = now();
-    let params = match form(&headers, body) {
-        Ok(p) => p,
-        Err(r) => return refused(&app, peer, "par", &headers, None, now).unwrap_or(r),
+    let (params, client) = match authenticated(
+        &app,
+        peer,
+        Endpoint::PushedAuthorization,
+        &headers,
+        body,
+        now,
+    )
+    .await
+    {
+        Ok(v) => v,
+        Err(r) => return r,
     };
-    if let Some(r) = refused(&app, peer, "par", &headers, Some(&params), now) {
-        return r;
-    }
     let result = async {
-        let creds = credentials(&headers, &params)?;
-        let client =
-            client::authenticate(&app.core, &app.db, &creds, &app.client_auth, now).await?;
         let keys = app.keys();
         let pushed = par::push(
             &app.db,

@@ -539,7 +539,7 @@ pub async fn issue_code<S: Store>(
         code_challenge: req.code_challenge.clone(),
         nonce: req.nonce.clone(),
         created_at: now,
-        expires_at: now + core.settings.code_ttl,
+        expires_at: now + req.client.code_ttl(core.settings.code_ttl),
         used_at: None,
         dpop_jkt: req.dpop_jkt.clone(),
     };

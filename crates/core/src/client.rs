@@ -160,6 +160,9 @@ pub fn validate_metadata(client: &Client) -> Result<(), MetadataError> {
         return Err(MetadataError("token lifetimes must be positive".into()));
     }
     validate_keys(client)?;
+    if client.is_fapi2() {
+        validate_fapi2(client)?;
+    }
     if client
         .refresh_grace_secs
         .is_some_and(|g| !(0..=MAX_REFRESH_GRACE_SECS).contains(&g))
@@ -218,6 +221,53 @@ fn validate_keys(client: &Client) -> Result<(), MetadataError> {
             return Err(MetadataError(format!(
                 "{name} {alg:?} is not supported ({})",
                 CLIENT_SIGNING_ALGS.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The FAPI 2.0 Security Profile's registration rules (the request-time
+/// ones are `Client::requires_par`, `requires_dpop`, `code_ttl`,
+/// `refresh_grace` and `may_sign_with`):
+/// - §5.3.2.1 items 3 and 6: a confidential client authenticating with
+///   `private_key_jwt` (mutual TLS is not offered here);
+/// - §5.3.2.2 item 5: no `http` redirect URI except the loopback ones of
+///   RFC 8252 §7.3 (which registration already limits to 127.0.0.1 and
+///   [::1]);
+/// - §5.4.1: PS256, ES256 or EdDSA for every JWS, so RS256 is refused as
+///   the ID-token, assertion and request-object algorithm.
+fn validate_fapi2(client: &Client) -> Result<(), MetadataError> {
+    if client.token_endpoint_auth_method != AuthMethod::PrivateKeyJwt {
+        return Err(MetadataError(
+            "profile fapi2 needs token_endpoint_auth_method private_key_jwt \
+             (FAPI 2.0 §5.3.2.1)"
+                .into(),
+        ));
+    }
+    for (name, alg) in [
+        (
+            "id_token_signed_response_alg",
+            client.id_token_signed_response_alg.as_deref(),
+        ),
+        (
+            "token_endpoint_auth_signing_alg",
+            client.token_endpoint_auth_signing_alg.as_deref(),
+        ),
+        (
+            "request_object_signing_alg",
+            client.request_object_signing_alg.as_deref(),
+        ),
+    ] {
+        // An unset ID-token algorithm means the server's RS256.
+        let rs256 = match (name, alg) {
+            ("id_token_signed_response_alg", None) => true,
+            (_, alg) => alg == Some("RS256"),
+        };
+        if rs256 {
+            return Err(MetadataError(format!(
+                "profile fapi2 allows PS256, ES256 or EdDSA only (FAPI 2.0 §5.4.1): \
+                 set {name} to one of them"
             )));
         }
     }

@@ -131,6 +131,48 @@ pub async fn check<S: Store>(
     bound: Option<&str>,
     now: UnixTime,
 ) -> Result<Option<String>, Error> {
+    let algorithms = &core.settings.dpop.algorithms;
+    check_with(
+        core,
+        store,
+        presented,
+        method,
+        uri,
+        access_token,
+        bound,
+        algorithms,
+        now,
+    )
+    .await
+}
+
+/// The proof algorithms `client` may use: the server's, less those its
+/// profile excludes (FAPI 2.0 §5.4.1: no RS256).
+pub fn algorithms_for(core: &Core, client: &Client) -> Vec<Algorithm> {
+    core.settings
+        .dpop
+        .algorithms
+        .iter()
+        .copied()
+        .filter(|a| client.may_sign_with(a.as_str()))
+        .collect()
+}
+
+/// [`check`] with the proof algorithms given (a client's, from
+/// [`algorithms_for`]).
+// One request's parts, each its own type.
+#[allow(clippy::too_many_arguments)]
+pub async fn check_with<S: Store>(
+    core: &Core,
+    store: &S,
+    presented: &Presented,
+    method: &str,
+    uri: &str,
+    access_token: Option<&str>,
+    bound: Option<&str>,
+    algorithms: &[Algorithm],
+    now: UnixTime,
+) -> Result<Option<String>, Error> {
     let proof = match presented {
         Presented::None => return Ok(None),
         Presented::Many => {
@@ -147,7 +189,7 @@ pub async fn check<S: Store>(
             uri,
             access_token,
             nonces: &nonces,
-            algorithms: &settings.algorithms,
+            algorithms,
             max_age_secs: to_u64(settings.max_age),
             leeway_secs: to_u64(core.settings.leeway),
         },
@@ -174,7 +216,7 @@ pub async fn check<S: Store>(
 /// reject token requests from this client that do not contain the DPoP
 /// header".
 pub fn require_for_client(client: &Client, jkt: Option<&str>) -> Result<(), Error> {
-    if client.dpop_bound_access_tokens && jkt.is_none() {
+    if client.requires_dpop() && jkt.is_none() {
         return Err(invalid_proof(
             "this client's tokens must be DPoP-bound: send a DPoP proof",
         ));

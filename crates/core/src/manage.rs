@@ -8,8 +8,8 @@ use crate::client::{MetadataError, validate_metadata};
 use crate::error::Error;
 use crate::mfa::RequireMfa;
 use crate::model::{
-    AccessTokenFormat, AuthMethod, Client, ClientId, ClientSecret, GrantType, Jwks, UnixTime, User,
-    UserClaims,
+    AccessTokenFormat, AuthMethod, Client, ClientId, ClientProfile, ClientSecret, GrantType, Jwks,
+    UnixTime, User, UserClaims,
 };
 use crate::scope::Scope;
 use crate::secret::{self, Pepper};
@@ -89,6 +89,9 @@ pub struct ClientSpec {
     /// RFC 9101 §10.5: authorization requests only as signed request objects.
     #[serde(default)]
     pub require_signed_request_object: bool,
+    /// `fapi2`: the FAPI 2.0 Security Profile for this client.
+    #[serde(default)]
+    pub profile: Option<ClientProfile>,
 }
 
 /// Changes to an existing client; absent fields stay as they are.
@@ -123,6 +126,8 @@ pub struct ClientPatch {
     #[serde(default, with = "double_option")]
     pub request_object_signing_alg: Option<Option<String>>,
     pub require_signed_request_object: Option<bool>,
+    #[serde(default, with = "double_option")]
+    pub profile: Option<Option<ClientProfile>>,
 }
 
 /// A client's `jwks` as registered: public signing keys only
@@ -242,7 +247,6 @@ pub fn build_client(
         access_token_ttl: spec.access_token_ttl.unwrap_or(DEFAULT_ACCESS_TOKEN_TTL),
         refresh_token_ttl: spec.refresh_token_ttl.unwrap_or(DEFAULT_REFRESH_TOKEN_TTL),
         post_logout_redirect_uris: spec.post_logout_redirect_uris,
-        id_token_signed_response_alg: spec.id_token_signed_response_alg,
         always_issue_refresh_token: spec.always_issue_refresh_token,
         refresh_grace_secs: spec.refresh_grace_secs,
         require_mfa: spec.require_mfa,
@@ -253,6 +257,13 @@ pub fn build_client(
         token_endpoint_auth_signing_alg: spec.token_endpoint_auth_signing_alg,
         request_object_signing_alg: spec.request_object_signing_alg,
         require_signed_request_object: spec.require_signed_request_object,
+        // FAPI 2.0 §5.4.1: a FAPI 2.0 client's ID tokens are ES256 unless
+        // it chose PS256 or EdDSA (the server-wide default RS256 is out).
+        id_token_signed_response_alg: match (spec.profile, spec.id_token_signed_response_alg) {
+            (Some(ClientProfile::Fapi2), None) => Some("ES256".to_owned()),
+            (_, alg) => alg,
+        },
+        profile: spec.profile,
         secrets,
         created_at: now,
         updated_at: now,
@@ -294,6 +305,7 @@ pub fn patch_client(
         token_endpoint_auth_signing_alg,
         request_object_signing_alg,
         require_signed_request_object,
+        profile,
     } = patch;
     if let Some(v) = client_name {
         client.client_name = v;
@@ -379,6 +391,9 @@ pub fn patch_client(
     }
     if let Some(v) = require_signed_request_object {
         client.require_signed_request_object = v;
+    }
+    if let Some(v) = profile {
+        client.profile = v;
     }
     client.updated_at = now;
     validate_metadata(&client)?;

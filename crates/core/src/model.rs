@@ -102,6 +102,36 @@ impl AuthMethod {
     }
 }
 
+/// A security profile a client is registered under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientProfile {
+    /// The FAPI 2.0 Security Profile (OpenID Foundation, final): the rules
+    /// are [`Client`]'s `fapi2_*` answers and the registration checks in
+    /// `client::validate_metadata`; docs/SECURITY.md §12 maps each to its
+    /// clause.
+    Fapi2,
+}
+
+impl ClientProfile {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientProfile::Fapi2 => "fapi2",
+        }
+    }
+}
+
+/// FAPI 2.0 Security Profile §5.3.2.2 item 9: "shall issue authorization
+/// codes with a maximum lifetime of 60 seconds".
+pub const FAPI2_MAX_CODE_TTL: i64 = 60;
+
+/// What a FAPI 2.0 client's refresh grace window is at least: FAPI 2.0
+/// §5.3.2.1 wants refresh tokens not rotated, or, when they are, a client
+/// that lost the answer able to retry with the old one. Rotation stays
+/// (RFC 9700 §4.14.2 reuse detection); a retry within this window gets the
+/// same successor.
+pub const FAPI2_MIN_REFRESH_GRACE: i64 = 60;
+
 /// The format of access tokens issued to a client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -182,6 +212,10 @@ pub struct Client {
     /// value, or inside a pushed request).
     #[serde(default)]
     pub require_signed_request_object: bool,
+    /// A security profile this client is held to beyond its own switches
+    /// (`profile = "fapi2"`): see [`ClientProfile`].
+    #[serde(default)]
+    pub profile: Option<ClientProfile>,
     /// Access-token lifetime in seconds.
     pub access_token_ttl: i64,
     /// Refresh-token absolute lifetime in seconds.
@@ -190,6 +224,53 @@ pub struct Client {
     pub secrets: Vec<ClientSecret>,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
+}
+
+impl Client {
+    /// Registered under the FAPI 2.0 Security Profile.
+    pub fn is_fapi2(&self) -> bool {
+        self.profile == Some(ClientProfile::Fapi2)
+    }
+
+    /// Authorization requests only through PAR: the client's switch, or
+    /// FAPI 2.0 §5.3.2.2 item 2 ("shall require pushed authorization
+    /// requests").
+    pub fn requires_par(&self) -> bool {
+        self.require_pushed_authorization_requests || self.is_fapi2()
+    }
+
+    /// Every token request with a DPoP proof: the client's switch, or FAPI
+    /// 2.0 §5.3.2.1 items 4–5 (only sender-constrained access tokens; DPoP
+    /// is the method offered here, mutual TLS is not).
+    pub fn requires_dpop(&self) -> bool {
+        self.dpop_bound_access_tokens || self.is_fapi2()
+    }
+
+    /// The lifetime of this client's codes, given the server's.
+    pub fn code_ttl(&self, server: i64) -> i64 {
+        if self.is_fapi2() {
+            server.min(FAPI2_MAX_CODE_TTL)
+        } else {
+            server
+        }
+    }
+
+    /// This client's refresh grace window, given the server's.
+    pub fn refresh_grace(&self, server: i64) -> i64 {
+        let own = self.refresh_grace_secs.unwrap_or(server);
+        if self.is_fapi2() {
+            own.max(FAPI2_MIN_REFRESH_GRACE)
+        } else {
+            own
+        }
+    }
+
+    /// Whether `alg` may sign what this client sends (client assertions,
+    /// request objects, DPoP proofs): FAPI 2.0 §5.4.1 allows PS256, ES256
+    /// and EdDSA only, so RS256 (PKCS#1 v1.5) is out for a FAPI 2.0 client.
+    pub fn may_sign_with(&self, alg: &str) -> bool {
+        !(self.is_fapi2() && alg == "RS256")
+    }
 }
 
 /// A keyed hash of a client secret (HMAC-SHA-256 under the server pepper).

@@ -57,7 +57,19 @@ pub async fn exchange<S: Store>(
     // RFC 9449 §4.3: the proof is for this request: POST to the token
     // endpoint, no access token.
     let uri = core.endpoint(crate::paths::TOKEN);
-    let jkt = dpop::check(core, store, dpop, "POST", &uri, None, None, now).await?;
+    let algorithms = dpop::algorithms_for(core, &client);
+    let jkt = dpop::check_with(
+        core,
+        store,
+        dpop,
+        "POST",
+        &uri,
+        None,
+        None,
+        &algorithms,
+        now,
+    )
+    .await?;
     dpop::require_for_client(&client, jkt.as_deref())?;
     let jkt = jkt.as_deref();
     match grant_type {

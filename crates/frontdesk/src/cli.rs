@@ -136,6 +136,17 @@ struct ClientFields {
     /// objects (RFC 9101 §10.5).
     #[arg(long = "require-signed-request-object")]
     require_signed_request_object: Option<bool>,
+    /// A security profile for this client: fapi2 (the FAPI 2.0 Security
+    /// Profile: private_key_jwt, PAR, DPoP, PS256/ES256/EdDSA, 60 s codes).
+    #[arg(long = "profile", value_parser = parse_profile)]
+    profile: Option<frontdesk_core::model::ClientProfile>,
+}
+
+fn parse_profile(s: &str) -> Result<frontdesk_core::model::ClientProfile, String> {
+    match s {
+        "fapi2" => Ok(frontdesk_core::model::ClientProfile::Fapi2),
+        _ => Err("expected fapi2".to_owned()),
+    }
 }
 
 impl ClientFields {
@@ -435,6 +446,7 @@ async fn clients(o: &Opened, cmd: ClientsCmd) -> anyhow::Result<()> {
                 require_signed_request_object: fields
                     .require_signed_request_object
                     .unwrap_or(false),
+                profile: fields.profile,
             };
             let new = ops::create_client(&o.core, &o.db, &BY, spec, now).await?;
             if json {
@@ -504,6 +516,7 @@ async fn clients(o: &Opened, cmd: ClientsCmd) -> anyhow::Result<()> {
                 token_endpoint_auth_signing_alg: fields.token_endpoint_auth_signing_alg.map(Some),
                 request_object_signing_alg: fields.request_object_signing_alg.map(Some),
                 require_signed_request_object: fields.require_signed_request_object,
+                profile: fields.profile.map(Some),
             };
             let c = ops::update_client(&o.db, &BY, &client_id, patch, now).await?;
             print_json(&ops::client_view(&c))?;

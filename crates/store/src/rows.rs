@@ -2,12 +2,12 @@
 //! on both backends without sqlx's derive macros.
 
 use frontdesk_core::mfa::RequireMfa;
-use frontdesk_core::model::Jwks;
 use frontdesk_core::model::{
     AccessTokenFormat, AuthMethod, AuthorizationCode, Client, ClientId, ClientSecret, Consent,
     Grant, GrantType, KeyUse, LinkPurpose, LinkToken, OpaqueToken, PushedRequest, RefreshToken,
     Session, StoredKey, User, UserClaims,
 };
+use frontdesk_core::model::{ClientProfile, Jwks};
 use frontdesk_core::scope::Scope;
 use frontdesk_core::store::StoreError;
 use serde::{Deserialize, Serialize};
@@ -211,6 +211,8 @@ struct MetadataRef<'a> {
     request_object_signing_alg: Option<&'a str>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     require_signed_request_object: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    profile: Option<ClientProfile>,
 }
 
 #[derive(Deserialize)]
@@ -252,6 +254,8 @@ struct Metadata {
     request_object_signing_alg: Option<String>,
     #[serde(default)]
     require_signed_request_object: bool,
+    #[serde(default)]
+    profile: Option<ClientProfile>,
 }
 
 pub(crate) fn client_metadata(c: &Client) -> Result<String, StoreError> {
@@ -279,6 +283,7 @@ pub(crate) fn client_metadata(c: &Client) -> Result<String, StoreError> {
         token_endpoint_auth_signing_alg: c.token_endpoint_auth_signing_alg.as_deref(),
         request_object_signing_alg: c.request_object_signing_alg.as_deref(),
         require_signed_request_object: c.require_signed_request_object,
+        profile: c.profile,
     })
     .map_err(|e| StoreError::Internal(format!("encoding client metadata: {e}")))
 }
@@ -317,6 +322,7 @@ fn client_from_parts(
         token_endpoint_auth_signing_alg: m.token_endpoint_auth_signing_alg,
         request_object_signing_alg: m.request_object_signing_alg,
         require_signed_request_object: m.require_signed_request_object,
+        profile: m.profile,
         secrets: Vec::new(),
         created_at,
         updated_at,

@@ -306,7 +306,7 @@ pub async fn validate_resolved<S: Store>(
         }
         Err(e) => return Err(e),
     };
-    if req.client.require_pushed_authorization_requests && resolved.pushed().is_none() {
+    if req.client.requires_par() && resolved.pushed().is_none() {
         return Err(AuthorizeError::Show(OAuthError::invalid_request(
             "this client must push its authorization requests (RFC 9126)",
         )));

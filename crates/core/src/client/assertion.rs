@@ -67,6 +67,8 @@ struct Claims {
     sub: Option<String>,
     jti: Option<String>,
     exp: i64,
+    /// Checked by `frontdesk_jose::verify`; kept for FAPI 2.0's string form.
+    aud: serde_json::Value,
 }
 
 /// A verified assertion, before its `jti` is spent.
@@ -128,21 +130,33 @@ pub(crate) fn check(
     if client.token_endpoint_auth_method != AuthMethod::PrivateKeyJwt {
         return Err(OAuthError::invalid_client());
     }
-    let algorithms: Vec<Algorithm> = match &client.token_endpoint_auth_signing_alg {
-        Some(one) => one.parse().into_iter().collect(),
-        None => CLIENT_SIGNING_ALGS
-            .iter()
-            .filter_map(|a| a.parse().ok())
-            .collect(),
-    };
+    let algorithms: Vec<Algorithm> = CLIENT_SIGNING_ALGS
+        .iter()
+        .filter(|a| {
+            client
+                .token_endpoint_auth_signing_alg
+                .as_deref()
+                .is_none_or(|one| one == **a)
+                && client.may_sign_with(a)
+        })
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let issuer = &core.settings.issuer;
-    let expect = Expectations {
-        issuer: client.client_id.0.clone(),
-        audience: Some(vec![
+    // FAPI 2.0 §5.3.2.1 item 8: "shall only accept its issuer identifier
+    // value … as a string in the aud claim received in client
+    // authentication assertions".
+    let audience = if client.is_fapi2() {
+        vec![issuer.clone()]
+    } else {
+        vec![
             issuer.clone(),
             core.endpoint(crate::paths::TOKEN),
             core.endpoint(endpoint.path()),
-        ]),
+        ]
+    };
+    let expect = Expectations {
+        issuer: client.client_id.0.clone(),
+        audience: Some(audience),
         typ: None,
         forbidden_typ: FORBIDDEN_TYP.iter().map(|t| (*t).to_owned()).collect(),
         algorithms,
@@ -152,6 +166,11 @@ pub(crate) fn check(
     let now_secs = crate::model::to_u64(now);
     let (_, claims): (_, Claims) =
         frontdesk_jose::verify(assertion, jwks, &expect, now_secs).map_err(refusal)?;
+    if client.is_fapi2() && !claims.aud.is_string() {
+        return Err(invalid(
+            "the client assertion's aud must be the issuer identifier as a string (FAPI 2.0 §5.3.2.1)",
+        ));
+    }
     if claims.sub.as_deref() != Some(client.client_id.as_str()) {
         return Err(invalid(
             "the client assertion's sub must be the client_id (RFC 7523 §3)",

@@ -164,9 +164,7 @@ pub async fn exchange<S: Store>(
             &new,
             minted.stored.as_ref(),
             now,
-            client
-                .refresh_grace_secs
-                .unwrap_or(core.settings.refresh_grace),
+            client.refresh_grace(core.settings.refresh_grace),
         )
         .await?
     {

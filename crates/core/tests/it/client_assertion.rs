@@ -316,3 +316,57 @@ fn an_assertion_is_one_authentication_method() {
         )
     );
 }
+
+/// FAPI 2.0 §5.3.2.1 item 8: a FAPI 2.0 client's assertion names the
+/// issuer, as a string, and nothing else; §5.4.1: not RS256.
+#[tokio::test]
+async fn a_fapi2_client_names_the_issuer_as_a_string() {
+    let env = env().await;
+    let (key, _) = SigningKey::generate(Algorithm::ES256).unwrap();
+    let (rsa, _) = SigningKey::generate(Algorithm::RS256).unwrap();
+    let mut c = key_client(&env, &key, None);
+    c.profile = Some(frontdesk_core::model::ClientProfile::Fapi2);
+    c.jwks = Some(Jwks {
+        keys: vec![key.public_jwk().clone(), rsa.public_jwk().clone()],
+    });
+    env.db.create_client(&c).await.unwrap();
+    let with = |signer: &SigningKey, jti: &str, aud: Value| {
+        let mut c = claims(jti);
+        c["aud"] = aud;
+        assertion_creds(None, &signer.sign(None, &c).unwrap())
+    };
+    let bad = |d: &str| Err((ErrorCode::InvalidClient, d.to_owned()));
+    // Authenticated, then held to DPoP (FAPI 2.0 §5.3.2.1 item 4): the
+    // error past client authentication.
+    let authenticated = Err((
+        ErrorCode::InvalidDpopProof,
+        "this client's tokens must be DPoP-bound: send a DPoP proof".to_owned(),
+    ));
+    let cases = [
+        (
+            "the issuer as a string",
+            with(&key, "f1", json!(ISSUER)),
+            authenticated,
+        ),
+        (
+            "the issuer inside an array",
+            with(&key, "f2", json!([ISSUER])),
+            bad(
+                "the client assertion's aud must be the issuer identifier as a string (FAPI 2.0 §5.3.2.1)",
+            ),
+        ),
+        (
+            "the token endpoint",
+            with(&key, "f3", json!(TOKEN_URL)),
+            bad("the client assertion's aud must be this server's issuer identifier (RFC 7523 §3)"),
+        ),
+        (
+            "RS256 with a registered RSA key",
+            with(&rsa, "f4", json!(ISSUER)),
+            bad("the client assertion does not verify with the client's registered keys"),
+        ),
+    ];
+    for (description, creds, expect) in cases {
+        assert_eq!(grant(&env, creds).await, expect, "{description}");
+    }
+}

@@ -9,6 +9,7 @@ mod authorize;
 mod client_assertion;
 mod client_credentials;
 mod email_link;
+mod fapi2;
 mod introspect;
 mod mfa;
 mod par;

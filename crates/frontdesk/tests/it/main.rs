@@ -14,6 +14,7 @@ mod db_copy;
 mod demo_rp;
 mod discovery;
 mod dpop;
+mod fapi2;
 mod gateway;
 mod interop_node;
 mod introspection;

@@ -659,11 +659,18 @@ pub async fn bootstrap(
                 spec.client_name
             )));
         }
-        let public =
-            spec.token_endpoint_auth_method == Some(frontdesk_core::model::AuthMethod::None);
-        if !public && spec.client_secret.is_none() {
+        // A secret-based client needs its secret in the file (a generated
+        // one would change at every start); public and key clients have none.
+        let secretless = matches!(
+            spec.token_endpoint_auth_method,
+            Some(
+                frontdesk_core::model::AuthMethod::None
+                    | frontdesk_core::model::AuthMethod::PrivateKeyJwt
+            )
+        );
+        if !secretless && spec.client_secret.is_none() {
             return Err(OpsError::Invalid(format!(
-                "config: [[clients]] {name:?} needs a client_secret (or token_endpoint_auth_method = \"none\")"
+                "config: [[clients]] {name:?} needs a client_secret (or token_endpoint_auth_method = \"none\" or \"private_key_jwt\")"
             )));
         }
         let new = manage::build_client(spec.clone(), &core.pepper, now)

@@ -286,7 +286,9 @@ pub async fn par(
             client::authenticate(&app.core, &app.db, &creds, &app.client_auth, now).await?;
         let keys = app.keys();
         let pushed = par::push(
+            &app.core,
             &app.db,
+            &app.client_jwks,
             &client,
             &params,
             |hint| logout::verify_id_token_hint(&app.core, &keys, hint, now).map(|c| c.sub),

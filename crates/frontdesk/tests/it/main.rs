@@ -17,6 +17,7 @@ mod dpop;
 mod gateway;
 mod interop_node;
 mod introspection;
+mod jar;
 mod limits;
 mod mail;
 mod metrics;

@@ -213,6 +213,23 @@ pub(crate) fn encode_params(params: &Params, drop_prompt: Option<&str>, skip: &[
     out.finish()
 }
 
+/// The registered client the request's `client_id` names; an error page
+/// when there is none.
+pub(crate) async fn known_client<S: Store>(
+    store: &S,
+    params: &Params,
+) -> Result<Client, AuthorizeError> {
+    let client_id = params.get("client_id").ok_or_else(|| {
+        AuthorizeError::Show(OAuthError::invalid_request("missing parameter: client_id"))
+    })?;
+    store
+        .client(&ClientId(client_id.to_owned()))
+        .await?
+        .ok_or_else(|| {
+            AuthorizeError::Show(OAuthError::new(ErrorCode::InvalidRequest, "unknown client"))
+        })
+}
+
 /// Validates an authorization request (RFC 6749 §4.1.1, OIDC Core §3.1.2.1,
 /// RFC 7636 §4.3, RFC 8707 §2). `hint_verifier` checks an `id_token_hint`
 /// and returns its `sub`.
@@ -222,15 +239,7 @@ pub async fn validate<S: Store>(
     hint_verifier: impl Fn(&str) -> Option<String>,
 ) -> Result<AuthorizeRequest, AuthorizeError> {
     // §4.1.2.1: until client and redirect URI are verified, show, never redirect.
-    let client_id = params.get("client_id").ok_or_else(|| {
-        AuthorizeError::Show(OAuthError::invalid_request("missing parameter: client_id"))
-    })?;
-    let client = store
-        .client(&ClientId(client_id.to_owned()))
-        .await?
-        .ok_or_else(|| {
-            AuthorizeError::Show(OAuthError::new(ErrorCode::InvalidRequest, "unknown client"))
-        })?;
+    let client = known_client(store, params).await?;
     let requested_uri = params.get("redirect_uri").ok_or_else(|| {
         AuthorizeError::Show(OAuthError::invalid_request(
             "missing parameter: redirect_uri",
@@ -262,10 +271,12 @@ pub async fn validate<S: Store>(
         error,
     };
 
+    // A request object is verified and unpacked before validation
+    // (`request_object::unpack`, from `par::validate_resolved` and
+    // `par::push`); one reaching this point was skipped, so fail closed.
     if params.get("request").is_some() {
-        return Err(fail(OAuthError::new(
-            ErrorCode::RequestNotSupported,
-            "request objects are not supported",
+        return Err(AuthorizeError::Core(Error::Internal(
+            "an unverified request object reached authorize::validate".into(),
         )));
     }
     if params.get("request_uri").is_some() {
@@ -606,6 +617,7 @@ pub async fn remember_consent<S: Store>(
 }
 
 pub mod par;
+pub mod request_object;
 
 #[cfg(test)]
 mod tests;

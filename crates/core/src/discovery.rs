@@ -136,7 +136,17 @@ pub fn metadata(core: &Core) -> Value {
             "require_pushed_authorization_requests".into(),
             json!(core.settings.require_pushed_authorization_requests),
         );
-        m.insert("request_parameter_supported".into(), json!(false));
+        // RFC 9101 §5.1 by value, and inside PAR (RFC 9126 §3); signed with
+        // a client's registered key only (`authorize::request_object`).
+        m.insert("request_parameter_supported".into(), json!(true));
+        m.insert(
+            "request_object_signing_alg_values_supported".into(),
+            json!(crate::client::CLIENT_SIGNING_ALGS),
+        );
+        // RFC 9101 §10.5 defines it as server metadata as well as client
+        // metadata; no server-wide requirement here (the client's
+        // `require_signed_request_object` is per client), so false.
+        m.insert("require_signed_request_object".into(), json!(false));
         // OIDC Discovery §3: the default is true, so say false explicitly.
         m.insert("request_uri_parameter_supported".into(), json!(false));
         m.insert("claims_parameter_supported".into(), json!(false));

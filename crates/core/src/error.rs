@@ -63,6 +63,11 @@ pub enum ErrorCode {
     /// contains invalid data." (OIDC Core §3.1.2.6): a pushed request
     /// (RFC 9126 §4) that is unknown, expired, used or another client's.
     InvalidRequestUri,
+    /// "The request parameter contains an invalid Request Object." (OIDC
+    /// Core §3.1.2.6, RFC 9101 §6.3): not signed, signed with a key or an
+    /// algorithm the client did not register, for another audience,
+    /// expired, or naming another client.
+    InvalidRequestObject,
     /// "The authorization server encountered an unexpected condition that
     /// prevented it from fulfilling the request." (RFC 6749 §4.1.2.1)
     ServerError,
@@ -99,6 +104,7 @@ impl ErrorCode {
             ErrorCode::RequestNotSupported => "request_not_supported",
             ErrorCode::RequestUriNotSupported => "request_uri_not_supported",
             ErrorCode::InvalidRequestUri => "invalid_request_uri",
+            ErrorCode::InvalidRequestObject => "invalid_request_object",
             ErrorCode::ServerError => "server_error",
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
             ErrorCode::InvalidDpopProof => "invalid_dpop_proof",

@@ -108,7 +108,7 @@ impl AuthMethod {
 pub enum ClientProfile {
     /// The FAPI 2.0 Security Profile (OpenID Foundation, final): the rules
     /// are [`Client`]'s `fapi2_*` answers and the registration checks in
-    /// `client::validate_metadata`; docs/SECURITY.md §12 maps each to its
+    /// `client::validate_metadata`; docs/SECURITY.md §13 maps each to its
     /// clause.
     Fapi2,
 }

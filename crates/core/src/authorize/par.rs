@@ -27,10 +27,24 @@
 //!
 //! An unknown, expired, used or another client's `request_uri` is an error
 //! page, never a redirect: nothing in such a request is trusted.
+//!
+//! Request objects (RFC 9101, [`super::request_object`]) ride on the same
+//! machinery. Pushed (RFC 9126 §3), the object's parameters are what is
+//! stored. Sent by value to `/authorize`, the verified request is stored
+//! here too, already opened, and the browser continues it like a pushed
+//! one: so the object is checked once, at its arrival (its `exp` may pass
+//! during a sign-in), `prompt` is satisfied as for a pushed request, and
+//! its one authorization response spends it. A stored request made from a
+//! verified object carries [`SIGNED_MARK`], which only this module writes
+//! (a plain push stores only [`super::REQUEST_PARAMS`]), so every later
+//! step knows it came signed (`require_signed_request_object`).
 
 use serde::Serialize;
 
-use super::{AuthorizeError, AuthorizeRequest, encode_params, validate};
+use super::{
+    AuthorizeError, AuthorizeRequest, encode_params, known_client, request_object, validate,
+};
+use crate::client::KeySource;
 use crate::error::{Error, ErrorCode, OAuthError};
 use crate::model::{Client, ClientId, PushedRequest, UnixTime};
 use crate::params::Params;
@@ -46,6 +60,34 @@ pub const EXPIRES_IN: i64 = 60;
 pub const INTERACTION_TTL: i64 = 1800;
 /// The parameter that carries the continuation token between the pages.
 pub const CONTINUE_PARAM: &str = "par_continue";
+/// The stored pair that says a request came as a verified request object.
+/// Never read from a query or a plain push (neither can store it).
+const SIGNED_MARK: (&str, &str) = ("frontdesk_signed_request_object", "1");
+
+/// A request as stored: its parameters ([`encode_params`]) and, when it
+/// came as a verified request object, [`SIGNED_MARK`].
+fn stored_params(params: &Params, drop_prompt: Option<&str>, signed: bool) -> String {
+    let mut out = encode_params(params, drop_prompt, &["request_uri", CONTINUE_PARAM]);
+    if signed {
+        let mark = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair(SIGNED_MARK.0, SIGNED_MARK.1)
+            .finish();
+        if !out.is_empty() {
+            out.push('&');
+        }
+        out.push_str(&mark);
+    }
+    out
+}
+
+/// RFC 9101 §10.5 per client: the refusal of a request that did not come
+/// as a signed request object, at `/authorize` (an error page: nothing in
+/// such a request is trusted) and at the PAR endpoint.
+fn unsigned_refused() -> OAuthError {
+    OAuthError::invalid_request(
+        "this client must send its authorization requests as signed request objects (RFC 9101)",
+    )
+}
 
 /// The §2.2 success response (sent with 201 Created).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -58,8 +100,12 @@ pub struct PushResponse {
 /// `client` as `/authorize` would, and stores it. Errors are the §2.3 ones:
 /// the code the authorization endpoint would have used (`invalid_request`
 /// for those it would only have shown, e.g. an unregistered redirect URI).
+/// A `request` is a request object (§3): verified with the client's keys
+/// ([`request_object::unpack`]), and then only its parameters count.
 pub async fn push<S: Store>(
+    core: &Core,
     store: &S,
+    keys: &impl KeySource,
     client: &Client,
     params: &Params,
     hint_verifier: impl Fn(&str) -> Option<String>,
@@ -73,6 +119,27 @@ pub async fn push<S: Store>(
         )
         .into());
     }
+    let unpacked;
+    let (params, signed) = match params.get("request") {
+        Some(object) => {
+            // §3: the object names the client (its iss, checked against
+            // the authenticated client's keys); an outer client_id, which
+            // the example of §3 leaves out, must name it too.
+            if params
+                .get("client_id")
+                .is_some_and(|id| id != client.client_id.as_str())
+            {
+                return Err(OAuthError::invalid_request(
+                    "client_id does not name the authenticated client",
+                )
+                .into());
+            }
+            unpacked = request_object::unpack(core, client, keys, object, now).await?;
+            (&unpacked, true)
+        }
+        None if client.require_signed_request_object => return Err(unsigned_refused().into()),
+        None => (params, false),
+    };
     // §2.1: client_id is "similarly required in a pushed authorization
     // request"; the credentials have already been checked to name it.
     let client_id = params.required("client_id")?;
@@ -94,7 +161,7 @@ pub async fn push<S: Store>(
         .put_pushed_request(&PushedRequest {
             uri_hash: secret::token_hash(&request_uri),
             client_id: client.client_id.clone(),
-            params: encode_params(params, None, &["request_uri", CONTINUE_PARAM]),
+            params: stored_params(params, None, signed),
             created_at: now,
             expires_at: now + EXPIRES_IN,
             continuation_hash: None,
@@ -141,6 +208,8 @@ impl Continuation {
 pub struct Resolved {
     pub params: Params,
     pub source: Source,
+    /// The parameters came from a verified request object (RFC 9101).
+    pub signed: bool,
 }
 
 impl Resolved {
@@ -224,6 +293,7 @@ pub async fn resolve<S: Store>(
         return Ok(Resolved {
             params: query.clone(),
             source: Source::Direct,
+            signed: false,
         });
     };
     let client_id = query.get("client_id").ok_or_else(|| {
@@ -273,6 +343,7 @@ pub async fn resolve<S: Store>(
             e.description
         )))
     })?;
+    let signed = params.get(SIGNED_MARK.0) == Some(SIGNED_MARK.1);
     Ok(Resolved {
         params,
         source: Source::Pushed(Continuation {
@@ -281,22 +352,28 @@ pub async fn resolve<S: Store>(
             token,
             opened_now,
         }),
+        signed,
     })
 }
 
 /// The whole check of an authorization request at `/authorize` and at every
 /// step after it: [`resolve`], [`validate`] on the parameters it gives, and
-/// the client's `require_pushed_authorization_requests` (RFC 9126 §6; an
-/// error page, since nothing in an unpushed request is trusted then). A
-/// pushed request that no longer validates (its client changed) is spent
-/// by the error response it gets.
+/// the client's `require_pushed_authorization_requests` (RFC 9126 §6) and
+/// `require_signed_request_object` (RFC 9101 §10.5) — error pages, since
+/// nothing in such a request is trusted then. A pushed request that no
+/// longer validates (its client changed) is spent by the error response it
+/// gets. A request object by value is [`by_value`]'s.
 pub async fn validate_resolved<S: Store>(
     core: &Core,
     store: &S,
+    keys: &impl KeySource,
     query: &Params,
     hint_verifier: impl Fn(&str) -> Option<String>,
     now: UnixTime,
 ) -> Result<(AuthorizeRequest, Resolved), AuthorizeError> {
+    if let Some(object) = query.get("request") {
+        return by_value(core, store, keys, query, object, hint_verifier, now).await;
+    }
     let resolved = resolve(core, store, query, now).await?;
     let req = match validate(store, &resolved.params, hint_verifier).await {
         Ok(r) => r,
@@ -307,10 +384,77 @@ pub async fn validate_resolved<S: Store>(
         Err(e) => return Err(e),
     };
     if req.client.requires_par() && resolved.pushed().is_none() {
+        return Err(pushing_required());
+    }
+    if req.client.require_signed_request_object && !resolved.signed {
+        return Err(AuthorizeError::Show(unsigned_refused()));
+    }
+    Ok((req, resolved))
+}
+
+fn pushing_required() -> AuthorizeError {
+    AuthorizeError::Show(OAuthError::invalid_request(
+        "this client must push its authorization requests (RFC 9126)",
+    ))
+}
+
+/// `/authorize?client_id=…&request=…` (RFC 9101 §5.1): the object is
+/// verified with the keys of the client the outer `client_id` names — any
+/// failure is an error page, since the redirect URI is inside it —, its
+/// parameters are validated as any request's (errors then go to the
+/// registered redirect URI it names), and the request is stored opened,
+/// for the browser to continue ([`Continuation::opened_now`]).
+async fn by_value<S: Store>(
+    core: &Core,
+    store: &S,
+    keys: &impl KeySource,
+    query: &Params,
+    object: &str,
+    hint_verifier: impl Fn(&str) -> Option<String>,
+    now: UnixTime,
+) -> Result<(AuthorizeRequest, Resolved), AuthorizeError> {
+    // RFC 9101 §5: with request, "request_uri MUST NOT be present".
+    if query.get("request_uri").is_some() {
         return Err(AuthorizeError::Show(OAuthError::invalid_request(
-            "this client must push its authorization requests (RFC 9126)",
+            "request and request_uri must not both be sent (RFC 9101)",
         )));
     }
+    if core.settings.require_pushed_authorization_requests {
+        return Err(AuthorizeError::Show(OAuthError::invalid_request(
+            "this server accepts only pushed authorization requests (RFC 9126)",
+        )));
+    }
+    let client = known_client(store, query).await?;
+    let params = request_object::unpack(core, &client, keys, object, now)
+        .await
+        .map_err(AuthorizeError::Show)?;
+    let req = validate(store, &params, hint_verifier).await?;
+    if req.client.requires_par() {
+        return Err(pushing_required());
+    }
+    let request_uri = format!("{REQUEST_URI_PREFIX}{}", secret::random_string(32)?);
+    let token = secret::random_string(32)?;
+    store
+        .put_pushed_request(&PushedRequest {
+            uri_hash: secret::token_hash(&request_uri),
+            client_id: req.client.client_id.clone(),
+            params: stored_params(&params, None, true),
+            created_at: now,
+            expires_at: now + INTERACTION_TTL,
+            continuation_hash: Some(secret::token_hash(&token)),
+            used_at: None,
+        })
+        .await?;
+    let resolved = Resolved {
+        params,
+        source: Source::Pushed(Continuation {
+            client_id: req.client.client_id.as_str().to_owned(),
+            request_uri,
+            token,
+            opened_now: true,
+        }),
+        signed: true,
+    };
     Ok((req, resolved))
 }
 
@@ -327,7 +471,7 @@ pub async fn satisfied<S: Store>(
     match &resolved.source {
         Source::Direct => Ok(super::encode_request(&resolved.params, Some(prompt))),
         Source::Pushed(c) => {
-            let params = encode_params(&resolved.params, Some(prompt), &[]);
+            let params = stored_params(&resolved.params, Some(prompt), resolved.signed);
             if !store
                 .update_pushed_request(&c.uri_hash(), &c.token_hash(), &params, now)
                 .await?

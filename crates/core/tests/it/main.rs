@@ -14,6 +14,7 @@ mod introspect;
 mod mfa;
 mod par;
 mod refresh_token;
+mod request_object;
 mod session;
 mod support;
 mod sweep;

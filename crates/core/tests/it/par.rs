@@ -7,6 +7,7 @@ use frontdesk_core::authorize::par::{
     self, EXPIRES_IN, INTERACTION_TTL, REQUEST_URI_PREFIX, Resolved,
 };
 use frontdesk_core::authorize::{AuthorizeError, AuthorizeRequest};
+use frontdesk_core::client::NoKeySource;
 use frontdesk_core::error::{Error, ErrorCode};
 use frontdesk_core::params::Params;
 use frontdesk_core::store::Store;
@@ -43,7 +44,9 @@ async fn app(env: &Env) -> frontdesk_core::model::Client {
 /// `app` pushes the usual request at `now`; returns its `request_uri`.
 async fn push(env: &Env, extra: &[(&str, &str)], now: i64) -> String {
     let resp = par::push(
+        &env.core,
         &env.db,
+        &NoKeySource,
         &app(env).await,
         &pushed_params(extra),
         |_| None,
@@ -61,7 +64,15 @@ async fn arrive(
     query: &[(&str, &str)],
     now: i64,
 ) -> Result<(AuthorizeRequest, Resolved), AuthorizeError> {
-    par::validate_resolved(&env.core, &env.db, &params(query), |_| None, now).await
+    par::validate_resolved(
+        &env.core,
+        &env.db,
+        &NoKeySource,
+        &params(query),
+        |_| None,
+        now,
+    )
+    .await
 }
 
 /// The error page's code and text (panics on anything but a page).
@@ -248,7 +259,17 @@ async fn a_push_is_validated_like_an_authorization_request() {
         let env = &env;
         let client = &client;
         async move {
-            match par::push(&env.db, client, &pushed_params(extra), |_| None, NOW).await {
+            match par::push(
+                &env.core,
+                &env.db,
+                &NoKeySource,
+                client,
+                &pushed_params(extra),
+                |_| None,
+                NOW,
+            )
+            .await
+            {
                 Err(Error::OAuth(o)) => (o.code, o.description),
                 other => panic!("expected a refusal, got {other:?}"),
             }

@@ -347,7 +347,9 @@ pub async fn par(
     let result = async {
         let keys = app.keys();
         let pushed = par::push(
+            &app.core,
             &app.db,
+            &app.client_jwks,
             &client,
             &params,
             |hint| logout::verify_id_token_hint(&app.core, &keys, hint, now).map(|c| c.sub),

@@ -213,6 +213,7 @@ pub(super) async fn validate(
     par::validate_resolved(
         &app.core,
         &app.db,
+        &app.client_jwks,
         params,
         |hint| logout::verify_id_token_hint(&app.core, &keys, hint, now).map(|c| c.sub),
         now,

@@ -64,6 +64,7 @@ fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::RequestNotSupported
         | ErrorCode::RequestUriNotSupported
         | ErrorCode::InvalidRequestUri
+        | ErrorCode::InvalidRequestObject
         | ErrorCode::InvalidGrant
         | ErrorCode::UnauthorizedClient
         | ErrorCode::UnsupportedGrantType

@@ -4,7 +4,7 @@
 //! assertion and a DPoP proof — and what the profile refuses on the way:
 //! a plain authorization request (§5.3.2.2 item 2), a token request
 //! without DPoP (§5.3.2.1 item 4), an assertion whose `aud` is not the
-//! issuer as a string (§5.3.2.1 item 8), RS256 (§5.4.1). SECURITY.md §12.
+//! issuer as a string (§5.3.2.1 item 8), RS256 (§5.4.1). SECURITY.md §13.
 
 use frontdesk_jose::dpop::{self, Proof};
 use frontdesk_jose::{Algorithm, Jwk, SigningKey};

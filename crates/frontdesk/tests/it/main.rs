@@ -18,6 +18,7 @@ mod fapi2;
 mod gateway;
 mod interop_node;
 mod introspection;
+mod jar;
 mod limits;
 mod mail;
 mod metrics;

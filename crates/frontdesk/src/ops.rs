@@ -221,8 +221,18 @@ pub async fn rotate_secret(
     now: i64,
 ) -> Result<(String, i64), OpsError> {
     let client = get_client(db, id).await?;
-    if client.token_endpoint_auth_method == frontdesk_core::model::AuthMethod::None {
-        return Err(OpsError::Invalid("a public client has no secret".into()));
+    match client.token_endpoint_auth_method {
+        frontdesk_core::model::AuthMethod::None => {
+            return Err(OpsError::Invalid("a public client has no secret".into()));
+        }
+        // A secret would never be checked (the method is the registered
+        // one only) and only mislead whoever holds it.
+        frontdesk_core::model::AuthMethod::PrivateKeyJwt => {
+            return Err(OpsError::Invalid(
+                "a private_key_jwt client has no secret: it authenticates with its keys".into(),
+            ));
+        }
+        _ => {}
     }
     let plain = secret::new_client_secret()?;
     let new = ClientSecret {
@@ -658,11 +668,18 @@ pub async fn bootstrap(
                 spec.client_name
             )));
         }
-        let public =
-            spec.token_endpoint_auth_method == Some(frontdesk_core::model::AuthMethod::None);
-        if !public && spec.client_secret.is_none() {
+        // Public clients have no secret, and key clients authenticate with
+        // their jwks / jwks_uri (build_client checks those).
+        let secretless = matches!(
+            spec.token_endpoint_auth_method,
+            Some(
+                frontdesk_core::model::AuthMethod::None
+                    | frontdesk_core::model::AuthMethod::PrivateKeyJwt
+            )
+        );
+        if !secretless && spec.client_secret.is_none() {
             return Err(OpsError::Invalid(format!(
-                "config: [[clients]] {name:?} needs a client_secret (or token_endpoint_auth_method = \"none\")"
+                "config: [[clients]] {name:?} needs a client_secret (or token_endpoint_auth_method = \"none\" or \"private_key_jwt\")"
             )));
         }
         let new = manage::build_client(spec.clone(), &core.pepper, now)

@@ -461,6 +461,11 @@ async fn clients(o: &Opened, cmd: ClientsCmd) -> anyhow::Result<()> {
                         println!("client_secret: {s}");
                         println!("(the secret is shown only now: store it safely)");
                     }
+                    None if new.client.token_endpoint_auth_method == AuthMethod::PrivateKeyJwt => {
+                        println!(
+                            "(private_key_jwt: no secret; the client signs with its own keys)"
+                        );
+                    }
                     None => println!("(public client: no secret)"),
                 }
             }

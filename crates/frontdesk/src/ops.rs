@@ -222,8 +222,18 @@ pub async fn rotate_secret(
     now: i64,
 ) -> Result<(String, i64), OpsError> {
     let client = get_client(db, id).await?;
-    if client.token_endpoint_auth_method == frontdesk_core::model::AuthMethod::None {
-        return Err(OpsError::Invalid("a public client has no secret".into()));
+    match client.token_endpoint_auth_method {
+        frontdesk_core::model::AuthMethod::None => {
+            return Err(OpsError::Invalid("a public client has no secret".into()));
+        }
+        // A secret would never be checked (the method is the registered
+        // one only) and only mislead whoever holds it.
+        frontdesk_core::model::AuthMethod::PrivateKeyJwt => {
+            return Err(OpsError::Invalid(
+                "a private_key_jwt client has no secret: it authenticates with its keys".into(),
+            ));
+        }
+        _ => {}
     }
     let plain = secret::new_client_secret()?;
     let new = ClientSecret {

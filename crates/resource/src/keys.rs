@@ -294,11 +294,14 @@ impl Remote {
     /// One GET of the JWKS. The caller holds `fetch_lock`.
     async fn fetch(&self) -> Result<(), String> {
         self.fetches.fetch_add(1, Ordering::Relaxed);
-        let started = self.clock.now();
         let result = self.http.get_json::<Jwks>(&self.url).await;
         let mut s = self.write();
         s.generation = s.generation.wrapping_add(1);
-        s.last_attempt = Some(started);
+        // The interval counts from when the attempt ended: a fetch that
+        // took the whole timeout is not followed by another at once (a
+        // caller that waited for it and misses again would otherwise start
+        // one more, doubling both the wait and the requests).
+        s.last_attempt = Some(self.clock.now());
         match result {
             Ok(fetched) => {
                 let ttl = fetched

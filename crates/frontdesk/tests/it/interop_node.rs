@@ -333,3 +333,92 @@ both!(
     oauth4webapi_answers_dpop_nonces,
     &format!("use_dpop_nonce = true\n{DPOP_CONFIG}")
 );
+
+// private_key_jwt (RFC 7523, OIDC Core §9) with oauth4webapi
+// (interop/node/private_key_jwt.mjs): the library signs the assertions with
+// a key it made, pushes the authorization request (RFC 9126), binds the
+// code and the tokens to a DPoP key of its own, and checks our answers.
+
+/// Client credentials, then PAR + code + PKCE + DPoP, userinfo with DPoP
+/// and a DPoP-bound refresh, every client authentication a private_key_jwt
+/// assertion made by the library.
+async fn oauth4webapi_private_key_jwt(s: &Server) {
+    if !available() {
+        return;
+    }
+    const CB: &str = "https://pkj.example.com/cb";
+    let mut child = Command::new("node")
+        .arg("private_key_jwt.mjs")
+        .current_dir(node_dir())
+        .env("ISSUER", &s.base)
+        .env("CLIENT_ID", "pkj-node")
+        .env("REDIRECT_URI", CB)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn node");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut next = || -> Value { serde_json::from_str(&out.next().unwrap().unwrap()).unwrap() };
+
+    // The library's public key, registered as it printed it (WebCrypto's
+    // export: no `kid`, `alg` or `use`, plus `ext` and `key_ops`).
+    let first = next();
+    let jwk = first["public_jwk"].clone();
+    assert!(jwk.get("d").is_none(), "{first}");
+    crate::private_key_jwt::register_as(
+        s,
+        "pkj-node",
+        CB,
+        serde_json::json!({"jwks": {"keys": [jwk]}}),
+    )
+    .await;
+    writeln!(stdin, "registered").unwrap();
+
+    let second = next();
+    let cc = &second["client_credentials"];
+    assert!(second.get("error").is_none(), "{second}");
+    assert_eq!(
+        cc["token_type"]
+            .as_str()
+            .map(str::to_ascii_lowercase)
+            .as_deref(),
+        Some("bearer")
+    );
+    let (_, at) = crate::support::jwt_parts(cc["access_token"].as_str().unwrap());
+    assert_eq!(at["sub"], "pkj-node");
+    assert_eq!(at["scope"], "photos:read");
+    let url = second["authorization_url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{second}"))
+        .to_owned();
+    let parsed = url::Url::parse(&url).unwrap();
+    let mut names: Vec<String> = parsed.query_pairs().map(|(k, _)| k.into_owned()).collect();
+    names.sort();
+    assert_eq!(names, ["client_id", "request_uri"], "pushed: {url}");
+    let jkt = second["jkt"].as_str().unwrap().to_owned();
+
+    let b = Browser::new(s);
+    let callback = crate::browser::drive(&b, &url, ALICE).await;
+    assert!(callback.as_str().starts_with(CB), "{callback}");
+    writeln!(stdin, "{callback}").unwrap();
+
+    let result = next();
+    assert!(child.wait().unwrap().success(), "{result}");
+    assert!(result.get("error").is_none(), "{result}");
+    let dpop_jwk: frontdesk_jose::Jwk =
+        serde_json::from_value(result["dpop_public_jwk"].clone()).unwrap();
+    assert_eq!(frontdesk_jose::thumbprint(&dpop_jwk).unwrap(), jkt);
+    assert_eq!(result["claims"]["iss"], s.base.as_str());
+    assert_eq!(result["claims"]["aud"], "pkj-node");
+    assert_eq!(result["userinfo"]["sub"], result["claims"]["sub"]);
+    assert_eq!(result["userinfo"]["email"], "alice@example.com");
+    assert_bound(s, &result["token"], &jkt).await;
+    assert_bound(s, &result["refreshed"], &jkt).await;
+    assert_ne!(
+        result["token"]["refresh_token"], result["refreshed"]["refresh_token"],
+        "the refresh token rotates"
+    );
+}
+both!(oauth4webapi_private_key_jwt, SIGNIN_CONFIG);

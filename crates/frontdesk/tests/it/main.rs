@@ -29,6 +29,7 @@ mod nodes;
 mod oidc_interop;
 mod outage;
 mod par;
+mod private_key_jwt;
 mod real_browser;
 mod resource;
 mod security_authorize;

@@ -311,3 +311,42 @@ async fn a_dpop_proof_used_at_one_node_is_a_replay_at_another() {
         "the DPoP proof has been used before"
     );
 }
+
+/// A client assertion's `jti` is spent in the store every node shares
+/// (`Store::use_once`), so an assertion accepted by one node is a replay
+/// at the other (RFC 7523 §3 item 7; SECURITY.md R27).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_assertion_used_at_one_node_is_a_replay_at_another() {
+    use crate::private_key_jwt::{assertion, jwks_of, key, register, with_assertion};
+    let Some(url) = frontdesk_store::testing::postgres_url_from_env()
+        .await
+        .unwrap()
+    else {
+        eprintln!("skipped: FRONTDESK_TEST_POSTGRES_URL not set");
+        return;
+    };
+    let a = Server::start_in(tempfile::tempdir().unwrap(), &url, "");
+    let b_dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(b_dir.path().join("data")).unwrap();
+    std::fs::copy(a.dir.path().join("data/kek"), b_dir.path().join("data/kek")).unwrap();
+    let b = Server::start_as(b_dir, &url, Some(&a.base), "");
+    let k = key();
+    register(&a, "node-key", serde_json::json!({"jwks": jwks_of(&[&k])})).await;
+    let one = assertion(&k, "node-key", &a.base);
+    let form = [("grant_type", "client_credentials")];
+    let (status, _, body) = with_assertion(&a, "/token", &one, &form).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _, body) = with_assertion(&b, "/token", &one, &form).await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        body,
+        serde_json::json!({
+            "error": "invalid_client",
+            "error_description": "this client assertion was used before: each needs its own jti (RFC 7523 §3)",
+        })
+    );
+    // A fresh one is fine at the other node.
+    let (status, _, body) =
+        with_assertion(&b, "/token", &assertion(&k, "node-key", &a.base), &form).await;
+    assert_eq!(status, 200, "{body}");
+}

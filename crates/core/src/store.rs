@@ -194,8 +194,9 @@ pub trait Store: Send + Sync {
     /// has not removed yet counts as not seen. The key is a SHA-256 with
     /// its own domain per kind, so kinds never collide: DPoP proofs (RFC
     /// 9449 §11.1, `frontdesk_jose::dpop::VerifiedProof::replay_key`),
-    /// client assertions (RFC 7523 §3 `jti`) and request objects (RFC 9101
-    /// `jti`). The table is `dpop_proofs`, named after its first user.
+    /// and client assertions (RFC 7523 §3 `jti`; request objects' `jti`s are
+    /// not single-used, RFC 9101 does not ask it). The table is
+    /// `dpop_proofs`, named after its first user.
     fn use_once(
         &self,
         replay_key: &[u8],

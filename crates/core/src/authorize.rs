@@ -423,6 +423,9 @@ pub enum Next {
     /// The session is signed in with a password only, and this request
     /// needs a second factor the user has: ask for it (step-up).
     SecondFactor,
+    /// Only a passkey reaches the level this request needs, and the user
+    /// has one: ask for it.
+    Passkey,
     /// This request needs a second factor and the user has none: enrol one.
     EnrolSecondFactor,
     /// Show the consent page for these scopes.
@@ -465,7 +468,14 @@ pub fn decide(
         let step = match mfa::missing(required, s, user) {
             mfa::Missing::Nothing => None,
             mfa::Missing::SecondFactor => Some(Next::SecondFactor),
+            mfa::Missing::Passkey => Some(Next::Passkey),
             mfa::Missing::Enrolment => Some(Next::EnrolSecondFactor),
+            mfa::Missing::Unmet => {
+                return Err(OAuthError::new(
+                    ErrorCode::UnmetAuthenticationRequirements,
+                    "the user has no passkey, which the requested acr_values need",
+                ));
+            }
         };
         if let Some(step) = step {
             if req.prompt.none {

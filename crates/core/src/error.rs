@@ -68,6 +68,11 @@ pub enum ErrorCode {
     /// algorithm the client did not register, for another audience,
     /// expired, or naming another client.
     InvalidRequestObject,
+    /// "The Authorization Server is unable to meet the requirements of the
+    /// Relying Party for the authentication of the End-User" (OpenID
+    /// Connect Unmet Authentication Requirements 1.0 §2): the request asks
+    /// for a level (`acr_values`) the user has no factor for.
+    UnmetAuthenticationRequirements,
     /// "The authorization server encountered an unexpected condition that
     /// prevented it from fulfilling the request." (RFC 6749 §4.1.2.1)
     ServerError,
@@ -105,6 +110,7 @@ impl ErrorCode {
             ErrorCode::RequestUriNotSupported => "request_uri_not_supported",
             ErrorCode::InvalidRequestUri => "invalid_request_uri",
             ErrorCode::InvalidRequestObject => "invalid_request_object",
+            ErrorCode::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
             ErrorCode::ServerError => "server_error",
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
             ErrorCode::InvalidDpopProof => "invalid_dpop_proof",

@@ -485,6 +485,7 @@ pub fn build_user(spec: UserSpec, now: UnixTime) -> Result<User, ManageError> {
         created_at: now,
         updated_at: now,
         mfa_enrolled: false,
+        has_passkey: false,
         verify_before_sign_in: false,
     })
 }

@@ -1,13 +1,20 @@
-//! Second factors and authentication levels: TOTP (RFC 6238) and recovery
-//! codes, the `amr` values they add (RFC 8176), the `acr` levels a session
-//! reaches, and what a request asks for (`require_mfa`, `acr_values`).
+//! Second factors and authentication levels: TOTP (RFC 6238), recovery
+//! codes and passkeys (WebAuthn), the `amr` values they add (RFC 8176), the
+//! `acr` levels a session reaches, and what a request asks for
+//! (`require_mfa`, `acr_values`).
 //!
 //! A sign-in is a password, then — when the policy or the application asks
 //! for it — a second factor that *raises* the same session (step-up): the
-//! session's `amr` gains `otp` and `mfa`, its cookie value is renewed, and
-//! its `auth_time` stays the time of the password. So `max_age` and
-//! `prompt=login` work as before: they ask for the password again, and the
-//! second factor follows.
+//! session's `amr` gains the factor's methods and `mfa`, its cookie value is
+//! renewed, and its `auth_time` stays the time of the password. So
+//! `max_age` and `prompt=login` work as before: they ask for the password
+//! again, and the second factor follows. A passkey may also be the first
+//! factor: it proves possession and (user verification) the PIN or
+//! biometric that unlocks it, so it reaches the top level alone.
+//!
+//! The levels, lowest first: a password; a password and a one-time code (or
+//! a passkey); a passkey (phishing-resistant: the signature is bound to our
+//! origin, so a look-alike site cannot relay it).
 
 use std::net::IpAddr;
 
@@ -28,13 +35,25 @@ use crate::store::Store;
 pub const AMR_OTP: &str = "otp";
 /// RFC 8176 §2 `mfa`: more than one factor.
 pub const AMR_MFA: &str = "mfa";
+/// RFC 8176 §2 `hwk`: proof of possession of a hardware-secured key (a
+/// passkey bound to its device).
+pub const AMR_HWK: &str = "hwk";
+/// RFC 8176 §2 `swk`: proof of possession of a software-secured key (a
+/// synced passkey: backup eligible, so copies exist outside the device).
+pub const AMR_SWK: &str = "swk";
+/// RFC 8176 §2 `user`: a user presence test (WebAuthn's UP flag; the UV
+/// flag, a PIN or biometric on the authenticator, is what makes `mfa`).
+pub const AMR_USER: &str = "user";
 
 /// The level of a session that proved a password only.
 pub const ACR_PASSWORD: &str = "urn:frontdesk:acr:password";
 /// The level of a session that proved a password and a second factor.
 pub const ACR_MFA: &str = "urn:frontdesk:acr:mfa";
+/// The level of a session that proved a passkey: multi-factor and
+/// phishing-resistant.
+pub const ACR_PHISHING_RESISTANT: &str = "urn:frontdesk:acr:phishing-resistant";
 /// `acr_values_supported`, lowest level first.
-pub const ACR_VALUES: [&str; 2] = [ACR_PASSWORD, ACR_MFA];
+pub const ACR_VALUES: [&str; 3] = [ACR_PASSWORD, ACR_MFA, ACR_PHISHING_RESISTANT];
 
 /// TOTP parameters (RFC 6238 §5.2 recommendations; what every
 /// authenticator app supports): HMAC-SHA-1, 6 digits, 30 s steps, one step
@@ -90,6 +109,7 @@ pub fn policy(client: &crate::model::Client, server: RequireMfa) -> RequireMfa {
 pub enum Level {
     Password,
     Mfa,
+    PhishingResistant,
 }
 
 impl Level {
@@ -98,21 +118,26 @@ impl Level {
         match self {
             Level::Password => ACR_PASSWORD,
             Level::Mfa => ACR_MFA,
+            Level::PhishingResistant => ACR_PHISHING_RESISTANT,
         }
     }
 
-    fn from_acr(acr: &str) -> Option<Level> {
+    pub fn from_acr(acr: &str) -> Option<Level> {
         match acr {
             ACR_PASSWORD => Some(Level::Password),
             ACR_MFA => Some(Level::Mfa),
+            ACR_PHISHING_RESISTANT => Some(Level::PhishingResistant),
             _ => None,
         }
     }
 }
 
-/// The level an `amr` list reaches.
+/// The level an `amr` list reaches: a passkey (`hwk`/`swk`, only ever
+/// recorded for a user-verified WebAuthn assertion) is the top level.
 pub fn level_of(amr: &[String]) -> Level {
-    if amr.iter().any(|m| m == AMR_MFA) {
+    if amr.iter().any(|m| m == AMR_HWK || m == AMR_SWK) {
+        Level::PhishingResistant
+    } else if amr.iter().any(|m| m == AMR_MFA) {
         Level::Mfa
     } else {
         Level::Password
@@ -132,7 +157,7 @@ pub fn acr_of(amr: &[String]) -> &'static str {
 pub fn required_level(policy: RequireMfa, user: &User, acr_values: &[String]) -> Level {
     let by_policy = match policy {
         RequireMfa::Always => Level::Mfa,
-        RequireMfa::IfEnrolled if user.mfa_enrolled => Level::Mfa,
+        RequireMfa::IfEnrolled if user.has_second_factor() => Level::Mfa,
         RequireMfa::IfEnrolled | RequireMfa::Never => Level::Password,
     };
     let asked = acr_values
@@ -147,27 +172,45 @@ pub fn required_level(policy: RequireMfa, user: &User, acr_values: &[String]) ->
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Missing {
     Nothing,
-    /// The user has a second factor: ask for it.
+    /// The user has a second factor: ask for it (a code or a passkey).
     SecondFactor,
+    /// Only a passkey will do, and the user has one: ask for it.
+    Passkey,
     /// The user has none yet: enrol one now (and that proves it).
     Enrolment,
+    /// Only a passkey will do and the user has none. Not enrolled on the
+    /// way: a password alone must not be enough to add the factor that a
+    /// phishing-resistant level stands for. Passkeys are added on the
+    /// account page.
+    Unmet,
 }
 
 pub fn missing(required: Level, session: &Session, user: &User) -> Missing {
     if level_of(&session.amr) >= required {
         Missing::Nothing
-    } else if user.mfa_enrolled {
+    } else if required == Level::PhishingResistant {
+        if user.has_passkey {
+            Missing::Passkey
+        } else {
+            Missing::Unmet
+        }
+    } else if user.has_second_factor() {
         Missing::SecondFactor
     } else {
         Missing::Enrolment
     }
 }
 
-/// The second factor a code turned out to be.
+/// A factor proved on top of (or, a passkey, instead of) a password.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Factor {
     Totp,
     RecoveryCode,
+    /// A user-verified WebAuthn assertion; `synced` when the credential is
+    /// backup eligible.
+    Passkey {
+        synced: bool,
+    },
 }
 
 impl Factor {
@@ -175,6 +218,16 @@ impl Factor {
         match self {
             Factor::Totp => "totp",
             Factor::RecoveryCode => "recovery_code",
+            Factor::Passkey { .. } => "passkey",
+        }
+    }
+
+    /// The RFC 8176 methods this factor proves.
+    fn methods(self) -> &'static [&'static str] {
+        match self {
+            Factor::Totp | Factor::RecoveryCode => &[AMR_OTP],
+            Factor::Passkey { synced: false } => &[AMR_HWK, AMR_USER],
+            Factor::Passkey { synced: true } => &[AMR_SWK, AMR_USER],
         }
     }
 }
@@ -478,14 +531,16 @@ pub async fn regenerate_recovery_codes<S: Store>(
 }
 
 /// The methods of a session that has just proved `factor` on top of what
-/// it had: `otp`, and `mfa` once a password is there too (RFC 8176).
+/// it had (RFC 8176): `otp`, or a passkey's `hwk`/`swk` and `user`; and
+/// `mfa` once two methods are there. A passkey alone is two: possession of
+/// the key, and the user verification (PIN or biometric) it always asks
+/// for here.
 pub fn raised_amr(amr: &[String], factor: Factor) -> Vec<String> {
     let mut out = amr.to_vec();
-    let add = match factor {
-        Factor::Totp | Factor::RecoveryCode => AMR_OTP,
-    };
-    if !out.iter().any(|m| m == add) {
-        out.push(add.to_owned());
+    for add in factor.methods() {
+        if !out.iter().any(|m| m == add) {
+            out.push((*add).to_owned());
+        }
     }
     let distinct_factors = out.iter().filter(|m| *m != AMR_MFA).count();
     if distinct_factors >= 2 && !out.iter().any(|m| m == AMR_MFA) {
@@ -525,6 +580,21 @@ pub async fn raise<S: Store>(
 mod tests {
     use super::*;
 
+    fn test_user(totp: bool, passkey: bool) -> User {
+        User {
+            sub: "s".into(),
+            username: "u".into(),
+            password_hash: String::new(),
+            disabled: false,
+            claims: Default::default(),
+            created_at: 0,
+            updated_at: 0,
+            mfa_enrolled: totp,
+            has_passkey: passkey,
+            verify_before_sign_in: false,
+        }
+    }
+
     fn amr(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| (*s).to_owned()).collect()
     }
@@ -540,6 +610,43 @@ mod tests {
             amr(&["pwd", "otp", "mfa"])
         );
         assert_eq!(raised_amr(&[], Factor::Totp), amr(&["otp"]));
+    }
+
+    #[test]
+    fn a_passkey_adds_its_key_kind_user_and_mfa_and_reaches_the_top_level() {
+        let cases: [(&[&str], Factor, &[&str], Level); 5] = [
+            (
+                &[],
+                Factor::Passkey { synced: false },
+                &["hwk", "user", "mfa"],
+                Level::PhishingResistant,
+            ),
+            (
+                &[],
+                Factor::Passkey { synced: true },
+                &["swk", "user", "mfa"],
+                Level::PhishingResistant,
+            ),
+            (
+                &["pwd"],
+                Factor::Passkey { synced: false },
+                &["pwd", "hwk", "user", "mfa"],
+                Level::PhishingResistant,
+            ),
+            (
+                &["pwd", "otp", "mfa"],
+                Factor::Passkey { synced: false },
+                &["pwd", "otp", "mfa", "hwk", "user"],
+                Level::PhishingResistant,
+            ),
+            (&["pwd"], Factor::Totp, &["pwd", "otp", "mfa"], Level::Mfa),
+        ];
+        for (before, factor, after, level) in cases {
+            let raised = raised_amr(&amr(before), factor);
+            assert_eq!(raised, amr(after), "{before:?} + {factor:?}");
+            assert_eq!(level_of(&raised), level, "{after:?}");
+        }
+        assert_eq!(level_of(&amr(&["pwd"])), Level::Password);
     }
 
     #[test]
@@ -559,17 +666,7 @@ mod tests {
 
     #[test]
     fn the_lowest_known_acr_value_asked_for_is_enough() {
-        let user = |mfa_enrolled| User {
-            sub: "s".into(),
-            username: "u".into(),
-            password_hash: String::new(),
-            disabled: false,
-            claims: Default::default(),
-            created_at: 0,
-            updated_at: 0,
-            mfa_enrolled,
-            verify_before_sign_in: false,
-        };
+        let user = |mfa_enrolled| test_user(mfa_enrolled, false);
         let acr = |v: &[&str]| amr(v);
         let cases = [
             (RequireMfa::Never, false, acr(&[]), Level::Password),
@@ -597,12 +694,89 @@ mod tests {
                 Level::Password,
             ),
             (RequireMfa::Always, false, acr(&[ACR_PASSWORD]), Level::Mfa),
+            (
+                RequireMfa::Never,
+                false,
+                acr(&[ACR_PHISHING_RESISTANT]),
+                Level::PhishingResistant,
+            ),
+            (
+                RequireMfa::Always,
+                false,
+                acr(&[ACR_PHISHING_RESISTANT, ACR_MFA]),
+                Level::Mfa,
+            ),
         ];
         for (policy, enrolled, values, want) in cases {
             assert_eq!(
                 required_level(policy, &user(enrolled), &values),
                 want,
                 "{policy:?} enrolled={enrolled} {values:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_session_below_the_level_is_asked_for_the_missing_factor_only() {
+        let user = test_user;
+        let session = |methods: &[&str]| Session {
+            id_hash: vec![],
+            sid: "sid".into(),
+            sub: "s".into(),
+            auth_time: 0,
+            amr: amr(methods),
+            created_at: 0,
+            expires_at: 1,
+            ended_at: None,
+            user_agent: None,
+            client_ip: None,
+            last_seen_at: None,
+        };
+        use Level::*;
+        use Missing as M;
+        let cases: [(Level, &[&str], bool, bool, Missing); 12] = [
+            (Password, &["pwd"], false, false, M::Nothing),
+            (Mfa, &["pwd"], true, false, M::SecondFactor),
+            (Mfa, &["pwd"], false, true, M::SecondFactor),
+            (Mfa, &["pwd"], false, false, M::Enrolment),
+            (Mfa, &["pwd", "otp", "mfa"], true, false, M::Nothing),
+            (Mfa, &["hwk", "user", "mfa"], false, true, M::Nothing),
+            (PhishingResistant, &["pwd"], true, true, M::Passkey),
+            (
+                PhishingResistant,
+                &["pwd", "otp", "mfa"],
+                true,
+                true,
+                M::Passkey,
+            ),
+            (
+                PhishingResistant,
+                &["pwd", "otp", "mfa"],
+                true,
+                false,
+                M::Unmet,
+            ),
+            (PhishingResistant, &["pwd"], false, false, M::Unmet),
+            (
+                PhishingResistant,
+                &["pwd", "hwk", "user", "mfa"],
+                false,
+                true,
+                M::Nothing,
+            ),
+            (
+                PhishingResistant,
+                &["swk", "user", "mfa"],
+                false,
+                true,
+                M::Nothing,
+            ),
+        ];
+        for (required, methods, totp, passkey, want) in cases {
+            assert_eq!(
+                missing(required, &session(methods), &user(totp, passkey)),
+                want,
+                "{required:?} {methods:?} totp={totp} passkey={passkey}"
             );
         }
     }

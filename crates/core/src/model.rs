@@ -319,10 +319,13 @@ pub struct User {
     pub created_at: UnixTime,
     /// OIDC `updated_at`.
     pub updated_at: UnixTime,
-    /// A second factor (a confirmed TOTP credential) is enrolled. Derived
-    /// by the store from the credentials; ignored when writing a user.
+    /// A confirmed TOTP credential is enrolled. Derived by the store from
+    /// the credentials; ignored when writing a user.
     #[serde(default)]
     pub mfa_enrolled: bool,
+    /// At least one passkey is registered. Derived like `mfa_enrolled`.
+    #[serde(default)]
+    pub has_passkey: bool,
     /// The user may not sign in until `claims.email_verified` is true: set
     /// for accounts made by self-registration while SMTP is configured,
     /// cleared when the address is verified ([`crate::email_link`]).
@@ -392,6 +395,31 @@ pub struct OpaqueToken {
     pub revoked_at: Option<UnixTime>,
     /// The DPoP key the token is bound to (RFC 9449 §6: `cnf.jkt`).
     pub dpop_jkt: Option<String>,
+}
+
+/// A registered passkey (WebAuthn credential) of a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasskeyRecord {
+    /// The authenticator's credential id (unique across users).
+    pub credential_id: Vec<u8>,
+    pub sub: String,
+    /// The account's WebAuthn user handle: random, shared by its passkeys.
+    pub user_handle: Vec<u8>,
+    /// The user's name for it ("Laptop").
+    pub name: String,
+    /// webauthn-rs's credential record (public key, counter, flags), JSON.
+    pub credential: String,
+    /// Synced (backup eligible): RFC 8176 `swk`; else `hwk`.
+    pub backup_eligible: bool,
+    pub created_at: UnixTime,
+    pub last_used_at: Option<UnixTime>,
+}
+
+impl User {
+    /// A second factor of any kind: TOTP or a passkey.
+    pub fn has_second_factor(&self) -> bool {
+        self.mfa_enrolled || self.has_passkey
+    }
 }
 
 /// A user's TOTP credential (RFC 6238). The secret is sealed under the

@@ -166,6 +166,7 @@ pub async fn register<S: Store>(
         updated_at: now,
         verify_before_sign_in: policy.verify_before_sign_in,
         mfa_enrolled: false,
+        has_passkey: false,
     };
     match store.create_user(&user).await {
         Ok(()) => Ok(Registered::Created(Box::new(user))),

@@ -7,8 +7,8 @@ use std::future::Future;
 use crate::audit::{AuditEvent, AuditQuery};
 use crate::model::{
     AuthorizationCode, Client, ClientId, ClientSecret, Consent, Grant, Issued, LinkRedemption,
-    LinkToken, OpaqueToken, PushedRequest, Redemption, RefreshToken, Rotation, Session, StoredKey,
-    TotpCredential, UnixTime, User, UserClaims,
+    LinkToken, OpaqueToken, PasskeyRecord, PushedRequest, Redemption, RefreshToken, Rotation,
+    Session, StoredKey, TotpCredential, UnixTime, User, UserClaims,
 };
 use crate::sweep::{SweepCutoffs, Swept};
 
@@ -194,8 +194,9 @@ pub trait Store: Send + Sync {
     /// has not removed yet counts as not seen. The key is a SHA-256 with
     /// its own domain per kind, so kinds never collide: DPoP proofs (RFC
     /// 9449 §11.1, `frontdesk_jose::dpop::VerifiedProof::replay_key`),
-    /// and client assertions (RFC 7523 §3 `jti`; request objects' `jti`s are
-    /// not single-used, RFC 9101 does not ask it). The table is
+    /// client assertions (RFC 7523 §3 `jti`; request objects' `jti`s are
+    /// not single-used, RFC 9101 does not ask it), and passkey ceremony
+    /// states (the binary's `passkeys.rs`). The table is
     /// `dpop_proofs`, named after its first user.
     fn use_once(
         &self,
@@ -495,6 +496,39 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Removes the user's TOTP credential and recovery codes.
     fn remove_mfa(&self, sub: &str) -> impl Future<Output = Result<Found, StoreError>> + Send;
+    /// The user's passkeys, oldest first.
+    fn passkeys_of(
+        &self,
+        sub: &str,
+    ) -> impl Future<Output = Result<Vec<PasskeyRecord>, StoreError>> + Send;
+    /// The passkey with this credential id, whoever's it is.
+    fn passkey(
+        &self,
+        credential_id: &[u8],
+    ) -> impl Future<Output = Result<Option<PasskeyRecord>, StoreError>> + Send;
+    /// Registers a passkey; `false` when its credential id is registered
+    /// already (to this user or another: it is never taken over).
+    fn add_passkey(
+        &self,
+        passkey: &PasskeyRecord,
+    ) -> impl Future<Output = Result<Found, StoreError>> + Send;
+    /// Records a sign-in with the passkey: its updated record (signature
+    /// counter, backup state) and the time.
+    fn use_passkey(
+        &self,
+        credential_id: &[u8],
+        credential: &str,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<Found, StoreError>> + Send;
+    /// Removes one passkey of the user; `false` when the user has none with
+    /// that id.
+    fn remove_passkey(
+        &self,
+        sub: &str,
+        credential_id: &[u8],
+    ) -> impl Future<Output = Result<Found, StoreError>> + Send;
+    /// Removes every passkey of the user; how many there were.
+    fn remove_passkeys(&self, sub: &str) -> impl Future<Output = Result<u64, StoreError>> + Send;
     /// Replaces every recovery code of the user, in one transaction.
     fn replace_recovery_codes(
         &self,

@@ -150,6 +150,8 @@ pub struct Web {
     pub reauth_secs: i64,
     /// Claims users may edit on the account page.
     pub account_editable_claims: Vec<&'static str>,
+    /// The WebAuthn relying party, when passkeys are on.
+    pub passkeys: Option<Arc<crate::passkeys::Passkeys>>,
 }
 
 impl Web {
@@ -169,6 +171,7 @@ impl Web {
             repeats: frontdesk_core::authorize::RepeatWatch::default(),
             reauth_secs: 300,
             account_editable_claims: crate::http::account::EDITABLE_CLAIMS.to_vec(),
+            passkeys: None,
         })
     }
 }

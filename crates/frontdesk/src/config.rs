@@ -239,6 +239,11 @@ pub struct FeaturesConfig {
     /// `authorization_code`. With `[smtp]` a new account must verify its
     /// e-mail address before its first sign-in.
     pub registration: Option<bool>,
+    /// Passkeys (WebAuthn) at sign-in and on the account page. Unset: on
+    /// when the issuer can host WebAuthn (https with a domain name, or
+    /// http://localhost), else off with a log line; `true`: a start-up
+    /// error when it cannot; `false`: off.
+    pub passkeys: Option<bool>,
 }
 
 /// The `[smtp]` table: the relay frontdesk hands its mail to.
@@ -352,6 +357,8 @@ pub struct Settings {
     pub mail: MailSettings,
     pub links: LinkPolicy,
     pub registration: RegistrationPolicy,
+    /// `features.passkeys` as written (see [`FeaturesConfig::passkeys`]).
+    pub passkeys: Option<bool>,
 }
 
 /// Where mail goes, validated.
@@ -849,6 +856,7 @@ fn validate(raw: FileConfig) -> anyhow::Result<Settings> {
         mail,
         links,
         registration,
+        passkeys: raw.features.passkeys,
     })
 }
 

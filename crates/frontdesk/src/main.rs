@@ -11,6 +11,7 @@ mod http;
 mod mail;
 mod native;
 mod ops;
+mod passkeys;
 mod serve;
 mod telemetry;
 mod throttle;

@@ -106,6 +106,7 @@ pub fn user_view(u: &User) -> Value {
         "disabled": u.disabled,
         "has_password": !u.password_hash.is_empty(),
         "mfa_enrolled": u.mfa_enrolled,
+        "passkeys": u.has_passkey,
         "created_at": u.created_at,
         "updated_at": u.updated_at,
     });
@@ -501,7 +502,7 @@ pub async fn unlock_user(
     Ok(user)
 }
 
-/// Removes the user's second factors (TOTP and recovery codes) and clears
+/// Removes the user's second factors (TOTP, recovery codes and passkeys) and clears
 /// the second-factor throttle: for a user who lost their phone. Their next
 /// sign-in is the password alone, or an enrolment where `require_mfa` is
 /// `always`.
@@ -513,6 +514,7 @@ pub async fn reset_mfa(
 ) -> Result<User, OpsError> {
     let user = get_user(db, login_or_sub).await?;
     db.remove_mfa(&user.sub).await?;
+    db.remove_passkeys(&user.sub).await?;
     db.clear_login_failures(&frontdesk_core::mfa::throttle_key(&user.sub))
         .await?;
     let e = audit::event(Kind::AdminUserResetMfa, now)

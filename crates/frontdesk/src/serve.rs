@@ -66,6 +66,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     )?;
     web.reauth_secs = settings.reauth_secs;
     web.account_editable_claims = settings.account_editable_claims.clone();
+    if settings.features.authorization_code {
+        web.passkeys =
+            crate::passkeys::for_issuer(&settings.issuer, settings.passkeys)?.map(Arc::new);
+    }
     let client_auth = throttle::ClientAuthThrottle::new(throttle::ClientAuthPolicy {
         max_failures_per_ip: settings.client_auth_max_failures_per_ip,
         window: settings.client_auth_failure_window,

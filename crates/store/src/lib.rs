@@ -294,6 +294,11 @@ fn sqlite_migrator() -> Migrator {
             include_str!("../migrations/sqlite/0006_dpop.sql"),
         ),
         (7, "par", include_str!("../migrations/sqlite/0007_par.sql")),
+        (
+            8,
+            "passkeys",
+            include_str!("../migrations/sqlite/0008_passkeys.sql"),
+        ),
     ])
 }
 
@@ -333,6 +338,11 @@ fn postgres_migrator() -> Migrator {
             7,
             "par",
             include_str!("../migrations/postgres/0007_par.sql"),
+        ),
+        (
+            8,
+            "passkeys",
+            include_str!("../migrations/postgres/0008_passkeys.sql"),
         ),
     ])
 }

@@ -30,8 +30,32 @@ pub(crate) type ClientSecretRow = (
 pub(crate) type TotpRow = (String, Vec<u8>, i64, Option<i64>, i64);
 
 /// sub, username, password_hash, disabled, claims, created_at, updated_at,
-/// verify_before_sign_in, mfa_enrolled (derived).
-pub(crate) type UserRow = (String, String, String, bool, String, i64, i64, bool, bool);
+/// verify_before_sign_in, mfa_enrolled and has_passkey (both derived).
+pub(crate) type UserRow = (
+    String,
+    String,
+    String,
+    bool,
+    String,
+    i64,
+    i64,
+    bool,
+    bool,
+    bool,
+);
+
+/// credential_id, sub, user_handle, name, credential, backup_eligible,
+/// created_at, last_used_at.
+pub(crate) type PasskeyRow = (
+    Vec<u8>,
+    String,
+    Vec<u8>,
+    String,
+    String,
+    bool,
+    i64,
+    Option<i64>,
+);
 
 /// token_hash, purpose, sub, email, created_at, expires_at, used_at.
 pub(crate) type LinkRow = (Vec<u8>, String, String, String, i64, i64, Option<i64>);
@@ -375,6 +399,7 @@ pub(crate) fn user_from_row(row: UserRow) -> Result<User, StoreError> {
         updated_at,
         verify_before_sign_in,
         mfa_enrolled,
+        has_passkey,
     ) = row;
     let claims: UserClaims = serde_json::from_str(&claims)
         .map_err(|e| StoreError::Internal(format!("decoding claims of user {sub:?}: {e}")))?;
@@ -387,6 +412,7 @@ pub(crate) fn user_from_row(row: UserRow) -> Result<User, StoreError> {
         created_at,
         updated_at,
         mfa_enrolled,
+        has_passkey,
         verify_before_sign_in,
     })
 }

@@ -6,8 +6,8 @@ use std::future::Future;
 use frontdesk_core::audit::{AuditEvent, AuditQuery};
 use frontdesk_core::model::{
     AuthorizationCode, Client, ClientId, ClientSecret, Consent, Grant, Issued, LinkPurpose,
-    LinkRedemption, LinkToken, OpaqueToken, PushedRequest, Redemption, RefreshToken, Rotation,
-    Session, StoredKey, TotpCredential, UnixTime, User, UserClaims,
+    LinkRedemption, LinkToken, OpaqueToken, PasskeyRecord, PushedRequest, Redemption, RefreshToken,
+    Rotation, Session, StoredKey, TotpCredential, UnixTime, User, UserClaims,
 };
 use frontdesk_core::store::{Found, Store, StoreError};
 use frontdesk_core::sweep::{SweepCutoffs, Swept};
@@ -18,7 +18,7 @@ use sqlx::{Database, Transaction};
 use crate::Db;
 use crate::rows::{
     self, AuditRow, ClientSecretRow, CodeGrantRow, CodeRow, ConsentRow, GrantRow, KeyRow, LinkRow,
-    PushedRow, RefreshGrantRow, RefreshRow, SessionRow, TokenRow, TotpRow, UserRow,
+    PasskeyRow, PushedRow, RefreshGrantRow, RefreshRow, SessionRow, TokenRow, TotpRow, UserRow,
 };
 
 /// Runs `$body` (an `async` block body that returns `Result<_, sqlx::Error>`)
@@ -207,7 +207,8 @@ macro_rules! user_cols {
         "users.sub, users.username, users.password_hash, users.disabled, users.claims, \
          users.created_at, users.updated_at, users.verify_before_sign_in, \
          EXISTS (SELECT 1 FROM totp_credentials t \
-         WHERE t.sub = users.sub AND t.confirmed_at IS NOT NULL)"
+         WHERE t.sub = users.sub AND t.confirmed_at IS NOT NULL), \
+         EXISTS (SELECT 1 FROM passkeys p WHERE p.sub = users.sub)"
     };
 }
 
@@ -354,6 +355,19 @@ const TOTP_CONFIRM: &str = "UPDATE totp_credentials SET confirmed_at = $2, last_
 const TOTP_USE_STEP: &str = "UPDATE totp_credentials SET last_step = $2 \
      WHERE sub = $1 AND confirmed_at IS NOT NULL AND last_step < $2";
 const TOTP_DELETE: &str = "DELETE FROM totp_credentials WHERE sub = $1";
+const PASSKEYS_OF: &str = "SELECT credential_id, sub, user_handle, name, credential, \
+     backup_eligible, created_at, last_used_at FROM passkeys WHERE sub = $1 \
+     ORDER BY created_at, credential_id";
+const PASSKEY_BY_ID: &str = "SELECT credential_id, sub, user_handle, name, credential, \
+     backup_eligible, created_at, last_used_at FROM passkeys WHERE credential_id = $1";
+/// A credential id registered already (to anyone) is not taken over.
+const PASSKEY_INSERT: &str = "INSERT INTO passkeys (credential_id, sub, user_handle, name, \
+     credential, backup_eligible, created_at, last_used_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, NULL) ON CONFLICT (credential_id) DO NOTHING";
+const PASSKEY_USE: &str = "UPDATE passkeys SET credential = $2, last_used_at = $3 \
+     WHERE credential_id = $1";
+const PASSKEY_DELETE: &str = "DELETE FROM passkeys WHERE sub = $1 AND credential_id = $2";
+const PASSKEYS_DELETE_SUB: &str = "DELETE FROM passkeys WHERE sub = $1";
 const RECOVERY_INSERT: &str =
     "INSERT INTO recovery_codes (sub, code_hash, created_at, used_at) VALUES ($1, $2, $3, NULL)";
 const RECOVERY_DELETE_SUB: &str = "DELETE FROM recovery_codes WHERE sub = $1";
@@ -564,6 +578,29 @@ enum RotateOutcome {
 }
 
 /// A stored count as the trait's `u32` (saturating; counts never go negative).
+fn passkey_from_row(row: PasskeyRow) -> PasskeyRecord {
+    let (
+        credential_id,
+        sub,
+        user_handle,
+        name,
+        credential,
+        backup_eligible,
+        created_at,
+        last_used_at,
+    ) = row;
+    PasskeyRecord {
+        credential_id,
+        sub,
+        user_handle,
+        name,
+        credential,
+        backup_eligible,
+        created_at,
+        last_used_at,
+    }
+}
+
 fn failure_count(count: i64) -> u32 {
     u32::try_from(count.max(0)).unwrap_or(u32::MAX)
 }
@@ -944,6 +981,7 @@ impl Store for Db {
                 CONSENTS_DELETE_SUB,
                 TOTP_DELETE,
                 RECOVERY_DELETE_SUB,
+                PASSKEYS_DELETE_SUB,
                 LINKS_DELETE_SUB,
             ] {
                 sqlx::query(dependent).bind(sub).execute(&mut *tx).await?;
@@ -1856,6 +1894,80 @@ impl Store for Db {
                 .rows_affected();
             tx.commit().await?;
             Ok(removed + codes > 0)
+        })
+    }
+
+    async fn passkeys_of(&self, sub: &str) -> Result<Vec<PasskeyRecord>, StoreError> {
+        let rows = on_backend!(self, read, |pool| {
+            sqlx::query_as::<_, PasskeyRow>(PASSKEYS_OF)
+                .bind(sub)
+                .fetch_all(pool)
+                .await
+        })?;
+        Ok(rows.into_iter().map(passkey_from_row).collect())
+    }
+
+    async fn passkey(&self, credential_id: &[u8]) -> Result<Option<PasskeyRecord>, StoreError> {
+        let row = on_backend!(self, read, |pool| {
+            sqlx::query_as::<_, PasskeyRow>(PASSKEY_BY_ID)
+                .bind(credential_id)
+                .fetch_optional(pool)
+                .await
+        })?;
+        Ok(row.map(passkey_from_row))
+    }
+
+    async fn add_passkey(&self, p: &PasskeyRecord) -> Result<Found, StoreError> {
+        on_backend!(self, write, |pool| {
+            sqlx::query(PASSKEY_INSERT)
+                .bind(&p.credential_id)
+                .bind(&p.sub)
+                .bind(&p.user_handle)
+                .bind(&p.name)
+                .bind(&p.credential)
+                .bind(p.backup_eligible)
+                .bind(p.created_at)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected() > 0)
+        })
+    }
+
+    async fn use_passkey(
+        &self,
+        credential_id: &[u8],
+        credential: &str,
+        now: UnixTime,
+    ) -> Result<Found, StoreError> {
+        on_backend!(self, write, |pool| {
+            sqlx::query(PASSKEY_USE)
+                .bind(credential_id)
+                .bind(credential)
+                .bind(now)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected() > 0)
+        })
+    }
+
+    async fn remove_passkey(&self, sub: &str, credential_id: &[u8]) -> Result<Found, StoreError> {
+        on_backend!(self, write, |pool| {
+            sqlx::query(PASSKEY_DELETE)
+                .bind(sub)
+                .bind(credential_id)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected() > 0)
+        })
+    }
+
+    async fn remove_passkeys(&self, sub: &str) -> Result<u64, StoreError> {
+        on_backend!(self, write, |pool| {
+            sqlx::query(PASSKEYS_DELETE_SUB)
+                .bind(sub)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
         })
     }
 

@@ -24,6 +24,10 @@ struct Setup {
     enrolled: bool,
     /// The session already proved a second factor.
     session_mfa: bool,
+    /// alice has a passkey.
+    passkey: bool,
+    /// The session signed in with a passkey.
+    session_passkey: bool,
 }
 
 const SETUP: Setup = Setup {
@@ -34,6 +38,8 @@ const SETUP: Setup = Setup {
     policy: RequireMfa::IfEnrolled,
     enrolled: false,
     session_mfa: false,
+    passkey: false,
+    session_passkey: false,
 };
 
 struct Case {
@@ -232,6 +238,63 @@ async fn decisions() {
             expect: Ok(Next::Issue),
         },
         Case {
+            description: "a phishing-resistant acr raises a code session with the user's passkey",
+            setup: Setup {
+                consented: Some("openid profile"),
+                enrolled: true,
+                passkey: true,
+                session_mfa: true,
+                params: &[("acr_values", "urn:frontdesk:acr:phishing-resistant")],
+                ..SETUP
+            },
+            expect: Ok(Next::Passkey),
+        },
+        Case {
+            description: "a phishing-resistant acr for a user without a passkey is unmet, not lowered",
+            setup: Setup {
+                consented: Some("openid profile"),
+                enrolled: true,
+                session_mfa: true,
+                params: &[("acr_values", "urn:frontdesk:acr:phishing-resistant")],
+                ..SETUP
+            },
+            expect: Err(ErrorCode::UnmetAuthenticationRequirements),
+        },
+        Case {
+            description: "prompt=none cannot ask for the passkey",
+            setup: Setup {
+                consented: Some("openid profile"),
+                passkey: true,
+                params: &[
+                    ("acr_values", "urn:frontdesk:acr:phishing-resistant"),
+                    ("prompt", "none"),
+                ],
+                ..SETUP
+            },
+            expect: Err(ErrorCode::LoginRequired),
+        },
+        Case {
+            description: "a passkey session meets every level",
+            setup: Setup {
+                consented: Some("openid profile"),
+                passkey: true,
+                session_passkey: true,
+                policy: RequireMfa::Always,
+                params: &[("acr_values", "urn:frontdesk:acr:phishing-resistant")],
+                ..SETUP
+            },
+            expect: Ok(Next::Issue),
+        },
+        Case {
+            description: "if_enrolled: a user whose only factor is a passkey is asked for it",
+            setup: Setup {
+                consented: Some("openid profile"),
+                passkey: true,
+                ..SETUP
+            },
+            expect: Ok(Next::SecondFactor),
+        },
+        Case {
             description: "unknown acr_values are ignored",
             setup: Setup {
                 consented: Some("openid profile"),
@@ -286,10 +349,14 @@ async fn decisions() {
             if s.session_mfa {
                 x.amr = vec!["pwd".into(), "otp".into(), "mfa".into()];
             }
+            if s.session_passkey {
+                x.amr = vec!["hwk".into(), "user".into(), "mfa".into()];
+            }
             x
         });
         let mut user = alice(&env).await;
         user.mfa_enrolled = s.enrolled;
+        user.has_passkey = s.passkey;
         if let Some(scope) = s.consented {
             env.db
                 .put_consent(&Consent {

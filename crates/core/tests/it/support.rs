@@ -141,6 +141,7 @@ pub async fn env_with(tweak: impl FnOnce(&mut Client)) -> Env {
         created_at: NOW - 1000,
         updated_at: NOW - 1000,
         mfa_enrolled: false,
+        has_passkey: false,
         verify_before_sign_in: false,
     })
     .await

@@ -54,6 +54,27 @@ async fn signed_in(
     Ok((s, user))
 }
 
+/// For a script's call: the signed-in user, at their level and recent
+/// enough to change the account, or where the browser must go first.
+pub(super) async fn signed_in_for_change(
+    app: &AppState,
+    jar: &CookieJar,
+    now: UnixTime,
+) -> Result<(Session, User), String> {
+    let (s, user) = match current_session(app, jar, now).await {
+        Ok(Some(s)) => s,
+        Ok(None) | Err(_) => return Err("/login?next=account".to_owned()),
+    };
+    let required = mfa::required_level(app.core.settings.require_mfa, &user, &[]);
+    if mfa::missing(required, &s, &user) != mfa::Missing::Nothing {
+        return Err(format!("{}?next=account", super::mfa::PATH));
+    }
+    if !recent(app, &s, now) {
+        return Err("/login?next=account&reauth=1".to_owned());
+    }
+    Ok((s, user))
+}
+
 /// Whether the session authenticated recently enough to change the account.
 fn recent(app: &AppState, s: &Session, now: UnixTime) -> bool {
     now.saturating_sub(s.auth_time) <= app.web.reauth_secs
@@ -66,7 +87,7 @@ fn reauthenticate() -> Response {
 
 /// A POST to the account page: the form, checked for CSRF, and the signed-in
 /// user with a recent authentication.
-async fn change(
+pub(super) async fn change(
     app: &AppState,
     jar: &CookieJar,
     body: Result<Bytes, BytesRejection>,
@@ -88,7 +109,7 @@ async fn change(
     Ok((form, s, user))
 }
 
-fn done(notice: &str) -> Response {
+pub(super) fn done(notice: &str) -> Response {
     see_other(&format!("{PATH}?done={notice}"))
 }
 
@@ -101,6 +122,8 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         "app-revoked" => "The application no longer has access.",
         "session-ended" => "The session was signed out.",
         "sessions-ended" => "Every other session was signed out.",
+        "passkey-added" => "Your passkey was added. You can sign in with it now.",
+        "passkey-removed" => "The passkey was removed.",
         _ => return None,
     })
 }
@@ -173,12 +196,17 @@ fn when(t: UnixTime) -> String {
     )
 }
 
+/// How a session signed in, in words.
 fn methods(amr: &[String]) -> String {
-    if mfa::level_of(amr) >= mfa::Level::Mfa {
-        "password and code".to_owned()
-    } else {
-        "password".to_owned()
+    let has = |m: &str| amr.iter().any(|x| x == m);
+    let passkey = has(mfa::AMR_HWK) || has(mfa::AMR_SWK);
+    match (has(session::AMR_PASSWORD), passkey, has(mfa::AMR_OTP)) {
+        (true, true, _) => "password and passkey",
+        (false, true, _) => "passkey",
+        (_, false, true) => "password and code",
+        _ => "password",
     }
+    .to_owned()
 }
 
 /// The account page.
@@ -194,7 +222,7 @@ pub async fn page(
     };
     let query = Params::parse(q.unwrap_or_default().as_bytes()).unwrap_or_default();
     let loaded = load(&app, &s, &user, now).await;
-    let (apps, sessions, codes_left) = match loaded {
+    let (apps, sessions, codes_left, passkeys) = match loaded {
         Ok(v) => v,
         Err(e) => return show(&app, e),
     };
@@ -227,12 +255,19 @@ pub async fn page(
             apps => minijinja::Value::from(minijinja::value::Serde(&apps)),
             sessions => minijinja::Value::from(minijinja::value::Serde(&sessions)),
             reauth_needed => !recent(&app, &s, now),
+            passkeys_on => app.web.passkeys.is_some(),
+            passkeys => minijinja::Value::from(minijinja::value::Serde(&passkeys)),
         },
     );
     (jar, page).into_response()
 }
 
-type Loaded = (Vec<AppRow>, Vec<SessionRow>, u32);
+type Loaded = (
+    Vec<AppRow>,
+    Vec<SessionRow>,
+    u32,
+    Vec<super::passkey::PasskeyRow>,
+);
 
 async fn load(app: &AppState, s: &Session, user: &User, now: UnixTime) -> Result<Loaded, Error> {
     let mut apps = Vec::new();
@@ -275,7 +310,8 @@ async fn load(app: &AppState, s: &Session, user: &User, now: UnixTime) -> Result
     } else {
         0
     };
-    Ok((apps, sessions, codes_left))
+    let passkeys = super::passkey::rows(&app.db.passkeys_of(&user.sub).await?, when);
+    Ok((apps, sessions, codes_left, passkeys))
 }
 
 fn claim_label(c: &str) -> &'static str {
@@ -305,7 +341,7 @@ fn claim_value(claims: &UserClaims, c: &str) -> Option<String> {
     claim_slot(&mut copy, c).and_then(|v| v.take())
 }
 
-fn bad_form(app: &AppState, message: &str) -> Response {
+pub(super) fn bad_form(app: &AppState, message: &str) -> Response {
     app.web
         .pages
         .error(StatusCode::BAD_REQUEST, "That did not work", message, None)

@@ -294,7 +294,7 @@ async fn authorize(app: AppState, jar: CookieJar, params: Params) -> Response {
     ) {
         Err(e) => finish_with_error(&app, &resolved, &req, &e, now).await,
         Ok(Next::Login) => see_other(&format!("/login?{carried}")),
-        Ok(Next::SecondFactor | Next::EnrolSecondFactor) => {
+        Ok(Next::SecondFactor | Next::Passkey | Next::EnrolSecondFactor) => {
             see_other(&format!("{}?{carried}", super::mfa::PATH))
         }
         Ok(Next::Consent(scope)) => {
@@ -374,7 +374,7 @@ const REPEAT_THRESHOLD: u32 = 5;
 
 /// Where a login without an authorization request goes on: the account
 /// page (`next=account`), or nowhere (a "signed in" message).
-fn login_next(params: &Params) -> &'static str {
+pub(super) fn login_next(params: &Params) -> &'static str {
     if params.get("next") == Some("account") {
         "account"
     } else {
@@ -405,6 +405,7 @@ fn login_page(
             error => error,
             csrf => csrf,
             registration => app.core.features.registration,
+            passkeys => app.web.passkeys.is_some(),
         },
     );
     (jar, page).into_response()
@@ -462,27 +463,14 @@ pub async fn login_post(
             None,
         );
     }
-    let request = form.get("request").unwrap_or_default().to_owned();
-    let params = match Params::parse(request.as_bytes()) {
-        Ok(p) => p,
-        Err(e) => return show(&app, e.into()),
-    };
-    let (req, resolved) = if params.get("client_id").is_some() {
-        match validate(&app, &params, now).await {
-            Ok((r, resolved)) => (Some(r), Some(resolved)),
-            Err(e) => return authorize_error(&app, e),
-        }
-    } else {
-        (None, None)
+    let (req, resolved, request) = match login_form(&app, &form, now).await {
+        Ok(f) => f,
+        Err(r) => return r,
     };
     let client_name = req.as_ref().map(|r| r.client.client_name.clone());
     let next = if req.is_some() { "" } else { login_next(&form) };
     let username = form.get("username").unwrap_or_default().trim().to_owned();
     let password = form.get("password").unwrap_or_default().to_owned();
-    let request = match &resolved {
-        Some(r) => r.carried(),
-        None => request_query(&params, None),
-    };
 
     let checked = login::check_password(
         &app.db,
@@ -543,58 +531,142 @@ pub async fn login_post(
             )
         }
         Ok(LoginCheck::Ok(user)) => {
-            if let Some(r) = &req
-                && r.hint_sub.as_deref().is_some_and(|h| h != user.sub)
-            {
-                return login_page(
-                    &app,
-                    jar,
-                    StatusCode::UNAUTHORIZED,
-                    client_name.as_deref(),
-                    &request,
-                    next,
-                    &username,
-                    Some(
-                        "The application asked for a different account. Sign in with that account.",
-                    ),
-                );
-            }
-            let started = match session::start_from(
-                &app.core,
-                &app.db,
+            let from = LoginForm {
+                req: req.as_ref(),
+                resolved: resolved.as_ref(),
+                client_name: client_name.as_deref(),
+                request: &request,
+                next,
+                username: &username,
+            };
+            sign_in(
+                &app,
+                jar,
+                &headers,
+                peer,
                 &user,
                 &[session::AMR_PASSWORD],
-                &super::account::origin(&headers, peer),
+                &from,
                 now,
             )
             .await
-            {
-                Ok(s) => s,
-                Err(e) => return show(&app, e),
-            };
-            let max_age = started.cookie_max_age();
-            let jar = jar.add(
-                app.web
-                    .pages
-                    .cookie(SESSION_COOKIE, started.cookie, max_age),
-            );
-            let next = if let Some(resolved) = &resolved {
-                // The login just happened: `prompt=login` is satisfied.
-                match par::satisfied(&app.db, resolved, "login", now).await {
-                    Ok(q) => see_other(&format!("/authorize?{q}")),
-                    Err(e) => authorize_error(&app, e),
-                }
-            } else if next == "account" {
-                see_other(super::account::PATH)
-            } else {
-                app.web.pages.message(
-                    "You are signed in",
-                    &format!("Signed in as {}.", user.username),
-                )
-            };
-            (jar, next).into_response()
         }
     }
+}
+
+/// The login form a sign-in came from: the authorization request it
+/// continues (if any) and what the page showed.
+pub(super) struct LoginForm<'a> {
+    pub req: Option<&'a AuthorizeRequest>,
+    pub resolved: Option<&'a Resolved>,
+    pub client_name: Option<&'a str>,
+    pub request: &'a str,
+    pub next: &'a str,
+    pub username: &'a str,
+}
+
+/// The login form of a POST: its authorization request validated (an
+/// error page when it is not valid), or none.
+pub(super) async fn login_form(
+    app: &AppState,
+    form: &Params,
+    now: UnixTime,
+) -> Result<(Option<AuthorizeRequest>, Option<Resolved>, String), Response> {
+    let request = form.get("request").unwrap_or_default().to_owned();
+    let params = Params::parse(request.as_bytes()).map_err(|e| show(app, e.into()))?;
+    let (req, resolved) = if params.get("client_id").is_some() {
+        match validate(app, &params, now).await {
+            Ok((r, resolved)) => (Some(r), Some(resolved)),
+            Err(e) => return Err(authorize_error(app, e)),
+        }
+    } else {
+        (None, None)
+    };
+    let request = match &resolved {
+        Some(r) => r.carried(),
+        None => request_query(&params, None),
+    };
+    Ok((req, resolved, request))
+}
+
+/// The login page of `from` again, with an error.
+pub(super) fn login_again(
+    app: &AppState,
+    jar: CookieJar,
+    status: StatusCode,
+    from: &LoginForm<'_>,
+    error: &str,
+) -> Response {
+    login_page(
+        app,
+        jar,
+        status,
+        from.client_name,
+        from.request,
+        from.next,
+        from.username,
+        Some(error),
+    )
+}
+
+/// A user who just authenticated with `amr` (a password, or a passkey):
+/// a new session, and on to where the login form leads.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn sign_in(
+    app: &AppState,
+    jar: CookieJar,
+    headers: &axum::http::HeaderMap,
+    peer: std::net::IpAddr,
+    user: &User,
+    amr: &[&str],
+    from: &LoginForm<'_>,
+    now: UnixTime,
+) -> Response {
+    if let Some(r) = from.req
+        && r.hint_sub.as_deref().is_some_and(|h| h != user.sub)
+    {
+        return login_again(
+            app,
+            jar,
+            StatusCode::UNAUTHORIZED,
+            from,
+            "The application asked for a different account. Sign in with that account.",
+        );
+    }
+    let started = match session::start_from(
+        &app.core,
+        &app.db,
+        user,
+        amr,
+        &super::account::origin(headers, peer),
+        now,
+    )
+    .await
+    {
+        Ok(s) => s,
+        Err(e) => return show(app, e),
+    };
+    let max_age = started.cookie_max_age();
+    let jar = jar.add(
+        app.web
+            .pages
+            .cookie(SESSION_COOKIE, started.cookie, max_age),
+    );
+    let next = if let Some(resolved) = from.resolved {
+        // The login just happened: `prompt=login` is satisfied.
+        match par::satisfied(&app.db, resolved, "login", now).await {
+            Ok(q) => see_other(&format!("/authorize?{q}")),
+            Err(e) => authorize_error(app, e),
+        }
+    } else if from.next == "account" {
+        see_other(super::account::PATH)
+    } else {
+        app.web.pages.message(
+            "You are signed in",
+            &format!("Signed in as {}.", user.username),
+        )
+    };
+    (jar, next).into_response()
 }
 
 // ----- /consent -----

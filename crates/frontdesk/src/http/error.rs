@@ -65,6 +65,7 @@ fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::RequestUriNotSupported
         | ErrorCode::InvalidRequestUri
         | ErrorCode::InvalidRequestObject
+        | ErrorCode::UnmetAuthenticationRequirements
         | ErrorCode::InvalidGrant
         | ErrorCode::UnauthorizedClient
         | ErrorCode::UnsupportedGrantType

@@ -123,22 +123,51 @@ pub async fn get(State(app): State<AppState>, jar: CookieJar, RawQuery(q): RawQu
         Ok(s) => s,
         Err(r) => return r,
     };
-    if mfa::level_of(&session.amr) >= mfa::Level::Mfa {
+    let required = required_for(&app, &cont, &user, now).await;
+    if mfa::level_of(&session.amr) >= required {
         return see_other(&cont.location());
     }
-    if user.mfa_enrolled {
-        return code_page(&app, jar, StatusCode::OK, &cont, None);
+    if user.has_second_factor() {
+        return factor_page(&app, jar, StatusCode::OK, &cont, &user, None, now).await;
     }
     enrol_page(&app, jar, &user, &cont, None, now).await
 }
 
-fn code_page(
+/// The level the step this page belongs to needs: the authorization
+/// request's (its client's `require_mfa`, raised by its `acr_values`), or
+/// the account page's. At least a second factor: that is why the browser is
+/// here. The request is validated again, not trusted from the query; one
+/// that no longer validates gets its error at `/authorize`.
+async fn required_for(app: &AppState, cont: &Continue, user: &User, now: UnixTime) -> mfa::Level {
+    let server = app.core.settings.require_mfa;
+    let asked = match cont {
+        Continue::Authorize(q) => match Params::parse(q.as_bytes()) {
+            Ok(p) => match super::browser::validate(app, &p, now).await {
+                Ok((req, _)) => {
+                    mfa::required_level(mfa::policy(&req.client, server), user, &req.acr_values)
+                }
+                Err(_) => mfa::Level::Mfa,
+            },
+            Err(_) => mfa::Level::Mfa,
+        },
+        Continue::Account => mfa::required_level(server, user, &[]),
+    };
+    asked.max(mfa::Level::Mfa)
+}
+
+/// The second-factor page: the passkey button when the user has one and
+/// passkeys are on, the code form when they have TOTP and the step does
+/// not need a passkey.
+pub(super) async fn factor_page(
     app: &AppState,
     jar: CookieJar,
     status: StatusCode,
     cont: &Continue,
+    user: &User,
     error: Option<&str>,
+    now: UnixTime,
 ) -> Response {
+    let passkey_only = required_for(app, cont, user, now).await >= mfa::Level::PhishingResistant;
     let (jar, csrf) = ensure_csrf(&app.web.pages, &app.core.pepper, jar);
     let page = app.web.pages.render(
         status,
@@ -148,6 +177,9 @@ fn code_page(
             request => cont.request(),
             next => cont.next(),
             error => error,
+            totp => user.mfa_enrolled,
+            passkey => user.has_passkey && app.web.passkeys.is_some(),
+            passkey_only => passkey_only,
         },
     );
     (jar, page).into_response()
@@ -171,7 +203,7 @@ pub(super) async fn enrol_page(
     let enrolment = match enrolment {
         Ok(Some(e)) => e,
         // Enrolled meanwhile (another tab): ask for a code instead.
-        Ok(None) => return code_page(app, jar, StatusCode::OK, cont, None),
+        Ok(None) => return factor_page(app, jar, StatusCode::OK, cont, user, None, now).await,
         Err(e) => return show(app, e),
     };
     let qr = match qr_svg(&enrolment) {
@@ -230,7 +262,7 @@ fn qr_svg(enrolment: &Enrolment) -> Result<String, Error> {
 
 /// Raises the session with the factor just proved and sends the browser on,
 /// with the renewed session cookie.
-async fn raise_and_continue(
+pub(super) async fn raise_and_continue(
     app: &AppState,
     jar: CookieJar,
     session: &Session,
@@ -283,6 +315,7 @@ pub async fn post(
     if !user.mfa_enrolled {
         return see_other(&format!("{PATH}?{}", cont.query()));
     }
+    let user_ref = &user;
     let code = form.get("code").unwrap_or_default();
     let checked = mfa::check_second_factor(
         &app.core,
@@ -311,22 +344,32 @@ pub async fn post(
     }
     match checked {
         Err(e) => show(&app, e),
-        Ok(FactorCheck::Throttled) => code_page(
-            &app,
-            jar,
-            StatusCode::TOO_MANY_REQUESTS,
-            &cont,
-            Some("Too many wrong codes. Try again in a few minutes."),
-        ),
-        Ok(FactorCheck::Failed) => code_page(
-            &app,
-            jar,
-            StatusCode::UNAUTHORIZED,
-            &cont,
-            Some(
-                "That code is not valid. Use the current code from your app, or an unused recovery code.",
-            ),
-        ),
+        Ok(FactorCheck::Throttled) => {
+            factor_page(
+                &app,
+                jar,
+                StatusCode::TOO_MANY_REQUESTS,
+                &cont,
+                user_ref,
+                Some("Too many wrong codes. Try again in a few minutes."),
+                now,
+            )
+            .await
+        }
+        Ok(FactorCheck::Failed) => {
+            factor_page(
+                &app,
+                jar,
+                StatusCode::UNAUTHORIZED,
+                &cont,
+                user_ref,
+                Some(
+                    "That code is not valid. Use the current code from your app, or an unused recovery code.",
+                ),
+                now,
+            )
+            .await
+        }
         Ok(FactorCheck::Ok(factor)) => {
             match raise_and_continue(&app, jar, &session, factor, &cont).await {
                 Ok(jar) => (jar, see_other(&cont.location())).into_response(),

@@ -10,6 +10,7 @@ pub mod email;
 pub mod error;
 pub mod mfa;
 pub mod pages;
+pub mod passkey;
 pub mod userinfo;
 
 use std::time::Duration;
@@ -59,6 +60,14 @@ pub fn router(app: AppState, metrics: bool) -> Router {
             )
             .route(mfa::PATH, get(mfa::get).post(mfa::post))
             .route(mfa::ENROL_PATH, post(mfa::enrol_post))
+            .route(passkey::LOGIN_OPTIONS, post(passkey::login_options))
+            .route(passkey::LOGIN, post(passkey::login_post))
+            .route(passkey::MFA_OPTIONS, post(passkey::mfa_options))
+            .route(passkey::MFA, post(passkey::mfa_post))
+            .route(passkey::ACCOUNT_OPTIONS, post(passkey::account_options))
+            .route(passkey::ACCOUNT_ADD, post(passkey::account_add))
+            .route(passkey::ACCOUNT_REMOVE, post(passkey::account_remove))
+            .route(passkey::SCRIPT_PATH, get(passkey::script))
             .route(account::PATH, get(account::page))
             .route("/account/profile", post(account::profile))
             .route("/account/password", post(account::password))

@@ -29,6 +29,8 @@ mod nodes;
 mod oidc_interop;
 mod outage;
 mod par;
+mod passkey_http;
+mod passkeys;
 mod private_key_jwt;
 mod real_browser;
 mod resource;

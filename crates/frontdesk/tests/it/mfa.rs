@@ -450,7 +450,11 @@ async fn acr_values_step_a_password_session_up(s: &Server) {
         .unwrap();
     assert_eq!(
         discovery["acr_values_supported"],
-        serde_json::json!([ACR_PASSWORD, ACR_MFA])
+        serde_json::json!([
+            ACR_PASSWORD,
+            ACR_MFA,
+            "urn:frontdesk:acr:phishing-resistant"
+        ])
     );
 }
 
@@ -811,7 +815,14 @@ async fn openidconnect_crate_steps_up_with_acr_values(s: &Server) {
         .iter()
         .map(|a| a.as_str().to_owned())
         .collect();
-    assert_eq!(supported, [ACR_PASSWORD, ACR_MFA]);
+    assert_eq!(
+        supported,
+        [
+            ACR_PASSWORD,
+            ACR_MFA,
+            "urn:frontdesk:acr:phishing-resistant"
+        ]
+    );
     let client = CoreClient::from_provider_metadata(
         metadata,
         ClientId::new(APP.0.into()),

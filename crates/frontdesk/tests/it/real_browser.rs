@@ -25,7 +25,7 @@ const RP_SECRET: &str = "demo-rp-secret-0123456789abcdef";
 /// The user `frontdesk demo` seeds, so the screenshots match the README.
 const DEMO_USER: (&str, &str) = ("demo", "demo-password");
 /// How long any one wait (an element, a URL, ChromeDriver) may take.
-const WAIT: Duration = Duration::from_secs(10);
+pub(crate) const WAIT: Duration = Duration::from_secs(10);
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -35,7 +35,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn workspace_root() -> PathBuf {
+pub(crate) fn workspace_root() -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     root.canonicalize().unwrap_or(root)
 }
@@ -52,9 +52,9 @@ fn screenshot_dir() -> PathBuf {
 
 /// ChromeDriver in its own process group; dropping it kills the group
 /// (ChromeDriver and the Chromium it started), by the group's id.
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
-    url: String,
+    pub(crate) url: String,
     log: PathBuf,
 }
 
@@ -68,7 +68,7 @@ impl Drop for Driver {
 }
 
 impl Driver {
-    async fn start(dir: &Path) -> Driver {
+    pub(crate) async fn start(dir: &Path) -> Driver {
         use std::os::unix::process::CommandExt;
         let port = free_port();
         let log = dir.join("chromedriver.log");
@@ -100,11 +100,11 @@ impl Driver {
         driver
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    async fn session(&self, profile: &Path) -> Client {
+    pub(crate) async fn session(&self, profile: &Path) -> Client {
         let caps = serde_json::json!({
             "browserName": "chrome",
             "goog:chromeOptions": {
@@ -187,7 +187,7 @@ fn start_stack(dir: tempfile::TempDir, db: &Database, procs: &Path) -> (Server, 
 }
 
 /// Waits (up to [`WAIT`]) for an element matching `css`.
-async fn element(c: &Client, css: &str) -> fantoccini::elements::Element {
+pub(crate) async fn element(c: &Client, css: &str) -> fantoccini::elements::Element {
     match c
         .wait()
         .at_most(WAIT)
@@ -205,7 +205,7 @@ async fn element(c: &Client, css: &str) -> fantoccini::elements::Element {
 }
 
 /// Waits (up to [`WAIT`]) until the browser is at `origin` + `path`.
-async fn at_path(c: &Client, origin: &str, path: &str) -> url::Url {
+pub(crate) async fn at_path(c: &Client, origin: &str, path: &str) -> url::Url {
     wait_for(&format!("at {origin}{path}"), WAIT, async || {
         let url = c.current_url().await.expect("current url");
         if url.as_str().starts_with(origin) && url.path() == path {
@@ -219,7 +219,7 @@ async fn at_path(c: &Client, origin: &str, path: &str) -> url::Url {
 
 /// Saves a PNG screenshot as `target/screenshots/NAME.png`. Focus is
 /// dropped first: no blinking caret, so the same page gives the same image.
-async fn screenshot(c: &Client, name: &str) -> PathBuf {
+pub(crate) async fn screenshot(c: &Client, name: &str) -> PathBuf {
     c.execute(
         "document.activeElement && document.activeElement.blur()",
         vec![],
@@ -280,7 +280,7 @@ async fn click_through(c: &Client, rp: &str, issuer: &str) -> Vec<(&'static str,
 }
 
 /// Whether the browser is there; fails instead when CI requires it.
-fn browser_available() -> bool {
+pub(crate) fn browser_available() -> bool {
     let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER]
         .into_iter()
         .filter(|p| !Path::new(p).exists())

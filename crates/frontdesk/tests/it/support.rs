@@ -135,7 +135,9 @@ fn http_client() -> reqwest::Client {
 }
 
 /// Writes `config` to `dir/frontdesk.toml` and runs `frontdesk serve` until
-/// it prints `listening on` (and `admin API on` when `want_admin`).
+/// it prints `listening on` (and `admin API on` when `want_admin`), with
+/// `issuer` as its issuer (`{port}` in it: the public port it picked; `None`:
+/// `http://127.0.0.1:PORT`).
 /// Returns the child, the public port, the admin URL, the log path and the
 /// stdout lines seen.
 fn spawn_server(
@@ -165,7 +167,10 @@ fn spawn_server(
             .arg("--admin-listen")
             .arg(admin_listen)
             .arg("--issuer")
-            .arg(issuer.map_or_else(|| format!("http://127.0.0.1:{port}"), str::to_owned))
+            .arg(issuer.map_or_else(
+                || format!("http://127.0.0.1:{port}"),
+                |i| i.replace("{port}", &port.to_string()),
+            ))
             .env("FRONTDESK_LOG_LEVEL", "info")
             // The test suite's own switch (real_browser.rs), not a setting:
             // the server would refuse it as an unknown FRONTDESK_* variable.
@@ -280,6 +285,15 @@ impl Server {
             log,
             startup,
         }
+    }
+
+    /// [`Server::start_in`] with the issuer `http://localhost:PORT` (still
+    /// listening on 127.0.0.1), for WebAuthn: an IP address is not a valid
+    /// relying party ID, and `localhost` is a secure context.
+    pub fn start_localhost(dir: tempfile::TempDir, db_url: &str, extra: &str) -> Server {
+        let mut s = Server::start_as(dir, db_url, Some("http://localhost:{port}"), extra);
+        s.base = s.base.replacen("http://127.0.0.1:", "http://localhost:", 1);
+        s
     }
 
     /// Starts a server with [`BASE_CONFIG`] minus its `admin_token`, plus

@@ -39,6 +39,7 @@ mod copy;
 mod grants;
 mod keys;
 mod links;
+mod passkeys;
 mod pushed;
 mod refresh;
 mod sessions;

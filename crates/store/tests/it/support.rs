@@ -125,6 +125,7 @@ pub fn user(sub: &str, username: &str, email: Option<&str>) -> User {
         created_at: NOW - 1000,
         updated_at: NOW - 1000,
         mfa_enrolled: false,
+        has_passkey: false,
         verify_before_sign_in: false,
     }
 }

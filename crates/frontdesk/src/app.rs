@@ -152,6 +152,8 @@ pub struct Web {
     pub account_editable_claims: Vec<&'static str>,
     /// The WebAuthn relying party, when passkeys are on.
     pub passkeys: Option<Arc<crate::passkeys::Passkeys>>,
+    /// Mail security notices (`security_notices`).
+    pub security_notices: bool,
 }
 
 impl Web {
@@ -172,6 +174,7 @@ impl Web {
             reauth_secs: 300,
             account_editable_claims: crate::http::account::EDITABLE_CLAIMS.to_vec(),
             passkeys: None,
+            security_notices: false,
         })
     }
 }

@@ -177,6 +177,11 @@ pub struct FileConfig {
     /// those; `[]` makes the profile read-only. In the environment:
     /// comma-separated.
     pub account_editable_claims: Option<Vec<String>>,
+    /// Mail the account's address when it is signed in to from a browser
+    /// that was not used for it before, when its password is changed on the
+    /// account page, and when a second factor (an authenticator app, a
+    /// passkey) is added or removed. Default false.
+    pub security_notices: Option<bool>,
     /// How often the sweeper deletes expired rows (tokens, codes, grants,
     /// sessions, login-failure windows, links, old audit events), seconds:
     /// once at start, then at this interval, in batches of at most 500 rows
@@ -349,6 +354,8 @@ pub struct Settings {
     pub require_pushed_authorization_requests: bool,
     pub reauth_secs: i64,
     pub account_editable_claims: Vec<&'static str>,
+    /// `security_notices`.
+    pub security_notices: bool,
     pub rotation: RotationPolicy,
     pub features: Features,
     pub clients: Vec<ClientSpec>,
@@ -845,6 +852,7 @@ fn validate(raw: FileConfig) -> anyhow::Result<Settings> {
             .unwrap_or(false),
         reauth_secs,
         account_editable_claims,
+        security_notices: raw.security_notices.unwrap_or(false),
         rotation: RotationPolicy {
             jwks_max_age,
             prepublish,

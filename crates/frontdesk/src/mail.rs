@@ -41,6 +41,63 @@ pub enum Job {
     /// "You already have an account" to an address someone tried to
     /// register again (instead of telling the registrant).
     AlreadyRegistered { email: String },
+    /// A security notice to the account's address (`security_notices`).
+    Notice { sub: String, notice: Notice },
+}
+
+/// What a security notice tells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// A sign-in from a browser that had not signed in to the account
+    /// before: its name (from the User-Agent) and address.
+    NewSignIn { device: String, address: String },
+    /// The password was changed on the account page.
+    PasswordChanged,
+    /// A second factor was added: what, in words ("a passkey named …").
+    FactorAdded(String),
+    /// A second factor was removed.
+    FactorRemoved(String),
+}
+
+impl Notice {
+    fn subject(&self) -> &'static str {
+        match self {
+            Notice::NewSignIn { .. } => "New sign-in to your account",
+            Notice::PasswordChanged => "Your password was changed",
+            Notice::FactorAdded(_) => "A sign-in method was added to your account",
+            Notice::FactorRemoved(_) => "A sign-in method was removed from your account",
+        }
+    }
+
+    /// The one sentence that says what happened (plain text; escaped in
+    /// the HTML part like every value).
+    fn what(&self, issuer: &str) -> String {
+        match self {
+            Notice::NewSignIn { device, address } => format!(
+                "Your account at {issuer} was just signed in to from {device} at {address}, \
+                 a browser it had not been used from before."
+            ),
+            Notice::PasswordChanged => format!(
+                "The password of your account at {issuer} was just changed on the account page, \
+                 and the account's other sessions were signed out."
+            ),
+            Notice::FactorAdded(what) => {
+                format!("{what} was just added to your account at {issuer}.")
+            }
+            Notice::FactorRemoved(what) => {
+                format!("{what} was just removed from your account at {issuer}.")
+            }
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Notice::NewSignIn { .. } => "notice_new_sign_in",
+            Notice::PasswordChanged => "notice_password_changed",
+            Notice::FactorAdded(_) => "notice_factor_added",
+            Notice::FactorRemoved(_) => "notice_factor_removed",
+        }
+    }
 }
 
 impl Job {
@@ -50,6 +107,7 @@ impl Job {
             Job::ResetPassword { .. } => "reset_password",
             Job::PasswordChanged { .. } => "password_changed",
             Job::AlreadyRegistered { .. } => "already_registered",
+            Job::Notice { notice, .. } => notice.kind(),
         }
     }
 }
@@ -91,7 +149,7 @@ pub struct Mailer {
     templates: Environment<'static>,
 }
 
-const TEMPLATES: [(&str, &str); 9] = [
+const TEMPLATES: [(&str, &str); 11] = [
     ("base.html", include_str!("../templates/mail/base.html")),
     (
         "verify_email.txt",
@@ -124,6 +182,14 @@ const TEMPLATES: [(&str, &str); 9] = [
     (
         "already_registered.html",
         include_str!("../templates/mail/already_registered.html"),
+    ),
+    (
+        "security_notice.txt",
+        include_str!("../templates/mail/security_notice.txt"),
+    ),
+    (
+        "security_notice.html",
+        include_str!("../templates/mail/security_notice.html"),
     ),
 ];
 
@@ -271,6 +337,17 @@ pub(crate) fn duration_words(secs: i64) -> String {
     }
 }
 
+/// The user `sub` and their address.
+async fn recipient(db: &Db, sub: &str) -> Result<(frontdesk_core::model::User, String), MailError> {
+    let user = db
+        .user(sub)
+        .await
+        .map_err(Error::from)?
+        .ok_or(MailError::NoUser)?;
+    let email = user.claims.email.clone().ok_or(MailError::NoAddress)?;
+    Ok((user, email))
+}
+
 /// Does `job`: loads the user, issues a link where the job needs one, and
 /// sends. Returns the address and where the message went.
 pub async fn perform(
@@ -297,15 +374,23 @@ pub async fn perform(
             )?;
             (email.clone(), m)
         }
-        Job::VerifyEmail { sub } | Job::ResetPassword { sub } | Job::PasswordChanged { sub } => {
-            let user = db
-                .user(sub)
-                .await
-                .map_err(Error::from)?
-                .ok_or(MailError::NoUser)?;
-            let Some(email) = user.claims.email.clone() else {
-                return Err(MailError::NoAddress);
+        Job::Notice { sub, notice } => {
+            let (user, email) = recipient(db, sub).await?;
+            if email.parse::<Mailbox>().is_err() {
+                return Err(MailError::BadAddress(email));
+            }
+            let ctx = context! {
+                issuer => issuer,
+                username => user.username,
+                what => notice.what(issuer),
+                forgot => forgot,
+                account => format!("{issuer}/account"),
             };
+            let m = mailer.message(&email, notice.subject(), "security_notice", ctx)?;
+            (email, m)
+        }
+        Job::VerifyEmail { sub } | Job::ResetPassword { sub } | Job::PasswordChanged { sub } => {
+            let (user, email) = recipient(db, sub).await?;
             let (purpose, path, subject, template) = match job {
                 Job::VerifyEmail { .. } => (
                     Some(LinkPurpose::VerifyEmail),

@@ -148,7 +148,7 @@ struct SessionRow {
 }
 
 /// A short readable name for a `User-Agent`.
-fn device_name(ua: Option<&str>) -> String {
+pub(super) fn device_name(ua: Option<&str>) -> String {
     let Some(ua) = ua.filter(|u| !u.is_empty()) else {
         return "Unknown browser".to_owned();
     };
@@ -461,6 +461,7 @@ pub async fn password(
         return show(&app, e.into());
     }
     audit::record(&app.db, user_event(Kind::PasswordChange, &user, now)).await;
+    super::notice::send(&app, &user, crate::mail::Notice::PasswordChanged);
     // The user just proved the password (and the session had its factors).
     let amr: Vec<&str> = s.amr.iter().map(String::as_str).collect();
     let origin = origin(&headers, peer);
@@ -524,6 +525,13 @@ pub async fn totp_remove(
     match app.db.remove_mfa(&user.sub).await {
         Ok(_) => {
             audit::record(&app.db, user_event(Kind::MfaRemove, &user, now)).await;
+            super::notice::send(
+                &app,
+                &user,
+                crate::mail::Notice::FactorRemoved(
+                    "Two-step verification with an authenticator app".into(),
+                ),
+            );
             done("mfa-removed")
         }
         Err(e) => show(&app, e.into()),

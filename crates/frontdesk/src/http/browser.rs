@@ -633,16 +633,8 @@ pub(super) async fn sign_in(
             "The application asked for a different account. Sign in with that account.",
         );
     }
-    let started = match session::start_from(
-        &app.core,
-        &app.db,
-        user,
-        amr,
-        &super::account::origin(headers, peer),
-        now,
-    )
-    .await
-    {
+    let origin = super::account::origin(headers, peer);
+    let started = match session::start_from(&app.core, &app.db, user, amr, &origin, now).await {
         Ok(s) => s,
         Err(e) => return show(app, e),
     };
@@ -652,6 +644,15 @@ pub(super) async fn sign_in(
             .pages
             .cookie(SESSION_COOKIE, started.cookie, max_age),
     );
+    let (known, jar) = super::notice::known_browser(app, jar, user);
+    if !known {
+        super::notice::new_sign_in(
+            app,
+            user,
+            origin.user_agent.as_deref(),
+            origin.client_ip.as_deref().unwrap_or("an unknown address"),
+        );
+    }
     let next = if let Some(resolved) = from.resolved {
         // The login just happened: `prompt=login` is satisfied.
         match par::satisfied(&app.db, resolved, "login", now).await {

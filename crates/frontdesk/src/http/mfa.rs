@@ -453,6 +453,13 @@ pub async fn enrol_post(
                     .label("factor", "totp"),
             )
             .await;
+            super::notice::send(
+                &app,
+                &user,
+                crate::mail::Notice::FactorAdded(
+                    "Two-step verification with an authenticator app".into(),
+                ),
+            );
             let jar = match raise_and_continue(&app, jar, &session, mfa::Factor::Totp, &cont).await
             {
                 Ok(jar) => jar,

@@ -9,6 +9,7 @@ pub mod discovery;
 pub mod email;
 pub mod error;
 pub mod mfa;
+pub mod notice;
 pub mod pages;
 pub mod passkey;
 pub mod userinfo;

@@ -15,14 +15,18 @@ pub const SESSION_COOKIE: &str = "fd_session";
 /// The anti-CSRF cookie; forms carry an HMAC of its value and of the
 /// session cookie.
 pub const CSRF_COOKIE: &str = "fd_csrf";
+/// The accounts this browser signed in to before (`security_notices`):
+/// keyed tags, never the accounts' names.
+pub const KNOWN_COOKIE: &str = "fd_known";
 
 /// The names the cookies get on https issuers. RFC 6265bis §4.1.3.2: a
 /// `__Host-` cookie is only accepted with `Secure`, `Path=/` and no
 /// `Domain`, so a sibling subdomain or a plain-http response cannot plant or
 /// overwrite it.
-const HOST_NAMES: [(&str, &str); 2] = [
+const HOST_NAMES: [(&str, &str); 3] = [
     (SESSION_COOKIE, "__Host-fd_session"),
     (CSRF_COOKIE, "__Host-fd_csrf"),
+    (KNOWN_COOKIE, "__Host-fd_known"),
 ];
 
 /// Compiled templates. Names end in `.html`, so minijinja escapes every

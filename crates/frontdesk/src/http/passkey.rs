@@ -484,11 +484,12 @@ pub async fn account_add(
         Ok(Ok(r)) => r,
     };
     let synced = registered.backup_eligible;
+    let name = passkey_name(form.get("name").unwrap_or_default());
     let record = PasskeyRecord {
         credential_id: registered.credential_id,
         sub: user.sub.clone(),
         user_handle: registered.user_handle,
-        name: passkey_name(form.get("name").unwrap_or_default()),
+        name: name.clone(),
         credential: registered.credential,
         backup_eligible: registered.backup_eligible,
         created_at: now,
@@ -506,6 +507,11 @@ pub async fn account_add(
             .label("factor", "passkey"),
     )
     .await;
+    super::notice::send(
+        &app,
+        &user,
+        crate::mail::Notice::FactorAdded(format!("A passkey named \u{201c}{name}\u{201d}")),
+    );
     // The registration was a user-verified use of the new passkey: like a
     // TOTP enrolment, it raises the session that made it (otherwise the
     // account page itself would now ask for the factor just added).
@@ -547,6 +553,11 @@ pub async fn account_remove(
             .label("factor", "passkey"),
     )
     .await;
+    super::notice::send(
+        &app,
+        &user,
+        crate::mail::Notice::FactorRemoved("A passkey".into()),
+    );
     super::account::done("passkey-removed")
 }
 

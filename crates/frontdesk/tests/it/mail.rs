@@ -1102,3 +1102,134 @@ async fn a_refusing_relay(dir: tempfile::TempDir, db: Database) {
     .await;
 }
 both!(with_db a_refusing_relay);
+
+// ----- security notices -----
+
+/// `security_notices = true`: a sign-in from a browser new to the account,
+/// a password changed on the account page and a second factor added or
+/// removed each mail the account's address, once; a browser that signed in
+/// before is not new. Without the switch (every other test here) none is
+/// sent.
+async fn security_notices(dir: tempfile::TempDir, db: Database) {
+    if !smtp_available() {
+        return;
+    }
+    let relay = relay(dir.path());
+    let s = Server::start_in(
+        dir,
+        &db.url,
+        &config(Some(&relay), "security_notices = true", ""),
+    );
+    let new_sign_in = "New sign-in to your account";
+
+    // A first browser: new.
+    let b1 = Browser::new(&s);
+    let account = crate::mfa::account_sign_in(&b1, ALICE).await;
+    assert_eq!(account.status, 200, "{}", account.body);
+    let msgs = relay.wait_for(1).await;
+    assert_envelope(&msgs[0], "alice@example.com", new_sign_in);
+    let text = msgs[0]["text"].as_str().unwrap();
+    assert!(
+        text.contains(&format!(
+            "Your account at {} was just signed in to from",
+            s.base
+        )) && text.contains("at 127.0.0.1, a browser it had not been used from before."),
+        "{text}"
+    );
+    assert!(text.contains(&format!("({}/forgot)", s.base)), "{text}");
+    let html = msgs[0]["html"].as_str().unwrap();
+    assert!(
+        html.contains("a browser it had not been used from before."),
+        "{html}"
+    );
+
+    // The same browser again: nothing. Then its password change: one notice.
+    let login = get(&b1, &format!("{}/login?next=account", s.base)).await;
+    let again = post(
+        &b1,
+        "/login",
+        &[
+            ("csrf", &login.input("csrf").unwrap()),
+            ("request", ""),
+            ("next", "account"),
+            ("username", ALICE.0),
+            ("password", ALICE.1),
+        ],
+    )
+    .await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    let csrf = again.input("csrf").unwrap();
+    let new_password = "a brand new passphrase 2026";
+    let changed = post(
+        &b1,
+        "/account/password",
+        &[
+            ("csrf", &csrf),
+            ("current_password", ALICE.1),
+            ("new_password", new_password),
+            ("confirm_password", new_password),
+        ],
+    )
+    .await;
+    assert!(
+        changed.body.contains("Your password was changed."),
+        "{}",
+        changed.body
+    );
+    let msgs = relay.wait_for(2).await;
+    assert_eq!(msgs.len(), 2, "no notice for a known browser: {msgs:?}");
+    assert_envelope(&msgs[1], "alice@example.com", "Your password was changed");
+    assert!(
+        msgs[1]["text"]
+            .as_str()
+            .unwrap()
+            .contains("was just changed on the account page"),
+        "{}",
+        msgs[1]["text"]
+    );
+
+    // Another browser: new. It adds an authenticator app, then removes it.
+    let b2 = Browser::new(&s);
+    let account = crate::mfa::account_sign_in(&b2, (ALICE.0, new_password)).await;
+    assert_eq!(account.status, 200, "{}", account.body);
+    let msgs = relay.wait_for(3).await;
+    assert_envelope(&msgs[2], "alice@example.com", new_sign_in);
+    crate::mfa::enrol_from_account(&b2).await;
+    let msgs = relay.wait_for(4).await;
+    assert_envelope(
+        &msgs[3],
+        "alice@example.com",
+        "A sign-in method was added to your account",
+    );
+    assert!(
+        msgs[3]["text"].as_str().unwrap().contains(&format!(
+            "Two-step verification with an authenticator app was just added to your account at {}.",
+            s.base
+        )),
+        "{}",
+        msgs[3]["text"]
+    );
+    let account = get(&b2, &format!("{}/account", s.base)).await;
+    let off = post(
+        &b2,
+        "/account/totp/remove",
+        &[("csrf", &account.input("csrf").unwrap())],
+    )
+    .await;
+    assert!(
+        off.body.contains("Two-step verification is off."),
+        "{}",
+        off.body
+    );
+    let msgs = relay.wait_for(5).await;
+    assert_envelope(
+        &msgs[4],
+        "alice@example.com",
+        "A sign-in method was removed from your account",
+    );
+    // The cookie names no account: only keyed tags.
+    let log = s.log();
+    assert!(!log.contains("known-browser"), "{log}");
+    assert_eq!(relay.messages().len(), 5);
+}
+both!(with_db security_notices);

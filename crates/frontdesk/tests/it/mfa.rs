@@ -127,7 +127,7 @@ fn location(r: &reqwest::Response) -> String {
 }
 
 /// Signs in on the account page (password only).
-async fn account_sign_in(b: &Browser, user: (&str, &str)) -> Page {
+pub(crate) async fn account_sign_in(b: &Browser, user: (&str, &str)) -> Page {
     let login = page(b.get(&format!("{}/account", b.base)).await);
     assert!(login.body.contains("to your account"), "{}", login.body);
     assert_eq!(login.input("next").as_deref(), Some("account"));
@@ -164,7 +164,7 @@ fn recovery_codes_of(p: &Page) -> Vec<String> {
 
 /// Enrols from the account page; returns the secret, the step its code
 /// used, and the recovery codes.
-async fn enrol_from_account(b: &Browser) -> (Vec<u8>, u64, Vec<String>) {
+pub(crate) async fn enrol_from_account(b: &Browser) -> (Vec<u8>, u64, Vec<String>) {
     let enrol = page(b.get(&format!("{}/account/totp", b.base)).await);
     assert_eq!(enrol.status, 200, "{}", enrol.body);
     assert!(

@@ -137,7 +137,8 @@ impl Authenticator {
 }
 
 /// Makes every page of the session see a browser without passkey autofill
-/// (`isConditionalMediationAvailable()` is false), through ChromeDriver's
+/// (`isConditionalMediationAvailable()` is false) — except a page whose
+/// query has `autofill=1`, where the autofill itself is tested —, through ChromeDriver's
 /// CDP bridge. The virtual authenticator answers a conditional-mediation
 /// request at once, with no one choosing the passkey: the login page would
 /// sign in by itself on load. These tests drive the buttons, as a person
@@ -152,7 +153,7 @@ async fn without_passkey_autofill(driver: &Driver, c: &Client) {
         .post(format!("{}/session/{session}/goog/cdp/execute", driver.url))
         .json(&json!({
             "cmd": "Page.addScriptToEvaluateOnNewDocument",
-            "params": {"source": "if (window.PublicKeyCredential) {\
+            "params": {"source": "if (window.PublicKeyCredential && !location.search.includes('autofill=1')) {\
                 Object.defineProperty(PublicKeyCredential, 'isConditionalMediationAvailable',\
                 {value: () => Promise.resolve(false), configurable: true}); }"},
         }))
@@ -705,6 +706,39 @@ async fn a_removed_passkey_no_longer_signs_in() {
         // Not signed in: the account page asks for the password.
         rig.c.goto(&rig.url("/account")).await.unwrap();
         element(&rig.c, "input#password").await;
+    })
+    .await;
+}
+
+/// The login page offers the passkey in the browser's autofill
+/// (conditional mediation): with a browser that answers it — the virtual
+/// authenticator picks the one passkey as a person picks it from the
+/// username field's suggestions — the page signs in without a click.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_login_page_offers_the_passkey_in_autofill() {
+    if !browser_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::new(Backend::Sqlite, dir.path()).await.unwrap();
+    let rig = Rig::start(dir, &db, "").await;
+    run(&rig, async {
+        enrol(&rig, "Laptop").await;
+        sign_out(&rig).await;
+        rig.c
+            .goto(&rig.url("/login?next=account&autofill=1"))
+            .await
+            .unwrap();
+        at_path(&rig.c, &rig.s.base, "/account").await;
+        let listed = listed_passkeys(&rig.c).await;
+        assert!(listed[0].1.contains("Last used"), "{listed:?}");
+        let sessions = element(&rig.c, "section[aria-labelledby=\"sessions\"]").await;
+        let text = sessions.text().await.unwrap();
+        assert!(
+            text.contains("passkey"),
+            "signed in with the passkey: {text}"
+        );
+        assert!(!text.contains("password and"), "{text}");
     })
     .await;
 }

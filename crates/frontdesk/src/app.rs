@@ -154,6 +154,9 @@ pub struct Web {
     pub passkeys: Option<Arc<crate::passkeys::Passkeys>>,
     /// Mail security notices (`security_notices`).
     pub security_notices: bool,
+    /// Users may change their address on the account page
+    /// (`account_email_change`).
+    pub account_email_change: bool,
 }
 
 impl Web {
@@ -175,6 +178,7 @@ impl Web {
             account_editable_claims: crate::http::account::EDITABLE_CLAIMS.to_vec(),
             passkeys: None,
             security_notices: false,
+            account_email_change: true,
         })
     }
 }

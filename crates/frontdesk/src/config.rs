@@ -182,6 +182,9 @@ pub struct FileConfig {
     /// account page, and when a second factor (an authenticator app, a
     /// passkey) is added or removed. Default false.
     pub security_notices: Option<bool>,
+    /// Users may change their e-mail address on the account page (saved
+    /// unverified, with a verification link to it). Default true.
+    pub account_email_change: Option<bool>,
     /// How often the sweeper deletes expired rows (tokens, codes, grants,
     /// sessions, login-failure windows, links, old audit events), seconds:
     /// once at start, then at this interval, in batches of at most 500 rows
@@ -356,6 +359,8 @@ pub struct Settings {
     pub account_editable_claims: Vec<&'static str>,
     /// `security_notices`.
     pub security_notices: bool,
+    /// `account_email_change`.
+    pub account_email_change: bool,
     pub rotation: RotationPolicy,
     pub features: Features,
     pub clients: Vec<ClientSpec>,
@@ -853,6 +858,7 @@ fn validate(raw: FileConfig) -> anyhow::Result<Settings> {
         reauth_secs,
         account_editable_claims,
         security_notices: raw.security_notices.unwrap_or(false),
+        account_email_change: raw.account_email_change.unwrap_or(true),
         rotation: RotationPolicy {
             jwks_max_age,
             prepublish,

@@ -57,6 +57,9 @@ pub enum Notice {
     FactorAdded(String),
     /// A second factor was removed.
     FactorRemoved(String),
+    /// The account's address was changed on the account page: sent to the
+    /// old address (`to`), the only one that can tell of a takeover.
+    EmailChanged { to: String, new: String },
 }
 
 impl Notice {
@@ -66,6 +69,7 @@ impl Notice {
             Notice::PasswordChanged => "Your password was changed",
             Notice::FactorAdded(_) => "A sign-in method was added to your account",
             Notice::FactorRemoved(_) => "A sign-in method was removed from your account",
+            Notice::EmailChanged { .. } => "The e-mail address of your account was changed",
         }
     }
 
@@ -87,6 +91,10 @@ impl Notice {
             Notice::FactorRemoved(what) => {
                 format!("{what} was just removed from your account at {issuer}.")
             }
+            Notice::EmailChanged { new, .. } => format!(
+                "The e-mail address of your account at {issuer} was just changed to {new} \
+                 on the account page. Mail about the account now goes there."
+            ),
         }
     }
 
@@ -96,6 +104,7 @@ impl Notice {
             Notice::PasswordChanged => "notice_password_changed",
             Notice::FactorAdded(_) => "notice_factor_added",
             Notice::FactorRemoved(_) => "notice_factor_removed",
+            Notice::EmailChanged { .. } => "notice_email_changed",
         }
     }
 }
@@ -375,7 +384,10 @@ pub async fn perform(
             (email.clone(), m)
         }
         Job::Notice { sub, notice } => {
-            let (user, email) = recipient(db, sub).await?;
+            let (user, mut email) = recipient(db, sub).await?;
+            if let Notice::EmailChanged { to, .. } = notice {
+                email.clone_from(to);
+            }
             if email.parse::<Mailbox>().is_err() {
                 return Err(MailError::BadAddress(email));
             }

@@ -67,6 +67,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     web.reauth_secs = settings.reauth_secs;
     web.account_editable_claims = settings.account_editable_claims.clone();
     web.security_notices = settings.security_notices;
+    web.account_email_change = settings.account_email_change;
     if settings.features.authorization_code {
         web.passkeys =
             crate::passkeys::for_issuer(&settings.issuer, settings.passkeys)?.map(Arc::new);

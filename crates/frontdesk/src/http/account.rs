@@ -122,6 +122,8 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         "app-revoked" => "The application no longer has access.",
         "session-ended" => "The session was signed out.",
         "sessions-ended" => "Every other session was signed out.",
+        "email-unchanged" => "That is your address already; it is confirmed.",
+        "email-sent" => "We sent a link to your address. Open it to confirm the address.",
         "passkey-added" => "Your passkey was added. You can sign in with it now.",
         "passkey-removed" => "The passkey was removed.",
         _ => return None,
@@ -250,6 +252,7 @@ pub async fn page(
             email => user.claims.email,
             email_verified => user.claims.email_verified,
             editable => editable,
+            email_change => app.web.account_email_change,
             mfa_enrolled => user.mfa_enrolled,
             codes_left => codes_left,
             apps => minijinja::Value::from(minijinja::value::Serde(&apps)),
@@ -345,6 +348,86 @@ pub(super) fn bad_form(app: &AppState, message: &str) -> Response {
     app.web
         .pages
         .error(StatusCode::BAD_REQUEST, "That did not work", message, None)
+}
+
+/// Changes the account's e-mail address (`email`), or sends the link for
+/// the current one again. A new address is saved unverified and gets a
+/// verification link; the old one is told (`security_notices`). An address
+/// another account has is not taken: that address is told it has an
+/// account already, and the page says the same as for a new one, so the
+/// page does not tell which addresses have accounts (as registration).
+pub async fn email(
+    State(app): State<AppState>,
+    jar: CookieJar,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    use crate::mail::{Job, Notice};
+    let now = now();
+    let (form, _, user) = match change(&app, &jar, body, now).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let typed = form.get("email").unwrap_or_default().trim();
+    let current = user.claims.email.clone();
+    let same = current
+        .as_deref()
+        .is_some_and(|c| c.eq_ignore_ascii_case(typed));
+    if typed.is_empty() || same {
+        // The link for the address the account has, again.
+        if current.is_none() || user.claims.email_verified {
+            return done("email-unchanged");
+        }
+        super::email::resend_verification(&app, &user, now).await;
+        return done("email-sent");
+    }
+    if let Err(refused) = frontdesk_core::registration::validate_email(typed) {
+        return bad_form(&app, &refused.0);
+    }
+    // Every change mails someone: the account's mail limit bounds them.
+    match frontdesk_core::email_link::may_send_verification(&app.db, &app.links, &user, now).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return app.web.pages.error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many changes",
+                "Too many e-mails for this account. Try again in a few minutes.",
+                None,
+            );
+        }
+        Err(e) => return show(&app, e),
+    }
+    let mut claims = user.claims.clone();
+    claims.email = Some(typed.to_owned());
+    claims.email_verified = false;
+    match app.db.update_user_claims(&user.sub, &claims, now).await {
+        Ok(_) => {}
+        Err(frontdesk_core::store::StoreError::Conflict(_)) => {
+            app.mail.enqueue(Job::AlreadyRegistered {
+                email: typed.to_owned(),
+            });
+            return done("email-sent");
+        }
+        Err(e) => return show(&app, e.into()),
+    }
+    audit::record(
+        &app.db,
+        user_event(Kind::ProfileUpdate, &user, now).fields(&["email"]),
+    )
+    .await;
+    app.mail.enqueue(Job::VerifyEmail {
+        sub: user.sub.clone(),
+    });
+    if let Some(old) = current {
+        super::notice::send(
+            &app,
+            &user,
+            Notice::EmailChanged {
+                to: old,
+                new: typed.to_owned(),
+            },
+        );
+    }
+    done("email-sent")
 }
 
 /// Saves the editable profile claims.

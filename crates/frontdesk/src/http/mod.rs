@@ -71,6 +71,7 @@ pub fn router(app: AppState, metrics: bool) -> Router {
             .route(passkey::SCRIPT_PATH, get(passkey::script))
             .route(account::PATH, get(account::page))
             .route("/account/profile", post(account::profile))
+            .route("/account/email", post(account::email))
             .route("/account/password", post(account::password))
             .route("/account/totp", get(account::totp))
             .route("/account/totp/remove", post(account::totp_remove))

@@ -1233,3 +1233,129 @@ async fn security_notices(dir: tempfile::TempDir, db: Database) {
     assert_eq!(relay.messages().len(), 5);
 }
 both!(with_db security_notices);
+
+/// The account page changes the account's address: saved unverified, a
+/// link to the new address (which confirms it and signs in by it), a
+/// notice to the old one; another account's address is not taken and the
+/// page does not say so; a bad address is refused.
+async fn changing_the_address_on_the_account_page(dir: tempfile::TempDir, db: Database) {
+    if !smtp_available() {
+        return;
+    }
+    let relay = relay(dir.path());
+    let s = Server::start_in(
+        dir,
+        &db.url,
+        &config(Some(&relay), "security_notices = true", ""),
+    );
+    let b = Browser::new(&s);
+    let account = crate::mfa::account_sign_in(&b, ALICE).await;
+    assert!(
+        account
+            .body
+            .contains("<h2 id=\"email-address\">E-mail address</h2>")
+    );
+    relay.wait_for(1).await; // the new browser's notice
+    let csrf = account.input("csrf").unwrap();
+    let sent = "We sent a link to your address. Open it to confirm the address.";
+
+    let done = post(
+        &b,
+        "/account/email",
+        &[("csrf", &csrf), ("email", "Alice.New@example.com")],
+    )
+    .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains(sent), "{}", done.body);
+    assert!(
+        done.body
+            .contains("<strong>Alice.New@example.com</strong> · not confirmed yet"),
+        "{}",
+        done.body
+    );
+    let msgs = relay.wait_for(3).await;
+    assert_envelope(
+        &msgs[1],
+        "Alice.New@example.com",
+        "Confirm your e-mail address",
+    );
+    assert_envelope(
+        &msgs[2],
+        "alice@example.com",
+        "The e-mail address of your account was changed",
+    );
+    assert!(
+        msgs[2]["text"]
+            .as_str()
+            .unwrap()
+            .contains("was just changed to Alice.New@example.com on the account page"),
+        "{}",
+        msgs[2]["text"]
+    );
+    let (url, _) = link(&msgs[1], &s.base, "/verify-email");
+    let verified = get(&Browser::new(&s), &url).await;
+    assert_eq!(verified.status, 200, "{}", verified.body);
+    let account = get(&b, &format!("{}/account", s.base)).await;
+    assert!(
+        account
+            .body
+            .contains("<strong>Alice.New@example.com</strong> · confirmed"),
+        "{}",
+        account.body
+    );
+    // The new address signs in, in any case.
+    let other = Browser::new(&s);
+    let by_new = crate::mfa::account_sign_in(&other, ("alice.new@EXAMPLE.com", ALICE.1)).await;
+    assert!(by_new.body.contains("Your account"), "{}", by_new.body);
+    relay.wait_for(4).await;
+
+    // The same address, confirmed: nothing to do, nothing sent.
+    let csrf = account.input("csrf").unwrap();
+    let same = post(
+        &b,
+        "/account/email",
+        &[("csrf", &csrf), ("email", "alice.new@example.com")],
+    )
+    .await;
+    assert!(
+        same.body
+            .contains("That is your address already; it is confirmed."),
+        "{}",
+        same.body
+    );
+    // Bob's address: the same words, nothing changed, bob is told.
+    let taken = post(
+        &b,
+        "/account/email",
+        &[("csrf", &csrf), ("email", "bob@example.com")],
+    )
+    .await;
+    assert!(taken.body.contains(sent), "{}", taken.body);
+    assert!(
+        taken
+            .body
+            .contains("<strong>Alice.New@example.com</strong> · confirmed"),
+        "{}",
+        taken.body
+    );
+    let msgs = relay.wait_for(5).await;
+    assert_envelope(&msgs[4], "bob@example.com", "You already have an account");
+    // Not an address.
+    let bad = post(
+        &b,
+        "/account/email",
+        &[("csrf", &csrf), ("email", "not-an-address")],
+    )
+    .await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert!(
+        bad.body.contains("Enter a valid e-mail address."),
+        "{}",
+        bad.body
+    );
+    // No CSRF token: refused, nothing changed.
+    let forged = post(&b, "/account/email", &[("email", "mallory@example.com")]).await;
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    assert_eq!(relay.messages().len(), 5);
+}
+both!(with_db changing_the_address_on_the_account_page);

@@ -111,6 +111,36 @@ pub async fn push<S: Store>(
     hint_verifier: impl Fn(&str) -> Option<String>,
     now: UnixTime,
 ) -> Result<PushResponse, Error> {
+    let no_proof = crate::dpop::Presented::None;
+    push_with_dpop(
+        core,
+        store,
+        keys,
+        client,
+        params,
+        &no_proof,
+        hint_verifier,
+        now,
+    )
+    .await
+}
+
+/// [`push`] with the request's `DPoP` headers (RFC 9449 §10.1): a proof
+/// for `POST` at this endpoint binds the code to its key, as `dpop_jkt`
+/// does; both at once must name the same key (else `invalid_dpop_proof`).
+/// The proof is checked like one at the token endpoint (algorithms,
+/// `iat`, nonce, single use).
+#[allow(clippy::too_many_arguments)]
+pub async fn push_with_dpop<S: Store>(
+    core: &Core,
+    store: &S,
+    keys: &impl KeySource,
+    client: &Client,
+    params: &Params,
+    dpop: &crate::dpop::Presented,
+    hint_verifier: impl Fn(&str) -> Option<String>,
+    now: UnixTime,
+) -> Result<PushResponse, Error> {
     // §2.1: "The request_uri authorization request parameter is one
     // exception, and it MUST NOT be provided."
     if params.get("request_uri").is_some() {
@@ -156,12 +186,44 @@ pub async fn push<S: Store>(
         }
         Err(AuthorizeError::Core(e)) => return Err(e),
     }
+    let proof_jkt = crate::dpop::check_with(
+        core,
+        store,
+        dpop,
+        "POST",
+        &core.endpoint(crate::paths::PAR),
+        None,
+        None,
+        &crate::dpop::algorithms_for(core, client),
+        now,
+    )
+    .await?;
+    let mut stored = stored_params(params, None, signed);
+    if let Some(jkt) = proof_jkt {
+        match params.get("dpop_jkt") {
+            Some(asked) if asked != jkt => {
+                return Err(crate::dpop::invalid_proof(
+                    "the DPoP proof's key is not the one dpop_jkt names",
+                ));
+            }
+            Some(_) => {}
+            None => {
+                let pair = url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("dpop_jkt", &jkt)
+                    .finish();
+                if !stored.is_empty() {
+                    stored.push('&');
+                }
+                stored.push_str(&pair);
+            }
+        }
+    }
     let request_uri = format!("{REQUEST_URI_PREFIX}{}", secret::random_string(32)?);
     store
         .put_pushed_request(&PushedRequest {
             uri_hash: secret::token_hash(&request_uri),
             client_id: client.client_id.clone(),
-            params: stored_params(params, None, signed),
+            params: stored,
             created_at: now,
             expires_at: now + EXPIRES_IN,
             continuation_hash: None,

@@ -324,6 +324,9 @@ pub async fn revoke(
 /// `client_id`), the request is validated as `/authorize` validates it and
 /// stored; the answer is 201 with `request_uri` and `expires_in` (§2.2),
 /// errors are §2.3's (the token endpoint's JSON shape).
+/// The PAR endpoint (RFC 9126). A `DPoP` proof here binds the code (RFC
+/// 9449 §10.1); with `use_dpop_nonce`, every answer carries the current
+/// `DPoP-Nonce`, as at the token endpoint.
 pub async fn par(
     State(app): State<AppState>,
     Extension(ClientAddr(peer)): Extension<ClientAddr>,
@@ -331,27 +334,38 @@ pub async fn par(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let now = now();
-    let (params, client) = match authenticated(
-        &app,
-        peer,
-        Endpoint::PushedAuthorization,
-        &headers,
-        body,
-        now,
-    )
-    .await
-    {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+    let nonce = app
+        .core
+        .settings
+        .dpop
+        .use_nonce
+        .then(|| dpop::nonce(&app.core, now));
+    with_dpop_nonce(par_response(&app, peer, &headers, body, now).await, nonce)
+}
+
+async fn par_response(
+    app: &AppState,
+    peer: IpAddr,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    now: i64,
+) -> Response {
+    let (params, client) =
+        match authenticated(app, peer, Endpoint::PushedAuthorization, headers, body, now).await {
+            Ok(v) => v,
+            Err(r) => return r,
+        };
     let result = async {
         let keys = app.keys();
-        let pushed = par::push(
+        let proofs =
+            dpop::Presented::from_values(headers.get_all("dpop").iter().map(|v| v.as_bytes()));
+        let pushed = par::push_with_dpop(
             &app.core,
             &app.db,
             &app.client_jwks,
             &client,
             &params,
+            &proofs,
             |hint| logout::verify_id_token_hint(&app.core, &keys, hint, now).map(|c| c.sub),
             now,
         )
@@ -361,6 +375,6 @@ pub async fn par(
     .await;
     match result {
         Ok(pushed) => (StatusCode::CREATED, NO_STORE, axum::Json(pushed)).into_response(),
-        Err(e) => failure(&app, peer, "par", e).await,
+        Err(e) => failure(app, peer, "par", e).await,
     }
 }

@@ -16,12 +16,12 @@ use crate::support::{Server, jwt_parts, unix_now};
 
 const CC: (&str, &str) = ("order-service", "order-service-secret-0123456789");
 
-fn key(alg: Algorithm) -> SigningKey {
+pub(crate) fn key(alg: Algorithm) -> SigningKey {
     SigningKey::generate(alg).unwrap().0
 }
 
 /// A fresh proof by `key` for `method url`.
-fn proof(
+pub(crate) fn proof(
     key: &SigningKey,
     method: &str,
     url: &str,

@@ -601,3 +601,106 @@ async fn discovery_advertises_par(s: &Server) {
     }
 }
 crate::both!(discovery_advertises_par, CONFIG);
+
+/// POST /par with `DPoP` headers.
+async fn push_with_proofs(
+    s: &Server,
+    form: &[(&str, &str)],
+    proofs: &[&str],
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let mut r = s
+        .http
+        .post(s.url("/par"))
+        .header(
+            "authorization",
+            crate::support::basic_header(APP1.0, APP1.1),
+        )
+        .form(form);
+    for p in proofs {
+        r = r.header("dpop", *p);
+    }
+    parts(r.send().await.unwrap()).await
+}
+
+/// RFC 9449 §10.1: a DPoP proof at `/par` binds the code to its key, as
+/// `dpop_jkt` does; a proof and a `dpop_jkt` of different keys, a proof
+/// for another URL and a replayed proof are refused with
+/// `invalid_dpop_proof`.
+async fn a_dpop_proof_at_par_binds_the_code(s: &Server) {
+    use crate::dpop::{key, proof};
+    use frontdesk_jose::Algorithm;
+    let k = key(Algorithm::ES256);
+    let par_url = s.url("/par");
+    let token_url = s.url("/token");
+    let flow = async |redeem_proof: Option<String>| {
+        let (verifier, challenge) = pkce();
+        let form = request(APP1.0, APP1_CB, &challenge, &[]);
+        let p = proof(&k, "POST", &par_url, None, None);
+        let (status, _, body) = push_with_proofs(s, &form, &[&p]).await;
+        assert_eq!(status, 201, "{body}");
+        let uri = body["request_uri"].as_str().unwrap().to_owned();
+        let b = Browser::new(s);
+        let cb = drive(
+            &b,
+            &authorize(s, &[("client_id", APP1.0), ("request_uri", &uri)]),
+        )
+        .await;
+        let code = query(&cb, "code").unwrap_or_else(|| panic!("{cb}"));
+        let mut r = s
+            .http
+            .post(&token_url)
+            .header(
+                "authorization",
+                crate::support::basic_header(APP1.0, APP1.1),
+            )
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", APP1_CB),
+                ("code_verifier", verifier.as_str()),
+            ]);
+        if let Some(p) = &redeem_proof {
+            r = r.header("dpop", p);
+        }
+        let (status, _, body) = parts(r.send().await.unwrap()).await;
+        (status, body)
+    };
+    let (status, body) = flow(Some(proof(&k, "POST", &token_url, None, None))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["token_type"], "DPoP");
+    let (status, body) = flow(None).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        body,
+        json!({"error": "invalid_dpop_proof",
+               "error_description": "this code was requested with dpop_jkt: send a DPoP proof of that key"})
+    );
+
+    let (_, challenge) = pkce();
+    let other = key(Algorithm::ES256);
+    let mut form = request(APP1.0, APP1_CB, &challenge, &[]);
+    form.push(("dpop_jkt", other.kid()));
+    let p = proof(&k, "POST", &par_url, None, None);
+    let (status, _, body) = push_with_proofs(s, &form, &[&p]).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        body,
+        json!({"error": "invalid_dpop_proof",
+               "error_description": "the DPoP proof's key is not the one dpop_jkt names"})
+    );
+    // The same key both ways: fine.
+    let mut form = request(APP1.0, APP1_CB, &challenge, &[]);
+    form.push(("dpop_jkt", k.kid()));
+    let p = proof(&k, "POST", &par_url, None, None);
+    let (status, _, body) = push_with_proofs(s, &form, &[&p]).await;
+    assert_eq!(status, 201, "{body}");
+    // That proof again: a replay. A proof for the token endpoint: not ours.
+    let (status, _, body) = push_with_proofs(s, &form, &[&p]).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "invalid_dpop_proof", "{body}");
+    let wrong = proof(&k, "POST", &token_url, None, None);
+    let (status, _, body) = push_with_proofs(s, &form, &[&wrong]).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "invalid_dpop_proof", "{body}");
+}
+crate::both!(a_dpop_proof_at_par_binds_the_code, CONFIG);

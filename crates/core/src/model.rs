@@ -125,13 +125,6 @@ impl ClientProfile {
 /// codes with a maximum lifetime of 60 seconds".
 pub const FAPI2_MAX_CODE_TTL: i64 = 60;
 
-/// What a FAPI 2.0 client's refresh grace window is at least: FAPI 2.0
-/// §5.3.2.1 wants refresh tokens not rotated, or, when they are, a client
-/// that lost the answer able to retry with the old one. Rotation stays
-/// (RFC 9700 §4.14.2 reuse detection); a retry within this window gets the
-/// same successor.
-pub const FAPI2_MIN_REFRESH_GRACE: i64 = 60;
-
 /// The format of access tokens issued to a client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -257,12 +250,16 @@ impl Client {
 
     /// This client's refresh grace window, given the server's.
     pub fn refresh_grace(&self, server: i64) -> i64 {
-        let own = self.refresh_grace_secs.unwrap_or(server);
-        if self.is_fapi2() {
-            own.max(FAPI2_MIN_REFRESH_GRACE)
-        } else {
-            own
-        }
+        self.refresh_grace_secs.unwrap_or(server)
+    }
+
+    /// Whether a refresh replaces the refresh token (RFC 9700 §4.14.2).
+    /// Not for a FAPI 2.0 client: "shall not use refresh token rotation
+    /// except in extraordinary circumstances" (FAPI 2.0 Security Profile
+    /// §5.3.2.1); its tokens are sender-constrained by DPoP instead, and
+    /// a lost answer costs nothing (the same token works again).
+    pub fn rotates_refresh_tokens(&self) -> bool {
+        !self.is_fapi2()
     }
 
     /// Whether `alg` may sign what this client sends (client assertions,

@@ -326,6 +326,18 @@ pub trait Store: Send + Sync {
         now: UnixTime,
         grace_secs: i64,
     ) -> impl Future<Output = Result<Rotation, StoreError>> + Send;
+    /// A refresh without rotation (a FAPI 2.0 client): the same token's
+    /// idle expiry moves to `expires_at`, and `opaque` (the new access
+    /// token, if opaque) is stored, in one transaction — only while the
+    /// token is unconsumed and unexpired at `now` and its grant is live.
+    /// `false`: nothing written.
+    fn renew_refresh(
+        &self,
+        token_hash: &[u8],
+        expires_at: UnixTime,
+        opaque: Option<&OpaqueToken>,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<Found, StoreError>> + Send;
 
     // ----- consent -----
     fn consent(

@@ -295,6 +295,11 @@ const KEYS_DELETE_RETIRED: &str = "DELETE FROM signing_keys WHERE retired_at < $
 const TOKEN_INSERT: &str = "INSERT INTO opaque_tokens \
      (token_hash, jti, client_id, sub, scope, audience, issued_at, expires_at, revoked_at, \
      dpop_jkt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+/// A refresh without rotation: the live, unconsumed token of a live grant
+/// gets its new idle expiry.
+const REFRESH_RENEW: &str = "UPDATE refresh_tokens SET expires_at = $2 \
+     WHERE token_hash = $1 AND consumed_at IS NULL AND expires_at > $3 \
+     AND grant_id IN (SELECT grant_id FROM grants WHERE revoked_at IS NULL AND expires_at > $3)";
 /// For a retried grant, whose token may be stored already.
 const TOKEN_INSERT_ONCE: &str = "INSERT INTO opaque_tokens \
      (token_hash, jti, client_id, sub, scope, audience, issued_at, expires_at, revoked_at, \
@@ -1395,6 +1400,34 @@ impl Store for Db {
             Ok((rows::refresh_from_row(token), rows::grant_from_row(grant)?))
         })
         .transpose()
+    }
+
+    async fn renew_refresh(
+        &self,
+        token_hash: &[u8],
+        expires_at: UnixTime,
+        opaque: Option<&OpaqueToken>,
+        now: UnixTime,
+    ) -> Result<Found, StoreError> {
+        let audience = opaque
+            .map(|t| rows::audience_json(&t.audience))
+            .transpose()?;
+        on_backend!(self, write, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let renewed = sqlx::query(REFRESH_RENEW)
+                .bind(token_hash)
+                .bind(expires_at)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                > 0;
+            if renewed && let (Some(token), Some(audience)) = (opaque, &audience) {
+                insert_opaque!(&mut *tx, TOKEN_INSERT, token, audience)?;
+            }
+            tx.commit().await?;
+            Ok(renewed)
+        })
     }
 
     async fn rotate_refresh(

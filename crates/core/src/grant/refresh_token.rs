@@ -114,6 +114,16 @@ pub async fn exchange<S: Store>(
         .filter(|u| !u.disabled)
         .ok_or_else(|| invalid_grant("the user is no longer active"))?;
 
+    // FAPI 2.0 Security Profile §5.3.2.1: no rotation. The same token stays,
+    // its idle expiry renewed, with a fresh access token; a consumed one (of
+    // a client that rotated before) goes through rotation's reuse check.
+    if !client.rotates_refresh_tokens() && old.consumed_at.is_none() {
+        return renew(
+            core, store, keys, client, presented, &old, &grant, &user, scope, audience, jkt, now,
+        )
+        .await;
+    }
+
     // The successor: HMAC(pepper, "refresh-successor:" ‖ old), so a retry
     // computes the same one.
     let next = derive(core, "refresh-successor", presented);
@@ -213,6 +223,73 @@ pub async fn exchange<S: Store>(
         expires_in: expires_in - (now - minted_at),
         scope: scope.to_string(),
         refresh_token: Some(next),
+        id_token,
+    })
+}
+
+/// A refresh that keeps the refresh token (no rotation): a new access token
+/// (and ID token), the token's idle expiry renewed in the same write.
+#[allow(clippy::too_many_arguments)]
+async fn renew<S: Store>(
+    core: &Core,
+    store: &S,
+    keys: &KeyRing,
+    client: &Client,
+    presented: &str,
+    old: &RefreshToken,
+    grant: &crate::model::Grant,
+    user: &crate::model::User,
+    scope: Scope,
+    audience: Vec<String>,
+    jkt: Option<&str>,
+    now: UnixTime,
+) -> Result<TokenResponse, Error> {
+    let access = AccessGrant {
+        client,
+        sub: user.sub.clone(),
+        scope: scope.clone(),
+        audience,
+        auth_time: Some(grant.auth_time),
+        amr: Some(grant.amr.clone()),
+        grant_id: Some(grant.grant_id.clone()),
+        jti_suffix: None,
+        opaque_value: None,
+        dpop_jkt: jkt.map(str::to_owned),
+    };
+    let minted = prepare_access_token(core, keys, &access, now)?;
+    let expires_at = (now + core.settings.refresh_idle_ttl).min(grant.expires_at);
+    if !store
+        .renew_refresh(&old.token_hash, expires_at, minted.stored.as_ref(), now)
+        .await?
+    {
+        return Err(invalid_grant(
+            "the refresh token has been revoked or has expired",
+        ));
+    }
+    let access_token = minted.token;
+    let id_token = if scope.contains("openid") {
+        Some(id_token::mint(
+            core,
+            keys,
+            &IdTokenInput {
+                client,
+                user,
+                grant,
+                scope: &scope,
+                nonce: None,
+                access_token: &access_token,
+            },
+            now,
+        )?)
+    } else {
+        None
+    };
+    Ok(TokenResponse {
+        access_token,
+        token_type: access.token_type(),
+        expires_in: minted.ttl,
+        scope: scope.to_string(),
+        refresh_token: Some(presented.to_owned()),
         id_token,
     })
 }

@@ -109,9 +109,12 @@ async fn what_the_endpoints_ask_the_client() {
         "a shorter server setting stays"
     );
     assert_eq!(
-        (plain.refresh_grace(2), fapi.refresh_grace(2)),
-        (2, 60),
-        "retries with the old refresh token (§5.3.2.1)"
+        (
+            plain.rotates_refresh_tokens(),
+            fapi.rotates_refresh_tokens()
+        ),
+        (true, false),
+        "no refresh token rotation (§5.3.2.1)"
     );
     assert_eq!(
         (plain.may_sign_with("RS256"), fapi.may_sign_with("RS256")),

@@ -222,11 +222,13 @@ async fn fapi2_client_flow(dir: tempfile::TempDir, db: Database) {
     let (header, _) = crate::support::jwt_parts(tokens["id_token"].as_str().unwrap());
     assert_eq!(header["alg"], "ES256");
 
-    // A refresh within the retry window (FAPI 2.0 §5.3.2.1): the same
-    // successor twice.
+    // No rotation (FAPI 2.0 §5.3.2.1): the same refresh token keeps
+    // working, each time with a new access token; without its DPoP key it
+    // does not.
     let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
     let mut successors = Vec::new();
-    for _ in 0..2 {
+    let mut access = vec![tokens["access_token"].clone()];
+    for _ in 0..3 {
         let form = [
             ("grant_type", "refresh_token".to_owned()),
             ("refresh_token", refresh.clone()),
@@ -236,8 +238,44 @@ async fn fapi2_client_flow(dir: tempfile::TempDir, db: Database) {
         let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let (status, t) = post(&s, "/token", &pairs, Some(&proof(&dpop_key, &token_url))).await;
         assert_eq!(status, 200, "{t}");
+        assert_eq!(t["token_type"], "DPoP", "{t}");
         successors.push(t["refresh_token"].clone());
+        access.push(t["access_token"].clone());
     }
-    assert_eq!(successors[0], successors[1]);
+    assert!(
+        successors.iter().all(|r| *r == json!(refresh)),
+        "{successors:?}"
+    );
+    access.sort_by_key(ToString::to_string);
+    access.dedup();
+    assert_eq!(access.len(), 4, "a new access token each time");
+    let form = [
+        ("grant_type", "refresh_token".to_owned()),
+        ("refresh_token", refresh.clone()),
+        ("client_assertion_type", ASSERTION_TYPE.to_owned()),
+        ("client_assertion", assertion(&key, json!(issuer))),
+    ];
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, t) = post(&s, "/token", &pairs, None).await;
+    assert_eq!(status, 400, "{t}");
+    // Revoked: the token stops.
+    let revoke = [
+        ("token", refresh.clone()),
+        ("client_assertion_type", ASSERTION_TYPE.to_owned()),
+        ("client_assertion", assertion(&key, json!(issuer))),
+    ];
+    let pairs: Vec<(&str, &str)> = revoke.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, _) = post(&s, "/revoke", &pairs, None).await;
+    assert_eq!(status, 200);
+    let form = [
+        ("grant_type", "refresh_token".to_owned()),
+        ("refresh_token", refresh.clone()),
+        ("client_assertion_type", ASSERTION_TYPE.to_owned()),
+        ("client_assertion", assertion(&key, json!(issuer))),
+    ];
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, t) = post(&s, "/token", &pairs, Some(&proof(&dpop_key, &token_url))).await;
+    assert_eq!(status, 400, "{t}");
+    assert_eq!(t["error"], "invalid_grant", "{t}");
 }
 crate::both!(with_db fapi2_client_flow);

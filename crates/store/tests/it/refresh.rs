@@ -12,6 +12,7 @@ contract!(
     refresh_rotate_concurrent_same_successor,
     refresh_rotate_concurrent_different_successors,
     refresh_rotate_stores_its_opaque_token,
+    refresh_renew_keeps_the_token,
 );
 
 fn hash(byte: u8) -> Vec<u8> {
@@ -318,4 +319,69 @@ async fn refresh_rotate_stores_its_opaque_token(db: &Db) {
         Rotation::Reused { .. }
     ));
     assert_eq!(db.opaque_token(&hash(52)).await.unwrap(), None);
+}
+
+/// A refresh without rotation (FAPI 2.0): the live token's expiry moves and
+/// the new opaque access token is stored, in one write; a consumed or
+/// expired token, or one of a revoked grant, is not renewed and nothing is
+/// stored.
+async fn refresh_renew_keeps_the_token(db: &Db) {
+    let g = grant("g1", "app", "alice", None);
+    let dead = grant("g2", "app", "alice", None);
+    seed(db, &["app"], &[], &[&g, &dead]).await;
+    let live = refresh(hash(1), &g);
+    let mut consumed = refresh(hash(2), &g);
+    consumed.consumed_at = Some(NOW - 1);
+    consumed.replaced_by = Some(hash(9));
+    let mut expired = refresh(hash(3), &g);
+    expired.expires_at = NOW;
+    let of_revoked = refresh(hash(4), &dead);
+    for t in [&live, &consumed, &expired, &of_revoked] {
+        db.put_refresh_token(t).await.unwrap();
+    }
+    db.revoke_grant("g2", NOW - 5).await.unwrap();
+
+    let mut at = token(50, NOW + 300);
+    at.jti = "g1.a".into();
+    assert!(
+        db.renew_refresh(&hash(1), NOW + 7200, Some(&at), NOW)
+            .await
+            .unwrap()
+    );
+    let (renewed, _) = db.refresh_token(&hash(1)).await.unwrap().unwrap();
+    assert_eq!(renewed.expires_at, NOW + 7200);
+    assert_eq!(
+        renewed.consumed_at, None,
+        "not consumed: the same token goes on"
+    );
+    assert_eq!(db.opaque_token(&hash(50)).await.unwrap(), Some(at));
+    assert!(
+        db.renew_refresh(&hash(1), NOW + 7300, None, NOW + 1)
+            .await
+            .unwrap(),
+        "again"
+    );
+
+    for (name, h, byte) in [
+        ("consumed", 2u8, 51u8),
+        ("expired", 3, 52),
+        ("revoked grant", 4, 53),
+        ("unknown", 8, 54),
+    ] {
+        let mut at = token(byte, NOW + 300);
+        at.jti = format!("g1.{byte}");
+        assert!(
+            !db.renew_refresh(&hash(h), NOW + 7200, Some(&at), NOW)
+                .await
+                .unwrap(),
+            "{name}"
+        );
+        assert_eq!(
+            db.opaque_token(&hash(byte)).await.unwrap(),
+            None,
+            "{name}: nothing stored"
+        );
+    }
+    let (still, _) = db.refresh_token(&hash(3)).await.unwrap().unwrap();
+    assert_eq!(still.expires_at, NOW, "an expired token stays expired");
 }

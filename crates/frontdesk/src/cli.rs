@@ -120,16 +120,19 @@ struct ClientFields {
     #[arg(long = "require-par")]
     require_pushed_authorization_requests: Option<bool>,
     /// A file holding the client's public JWK Set (RFC 7591 jwks), for
-    /// private_key_jwt and signed request objects.
+    /// private_key_jwt and signed request objects; `none` (update) removes it.
     #[arg(long = "jwks-file")]
     jwks_file: Option<std::path::PathBuf>,
-    /// Where the client publishes its public JWK Set (RFC 7591 jwks_uri).
+    /// Where the client publishes its public JWK Set (RFC 7591 jwks_uri);
+    /// `none` (update) removes it.
     #[arg(long = "jwks-uri")]
     jwks_uri: Option<String>,
-    /// The one algorithm of this client's assertions (ES256, EdDSA, PS256, RS256).
+    /// The one algorithm of this client's assertions (ES256, EdDSA, PS256,
+    /// RS256); `none` (update) allows any again.
     #[arg(long = "token-endpoint-auth-signing-alg")]
     token_endpoint_auth_signing_alg: Option<String>,
-    /// The one algorithm of this client's request objects.
+    /// The one algorithm of this client's request objects; `none` (update)
+    /// allows any again.
     #[arg(long = "request-object-signing-alg")]
     request_object_signing_alg: Option<String>,
     /// Accept this client's authorization requests only as signed request
@@ -149,7 +152,26 @@ fn parse_profile(s: &str) -> Result<frontdesk_core::model::ClientProfile, String
     }
 }
 
+/// An update's value for a field that can be removed: unset (keep),
+/// `none` (remove), or a value.
+fn clearable(v: Option<String>) -> Option<Option<String>> {
+    v.map(|v| (v != "none").then_some(v))
+}
+
 impl ClientFields {
+    /// `--jwks-file` for an update: keep (unset), remove (`none`), or the
+    /// file's JWK Set.
+    fn jwks_patch(&self) -> anyhow::Result<Option<Option<serde_json::Value>>> {
+        if self
+            .jwks_file
+            .as_deref()
+            .is_some_and(|p| p == std::path::Path::new("none"))
+        {
+            return Ok(Some(None));
+        }
+        Ok(self.jwks()?.map(Some))
+    }
+
     /// The `--jwks-file` contents as JSON, checked by the registration rules.
     fn jwks(&self) -> anyhow::Result<Option<serde_json::Value>> {
         let Some(path) = &self.jwks_file else {
@@ -495,7 +517,7 @@ async fn clients(o: &Opened, cmd: ClientsCmd) -> anyhow::Result<()> {
             ))?;
         }
         ClientsCmd::Update { client_id, fields } => {
-            let jwks = fields.jwks()?;
+            let jwks = fields.jwks_patch()?;
             let patch = ClientPatch {
                 client_name: fields.name,
                 redirect_uris: (!fields.redirect_uris.is_empty()).then_some(fields.redirect_uris),
@@ -516,10 +538,10 @@ async fn clients(o: &Opened, cmd: ClientsCmd) -> anyhow::Result<()> {
                 require_mfa: fields.require_mfa,
                 dpop_bound_access_tokens: fields.dpop_bound_access_tokens,
                 require_pushed_authorization_requests: fields.require_pushed_authorization_requests,
-                jwks: jwks.map(Some),
-                jwks_uri: fields.jwks_uri.map(Some),
-                token_endpoint_auth_signing_alg: fields.token_endpoint_auth_signing_alg.map(Some),
-                request_object_signing_alg: fields.request_object_signing_alg.map(Some),
+                jwks,
+                jwks_uri: clearable(fields.jwks_uri),
+                token_endpoint_auth_signing_alg: clearable(fields.token_endpoint_auth_signing_alg),
+                request_object_signing_alg: clearable(fields.request_object_signing_alg),
                 require_signed_request_object: fields.require_signed_request_object,
                 profile: fields.profile.map(Some),
             };

@@ -289,6 +289,39 @@ async fn key_clients_are_registered_with_public_keys_only(s: &Server) {
         );
     }
 
+    // `none` removes a key field on update: the keys alone cannot go (the
+    // client would have none), but they can move to a jwks_uri, and the
+    // algorithm pin can be lifted.
+    assert_eq!(
+        cli_refusal(s, &["clients", "update", "cli-key", "--jwks-file", "none"]),
+        format!("frontdesk: {none_msg}\n")
+    );
+    cli_ok(
+        s,
+        &[
+            "clients",
+            "update",
+            "cli-key",
+            "--jwks-file",
+            "none",
+            "--jwks-uri",
+            "https://keys.example.com/jwks",
+            "--token-endpoint-auth-signing-alg",
+            "none",
+        ],
+    );
+    let shown: Value = serde_json::from_str(&cli_ok(s, &["clients", "show", "cli-key"])).unwrap();
+    assert_eq!(shown["jwks"], Value::Null, "{shown}");
+    assert_eq!(
+        shown["jwks_uri"], "https://keys.example.com/jwks",
+        "{shown}"
+    );
+    assert_eq!(
+        shown["token_endpoint_auth_signing_alg"],
+        Value::Null,
+        "{shown}"
+    );
+
     let spec = |extra: Value| {
         let mut b = json!({
             "client_name": "Refused",

@@ -310,6 +310,11 @@ pub fn with_dpop_nonce(mut resp: Response, nonce: Option<String>) -> Response {
 
 /// Unknown paths: a JSON 404 rather than an empty body.
 pub async fn not_found() -> Response {
+    not_found_response()
+}
+
+/// The 404 of [`not_found`], for a handler that finds its route is off.
+pub fn not_found_response() -> Response {
     (
         StatusCode::NOT_FOUND,
         axum::Json(json!({"error": "not_found", "error_description": "no such endpoint"})),

@@ -81,13 +81,10 @@ fn options(options: serde_json::Value, state: String) -> Response {
 /// The relying party, or 404 when passkeys are off.
 #[allow(clippy::result_large_err)]
 fn relying(app: &AppState) -> Result<&Passkeys, Response> {
-    app.web.passkeys.as_deref().ok_or_else(|| {
-        (
-            StatusCode::NOT_FOUND,
-            Json(json!({"error": "not_found", "error_description": "no such endpoint"})),
-        )
-            .into_response()
-    })
+    app.web
+        .passkeys
+        .as_deref()
+        .ok_or_else(super::error::not_found_response)
 }
 
 /// The form (or options call) of a POST with its CSRF token checked.

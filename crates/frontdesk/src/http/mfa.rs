@@ -168,6 +168,20 @@ pub(super) async fn factor_page(
     now: UnixTime,
 ) -> Response {
     let passkey_only = required_for(app, cont, user, now).await >= mfa::Level::PhishingResistant;
+    let passkey = user.has_passkey && app.web.passkeys.is_some();
+    if !passkey && (passkey_only || !user.mfa_enrolled) {
+        // The user's passkeys cannot be used here (passkeys were turned off
+        // since they were added).
+        if passkey_only {
+            return app.web.pages.error(
+                StatusCode::FORBIDDEN,
+                "A passkey is needed",
+                "This application asks for a passkey, and passkeys are not available on this server.",
+                None,
+            );
+        }
+        return enrol_page(app, jar, user, cont, None, now).await;
+    }
     let (jar, csrf) = ensure_csrf(&app.web.pages, &app.core.pepper, jar);
     let page = app.web.pages.render(
         status,
@@ -178,7 +192,7 @@ pub(super) async fn factor_page(
             next => cont.next(),
             error => error,
             totp => user.mfa_enrolled,
-            passkey => user.has_passkey && app.web.passkeys.is_some(),
+            passkey => passkey,
             passkey_only => passkey_only,
         },
     );
@@ -203,7 +217,20 @@ pub(super) async fn enrol_page(
     let enrolment = match enrolment {
         Ok(Some(e)) => e,
         // Enrolled meanwhile (another tab): ask for a code instead.
-        Ok(None) => return factor_page(app, jar, StatusCode::OK, cont, user, None, now).await,
+        Ok(None) => {
+            let mut enrolled = user.clone();
+            enrolled.mfa_enrolled = true;
+            return Box::pin(factor_page(
+                app,
+                jar,
+                StatusCode::OK,
+                cont,
+                &enrolled,
+                None,
+                now,
+            ))
+            .await;
+        }
         Err(e) => return show(app, e),
     };
     let qr = match qr_svg(&enrolment) {

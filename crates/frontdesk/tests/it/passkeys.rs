@@ -742,3 +742,46 @@ async fn the_login_page_offers_the_passkey_in_autofill() {
     })
     .await;
 }
+
+/// Passkeys turned off after users added them (here: the server moves to
+/// an issuer that cannot host WebAuthn): a user whose only second factor
+/// is a passkey is not stuck at a step with nothing to press — the second
+/// step offers an authenticator app instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn turning_passkeys_off_leaves_their_users_a_way_in() {
+    if !browser_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::new(Backend::Sqlite, dir.path()).await.unwrap();
+    let mut rig = Rig::start(dir, &db, "").await;
+    run(&rig, async {
+        enrol(&rig, "Laptop").await;
+    })
+    .await;
+    // The same data on http://127.0.0.1:PORT: passkeys are off there.
+    rig.s.restart("");
+    let b = crate::browser::Browser::new(&rig.s);
+    let login = crate::browser::page(b.get(&rig.s.url("/login?next=account")).await);
+    assert!(!login.body.contains("passkey-signin"), "{}", login.body);
+    let step = crate::browser::page(
+        b.post(
+            "/login",
+            &[
+                ("csrf", &login.input("csrf").unwrap()),
+                ("request", ""),
+                ("next", "account"),
+                ("username", ALICE.0),
+                ("password", ALICE.1),
+            ],
+        )
+        .await,
+    );
+    assert_eq!(step.status, 200, "{}", step.body);
+    assert!(
+        step.body.contains("<svg role=\"img\""),
+        "an authenticator app to set up instead: {}",
+        step.body
+    );
+    assert!(!step.body.contains("passkey-verify"), "{}", step.body);
+}

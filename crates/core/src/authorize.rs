@@ -318,21 +318,46 @@ pub async fn validate<S: Store>(
         )));
     }
 
-    // RFC 7636 §4.3 with RFC 9700 §2.1.1: a challenge is required from every
-    // client, and only S256 is accepted.
-    let code_challenge = params.get("code_challenge").ok_or_else(|| {
-        fail(OAuthError::invalid_request(
-            "code_challenge is required (PKCE with S256)",
-        ))
-    })?;
-    if params.get("code_challenge_method") != Some("S256") {
+    // RFC 7636 §4.3 with RFC 9700 §2.1.1: a challenge is required, and only
+    // S256 is accepted — except from a confidential client registered with
+    // `require_pkce = false`, whose OpenID Connect requests then carry a
+    // nonce instead (§2.1.1: "the nonce parameter ... for confidential
+    // clients"). A challenge that is sent is always checked: no downgrade.
+    let code_challenge = match params.get("code_challenge") {
+        Some(c) => {
+            if params.get("code_challenge_method") != Some("S256") {
+                return Err(fail(OAuthError::invalid_request(
+                    "code_challenge_method must be S256",
+                )));
+            }
+            if !pkce::valid_challenge(c) {
+                return Err(fail(OAuthError::invalid_request(
+                    "code_challenge is malformed",
+                )));
+            }
+            c
+        }
+        None if client.require_pkce => {
+            return Err(fail(OAuthError::invalid_request(
+                "code_challenge is required (PKCE with S256)",
+            )));
+        }
+        None if !scope.contains("openid") => {
+            return Err(fail(OAuthError::invalid_request(
+                "code_challenge is required (PKCE with S256) for a request without openid",
+            )));
+        }
+        None if params.get("nonce").is_none_or(str::is_empty) => {
+            return Err(fail(OAuthError::invalid_request(
+                "nonce is required when no code_challenge is sent (RFC 9700 §2.1.1)",
+            )));
+        }
+        // No challenge: the code is redeemed without a verifier.
+        None => "",
+    };
+    if code_challenge.is_empty() && params.get("code_challenge_method").is_some() {
         return Err(fail(OAuthError::invalid_request(
-            "code_challenge_method must be S256",
-        )));
-    }
-    if !pkce::valid_challenge(code_challenge) {
-        return Err(fail(OAuthError::invalid_request(
-            "code_challenge is malformed",
+            "code_challenge_method without code_challenge",
         )));
     }
 

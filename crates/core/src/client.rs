@@ -159,6 +159,18 @@ pub fn validate_metadata(client: &Client) -> Result<(), MetadataError> {
     if client.access_token_ttl <= 0 || client.refresh_token_ttl <= 0 {
         return Err(MetadataError("token lifetimes must be positive".into()));
     }
+    if !client.require_pkce && public {
+        return Err(MetadataError(
+            "require_pkce = false is for confidential clients only: a public client \
+             always sends a PKCE challenge (RFC 9700 §2.1.1)"
+                .into(),
+        ));
+    }
+    if !client.require_pkce && client.is_fapi2() {
+        return Err(MetadataError(
+            "a FAPI 2.0 client always sends a PKCE challenge (FAPI 2.0 §5.3.2.2)".into(),
+        ));
+    }
     validate_keys(client)?;
     if client.is_fapi2() {
         validate_fapi2(client)?;

@@ -89,6 +89,10 @@ pub struct ClientSpec {
     /// RFC 9101 §10.5: authorization requests only as signed request objects.
     #[serde(default)]
     pub require_signed_request_object: bool,
+    /// `false`: this confidential client may leave PKCE out (then OpenID
+    /// Connect requests need a nonce). Default true.
+    #[serde(default)]
+    pub require_pkce: Option<bool>,
     /// `fapi2`: the FAPI 2.0 Security Profile for this client.
     #[serde(default)]
     pub profile: Option<ClientProfile>,
@@ -126,6 +130,8 @@ pub struct ClientPatch {
     #[serde(default, with = "double_option")]
     pub request_object_signing_alg: Option<Option<String>>,
     pub require_signed_request_object: Option<bool>,
+    #[serde(default)]
+    pub require_pkce: Option<bool>,
     #[serde(default, with = "double_option")]
     pub profile: Option<Option<ClientProfile>>,
 }
@@ -257,6 +263,7 @@ pub fn build_client(
         token_endpoint_auth_signing_alg: spec.token_endpoint_auth_signing_alg,
         request_object_signing_alg: spec.request_object_signing_alg,
         require_signed_request_object: spec.require_signed_request_object,
+        require_pkce: spec.require_pkce.unwrap_or(true),
         // FAPI 2.0 §5.4.1: a FAPI 2.0 client's ID tokens are ES256 unless
         // it chose PS256 or EdDSA (the server-wide default RS256 is out).
         id_token_signed_response_alg: match (spec.profile, spec.id_token_signed_response_alg) {
@@ -305,6 +312,7 @@ pub fn patch_client(
         token_endpoint_auth_signing_alg,
         request_object_signing_alg,
         require_signed_request_object,
+        require_pkce,
         profile,
     } = patch;
     if let Some(v) = client_name {
@@ -391,6 +399,9 @@ pub fn patch_client(
     }
     if let Some(v) = require_signed_request_object {
         client.require_signed_request_object = v;
+    }
+    if let Some(v) = require_pkce {
+        client.require_pkce = v;
     }
     if let Some(v) = profile {
         client.profile = v;

@@ -136,6 +136,10 @@ pub enum AccessTokenFormat {
     Opaque,
 }
 
+fn yes() -> bool {
+    true
+}
+
 /// A registered client. Secrets are never stored in plaintext: see
 /// [`SecretHash`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -209,6 +213,12 @@ pub struct Client {
     /// (`profile = "fapi2"`): see [`ClientProfile`].
     #[serde(default)]
     pub profile: Option<ClientProfile>,
+    /// Every authorization request of this client carries a PKCE challenge
+    /// (default). `false` only for a confidential client, whose OpenID
+    /// Connect requests then need a `nonce` instead (RFC 9700 §2.1.1); a
+    /// challenge that is sent is still enforced.
+    #[serde(default = "yes")]
+    pub require_pkce: bool,
     /// Access-token lifetime in seconds.
     pub access_token_ttl: i64,
     /// Refresh-token absolute lifetime in seconds.

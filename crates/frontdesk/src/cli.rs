@@ -139,6 +139,10 @@ struct ClientFields {
     /// objects (RFC 9101 §10.5).
     #[arg(long = "require-signed-request-object")]
     require_signed_request_object: Option<bool>,
+    /// `false`: this confidential client may leave PKCE out; its OpenID
+    /// Connect requests then need a nonce (RFC 9700 §2.1.1). Default true.
+    #[arg(long = "require-pkce")]
+    require_pkce: Option<bool>,
     /// A security profile for this client: fapi2 (the FAPI 2.0 Security
     /// Profile: private_key_jwt, PAR, DPoP, PS256/ES256/EdDSA, 60 s codes).
     #[arg(long = "profile", value_parser = parse_profile)]
@@ -468,6 +472,7 @@ async fn clients(o: &Opened, cmd: ClientsCmd) -> anyhow::Result<()> {
                 require_signed_request_object: fields
                     .require_signed_request_object
                     .unwrap_or(false),
+                require_pkce: fields.require_pkce,
                 profile: fields.profile,
             };
             let new = ops::create_client(&o.core, &o.db, &BY, spec, now).await?;
@@ -543,6 +548,7 @@ async fn clients(o: &Opened, cmd: ClientsCmd) -> anyhow::Result<()> {
                 token_endpoint_auth_signing_alg: clearable(fields.token_endpoint_auth_signing_alg),
                 request_object_signing_alg: clearable(fields.request_object_signing_alg),
                 require_signed_request_object: fields.require_signed_request_object,
+                require_pkce: fields.require_pkce,
                 profile: fields.profile.map(Some),
             };
             let c = ops::update_client(&o.db, &BY, &client_id, patch, now).await?;

@@ -91,6 +91,7 @@ pub fn client_view(c: &Client) -> Value {
         "token_endpoint_auth_signing_alg": c.token_endpoint_auth_signing_alg,
         "request_object_signing_alg": c.request_object_signing_alg,
         "require_signed_request_object": c.require_signed_request_object,
+        "require_pkce": c.require_pkce,
         "profile": c.profile,
         "secrets": c.secrets.iter().map(|s| json!({"created_at": s.created_at, "expires_at": s.expires_at})).collect::<Vec<_>>(),
         "created_at": c.created_at,

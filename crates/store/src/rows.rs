@@ -235,8 +235,15 @@ struct MetadataRef<'a> {
     request_object_signing_alg: Option<&'a str>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     require_signed_request_object: bool,
+    /// Written only when off (the default is on).
+    #[serde(skip_serializing_if = "Clone::clone")]
+    require_pkce: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     profile: Option<ClientProfile>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Deserialize)]
@@ -278,6 +285,8 @@ struct Metadata {
     request_object_signing_alg: Option<String>,
     #[serde(default)]
     require_signed_request_object: bool,
+    #[serde(default = "yes")]
+    require_pkce: bool,
     #[serde(default)]
     profile: Option<ClientProfile>,
 }
@@ -307,6 +316,7 @@ pub(crate) fn client_metadata(c: &Client) -> Result<String, StoreError> {
         token_endpoint_auth_signing_alg: c.token_endpoint_auth_signing_alg.as_deref(),
         request_object_signing_alg: c.request_object_signing_alg.as_deref(),
         require_signed_request_object: c.require_signed_request_object,
+        require_pkce: c.require_pkce,
         profile: c.profile,
     })
     .map_err(|e| StoreError::Internal(format!("encoding client metadata: {e}")))
@@ -346,6 +356,7 @@ fn client_from_parts(
         token_endpoint_auth_signing_alg: m.token_endpoint_auth_signing_alg,
         request_object_signing_alg: m.request_object_signing_alg,
         require_signed_request_object: m.require_signed_request_object,
+        require_pkce: m.require_pkce,
         profile: m.profile,
         secrets: Vec::new(),
         created_at,

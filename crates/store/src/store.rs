@@ -583,6 +583,16 @@ enum RotateOutcome {
 }
 
 /// A stored count as the trait's `u32` (saturating; counts never go negative).
+/// Whether a second spend at `now` of what was spent at `spent_at` is a
+/// retry inside a window of `grace` seconds: strictly less than `grace`
+/// after it, and never with a grace of 0 (off) — not even a spend whose
+/// clock read before the first one's (`now < spent_at`: concurrent
+/// requests, or nodes a second apart), which a bare `now − spent_at <
+/// grace` would let through as a retry.
+fn within_grace(spent_at: Option<UnixTime>, now: UnixTime, grace: i64) -> bool {
+    grace > 0 && spent_at.is_some_and(|at| now.saturating_sub(at) < grace)
+}
+
 fn passkey_from_row(row: PasskeyRow) -> PasskeyRecord {
     let (
         credential_id,
@@ -1313,9 +1323,9 @@ impl Store for Db {
                 .await?
             {
                 // Strict on whole seconds, like the refresh grace window: a
-                // grace of 0 accepts no retry at all.
-                let retry = retry_grace
-                    .is_some_and(|grace| code.8.is_some_and(|at| now.saturating_sub(at) < grace));
+                // grace of 0 accepts no retry at all — also not one whose
+                // clock read a second before the winner's (`now < used_at`).
+                let retry = retry_grace.is_some_and(|grace| within_grace(code.8, now, grace));
                 if retry {
                     let grant = sqlx::query_as::<_, GrantRow>(GRANT_BY_ID)
                         .bind(&code.1)
@@ -1469,8 +1479,7 @@ impl Store for Db {
                 let same_successor = replaced_by == Some(new.token_hash.as_slice());
                 // Strict: with whole seconds, `<=` would accept a reuse in
                 // the same second even when the grace is 0 (off).
-                let within_grace =
-                    consumed_at.is_some_and(|at| now.saturating_sub(at) < grace_secs);
+                let within_grace = within_grace(consumed_at, now, grace_secs);
                 if same_successor && within_grace {
                     if let (Some(token), Some(audience)) = (opaque, &audience) {
                         insert_opaque!(&mut *tx, TOKEN_INSERT_ONCE, token, audience)?;

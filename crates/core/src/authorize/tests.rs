@@ -25,6 +25,7 @@ fn client(uris: &[&str]) -> Client {
         token_endpoint_auth_signing_alg: None,
         request_object_signing_alg: None,
         require_signed_request_object: false,
+        require_pkce: true,
         profile: None,
         access_token_ttl: 60,
         refresh_token_ttl: 60,

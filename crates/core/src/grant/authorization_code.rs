@@ -178,13 +178,27 @@ fn check(
             "redirect_uri does not match the authorization request",
         ));
     }
-    let Some(verifier) = verifier else {
-        return Err(invalid_grant("code_verifier is required"));
-    };
-    if !pkce::verify_s256(verifier, &code.code_challenge) {
-        return Err(invalid_grant(
-            "code_verifier does not match the code_challenge",
-        ));
+    // RFC 9700 §2.1.1: a code requested without a challenge (a confidential
+    // client with require_pkce = false) is refused with a verifier, and
+    // refused if the client requires PKCE by now.
+    if code.code_challenge.is_empty() {
+        if verifier.is_some() {
+            return Err(invalid_grant(
+                "code_verifier was sent, but the authorization request had no code_challenge",
+            ));
+        }
+        if client.require_pkce {
+            return Err(invalid_grant("code_verifier is required"));
+        }
+    } else {
+        let Some(verifier) = verifier else {
+            return Err(invalid_grant("code_verifier is required"));
+        };
+        if !pkce::verify_s256(verifier, &code.code_challenge) {
+            return Err(invalid_grant(
+                "code_verifier does not match the code_challenge",
+            ));
+        }
     }
     if grant.revoked_at.is_some() {
         return Err(invalid_grant("the grant has been revoked"));

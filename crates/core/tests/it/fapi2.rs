@@ -66,6 +66,11 @@ fn registration_rules() {
             ClientSpec { request_object_signing_alg: Some("RS256".into()), ..spec() },
             rs256("request_object_signing_alg"),
         ),
+        (
+            "no PKCE",
+            ClientSpec { require_pkce: Some(false), ..spec() },
+            Err("a FAPI 2.0 client always sends a PKCE challenge (FAPI 2.0 §5.3.2.2)".into()),
+        ),
     ];
     for (description, spec, expect) in cases {
         assert_eq!(build(spec).map(|_| ()), expect, "{description}");

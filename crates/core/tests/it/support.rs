@@ -88,6 +88,7 @@ pub fn client(core: &Core, id: &str) -> Client {
         token_endpoint_auth_signing_alg: None,
         request_object_signing_alg: None,
         require_signed_request_object: false,
+        require_pkce: true,
         profile: None,
         secrets: vec![ClientSecret {
             hash: core.pepper.hash_secret(SECRET),

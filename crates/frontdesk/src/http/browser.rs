@@ -350,7 +350,11 @@ async fn authorize(app: AppState, jar: CookieJar, params: Params) -> Response {
 /// (login, consent) re-send the same request, so only a run of at least
 /// [`REPEAT_THRESHOLD`] fresh requests is reported, once per run.
 fn note_repeats(app: &AppState, req: &AuthorizeRequest) {
-    let mut values = vec![("code_challenge", req.code_challenge.as_str())];
+    // A request without PKCE (require_pkce = false) has no challenge to repeat.
+    let mut values = Vec::new();
+    if !req.code_challenge.is_empty() {
+        values.push(("code_challenge", req.code_challenge.as_str()));
+    }
     if let Some(n) = &req.nonce {
         values.push(("nonce", n.as_str()));
     }

@@ -33,6 +33,7 @@ mod passkey_http;
 mod passkeys;
 mod private_key_jwt;
 mod real_browser;
+mod require_pkce;
 mod resource;
 mod security_authorize;
 mod security_review;

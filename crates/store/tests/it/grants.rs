@@ -268,11 +268,25 @@ async fn redeem_code_stores_what_it_issues_or_nothing(db: &Db) {
 async fn redeem_code_retry_window(db: &Db) {
     seed(db, &["app"], &[], &[]).await;
     // Used at NOW.
-    let cases: [(&str, Option<i64>, i64, bool); 6] = [
+    let cases: [(&str, Option<i64>, i64, bool); 8] = [
         ("vouched, at once", Some(2), NOW, true),
         ("vouched, last second of the grace", Some(2), NOW + 1, true),
         ("vouched, grace over", Some(2), NOW + 2, false),
         ("vouched, grace 0 (off)", Some(0), NOW, false),
+        // Concurrent requests: this one read its clock a second before the
+        // winner's. With the grace off it is a replay, not a retry.
+        (
+            "vouched, grace 0, a second before the first use",
+            Some(0),
+            NOW - 1,
+            false,
+        ),
+        (
+            "vouched, a second before the first use",
+            Some(2),
+            NOW - 1,
+            true,
+        ),
         ("not vouched, at once", None, NOW, false),
         (
             "not vouched, inside what would be the grace",

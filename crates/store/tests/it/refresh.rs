@@ -198,6 +198,25 @@ async fn refresh_rotate_grace_window(db: &Db) {
         Rotation::Reused { .. }
     ));
     assert!(db.grant("g2").await.unwrap().unwrap().revoked_at.is_some());
+    // Nor one whose clock read a second before the rotation's (concurrent
+    // requests): with the grace off, `now − consumed_at` = −1 is no retry.
+    let g3 = grant("g3", "app", "alice", None);
+    db.put_authorization(&g3, &code(51, &g3)).await.unwrap();
+    let t1 = refresh(hash(21), &g3);
+    db.put_refresh_token(&t1).await.unwrap();
+    let t2 = successor(22, &t1, NOW);
+    assert!(matches!(
+        db.rotate_refresh(&hash(21), &t2, None, NOW, 0)
+            .await
+            .unwrap(),
+        Rotation::Rotated { .. }
+    ));
+    assert!(matches!(
+        db.rotate_refresh(&hash(21), &t2, None, NOW - 1, 0)
+            .await
+            .unwrap(),
+        Rotation::Reused { .. }
+    ));
 }
 
 async fn refresh_rotate_unknown(db: &Db) {

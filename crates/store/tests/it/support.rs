@@ -102,6 +102,7 @@ pub fn client(id: &str) -> Client {
         token_endpoint_auth_signing_alg: None,
         request_object_signing_alg: None,
         require_signed_request_object: false,
+        require_pkce: true,
         profile: None,
         secrets: vec![secret(1, NOW - 100, None)],
         created_at: NOW - 100,

@@ -55,22 +55,25 @@ async fn signed_in(
 }
 
 /// For a script's call: the signed-in user, at their level and recent
-/// enough to change the account, or where the browser must go first.
+/// enough to change the account; else `Err(Ok(where the browser must go
+/// first))`, or `Err(Err(the error page))` (the database is away).
+#[allow(clippy::result_large_err)]
 pub(super) async fn signed_in_for_change(
     app: &AppState,
     jar: &CookieJar,
     now: UnixTime,
-) -> Result<(Session, User), String> {
+) -> Result<(Session, User), Result<String, Response>> {
     let (s, user) = match current_session(app, jar, now).await {
         Ok(Some(s)) => s,
-        Ok(None) | Err(_) => return Err("/login?next=account".to_owned()),
+        Ok(None) => return Err(Ok("/login?next=account".to_owned())),
+        Err(e) => return Err(Err(show(app, e))),
     };
     let required = mfa::required_level(app.core.settings.require_mfa, &user, &[]);
     if mfa::missing(required, &s, &user) != mfa::Missing::Nothing {
-        return Err(format!("{}?next=account", super::mfa::PATH));
+        return Err(Ok(format!("{}?next=account", super::mfa::PATH)));
     }
     if !recent(app, &s, now) {
-        return Err("/login?next=account&reauth=1".to_owned());
+        return Err(Ok("/login?next=account&reauth=1".to_owned()));
     }
     Ok((s, user))
 }

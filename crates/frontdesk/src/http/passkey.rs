@@ -397,9 +397,10 @@ pub async fn account_options(
     };
     let (session, user) = match super::account::signed_in_for_change(&app, &jar, now).await {
         Ok(s) => s,
-        Err(location) => {
+        Err(Ok(location)) => {
             return json_error(StatusCode::UNAUTHORIZED, "login_required", Some(&location));
         }
+        Err(Err(page)) => return page,
     };
     let existing = match app.db.passkeys_of(&user.sub).await {
         Ok(e) => e,

@@ -1,8 +1,11 @@
 //! `GET`/`POST /userinfo` (OpenID Connect Core §5.3) with Bearer tokens
-//! (RFC 6750 §2.1) or DPoP-bound tokens (RFC 9449 §7.1); errors per RFC
-//! 6750 §3 and RFC 9449 §7.1.
+//! in the header (RFC 6750 §2.1) or, by POST, in a form body (§2.2), or
+//! DPoP-bound tokens (RFC 9449 §7.1: the header only); errors per RFC 6750
+//! §3 and RFC 9449 §7.1.
 
+use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use frontdesk_core::dpop::{self, Presented};
@@ -27,7 +30,40 @@ fn access_token(headers: &HeaderMap) -> Option<(Scheme, &str)> {
     Some((scheme, token.trim())).filter(|(_, t)| !t.is_empty())
 }
 
-pub async fn userinfo(State(app): State<AppState>, method: Method, headers: HeaderMap) -> Response {
+/// RFC 6750 §2.2: the `access_token` of a POST's form-encoded body. `Ok(None)`
+/// for any other request (a GET, another content type, no such field).
+#[allow(clippy::result_large_err)]
+fn body_token(
+    method: &Method,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Option<String>, Response> {
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| {
+            m.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if method != Method::POST || !form {
+        return Ok(None);
+    }
+    let body = body.map_err(|e| super::error::BodyError::from(&e).oauth_response())?;
+    let params = frontdesk_core::params::Params::parse(&body)
+        .map_err(|e| ApiError::from(e).into_response())?;
+    Ok(params
+        .get("access_token")
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned))
+}
+
+pub async fn userinfo(
+    State(app): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let now = now();
     let algs = app.dpop_algs();
     let nonce = app
@@ -43,8 +79,21 @@ pub async fn userinfo(State(app): State<AppState>, method: Method, headers: Head
         );
         return with_dpop_nonce(ApiError::from(e).into_response(), nonce);
     }
-    let Some((scheme, token)) = access_token(&headers) else {
-        return with_dpop_nonce(bearer_missing(&algs), nonce);
+    let in_body = match body_token(&method, &headers, body) {
+        Ok(t) => t,
+        Err(r) => return with_dpop_nonce(r, nonce),
+    };
+    let (scheme, token) = match (access_token(&headers), in_body.as_deref()) {
+        // RFC 6750 §2: "Clients MUST NOT use more than one method".
+        (Some(_), Some(_)) => {
+            let e = frontdesk_core::error::OAuthError::invalid_request(
+                "the access token must be sent one way only: the Authorization header or the form body (RFC 6750 §2)",
+            );
+            return with_dpop_nonce(ApiError::from(e).into_response(), nonce);
+        }
+        (Some(h), None) => h,
+        (None, Some(t)) => (Scheme::Bearer, t),
+        (None, None) => return with_dpop_nonce(bearer_missing(&algs), nonce),
     };
     let proofs = Presented::from_values(headers.get_all("dpop").iter().map(|v| v.as_bytes()));
     let keys = app.keys();

@@ -510,3 +510,82 @@ async fn failed_logins_slow_down_progressively(s: &Server) {
     assert!(consent.body.contains("Signed in as bob"));
 }
 both!(failed_logins_slow_down_progressively, SIGNIN_CONFIG);
+
+/// RFC 6750 §2.2 at `/userinfo`: a POST may carry the Bearer token as the
+/// form field `access_token` instead of the header; both at once is
+/// `invalid_request` (§2: one method per request); a GET's body and a
+/// query parameter are not read.
+async fn userinfo_takes_the_token_in_a_form_body(s: &Server) {
+    let b = Browser::new(s);
+    let (verifier, challenge) = pkce();
+    let code = sign_in(s, &b, &challenge, "openid profile email").await;
+    let (status, body) = token(
+        s,
+        APP1,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", APP1_CB),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let at = body["access_token"].as_str().unwrap().to_owned();
+    let url = s.url("/userinfo");
+
+    let r = s
+        .http
+        .post(&url)
+        .form(&[("access_token", at.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let claims: Value = r.json().await.unwrap();
+    assert_eq!(claims["email"], "alice@example.com");
+
+    let r = s
+        .http
+        .post(&url)
+        .header("authorization", format!("Bearer {at}"))
+        .form(&[("access_token", at.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(
+        e,
+        json!({"error": "invalid_request",
+               "error_description": "the access token must be sent one way only: the Authorization header or the form body (RFC 6750 §2)"})
+    );
+
+    // A wrong token in the body: the usual 401 with its challenge.
+    let r = s
+        .http
+        .post(&url)
+        .form(&[("access_token", "not-a-token")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(
+        r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("invalid_token"),
+        "{:?}",
+        r.headers()
+    );
+    // No token at all (the query is not a place for it, §2.3 is not offered).
+    let r = s
+        .http
+        .get(format!("{url}?access_token={at}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}
+both!(userinfo_takes_the_token_in_a_form_body, SIGNIN_CONFIG);

@@ -53,9 +53,33 @@ pub(crate) fn sqlite(e: sqlx::Error) -> StoreError {
     }
 }
 
+/// SQLSTATEs of one transaction's bad luck, not of an unreachable
+/// database: a serialization failure (40001) and a deadlock (40P01) — the
+/// transaction was rolled back and may simply be retried —, and a statement
+/// cancelled by `statement_timeout` (57014: one slow statement). They are
+/// answered 503 (retry later) but do not open the circuit breaker, which
+/// would fail every other request for a while.
+const TRANSIENT: [&str; 3] = ["40001", "40P01", "57014"];
+
+/// Whether a PostgreSQL error means the database cannot be reached (what
+/// opens the circuit breaker): the transport, connection exceptions (class
+/// 08), insufficient resources (53), operator intervention (57: shutdown,
+/// cannot connect now), but not [`TRANSIENT`].
+pub(crate) fn postgres_unreachable(e: &sqlx::Error) -> bool {
+    if transport(e) {
+        return true;
+    }
+    let sqlx::Error::Database(db) = e else {
+        return false;
+    };
+    let code = db.code();
+    let code = code.as_deref().unwrap_or_default();
+    !TRANSIENT.contains(&code) && matches!(code.get(..2), Some("08" | "53" | "57"))
+}
+
 /// Maps a PostgreSQL error. Connection exceptions (class 08), insufficient
 /// resources (53), operator intervention (57: shutdown, cannot connect now)
-/// count as unavailable.
+/// and the [`TRANSIENT`] ones count as unavailable (503).
 pub(crate) fn postgres(e: sqlx::Error) -> StoreError {
     if transport(&e) {
         return StoreError::Unavailable(e.to_string());
@@ -85,10 +109,11 @@ pub(crate) fn postgres(e: sqlx::Error) -> StoreError {
         return StoreError::Conflict(what.to_owned());
     }
     let code = db.code();
-    let class = code.as_deref().and_then(|c| c.get(..2));
-    match class {
-        Some("08" | "53" | "57") => StoreError::Unavailable(describe(db.as_ref())),
-        _ => StoreError::Internal(describe(db.as_ref())),
+    let code = code.as_deref().unwrap_or_default();
+    if TRANSIENT.contains(&code) || matches!(code.get(..2), Some("08" | "53" | "57")) {
+        StoreError::Unavailable(describe(db.as_ref()))
+    } else {
+        StoreError::Internal(describe(db.as_ref()))
     }
 }
 
@@ -97,5 +122,56 @@ fn describe(db: &dyn DatabaseError) -> String {
     match db.code() {
         Some(code) => format!("{code}: {}", db.message()),
         None => db.message().to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    /// Each SQLSTATE raised by a real PostgreSQL: the answer (503 or 500)
+    /// and whether it opens the circuit breaker. Skipped without
+    /// FRONTDESK_TEST_POSTGRES_URL.
+    #[tokio::test]
+    async fn postgres_errors_map_to_answers_and_only_unreachable_ones_trip() {
+        let Ok(url) = std::env::var("FRONTDESK_TEST_POSTGRES_URL") else {
+            eprintln!("skipped: FRONTDESK_TEST_POSTGRES_URL not set");
+            return;
+        };
+        let pool = sqlx::PgPool::connect(&url).await.unwrap();
+        let cases = [
+            ("40001", "serialization failure", true, false),
+            ("40P01", "deadlock", true, false),
+            ("57014", "statement timeout", true, false),
+            ("57P01", "administrator shutdown", true, true),
+            ("53300", "too many connections", true, true),
+            ("08006", "connection failure", true, true),
+            ("22001", "value too long", false, false),
+        ];
+        for (code, what, unavailable, trips) in cases {
+            let sql =
+                format!("DO $$ BEGIN RAISE EXCEPTION 'test' USING ERRCODE = '{code}'; END $$");
+            // The codes are this table's literals, nothing from outside.
+            let e = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&pool)
+                .await
+                .unwrap_err();
+            assert_eq!(postgres_unreachable(&e), trips, "{code} {what}");
+            let mapped = postgres(e);
+            assert_eq!(
+                matches!(mapped, StoreError::Unavailable(_)),
+                unavailable,
+                "{code} {what}: {mapped:?}"
+            );
+            if !unavailable {
+                assert!(
+                    matches!(mapped, StoreError::Internal(_)),
+                    "{code}: {mapped:?}"
+                );
+            }
+        }
+        pool.close().await;
     }
 }

@@ -150,16 +150,24 @@ impl Db {
                 "the database is unreachable (circuit open; probing in the background)".into(),
             ));
         }
-        let outcome = match tokio::time::timeout(self.deadline, op).await {
-            Ok(r) => r.map_err(error::postgres),
-            Err(_) => Err(StoreError::Unavailable(format!(
-                "no answer from the database within {} ms",
-                self.deadline.as_millis()
-            ))),
+        let (outcome, unreachable) = match tokio::time::timeout(self.deadline, op).await {
+            Ok(Ok(v)) => (Ok(v), false),
+            Ok(Err(e)) => {
+                let unreachable = error::postgres_unreachable(&e);
+                (Err(error::postgres(e)), unreachable)
+            }
+            Err(_) => (
+                Err(StoreError::Unavailable(format!(
+                    "no answer from the database within {} ms",
+                    self.deadline.as_millis()
+                ))),
+                true,
+            ),
         };
-        if let Err(StoreError::Unavailable(_)) = &outcome
-            && let Backend::Postgres(pool) = &self.backend
-        {
+        // Only an unreachable database opens the circuit: a serialization
+        // failure, a deadlock or one cancelled statement is answered 503
+        // without failing everyone else.
+        if unreachable && let Backend::Postgres(pool) = &self.backend {
             self.breaker.trip(pool.clone(), self.deadline);
         }
         outcome

@@ -136,7 +136,7 @@ mod tests {
     /// FRONTDESK_TEST_POSTGRES_URL.
     #[tokio::test]
     async fn postgres_errors_map_to_answers_and_only_unreachable_ones_trip() {
-        let Ok(url) = std::env::var("FRONTDESK_TEST_POSTGRES_URL") else {
+        let Some(url) = crate::testing::postgres_url_from_env().await.unwrap() else {
             eprintln!("skipped: FRONTDESK_TEST_POSTGRES_URL not set");
             return;
         };

@@ -217,7 +217,11 @@ mod imp {
             if envelope.exp <= now {
                 return Ok(None);
             }
-            let replay_key = secret::token_hash(&format!("webauthn-ceremony\u{0}{sealed}"));
+            // Keyed on the sealed bytes, not the text as sent: the same
+            // state with whitespace around it, or spelled otherwise, is the
+            // same state (and spent).
+            let canonical = URL_SAFE_NO_PAD.encode(&bytes);
+            let replay_key = secret::token_hash(&format!("webauthn-ceremony\u{0}{canonical}"));
             if !store.use_once(&replay_key, envelope.exp, now).await? {
                 return Ok(None);
             }

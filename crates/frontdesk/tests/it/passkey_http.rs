@@ -152,6 +152,15 @@ async fn passkey_ceremonies_answer_bad_input_exactly(dir: tempfile::TempDir, db:
         "{}",
         p.body
     );
+    // Spelled with whitespace around it, it is still the spent state.
+    let padded = format!(" {fresh}\n");
+    let p = finish_sign_in(&b, &csrf, &padded, FAKE_ASSERTION).await;
+    assert!(
+        p.body
+            .contains("The passkey request has expired. Try again."),
+        "{}",
+        p.body
+    );
 
     // The account's ceremonies need a signed-in user; the script is told
     // where to send the browser.

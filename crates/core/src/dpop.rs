@@ -95,6 +95,12 @@ pub fn nonce(core: &Core, now: UnixTime) -> String {
     nonce_of_window(core, now / core.settings.dpop.nonce_lifetime.max(1))
 }
 
+/// The `DPoP-Nonce` an answer carries at `now`: the current nonce with
+/// `use_dpop_nonce`, else none.
+pub fn announced_nonce(core: &Core, now: UnixTime) -> Option<String> {
+    core.settings.dpop.use_nonce.then(|| nonce(core, now))
+}
+
 fn nonce_of_window(core: &Core, window: i64) -> String {
     crate::grant::derive(core, "dpop-nonce", &window.to_string())
 }

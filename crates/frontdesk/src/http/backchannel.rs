@@ -186,12 +186,7 @@ pub async fn token(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let now = now();
-    let nonce = app
-        .core
-        .settings
-        .dpop
-        .use_nonce
-        .then(|| dpop::nonce(&app.core, now));
+    let nonce = dpop::announced_nonce(&app.core, now);
     with_dpop_nonce(token_response(&app, peer, &headers, body, now).await, nonce)
 }
 
@@ -334,12 +329,7 @@ pub async fn par(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let now = now();
-    let nonce = app
-        .core
-        .settings
-        .dpop
-        .use_nonce
-        .then(|| dpop::nonce(&app.core, now));
+    let nonce = dpop::announced_nonce(&app.core, now);
     with_dpop_nonce(par_response(&app, peer, &headers, body, now).await, nonce)
 }
 

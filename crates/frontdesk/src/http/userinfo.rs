@@ -66,12 +66,7 @@ pub async fn userinfo(
 ) -> Response {
     let now = now();
     let algs = app.dpop_algs();
-    let nonce = app
-        .core
-        .settings
-        .dpop
-        .use_nonce
-        .then(|| dpop::nonce(&app.core, now));
+    let nonce = dpop::announced_nonce(&app.core, now);
     // RFC 9110 §11.6.2: one Authorization field; two are a malformed request.
     if headers.get_all(header::AUTHORIZATION).iter().count() > 1 {
         let e = frontdesk_core::error::OAuthError::invalid_request(

@@ -74,10 +74,19 @@ pub enum Kind {
     EmailVerify,
     /// Someone registered an account (self-registration).
     UserRegister,
+    /// A sign-in through an upstream identity provider (`detail.idp`;
+    /// `detail.how`: `linked`, `linked_by_email` or `provisioned`).
+    UpstreamLogin,
+    /// An upstream sign-in that signed no one in (`detail.reason`).
+    UpstreamRefused,
+    /// The user connected an upstream account from the account page.
+    UpstreamLink,
+    /// The user disconnected an upstream account.
+    UpstreamUnlink,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 36] = [
+    pub const ALL: [Kind; 40] = [
         Kind::LoginSuccess,
         Kind::LoginFailure,
         Kind::LoginThrottled,
@@ -114,6 +123,10 @@ impl Kind {
         Kind::PasswordReset,
         Kind::EmailVerify,
         Kind::UserRegister,
+        Kind::UpstreamLogin,
+        Kind::UpstreamRefused,
+        Kind::UpstreamLink,
+        Kind::UpstreamUnlink,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -154,6 +167,10 @@ impl Kind {
             Kind::PasswordReset => "password.reset",
             Kind::EmailVerify => "email.verify",
             Kind::UserRegister => "user.register",
+            Kind::UpstreamLogin => "upstream.login",
+            Kind::UpstreamRefused => "upstream.refused",
+            Kind::UpstreamLink => "upstream.link",
+            Kind::UpstreamUnlink => "upstream.unlink",
         }
     }
 
@@ -163,6 +180,7 @@ impl Kind {
             Kind::LoginFailure | Kind::MfaFailure => Outcome::Failure,
             Kind::LoginThrottled
             | Kind::MfaThrottled
+            | Kind::UpstreamRefused
             | Kind::RefreshReuseDetected
             | Kind::CodeReuseDetected => Outcome::Refused,
             _ => Outcome::Success,
@@ -335,6 +353,10 @@ impl AuditEvent {
     pub fn fields<S: AsRef<str>>(self, names: &[S]) -> Self {
         let names: Vec<Value> = names.iter().map(|n| Value::from(n.as_ref())).collect();
         self.put("fields", Value::Array(names))
+    }
+    /// An upstream identity provider's configured id.
+    pub fn idp(self, id: &str) -> Self {
+        self.put("idp", Value::from(id))
     }
     /// A signing key's `kid`.
     pub fn kid(self, kid: &str) -> Self {

@@ -125,6 +125,9 @@ pub struct AuthorizeRequest {
     pub prompt: Prompt,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
+    /// `upstream_hint`: sign in through this upstream identity provider
+    /// without showing the chooser (an unknown one is ignored).
+    pub upstream_hint: Option<String>,
     /// OIDC Core §3.1.2.1 `acr_values`, in order of preference.
     pub acr_values: Vec<String>,
     /// `sub` of a valid `id_token_hint`.
@@ -177,6 +180,7 @@ pub const REQUEST_PARAMS: &[&str] = &[
     "prompt",
     "max_age",
     "login_hint",
+    "upstream_hint",
     "id_token_hint",
     "resource",
     "acr_values",
@@ -425,6 +429,7 @@ pub async fn validate<S: Store>(
         prompt,
         max_age,
         login_hint: params.get("login_hint").map(str::to_owned),
+        upstream_hint: params.get("upstream_hint").map(str::to_owned),
         acr_values: params
             .get("acr_values")
             .map(|v| {

@@ -32,6 +32,7 @@ pub mod session;
 pub mod store;
 pub mod sweep;
 pub mod token;
+pub mod upstream;
 pub mod userinfo;
 
 #[cfg(test)]

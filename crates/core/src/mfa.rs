@@ -731,6 +731,7 @@ mod tests {
             user_agent: None,
             client_ip: None,
             last_seen_at: None,
+            idp: None,
         };
         use Level::*;
         use Missing as M;

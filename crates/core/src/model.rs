@@ -465,6 +465,23 @@ pub struct Session {
     /// The last time the session signed the user in to an application
     /// (updated at most every few minutes); `None` until then.
     pub last_seen_at: Option<UnixTime>,
+    /// The upstream identity provider the user signed in through (its
+    /// configured id); `None` for a sign-in at frontdesk itself.
+    pub idp: Option<String>,
+}
+
+/// An upstream account joined to a frontdesk account: who signs in when
+/// `upstream` asserts `upstream_sub`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamLink {
+    /// The upstream's configured id.
+    pub upstream: String,
+    /// The subject the upstream asserted (its `sub`, or the configured claim).
+    pub upstream_sub: String,
+    /// The frontdesk account.
+    pub sub: String,
+    pub created_at: UnixTime,
+    pub last_used_at: Option<UnixTime>,
 }
 
 /// What a user granted a client through one authorization. Codes, refresh

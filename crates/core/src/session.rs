@@ -66,6 +66,8 @@ impl Started {
 pub struct Origin {
     pub user_agent: Option<String>,
     pub client_ip: Option<String>,
+    /// The upstream identity provider the user signed in through.
+    pub idp: Option<String>,
 }
 
 /// Longest `User-Agent` kept with a session, in characters.
@@ -110,6 +112,7 @@ pub async fn start_from<S: Store>(
             .map(|ua| ua.chars().take(USER_AGENT_MAX).collect()),
         client_ip: origin.client_ip.clone(),
         last_seen_at: None,
+        idp: origin.idp.clone(),
     };
     store.put_session(&session).await?;
     Ok(Started { cookie, session })

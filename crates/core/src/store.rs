@@ -8,7 +8,7 @@ use crate::audit::{AuditEvent, AuditQuery};
 use crate::model::{
     AuthorizationCode, Client, ClientId, ClientSecret, Consent, Grant, Issued, LinkRedemption,
     LinkToken, OpaqueToken, PasskeyRecord, PushedRequest, Redemption, RefreshToken, Rotation,
-    Session, StoredKey, TotpCredential, UnixTime, User, UserClaims,
+    Session, StoredKey, TotpCredential, UnixTime, UpstreamLink, User, UserClaims,
 };
 use crate::sweep::{SweepCutoffs, Swept};
 
@@ -541,6 +541,46 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = Result<Found, StoreError>> + Send;
     /// Removes every passkey of the user; how many there were.
     fn remove_passkeys(&self, sub: &str) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    // ----- upstream identity providers -----
+    /// Who signs in when `upstream` asserts `upstream_sub`, if anyone.
+    fn upstream_link(
+        &self,
+        upstream: &str,
+        upstream_sub: &str,
+    ) -> impl Future<Output = Result<Option<UpstreamLink>, StoreError>> + Send;
+    /// The account's links, oldest first.
+    fn upstream_links_of(
+        &self,
+        sub: &str,
+    ) -> impl Future<Output = Result<Vec<UpstreamLink>, StoreError>> + Send;
+    /// Joins an upstream account to an existing account. `false` when the
+    /// upstream account is linked already (to any account), or the account
+    /// has a link to that upstream already: a link is never taken over.
+    fn put_upstream_link(
+        &self,
+        link: &UpstreamLink,
+    ) -> impl Future<Output = Result<Found, StoreError>> + Send;
+    /// A new account and its link in one transaction (just-in-time
+    /// provisioning). `Conflict` naming `users.username`, `users.email` or
+    /// `upstream_links` when one is taken; then nothing is written.
+    fn provision_upstream_user(
+        &self,
+        user: &User,
+        link: &UpstreamLink,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Records a sign-in through the link.
+    fn use_upstream_link(
+        &self,
+        upstream: &str,
+        upstream_sub: &str,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<Found, StoreError>> + Send;
+    /// Removes the account's link to `upstream`.
+    fn remove_upstream_link(
+        &self,
+        sub: &str,
+        upstream: &str,
+    ) -> impl Future<Output = Result<Found, StoreError>> + Send;
     /// Replaces every recovery code of the user, in one transaction.
     fn replace_recovery_codes(
         &self,

@@ -157,6 +157,8 @@ pub struct Web {
     /// Users may change their address on the account page
     /// (`account_email_change`).
     pub account_email_change: bool,
+    /// `[[upstreams]]`: "Sign in with …" providers.
+    pub upstreams: Arc<crate::upstream::Upstreams>,
 }
 
 impl Web {
@@ -179,6 +181,7 @@ impl Web {
             passkeys: None,
             security_notices: false,
             account_email_change: true,
+            upstreams: Arc::new(crate::upstream::Upstreams::default()),
         })
     }
 }

@@ -231,6 +231,9 @@ pub struct FileConfig {
     /// Users applied idempotently at every start.
     #[serde(default)]
     pub users: Vec<UserSpec>,
+    /// Upstream identity providers for "Sign in with …".
+    #[serde(default)]
+    pub upstreams: Vec<crate::upstream::UpstreamConfig>,
 }
 
 /// Switches for optional endpoints; all on by default except
@@ -371,6 +374,8 @@ pub struct Settings {
     pub registration: RegistrationPolicy,
     /// `features.passkeys` as written (see [`FeaturesConfig::passkeys`]).
     pub passkeys: Option<bool>,
+    /// `[[upstreams]]`, validated.
+    pub upstreams: Vec<crate::upstream::Upstream>,
 }
 
 /// Where mail goes, validated.
@@ -871,6 +876,7 @@ fn validate(raw: FileConfig) -> anyhow::Result<Settings> {
         links,
         registration,
         passkeys: raw.features.passkeys,
+        upstreams: crate::upstream::validate(raw.upstreams)?,
     })
 }
 

@@ -15,6 +15,7 @@ mod passkeys;
 mod serve;
 mod telemetry;
 mod throttle;
+mod upstream;
 
 use clap::Parser;
 

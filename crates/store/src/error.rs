@@ -103,6 +103,8 @@ pub(crate) fn postgres(e: sqlx::Error) -> StoreError {
             Some("refresh_tokens_pkey") => "refresh_tokens.token_hash",
             Some("consents_pkey") => "consents.sub, consents.client_id",
             Some("login_failures_pkey") => "login_failures.key",
+            Some("upstream_links_pkey") => "upstream_links.upstream, upstream_links.upstream_sub",
+            Some("upstream_links_sub_upstream") => "upstream_links.sub, upstream_links.upstream",
             Some(other) => other,
             None => "unique key",
         };

@@ -307,6 +307,11 @@ fn sqlite_migrator() -> Migrator {
             "passkeys",
             include_str!("../migrations/sqlite/0008_passkeys.sql"),
         ),
+        (
+            9,
+            "upstreams",
+            include_str!("../migrations/sqlite/0009_upstreams.sql"),
+        ),
     ])
 }
 
@@ -351,6 +356,11 @@ fn postgres_migrator() -> Migrator {
             8,
             "passkeys",
             include_str!("../migrations/postgres/0008_passkeys.sql"),
+        ),
+        (
+            9,
+            "upstreams",
+            include_str!("../migrations/postgres/0009_upstreams.sql"),
         ),
     ])
 }

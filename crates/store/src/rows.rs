@@ -57,6 +57,9 @@ pub(crate) type PasskeyRow = (
     Option<i64>,
 );
 
+/// upstream, upstream_sub, sub, created_at, last_used_at.
+pub(crate) type UpstreamLinkRow = (String, String, String, i64, Option<i64>);
+
 /// token_hash, purpose, sub, email, created_at, expires_at, used_at.
 pub(crate) type LinkRow = (Vec<u8>, String, String, String, i64, i64, Option<i64>);
 
@@ -100,7 +103,8 @@ pub(crate) type TokenRow = (
     Option<String>,
 );
 
-/// id_hash, sid, sub, auth_time, amr, created_at, expires_at, ended_at.
+/// id_hash, sid, sub, auth_time, amr, created_at, expires_at, ended_at,
+/// user_agent, client_ip, last_seen_at, idp.
 pub(crate) type SessionRow = (
     Vec<u8>,
     String,
@@ -113,6 +117,7 @@ pub(crate) type SessionRow = (
     Option<String>,
     Option<String>,
     Option<i64>,
+    Option<String>,
 );
 
 /// grant_id, client_id, sub, sid, scope, audience, auth_time, amr,
@@ -542,6 +547,7 @@ pub(crate) fn session_from_row(row: SessionRow) -> Result<Session, StoreError> {
         user_agent,
         client_ip,
         last_seen_at,
+        idp,
     ) = row;
     let amr = strings_from_json(&amr, || format!("amr of session {sid:?}"))?;
     Ok(Session {
@@ -556,6 +562,7 @@ pub(crate) fn session_from_row(row: SessionRow) -> Result<Session, StoreError> {
         user_agent,
         client_ip,
         last_seen_at,
+        idp,
     })
 }
 

@@ -7,7 +7,7 @@ use frontdesk_core::audit::{AuditEvent, AuditQuery};
 use frontdesk_core::model::{
     AuthorizationCode, Client, ClientId, ClientSecret, Consent, Grant, Issued, LinkPurpose,
     LinkRedemption, LinkToken, OpaqueToken, PasskeyRecord, PushedRequest, Redemption, RefreshToken,
-    Rotation, Session, StoredKey, TotpCredential, UnixTime, User, UserClaims,
+    Rotation, Session, StoredKey, TotpCredential, UnixTime, UpstreamLink, User, UserClaims,
 };
 use frontdesk_core::store::{Found, Store, StoreError};
 use frontdesk_core::sweep::{SweepCutoffs, Swept};
@@ -18,7 +18,8 @@ use sqlx::{Database, Transaction};
 use crate::Db;
 use crate::rows::{
     self, AuditRow, ClientSecretRow, CodeGrantRow, CodeRow, ConsentRow, GrantRow, KeyRow, LinkRow,
-    PasskeyRow, PushedRow, RefreshGrantRow, RefreshRow, SessionRow, TokenRow, TotpRow, UserRow,
+    PasskeyRow, PushedRow, RefreshGrantRow, RefreshRow, SessionRow, TokenRow, TotpRow,
+    UpstreamLinkRow, UserRow,
 };
 
 /// Runs `$body` (an `async` block body that returns `Result<_, sqlx::Error>`)
@@ -54,6 +55,32 @@ macro_rules! on_backend {
                 .await
             }
         }
+    };
+}
+
+/// The nine values of `USER_INSERT` and `USER_UPSERT`, in their order.
+macro_rules! bind_user {
+    ($q:expr, $user:expr, $email:expr, $claims:expr) => {
+        $q.bind(&$user.sub)
+            .bind(&$user.username)
+            .bind($email)
+            .bind(&$user.password_hash)
+            .bind($user.disabled)
+            .bind($claims)
+            .bind($user.created_at)
+            .bind($user.updated_at)
+            .bind($user.verify_before_sign_in)
+    };
+}
+
+/// The five values of the `upstream_links` inserts, in their order.
+macro_rules! bind_link {
+    ($q:expr, $link:expr) => {
+        $q.bind(&$link.upstream)
+            .bind(&$link.upstream_sub)
+            .bind(&$link.sub)
+            .bind($link.created_at)
+            .bind($link.last_used_at)
     };
 }
 
@@ -322,9 +349,9 @@ const DPOP_PROOF_USE: &str = "INSERT INTO dpop_proofs (replay_key, expires_at) V
 
 const SESSION_INSERT: &str = "INSERT INTO sessions \
      (id_hash, sid, sub, auth_time, amr, created_at, expires_at, ended_at, user_agent, \
-     client_ip, last_seen_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+     client_ip, last_seen_at, idp) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
 const SESSION_BY_HASH: &str = "SELECT id_hash, sid, sub, auth_time, amr, created_at, \
-     expires_at, ended_at, user_agent, client_ip, last_seen_at FROM sessions WHERE id_hash = $1";
+     expires_at, ended_at, user_agent, client_ip, last_seen_at, idp FROM sessions WHERE id_hash = $1";
 /// Step-up: the session gets the factors just proved and a new cookie
 /// value (a privilege change renews the session id); its `sid` stays.
 const SESSION_RAISE: &str = "UPDATE sessions SET id_hash = $2, amr = $3 \
@@ -335,7 +362,7 @@ const SESSIONS_END_SUB: &str =
     "UPDATE sessions SET ended_at = $2 WHERE sub = $1 AND ended_at IS NULL";
 /// Live at $2: not ended and `$2 < expires_at` (as `core::session` decides).
 const SESSIONS_LIVE_SUB: &str = "SELECT id_hash, sid, sub, auth_time, amr, created_at, \
-     expires_at, ended_at, user_agent, client_ip, last_seen_at FROM sessions \
+     expires_at, ended_at, user_agent, client_ip, last_seen_at, idp FROM sessions \
      WHERE sub = $1 AND ended_at IS NULL AND expires_at > $2 ORDER BY created_at, sid";
 /// The grants of the live sessions of $1 but sid $3 (`''` for none: a sid
 /// is never empty); run before [`SESSIONS_END_SUB_EXCEPT`].
@@ -373,6 +400,20 @@ const PASSKEY_USE: &str = "UPDATE passkeys SET credential = $2, last_used_at = $
      WHERE credential_id = $1";
 const PASSKEY_DELETE: &str = "DELETE FROM passkeys WHERE sub = $1 AND credential_id = $2";
 const PASSKEYS_DELETE_SUB: &str = "DELETE FROM passkeys WHERE sub = $1";
+const UPSTREAM_LINK: &str = "SELECT upstream, upstream_sub, sub, created_at, last_used_at \
+     FROM upstream_links WHERE upstream = $1 AND upstream_sub = $2";
+const UPSTREAM_LINKS_OF: &str = "SELECT upstream, upstream_sub, sub, created_at, last_used_at \
+     FROM upstream_links WHERE sub = $1 ORDER BY created_at, upstream";
+/// Never takes a link over: either unique key already taken leaves it as it is.
+const UPSTREAM_LINK_INSERT: &str = "INSERT INTO upstream_links \
+     (upstream, upstream_sub, sub, created_at, last_used_at) VALUES ($1, $2, $3, $4, $5) \
+     ON CONFLICT DO NOTHING";
+const UPSTREAM_LINK_INSERT_STRICT: &str = "INSERT INTO upstream_links \
+     (upstream, upstream_sub, sub, created_at, last_used_at) VALUES ($1, $2, $3, $4, $5)";
+const UPSTREAM_LINK_USE: &str =
+    "UPDATE upstream_links SET last_used_at = $3 WHERE upstream = $1 AND upstream_sub = $2";
+const UPSTREAM_LINK_DELETE: &str = "DELETE FROM upstream_links WHERE sub = $1 AND upstream = $2";
+const UPSTREAM_LINKS_DELETE_SUB: &str = "DELETE FROM upstream_links WHERE sub = $1";
 const RECOVERY_INSERT: &str =
     "INSERT INTO recovery_codes (sub, code_hash, created_at, used_at) VALUES ($1, $2, $3, NULL)";
 const RECOVERY_DELETE_SUB: &str = "DELETE FROM recovery_codes WHERE sub = $1";
@@ -591,6 +632,17 @@ enum RotateOutcome {
 /// grace` would let through as a retry.
 fn within_grace(spent_at: Option<UnixTime>, now: UnixTime, grace: i64) -> bool {
     grace > 0 && spent_at.is_some_and(|at| now.saturating_sub(at) < grace)
+}
+
+fn upstream_link_from_row(row: UpstreamLinkRow) -> UpstreamLink {
+    let (upstream, upstream_sub, sub, created_at, last_used_at) = row;
+    UpstreamLink {
+        upstream,
+        upstream_sub,
+        sub,
+        created_at,
+        last_used_at,
+    }
 }
 
 fn passkey_from_row(row: PasskeyRow) -> PasskeyRecord {
@@ -820,16 +872,7 @@ impl Store for Db {
         let claims = rows::claims_json(&user.claims)?;
         let email = rows::email_key(&user.claims);
         on_backend!(self, write, |pool| {
-            sqlx::query(USER_INSERT)
-                .bind(&user.sub)
-                .bind(&user.username)
-                .bind(&email)
-                .bind(&user.password_hash)
-                .bind(user.disabled)
-                .bind(&claims)
-                .bind(user.created_at)
-                .bind(user.updated_at)
-                .bind(user.verify_before_sign_in)
+            bind_user!(sqlx::query(USER_INSERT), user, &email, &claims)
                 .execute(pool)
                 .await
                 .map(|_| ())
@@ -840,18 +883,14 @@ impl Store for Db {
         let claims = rows::claims_json(&user.claims)?;
         let email = rows::email_key(&user.claims);
         let row = on_backend!(self, write, |pool| {
-            sqlx::query_as::<_, UserRow>(USER_UPSERT)
-                .bind(&user.sub)
-                .bind(&user.username)
-                .bind(&email)
-                .bind(&user.password_hash)
-                .bind(user.disabled)
-                .bind(&claims)
-                .bind(user.created_at)
-                .bind(user.updated_at)
-                .bind(user.verify_before_sign_in)
-                .fetch_one(pool)
-                .await
+            bind_user!(
+                sqlx::query_as::<_, UserRow>(USER_UPSERT),
+                user,
+                &email,
+                &claims
+            )
+            .fetch_one(pool)
+            .await
         })?;
         rows::user_from_row(row)
     }
@@ -998,6 +1037,7 @@ impl Store for Db {
                 RECOVERY_DELETE_SUB,
                 PASSKEYS_DELETE_SUB,
                 LINKS_DELETE_SUB,
+                UPSTREAM_LINKS_DELETE_SUB,
             ] {
                 sqlx::query(dependent).bind(sub).execute(&mut *tx).await?;
             }
@@ -1149,6 +1189,7 @@ impl Store for Db {
                 .bind(&session.user_agent)
                 .bind(&session.client_ip)
                 .bind(session.last_seen_at)
+                .bind(&session.idp)
                 .execute(pool)
                 .await
                 .map(|_| ())
@@ -2010,6 +2051,87 @@ impl Store for Db {
                 .execute(pool)
                 .await
                 .map(|r| r.rows_affected())
+        })
+    }
+
+    async fn upstream_link(
+        &self,
+        upstream: &str,
+        upstream_sub: &str,
+    ) -> Result<Option<UpstreamLink>, StoreError> {
+        let row = on_backend!(self, read, |pool| {
+            sqlx::query_as::<_, UpstreamLinkRow>(UPSTREAM_LINK)
+                .bind(upstream)
+                .bind(upstream_sub)
+                .fetch_optional(pool)
+                .await
+        })?;
+        Ok(row.map(upstream_link_from_row))
+    }
+
+    async fn upstream_links_of(&self, sub: &str) -> Result<Vec<UpstreamLink>, StoreError> {
+        let rows = on_backend!(self, read, |pool| {
+            sqlx::query_as::<_, UpstreamLinkRow>(UPSTREAM_LINKS_OF)
+                .bind(sub)
+                .fetch_all(pool)
+                .await
+        })?;
+        Ok(rows.into_iter().map(upstream_link_from_row).collect())
+    }
+
+    async fn put_upstream_link(&self, link: &UpstreamLink) -> Result<Found, StoreError> {
+        on_backend!(self, write, |pool| {
+            bind_link!(sqlx::query(UPSTREAM_LINK_INSERT), link)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected() > 0)
+        })
+    }
+
+    async fn provision_upstream_user(
+        &self,
+        user: &User,
+        link: &UpstreamLink,
+    ) -> Result<(), StoreError> {
+        let claims = rows::claims_json(&user.claims)?;
+        let email = rows::email_key(&user.claims);
+        on_backend!(self, write, |pool| {
+            let mut tx = pool.begin_write().await?;
+            bind_user!(sqlx::query(USER_INSERT), user, &email, &claims)
+                .execute(&mut *tx)
+                .await?;
+            bind_link!(sqlx::query(UPSTREAM_LINK_INSERT_STRICT), link)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await
+        })
+    }
+
+    async fn use_upstream_link(
+        &self,
+        upstream: &str,
+        upstream_sub: &str,
+        now: UnixTime,
+    ) -> Result<Found, StoreError> {
+        on_backend!(self, write, |pool| {
+            sqlx::query(UPSTREAM_LINK_USE)
+                .bind(upstream)
+                .bind(upstream_sub)
+                .bind(now)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected() > 0)
+        })
+    }
+
+    async fn remove_upstream_link(&self, sub: &str, upstream: &str) -> Result<Found, StoreError> {
+        on_backend!(self, write, |pool| {
+            sqlx::query(UPSTREAM_LINK_DELETE)
+                .bind(sub)
+                .bind(upstream)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected() > 0)
         })
     }
 

@@ -18,3 +18,4 @@ mod request_object;
 mod session;
 mod support;
 mod sweep;
+mod upstream;

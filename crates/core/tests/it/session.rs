@@ -135,6 +135,7 @@ fn max_age() {
         user_agent: None,
         client_ip: None,
         last_seen_at: None,
+        idp: None,
     };
     struct Case {
         description: &'static str,

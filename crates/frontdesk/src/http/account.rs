@@ -129,6 +129,8 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         "email-sent" => "We sent a link to your address. Open it to confirm the address.",
         "passkey-added" => "Your passkey was added. You can sign in with it now.",
         "passkey-removed" => "The passkey was removed.",
+        "upstream-linked" => "The account was connected. You can sign in with it now.",
+        "upstream-unlinked" => "The account was disconnected.",
         _ => return None,
     })
 }
@@ -202,8 +204,11 @@ fn when(t: UnixTime) -> String {
 }
 
 /// How a session signed in, in words.
-fn methods(amr: &[String]) -> String {
+fn methods(amr: &[String], idp: Option<&str>) -> String {
     let has = |m: &str| amr.iter().any(|x| x == m);
+    if let Some(idp) = idp {
+        return format!("through {idp}");
+    }
     let passkey = has(mfa::AMR_HWK) || has(mfa::AMR_SWK);
     match (has(session::AMR_PASSWORD), passkey, has(mfa::AMR_OTP)) {
         (true, true, _) => "password and passkey",
@@ -227,7 +232,7 @@ pub async fn page(
     };
     let query = Params::parse(q.unwrap_or_default().as_bytes()).unwrap_or_default();
     let loaded = load(&app, &s, &user, now).await;
-    let (apps, sessions, codes_left, passkeys) = match loaded {
+    let (apps, sessions, codes_left, passkeys, connections) = match loaded {
         Ok(v) => v,
         Err(e) => return show(&app, e),
     };
@@ -263,6 +268,7 @@ pub async fn page(
             reauth_needed => !recent(&app, &s, now),
             passkeys_on => app.web.passkeys.is_some(),
             passkeys => minijinja::Value::from(minijinja::value::Serde(&passkeys)),
+            connections => minijinja::Value::from(minijinja::value::Serde(&connections)),
         },
     );
     (jar, page).into_response()
@@ -273,6 +279,7 @@ type Loaded = (
     Vec<SessionRow>,
     u32,
     Vec<super::passkey::PasskeyRow>,
+    Vec<super::upstream::ConnectionRow>,
 );
 
 async fn load(app: &AppState, s: &Session, user: &User, now: UnixTime) -> Result<Loaded, Error> {
@@ -306,7 +313,12 @@ async fn load(app: &AppState, s: &Session, user: &User, now: UnixTime) -> Result
             address: x.client_ip.clone().unwrap_or_default(),
             signed_in: when(x.auth_time),
             last_seen: when(x.last_seen_at.unwrap_or(x.created_at)),
-            methods: methods(&x.amr),
+            methods: methods(
+                &x.amr,
+                x.idp
+                    .as_deref()
+                    .map(|i| super::upstream::display_name(app, i)),
+            ),
             sid: x.sid,
         })
         .collect();
@@ -317,7 +329,8 @@ async fn load(app: &AppState, s: &Session, user: &User, now: UnixTime) -> Result
         0
     };
     let passkeys = super::passkey::rows(&app.db.passkeys_of(&user.sub).await?, when);
-    Ok((apps, sessions, codes_left, passkeys))
+    let connections = super::upstream::connections(app, &user.sub, when).await?;
+    Ok((apps, sessions, codes_left, passkeys, connections))
 }
 
 fn claim_label(c: &str) -> &'static str {
@@ -572,6 +585,7 @@ pub(super) fn origin(headers: &HeaderMap, peer: std::net::IpAddr) -> session::Or
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
         client_ip: Some(peer.to_string()),
+        idp: None,
     }
 }
 

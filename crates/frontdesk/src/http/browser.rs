@@ -293,7 +293,15 @@ async fn authorize(app: AppState, jar: CookieJar, params: Params) -> Response {
         now,
     ) {
         Err(e) => finish_with_error(&app, &resolved, &req, &e, now).await,
-        Ok(Next::Login) => see_other(&format!("/login?{carried}")),
+        Ok(Next::Login) => match req
+            .upstream_hint
+            .as_deref()
+            .filter(|h| super::upstream::offered(&app, &req.client, h))
+        {
+            // `upstream_hint`: straight to that upstream, no chooser.
+            Some(hint) => see_other(&format!("/upstream/{hint}/start?{carried}")),
+            None => see_other(&format!("/login?{carried}")),
+        },
         Ok(Next::SecondFactor | Next::Passkey | Next::EnrolSecondFactor) => {
             see_other(&format!("{}?{carried}", super::mfa::PATH))
         }
@@ -391,13 +399,25 @@ fn login_page(
     app: &AppState,
     jar: CookieJar,
     status: StatusCode,
-    client_name: Option<&str>,
+    client: Option<&frontdesk_core::model::Client>,
     request: &str,
     next: &str,
     username: &str,
     error: Option<&str>,
 ) -> Response {
     let (jar, csrf) = ensure_csrf(&app.web.pages, &app.core.pepper, jar);
+    let client_name = client.map(|c| c.client_name.as_str());
+    // "Sign in with …": the link carries what the login form carries.
+    let query = if !request.is_empty() {
+        format!("?{request}")
+    } else if !next.is_empty() {
+        format!("?next={next}")
+    } else {
+        String::new()
+    };
+    let upstreams: Vec<(String, String)> = super::upstream::buttons(app, client)
+        .map(|(id, name)| (format!("/upstream/{id}/start{query}"), name.to_owned()))
+        .collect();
     let page = app.web.pages.render(
         status,
         "login.html",
@@ -410,6 +430,7 @@ fn login_page(
             csrf => csrf,
             registration => app.core.features.registration,
             passkeys => app.web.passkeys.is_some(),
+            upstreams => upstreams,
         },
     );
     (jar, page).into_response()
@@ -439,7 +460,7 @@ pub async fn login_get(
         &app,
         jar,
         StatusCode::OK,
-        Some(&req.client.client_name),
+        Some(&req.client),
         &resolved.carried(),
         "",
         &hint,
@@ -471,7 +492,7 @@ pub async fn login_post(
         Ok(f) => f,
         Err(r) => return r,
     };
-    let client_name = req.as_ref().map(|r| r.client.client_name.clone());
+    let client = req.as_ref().map(|r| &r.client);
     let next = if req.is_some() { "" } else { login_next(&form) };
     let username = form.get("username").unwrap_or_default().trim().to_owned();
     let password = form.get("password").unwrap_or_default().to_owned();
@@ -505,7 +526,7 @@ pub async fn login_post(
             &app,
             jar,
             StatusCode::TOO_MANY_REQUESTS,
-            client_name.as_deref(),
+            client,
             &request,
             next,
             &username,
@@ -515,7 +536,7 @@ pub async fn login_post(
             &app,
             jar,
             StatusCode::UNAUTHORIZED,
-            client_name.as_deref(),
+            client,
             &request,
             next,
             &username,
@@ -527,7 +548,7 @@ pub async fn login_post(
                 &app,
                 jar,
                 StatusCode::FORBIDDEN,
-                client_name.as_deref(),
+                client,
                 &request,
                 next,
                 &username,
@@ -538,7 +559,6 @@ pub async fn login_post(
             let from = LoginForm {
                 req: req.as_ref(),
                 resolved: resolved.as_ref(),
-                client_name: client_name.as_deref(),
                 request: &request,
                 next,
                 username: &username,
@@ -550,6 +570,7 @@ pub async fn login_post(
                 peer,
                 &user,
                 &[session::AMR_PASSWORD],
+                None,
                 &from,
                 now,
             )
@@ -563,7 +584,6 @@ pub async fn login_post(
 pub(super) struct LoginForm<'a> {
     pub req: Option<&'a AuthorizeRequest>,
     pub resolved: Option<&'a Resolved>,
-    pub client_name: Option<&'a str>,
     pub request: &'a str,
     pub next: &'a str,
     pub username: &'a str,
@@ -576,7 +596,15 @@ pub(super) async fn login_form(
     form: &Params,
     now: UnixTime,
 ) -> Result<(Option<AuthorizeRequest>, Option<Resolved>, String), Response> {
-    let request = form.get("request").unwrap_or_default().to_owned();
+    login_request(app, form.get("request").unwrap_or_default(), now).await
+}
+
+/// [`login_form`] for the request text a form (or a sealed flow) carried.
+pub(super) async fn login_request(
+    app: &AppState,
+    request: &str,
+    now: UnixTime,
+) -> Result<(Option<AuthorizeRequest>, Option<Resolved>, String), Response> {
     let params = Params::parse(request.as_bytes()).map_err(|e| show(app, e.into()))?;
     let (req, resolved) = if params.get("client_id").is_some() {
         match validate(app, &params, now).await {
@@ -605,7 +633,7 @@ pub(super) fn login_again(
         app,
         jar,
         status,
-        from.client_name,
+        from.req.map(|r| &r.client),
         from.request,
         from.next,
         from.username,
@@ -623,6 +651,7 @@ pub(super) async fn sign_in(
     peer: std::net::IpAddr,
     user: &User,
     amr: &[&str],
+    idp: Option<&str>,
     from: &LoginForm<'_>,
     now: UnixTime,
 ) -> Response {
@@ -637,7 +666,10 @@ pub(super) async fn sign_in(
             "The application asked for a different account. Sign in with that account.",
         );
     }
-    let origin = super::account::origin(headers, peer);
+    let origin = session::Origin {
+        idp: idp.map(str::to_owned),
+        ..super::account::origin(headers, peer)
+    };
     let started = match session::start_from(&app.core, &app.db, user, amr, &origin, now).await {
         Ok(s) => s,
         Err(e) => return show(app, e),

@@ -12,6 +12,7 @@ pub mod mfa;
 pub mod notice;
 pub mod pages;
 pub mod passkey;
+pub mod upstream;
 pub mod userinfo;
 
 use std::time::Duration;
@@ -69,6 +70,10 @@ pub fn router(app: AppState, metrics: bool) -> Router {
             .route(passkey::ACCOUNT_ADD, post(passkey::account_add))
             .route(passkey::ACCOUNT_REMOVE, post(passkey::account_remove))
             .route(passkey::SCRIPT_PATH, get(passkey::script))
+            .route("/upstream/{id}/start", get(upstream::start))
+            .route("/upstream/{id}/callback", get(upstream::callback))
+            .route("/upstream/{id}/link", post(upstream::link))
+            .route("/account/upstreams/unlink", post(upstream::unlink))
             .route(account::PATH, get(account::page))
             .route("/account/profile", post(account::profile))
             .route("/account/email", post(account::email))

@@ -12,6 +12,9 @@ pub use frontdesk_web::{CSP, security_headers};
 
 /// The IdP's SSO session cookie.
 pub const SESSION_COOKIE: &str = "fd_session";
+/// A sign-in at an upstream identity provider in progress: its state,
+/// sealed (`crate::upstream`).
+pub const UPSTREAM_COOKIE: &str = "fd_upstream";
 /// The anti-CSRF cookie; forms carry an HMAC of its value and of the
 /// session cookie.
 pub const CSRF_COOKIE: &str = "fd_csrf";
@@ -23,10 +26,11 @@ pub const KNOWN_COOKIE: &str = "fd_known";
 /// `__Host-` cookie is only accepted with `Secure`, `Path=/` and no
 /// `Domain`, so a sibling subdomain or a plain-http response cannot plant or
 /// overwrite it.
-const HOST_NAMES: [(&str, &str); 3] = [
+const HOST_NAMES: [(&str, &str); 4] = [
     (SESSION_COOKIE, "__Host-fd_session"),
     (CSRF_COOKIE, "__Host-fd_csrf"),
     (KNOWN_COOKIE, "__Host-fd_known"),
+    (UPSTREAM_COOKIE, "__Host-fd_upstream"),
 ];
 
 /// Compiled templates. Names end in `.html`, so minijinja escapes every

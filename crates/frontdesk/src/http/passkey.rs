@@ -160,11 +160,9 @@ pub async fn login_post(
         Ok(f) => f,
         Err(r) => return r,
     };
-    let client_name = req.as_ref().map(|r| r.client.client_name.clone());
     let from = LoginForm {
         req: req.as_ref(),
         resolved: resolved.as_ref(),
-        client_name: client_name.as_deref(),
         request: &request,
         next: if req.is_some() { "" } else { login_next(&form) },
         username: "",
@@ -247,7 +245,7 @@ pub async fn login_post(
         },
     );
     let amr: Vec<&str> = amr.iter().map(String::as_str).collect();
-    sign_in(&app, jar, &headers, peer, &user, &amr, &from, now).await
+    sign_in(&app, jar, &headers, peer, &user, &amr, None, &from, now).await
 }
 
 // ----- the second factor -----

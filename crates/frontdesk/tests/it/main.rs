@@ -41,3 +41,4 @@ mod security_token;
 mod signin;
 mod sweeper;
 mod tidy;
+mod upstream;

@@ -47,4 +47,5 @@ mod support;
 mod sweep;
 mod throttle;
 mod tokens;
+mod upstream_links;
 mod users;

@@ -179,6 +179,7 @@ pub fn session(byte: u8, sid: &str, sub: &str) -> Session {
         user_agent: None,
         client_ip: None,
         last_seen_at: None,
+        idp: None,
     }
 }
 

@@ -1,0 +1,651 @@
+//! Upstream identity providers: frontdesk as a relying party of another
+//! OpenID provider ("Sign in with …" on the login page), through
+//! `frontdesk-rp` and every check it makes — discovery with the exact
+//! issuer, code + PKCE S256 + `state` + `nonce`, the ID token's signature,
+//! `iss`, `aud`, `azp`, `exp`/`iat`, `nonce` and `at_hash`.
+//!
+//! This module owns the `[[upstreams]]` configuration, the lazily
+//! discovered providers, the sealed state of a sign-in in progress, and
+//! the mapping of the upstream's claims to a [`upstream::Identity`]; which
+//! account that identity is belongs to `frontdesk_core::upstream`.
+//!
+//! The state of a flow travels with the browser in the `fd_upstream`
+//! cookie, sealed under the KEK (AES-256-GCM, the associated data names
+//! the upstream) with a 10-minute expiry, and is spent once through
+//! `Store::use_once` at the callback: any node can finish a flow another
+//! started, a callback cannot be replayed, and another browser (without
+//! the cookie) cannot complete a victim's flow or plant its own.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use frontdesk_core::error::Error;
+use frontdesk_core::keys::Kek;
+use frontdesk_core::model::{UnixTime, UserClaims};
+use frontdesk_core::secret;
+use frontdesk_core::store::Store;
+use frontdesk_core::upstream::{Identity, Policy};
+use frontdesk_rp::{
+    AuthorizationRequest, Client, ClientAuth, Expect, HttpClient, Provider, RpError,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use zeroize::Zeroizing;
+
+/// How long a sign-in at the upstream may take, start to callback.
+pub const FLOW_SECS: i64 = 600;
+
+/// The profile claims an upstream may fill in (`copy_claims`).
+const COPYABLE: [&str; 6] = [
+    "given_name",
+    "family_name",
+    "nickname",
+    "picture",
+    "locale",
+    "name",
+];
+
+/// One `[[upstreams]]` table, as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// `[a-z0-9_-]{1,32}`: the path segment of `/upstream/{id}/…`.
+    pub id: String,
+    /// The button says "Sign in with {display_name}".
+    pub display_name: String,
+    /// `oidc` (the default). Plain OAuth 2.0 upstreams are not built yet.
+    pub kind: Option<String>,
+    /// The upstream's issuer identifier; discovery must confirm it exactly.
+    pub issuer: Option<String>,
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    pub client_secret_file: Option<PathBuf>,
+    /// `client_secret_basic` (default) or `client_secret_post`.
+    pub token_endpoint_auth_method: Option<String>,
+    /// Default `["openid", "email", "profile"]`; `openid` is always sent.
+    pub scopes: Option<Vec<String>>,
+    /// Create an account at the first sign-in (default true).
+    pub provision: Option<bool>,
+    /// Join a first sign-in to the local account with the same address
+    /// when both sides verified it (default false; see the README).
+    pub link_by_email: Option<bool>,
+    pub subject_claim: Option<String>,
+    pub email_claim: Option<String>,
+    pub name_claim: Option<String>,
+    pub username_claim: Option<String>,
+    /// Further profile claims to keep on the account.
+    pub copy_claims: Option<Vec<String>>,
+}
+
+impl std::fmt::Debug for UpstreamConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamConfig")
+            .field("id", &self.id)
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which upstream claims become what.
+#[derive(Debug, Clone)]
+pub struct Mapping {
+    pub subject: String,
+    pub email: String,
+    pub name: String,
+    pub username: String,
+    pub copy: Vec<&'static str>,
+}
+
+/// One upstream, validated.
+#[derive(Clone)]
+pub struct Upstream {
+    pub id: String,
+    pub display_name: String,
+    pub issuer: String,
+    pub client_id: String,
+    secret: Zeroizing<String>,
+    pub post_secret: bool,
+    pub scopes: Vec<String>,
+    pub policy: Policy,
+    pub mapping: Mapping,
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream")
+            .field("id", &self.id)
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+fn valid_id(id: &str) -> bool {
+    (1..=32).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+/// Validates the `[[upstreams]]` tables.
+///
+/// # Errors
+/// The first problem, naming the upstream and the key.
+pub fn validate(raw: Vec<UpstreamConfig>) -> anyhow::Result<Vec<Upstream>> {
+    let mut out: Vec<Upstream> = Vec::new();
+    for u in raw {
+        let name = format!("upstreams[{}]", u.id);
+        if !valid_id(&u.id) {
+            bail!(
+                "config: upstream id {:?} must be 1-32 of a-z, 0-9, - and _",
+                u.id
+            );
+        }
+        if out.iter().any(|o| o.id == u.id) {
+            bail!("config: upstream id {:?} is used twice", u.id);
+        }
+        match u.kind.as_deref().unwrap_or("oidc") {
+            "oidc" => {}
+            "oauth2" => bail!(
+                "config: {name}: kind = \"oauth2\" (plain OAuth 2.0 upstreams) is not supported yet; use an OpenID Connect issuer"
+            ),
+            other => bail!("config: {name}: kind must be \"oidc\", not {other:?}"),
+        }
+        if u.display_name.trim().is_empty() {
+            bail!("config: {name}: display_name is required");
+        }
+        let issuer = u
+            .issuer
+            .ok_or_else(|| anyhow!("config: {name}: issuer is required"))?;
+        frontdesk_rp::check_url("issuer", &issuer).map_err(|e| anyhow!("config: {name}: {e}"))?;
+        if u.client_id.trim().is_empty() {
+            bail!("config: {name}: client_id is required");
+        }
+        let secret = match (u.client_secret, u.client_secret_file) {
+            (Some(s), None) => Zeroizing::new(s),
+            (None, Some(f)) => Zeroizing::new(
+                std::fs::read_to_string(&f)
+                    .map_err(|e| {
+                        anyhow!(
+                            "config: {name}: client_secret_file {} cannot be read: {e}",
+                            f.display()
+                        )
+                    })?
+                    .trim()
+                    .to_owned(),
+            ),
+            (Some(_), Some(_)) => {
+                bail!("config: {name}: set client_secret or client_secret_file, not both")
+            }
+            (None, None) => {
+                bail!("config: {name}: client_secret or client_secret_file is required")
+            }
+        };
+        if secret.is_empty() {
+            bail!("config: {name}: the client secret is empty");
+        }
+        let post_secret = match u
+            .token_endpoint_auth_method
+            .as_deref()
+            .unwrap_or("client_secret_basic")
+        {
+            "client_secret_basic" => false,
+            "client_secret_post" => true,
+            other => bail!(
+                "config: {name}: token_endpoint_auth_method must be client_secret_basic or client_secret_post, not {other:?}"
+            ),
+        };
+        let mut scopes = vec!["openid".to_owned()];
+        for s in u
+            .scopes
+            .unwrap_or_else(|| vec!["email".to_owned(), "profile".to_owned()])
+        {
+            if s.is_empty() || s.contains(char::is_whitespace) {
+                bail!("config: {name}: scope {s:?} is not a scope token");
+            }
+            if !scopes.contains(&s) {
+                scopes.push(s);
+            }
+        }
+        let mut copy = Vec::new();
+        for c in u.copy_claims.unwrap_or_default() {
+            let Some(known) = COPYABLE.iter().find(|k| **k == c) else {
+                bail!(
+                    "config: {name}: copy_claims may name {}, not {c:?}",
+                    COPYABLE.join(", ")
+                );
+            };
+            copy.push(*known);
+        }
+        let claim = |v: Option<String>, default: &str| v.unwrap_or_else(|| default.to_owned());
+        out.push(Upstream {
+            id: u.id,
+            display_name: u.display_name,
+            issuer,
+            client_id: u.client_id,
+            secret,
+            post_secret,
+            scopes,
+            policy: Policy {
+                provision: u.provision.unwrap_or(true),
+                link_by_email: u.link_by_email.unwrap_or(false),
+            },
+            mapping: Mapping {
+                subject: claim(u.subject_claim, "sub"),
+                email: claim(u.email_claim, "email"),
+                name: claim(u.name_claim, "name"),
+                username: claim(u.username_claim, "preferred_username"),
+                copy,
+            },
+        });
+    }
+    Ok(out)
+}
+
+/// Why a step with the upstream failed.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// It could not be reached (discovery, keys, token endpoint): an
+    /// outage, 503.
+    #[error("{0}")]
+    Unavailable(String),
+    /// It answered, but not with what a sign-in needs (a refused code, an
+    /// ID token that does not verify): 502.
+    #[error("{0}")]
+    Failed(String),
+    /// Ours (random numbers, sealing).
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<RpError> for UpstreamError {
+    fn from(e: RpError) -> UpstreamError {
+        let text = e.to_string();
+        match e {
+            RpError::Discovery { .. } | RpError::Unreachable { .. } | RpError::Keys { .. } => {
+                UpstreamError::Unavailable(text)
+            }
+            RpError::Random => UpstreamError::Internal(text),
+            _ => UpstreamError::Failed(text),
+        }
+    }
+}
+
+/// A configured upstream and, once discovered, its provider.
+pub struct Live {
+    pub config: Upstream,
+    provider: tokio::sync::OnceCell<Provider>,
+    http: HttpClient,
+}
+
+/// Every configured upstream, in configuration order.
+#[derive(Default)]
+pub struct Upstreams {
+    list: Vec<Arc<Live>>,
+}
+
+/// A sign-in at the upstream in progress: what the callback needs.
+#[derive(Serialize, Deserialize)]
+pub struct Flow {
+    exp: UnixTime,
+    pub state: String,
+    nonce: String,
+    verifier: String,
+    /// The authorization request to continue (as the login form carries
+    /// it), or empty.
+    pub request: String,
+    /// Where a sign-in without a request goes: `account` or nothing.
+    pub next: String,
+    /// Linking from the account page: the session that asked (its `sid`).
+    pub link_sid: Option<String>,
+}
+
+impl Upstreams {
+    /// # Errors
+    /// When the HTTP client cannot be built.
+    pub fn new(config: Vec<Upstream>) -> anyhow::Result<Upstreams> {
+        let http = HttpClient::new().map_err(|e| anyhow!("upstream HTTP client: {e}"))?;
+        Ok(Upstreams {
+            list: config
+                .into_iter()
+                .map(|config| {
+                    Arc::new(Live {
+                        config,
+                        provider: tokio::sync::OnceCell::new(),
+                        http: http.clone(),
+                    })
+                })
+                .collect(),
+        })
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Arc<Live>> {
+        self.list.iter().find(|u| u.config.id == id)
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &Arc<Live>> {
+        self.list.iter()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+}
+
+fn flow_context(upstream: &str) -> String {
+    format!("upstream-flow\u{0}{upstream}")
+}
+
+impl Live {
+    /// The discovered provider; discovery runs at the first use and again
+    /// after a failure (an upstream down at start-up does not stop us).
+    async fn provider(&self) -> Result<&Provider, UpstreamError> {
+        self.provider
+            .get_or_try_init(|| async {
+                let p = Provider::discover(&self.http, &self.config.issuer).await?;
+                p.load_keys().await?;
+                Ok::<_, UpstreamError>(p)
+            })
+            .await
+    }
+
+    fn client(&self, provider: &Provider) -> Client {
+        let c = &self.config;
+        let auth = if c.post_secret {
+            ClientAuth::post(&c.client_id, &c.secret)
+        } else {
+            ClientAuth::basic(&c.client_id, &c.secret)
+        };
+        Client::new(provider.clone(), auth)
+    }
+
+    /// Starts a sign-in: the upstream's authorization URL, and the sealed
+    /// flow for the `fd_upstream` cookie.
+    ///
+    /// # Errors
+    /// [`UpstreamError`]: the upstream unreachable, or sealing failed.
+    pub async fn start(
+        &self,
+        kek: &Kek,
+        redirect_uri: &str,
+        request: String,
+        next: String,
+        link_sid: Option<String>,
+        now: UnixTime,
+    ) -> Result<(url::Url, String), UpstreamError> {
+        let provider = self.provider().await?;
+        let ar = AuthorizationRequest::new(
+            provider,
+            &self.config.client_id,
+            redirect_uri,
+            &self.config.scopes.join(" "),
+        )?;
+        let flow = Flow {
+            exp: now + FLOW_SECS,
+            state: ar.state.clone(),
+            nonce: ar.nonce.clone(),
+            verifier: ar.code_verifier.clone(),
+            request,
+            next,
+            link_sid,
+        };
+        let json = serde_json::to_vec(&flow).map_err(|e| UpstreamError::Internal(e.to_string()))?;
+        let sealed = kek
+            .seal(&flow_context(&self.config.id), &json)
+            .map_err(|e| UpstreamError::Internal(e.to_string()))?;
+        Ok((ar.url, URL_SAFE_NO_PAD.encode(sealed)))
+    }
+
+    /// Opens the sealed flow of this upstream and, when the callback's
+    /// `state` is its own (RFC 6749 §10.12, compared in constant time),
+    /// spends it: `Ok(None)` when it is not one of ours for this upstream,
+    /// expired, spent, or for another `state` (then it is left unspent, so
+    /// a forged callback does not cost the user their sign-in).
+    ///
+    /// # Errors
+    /// Only the store's.
+    pub async fn open_flow<S: Store>(
+        &self,
+        kek: &Kek,
+        store: &S,
+        sealed: &str,
+        state: &str,
+        now: UnixTime,
+    ) -> Result<Option<Flow>, Error> {
+        let Ok(bytes) = URL_SAFE_NO_PAD.decode(sealed.trim()) else {
+            return Ok(None);
+        };
+        let Ok(json) = kek.open(&flow_context(&self.config.id), &bytes) else {
+            return Ok(None);
+        };
+        let Ok(flow) = serde_json::from_slice::<Flow>(&json) else {
+            return Ok(None);
+        };
+        if flow.exp <= now || !frontdesk_rp::same(&flow.state, state) {
+            return Ok(None);
+        }
+        let canonical = URL_SAFE_NO_PAD.encode(&bytes);
+        let replay_key = secret::token_hash(&format!("upstream-flow\u{0}{canonical}"));
+        if !store.use_once(&replay_key, flow.exp, now).await? {
+            return Ok(None);
+        }
+        Ok(Some(flow))
+    }
+
+    /// RFC 9207 §2.4: the `iss` of the authorization response must be the
+    /// upstream's issuer; it must be there when the upstream says it sends
+    /// it. `Ok(false)`: refuse the response.
+    ///
+    /// # Errors
+    /// The upstream unreachable (its metadata is needed).
+    pub async fn iss_ok(&self, iss: Option<&str>) -> Result<bool, UpstreamError> {
+        let provider = self.provider().await?;
+        Ok(match iss {
+            Some(i) => frontdesk_rp::same(i, provider.issuer()),
+            None => {
+                !provider
+                    .metadata()
+                    .authorization_response_iss_parameter_supported
+            }
+        })
+    }
+
+    /// Finishes a sign-in: exchanges the code (with the flow's PKCE
+    /// verifier), verifies the ID token (with the flow's nonce) and maps
+    /// its claims.
+    ///
+    /// # Errors
+    /// [`UpstreamError`].
+    pub async fn finish(
+        &self,
+        flow: &Flow,
+        code: &str,
+        redirect_uri: &str,
+        now: UnixTime,
+    ) -> Result<Identity, UpstreamError> {
+        let provider = self.provider().await?;
+        let tokens = self
+            .client(provider)
+            .exchange_code(code, redirect_uri, &flow.verifier)
+            .await?;
+        let id_token = tokens.id_token.as_deref().ok_or_else(|| {
+            UpstreamError::Failed("the token response has no ID token".to_owned())
+        })?;
+        let claims = provider
+            .verify_id_token(
+                id_token,
+                &Expect {
+                    issuer: provider.issuer(),
+                    client_id: &self.config.client_id,
+                    nonce: Some(&flow.nonce),
+                    original_nonce: None,
+                    access_token: Some(&tokens.access_token),
+                },
+                u64::try_from(now).unwrap_or(0),
+            )
+            .await?;
+        let mut all = claims.extra.clone();
+        all.insert("sub".to_owned(), Value::String(claims.sub.clone()));
+        identity(&self.config, &all)
+    }
+}
+
+/// The upstream's claims through the configured mapping.
+fn identity(
+    config: &Upstream,
+    claims: &serde_json::Map<String, Value>,
+) -> Result<Identity, UpstreamError> {
+    let text = |name: &str| {
+        claims
+            .get(name)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    let m = &config.mapping;
+    let subject = text(&m.subject).ok_or_else(|| {
+        UpstreamError::Failed(format!(
+            "the ID token has no {:?} claim to know the account by",
+            m.subject
+        ))
+    })?;
+    let email = text(&m.email).filter(|e| frontdesk_core::registration::validate_email(e).is_ok());
+    // OIDC Core §5.1: a boolean; some providers send the string "true".
+    let email_verified = email.is_some()
+        && match claims.get("email_verified") {
+            Some(Value::Bool(b)) => *b,
+            Some(Value::String(s)) => s == "true",
+            _ => false,
+        };
+    let mut profile = UserClaims {
+        name: text(&m.name),
+        ..UserClaims::default()
+    };
+    for c in &m.copy {
+        let v = text(c);
+        match *c {
+            "given_name" => profile.given_name = v,
+            "family_name" => profile.family_name = v,
+            "nickname" => profile.nickname = v,
+            "picture" => profile.picture = v,
+            "locale" => profile.locale = v,
+            "name" => profile.name = v.or(profile.name),
+            _ => {}
+        }
+    }
+    Ok(Identity {
+        upstream: config.id.clone(),
+        subject,
+        username: text(&m.username),
+        email,
+        email_verified,
+        claims: profile,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Deserialize)]
+    struct File {
+        upstreams: Vec<UpstreamConfig>,
+    }
+
+    fn parse(text: &str) -> anyhow::Result<Vec<Upstream>> {
+        let f: File = ::config::Config::builder()
+            .add_source(::config::File::from_str(text, ::config::FileFormat::Toml))
+            .build()
+            .and_then(|c| c.try_deserialize())?;
+        validate(f.upstreams)
+    }
+
+    fn config(extra: &str) -> anyhow::Result<Vec<Upstream>> {
+        parse(&format!(
+            "[[upstreams]]\nid = \"hotel\"\ndisplay_name = \"Hotel\"\nissuer = \"https://sso.example.com\"\nclient_id = \"fd\"\n{extra}"
+        ))
+    }
+
+    #[test]
+    fn configuration_rules() {
+        let ok = config("client_secret = \"s\"").unwrap_or_default();
+        assert_eq!(ok[0].scopes, ["openid", "email", "profile"]);
+        assert!(ok[0].policy.provision && !ok[0].policy.link_by_email);
+        assert!(!ok[0].post_secret);
+        let refused = [
+            ("", "client_secret or client_secret_file is required"),
+            (
+                "client_secret = \"s\"\nclient_secret_file = \"/x\"",
+                "not both",
+            ),
+            (
+                "client_secret = \"s\"\nkind = \"oauth2\"",
+                "not supported yet",
+            ),
+            (
+                "client_secret = \"s\"\ntoken_endpoint_auth_method = \"none\"",
+                "client_secret_basic or client_secret_post",
+            ),
+            (
+                "client_secret = \"s\"\ncopy_claims = [\"email\"]",
+                "copy_claims",
+            ),
+            (
+                "client_secret = \"s\"\nscopes = [\"a b\"]",
+                "not a scope token",
+            ),
+            ("client_secret = \"s\"\ngroups = 1", "unknown field"),
+        ];
+        for (extra, want) in refused {
+            let e = config(extra)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(e.contains(want), "{extra:?}: {e}");
+        }
+        let http = "[[upstreams]]\nid = \"x\"\ndisplay_name = \"X\"\nissuer = \"http://sso.example.com\"\nclient_id = \"c\"\nclient_secret = \"s\"";
+        assert!(parse(http).is_err(), "http only on loopback");
+        assert!(!valid_id("Hotel") && !valid_id("") && !valid_id("a/b") && valid_id("hotel-1"));
+    }
+
+    #[test]
+    fn claims_map_through_the_configuration() {
+        let up =
+            config("client_secret = \"s\"\nsubject_claim = \"oid\"\ncopy_claims = [\"locale\"]")
+                .unwrap_or_default()
+                .remove(0);
+        let claims = |v: Value| v.as_object().cloned().unwrap_or_default();
+        let got = identity(
+            &up,
+            &claims(serde_json::json!({
+                "sub": "pairwise", "oid": "object-1", "email": "c@x.example",
+                "email_verified": "true", "name": "Carol", "locale": "fr",
+                "preferred_username": "carol"
+            })),
+        )
+        .ok();
+        let got = got.unwrap_or_default();
+        assert_eq!(got.subject, "object-1");
+        assert_eq!(got.email.as_deref(), Some("c@x.example"));
+        assert!(got.email_verified);
+        assert_eq!(got.claims.locale.as_deref(), Some("fr"));
+        assert_eq!(got.username.as_deref(), Some("carol"));
+        // No subject: refused; a malformed address is dropped, unverified.
+        assert!(identity(&up, &claims(serde_json::json!({"sub": "s"}))).is_err());
+        let odd = identity(
+            &up,
+            &claims(
+                serde_json::json!({"oid": "o", "email": "not-an-address", "email_verified": true}),
+            ),
+        )
+        .ok()
+        .unwrap_or_default();
+        assert_eq!(odd.email, None);
+        assert!(!odd.email_verified);
+    }
+}

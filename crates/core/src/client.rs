@@ -171,6 +171,19 @@ pub fn validate_metadata(client: &Client) -> Result<(), MetadataError> {
             "a FAPI 2.0 client always sends a PKCE challenge (FAPI 2.0 §5.3.2.2)".into(),
         ));
     }
+    if !client.local_login && client.allowed_upstreams.as_ref().is_some_and(Vec::is_empty) {
+        return Err(MetadataError(
+            "local_login = false needs an upstream to sign in through: allowed_upstreams is empty"
+                .into(),
+        ));
+    }
+    if let Some(ids) = &client.allowed_upstreams
+        && let Some(bad) = ids.iter().find(|i| !crate::upstream::valid_id(i))
+    {
+        return Err(MetadataError(format!(
+            "allowed_upstreams: {bad:?} is not an upstream id (1-32 of a-z, 0-9, - and _)"
+        )));
+    }
     validate_keys(client)?;
     if client.is_fapi2() {
         validate_fapi2(client)?;

@@ -96,6 +96,12 @@ pub struct ClientSpec {
     /// `fapi2`: the FAPI 2.0 Security Profile for this client.
     #[serde(default)]
     pub profile: Option<ClientProfile>,
+    /// The upstreams this client's login page offers (default: all).
+    #[serde(default)]
+    pub allowed_upstreams: Option<Vec<String>>,
+    /// `false`: users sign in through an upstream only. Default true.
+    #[serde(default)]
+    pub local_login: Option<bool>,
 }
 
 /// Changes to an existing client; absent fields stay as they are.
@@ -134,6 +140,10 @@ pub struct ClientPatch {
     pub require_pkce: Option<bool>,
     #[serde(default, with = "double_option")]
     pub profile: Option<Option<ClientProfile>>,
+    /// `Some(None)`: every configured upstream again.
+    #[serde(default, with = "double_option")]
+    pub allowed_upstreams: Option<Option<Vec<String>>>,
+    pub local_login: Option<bool>,
 }
 
 /// A client's `jwks` as registered: public signing keys only
@@ -264,6 +274,8 @@ pub fn build_client(
         request_object_signing_alg: spec.request_object_signing_alg,
         require_signed_request_object: spec.require_signed_request_object,
         require_pkce: spec.require_pkce.unwrap_or(true),
+        allowed_upstreams: spec.allowed_upstreams,
+        local_login: spec.local_login.unwrap_or(true),
         // FAPI 2.0 §5.4.1: a FAPI 2.0 client's ID tokens are ES256 unless
         // it chose PS256 or EdDSA (the server-wide default RS256 is out).
         id_token_signed_response_alg: match (spec.profile, spec.id_token_signed_response_alg) {
@@ -314,6 +326,8 @@ pub fn patch_client(
         require_signed_request_object,
         require_pkce,
         profile,
+        allowed_upstreams,
+        local_login,
     } = patch;
     if let Some(v) = client_name {
         client.client_name = v;
@@ -405,6 +419,12 @@ pub fn patch_client(
     }
     if let Some(v) = profile {
         client.profile = v;
+    }
+    if let Some(v) = allowed_upstreams {
+        client.allowed_upstreams = v;
+    }
+    if let Some(v) = local_login {
+        client.local_login = v;
     }
     client.updated_at = now;
     validate_metadata(&client)?;

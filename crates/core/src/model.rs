@@ -219,6 +219,14 @@ pub struct Client {
     /// challenge that is sent is still enforced.
     #[serde(default = "yes")]
     pub require_pkce: bool,
+    /// The upstream identity providers (`[[upstreams]]` ids) this client's
+    /// login page offers; `None`: every configured one.
+    #[serde(default)]
+    pub allowed_upstreams: Option<Vec<String>>,
+    /// `false`: an "upstream only" client — its users sign in through an
+    /// upstream only, and its login page has no password or passkey form.
+    #[serde(default = "yes")]
+    pub local_login: bool,
     /// Access-token lifetime in seconds.
     pub access_token_ttl: i64,
     /// Refresh-token absolute lifetime in seconds.

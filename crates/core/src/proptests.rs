@@ -154,6 +154,8 @@ fn client(uris: Vec<String>) -> Client {
         request_object_signing_alg: None,
         require_signed_request_object: false,
         require_pkce: true,
+        allowed_upstreams: None,
+        local_login: true,
         profile: None,
         access_token_ttl: 60,
         refresh_token_ttl: 60,

@@ -26,6 +26,15 @@ use crate::model::{UnixTime, UpstreamLink, User, UserClaims};
 use crate::secret;
 use crate::store::{Store, StoreError};
 
+/// Whether `id` can name an upstream (or a directory): 1–32 of `a-z`,
+/// `0-9`, `-` and `_` (it is a path segment of `/upstream/{id}/…`).
+pub fn valid_id(id: &str) -> bool {
+    (1..=32).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
 /// RFC 8176 §2 `fed`: "Use of federated authentication."
 pub const AMR_FEDERATED: &str = "fed";
 

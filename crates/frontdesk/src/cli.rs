@@ -147,6 +147,27 @@ struct ClientFields {
     /// Profile: private_key_jwt, PAR, DPoP, PS256/ES256/EdDSA, 60 s codes).
     #[arg(long = "profile", value_parser = parse_profile)]
     profile: Option<frontdesk_core::model::ClientProfile>,
+    /// The upstream identity providers this client's login page offers,
+    /// comma-separated `[[upstreams]]` ids; `all` (update) offers every one
+    /// again. Default: all.
+    #[arg(long = "allowed-upstreams")]
+    allowed_upstreams: Option<String>,
+    /// `false`: an "upstream only" client: no password or passkey form on
+    /// its login page. Default true.
+    #[arg(long = "local-login")]
+    local_login: Option<bool>,
+}
+
+/// `--allowed-upstreams`: `all` (every configured upstream), or ids.
+fn upstream_list(v: Option<String>) -> Option<Option<Vec<String>>> {
+    v.map(|s| {
+        (s.trim() != "all").then(|| {
+            s.split(',')
+                .map(|x| x.trim().to_owned())
+                .filter(|x| !x.is_empty())
+                .collect()
+        })
+    })
 }
 
 fn parse_profile(s: &str) -> Result<frontdesk_core::model::ClientProfile, String> {
@@ -474,6 +495,8 @@ async fn clients(o: &Opened, cmd: ClientsCmd) -> anyhow::Result<()> {
                     .unwrap_or(false),
                 require_pkce: fields.require_pkce,
                 profile: fields.profile,
+                allowed_upstreams: upstream_list(fields.allowed_upstreams).flatten(),
+                local_login: fields.local_login,
             };
             let new = ops::create_client(&o.core, &o.db, &BY, spec, now).await?;
             if json {
@@ -550,6 +573,8 @@ async fn clients(o: &Opened, cmd: ClientsCmd) -> anyhow::Result<()> {
                 require_signed_request_object: fields.require_signed_request_object,
                 require_pkce: fields.require_pkce,
                 profile: fields.profile.map(Some),
+                allowed_upstreams: upstream_list(fields.allowed_upstreams),
+                local_login: fields.local_login,
             };
             let c = ops::update_client(&o.db, &BY, &client_id, patch, now).await?;
             print_json(&ops::client_view(&c))?;

@@ -93,6 +93,8 @@ pub fn client_view(c: &Client) -> Value {
         "require_signed_request_object": c.require_signed_request_object,
         "require_pkce": c.require_pkce,
         "profile": c.profile,
+        "allowed_upstreams": c.allowed_upstreams,
+        "local_login": c.local_login,
         "secrets": c.secrets.iter().map(|s| json!({"created_at": s.created_at, "expires_at": s.expires_at})).collect::<Vec<_>>(),
         "created_at": c.created_at,
         "updated_at": c.updated_at,

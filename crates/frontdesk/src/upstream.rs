@@ -124,12 +124,7 @@ impl std::fmt::Debug for Upstream {
     }
 }
 
-fn valid_id(id: &str) -> bool {
-    (1..=32).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-}
+use frontdesk_core::upstream::valid_id;
 
 /// Validates the `[[upstreams]]` tables.
 ///

@@ -245,6 +245,11 @@ struct MetadataRef<'a> {
     require_pkce: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     profile: Option<ClientProfile>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    allowed_upstreams: Option<&'a [String]>,
+    /// Written only when off (the default is on).
+    #[serde(skip_serializing_if = "Clone::clone")]
+    local_login: bool,
 }
 
 fn yes() -> bool {
@@ -294,6 +299,10 @@ struct Metadata {
     require_pkce: bool,
     #[serde(default)]
     profile: Option<ClientProfile>,
+    #[serde(default)]
+    allowed_upstreams: Option<Vec<String>>,
+    #[serde(default = "yes")]
+    local_login: bool,
 }
 
 pub(crate) fn client_metadata(c: &Client) -> Result<String, StoreError> {
@@ -323,6 +332,8 @@ pub(crate) fn client_metadata(c: &Client) -> Result<String, StoreError> {
         require_signed_request_object: c.require_signed_request_object,
         require_pkce: c.require_pkce,
         profile: c.profile,
+        allowed_upstreams: c.allowed_upstreams.as_deref(),
+        local_login: c.local_login,
     })
     .map_err(|e| StoreError::Internal(format!("encoding client metadata: {e}")))
 }
@@ -363,6 +374,8 @@ fn client_from_parts(
         require_signed_request_object: m.require_signed_request_object,
         require_pkce: m.require_pkce,
         profile: m.profile,
+        allowed_upstreams: m.allowed_upstreams,
+        local_login: m.local_login,
         secrets: Vec::new(),
         created_at,
         updated_at,

@@ -89,6 +89,8 @@ pub fn client(core: &Core, id: &str) -> Client {
         request_object_signing_alg: None,
         require_signed_request_object: false,
         require_pkce: true,
+        allowed_upstreams: None,
+        local_login: true,
         profile: None,
         secrets: vec![ClientSecret {
             hash: core.pepper.hash_secret(SECRET),

@@ -362,3 +362,44 @@ async fn linking_and_unlinking_from_the_account_page() {
         .unwrap();
     assert_eq!(got(r), Got::Provisioned);
 }
+
+#[test]
+fn client_upstream_policy_registration_rules() {
+    use frontdesk_core::manage::{ClientSpec, build_client};
+    let pepper = frontdesk_core::secret::Pepper::new(&[1u8; 32]);
+    let spec = |allowed: Option<Vec<&str>>, local_login: Option<bool>| ClientSpec {
+        client_name: "Staff".into(),
+        redirect_uris: vec!["https://staff.example/cb".into()],
+        allowed_upstreams: allowed.map(|v| v.into_iter().map(str::to_owned).collect()),
+        local_login,
+        ..ClientSpec::default()
+    };
+    let build = |s| {
+        build_client(s, &pepper, NOW)
+            .map(|n| n.client)
+            .map_err(|e| e.to_string())
+    };
+    let ok = build(spec(None, None)).unwrap();
+    assert!(ok.local_login && ok.allowed_upstreams.is_none(), "defaults");
+    let cases = [
+        (spec(Some(vec!["hotel"]), Some(false)), None),
+        (spec(Some(vec![]), Some(true)), None),
+        (spec(None, Some(false)), None),
+        (
+            spec(Some(vec![]), Some(false)),
+            Some("allowed_upstreams is empty"),
+        ),
+        (
+            spec(Some(vec!["Hotel SSO"]), None),
+            Some("is not an upstream id"),
+        ),
+    ];
+    for (s, want) in cases {
+        let label = format!("{:?} {:?}", s.allowed_upstreams, s.local_login);
+        match (build(s), want) {
+            (Ok(_), None) => {}
+            (Err(e), Some(w)) => assert!(e.contains(w), "{label}: {e}"),
+            (got, want) => panic!("{label}: got {got:?}, want {want:?}"),
+        }
+    }
+}

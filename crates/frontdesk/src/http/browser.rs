@@ -293,11 +293,7 @@ async fn authorize(app: AppState, jar: CookieJar, params: Params) -> Response {
         now,
     ) {
         Err(e) => finish_with_error(&app, &resolved, &req, &e, now).await,
-        Ok(Next::Login) => match req
-            .upstream_hint
-            .as_deref()
-            .filter(|h| super::upstream::offered(&app, &req.client, h))
-        {
+        Ok(Next::Login) => match super::upstream::straight_to(&app, &req) {
             // `upstream_hint`: straight to that upstream, no chooser.
             Some(hint) => see_other(&format!("/upstream/{hint}/start?{carried}")),
             None => see_other(&format!("/login?{carried}")),
@@ -431,6 +427,7 @@ fn login_page(
             registration => app.core.features.registration,
             passkeys => app.web.passkeys.is_some(),
             upstreams => upstreams,
+            local_login => client.is_none_or(|c| c.local_login),
         },
     );
     (jar, page).into_response()
@@ -596,7 +593,24 @@ pub(super) async fn login_form(
     form: &Params,
     now: UnixTime,
 ) -> Result<(Option<AuthorizeRequest>, Option<Resolved>, String), Response> {
-    login_request(app, form.get("request").unwrap_or_default(), now).await
+    let (req, resolved, request) =
+        login_request(app, form.get("request").unwrap_or_default(), now).await?;
+    // An "upstream only" client: a password or passkey sign-in for it is
+    // refused, whatever a hand-made form says.
+    if let Some(r) = &req
+        && !r.client.local_login
+    {
+        return Err(app.web.pages.error(
+            StatusCode::FORBIDDEN,
+            "Sign in another way",
+            &format!(
+                "{} signs you in through another service. Go back and choose it.",
+                r.client.client_name
+            ),
+            None,
+        ));
+    }
+    Ok((req, resolved, request))
 }
 
 /// [`login_form`] for the request text a form (or a sealed flow) carried.

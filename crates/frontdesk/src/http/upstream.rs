@@ -31,20 +31,49 @@ use crate::audit;
 use crate::client_addr::ClientAddr;
 use crate::upstream::{FLOW_SECS, Live, UpstreamError};
 
-/// Whether the login page of `client` offers upstream `id`.
-pub(super) fn offered(app: &AppState, _client: &Client, id: &str) -> bool {
+/// Whether the login page of `client` offers upstream `id`: it is
+/// configured, and the client's `allowed_upstreams` (if set) names it.
+pub(super) fn offered(app: &AppState, client: &Client, id: &str) -> bool {
     app.web.upstreams.get(id).is_some()
+        && client
+            .allowed_upstreams
+            .as_ref()
+            .is_none_or(|ids| ids.iter().any(|i| i == id))
 }
 
 /// The login page's "Sign in with …" buttons: `(id, display name)`.
 pub(super) fn buttons<'a>(
     app: &'a AppState,
-    _client: Option<&'a Client>,
+    client: Option<&'a Client>,
 ) -> impl Iterator<Item = (&'a str, &'a str)> {
     app.web
         .upstreams
         .all()
+        .filter(move |u| client.is_none_or(|c| offered(app, c, &u.config.id)))
         .map(|u| (u.config.id.as_str(), u.config.display_name.as_str()))
+}
+
+/// An authorization request that needs a login and skips the chooser: its
+/// `upstream_hint` names an upstream the client offers (an unknown one is
+/// ignored, as Keycloak's `kc_idp_hint` is), or the client is upstream
+/// only and offers exactly one.
+pub(super) fn straight_to<'a>(
+    app: &'a AppState,
+    req: &'a frontdesk_core::authorize::AuthorizeRequest,
+) -> Option<&'a str> {
+    if let Some(hint) = req.upstream_hint.as_deref()
+        && offered(app, &req.client, hint)
+    {
+        return Some(hint);
+    }
+    if req.client.local_login {
+        return None;
+    }
+    let mut only = buttons(app, Some(&req.client)).map(|(id, _)| id);
+    match (only.next(), only.next()) {
+        (Some(id), None) => Some(id),
+        _ => None,
+    }
 }
 
 /// The callback URL of `id` at this issuer (registered at the upstream).

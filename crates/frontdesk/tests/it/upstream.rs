@@ -1553,3 +1553,135 @@ async fn an_unreachable_upstream_is_a_503() {
         );
     }
 }
+
+// ----- per-client upstream policy -----
+
+const STAFF_CB: &str = "https://staff.example.com/cb";
+
+/// `allowed_upstreams` limits the buttons (and the start links) a client's
+/// login page offers; `local_login = false` makes an upstream-only client:
+/// no password or passkey form, a password POST refused, and with one
+/// upstream left the chooser is skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_policy_limits_the_upstreams_and_can_hide_the_password_form() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::new(Backend::Sqlite, dir.path()).await.unwrap();
+    let a = upstream_server("").await;
+    let staff = format!(
+        r#"
+[[clients]]
+client_id = "staff"
+client_secret = "staff-secret-0123456789abcdef"
+client_name = "Staff Portal"
+grant_types = ["authorization_code"]
+redirect_uris = ["{STAFF_CB}"]
+scope = "openid email"
+allowed_upstreams = ["hotel"]
+local_login = false
+"#
+    );
+    let more = format!(
+        "{}{}{staff}",
+        hotel(&a.base, ""),
+        upstream_entry("partner", "Partner SSO", &a.base, "partner-client", "")
+    );
+    let b = downstream_server(dir, &db, &more);
+    register(&a, "downstream", &b, "hotel", true).await;
+    register(&a, "partner-client", &b, "partner", true).await;
+    let rig = Rig {
+        up: a.base.clone(),
+        a,
+        b,
+    };
+    let b = &rig.b;
+    let (_, challenge) = pkce();
+
+    // app1 sets no policy: both upstreams, and the password form.
+    let agent = rig.agent();
+    let (_, login) = agent
+        .get(&authorize_url(
+            b,
+            APP1.0,
+            APP1_CB,
+            "openid",
+            &challenge,
+            &[],
+        ))
+        .await
+        .page();
+    assert!(
+        upstream_button(&login.body, "hotel").is_some(),
+        "{}",
+        login.body
+    );
+    assert!(
+        upstream_button(&login.body, "partner").is_some(),
+        "{}",
+        login.body
+    );
+    assert!(login.body.contains("name=\"password\""));
+    // This browser's form token (the staff page below has no form to carry one).
+    let csrf = login.input("csrf").unwrap();
+
+    // staff: upstream only, one upstream allowed: straight to it.
+    let staff_url = authorize_url(b, "staff", STAFF_CB, "openid email", &challenge, &[]);
+    let r = agent.raw(&staff_url).await;
+    assert_eq!(r.status(), 303);
+    let start = location(&r);
+    assert_eq!(start.path(), "/upstream/hotel/start", "{start}");
+
+    // Its login page, asked for directly: the allowed button only, no forms.
+    let request = staff_url.split_once('?').unwrap().1;
+    let (at, login) = agent.get(&b.url(&format!("/login?{request}"))).await.page();
+    assert_eq!(login.status, 200, "{}", login.body);
+    assert!(
+        upstream_button(&login.body, "hotel").is_some(),
+        "{}",
+        login.body
+    );
+    assert!(
+        upstream_button(&login.body, "partner").is_none(),
+        "{}",
+        login.body
+    );
+    assert!(!login.body.contains("name=\"password\""), "{}", login.body);
+    assert!(!login.body.contains("passkey-form"), "{}", login.body);
+
+    // A password POST for it (a hand-made form): refused, no session.
+    let hop = agent
+        .post(
+            &at.join("/login").unwrap(),
+            &[
+                ("csrf", csrf.as_str()),
+                ("request", request),
+                ("username", ALICE.0),
+                ("password", ALICE.1),
+            ],
+            None,
+        )
+        .await;
+    let p = refused(hop, 403, "Sign in another way");
+    no_session_cookie(&p.headers);
+    assert!(!agent.signed_in_at(b).await);
+
+    // The other upstream's start link, for this client: not offered.
+    let r = agent
+        .raw(&b.url(&format!("/upstream/partner/start?{request}")))
+        .await;
+    assert_eq!(r.status(), 404);
+
+    // Through the allowed one: signed in, on to staff with a code.
+    let hop = agent.through(&rig.up, start.as_str(), CAROL, None).await;
+    let (at, consent) = hop.page();
+    assert!(
+        consent.body.contains("action=\"/consent\""),
+        "{}",
+        consent.body
+    );
+    let cb = agent
+        .consent(&at, &consent, "approve", None)
+        .await
+        .redirect();
+    assert!(cb.as_str().starts_with(STAFF_CB), "{cb}");
+    assert!(query(&cb, "code").is_some(), "{cb}");
+}

@@ -103,6 +103,8 @@ pub fn client(id: &str) -> Client {
         request_object_signing_alg: None,
         require_signed_request_object: false,
         require_pkce: true,
+        allowed_upstreams: None,
+        local_login: true,
         profile: None,
         secrets: vec![secret(1, NOW - 100, None)],
         created_at: NOW - 100,

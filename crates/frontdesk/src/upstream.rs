@@ -56,10 +56,28 @@ pub struct UpstreamConfig {
     pub id: String,
     /// The button says "Sign in with {display_name}".
     pub display_name: String,
-    /// `oidc` (the default). Plain OAuth 2.0 upstreams are not built yet.
+    /// `oidc` (the default) or `oauth2` (a plain OAuth 2.0 server without
+    /// ID tokens, e.g. GitHub: the endpoints below, and a userinfo call).
     pub kind: Option<String>,
-    /// The upstream's issuer identifier; discovery must confirm it exactly.
+    /// Fills in what a well-known provider needs: `github`, `google`,
+    /// `microsoft` (with `tenant`), `gitlab` or `apple` (see [`PRESETS`]).
+    /// Every key set here wins over the preset's.
+    pub preset: Option<String>,
+    /// The Microsoft Entra tenant id (`preset = "microsoft"`).
+    pub tenant: Option<String>,
+    /// The upstream's issuer identifier (`oidc`); discovery must confirm
+    /// it exactly.
     pub issuer: Option<String>,
+    /// `oauth2`: where the browser signs in (RFC 6749 §3.1).
+    pub authorization_endpoint: Option<String>,
+    /// `oauth2`: where the code is exchanged (RFC 6749 §3.2).
+    pub token_endpoint: Option<String>,
+    /// `oauth2`: the JSON document about the user, fetched with the access
+    /// token (GitHub's `/user`).
+    pub userinfo_endpoint: Option<String>,
+    /// `oauth2`: a list of `{email, primary, verified}` (GitHub's
+    /// `/user/emails`), for an address the upstream verified.
+    pub emails_endpoint: Option<String>,
     pub client_id: String,
     pub client_secret: Option<String>,
     pub client_secret_file: Option<PathBuf>,
@@ -100,12 +118,111 @@ pub struct Mapping {
     pub copy: Vec<&'static str>,
 }
 
+/// How frontdesk finds an upstream's endpoints.
+#[derive(Debug, Clone)]
+pub enum Endpoints {
+    /// OpenID Connect: discovery at the issuer, ID tokens.
+    Discovered { issuer: String },
+    /// Plain OAuth 2.0: as configured; the user is read from userinfo.
+    Configured {
+        authorization: String,
+        token: String,
+        userinfo: String,
+        emails: Option<String>,
+    },
+}
+
+/// A well-known provider's endpoints and claim names: data only, applied
+/// under the operator's own keys.
+pub struct Preset {
+    pub name: &'static str,
+    pub kind: &'static str,
+    /// `{tenant}` is replaced by the `tenant` key.
+    pub issuer: Option<&'static str>,
+    pub authorization_endpoint: Option<&'static str>,
+    pub token_endpoint: Option<&'static str>,
+    pub userinfo_endpoint: Option<&'static str>,
+    pub emails_endpoint: Option<&'static str>,
+    pub scopes: &'static [&'static str],
+    pub subject_claim: &'static str,
+    pub username_claim: &'static str,
+}
+
+/// The built-in presets.
+pub const PRESETS: [Preset; 5] = [
+    Preset {
+        name: "github",
+        kind: "oauth2",
+        issuer: None,
+        authorization_endpoint: Some("https://github.com/login/oauth/authorize"),
+        token_endpoint: Some("https://github.com/login/oauth/access_token"),
+        userinfo_endpoint: Some("https://api.github.com/user"),
+        emails_endpoint: Some("https://api.github.com/user/emails"),
+        scopes: &["read:user", "user:email"],
+        // GitHub's numeric account id: a login can be renamed.
+        subject_claim: "id",
+        username_claim: "login",
+    },
+    Preset {
+        name: "google",
+        kind: "oidc",
+        issuer: Some("https://accounts.google.com"),
+        authorization_endpoint: None,
+        token_endpoint: None,
+        userinfo_endpoint: None,
+        emails_endpoint: None,
+        scopes: &["openid", "email", "profile"],
+        subject_claim: "sub",
+        username_claim: "email",
+    },
+    Preset {
+        name: "microsoft",
+        kind: "oidc",
+        // One tenant: "common" publishes a templated issuer that no exact
+        // issuer check accepts.
+        issuer: Some("https://login.microsoftonline.com/{tenant}/v2.0"),
+        authorization_endpoint: None,
+        token_endpoint: None,
+        userinfo_endpoint: None,
+        emails_endpoint: None,
+        scopes: &["openid", "email", "profile"],
+        subject_claim: "sub",
+        username_claim: "preferred_username",
+    },
+    Preset {
+        name: "gitlab",
+        kind: "oidc",
+        issuer: Some("https://gitlab.com"),
+        authorization_endpoint: None,
+        token_endpoint: None,
+        userinfo_endpoint: None,
+        emails_endpoint: None,
+        scopes: &["openid", "email", "profile"],
+        subject_claim: "sub",
+        username_claim: "nickname",
+    },
+    Preset {
+        name: "apple",
+        kind: "oidc",
+        issuer: Some("https://appleid.apple.com"),
+        authorization_endpoint: None,
+        token_endpoint: None,
+        userinfo_endpoint: None,
+        emails_endpoint: None,
+        // Apple sends name and address only with response_mode=form_post,
+        // which a GET callback does not take: the subject alone.
+        scopes: &["openid"],
+        subject_claim: "sub",
+        username_claim: "preferred_username",
+    },
+];
+
 /// One upstream, validated.
 #[derive(Clone)]
 pub struct Upstream {
     pub id: String,
     pub display_name: String,
-    pub issuer: String,
+    pub endpoints: Endpoints,
     pub client_id: String,
     secret: Zeroizing<String>,
     pub post_secret: bool,
@@ -118,7 +235,7 @@ impl std::fmt::Debug for Upstream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Upstream")
             .field("id", &self.id)
-            .field("issuer", &self.issuer)
+            .field("endpoints", &self.endpoints)
             .field("client_id", &self.client_id)
             .finish_non_exhaustive()
     }
@@ -143,20 +260,92 @@ pub fn validate(raw: Vec<UpstreamConfig>) -> anyhow::Result<Vec<Upstream>> {
         if out.iter().any(|o| o.id == u.id) {
             bail!("config: upstream id {:?} is used twice", u.id);
         }
-        match u.kind.as_deref().unwrap_or("oidc") {
-            "oidc" => {}
-            "oauth2" => bail!(
-                "config: {name}: kind = \"oauth2\" (plain OAuth 2.0 upstreams) is not supported yet; use an OpenID Connect issuer"
-            ),
-            other => bail!("config: {name}: kind must be \"oidc\", not {other:?}"),
-        }
+        let preset = match u.preset.as_deref() {
+            None => None,
+            Some(p) => Some(PRESETS.iter().find(|x| x.name == p).ok_or_else(|| {
+                let names: Vec<&str> = PRESETS.iter().map(|x| x.name).collect();
+                anyhow!(
+                    "config: {name}: preset must be one of {}, not {p:?}",
+                    names.join(", ")
+                )
+            })?),
+        };
         if u.display_name.trim().is_empty() {
             bail!("config: {name}: display_name is required");
         }
-        let issuer = u
-            .issuer
-            .ok_or_else(|| anyhow!("config: {name}: issuer is required"))?;
-        frontdesk_rp::check_url("issuer", &issuer).map_err(|e| anyhow!("config: {name}: {e}"))?;
+        let url = |key: &str, v: Option<String>, from_preset: Option<&str>| {
+            let v = v
+                .or_else(|| from_preset.map(str::to_owned))
+                .ok_or_else(|| anyhow!("config: {name}: {key} is required"))?;
+            frontdesk_rp::check_url(key, &v).map_err(|e| anyhow!("config: {name}: {e}"))?;
+            Ok::<String, anyhow::Error>(v)
+        };
+        let endpoints = match u
+            .kind
+            .as_deref()
+            .or(preset.map(|p| p.kind))
+            .unwrap_or("oidc")
+        {
+            "oidc" => {
+                for (key, set) in [
+                    ("authorization_endpoint", &u.authorization_endpoint),
+                    ("token_endpoint", &u.token_endpoint),
+                    ("userinfo_endpoint", &u.userinfo_endpoint),
+                    ("emails_endpoint", &u.emails_endpoint),
+                ] {
+                    if set.is_some() {
+                        bail!(
+                            "config: {name}: {key} is for kind = \"oauth2\"; an OpenID Connect upstream's endpoints come from discovery at its issuer"
+                        );
+                    }
+                }
+                let templated = preset.and_then(|p| p.issuer).map(|i| match &u.tenant {
+                    Some(t) => Ok(i.replace("{tenant}", t)),
+                    None if i.contains("{tenant}") => Err(anyhow!(
+                        "config: {name}: preset {:?} needs tenant (the directory's tenant id)",
+                        u.preset.as_deref().unwrap_or_default()
+                    )),
+                    None => Ok(i.to_owned()),
+                });
+                let templated = templated.transpose()?;
+                Endpoints::Discovered {
+                    issuer: url("issuer", u.issuer, templated.as_deref())?,
+                }
+            }
+            "oauth2" => {
+                if u.issuer.is_some() {
+                    bail!(
+                        "config: {name}: a plain OAuth 2.0 upstream has no issuer to discover; set authorization_endpoint, token_endpoint and userinfo_endpoint"
+                    );
+                }
+                Endpoints::Configured {
+                    authorization: url(
+                        "authorization_endpoint",
+                        u.authorization_endpoint,
+                        preset.and_then(|p| p.authorization_endpoint),
+                    )?,
+                    token: url(
+                        "token_endpoint",
+                        u.token_endpoint,
+                        preset.and_then(|p| p.token_endpoint),
+                    )?,
+                    userinfo: url(
+                        "userinfo_endpoint",
+                        u.userinfo_endpoint,
+                        preset.and_then(|p| p.userinfo_endpoint),
+                    )?,
+                    emails: match u
+                        .emails_endpoint
+                        .or_else(|| preset.and_then(|p| p.emails_endpoint).map(str::to_owned))
+                    {
+                        Some(e) => Some(url("emails_endpoint", Some(e), None)?),
+                        None => None,
+                    },
+                }
+            }
+            other => bail!("config: {name}: kind must be \"oidc\" or \"oauth2\", not {other:?}"),
+        };
+        let oidc = matches!(endpoints, Endpoints::Discovered { .. });
         if u.client_id.trim().is_empty() {
             bail!("config: {name}: client_id is required");
         }
@@ -194,11 +383,19 @@ pub fn validate(raw: Vec<UpstreamConfig>) -> anyhow::Result<Vec<Upstream>> {
                 "config: {name}: token_endpoint_auth_method must be client_secret_basic or client_secret_post, not {other:?}"
             ),
         };
-        let mut scopes = vec!["openid".to_owned()];
-        for s in u
-            .scopes
-            .unwrap_or_else(|| vec!["email".to_owned(), "profile".to_owned()])
-        {
+        // OpenID Connect always asks for `openid`; a plain OAuth 2.0
+        // server gets exactly the scopes configured.
+        let mut scopes = if oidc {
+            vec!["openid".to_owned()]
+        } else {
+            Vec::new()
+        };
+        let default_scopes = || match preset {
+            Some(p) => p.scopes.iter().map(|s| (*s).to_owned()).collect(),
+            None if oidc => vec!["email".to_owned(), "profile".to_owned()],
+            None => Vec::new(),
+        };
+        for s in u.scopes.unwrap_or_else(default_scopes) {
             if s.is_empty() || s.contains(char::is_whitespace) {
                 bail!("config: {name}: scope {s:?} is not a scope token");
             }
@@ -220,7 +417,7 @@ pub fn validate(raw: Vec<UpstreamConfig>) -> anyhow::Result<Vec<Upstream>> {
         out.push(Upstream {
             id: u.id,
             display_name: u.display_name,
-            issuer,
+            endpoints,
             client_id: u.client_id,
             secret,
             post_secret,
@@ -230,10 +427,13 @@ pub fn validate(raw: Vec<UpstreamConfig>) -> anyhow::Result<Vec<Upstream>> {
                 link_by_email: u.link_by_email.unwrap_or(false),
             },
             mapping: Mapping {
-                subject: claim(u.subject_claim, "sub"),
+                subject: claim(u.subject_claim, preset.map_or("sub", |p| p.subject_claim)),
                 email: claim(u.email_claim, "email"),
                 name: claim(u.name_claim, "name"),
-                username: claim(u.username_claim, "preferred_username"),
+                username: claim(
+                    u.username_claim,
+                    preset.map_or("preferred_username", |p| p.username_claim),
+                ),
                 copy,
             },
         });
@@ -341,9 +541,24 @@ impl Live {
     async fn provider(&self) -> Result<&Provider, UpstreamError> {
         self.provider
             .get_or_try_init(|| async {
-                let p = Provider::discover(&self.http, &self.config.issuer).await?;
-                p.load_keys().await?;
-                Ok::<_, UpstreamError>(p)
+                match &self.config.endpoints {
+                    Endpoints::Discovered { issuer } => {
+                        let p = Provider::discover(&self.http, issuer).await?;
+                        p.load_keys().await?;
+                        Ok::<_, UpstreamError>(p)
+                    }
+                    Endpoints::Configured {
+                        authorization,
+                        token,
+                        userinfo,
+                        ..
+                    } => Ok(Provider::from_endpoints(
+                        &self.http,
+                        authorization,
+                        token,
+                        Some(userinfo),
+                    )?),
+                }
             })
             .await
     }
@@ -438,6 +653,12 @@ impl Live {
     /// # Errors
     /// The upstream unreachable (its metadata is needed).
     pub async fn iss_ok(&self, iss: Option<&str>) -> Result<bool, UpstreamError> {
+        // A plain OAuth 2.0 server has no issuer to compare; each upstream
+        // has a callback of its own (RFC 9700 §4.4.2.2), so an answer of
+        // one cannot be presented as another's.
+        if !matches!(self.config.endpoints, Endpoints::Discovered { .. }) {
+            return Ok(true);
+        }
         let provider = self.provider().await?;
         Ok(match iss {
             Some(i) => frontdesk_rp::same(i, provider.issuer()),
@@ -467,6 +688,19 @@ impl Live {
             .client(provider)
             .exchange_code(code, redirect_uri, &flow.verifier)
             .await?;
+        if let Endpoints::Configured {
+            userinfo, emails, ..
+        } = &self.config.endpoints
+        {
+            let about = read_user(
+                provider.http(),
+                userinfo,
+                emails.as_deref(),
+                &tokens.access_token,
+            )
+            .await?;
+            return identity(&self.config, &about);
+        }
         let id_token = tokens.id_token.as_deref().ok_or_else(|| {
             UpstreamError::Failed("the token response has no ID token".to_owned())
         })?;
@@ -489,6 +723,56 @@ impl Live {
     }
 }
 
+/// What a plain OAuth 2.0 upstream says about its user: the userinfo
+/// document, and from an emails list (GitHub's shape) the primary verified
+/// address as `email` with `email_verified: true`. Without a verified one,
+/// the document's own `email` stays, unverified.
+async fn read_user(
+    http: &HttpClient,
+    userinfo: &str,
+    emails: Option<&str>,
+    access_token: &str,
+) -> Result<serde_json::Map<String, Value>, UpstreamError> {
+    let get = |url: &'static str| url;
+    let _ = get;
+    let fetch = |url: String| async move {
+        let answer = http
+            .get(&url, Some(access_token))
+            .await
+            .map_err(|e| UpstreamError::Unavailable(format!("cannot reach {url}: {e}")))?;
+        if answer.status != 200 {
+            return Err(UpstreamError::Failed(format!(
+                "{url} answered HTTP {}",
+                answer.status
+            )));
+        }
+        answer
+            .json::<Value>()
+            .map_err(|e| UpstreamError::Failed(format!("{url}: not JSON: {e}")))
+    };
+    let Value::Object(mut about) = fetch(userinfo.to_owned()).await? else {
+        return Err(UpstreamError::Failed(format!(
+            "{userinfo}: not a JSON object"
+        )));
+    };
+    // Only the list's word counts for verification, never the document's.
+    about.remove("email_verified");
+    if let Some(url) = emails {
+        let list = fetch(url.to_owned()).await?;
+        let verified_primary = list.as_array().and_then(|l| {
+            l.iter().find(|e| {
+                e.get("primary") == Some(&Value::Bool(true))
+                    && e.get("verified") == Some(&Value::Bool(true))
+            })
+        });
+        if let Some(address) = verified_primary.and_then(|e| e.get("email")).cloned() {
+            about.insert("email".to_owned(), address);
+            about.insert("email_verified".to_owned(), Value::Bool(true));
+        }
+    }
+    Ok(about)
+}
+
 /// The upstream's claims through the configured mapping.
 fn identity(
     config: &Upstream,
@@ -503,7 +787,12 @@ fn identity(
             .map(str::to_owned)
     };
     let m = &config.mapping;
-    let subject = text(&m.subject).ok_or_else(|| {
+    // A subject may be a number (GitHub's account id).
+    let subject = match claims.get(&m.subject) {
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => text(&m.subject),
+    };
+    let subject = subject.ok_or_else(|| {
         UpstreamError::Failed(format!(
             "the ID token has no {:?} claim to know the account by",
             m.subject
@@ -580,7 +869,15 @@ mod tests {
             ),
             (
                 "client_secret = \"s\"\nkind = \"oauth2\"",
-                "not supported yet",
+                "a plain OAuth 2.0 upstream has no issuer",
+            ),
+            (
+                "client_secret = \"s\"\ntoken_endpoint = \"https://x.example/t\"",
+                "token_endpoint is for kind = \"oauth2\"",
+            ),
+            (
+                "client_secret = \"s\"\npreset = \"myspace\"",
+                "preset must be one of",
             ),
             (
                 "client_secret = \"s\"\ntoken_endpoint_auth_method = \"none\"",
@@ -605,6 +902,51 @@ mod tests {
         }
         let http = "[[upstreams]]\nid = \"x\"\ndisplay_name = \"X\"\nissuer = \"http://sso.example.com\"\nclient_id = \"c\"\nclient_secret = \"s\"";
         assert!(parse(http).is_err(), "http only on loopback");
+        let no_issuer = |extra: &str| {
+            parse(&format!(
+                "[[upstreams]]\nid = \"gh\"\ndisplay_name = \"GitHub\"\nclient_id = \"c\"\nclient_secret = \"s\"\n{extra}"
+            ))
+            .map_err(|e| e.to_string())
+        };
+        // GitHub from its preset: endpoints, scopes and the numeric id.
+        let gh = no_issuer("preset = \"github\"").unwrap_or_default();
+        assert!(matches!(
+            &gh[0].endpoints,
+            Endpoints::Configured { token, emails: Some(_), .. } if token == "https://github.com/login/oauth/access_token"
+        ));
+        assert_eq!(gh[0].scopes, ["read:user", "user:email"]);
+        assert_eq!(gh[0].mapping.subject, "id");
+        assert_eq!(gh[0].mapping.username, "login");
+        // The operator's keys win over the preset's.
+        let ghe = no_issuer(
+            "preset = \"github\"\nuserinfo_endpoint = \"https://ghe.example/api/v3/user\"\nscopes = [\"read:user\"]",
+        )
+        .unwrap_or_default();
+        assert!(matches!(
+            &ghe[0].endpoints,
+            Endpoints::Configured { userinfo, .. } if userinfo == "https://ghe.example/api/v3/user"
+        ));
+        assert_eq!(ghe[0].scopes, ["read:user"]);
+        // Microsoft needs its tenant; then the issuer is the tenant's.
+        let e = no_issuer("preset = \"microsoft\"")
+            .err()
+            .unwrap_or_default();
+        assert!(e.contains("needs tenant"), "{e}");
+        let ms = no_issuer("preset = \"microsoft\"\ntenant = \"0b1d\"").unwrap_or_default();
+        assert!(matches!(
+            &ms[0].endpoints,
+            Endpoints::Discovered { issuer } if issuer == "https://login.microsoftonline.com/0b1d/v2.0"
+        ));
+        assert_eq!(ms[0].scopes, ["openid", "email", "profile"]);
+        // A plain OAuth 2.0 upstream needs its three endpoints.
+        let e = no_issuer("kind = \"oauth2\"\nauthorization_endpoint = \"https://a.example/a\"")
+            .err()
+            .unwrap_or_default();
+        assert!(e.contains("token_endpoint is required"), "{e}");
+        for p in PRESETS {
+            let extra = format!("preset = \"{}\"\ntenant = \"t\"", p.name);
+            assert!(no_issuer(&extra).is_ok(), "{}", p.name);
+        }
         assert!(!valid_id("Hotel") && !valid_id("") && !valid_id("a/b") && valid_id("hotel-1"));
     }
 

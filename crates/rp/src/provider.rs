@@ -76,6 +76,44 @@ impl Provider {
         })
     }
 
+    /// A plain OAuth 2.0 authorization server that publishes no metadata
+    /// (RFC 6749 alone, as GitHub's): its endpoints as configured, held to
+    /// the same rule as discovered ones ([`check_url`]). It has no issuer
+    /// identifier ([`Provider::issuer`] is empty) and no keys: it issues
+    /// no ID tokens, so [`Provider::verify_id_token`] refuses every token.
+    ///
+    /// # Errors
+    /// [`RpError::Config`] naming the endpoint that is not acceptable.
+    pub fn from_endpoints(
+        http: &HttpClient,
+        authorization_endpoint: &str,
+        token_endpoint: &str,
+        userinfo_endpoint: Option<&str>,
+    ) -> Result<Provider, RpError> {
+        check_url("authorization_endpoint", authorization_endpoint)?;
+        check_url("token_endpoint", token_endpoint)?;
+        if let Some(u) = userinfo_endpoint {
+            check_url("userinfo_endpoint", u)?;
+        }
+        // `Discovery` is the resource kit's (non-exhaustive) reading of
+        // metadata documents; this one is written here, from the settings.
+        let meta: Discovery = serde_json::from_value(serde_json::json!({
+            "issuer": "",
+            "jwks_uri": "",
+            "authorization_endpoint": authorization_endpoint,
+            "token_endpoint": token_endpoint,
+            "userinfo_endpoint": userinfo_endpoint,
+        }))
+        .map_err(|e| RpError::Config(format!("endpoints: {e}")))?;
+        Ok(Provider {
+            meta,
+            authorization_endpoint: authorization_endpoint.to_owned(),
+            token_endpoint: token_endpoint.to_owned(),
+            keys: Keys::fixed(frontdesk_jose::Jwks::default()),
+            http: http.clone(),
+        })
+    }
+
     /// The issuer identifier, as discovery confirmed it.
     #[must_use]
     pub fn issuer(&self) -> &str {
@@ -176,6 +214,7 @@ pub fn check_url(name: &str, raw: &str) -> Result<(), RpError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -189,5 +228,30 @@ mod tests {
         assert!(check_url("x", "https://id.example.com/#f").is_err());
         assert!(check_url("x", "ftp://id.example.com").is_err());
         assert!(check_url("x", "not a url").is_err());
+    }
+
+    #[test]
+    fn configured_endpoints_follow_the_same_rule() {
+        let http = HttpClient::new().unwrap();
+        let p = Provider::from_endpoints(
+            &http,
+            "https://github.example/login/oauth/authorize",
+            "https://github.example/login/oauth/access_token",
+            Some("https://api.github.example/user"),
+        )
+        .unwrap();
+        assert_eq!(p.issuer(), "");
+        assert_eq!(
+            p.token_endpoint(),
+            "https://github.example/login/oauth/access_token"
+        );
+        assert!(p.keys().current().keys.is_empty());
+        let plain = Provider::from_endpoints(
+            &http,
+            "https://github.example/authorize",
+            "http://github.example/token",
+            None,
+        );
+        assert!(matches!(plain, Err(RpError::Config(_))));
     }
 }

@@ -1685,3 +1685,236 @@ local_login = false
     assert!(cb.as_str().starts_with(STAFF_CB), "{cb}");
     assert!(query(&cb, "code").is_some(), "{cb}");
 }
+
+// ----- a plain OAuth 2.0 upstream, GitHub-shaped -----
+
+/// The one fixture of this module (GitHub itself is not reachable here):
+/// GitHub's OAuth app endpoints as its documentation describes them — an
+/// authorize page that signs "octocat" in at once, a token endpoint that
+/// answers form-encoded unless asked for JSON, `/user` with a numeric `id`
+/// and `/user/emails`. It checks what B sends: the client's credentials,
+/// the redirect URI, the code, and PKCE S256.
+#[derive(Default)]
+struct GitHub {
+    /// `code` → (redirect_uri, code_challenge).
+    codes: Mutex<Vec<(String, String, String)>>,
+    /// The token requests' `Accept` headers, and the `/user` calls' tokens.
+    seen: Mutex<Vec<String>>,
+    /// The address list `/user/emails` answers.
+    emails: Mutex<Value>,
+}
+
+const GH_TOKEN: &str = "gho_fixture_token_0123456789";
+
+async fn gh_authorize(
+    State(g): State<Arc<GitHub>>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    assert_eq!(q["client_id"], "gh-client");
+    assert_eq!(q["scope"], "read:user user:email");
+    assert_eq!(q["code_challenge_method"], "S256");
+    assert!(!q["state"].is_empty());
+    let code = format!("gh-code-{}", g.codes.lock().unwrap().len());
+    g.codes.lock().unwrap().push((
+        code.clone(),
+        q["redirect_uri"].clone(),
+        q["code_challenge"].clone(),
+    ));
+    let mut to = Url::parse(&q["redirect_uri"]).unwrap();
+    to.query_pairs_mut()
+        .append_pair("code", &code)
+        .append_pair("state", &q["state"]);
+    // GitHub answers 302; 303 here, so the shared walker's check that
+    // frontdesk redirects with 303 holds for every hop.
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = StatusCode::SEE_OTHER;
+    r.headers_mut()
+        .insert(header::LOCATION, to.as_str().parse().unwrap());
+    r
+}
+
+async fn gh_token(State(g): State<Arc<GitHub>>, headers: HeaderMap, body: Bytes) -> Response {
+    let form: std::collections::HashMap<String, String> =
+        form_urlencoded::parse(&body).into_owned().collect();
+    let accept = headers
+        .get(header::ACCEPT)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    g.seen.lock().unwrap().push(format!("accept {accept}"));
+    assert_eq!(
+        headers[header::AUTHORIZATION].to_str().unwrap(),
+        basic_header("gh-client", SECRET)
+    );
+    let found = g
+        .codes
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(c, _, _)| *c == form["code"])
+        .cloned();
+    let Some((_, redirect_uri, challenge)) = found else {
+        return json_answer(json!({"error": "bad_verification_code"}));
+    };
+    assert_eq!(form["redirect_uri"], redirect_uri);
+    let digest =
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, form["code_verifier"].as_bytes());
+    assert_eq!(
+        frontdesk_jose::b64url(digest.as_ref()),
+        challenge,
+        "PKCE S256"
+    );
+    let answer =
+        json!({"access_token": GH_TOKEN, "token_type": "bearer", "scope": "read:user,user:email"});
+    if accept.contains("application/json") {
+        json_answer(answer)
+    } else {
+        // What GitHub does without `Accept: application/json`.
+        let mut r = Response::new(Body::from(format!(
+            "access_token={GH_TOKEN}&scope=read%3Auser&token_type=bearer"
+        )));
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded".parse().unwrap(),
+        );
+        r
+    }
+}
+
+fn json_answer(v: Value) -> Response {
+    let mut r = Response::new(Body::from(v.to_string()));
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
+    r
+}
+
+fn gh_bearer(g: &GitHub, headers: &HeaderMap) -> bool {
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    g.seen.lock().unwrap().push(format!("user {auth}"));
+    auth.eq_ignore_ascii_case(&format!("bearer {GH_TOKEN}"))
+}
+
+async fn gh_user(State(g): State<Arc<GitHub>>, headers: HeaderMap) -> Response {
+    if !gh_bearer(&g, &headers) {
+        let mut r = json_answer(json!({"message": "Bad credentials"}));
+        *r.status_mut() = StatusCode::UNAUTHORIZED;
+        return r;
+    }
+    // The public address is not the verified one; email_verified here
+    // must be ignored (GitHub sends none; this fixture lies).
+    json_answer(json!({
+        "id": 583231, "login": "octocat", "name": "The Octocat",
+        "email": "public@octocat.example", "email_verified": true
+    }))
+}
+
+async fn gh_emails(State(g): State<Arc<GitHub>>, headers: HeaderMap) -> Response {
+    if !gh_bearer(&g, &headers) {
+        let mut r = json_answer(json!({"message": "Bad credentials"}));
+        *r.status_mut() = StatusCode::UNAUTHORIZED;
+        return r;
+    }
+    json_answer(g.emails.lock().unwrap().clone())
+}
+
+/// A GitHub-shaped upstream (`preset = "github"` with the fixture's
+/// endpoints): code + PKCE, the token as JSON, the user from `/user`, the
+/// primary verified address from `/user/emails`; the account keyed by the
+/// numeric id. Without a verified primary address, the public one is kept
+/// unverified.
+async fn a_github_shaped_oauth2_upstream(dir: tempfile::TempDir, db: Database) {
+    let g = Arc::new(GitHub::default());
+    *g.emails.lock().unwrap() = json!([
+        {"email": "other@octocat.example", "primary": false, "verified": true},
+        {"email": "octo@octocat.example", "primary": true, "verified": true}
+    ]);
+    let app = axum::Router::new()
+        .route("/login/oauth/authorize", axum::routing::get(gh_authorize))
+        .route("/login/oauth/access_token", axum::routing::post(gh_token))
+        .route("/user", axum::routing::get(gh_user))
+        .route("/user/emails", axum::routing::get(gh_emails))
+        .with_state(g.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gh = format!("http://localhost:{}", listener.local_addr().unwrap().port());
+    let task = tokio::spawn(async move { axum::serve(listener, app).await });
+    let b = downstream_server(
+        dir,
+        &db,
+        &format!(
+            r#"
+[[upstreams]]
+id = "github"
+display_name = "GitHub"
+preset = "github"
+authorization_endpoint = "{gh}/login/oauth/authorize"
+token_endpoint = "{gh}/login/oauth/access_token"
+userinfo_endpoint = "{gh}/user"
+emails_endpoint = "{gh}/user/emails"
+client_id = "gh-client"
+client_secret = "{SECRET}"
+"#
+        ),
+    );
+    let sign_in = async |agent: &Agent| {
+        let (verifier, challenge) = pkce();
+        let (at, login) = agent
+            .get(&authorize_url(
+                &b,
+                APP1.0,
+                APP1_CB,
+                "openid profile email",
+                &challenge,
+                &[],
+            ))
+            .await
+            .page();
+        let (href, label) = upstream_button(&login.body, "github")
+            .unwrap_or_else(|| panic!("no GitHub button: {}", login.body));
+        assert_eq!(label, "Sign in with GitHub");
+        let hop = agent.get(at.join(&href).unwrap().as_str()).await;
+        let cb = agent.to_app1(&b, hop).await;
+        app1_token(&b, &cb, &verifier).await
+    };
+    let agent = Agent::new(&[gh.as_str(), b.base.as_str()]);
+    let first = sign_in(&agent).await;
+    assert!(
+        uuid::Uuid::try_parse(first["sub"].as_str().unwrap()).is_ok(),
+        "{first}"
+    );
+    assert_eq!(
+        first["email"], "octo@octocat.example",
+        "the primary verified one"
+    );
+    assert_eq!(first["email_verified"], true);
+    assert_eq!(first["name"], "The Octocat");
+    assert!(
+        first["amr"].as_array().unwrap().contains(&json!("fed")),
+        "{first}"
+    );
+    let seen = g.seen.lock().unwrap().clone();
+    assert!(
+        seen.contains(&"accept application/json".to_owned()),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().filter(|s| s.starts_with("user ")).count() >= 2,
+        "{seen:?}"
+    );
+    let users = users(&b).await;
+    let octo = users.iter().find(|u| u["sub"] == first["sub"]).unwrap();
+    assert_eq!(octo["username"], "octocat", "the login, as the username");
+
+    // The same account (the numeric id) from another browser, even after
+    // the verified address is gone: the public one is then unverified, and
+    // the account keeps its own.
+    *g.emails.lock().unwrap() = json!([
+        {"email": "octo@octocat.example", "primary": true, "verified": false}
+    ]);
+    let again = sign_in(&Agent::new(&[gh.as_str(), b.base.as_str()])).await;
+    assert_eq!(again["sub"], first["sub"]);
+    assert_eq!(again["email"], "octo@octocat.example");
+    task.abort();
+}
+both!(with_db a_github_shaped_oauth2_upstream);

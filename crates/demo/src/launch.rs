@@ -16,6 +16,11 @@ pub const USER: &str = "demo";
 pub const PASSWORD: &str = "demo-password";
 const RP_SECRET: &str = "demo-rp-secret-0123456789abcdef";
 const GATEWAY_SECRET: &str = "demo-gateway-secret-0123456789abcdef";
+const SSO_SECRET: &str = "demo-sso-secret-0123456789abcdef";
+/// The guest of "Hotel Group SSO", the second frontdesk the first one
+/// offers as an upstream identity provider.
+pub const SSO_USER: &str = "guest";
+pub const SSO_PASSWORD: &str = "guest-password";
 
 /// Flags of `frontdesk demo` (the data directory is the global `--data-dir`).
 #[derive(Debug, Clone, clap::Args)]
@@ -32,6 +37,10 @@ pub struct DemoAllArgs {
     /// Port of the demo app (the page to open).
     #[arg(long, default_value_t = 8084)]
     pub app_port: u16,
+    /// Port of "Hotel Group SSO", a second frontdesk that the first offers
+    /// on its login page (its issuer is http://localhost:PORT).
+    #[arg(long, default_value_t = 8085)]
+    pub sso_port: u16,
 }
 
 /// The four addresses, from the flags.
@@ -40,6 +49,9 @@ struct Addrs {
     gateway: String,
     api: String,
     rp: String,
+    /// The upstream's issuer, on `localhost` so that its cookies and the
+    /// first frontdesk's (on 127.0.0.1) never meet in one browser.
+    sso: String,
 }
 
 impl Addrs {
@@ -50,6 +62,7 @@ impl Addrs {
             ("the gateway", "--gateway-port", args.gateway_port),
             ("the demo API", "--api-port", args.api_port),
             ("the demo app", "--app-port", args.app_port),
+            ("Hotel Group SSO", "--sso-port", args.sso_port),
         ];
         for (i, (what, flag, port)) in ports.iter().enumerate() {
             if *port == 0 {
@@ -69,14 +82,23 @@ impl Addrs {
             gateway: format!("http://127.0.0.1:{}", args.gateway_port),
             api: format!("127.0.0.1:{}", args.api_port),
             rp: format!("http://127.0.0.1:{}", args.app_port),
+            sso: format!("http://localhost:{}", args.sso_port),
         })
     }
 }
 
 fn server_toml(a: &Addrs) -> String {
     let rp = &a.rp;
+    let sso = &a.sso;
     format!(
         r#"# Written by `frontdesk demo`; applied at every start.
+[[upstreams]]
+id = "hotel"
+display_name = "Hotel Group SSO"
+issuer = "{sso}"
+client_id = "demo-frontdesk"
+client_secret = "{SSO_SECRET}"
+
 [[clients]]
 client_id = "demo-rp"
 client_secret = "{RP_SECRET}"
@@ -106,6 +128,30 @@ name = "Demo User"
 given_name = "Demo"
 family_name = "User"
 "#
+    )
+}
+
+/// "Hotel Group SSO": the upstream, with the first frontdesk as its client.
+fn sso_toml(a: &Addrs) -> String {
+    format!(
+        r#"# Written by `frontdesk demo`; applied at every start.
+[[clients]]
+client_id = "demo-frontdesk"
+client_secret = "{SSO_SECRET}"
+client_name = "frontdesk (demo)"
+first_party = true
+grant_types = ["authorization_code"]
+redirect_uris = ["{issuer}/upstream/hotel/callback"]
+scope = "openid email profile"
+
+[[users]]
+username = "{SSO_USER}"
+password = "{SSO_PASSWORD}"
+email = "guest@hotel.example"
+email_verified = true
+name = "Hotel Guest"
+"#,
+        issuer = a.issuer,
     )
 }
 
@@ -189,7 +235,7 @@ fn start(dir: &Path, name: &'static str, args: &[String]) -> anyhow::Result<Chil
 /// `frontdesk demo`; `data_dir` is the global `--data-dir`.
 pub async fn run(data_dir: Option<&Path>, args: DemoAllArgs) -> anyhow::Result<ExitCode> {
     let a = Addrs::check(&args)?;
-    let (issuer, gateway, api, rp) = (&a.issuer, &a.gateway, &a.api, &a.rp);
+    let (issuer, gateway, api, rp, sso) = (&a.issuer, &a.gateway, &a.api, &a.rp, &a.sso);
     // A given data directory persists (and may be reused); otherwise a
     // temporary one lives as long as the demo.
     let temp;
@@ -208,15 +254,35 @@ pub async fn run(data_dir: Option<&Path>, args: DemoAllArgs) -> anyhow::Result<E
     };
     let server_config = dir.join("frontdesk.toml");
     let gateway_config = dir.join("gateway.toml");
+    let sso_config = dir.join("sso.toml");
     std::fs::write(&server_config, server_toml(&a))
         .with_context(|| format!("{}", server_config.display()))?;
+    std::fs::write(&sso_config, sso_toml(&a))
+        .with_context(|| format!("{}", sso_config.display()))?;
     std::fs::write(&gateway_config, gateway_toml(&a))
         .with_context(|| format!("{}", gateway_config.display()))?;
     let s = |x: &str| x.to_owned();
     let path = |p: &Path| p.display().to_string();
     println!("frontdesk demo: starting in {}", dir.display());
     let mut children = Children(Vec::new());
-    let steps: [(&'static str, Vec<String>); 4] = [
+    let sso_listen = sso.replacen("http://localhost:", "127.0.0.1:", 1);
+    let steps: [(&'static str, Vec<String>); 5] = [
+        (
+            "hotel-sso",
+            vec![
+                s("--config"),
+                path(&sso_config),
+                s("--data-dir"),
+                path(&dir.join("sso-data")),
+                s("--database"),
+                format!("sqlite://{}", dir.join("sso.db").display()),
+                s("serve"),
+                s("--listen"),
+                sso_listen,
+                s("--issuer"),
+                s(sso),
+            ],
+        ),
         (
             "frontdesk",
             vec![
@@ -264,12 +330,16 @@ pub async fn run(data_dir: Option<&Path>, args: DemoAllArgs) -> anyhow::Result<E
     }
     println!();
     println!("  Open {rp} and click \"Sign in with frontdesk\".");
-    println!("  Sign in as {USER} / {PASSWORD}.");
+    println!("  Sign in as {USER} / {PASSWORD},");
+    println!(
+        "  or with \"Sign in with Hotel Group SSO\" as {SSO_USER} / {SSO_PASSWORD} (a second frontdesk)."
+    );
     println!();
     println!("  frontdesk (issuer)  {issuer}");
     println!("  gateway             {gateway}  (GET /photos → demo API, needs photos:read)");
     println!("  demo API            http://{api}");
     println!("  demo app            {rp}");
+    println!("  Hotel Group SSO     {sso}  (the upstream identity provider)");
     println!("  logs                {}/*.log", dir.display());
     println!();
     println!("Press Ctrl-C to stop.");

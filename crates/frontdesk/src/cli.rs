@@ -327,6 +327,16 @@ enum UsersCmd {
         #[arg(long)]
         json: bool,
     },
+    /// List the user's connections to upstream identity providers, or
+    /// remove one.
+    UpstreamLinks {
+        user: String,
+        /// Disconnect the user from this upstream (its `[[upstreams]]` id).
+        #[arg(long = "remove", value_name = "UPSTREAM")]
+        remove: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Set a user's password, read from standard input.
     SetPassword {
         user: String,
@@ -783,6 +793,28 @@ async fn users(
                             fmt_time(s.auth_time),
                             s.amr.join(","),
                             fmt_time(s.expires_at)
+                        );
+                    }
+                }
+            }
+        }
+        UsersCmd::UpstreamLinks { user, remove, json } => {
+            if let Some(upstream) = remove {
+                ops::remove_upstream_link(&o.db, &BY, &user, &upstream, now).await?;
+                println!("disconnected {user} from {upstream}");
+            } else {
+                let links = ops::user_upstream_links(&o.db, &user).await?;
+                if json {
+                    print_json(&serde_json::Value::Array(
+                        links.iter().map(ops::upstream_link_view).collect(),
+                    ))?;
+                } else {
+                    for l in &links {
+                        println!(
+                            "{}\t{}\t{}",
+                            l.upstream,
+                            l.upstream_sub,
+                            fmt_time(l.created_at)
                         );
                     }
                 }

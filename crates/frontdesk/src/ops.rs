@@ -607,6 +607,47 @@ pub async fn user_consents(
     }))
 }
 
+/// The user's connections to upstream identity providers, oldest first.
+pub async fn user_upstream_links(
+    db: &Db,
+    login_or_sub: &str,
+) -> Result<Vec<frontdesk_core::model::UpstreamLink>, OpsError> {
+    let user = get_user(db, login_or_sub).await?;
+    Ok(db.upstream_links_of(&user.sub).await?)
+}
+
+/// How the admin API and the CLI show a link.
+pub fn upstream_link_view(l: &frontdesk_core::model::UpstreamLink) -> Value {
+    json!({
+        "upstream": l.upstream,
+        "upstream_sub": l.upstream_sub,
+        "created_at": l.created_at,
+        "last_used_at": l.last_used_at,
+    })
+}
+
+/// Disconnects the user from `upstream` (an administrator may remove the
+/// last way in: the account can then get a password by a reset link or
+/// `users set-password`).
+pub async fn remove_upstream_link(
+    db: &Db,
+    by: &Actor,
+    login_or_sub: &str,
+    upstream: &str,
+    now: i64,
+) -> Result<(), OpsError> {
+    let user = get_user(db, login_or_sub).await?;
+    if !db.remove_upstream_link(&user.sub, upstream).await? {
+        return Err(OpsError::NotFound("upstream link"));
+    }
+    let e = audit::event(Kind::UpstreamUnlink, now)
+        .actor(by)
+        .subject(&user.sub)
+        .idp(upstream);
+    audit::record(db, e).await;
+    Ok(())
+}
+
 /// Forgets a consent and revokes the user's grants to that client.
 pub async fn revoke_consent(
     db: &Db,

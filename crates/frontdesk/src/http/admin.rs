@@ -59,6 +59,14 @@ pub fn router(app: AppState) -> Router {
         )
         .route("/admin/users/{user}/consents", get(list_consents))
         .route(
+            "/admin/users/{user}/upstream-links",
+            get(list_upstream_links),
+        )
+        .route(
+            "/admin/users/{user}/upstream-links/{upstream}",
+            axum::routing::delete(remove_upstream_link),
+        )
+        .route(
             "/admin/users/{user}/consents/{client_id}",
             axum::routing::delete(revoke_consent),
         )
@@ -385,6 +393,24 @@ async fn end_session(
     Path((user, sid)): Path<(String, String)>,
 ) -> Result<Response, AdminError> {
     ops::end_user_session(&app.db, &BY, &user, &sid, now()).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The user's connections to upstream identity providers.
+async fn list_upstream_links(
+    State(app): State<AppState>,
+    Path(user): Path<String>,
+) -> Result<Response, AdminError> {
+    let links = ops::user_upstream_links(&app.db, &user).await?;
+    let links: Vec<serde_json::Value> = links.iter().map(ops::upstream_link_view).collect();
+    Ok(ok(StatusCode::OK, json!({ "upstream_links": links })))
+}
+
+async fn remove_upstream_link(
+    State(app): State<AppState>,
+    Path((user, upstream)): Path<(String, String)>,
+) -> Result<Response, AdminError> {
+    ops::remove_upstream_link(&app.db, &BY, &user, &upstream, now()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

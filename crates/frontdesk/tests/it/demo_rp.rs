@@ -526,7 +526,8 @@ both!(with_db f11_d_login_floods_from_one_address_do_not_starve_other_browsers);
 /// demo API and the demo app on the ports its flags name (free ones here,
 /// so the test never depends on 8080–8084 being free), and the story works
 /// through them — sign in as the seeded user, see the profile, see the
-/// photos through the gateway; SIGTERM stops all four.
+/// photos through the gateway, and the second frontdesk offered as an
+/// upstream; SIGTERM stops all five.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frontdesk_demo_runs_the_whole_story() {
     use std::io::{BufRead, BufReader};
@@ -534,7 +535,7 @@ async fn frontdesk_demo_runs_the_whole_story() {
     use std::time::{Duration, Instant};
 
     let ports = free_ports();
-    let [issuer_port, gateway_port, api_port, app_port] = ports.map(|p| p.to_string());
+    let [issuer_port, gateway_port, api_port, app_port, sso_port] = ports.map(|p| p.to_string());
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(crate::support::bin())
         .args(["--data-dir", dir.path().to_str().unwrap(), "demo"])
@@ -545,6 +546,7 @@ async fn frontdesk_demo_runs_the_whole_story() {
             &gateway_port,
         ])
         .args(["--api-port", &api_port, "--app-port", &app_port])
+        .args(["--sso-port", &sso_port])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -606,10 +608,28 @@ async fn frontdesk_demo_runs_the_whole_story() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
+    // "Hotel Group SSO", the second frontdesk, is up as the upstream the
+    // first one offers on its login page.
+    let sso: serde_json::Value = reqwest::get(format!(
+        "http://127.0.0.1:{sso_port}/.well-known/openid-configuration"
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(sso["issuer"], format!("http://localhost:{sso_port}"));
+    let login = reqwest::get(format!("http://127.0.0.1:{issuer_port}/login"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(login.contains("Sign in with Hotel Group SSO"), "{login}");
 
     let status = stop(child).expect("the demo stops on SIGTERM");
     assert!(status.success(), "{status}");
-    // All four children are gone with it: the ports are free again.
+    // All five children are gone with it: the ports are free again.
     let free = |port: u16| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok();
     let all_free = crate::support::wait_until(Duration::from_secs(5), async || {
         ports.into_iter().all(free).then_some(())
@@ -623,12 +643,12 @@ async fn frontdesk_demo_runs_the_whole_story() {
     }
 }
 
-/// Four distinct ports that were free a moment ago.
-fn free_ports() -> [u16; 4] {
-    let held: Vec<std::net::TcpListener> = (0..4)
+/// Five distinct ports that were free a moment ago.
+fn free_ports() -> [u16; 5] {
+    let held: Vec<std::net::TcpListener> = (0..5)
         .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
         .collect();
-    let mut ports = [0u16; 4];
+    let mut ports = [0u16; 5];
     for (port, l) in ports.iter_mut().zip(&held) {
         *port = l.local_addr().unwrap().port();
     }
@@ -647,6 +667,7 @@ fn frontdesk_demo_names_a_busy_port_and_its_flag() {
         .args(["--data-dir", dir.path().to_str().unwrap(), "demo"])
         .args(["--issuer-port", &free[0], "--gateway-port", &port])
         .args(["--api-port", &free[2], "--app-port", &free[3]])
+        .args(["--sso-port", &free[4]])
         .output()
         .unwrap();
     assert!(!out.status.success());

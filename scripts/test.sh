@@ -55,6 +55,14 @@ else
   echo "Deployment test (nginx in front of the nodes): SKIPPED (apt-get install nginx)"
 fi
 
+if [ -x /usr/sbin/slapd ] && [ -x /usr/sbin/slapadd ] && [ -x /usr/bin/ldapadd ]; then
+  echo "LDAP tests (a private OpenLDAP slapd per test): on"
+elif [ "${FRONTDESK_TEST_LDAP:-}" = required ] || [ "${CI:-}" = true ]; then
+  echo "LDAP tests: REQUIRED but slapd/ldap-utils are not installed; they will fail" >&2
+else
+  echo "LDAP tests: SKIPPED (apt-get install slapd ldap-utils)"
+fi
+
 if python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
   echo "Mail tests (real SMTP server, aiosmtpd): on"
 elif [ "${FRONTDESK_TEST_SMTP:-}" = required ]; then

@@ -4,6 +4,14 @@
 //!
 //! Core decides; the caller supplies the two things core does not do
 //! itself — running Argon2id (on a bounded pool) and waiting ([`Checker`]).
+//!
+//! An account without a local password may be checked against directories
+//! instead (LDAP, `[[ldap]]` in the binary: [`Directories`]); the rules
+//! stay here — the same throttle, counted before any directory is asked,
+//! the same progressive delay, never an empty password, an unreachable
+//! directory failing closed without counting against the user — and the
+//! account a directory's answer signs in to is decided by
+//! [`crate::upstream::resolve`], as for any upstream.
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -12,6 +20,7 @@ use std::time::Duration;
 use crate::error::Error;
 use crate::model::{UnixTime, User};
 use crate::store::Store;
+use crate::upstream::{self, Identity, Policy, Resolved};
 
 /// How failed logins are throttled.
 #[derive(Debug, Clone, Copy)]
@@ -57,6 +66,85 @@ pub trait Checker: Sync {
     fn delay(&self, delay: Duration) -> impl Future<Output = ()> + Send;
 }
 
+/// Where a password is checked when the account has none of its own: the
+/// configured directories, in order (the binary's LDAP client does the
+/// I/O; [`check_login`] decides when they are asked and what their answer
+/// comes to).
+pub trait Directories: Sync {
+    /// Whether there is any directory to ask.
+    fn configured(&self) -> bool;
+    /// Whether `id` (an upstream link's `upstream`) names one of these
+    /// directories: an account linked to one is the directory's, and its
+    /// password is the directory's only.
+    fn owns(&self, id: &str) -> bool;
+    /// Whether `password` is the password of the directory user `login`
+    /// (the first directory that knows the name decides). [`check_login`]
+    /// never calls it with an empty password.
+    fn check(&self, login: &str, password: &str) -> impl Future<Output = DirectoryAnswer> + Send;
+}
+
+/// No directories: the account's own password only.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoDirectories;
+
+impl Directories for NoDirectories {
+    fn configured(&self) -> bool {
+        false
+    }
+
+    fn owns(&self, _id: &str) -> bool {
+        false
+    }
+
+    async fn check(&self, _login: &str, _password: &str) -> DirectoryAnswer {
+        DirectoryAnswer::Rejected
+    }
+}
+
+/// What the directories said about a login and its password.
+#[derive(Debug)]
+pub enum DirectoryAnswer {
+    /// A directory accepted the password for exactly one of its entries.
+    Verified(Box<DirectoryUser>),
+    /// No directory knows the name, the name is ambiguous, or the password
+    /// is wrong: a failed login like any other.
+    Rejected,
+    /// A directory could not be asked (unreachable, timed out, TLS, an
+    /// unexpected answer): the login fails closed, never falls back to
+    /// anything else, and is not the user's failure.
+    Unavailable,
+}
+
+/// The directory entry a password was verified for.
+#[derive(Debug, Clone)]
+pub struct DirectoryUser {
+    /// The entry as an upstream identity: `upstream` is the directory's
+    /// id (ids of upstreams and directories share one namespace, so the
+    /// link table keeps them apart).
+    pub identity: Identity,
+    /// The directory's account rules (`link_by_email` is always off).
+    pub policy: Policy,
+    /// The entry's group names. Nothing stores groups yet.
+    pub groups: Vec<String>,
+}
+
+/// What a login attempt came to, directories included ([`check_login`]).
+#[derive(Debug)]
+pub enum Login {
+    /// What [`check_password`] answers: the account's own password, a
+    /// throttled attempt, or a failure (a directory's refusal included).
+    Password(LoginCheck),
+    /// A directory verified the password; `resolved` is the account it
+    /// signs in to, or why none.
+    Directory {
+        directory: String,
+        resolved: Resolved,
+        groups: Vec<String>,
+    },
+    /// A directory could not be asked; nothing was counted.
+    Unavailable,
+}
+
 /// The wait before checking an attempt on an account that already has
 /// `earlier_failures` in its window: none up to [`PROGRESSIVE_AFTER`], then
 /// 0.25 s doubling up to 4 s.
@@ -65,17 +153,8 @@ pub fn progressive_delay(earlier_failures: u32) -> Option<Duration> {
     Some(Duration::from_millis(250u64 << step.min(4)))
 }
 
-/// Checks `password` for `login`, from `peer`.
-///
-/// Every attempt is counted as a failure *before* its password is checked
-/// (one atomic increment each), and only attempts numbered within the
-/// limits are checked: however many arrive at once, at most
-/// `max_per_account` passwords per account and `max_per_ip` per address are
-/// ever tried in a window. A success takes its count back. The address is
-/// checked first, so an address over its limit no longer adds to the
-/// accounts it tries. Unknown users cost one Argon2id check of
-/// `dummy_hash`, so neither the answer nor its timing tells whether an
-/// account exists.
+/// Checks `password` for `login`, from `peer`: the account's own password
+/// only ([`check_login`] without directories).
 ///
 /// # Errors
 /// Store failures and a failed password check (`Internal`).
@@ -90,6 +169,56 @@ pub async fn check_password<S: Store>(
     peer: IpAddr,
     now: UnixTime,
 ) -> Result<LoginCheck, Error> {
+    let checked = check_login(
+        store,
+        policy,
+        checker,
+        &NoDirectories,
+        dummy_hash,
+        login,
+        password,
+        peer,
+        now,
+    )
+    .await?;
+    Ok(match checked {
+        Login::Password(c) => c,
+        // Not reached without directories; never a way in.
+        Login::Directory { .. } | Login::Unavailable => LoginCheck::Failed,
+    })
+}
+
+/// Checks `password` for `login`, from `peer`: the account's own password
+/// when it has one, else the `directories` (when any are configured).
+///
+/// Every attempt is counted as a failure *before* its password is checked
+/// (one atomic increment each), and only attempts numbered within the
+/// limits are checked: however many arrive at once, at most
+/// `max_per_account` passwords per account and `max_per_ip` per address are
+/// ever tried in a window — locally or at a directory, which an attempt
+/// over a limit never reaches. A success takes its count back, and so does
+/// an attempt a directory could not answer (an outage is not the user's
+/// failure). The address is checked first, so an address over its limit
+/// no longer adds to the accounts it tries. Unknown users cost one
+/// Argon2id check of `dummy_hash` when no directory is asked, so neither
+/// the answer nor its timing tells whether an account exists. An empty
+/// password never reaches a directory (RFC 4513 §5.1.2: many servers
+/// treat a bind with a name and no password as an anonymous success).
+///
+/// # Errors
+/// Store failures and a failed password check (`Internal`).
+#[allow(clippy::too_many_arguments)]
+pub async fn check_login<S: Store>(
+    store: &S,
+    policy: &LoginPolicy,
+    checker: &impl Checker,
+    directories: &impl Directories,
+    dummy_hash: &str,
+    login: &str,
+    password: &str,
+    peer: IpAddr,
+    now: UnixTime,
+) -> Result<Login, Error> {
     // IPv6 by its /64, like every throttle (crate::addr).
     let ip_key = format!("ip:{}", crate::addr::throttle_key(peer));
     if store
@@ -97,7 +226,7 @@ pub async fn check_password<S: Store>(
         .await?
         > policy.max_per_ip
     {
-        return Ok(LoginCheck::Throttled);
+        return Ok(Login::Password(LoginCheck::Throttled));
     }
     // The account is counted once whatever name it is reached by (username
     // or e-mail address), so resolve it first: a known account by its
@@ -116,10 +245,30 @@ pub async fn check_password<S: Store>(
         .note_login_failure(&account_key, now, policy.window)
         .await?;
     if account_count > policy.max_per_account {
-        return Ok(LoginCheck::Throttled);
+        return Ok(Login::Password(LoginCheck::Throttled));
     }
     if let Some(delay) = progressive_delay(account_count.saturating_sub(1)) {
         checker.delay(delay).await;
+    }
+    let has_password = user.as_ref().is_some_and(|u| !u.password_hash.is_empty());
+    // An account a directory made (or that is linked to one) is the
+    // directory's: a local password it was given later (a reset link, an
+    // administrator) is not a way around the directory, which may have
+    // disabled the user since.
+    let directory_account = match &user {
+        Some(u) if directories.configured() => store
+            .upstream_links_of(&u.sub)
+            .await?
+            .iter()
+            .any(|l| directories.owns(&l.upstream)),
+        _ => false,
+    };
+    if (!has_password || directory_account) && directories.configured() {
+        let keys = Counted {
+            ip: &ip_key,
+            account: &account_key,
+        };
+        return at_directories(store, directories, &keys, login, password, now).await;
     }
     let hash = user
         .as_ref()
@@ -131,12 +280,63 @@ pub async fn check_password<S: Store>(
             store.clear_login_failures(&account_key).await?;
             store.forgive_login_failure(&ip_key).await?;
             if u.verify_before_sign_in && !u.claims.email_verified {
-                return Ok(LoginCheck::Unverified(Box::new(u)));
+                return Ok(Login::Password(LoginCheck::Unverified(Box::new(u))));
             }
-            Ok(LoginCheck::Ok(Box::new(u)))
+            Ok(Login::Password(LoginCheck::Ok(Box::new(u))))
         }
         // Already counted above.
-        _ => Ok(LoginCheck::Failed),
+        _ => Ok(Login::Password(LoginCheck::Failed)),
+    }
+}
+
+/// The throttle keys an attempt was counted under.
+struct Counted<'a> {
+    ip: &'a str,
+    account: &'a str,
+}
+
+/// The directories' part of [`check_login`], after the attempt was counted.
+async fn at_directories<S: Store>(
+    store: &S,
+    directories: &impl Directories,
+    counted: &Counted<'_>,
+    login: &str,
+    password: &str,
+    now: UnixTime,
+) -> Result<Login, Error> {
+    if login.is_empty() || password.is_empty() {
+        // Counted above; no directory is asked.
+        return Ok(Login::Password(LoginCheck::Failed));
+    }
+    match directories.check(login, password).await {
+        DirectoryAnswer::Rejected => Ok(Login::Password(LoginCheck::Failed)),
+        DirectoryAnswer::Unavailable => {
+            store.forgive_login_failure(counted.account).await?;
+            store.forgive_login_failure(counted.ip).await?;
+            Ok(Login::Unavailable)
+        }
+        DirectoryAnswer::Verified(found) => {
+            let DirectoryUser {
+                identity,
+                policy,
+                groups,
+            } = *found;
+            let policy = Policy {
+                link_by_email: false,
+                ..policy
+            };
+            let resolved = upstream::resolve(store, &identity, policy, now).await?;
+            // Only a sign-in takes its count back, as for a local password.
+            if !matches!(resolved, Resolved::Refused(_)) {
+                store.clear_login_failures(counted.account).await?;
+                store.forgive_login_failure(counted.ip).await?;
+            }
+            Ok(Login::Directory {
+                directory: identity.upstream,
+                resolved,
+                groups,
+            })
+        }
     }
 }
 

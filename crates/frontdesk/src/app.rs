@@ -159,6 +159,9 @@ pub struct Web {
     pub account_email_change: bool,
     /// `[[upstreams]]`: "Sign in with …" providers.
     pub upstreams: Arc<crate::upstream::Upstreams>,
+    /// `[[ldap]]`: directories that check the login page's password for
+    /// accounts without a local one.
+    pub directories: Arc<crate::ldap::Directories>,
 }
 
 impl Web {
@@ -182,6 +185,7 @@ impl Web {
             security_notices: false,
             account_email_change: true,
             upstreams: Arc::new(crate::upstream::Upstreams::default()),
+            directories: Arc::new(crate::ldap::Directories::default()),
         })
     }
 }

@@ -234,6 +234,12 @@ pub struct FileConfig {
     /// Upstream identity providers for "Sign in with …".
     #[serde(default)]
     pub upstreams: Vec<crate::upstream::UpstreamConfig>,
+    /// LDAP directories that check the login page's password for accounts
+    /// without a local one (`[[ldap]]`; the keys are
+    /// [`crate::ldap::LdapConfig`]'s). Their ids share one namespace with
+    /// the upstreams'.
+    #[serde(default)]
+    pub ldap: Vec<crate::ldap::LdapConfig>,
 }
 
 /// Switches for optional endpoints; all on by default except
@@ -376,6 +382,8 @@ pub struct Settings {
     pub passkeys: Option<bool>,
     /// `[[upstreams]]`, validated.
     pub upstreams: Vec<crate::upstream::Upstream>,
+    /// `[[ldap]]`, validated.
+    pub ldap: Vec<crate::ldap::Directory>,
 }
 
 /// Where mail goes, validated.
@@ -821,6 +829,9 @@ fn validate(raw: FileConfig) -> anyhow::Result<Settings> {
         // follow the link without the operator.
         verify_before_sign_in: mail.smtp.is_some(),
     };
+    let upstreams = crate::upstream::validate(raw.upstreams)?;
+    let upstream_ids: Vec<&str> = upstreams.iter().map(|u| u.id.as_str()).collect();
+    let ldap = crate::ldap::validate(raw.ldap, &upstream_ids)?;
     Ok(Settings {
         issuer,
         listen,
@@ -876,7 +887,8 @@ fn validate(raw: FileConfig) -> anyhow::Result<Settings> {
         links,
         registration,
         passkeys: raw.features.passkeys,
-        upstreams: crate::upstream::validate(raw.upstreams)?,
+        upstreams,
+        ldap,
     })
 }
 
@@ -1096,6 +1108,66 @@ mod tests {
         assert!(validate_issuer("http://id.example.com").is_err());
         assert!(validate_issuer("https://id.example.com?x=1").is_err());
         assert!(validate_issuer("nonsense").is_err());
+    }
+
+    /// `text` as a configuration file, through the same loader as `load`.
+    fn from_toml(text: &str) -> FileConfig {
+        config::Config::builder()
+            .add_source(config::File::from_str(text, config::FileFormat::Toml))
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .unwrap()
+    }
+
+    #[test]
+    fn ldap_tables_are_read_and_share_the_upstreams_namespace() {
+        let directory = r#"
+[[ldap]]
+id = "corp"
+display_name = "Corp Directory"
+url = "ldaps://ldap.example.com:636"
+bind_dn = "cn=reader,dc=example,dc=com"
+bind_password = "reader-secret"
+user_base = "ou=people,dc=example,dc=com"
+user_filter = "(&(objectClass=inetOrgPerson)(uid={username}))"
+subject_attribute = "entryUUID"
+email_verified = false
+provision = false
+"#;
+        let s = validate(from_toml(directory)).unwrap();
+        assert_eq!(s.ldap.len(), 1);
+        let d = &s.ldap[0];
+        assert_eq!(d.id, "corp");
+        assert_eq!(d.display_name, "Corp Directory");
+        assert_eq!(d.transport, crate::ldap::Transport::Ldaps);
+        assert_eq!(
+            d.user_filter,
+            "(&(objectClass=inetOrgPerson)(uid={username}))"
+        );
+        assert!(!d.email_verified);
+        assert!(!d.policy.provision);
+        assert!(validate(FileConfig::default()).unwrap().ldap.is_empty());
+
+        let upstream = r#"
+[[upstreams]]
+id = "corp"
+display_name = "Corp SSO"
+issuer = "https://sso.example.com"
+client_id = "frontdesk"
+client_secret = "upstream-secret"
+"#;
+        let both = from_toml(&format!("{upstream}\n{directory}"));
+        let e = validate(both).unwrap_err().to_string();
+        assert!(e.contains("already an upstream's id"), "{e}");
+
+        let unknown = config::Config::builder()
+            .add_source(config::File::from_str(
+                "[[ldap]]\nid = \"x\"\nurl = \"ldap://127.0.0.1\"\nuser_base = \"dc=x\"\nbind_pasword = \"typo\"\n",
+                config::FileFormat::Toml,
+            ))
+            .build()
+            .and_then(|c| c.try_deserialize::<FileConfig>());
+        assert!(unknown.is_err(), "unknown keys are refused");
     }
 
     fn smtp(f: impl FnOnce(&mut SmtpConfig)) -> FileConfig {

@@ -8,6 +8,7 @@ mod client_keys;
 mod config;
 mod db;
 mod http;
+mod ldap;
 mod mail;
 mod native;
 mod ops;

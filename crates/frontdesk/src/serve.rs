@@ -69,6 +69,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     web.security_notices = settings.security_notices;
     web.account_email_change = settings.account_email_change;
     web.upstreams = Arc::new(crate::upstream::Upstreams::new(settings.upstreams.clone())?);
+    web.directories = Arc::new(crate::ldap::Directories::new(settings.ldap.clone()));
     if settings.features.authorization_code {
         web.passkeys =
             crate::passkeys::for_issuer(&settings.issuer, settings.passkeys)?.map(Arc::new);

@@ -96,6 +96,10 @@ pub struct UpstreamConfig {
     pub username_claim: Option<String>,
     /// Further profile claims to keep on the account.
     pub copy_claims: Option<Vec<String>>,
+    /// Signing out of frontdesk also goes through the upstream's
+    /// `end_session_endpoint` (OpenID Connect RP-Initiated Logout), when
+    /// the session came from it. Default false.
+    pub propagate_logout: Option<bool>,
 }
 
 impl std::fmt::Debug for UpstreamConfig {
@@ -229,6 +233,7 @@ pub struct Upstream {
     pub scopes: Vec<String>,
     pub policy: Policy,
     pub mapping: Mapping,
+    pub propagate_logout: bool,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -346,6 +351,12 @@ pub fn validate(raw: Vec<UpstreamConfig>) -> anyhow::Result<Vec<Upstream>> {
             other => bail!("config: {name}: kind must be \"oidc\" or \"oauth2\", not {other:?}"),
         };
         let oidc = matches!(endpoints, Endpoints::Discovered { .. });
+        let propagate_logout = u.propagate_logout.unwrap_or(false);
+        if propagate_logout && !oidc {
+            bail!(
+                "config: {name}: propagate_logout needs an OpenID Connect upstream (its end_session_endpoint); a plain OAuth 2.0 server has none"
+            );
+        }
         if u.client_id.trim().is_empty() {
             bail!("config: {name}: client_id is required");
         }
@@ -422,6 +433,7 @@ pub fn validate(raw: Vec<UpstreamConfig>) -> anyhow::Result<Vec<Upstream>> {
             secret,
             post_secret,
             scopes,
+            propagate_logout,
             policy: Policy {
                 provision: u.provision.unwrap_or(true),
                 link_by_email: u.link_by_email.unwrap_or(false),
@@ -497,6 +509,36 @@ pub struct Flow {
     pub next: String,
     /// Linking from the account page: the session that asked (its `sid`).
     pub link_sid: Option<String>,
+    /// The `max_age` sent to the upstream: its ID token's `auth_time` must
+    /// be within it (OIDC Core §3.1.2.1).
+    #[serde(default)]
+    max_age: Option<i64>,
+    /// `prompt=login` was sent: an `auth_time` the ID token has must be
+    /// from this flow.
+    #[serde(default)]
+    login: bool,
+}
+
+/// What a sign-in at the upstream is for, carried through it in the flow.
+#[derive(Debug, Clone, Default)]
+pub struct Begin {
+    /// The authorization request to continue (as the login form carries
+    /// it), or empty.
+    pub request: String,
+    /// Where a sign-in without a request goes: `account` or nothing.
+    pub next: String,
+    /// Connecting from the account page: the session that asked.
+    pub link_sid: Option<String>,
+    pub fresh: Fresh,
+}
+
+/// How fresh the sign-in at the upstream must be: what the application
+/// asked of frontdesk (`prompt=login`, `max_age`), passed on — frontdesk
+/// cannot re-authenticate a user whose sign-in happens elsewhere.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Fresh {
+    pub login: bool,
+    pub max_age: Option<i64>,
 }
 
 impl Upstreams {
@@ -533,6 +575,34 @@ impl Upstreams {
 
 fn flow_context(upstream: &str) -> String {
     format!("upstream-flow\u{0}{upstream}")
+}
+
+fn logout_context(upstream: &str) -> String {
+    format!("upstream-logout\u{0}{upstream}")
+}
+
+/// Where the browser goes after the upstream's logout.
+#[derive(Serialize, Deserialize)]
+struct AfterLogout {
+    exp: UnixTime,
+    then: Option<String>,
+}
+
+/// `value` as JSON, sealed under the KEK with `context` as associated
+/// data, base64url.
+fn seal<T: Serialize>(kek: &Kek, context: &str, value: &T) -> Result<String, UpstreamError> {
+    let json = serde_json::to_vec(value).map_err(|e| UpstreamError::Internal(e.to_string()))?;
+    let sealed = kek
+        .seal(context, &json)
+        .map_err(|e| UpstreamError::Internal(e.to_string()))?;
+    Ok(URL_SAFE_NO_PAD.encode(sealed))
+}
+
+/// [`seal`] undone: `None` for anything not sealed by us with `context`.
+fn open<T: serde::de::DeserializeOwned>(kek: &Kek, context: &str, sealed: &str) -> Option<T> {
+    let bytes = URL_SAFE_NO_PAD.decode(sealed.trim()).ok()?;
+    let json = kek.open(context, &bytes).ok()?;
+    serde_json::from_slice(&json).ok()
 }
 
 impl Live {
@@ -582,18 +652,34 @@ impl Live {
         &self,
         kek: &Kek,
         redirect_uri: &str,
-        request: String,
-        next: String,
-        link_sid: Option<String>,
+        begin: Begin,
         now: UnixTime,
     ) -> Result<(url::Url, String), UpstreamError> {
+        let Begin {
+            request,
+            next,
+            link_sid,
+            fresh,
+        } = begin;
         let provider = self.provider().await?;
-        let ar = AuthorizationRequest::new(
+        let mut ar = AuthorizationRequest::new(
             provider,
             &self.config.client_id,
             redirect_uri,
             &self.config.scopes.join(" "),
         )?;
+        // OIDC Core §3.1.2.1; a plain OAuth 2.0 server has no such
+        // parameters (README: it cannot be asked to re-authenticate).
+        let oidc = matches!(self.config.endpoints, Endpoints::Discovered { .. });
+        if oidc && fresh.login {
+            ar.url.query_pairs_mut().append_pair("prompt", "login");
+        }
+        let max_age = fresh.max_age.filter(|_| oidc);
+        if let Some(m) = max_age {
+            ar.url
+                .query_pairs_mut()
+                .append_pair("max_age", &m.to_string());
+        }
         let flow = Flow {
             exp: now + FLOW_SECS,
             state: ar.state.clone(),
@@ -602,12 +688,56 @@ impl Live {
             request,
             next,
             link_sid,
+            max_age,
+            login: oidc && fresh.login,
         };
-        let json = serde_json::to_vec(&flow).map_err(|e| UpstreamError::Internal(e.to_string()))?;
-        let sealed = kek
-            .seal(&flow_context(&self.config.id), &json)
-            .map_err(|e| UpstreamError::Internal(e.to_string()))?;
-        Ok((ar.url, URL_SAFE_NO_PAD.encode(sealed)))
+        let sealed = seal(kek, &flow_context(&self.config.id), &flow)?;
+        Ok((ar.url, sealed))
+    }
+
+    /// RP-Initiated Logout at the upstream (`propagate_logout`): its
+    /// `end_session_endpoint` with our `client_id`, the `post_logout_redirect_uri`
+    /// `back` (registered there), and a `state` that seals where the
+    /// browser goes after that (`then`, already validated). `Ok(None)`: not
+    /// configured, or the upstream has no such endpoint.
+    ///
+    /// # Errors
+    /// The upstream unreachable (its metadata is needed), or sealing.
+    pub async fn end_session(
+        &self,
+        kek: &Kek,
+        back: &str,
+        then: Option<String>,
+        now: UnixTime,
+    ) -> Result<Option<url::Url>, UpstreamError> {
+        if !self.config.propagate_logout {
+            return Ok(None);
+        }
+        let provider = self.provider().await?;
+        let Some(endpoint) = provider.metadata().end_session_endpoint.as_deref() else {
+            return Ok(None);
+        };
+        let mut url = url::Url::parse(endpoint)
+            .map_err(|e| UpstreamError::Failed(format!("end_session_endpoint: {e}")))?;
+        let after = AfterLogout {
+            exp: now + FLOW_SECS,
+            then,
+        };
+        let state = seal(kek, &logout_context(&self.config.id), &after)?;
+        url.query_pairs_mut()
+            .append_pair("client_id", &self.config.client_id)
+            .append_pair("post_logout_redirect_uri", back)
+            .append_pair("state", &state);
+        Ok(Some(url))
+    }
+
+    /// Where the browser goes once the upstream signed it out: the target
+    /// sealed in `state` by [`Live::end_session`]; `None` when `state` is
+    /// not one of ours (then a plain "signed out" page — never a redirect
+    /// to something the query says).
+    pub fn after_logout(&self, kek: &Kek, state: &str, now: UnixTime) -> Option<String> {
+        let after: AfterLogout = open(kek, &logout_context(&self.config.id), state)?;
+        (after.exp > now).then_some(after.then).flatten()
     }
 
     /// Opens the sealed flow of this upstream and, when the callback's
@@ -629,10 +759,7 @@ impl Live {
         let Ok(bytes) = URL_SAFE_NO_PAD.decode(sealed.trim()) else {
             return Ok(None);
         };
-        let Ok(json) = kek.open(&flow_context(&self.config.id), &bytes) else {
-            return Ok(None);
-        };
-        let Ok(flow) = serde_json::from_slice::<Flow>(&json) else {
+        let Some(flow) = open::<Flow>(kek, &flow_context(&self.config.id), sealed) else {
             return Ok(None);
         };
         if flow.exp <= now || !frontdesk_rp::same(&flow.state, state) {
@@ -717,6 +844,7 @@ impl Live {
                 u64::try_from(now).unwrap_or(0),
             )
             .await?;
+        fresh_enough(flow, claims.auth_time, now)?;
         let mut all = claims.extra.clone();
         all.insert("sub".to_owned(), Value::String(claims.sub.clone()));
         identity(&self.config, &all)
@@ -771,6 +899,36 @@ async fn read_user(
         }
     }
     Ok(about)
+}
+
+/// OIDC Core §3.1.2.1 and §2: with `max_age` sent, the ID token MUST carry
+/// `auth_time`, within `max_age` (plus the clock leeway); with
+/// `prompt=login`, an `auth_time` it carries must be from this flow.
+fn fresh_enough(flow: &Flow, auth_time: Option<u64>, now: UnixTime) -> Result<(), UpstreamError> {
+    let leeway = i64::try_from(frontdesk_rp::LEEWAY_SECS).unwrap_or(60);
+    let auth_time = auth_time.map(|t| i64::try_from(t).unwrap_or(i64::MAX));
+    if let Some(m) = flow.max_age {
+        match auth_time {
+            Some(t) if now.saturating_sub(t) <= m + leeway => {}
+            Some(_) => {
+                return Err(UpstreamError::Failed(format!(
+                    "the upstream's sign-in is older than the max_age {m} it was sent"
+                )));
+            }
+            None => {
+                return Err(UpstreamError::Failed(
+                    "max_age was sent but the ID token has no auth_time".to_owned(),
+                ));
+            }
+        }
+    }
+    let started = flow.exp - FLOW_SECS;
+    if flow.login && auth_time.is_some_and(|t| t < started - leeway) {
+        return Err(UpstreamError::Failed(
+            "prompt=login was sent but the upstream did not sign the user in again".to_owned(),
+        ));
+    }
+    Ok(())
 }
 
 /// The upstream's claims through the configured mapping.
@@ -948,6 +1106,39 @@ mod tests {
             assert!(no_issuer(&extra).is_ok(), "{}", p.name);
         }
         assert!(!valid_id("Hotel") && !valid_id("") && !valid_id("a/b") && valid_id("hotel-1"));
+    }
+
+    #[test]
+    fn freshness_the_upstream_was_asked_for() {
+        const NOW: UnixTime = 1_800_000_000;
+        let flow = |max_age: Option<i64>, login: bool| Flow {
+            exp: NOW - 10 + FLOW_SECS,
+            state: String::new(),
+            nonce: String::new(),
+            verifier: String::new(),
+            request: String::new(),
+            next: String::new(),
+            link_sid: None,
+            max_age,
+            login,
+        };
+        let at = |secs_ago: i64| Some(u64::try_from(NOW - secs_ago).unwrap_or(0));
+        // (max_age, prompt=login, auth_time, accepted)
+        let cases = [
+            (None, false, None, true),
+            (None, false, at(86_400), true),
+            (Some(300), false, at(100), true),
+            (Some(300), false, at(300 + 60), true),
+            (Some(300), false, at(300 + 61), false),
+            (Some(0), false, None, false),
+            (None, true, None, true),
+            (None, true, at(5), true),
+            (None, true, at(10 + 60 + 1), false),
+        ];
+        for (max_age, login, auth_time, ok) in cases {
+            let got = fresh_enough(&flow(max_age, login), auth_time, NOW).is_ok();
+            assert_eq!(got, ok, "{max_age:?} {login} {auth_time:?}");
+        }
     }
 
     #[test]

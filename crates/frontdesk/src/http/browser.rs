@@ -15,7 +15,7 @@ use frontdesk_core::authorize::{
     ValidatedRedirectUri,
 };
 use frontdesk_core::error::{Error, ErrorCode, OAuthError};
-use frontdesk_core::login::{self, LoginCheck};
+use frontdesk_core::login::{self, Login, LoginCheck};
 use frontdesk_core::logout;
 use frontdesk_core::model::{Session, UnixTime, User};
 use frontdesk_core::params::Params;
@@ -485,7 +485,7 @@ pub async fn login_post(
             None,
         );
     }
-    let (req, resolved, request) = match login_form(&app, &form, now).await {
+    let (req, resolved_request, request) = match login_form(&app, &form, now).await {
         Ok(f) => f,
         Err(r) => return r,
     };
@@ -494,10 +494,11 @@ pub async fn login_post(
     let username = form.get("username").unwrap_or_default().trim().to_owned();
     let password = form.get("password").unwrap_or_default().to_owned();
 
-    let checked = login::check_password(
+    let checked = login::check_login(
         &app.db,
         &app.web.login,
         &app.web,
+        app.web.directories.as_ref(),
         &app.web.dummy_hash,
         &username,
         &password,
@@ -505,6 +506,48 @@ pub async fn login_post(
         now,
     )
     .await;
+    let checked = match checked {
+        Ok(Login::Password(c)) => Ok(c),
+        Ok(Login::Directory {
+            directory,
+            resolved,
+            groups,
+        }) => {
+            let from = LoginForm {
+                req: req.as_ref(),
+                resolved: resolved_request.as_ref(),
+                request: &request,
+                next,
+                username: &username,
+            };
+            let signed = DirectorySignIn {
+                directory: &directory,
+                resolved,
+                groups: &groups,
+            };
+            return directory_sign_in(&app, jar, &headers, peer, signed, &from, now).await;
+        }
+        Ok(Login::Unavailable) => {
+            crate::telemetry::login("unavailable");
+            let mut e = crate::audit::event(Kind::LoginFailure, now)
+                .label("reason", "directory_unavailable")
+                .peer(peer);
+            if let Some(r) = &req {
+                e = e.client(&r.client.client_id);
+            }
+            crate::audit::record(&app.db, e).await;
+            let mut r = app.web.pages.error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The directory is unavailable",
+                "Your password could not be checked right now. Please try again in a moment.",
+                None,
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, super::error::OUTAGE_RETRY_AFTER);
+            return r;
+        }
+        Err(e) => Err(e),
+    };
     if let Ok(outcome) = &checked {
         crate::telemetry::login(match outcome {
             LoginCheck::Throttled => "throttled",
@@ -555,7 +598,7 @@ pub async fn login_post(
         Ok(LoginCheck::Ok(user)) => {
             let from = LoginForm {
                 req: req.as_ref(),
-                resolved: resolved.as_ref(),
+                resolved: resolved_request.as_ref(),
                 request: &request,
                 next,
                 username: &username,
@@ -574,6 +617,80 @@ pub async fn login_post(
             .await
         }
     }
+}
+
+/// A password a directory verified (`Login::Directory`), and the account
+/// [`frontdesk_core::upstream::resolve`] found for its entry.
+struct DirectorySignIn<'a> {
+    directory: &'a str,
+    resolved: frontdesk_core::upstream::Resolved,
+    groups: &'a [String],
+}
+
+/// Signs in the account a directory's entry resolved to, like a password
+/// login (`amr: ["pwd"]`, `idp` the directory), or shows why not (the
+/// pages of an upstream's refusal).
+async fn directory_sign_in(
+    app: &AppState,
+    jar: CookieJar,
+    headers: &axum::http::HeaderMap,
+    peer: std::net::IpAddr,
+    signed: DirectorySignIn<'_>,
+    from: &LoginForm<'_>,
+    now: UnixTime,
+) -> Response {
+    use frontdesk_core::upstream::{Refusal, Resolved as Account};
+    let id = signed.directory;
+    let (user, how) = match signed.resolved {
+        Account::Linked(u) => (u, "linked"),
+        Account::LinkedByEmail(u) => (u, "linked_by_email"),
+        Account::Provisioned(u) => (u, "provisioned"),
+        Account::Refused(why) => {
+            let reason = match why {
+                Refusal::NotProvisioned => "not_provisioned",
+                Refusal::EmailTaken => "email_taken",
+                Refusal::Disabled => "disabled",
+            };
+            crate::telemetry::login("failure");
+            let e = crate::audit::event(Kind::UpstreamRefused, now)
+                .idp(id)
+                .label("reason", reason)
+                .peer(peer);
+            crate::audit::record(&app.db, e).await;
+            let name = app.web.directories.display_name(id).unwrap_or(id);
+            return super::upstream::refusal(app, name, why, false);
+        }
+    };
+    // GROUPS: the entry's groups are computed (crate::ldap) but not stored:
+    // frontdesk has no groups model yet. Store `signed.groups` for
+    // `user.sub` here once it has one; until then only their number is
+    // recorded.
+    let group_count = u64::try_from(signed.groups.len()).unwrap_or(u64::MAX);
+    crate::telemetry::login("success");
+    let mut e = crate::audit::event(Kind::LoginSuccess, now)
+        .actor(&Actor::User(user.sub.clone()))
+        .subject(&user.sub)
+        .username(&user.username)
+        .idp(id)
+        .label("how", how)
+        .count("groups", group_count)
+        .peer(peer);
+    if let Some(r) = from.req {
+        e = e.client(&r.client.client_id);
+    }
+    crate::audit::record(&app.db, e).await;
+    sign_in(
+        app,
+        jar,
+        headers,
+        peer,
+        &user,
+        &[session::AMR_PASSWORD],
+        Some(id),
+        from,
+        now,
+    )
+    .await
 }
 
 /// The login form a sign-in came from: the authorization request it
@@ -889,6 +1006,15 @@ async fn logout(app: AppState, jar: CookieJar, params: Params, confirmed: bool) 
         crate::audit::record(&app.db, e).await;
     }
     let jar = jar.add(app.web.pages.removal(SESSION_COOKIE));
+    // A session that came through an upstream with `propagate_logout`:
+    // on through the upstream's own logout, then to the same place.
+    if let Some((s, _)) = &session
+        && let Some(idp) = &s.idp
+        && let Some(to) =
+            super::upstream::end_upstream_session(&app, idp, req.redirect_target(), now).await
+    {
+        return (jar, see_other(to.as_str())).into_response();
+    }
     let next = match req.redirect_target() {
         Some(to) => see_other(&to),
         None => app

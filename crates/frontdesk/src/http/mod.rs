@@ -73,6 +73,7 @@ pub fn router(app: AppState, metrics: bool) -> Router {
             .route("/upstream/{id}/start", get(upstream::start))
             .route("/upstream/{id}/callback", get(upstream::callback))
             .route("/upstream/{id}/link", post(upstream::link))
+            .route("/upstream/{id}/logged-out", get(upstream::logged_out))
             .route("/account/upstreams/unlink", post(upstream::unlink))
             .route(account::PATH, get(account::page))
             .route("/account/profile", post(account::profile))

@@ -29,7 +29,7 @@ use super::pages::UPSTREAM_COOKIE;
 use crate::app::{AppState, now};
 use crate::audit;
 use crate::client_addr::ClientAddr;
-use crate::upstream::{FLOW_SECS, Live, UpstreamError};
+use crate::upstream::{Begin, FLOW_SECS, Fresh, Live, UpstreamError};
 
 /// Whether the login page of `client` offers upstream `id`: it is
 /// configured, and the client's `allowed_upstreams` (if set) names it.
@@ -152,20 +152,9 @@ fn upstream_failed(app: &AppState, live: &Live, e: &UpstreamError) -> Response {
 }
 
 /// Sends the browser to the upstream, with the sealed flow in its cookie.
-async fn go(
-    app: &AppState,
-    jar: CookieJar,
-    live: &Live,
-    request: String,
-    next: String,
-    link_sid: Option<String>,
-    now: UnixTime,
-) -> Response {
+async fn go(app: &AppState, jar: CookieJar, live: &Live, begin: Begin, now: UnixTime) -> Response {
     let to = redirect_uri(app, &live.config.id);
-    match live
-        .start(&app.kek, &to, request, next, link_sid, now)
-        .await
-    {
+    match live.start(&app.kek, &to, begin, now).await {
         Ok((url, sealed)) => {
             let jar = jar.add(app.web.pages.cookie(UPSTREAM_COOKIE, sealed, FLOW_SECS));
             (jar, see_other(url.as_str())).into_response()
@@ -207,7 +196,19 @@ pub async fn start(
     } else {
         login_next(&params).to_owned()
     };
-    go(&app, jar, &live, request, next, None, now).await
+    // What the application asked of the sign-in's freshness goes on to
+    // the upstream, where the sign-in happens.
+    let fresh = req.as_ref().map_or_else(Fresh::default, |r| Fresh {
+        login: r.prompt.login,
+        max_age: r.max_age,
+    });
+    let begin = Begin {
+        request,
+        next,
+        link_sid: None,
+        fresh,
+    };
+    go(&app, jar, &live, begin, now).await
 }
 
 /// `POST /upstream/{id}/link`: connect an upstream account to the
@@ -229,16 +230,18 @@ pub async fn link(
         Ok(v) => v,
         Err(r) => return r,
     };
-    go(
-        &app,
-        jar,
-        &live,
-        String::new(),
-        "account".to_owned(),
-        Some(s.sid),
-        now,
-    )
-    .await
+    let begin = Begin {
+        request: String::new(),
+        next: "account".to_owned(),
+        link_sid: Some(s.sid),
+        // Connecting proves the upstream side afresh: not a session someone
+        // else left signed in at the upstream in this browser.
+        fresh: Fresh {
+            login: true,
+            max_age: None,
+        },
+    };
+    go(&app, jar, &live, begin, now).await
 }
 
 /// `GET /upstream/{id}/callback`: the upstream's authorization response.
@@ -408,32 +411,7 @@ impl Callback<'_> {
     }
 
     fn refusal(&self, why: Refusal) -> Response {
-        let pages = &self.app.web.pages;
-        let name = &self.live.config.display_name;
-        match why {
-            Refusal::NotProvisioned => pages.error(
-                StatusCode::FORBIDDEN,
-                "No account for this sign-in",
-                &format!(
-                    "Your {name} account is not connected to an account here. Ask an administrator for access, or sign in another way."
-                ),
-                None,
-            ),
-            Refusal::EmailTaken => pages.error(
-                StatusCode::CONFLICT,
-                "An account with this e-mail address already exists",
-                &format!(
-                    "Sign in with your password, then connect {name} from your account page."
-                ),
-                None,
-            ),
-            Refusal::Disabled => pages.error(
-                StatusCode::FORBIDDEN,
-                "This account is disabled",
-                "Ask an administrator to enable it.",
-                None,
-            ),
-        }
+        refusal(self.app, &self.live.config.display_name, why, true)
     }
 
     async fn link(&self, jar: CookieJar, sid: &str, identity: &Identity) -> Response {
@@ -469,6 +447,88 @@ impl Callback<'_> {
                 None,
             ),
         }
+    }
+}
+
+/// The page for a sign-in that [`upstream::resolve`] refused, `name` being
+/// the upstream's (or directory's, `crate::ldap`) display name.
+/// `connectable`: an upstream the account page can connect (a directory
+/// cannot be).
+pub(super) fn refusal(app: &AppState, name: &str, why: Refusal, connectable: bool) -> Response {
+    let pages = &app.web.pages;
+    match why {
+        Refusal::NotProvisioned => pages.error(
+            StatusCode::FORBIDDEN,
+            "No account for this sign-in",
+            &format!(
+                "Your {name} account is not connected to an account here. Ask an administrator for access, or sign in another way."
+            ),
+            None,
+        ),
+        Refusal::EmailTaken => pages.error(
+            StatusCode::CONFLICT,
+            "An account with this e-mail address already exists",
+            // Only an upstream can be connected from the account page.
+            &if connectable {
+                format!("Sign in with your password, then connect {name} from your account page.")
+            } else {
+                format!("Your {name} account cannot sign in to it. Ask an administrator.")
+            },
+            None,
+        ),
+        Refusal::Disabled => pages.error(
+            StatusCode::FORBIDDEN,
+            "This account is disabled",
+            "Ask an administrator to enable it.",
+            None,
+        ),
+    }
+}
+
+/// The upstream's logout URL for a session that came through `idp`, when
+/// that upstream has `propagate_logout` and an `end_session_endpoint`. An
+/// upstream that cannot be reached does not stop the logout here: it is
+/// logged, and frontdesk's own logout goes on.
+pub(super) async fn end_upstream_session(
+    app: &AppState,
+    idp: &str,
+    then: Option<String>,
+    now: UnixTime,
+) -> Option<url::Url> {
+    let live = app.web.upstreams.get(idp)?;
+    let back = format!(
+        "{}/upstream/{idp}/logged-out",
+        app.core.settings.issuer.trim_end_matches('/')
+    );
+    match live.end_session(&app.kek, &back, then, now).await {
+        Ok(to) => to,
+        Err(e) => {
+            tracing::warn!(upstream = %idp, detail = %e, "cannot sign out at the upstream");
+            None
+        }
+    }
+}
+
+/// `GET /upstream/{id}/logged-out?state=…`: back from the upstream's
+/// logout, on to where frontdesk's logout was going (sealed in `state`),
+/// or a "signed out" page.
+pub async fn logged_out(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let live = match configured(&app, &id) {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    let params = Params::parse(q.unwrap_or_default().as_bytes()).unwrap_or_default();
+    let state = params.get("state").unwrap_or_default();
+    match live.after_logout(&app.kek, state, now()) {
+        Some(to) => see_other(&to),
+        None => app
+            .web
+            .pages
+            .message("You are signed out", "You have signed out of frontdesk."),
     }
 }
 
@@ -511,10 +571,10 @@ pub(super) async fn connections(
 
 /// The display name of upstream `id` (for the session list).
 pub(super) fn display_name<'a>(app: &'a AppState, id: &'a str) -> &'a str {
-    app.web
-        .upstreams
-        .get(id)
-        .map_or(id, |u| u.config.display_name.as_str())
+    app.web.upstreams.get(id).map_or_else(
+        || app.web.directories.display_name(id).unwrap_or(id),
+        |u| u.config.display_name.as_str(),
+    )
 }
 
 /// `POST /account/upstreams/unlink`: disconnect an upstream account.

@@ -10,19 +10,18 @@
 //! Needs Debian's `chromium` and `chromium-driver`, like real_browser.rs
 //! (skipped without them unless `FRONTDESK_TEST_BROWSER=required`).
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, Locator};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::both;
 use crate::browser::{ALICE, authorize_url, pkce};
 use crate::real_browser::{
-    Driver, WAIT, at_path, browser_available, element, screenshot, workspace_root,
+    Callback, Driver, WAIT, at_path, browser_available, callback_server, code_claims,
+    copy_screenshot_to_docs, element, screenshot,
 };
-use crate::support::{Backend, Database, Server, jwt_parts, wait_for, wait_until};
+use crate::support::{Backend, Database, Server, wait_for, wait_until};
 
 const APP: (&str, &str) = ("passkey-app", "passkey-app-secret-0123456789abcdef");
 const ACR_PASSWORD: &str = "urn:frontdesk:acr:password";
@@ -30,51 +29,6 @@ const ACR_MFA: &str = "urn:frontdesk:acr:mfa";
 const ACR_PHISHING_RESISTANT: &str = "urn:frontdesk:acr:phishing-resistant";
 /// How long one whole browser flow may take.
 const FLOW: Duration = Duration::from_secs(150);
-
-/// A page server for the client's redirect URI: `200 ok` to anything, so
-/// the browser lands on the callback and the test reads `code` from its URL.
-struct Callback {
-    uri: String,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Callback {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn callback_server() -> Callback {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind the callback page");
-    let port = listener.local_addr().unwrap().port();
-    let task = tokio::spawn(async move {
-        while let Ok((mut sock, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match sock.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let _ = sock
-                    .write_all(
-                        b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\
-                          content-length: 2\r\nconnection: close\r\n\r\nok",
-                    )
-                    .await;
-                let _ = sock.shutdown().await;
-            });
-        }
-    });
-    Callback {
-        uri: format!("http://127.0.0.1:{port}/cb"),
-        task,
-    }
-}
 
 /// The virtual authenticator ChromeDriver keeps for one session.
 struct Authenticator {
@@ -450,23 +404,7 @@ async fn code_at_callback(rig: &Rig) -> String {
 
 /// The code at `/token` (client_secret_basic); the ID token's claims.
 async fn id_token(rig: &Rig, code: &str, verifier: &str) -> Value {
-    let r = rig
-        .s
-        .post_form(
-            "/token",
-            Some(APP),
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", code),
-                ("redirect_uri", &rig.cb.uri),
-                ("code_verifier", verifier),
-            ],
-        )
-        .await;
-    let status = r.status();
-    let body: Value = r.json().await.expect("token response JSON");
-    assert_eq!(status, 200, "{body}");
-    let (_, id) = jwt_parts(body["id_token"].as_str().expect("an id_token"));
+    let id = code_claims(&rig.s, APP, &rig.cb.uri, code, verifier).await;
     assert_eq!(id["iss"], rig.s.base.as_str());
     assert_eq!(id["aud"], APP.0);
     assert_eq!(id["nonce"], "n-456");
@@ -481,16 +419,6 @@ async fn passkey_sign_in_for_app(rig: &Rig) -> Value {
     click_passkey_button(&rig.c, "button#passkey-signin", "Sign in with a passkey").await;
     let code = code_at_callback(rig).await;
     id_token(rig, &code, &verifier).await
-}
-
-fn copy_screenshot_to_docs(path: &Path, name: &str) {
-    // The README's screenshots, refreshed only on request, so a test run
-    // leaves the tree clean.
-    if std::env::var_os("FRONTDESK_UPDATE_SCREENSHOTS").is_some() {
-        let docs = workspace_root().join("docs/screenshots");
-        std::fs::create_dir_all(&docs).unwrap();
-        std::fs::copy(path, docs.join(format!("{name}.png"))).unwrap();
-    }
 }
 
 // ----- tests -----

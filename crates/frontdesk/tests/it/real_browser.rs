@@ -472,3 +472,73 @@ async fn two_step_verification_with_chromium() {
         }
     }
 }
+
+// ----- shared by the real-browser tests (passkeys.rs, upstream_browser.rs) -----
+
+/// The application's redirect URI in a real-browser test: a page that says
+/// `ok` to anything, so the browser lands there and the test reads `code`
+/// from its URL.
+pub(crate) struct Callback {
+    pub(crate) uri: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Callback {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub(crate) async fn callback_server() -> Callback {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the callback page");
+    let port = listener.local_addr().unwrap().port();
+    let app = axum::Router::new().route("/cb", axum::routing::get(async || "ok"));
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Callback {
+        uri: format!("http://127.0.0.1:{port}/cb"),
+        task,
+    }
+}
+
+/// Exchanges `code` at `s`'s `/token` as `client` (client_secret_basic);
+/// the ID token's claims.
+pub(crate) async fn code_claims(
+    s: &Server,
+    client: (&str, &str),
+    redirect_uri: &str,
+    code: &str,
+    verifier: &str,
+) -> serde_json::Value {
+    let r = s
+        .post_form(
+            "/token",
+            Some(client),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", redirect_uri),
+                ("code_verifier", verifier),
+            ],
+        )
+        .await;
+    let status = r.status();
+    let body: serde_json::Value = r.json().await.expect("token response JSON");
+    assert_eq!(status, 200, "{body}");
+    let (_, id) = crate::support::jwt_parts(body["id_token"].as_str().expect("an id_token"));
+    id
+}
+
+/// Copies a screenshot to `docs/screenshots/NAME.png`, only when
+/// `FRONTDESK_UPDATE_SCREENSHOTS` is set, so a test run leaves the tree
+/// clean.
+pub(crate) fn copy_screenshot_to_docs(path: &Path, name: &str) {
+    if std::env::var_os("FRONTDESK_UPDATE_SCREENSHOTS").is_some() {
+        let docs = workspace_root().join("docs/screenshots");
+        std::fs::create_dir_all(&docs).unwrap();
+        std::fs::copy(path, docs.join(format!("{name}.png"))).unwrap();
+    }
+}

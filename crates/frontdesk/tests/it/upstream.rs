@@ -25,7 +25,7 @@ use crate::support::{Backend, Database, Server, basic_header, free_port, jwt_par
 
 /// `downstream`'s secret at A, which B's configuration carries.
 const SECRET: &str = "downstream-secret-0123456789abcdef";
-const CAROL: (&str, &str) = ("carol", "carol-password-0123456789");
+pub(crate) const CAROL: (&str, &str) = ("carol", "carol-password-0123456789");
 const DAN: (&str, &str) = ("dan", "dan-password-0123456789");
 const BOBBY: (&str, &str) = ("bobby", "bobby-password-0123456789");
 const ERIN: (&str, &str) = ("erin", "erin-password-0123456789");
@@ -73,7 +73,7 @@ name = "Erin Hotel"
 
 /// A on SQLite in its own directory: `top` (top-level keys), then
 /// [`UPSTREAM_USERS`].
-async fn upstream_server(top: &str) -> Server {
+pub(crate) async fn upstream_server(top: &str) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let db = Database::new(Backend::Sqlite, dir.path()).await.unwrap();
     Server::start_localhost(dir, &db.url, &format!("{top}\n{UPSTREAM_USERS}"))
@@ -95,17 +95,23 @@ client_secret = "{SECRET}"
 }
 
 /// The usual entry: `hotel`, "Hotel Group SSO", client `downstream`.
-fn hotel(issuer: &str, keys: &str) -> String {
+pub(crate) fn hotel(issuer: &str, keys: &str) -> String {
     upstream_entry("hotel", "Hotel Group SSO", issuer, "downstream", keys)
 }
 
 /// B: SIGNIN_CONFIG plus `more` (its upstreams, more users).
-fn downstream_server(dir: tempfile::TempDir, db: &Database, more: &str) -> Server {
+pub(crate) fn downstream_server(dir: tempfile::TempDir, db: &Database, more: &str) -> Server {
     Server::start_in(dir, &db.url, &format!("{SIGNIN_CONFIG}\n{more}"))
 }
 
 /// Registers at A the client B's upstream `upstream` uses.
-async fn register(a: &Server, client_id: &str, b: &Server, upstream: &str, first_party: bool) {
+pub(crate) async fn register(
+    a: &Server,
+    client_id: &str,
+    b: &Server,
+    upstream: &str,
+    first_party: bool,
+) {
     let r = a
         .admin_req(
             Method::POST,
@@ -1918,3 +1924,185 @@ client_secret = "{SECRET}"
     task.abort();
 }
 both!(with_db a_github_shaped_oauth2_upstream);
+
+// ----- logout through the upstream, and the admin view -----
+
+const BYE: &str = "https://app1.example.com/bye";
+
+/// `propagate_logout = true`: signing out of B (RP-initiated, by app1)
+/// ends B's session, then sends the browser through A's logout (A asks, as
+/// the hint names no session of A), then back through B to app1's
+/// `post_logout_redirect_uri` with its `state`; both sessions are over. The
+/// admin API lists the user's link, and removes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_goes_through_the_upstream_and_admins_see_links() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::new(Backend::Sqlite, dir.path()).await.unwrap();
+    let a = upstream_server("").await;
+    let b = downstream_server(dir, &db, &hotel(&a.base, "propagate_logout = true"));
+    let r = a
+        .admin_req(
+            Method::POST,
+            "/admin/clients",
+            Some(json!({
+                "client_id": "downstream",
+                "client_secret": SECRET,
+                "client_name": "Downstream",
+                "grant_types": ["authorization_code"],
+                "redirect_uris": [b.url("/upstream/hotel/callback")],
+                "post_logout_redirect_uris": [b.url("/upstream/hotel/logged-out")],
+                "scope": "openid email profile",
+                "first_party": true,
+            })),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let rig = Rig {
+        up: a.base.clone(),
+        a,
+        b,
+    };
+    let (agent, page) = sign_in_via(&rig, "hotel", CAROL).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(agent.signed_in_at(&rig.b).await);
+    let a_account = agent.raw(&rig.a.url("/account")).await;
+    assert_eq!(a_account.status(), 200, "signed in at A too");
+
+    // app1 signs the user out of B (no id_token_hint: B asks first).
+    let q = form_urlencoded::Serializer::new(String::new())
+        .append_pair("client_id", APP1.0)
+        .append_pair("post_logout_redirect_uri", BYE)
+        .append_pair("state", "bye-1")
+        .finish();
+    let (at, confirm) = agent.get(&rig.b.url(&format!("/logout?{q}"))).await.page();
+    let csrf = confirm.input("csrf").unwrap();
+    let request = confirm.input("request").unwrap();
+    let hop = agent
+        .post(
+            &at.join("/logout").unwrap(),
+            &[("csrf", csrf.as_str()), ("request", request.as_str())],
+            None,
+        )
+        .await;
+    // B is done; A asks too.
+    let (at_a, confirm_a) = hop.page();
+    assert_eq!(at_a.origin(), origin(&rig.up), "{at_a}");
+    assert_eq!(at_a.path(), "/logout");
+    assert_eq!(query(&at_a, "client_id").as_deref(), Some("downstream"));
+    assert!(!agent.signed_in_at(&rig.b).await, "B's session ended first");
+    let csrf = confirm_a.input("csrf").unwrap();
+    let request = confirm_a.input("request").unwrap();
+    let end = agent
+        .post(
+            &at_a.join("/logout").unwrap(),
+            &[("csrf", csrf.as_str()), ("request", request.as_str())],
+            None,
+        )
+        .await
+        .redirect();
+    assert!(end.as_str().starts_with(BYE), "{end}");
+    assert_eq!(query(&end, "state").as_deref(), Some("bye-1"));
+    let a_account = agent.raw(&rig.a.url("/account")).await;
+    assert_eq!(a_account.status(), 303, "signed out at A");
+
+    // A forged state back from the upstream: a page, never a redirect.
+    let r = agent
+        .raw(
+            &rig.b
+                .url("/upstream/hotel/logged-out?state=https%3A%2F%2Fevil.example"),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("You are signed out"));
+
+    // The admin view of the provisioned account's link, and its removal.
+    let sub = sub_of(&rig.b, "carol").await;
+    let r = rig
+        .b
+        .admin_req(
+            Method::GET,
+            &format!("/admin/users/{sub}/upstream-links"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    let links = body["upstream_links"].as_array().unwrap();
+    assert_eq!(links.len(), 1, "{body}");
+    assert_eq!(links[0]["upstream"], "hotel");
+    assert_eq!(links[0]["upstream_sub"], sub_of(&rig.a, "carol").await);
+    let r = rig
+        .b
+        .admin_req(
+            Method::DELETE,
+            "/admin/users/carol/upstream-links/hotel",
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 204);
+    let r = rig
+        .b
+        .admin_req(
+            Method::DELETE,
+            "/admin/users/carol/upstream-links/hotel",
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 404);
+}
+
+/// `prompt=login` and `max_age` asked of B are asked of the upstream,
+/// where the sign-in happens: with `prompt=login` a browser with a session
+/// at A is signed in again there, not waved through; without it, A's
+/// session is reused. (`auth_time` against them: the unit table
+/// `freshness_the_upstream_was_asked_for`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prompt_login_and_max_age_reach_the_upstream() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::new(Backend::Sqlite, dir.path()).await.unwrap();
+    let rig = Rig::start(dir, &db, "", true).await;
+    let (agent, page) = sign_in_via(&rig, "hotel", CAROL).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let (_, challenge) = pkce();
+    let url = authorize_url(
+        &rig.b,
+        APP1.0,
+        APP1_CB,
+        "openid",
+        &challenge,
+        &[("upstream_hint", "hotel"), ("prompt", "login")],
+    );
+    // B has a session now: prompt=login makes B ask again,
+    // and the hint sends that sign-in to A, with the same demand.
+    let at_a = match agent.get_until(&url, Some("/authorize")).await {
+        Hop::Redirect(u) if u.origin() == origin(&rig.up) => u,
+        Hop::Redirect(u) => panic!("not to A: {u}"),
+        Hop::Page(at, p) => panic!("a page at {at}: {} {}", p.status, p.body),
+    };
+    assert_eq!(query(&at_a, "prompt").as_deref(), Some("login"), "{at_a}");
+    // A, with its own session for carol, still asks for the password.
+    let (at, p) = agent.get(at_a.as_str()).await.page();
+    assert_eq!(at.origin(), origin(&rig.up), "{at}");
+    assert!(p.body.contains("name=\"password\""), "{}", p.body);
+    // max_age goes on as it was asked (a fresh browser: B has no session).
+    let fresh = rig.agent();
+    let url = authorize_url(
+        &rig.b,
+        APP1.0,
+        APP1_CB,
+        "openid",
+        &challenge,
+        &[("upstream_hint", "hotel"), ("max_age", "300")],
+    );
+    match fresh.get_until(&url, Some("/authorize")).await {
+        Hop::Redirect(u) => assert_eq!(query(&u, "max_age").as_deref(), Some("300"), "{u}"),
+        Hop::Page(at, p) => panic!("a page at {at}: {} {}", p.status, p.body),
+    }
+    // A plain repeat sign-in through A, asked nothing: A's session is used
+    // (no login page at A, straight back to B).
+    let hop = agent
+        .get(&rig.b.url("/upstream/hotel/start?next=account"))
+        .await;
+    let (at, p) = hop.page();
+    assert_eq!(at.origin(), origin(&rig.b.base), "{at}: {}", p.body);
+}

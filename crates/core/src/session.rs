@@ -68,6 +68,11 @@ pub struct Origin {
     pub client_ip: Option<String>,
     /// The upstream identity provider the user signed in through.
     pub idp: Option<String>,
+    /// When the user really authenticated, if that happened elsewhere (an
+    /// upstream's `auth_time`): the session's `auth_time` is then that,
+    /// never later than now, so `max_age` and re-authentication rules see
+    /// the real age of the sign-in.
+    pub authenticated_at: Option<UnixTime>,
 }
 
 /// Longest `User-Agent` kept with a session, in characters.
@@ -101,7 +106,7 @@ pub async fn start_from<S: Store>(
         id_hash: secret::token_hash(&cookie),
         sid: secret::random_string(16)?,
         sub: user.sub.clone(),
-        auth_time: now,
+        auth_time: origin.authenticated_at.map_or(now, |t| t.min(now)),
         amr: amr.iter().map(|m| (*m).to_owned()).collect(),
         created_at: now,
         expires_at: now + core.settings.session_ttl,

@@ -55,6 +55,9 @@ pub struct Identity {
     /// Profile claims to keep on the account (`email` here is ignored:
     /// the address is `email` above).
     pub claims: UserClaims,
+    /// When the user authenticated at the upstream (its `auth_time`), if
+    /// it said.
+    pub auth_time: Option<UnixTime>,
 }
 
 /// An upstream's account rules (from its configuration).
@@ -256,8 +259,13 @@ async fn provision<S: Store>(
                 // password set later by a reset link or an administrator).
                 password_hash: String::new(),
                 disabled: false,
+                // Only an address the upstream verified: an unverified one
+                // would hold the address (the unique login and reset key)
+                // for whoever typed it in at a lax upstream, until its real
+                // owner resets "their" account and shares it (account
+                // pre-hijacking through a non-verifying provider).
                 claims: UserClaims {
-                    email: identity.email.clone(),
+                    email: identity.email.clone().filter(|_| identity.email_verified),
                     email_verified: identity.email.is_some() && identity.email_verified,
                     ..merged(&UserClaims::default(), &identity.claims)
                 },

@@ -42,6 +42,12 @@ use zeroize::Zeroizing;
 const SUCCESS: u32 = 0;
 const SIZE_LIMIT_EXCEEDED: u32 = 4;
 const INVALID_CREDENTIALS: u32 = 49;
+/// What some servers answer a user's bind with instead of 49: a password
+/// policy's retry limit (19, constraintViolation), an account they will
+/// not serve (50, insufficientAccessRights; 53, unwillingToPerform — 389
+/// Directory Server's "account inactivated"). The user's refusal, counted,
+/// not an outage.
+const USER_REFUSED: [u32; 3] = [19, 50, 53];
 
 /// Typed names longer than this never reach a directory.
 const MAX_LOGIN_LEN: usize = 256;
@@ -514,7 +520,12 @@ impl frontdesk_core::login::Directories for Directories {
 
     async fn check(&self, login: &str, password: &str) -> DirectoryAnswer {
         // Core never asks with an empty password; nor would this.
-        if login.is_empty() || password.is_empty() || login.len() > MAX_LOGIN_LEN {
+        // Printable ASCII only: directories compare names after RFC 4518
+        // string preparation (width folding, characters mapped to nothing),
+        // so `ｂｏｂ` or `bo\u{ad}b` would reach bob's entry under another
+        // throttle key than `bob`'s.
+        let plain = login.bytes().all(|b| (0x21..=0x7e).contains(&b));
+        if login.is_empty() || password.is_empty() || login.len() > MAX_LOGIN_LEN || !plain {
             return DirectoryAnswer::Rejected;
         }
         for d in &self.list {
@@ -769,6 +780,12 @@ impl Directory {
             .with_timeout(self.timeout)
             .simple_bind(&entry.dn, password)
             .await;
+        if let Ok(res) = &r
+            && USER_REFUSED.contains(&res.rc)
+        {
+            tracing::info!(directory = %self.id, rc = res.rc, "the directory refused the user's bind");
+            return Ok(Found::Rejected);
+        }
         if outcome("user bind", r)? == INVALID_CREDENTIALS {
             return Ok(Found::Rejected);
         }
@@ -784,6 +801,8 @@ impl Directory {
                 name: text_value(&entry, &a.name),
                 ..UserClaims::default()
             },
+            // The bind just now.
+            auth_time: None,
         };
         Ok(Found::Verified(Box::new(DirectoryUser {
             identity,

@@ -487,7 +487,13 @@ pub struct Live {
     pub config: Upstream,
     provider: tokio::sync::OnceCell<Provider>,
     http: HttpClient,
+    /// When discovery last failed: for [`RETRY_AFTER_FAILURE`] every
+    /// request fails at once instead of queueing for another attempt.
+    failed_at: std::sync::Mutex<Option<std::time::Instant>>,
 }
+
+/// How long a failed discovery is remembered before the next try.
+const RETRY_AFTER_FAILURE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Every configured upstream, in configuration order.
 #[derive(Default)]
@@ -554,6 +560,7 @@ impl Upstreams {
                         config,
                         provider: tokio::sync::OnceCell::new(),
                         http: http.clone(),
+                        failed_at: std::sync::Mutex::new(None),
                     })
                 })
                 .collect(),
@@ -609,6 +616,27 @@ impl Live {
     /// The discovered provider; discovery runs at the first use and again
     /// after a failure (an upstream down at start-up does not stop us).
     async fn provider(&self) -> Result<&Provider, UpstreamError> {
+        if let Some(p) = self.provider.get() {
+            return Ok(p);
+        }
+        let recently =
+            |at: &Option<std::time::Instant>| at.is_some_and(|t| t.elapsed() < RETRY_AFTER_FAILURE);
+        if self.failed_at.lock().is_ok_and(|at| recently(&at)) {
+            return Err(UpstreamError::Unavailable(format!(
+                "discovery at {} failed moments ago",
+                self.config.id
+            )));
+        }
+        let found = self.discover().await;
+        if found.is_err()
+            && let Ok(mut at) = self.failed_at.lock()
+        {
+            *at = Some(std::time::Instant::now());
+        }
+        found
+    }
+
+    async fn discover(&self) -> Result<&Provider, UpstreamError> {
         self.provider
             .get_or_try_init(|| async {
                 match &self.config.endpoints {
@@ -847,7 +875,9 @@ impl Live {
         fresh_enough(flow, claims.auth_time, now)?;
         let mut all = claims.extra.clone();
         all.insert("sub".to_owned(), Value::String(claims.sub.clone()));
-        identity(&self.config, &all)
+        let mut found = identity(&self.config, &all)?;
+        found.auth_time = claims.auth_time.and_then(|t| i64::try_from(t).ok());
+        Ok(found)
     }
 }
 
@@ -909,7 +939,7 @@ fn fresh_enough(flow: &Flow, auth_time: Option<u64>, now: UnixTime) -> Result<()
     let auth_time = auth_time.map(|t| i64::try_from(t).unwrap_or(i64::MAX));
     if let Some(m) = flow.max_age {
         match auth_time {
-            Some(t) if now.saturating_sub(t) <= m + leeway => {}
+            Some(t) if now.saturating_sub(t) <= m.saturating_add(leeway) => {}
             Some(_) => {
                 return Err(UpstreamError::Failed(format!(
                     "the upstream's sign-in is older than the max_age {m} it was sent"
@@ -945,10 +975,12 @@ fn identity(
             .map(str::to_owned)
     };
     let m = &config.mapping;
-    // A subject may be a number (GitHub's account id).
+    // A subject may be a number (GitHub's account id). It is the link's
+    // key as sent: never trimmed, so "abc " and "abc" stay two accounts.
     let subject = match claims.get(&m.subject) {
         Some(Value::Number(n)) => Some(n.to_string()),
-        _ => text(&m.subject),
+        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        _ => None,
     };
     let subject = subject.ok_or_else(|| {
         UpstreamError::Failed(format!(
@@ -957,8 +989,11 @@ fn identity(
         ))
     })?;
     let email = text(&m.email).filter(|e| frontdesk_core::registration::validate_email(e).is_ok());
-    // OIDC Core §5.1: a boolean; some providers send the string "true".
+    // OIDC Core §5.1: `email_verified` speaks of `email` only, so an
+    // address mapped from another claim is never verified; a boolean, or
+    // the string "true" some providers send.
     let email_verified = email.is_some()
+        && m.email == "email"
         && match claims.get("email_verified") {
             Some(Value::Bool(b)) => *b,
             Some(Value::String(s)) => s == "true",
@@ -987,6 +1022,7 @@ fn identity(
         email,
         email_verified,
         claims: profile,
+        auth_time: None,
     })
 }
 

@@ -179,3 +179,35 @@ fn max_age() {
         );
     }
 }
+
+/// A sign-in that happened at an upstream keeps the upstream's
+/// `auth_time` (never later than now), so `max_age` and re-authentication
+/// see the real age of the sign-in, not the moment frontdesk heard of it.
+#[tokio::test]
+async fn an_upstream_sign_in_keeps_its_auth_time() {
+    let env = env().await;
+    let user = alice(&env).await;
+    // (authenticated at, session auth_time)
+    let cases = [
+        (None, NOW),
+        (Some(NOW - 8 * 3600), NOW - 8 * 3600),
+        (Some(NOW + 50), NOW),
+    ];
+    for (at, want) in cases {
+        let origin = session::Origin {
+            idp: Some("hotel".into()),
+            authenticated_at: at,
+            ..session::Origin::default()
+        };
+        let s = session::start_from(&env.core, &env.db, &user, &["fed"], &origin, NOW)
+            .await
+            .unwrap()
+            .session;
+        assert_eq!(s.auth_time, want, "{at:?}");
+        assert_eq!(s.expires_at, NOW + SESSION_TTL, "the session's own life");
+        let stored = env.db.session(&s.id_hash).await.unwrap().unwrap();
+        assert_eq!(stored.auth_time, want);
+        assert_eq!(stored.idp.as_deref(), Some("hotel"));
+        assert!(!session::fresh_enough(&stored, Some(300), NOW) || want == NOW);
+    }
+}

@@ -21,6 +21,7 @@ fn who(subject: &str, email: Option<&str>, verified: bool) -> Identity {
             name: Some("Carol Guest".into()),
             ..UserClaims::default()
         },
+        auth_time: None,
     }
 }
 
@@ -86,7 +87,7 @@ async fn first_sign_ins_by_address_and_policy() {
         provision: true,
         link_by_email: true,
     };
-    let cases: [Case; 10] = [
+    let cases: [Case; 11] = [
         (
             "new account",
             None,
@@ -100,6 +101,14 @@ async fn first_sign_ins_by_address_and_policy() {
             None,
             provision,
             None,
+            false,
+            Got::Provisioned,
+        ),
+        (
+            "an unverified address is not kept",
+            None,
+            provision,
+            Some("carol@x.example"),
             false,
             Got::Provisioned,
         ),
@@ -191,7 +200,8 @@ async fn first_sign_ins_by_address_and_policy() {
                 let link = link.expect("provisioned with its link");
                 let user = env.db.user(&link.sub).await.unwrap().unwrap();
                 assert!(user.password_hash.is_empty(), "{name}: no password");
-                assert_eq!(user.claims.email.as_deref(), email, "{name}");
+                let kept = email.filter(|_| verified);
+                assert_eq!(user.claims.email.as_deref(), kept, "{name}");
                 assert_eq!(
                     user.claims.email_verified,
                     email.is_some() && verified,

@@ -586,6 +586,7 @@ pub(super) fn origin(headers: &HeaderMap, peer: std::net::IpAddr) -> session::Or
             .map(str::to_owned),
         client_ip: Some(peer.to_string()),
         idp: None,
+        authenticated_at: None,
     }
 }
 

@@ -277,6 +277,10 @@ async fn authorize(app: AppState, jar: CookieJar, params: Params) -> Response {
         Ok(s) => s,
         Err(e) => return redirect_core_error(&app, &resolved, &req, e, now).await,
     };
+    // A session the client's sign-in policy does not admit (a password
+    // session for an upstream-only client, another upstream's for one that
+    // allows some only) counts as none: the user signs in the client's way.
+    let session = session.filter(|(s, _)| super::upstream::session_admitted(&app, &req.client, s));
     let consent = match &session {
         Some((s, _)) => match app.db.consent(&s.sub, &req.client.client_id).await {
             Ok(c) => c,
@@ -686,11 +690,21 @@ async fn directory_sign_in(
         peer,
         &user,
         &[session::AMR_PASSWORD],
-        Some(id),
+        Some(Via {
+            idp: id,
+            auth_time: None,
+        }),
         from,
         now,
     )
     .await
+}
+
+/// A sign-in that happened elsewhere: the upstream or directory (its id)
+/// and, if it said, when the user authenticated there.
+pub(super) struct Via<'a> {
+    pub idp: &'a str,
+    pub auth_time: Option<UnixTime>,
 }
 
 /// The login form a sign-in came from: the authorization request it
@@ -782,10 +796,32 @@ pub(super) async fn sign_in(
     peer: std::net::IpAddr,
     user: &User,
     amr: &[&str],
-    idp: Option<&str>,
+    via: Option<Via<'_>>,
     from: &LoginForm<'_>,
     now: UnixTime,
 ) -> Response {
+    // An account a directory made is the directory's: no other way in (a
+    // passkey, an upstream joined to it) gets around a directory that has
+    // since locked the user out.
+    match super::upstream::directory_of(app, user).await {
+        Err(e) => return show(app, e),
+        Ok(Some(dir)) if via.as_ref().is_none_or(|v| v.idp != dir) => {
+            let name = app
+                .web
+                .directories
+                .display_name(&dir)
+                .unwrap_or(&dir)
+                .to_owned();
+            return login_again(
+                app,
+                jar,
+                StatusCode::FORBIDDEN,
+                from,
+                &format!("This account signs in with its {name} password."),
+            );
+        }
+        Ok(_) => {}
+    }
     if let Some(r) = from.req
         && r.hint_sub.as_deref().is_some_and(|h| h != user.sub)
     {
@@ -798,7 +834,8 @@ pub(super) async fn sign_in(
         );
     }
     let origin = session::Origin {
-        idp: idp.map(str::to_owned),
+        idp: via.as_ref().map(|v| v.idp.to_owned()),
+        authenticated_at: via.as_ref().and_then(|v| v.auth_time),
         ..super::account::origin(headers, peer)
     };
     let started = match session::start_from(&app.core, &app.db, user, amr, &origin, now).await {

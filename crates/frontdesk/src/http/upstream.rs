@@ -41,6 +41,20 @@ pub(super) fn offered(app: &AppState, client: &Client, id: &str) -> bool {
             .is_none_or(|ids| ids.iter().any(|i| i == id))
 }
 
+/// Whether a session may sign the user in to `client`: one from an
+/// upstream if the client offers that upstream, any other (a password, a
+/// passkey, a directory's password) if the client has `local_login`.
+pub(super) fn session_admitted(
+    app: &AppState,
+    client: &Client,
+    s: &frontdesk_core::model::Session,
+) -> bool {
+    match s.idp.as_deref() {
+        Some(id) if app.web.upstreams.get(id).is_some() => offered(app, client, id),
+        _ => client.local_login,
+    }
+}
+
 /// The login page's "Sign in with …" buttons: `(id, display name)`.
 pub(super) fn buttons<'a>(
     app: &'a AppState,
@@ -198,10 +212,18 @@ pub async fn start(
     };
     // What the application asked of the sign-in's freshness goes on to
     // the upstream, where the sign-in happens.
-    let fresh = req.as_ref().map_or_else(Fresh::default, |r| Fresh {
-        login: r.prompt.login,
-        max_age: r.max_age,
-    });
+    // Signing in to the account page (where a recent sign-in allows
+    // changes) always asks the upstream for a fresh one.
+    let fresh = req.as_ref().map_or(
+        Fresh {
+            login: next == "account",
+            max_age: None,
+        },
+        |r| Fresh {
+            login: r.prompt.login,
+            max_age: r.max_age,
+        },
+    );
     let begin = Begin {
         request,
         next,
@@ -403,7 +425,10 @@ impl Callback<'_> {
             self.peer,
             &user,
             &[upstream::AMR_FEDERATED],
-            Some(id),
+            Some(super::browser::Via {
+                idp: id,
+                auth_time: identity.auth_time,
+            }),
             from,
             self.now,
         )
@@ -500,10 +525,20 @@ pub(super) async fn end_upstream_session(
         "{}/upstream/{idp}/logged-out",
         app.core.settings.issuer.trim_end_matches('/')
     );
-    match live.end_session(&app.kek, &back, then, now).await {
-        Ok(to) => to,
-        Err(e) => {
+    // Bounded: the upstream's metadata may have to be fetched first.
+    let asked = tokio::time::timeout(
+        std::time::Duration::from_secs(3),
+        live.end_session(&app.kek, &back, then, now),
+    )
+    .await;
+    match asked {
+        Ok(Ok(to)) => to,
+        Ok(Err(e)) => {
             tracing::warn!(upstream = %idp, detail = %e, "cannot sign out at the upstream");
+            None
+        }
+        Err(_) => {
+            tracing::warn!(upstream = %idp, "the upstream's logout took too long; signed out here only");
             None
         }
     }
@@ -539,6 +574,26 @@ pub(super) struct ConnectionRow {
     name: String,
     connected: bool,
     since: String,
+}
+
+/// The directory (`[[ldap]]` id) an account belongs to: one it is linked
+/// to, if any is configured.
+pub(super) async fn directory_of(
+    app: &AppState,
+    user: &frontdesk_core::model::User,
+) -> Result<Option<String>, frontdesk_core::error::Error> {
+    use frontdesk_core::login::Directories as _;
+    use frontdesk_core::store::Store as _;
+    if !app.web.directories.configured() {
+        return Ok(None);
+    }
+    Ok(app
+        .db
+        .upstream_links_of(&user.sub)
+        .await?
+        .into_iter()
+        .find(|l| app.web.directories.owns(&l.upstream))
+        .map(|l| l.upstream))
 }
 
 /// The account page's "Connected accounts": every configured upstream,
@@ -589,6 +644,15 @@ pub async fn unlink(
         Err(r) => return r,
     };
     let id = form.get("upstream").unwrap_or_default();
+    // A directory's link is the account itself, not a connection.
+    if frontdesk_core::login::Directories::owns(app.web.directories.as_ref(), id) {
+        return app.web.pages.error(
+            StatusCode::FORBIDDEN,
+            "This account belongs to a directory",
+            "It cannot be disconnected from it here. Ask an administrator.",
+            None,
+        );
+    }
     match upstream::unlink(&app.db, &user, id).await {
         Err(e) => show(&app, e),
         Ok(Unlinked::NotLinked) => super::account::done("upstream-unlinked"),

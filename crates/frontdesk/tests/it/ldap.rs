@@ -844,6 +844,22 @@ async fn a_directory_account_stays_the_directorys(dir: tempfile::TempDir, db: Da
         serde_json::json!(["pwd"]),
         "the directory's still is"
     );
+    // Nor can the account page disconnect it from its directory.
+    let (_, b) = signed_in(&s, DORA).await;
+    let account = b.get(&s.url("/account")).await;
+    let account = crate::browser::page(account);
+    let csrf = account
+        .input("csrf")
+        .expect("the account page's form token");
+    let r = b
+        .http
+        .post(s.url("/account/upstreams/unlink"))
+        .form(&[("csrf", csrf.as_str()), ("upstream", "corp")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(r.text().await.unwrap().contains("belongs to a directory"));
     slapd.stop();
     let p = try_login(&s, ("dora", "a local password 0123456789")).await;
     assert_unavailable(&p, "asked of the directory, which is down");

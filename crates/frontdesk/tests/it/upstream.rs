@@ -1676,6 +1676,29 @@ local_login = false
         .await;
     assert_eq!(r.status(), 404);
 
+    // A session from a password sign-in (no application) is not a way
+    // into the upstream-only client: it is sent to sign in its way.
+    let local = rig.agent();
+    let (at, page) = local.get(&b.url("/login")).await.page();
+    let hop = local.login(&at, &page, ALICE, None).await;
+    let (_, signed) = hop.page();
+    assert!(signed.body.contains("You are signed in"), "{}", signed.body);
+    let r = local.raw(&staff_url).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r).path(), "/upstream/hotel/start", "not the code");
+    // app1 takes that session as it is.
+    let r = local
+        .raw(&authorize_url(
+            b,
+            APP1.0,
+            APP1_CB,
+            "openid",
+            &challenge,
+            &[],
+        ))
+        .await;
+    assert_eq!(r.status(), 200, "app1's consent page for the session");
+
     // Through the allowed one: signed in, on to staff with a code.
     let hop = agent.through(&rig.up, start.as_str(), CAROL, None).await;
     let (at, consent) = hop.page();
@@ -2099,10 +2122,15 @@ async fn prompt_login_and_max_age_reach_the_upstream() {
         Hop::Page(at, p) => panic!("a page at {at}: {} {}", p.status, p.body),
     }
     // A plain repeat sign-in through A, asked nothing: A's session is used
-    // (no login page at A, straight back to B).
-    let hop = agent
+    // (no login page at A, straight back to B). Signing in for the account
+    // page, though, always asks A afresh.
+    let (at, p) = agent
         .get(&rig.b.url("/upstream/hotel/start?next=account"))
-        .await;
+        .await
+        .page();
+    assert_eq!(at.origin(), origin(&rig.up), "{at}");
+    assert!(p.body.contains("name=\"password\""), "{}", p.body);
+    let hop = agent.get(&rig.b.url("/upstream/hotel/start")).await;
     let (at, p) = hop.page();
     assert_eq!(at.origin(), origin(&rig.b.base), "{at}: {}", p.body);
 }

@@ -158,7 +158,11 @@ async fn through_link<S: Store>(
     };
     let Some(mut user) = store.user(&link.sub).await? else {
         // The account was deleted and its links with it; a row left by a
-        // race is not a way in.
+        // race (a link written while the account was being deleted) is not
+        // a way in, and must not block this upstream account for good.
+        store
+            .remove_upstream_link(&link.sub, &identity.upstream)
+            .await?;
         return Ok(None);
     };
     if user.disabled {

@@ -467,6 +467,10 @@ pub enum UpstreamError {
     /// Ours (random numbers, sealing).
     #[error("{0}")]
     Internal(String),
+    /// The authorization request is too large to carry through the
+    /// upstream in a cookie: the caller's, 400.
+    #[error("the authorization request is too large to sign in through an upstream")]
+    TooLarge,
 }
 
 impl From<RpError> for UpstreamError {
@@ -491,6 +495,10 @@ pub struct Live {
     /// request fails at once instead of queueing for another attempt.
     failed_at: std::sync::Mutex<Option<std::time::Instant>>,
 }
+
+/// The longest sealed flow a cookie carries (the name and attributes need
+/// the rest of a browser's 4096 bytes).
+const MAX_FLOW_COOKIE: usize = 3800;
 
 /// How long a failed discovery is remembered before the next try.
 const RETRY_AFTER_FAILURE: std::time::Duration = std::time::Duration::from_secs(5);
@@ -720,6 +728,12 @@ impl Live {
             login: oidc && fresh.login,
         };
         let sealed = seal(kek, &flow_context(&self.config.id), &flow)?;
+        // A browser keeps cookies up to 4096 bytes and drops larger ones
+        // without a word: a request that large (a big request object
+        // carried along) is refused here, not lost at the callback.
+        if sealed.len() > MAX_FLOW_COOKIE {
+            return Err(UpstreamError::TooLarge);
+        }
         Ok((ar.url, sealed))
     }
 
@@ -771,8 +785,9 @@ impl Live {
     /// Opens the sealed flow of this upstream and, when the callback's
     /// `state` is its own (RFC 6749 §10.12, compared in constant time),
     /// spends it: `Ok(None)` when it is not one of ours for this upstream,
-    /// expired, spent, or for another `state` (then it is left unspent, so
-    /// a forged callback does not cost the user their sign-in).
+    /// expired, spent, or for another `state`. (The callback handler drops
+    /// the browser's flow cookie whatever came of it: a forged callback
+    /// costs the user a new start, never their account.)
     ///
     /// # Errors
     /// Only the store's.

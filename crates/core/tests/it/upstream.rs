@@ -413,3 +413,28 @@ fn client_upstream_policy_registration_rules() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_link_left_without_its_account_does_not_block_a_sign_in() {
+    let env = env().await;
+    // A link whose account is gone (written while it was being deleted).
+    let orphan = frontdesk_core::model::UpstreamLink {
+        upstream: "hotel".into(),
+        upstream_sub: "up-7".into(),
+        sub: "sub-gone".into(),
+        created_at: NOW - 10,
+        last_used_at: None,
+    };
+    assert!(env.db.put_upstream_link(&orphan).await.unwrap());
+    let r = upstream::resolve(&env.db, &who("up-7", None, false), Policy::default(), NOW)
+        .await
+        .unwrap();
+    assert_eq!(got(r), Got::Provisioned);
+    let link = env
+        .db
+        .upstream_link("hotel", "up-7")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(link.sub, "sub-gone");
+}

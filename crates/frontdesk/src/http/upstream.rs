@@ -153,6 +153,12 @@ fn upstream_failed(app: &AppState, live: &Live, e: &UpstreamError) -> Response {
                 None,
             )
         }
+        UpstreamError::TooLarge => app.web.pages.error(
+            StatusCode::BAD_REQUEST,
+            "This sign-in link is not valid",
+            "The application's request is too large to sign in through another service.",
+            Some("invalid_request"),
+        ),
         UpstreamError::Internal(d) => {
             tracing::error!(upstream = %live.config.id, detail = %d, "upstream sign-in");
             app.web.pages.error(

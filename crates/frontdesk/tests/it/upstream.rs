@@ -2134,3 +2134,33 @@ async fn prompt_login_and_max_age_reach_the_upstream() {
     let (at, p) = hop.page();
     assert_eq!(at.origin(), origin(&rig.b.base), "{at}: {}", p.body);
 }
+
+/// A request too large to carry through the upstream in the flow cookie
+/// (browsers drop cookies over 4096 bytes without a word) is refused at
+/// the start with a page, not lost at the callback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_too_large_for_the_flow_cookie_is_refused_at_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::new(Backend::Sqlite, dir.path()).await.unwrap();
+    let rig = Rig::start(dir, &db, "", true).await;
+    let (_, challenge) = pkce();
+    let big = "s".repeat(3000);
+    let url = authorize_url(
+        &rig.b,
+        APP1.0,
+        APP1_CB,
+        "openid",
+        &challenge,
+        &[("upstream_hint", "hotel"), ("login_hint", big.as_str())],
+    );
+    let agent = rig.agent();
+    let hop = agent.get_until(&url, Some("/authorize")).await;
+    let p = refused(hop, 400, "too large to sign in through another service");
+    assert!(
+        p.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .all(|c| !c.to_str().unwrap().starts_with("fd_upstream=")),
+        "no flow cookie"
+    );
+}

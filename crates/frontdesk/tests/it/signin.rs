@@ -31,7 +31,7 @@ async fn jwks(s: &Server) -> Value {
 }
 
 /// Verifies an ID token with jsonwebtoken and the published JWKS.
-async fn verify_id_token(s: &Server, id_token: &str, client_id: &str) -> Value {
+pub(crate) async fn verify_id_token(s: &Server, id_token: &str, client_id: &str) -> Value {
     let (header, _) = jwt_parts(id_token);
     let keys = jwks(s).await;
     let jwk = keys["keys"]

@@ -566,32 +566,7 @@ async fn app1_token(b: &Server, cb: &Url, verifier: &str) -> Value {
     let status = r.status();
     let body: Value = r.json().await.unwrap();
     assert_eq!(status, 200, "{body}");
-    verify_id_token(b, body["id_token"].as_str().unwrap(), APP1.0).await
-}
-
-/// Verifies an ID token with jsonwebtoken and the published JWKS.
-async fn verify_id_token(s: &Server, id_token: &str, client_id: &str) -> Value {
-    let (head, _) = jwt_parts(id_token);
-    let keys = s.get_json("/jwks.json").await;
-    let jwk = keys["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["kid"] == head["kid"])
-        .expect("kid in JWKS");
-    let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(jwk.clone()).unwrap();
-    let alg: jsonwebtoken::Algorithm = head["alg"].as_str().unwrap().parse().unwrap();
-    let mut v = jsonwebtoken::Validation::new(alg);
-    v.set_audience(&[client_id]);
-    v.set_issuer(&[&s.base]);
-    frontdesk_jose::install_crypto_provider();
-    jsonwebtoken::decode::<Value>(
-        id_token,
-        &jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap(),
-        &v,
-    )
-    .expect("ID token verifies")
-    .claims
+    crate::signin::verify_id_token(b, body["id_token"].as_str().unwrap(), APP1.0).await
 }
 
 /// A sign-in started from B's start link of `id` (no authorization

@@ -22,7 +22,7 @@
 
 use crate::error::Error;
 use crate::manage;
-use crate::model::{UnixTime, UpstreamLink, User, UserClaims};
+use crate::model::{Client, Session, UnixTime, UpstreamLink, User, UserClaims};
 use crate::secret;
 use crate::store::{Store, StoreError};
 
@@ -33,6 +33,29 @@ pub fn valid_id(id: &str) -> bool {
         && id
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+/// Whether `client`'s `allowed_upstreams` (unset: all) names upstream `id`.
+pub fn client_allows(client: &Client, id: &str) -> bool {
+    client
+        .allowed_upstreams
+        .as_ref()
+        .is_none_or(|ids| ids.iter().any(|i| i == id))
+}
+
+/// Whether a session may sign the user in to `client`: one that came
+/// through a configured upstream (`is_upstream`) if the client allows
+/// that upstream; any other — a password, a passkey, a directory's
+/// password — if the client has `local_login`.
+pub fn client_admits(
+    client: &Client,
+    session: &Session,
+    is_upstream: impl Fn(&str) -> bool,
+) -> bool {
+    match session.idp.as_deref() {
+        Some(id) if is_upstream(id) => client_allows(client, id),
+        _ => client.local_login,
+    }
 }
 
 /// RFC 8176 §2 `fed`: "Use of federated authentication."

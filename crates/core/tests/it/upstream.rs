@@ -438,3 +438,41 @@ async fn a_link_left_without_its_account_does_not_block_a_sign_in() {
         .unwrap();
     assert_ne!(link.sub, "sub-gone");
 }
+
+#[tokio::test]
+async fn which_sessions_a_client_admits() {
+    let env = env().await;
+    let local = sign_in(&env, NOW).await;
+    let via = |idp: &str| frontdesk_core::model::Session {
+        idp: Some(idp.into()),
+        ..local.clone()
+    };
+    let configured = |id: &str| id == "hotel" || id == "github";
+    let app = |allowed: Option<&[&str]>, local_login: bool| {
+        let mut c = client(&env.core, "app");
+        c.allowed_upstreams = allowed.map(|a| a.iter().map(|s| (*s).to_owned()).collect());
+        c.local_login = local_login;
+        c
+    };
+    // (client's allowed_upstreams, local_login, session, admitted)
+    let cases = [
+        (None, true, local.clone(), true),
+        (None, true, via("hotel"), true),
+        (Some(&["hotel"][..]), true, via("github"), false),
+        (Some(&["hotel"][..]), false, via("hotel"), true),
+        (Some(&["hotel"][..]), false, local.clone(), false),
+        (None, false, via("github"), true),
+        // A directory's session (not an upstream) is a local sign-in.
+        (None, false, via("corp"), false),
+        (Some(&[][..]), true, via("corp"), true),
+    ];
+    for (allowed, local_login, s, want) in cases {
+        let c = app(allowed, local_login);
+        assert_eq!(
+            upstream::client_admits(&c, &s, configured),
+            want,
+            "{allowed:?} {local_login} {:?}",
+            s.idp
+        );
+    }
+}

@@ -34,25 +34,16 @@ use crate::upstream::{Begin, FLOW_SECS, Fresh, Live, UpstreamError};
 /// Whether the login page of `client` offers upstream `id`: it is
 /// configured, and the client's `allowed_upstreams` (if set) names it.
 pub(super) fn offered(app: &AppState, client: &Client, id: &str) -> bool {
-    app.web.upstreams.get(id).is_some()
-        && client
-            .allowed_upstreams
-            .as_ref()
-            .is_none_or(|ids| ids.iter().any(|i| i == id))
+    app.web.upstreams.get(id).is_some() && upstream::client_allows(client, id)
 }
 
-/// Whether a session may sign the user in to `client`: one from an
-/// upstream if the client offers that upstream, any other (a password, a
-/// passkey, a directory's password) if the client has `local_login`.
+/// [`upstream::client_admits`] with the configured upstreams.
 pub(super) fn session_admitted(
     app: &AppState,
     client: &Client,
     s: &frontdesk_core::model::Session,
 ) -> bool {
-    match s.idp.as_deref() {
-        Some(id) if app.web.upstreams.get(id).is_some() => offered(app, client, id),
-        _ => client.local_login,
-    }
+    upstream::client_admits(client, s, |id| app.web.upstreams.get(id).is_some())
 }
 
 /// The login page's "Sign in with …" buttons: `(id, display name)`.

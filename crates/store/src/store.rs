@@ -882,16 +882,28 @@ impl Store for Db {
     async fn upsert_user(&self, user: &User) -> Result<User, StoreError> {
         let claims = rows::claims_json(&user.claims)?;
         let email = rows::email_key(&user.claims);
-        let row = on_backend!(self, write, |pool| {
-            bind_user!(
-                sqlx::query_as::<_, UserRow>(USER_UPSERT),
-                user,
-                &email,
-                &claims
-            )
-            .fetch_one(pool)
-            .await
-        })?;
+        let upsert = async || {
+            on_backend!(self, write, |pool| {
+                bind_user!(
+                    sqlx::query_as::<_, UserRow>(USER_UPSERT),
+                    user,
+                    &email,
+                    &claims
+                )
+                .fetch_one(pool)
+                .await
+            })
+        };
+        // Two nodes applying the same `[[users]]` at once: PostgreSQL may
+        // find the other's uncommitted row through another unique index
+        // (`sub`, `email`) first, wait for it, and then report that key —
+        // not the username, the arbiter of ON CONFLICT — as taken. Once
+        // that row is committed the same upsert updates it; a real conflict
+        // (the address or `sub` is another user's) is reported again.
+        let row = match upsert().await {
+            Err(StoreError::Conflict(_)) => upsert().await?,
+            other => other?,
+        };
         rows::user_from_row(row)
     }
 

@@ -414,3 +414,30 @@ async fn users_in_pages(db: &Db) {
         vec![db.user("sub-aaron").await.unwrap().unwrap()]
     );
 }
+
+contract!(the_same_user_upserted_at_once_by_many_nodes);
+
+/// Nodes starting together apply the same `[[users]]`: every upsert of one
+/// user succeeds (found once flaky: PostgreSQL reported the address, not
+/// the username, as taken), and a real address clash is still refused.
+async fn the_same_user_upserted_at_once_by_many_nodes(db: &Db) {
+    for round in 0..5 {
+        let sub = format!("sub-race-{round}");
+        let name = format!("racer{round}");
+        let email = format!("racer{round}@example.com");
+        let u = user(&sub, &name, Some(&email));
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..8 {
+            let (db, u) = (db.clone(), u.clone());
+            set.spawn(async move { db.upsert_user(&u).await });
+        }
+        while let Some(r) = set.join_next().await {
+            assert_eq!(r.unwrap().unwrap().username, name, "round {round}");
+        }
+    }
+    let clash = user("sub-other", "someone-else", Some("racer0@example.com"));
+    assert!(matches!(
+        db.upsert_user(&clash).await,
+        Err(StoreError::Conflict(_))
+    ));
+}

@@ -47,6 +47,21 @@ else
   echo "Browser test: SKIPPED (chromium/chromedriver not installed: apt-get install chromium chromium-driver)"
 fi
 
+# axe-core (npm) for the accessibility test, outside the tree; it runs in
+# the browser above.
+axe_js="${FRONTDESK_TEST_AXE:-$HOME/.cache/frontdesk-axe/node_modules/axe-core/axe.min.js}"
+if [ ! -f "$axe_js" ] && [ -z "${FRONTDESK_TEST_AXE:-}" ] && command -v npm >/dev/null 2>&1; then
+  npm install --prefix "$HOME/.cache/frontdesk-axe" --no-audit --no-fund --loglevel=error axe-core@4 \
+    >/dev/null 2>&1 || echo "warning: npm install axe-core failed" >&2
+fi
+if [ -f "$axe_js" ]; then
+  echo "Accessibility test (axe-core in the browser, light and dark): on ($axe_js)"
+elif [ -n "${FRONTDESK_TEST_AXE:-}" ]; then
+  echo "Accessibility test: REQUIRED (FRONTDESK_TEST_AXE) but $axe_js is missing; it will fail" >&2
+else
+  echo "Accessibility test: SKIPPED (npm install --prefix ~/.cache/frontdesk-axe axe-core@4)"
+fi
+
 if [ -x /usr/sbin/nginx ]; then
   echo "Deployment test (nginx in front of the nodes, deploy/): on"
 elif [ "${FRONTDESK_TEST_NGINX:-}" = required ] || [ "${CI:-}" = true ]; then

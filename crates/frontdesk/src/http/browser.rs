@@ -156,21 +156,25 @@ async fn finish_with_error(
     )
 }
 
-/// Errors before the client and redirect URI are trusted: a page, never a redirect.
+/// Errors before the client and redirect URI are trusted: a page, never a
+/// redirect. The person reads what happened and what to do; the OAuth code
+/// and description (for the application's developers) are folded away on
+/// the page and logged with the request id ([`pages::Pages::error_with_detail`]).
 pub(crate) fn show(app: &AppState, e: Error) -> Response {
     match e {
-        Error::OAuth(o) => app.web.pages.error(
+        Error::OAuth(o) => app.web.pages.error_with_detail(
             StatusCode::BAD_REQUEST,
             "This sign-in link is not valid",
-            &o.description,
+            person_message(o.code),
             Some(o.code.as_str()),
+            Some(&o.description),
         ),
         Error::Unavailable(d) => {
             tracing::warn!(detail = %d, "store unavailable");
             let mut r = app.web.pages.error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Temporarily unavailable",
-                "Please try again in a moment.",
+                "Sign-in is not possible right now. Wait a moment and try again.",
                 None,
             );
             r.headers_mut()
@@ -182,9 +186,25 @@ pub(crate) fn show(app: &AppState, e: Error) -> Response {
             app.web.pages.error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Something went wrong",
-                "Please try again later.",
+                "This is a fault on our side, not yours. Try again in a few minutes; if it keeps happening, tell the people who run this service.",
                 None,
             )
+        }
+    }
+}
+
+/// What a person is told of a request [`show`] refuses: what happened, in
+/// plain words, and what to do next. The developer detail is elsewhere.
+fn person_message(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::InvalidRequestUri => {
+            "This sign-in link has expired or was already used. Go back to the app and start signing in again."
+        }
+        ErrorCode::UnauthorizedClient | ErrorCode::InvalidClient => {
+            "The app that sent you here is not allowed to sign you in this way. Go back to the app and try again; if it keeps happening, tell the app's support and quote the request id below."
+        }
+        _ => {
+            "The app that sent you here asked for something this server cannot accept, so you cannot sign in with this link. Go back to the app and try signing in again; if it keeps happening, tell the app's support and quote the request id below."
         }
     }
 }

@@ -434,7 +434,7 @@ impl BodyError {
         let (heading, message) = match self {
             BodyError::TooLarge => (
                 "This form is too large",
-                "The form you sent was larger than this server accepts.",
+                "The form you sent was larger than this server accepts. Go back, shorten what you entered and try again.",
             ),
             BodyError::TooSlow => (
                 "This form took too long to arrive",

@@ -104,7 +104,10 @@ impl Pages {
         }
     }
 
-    /// The error page: used whenever redirecting is not safe.
+    /// The error page: used whenever redirecting is not safe. `message`
+    /// tells the person what happened and what to do next; `code` (an
+    /// OAuth error code or the like) goes in the page's folded "details for
+    /// developers".
     pub fn error(
         &self,
         status: StatusCode,
@@ -112,10 +115,40 @@ impl Pages {
         message: &str,
         code: Option<&str>,
     ) -> Response {
+        self.error_with_detail(status, heading, message, code, None)
+    }
+
+    /// [`Pages::error`] with the developer detail (e.g. "redirect_uri is
+    /// not registered for this client") folded away under the person's
+    /// message. Every error page carries the request's id (the response's
+    /// `X-Request-Id`) for the person to quote, and is logged with its code
+    /// and detail, so the id on the page finds the log line.
+    pub fn error_with_detail(
+        &self,
+        status: StatusCode,
+        heading: &str,
+        message: &str,
+        code: Option<&str>,
+        detail: Option<&str>,
+    ) -> Response {
+        let request_id = current_request_id();
+        tracing::info!(
+            request_id = request_id.as_deref().unwrap_or(""),
+            code = code.unwrap_or(""),
+            detail = detail.unwrap_or(""),
+            heading,
+            "error page shown"
+        );
         self.render(
             status,
             "error.html",
-            minijinja::context! { heading => heading, message => message, code => code },
+            minijinja::context! {
+                heading => heading,
+                message => message,
+                code => code,
+                detail => detail,
+                request_id => request_id,
+            },
         )
     }
 
@@ -210,6 +243,15 @@ pub fn csrf_ok(pages: &Pages, pepper: &Pepper, jar: &CookieJar, submitted: Optio
     }
     let expected = csrf_token(pepper, cookie.value(), session_value(pages, jar));
     expected.len() == submitted.len() && bool::from(expected.as_bytes().ct_eq(submitted.as_bytes()))
+}
+
+/// The id the request-id middleware (`http::request_context`) gave the
+/// request being served: the value of its `X-Request-Id` response header.
+/// `None` outside a request.
+fn current_request_id() -> Option<String> {
+    crate::audit::REQUEST
+        .try_with(|c| c.request_id.clone())
+        .ok()
 }
 
 pub async fn style() -> Response {

@@ -4,6 +4,7 @@
 mod browser;
 mod support;
 
+mod accessibility;
 mod admin;
 mod admin_users;
 mod audit;

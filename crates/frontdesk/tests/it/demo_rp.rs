@@ -629,16 +629,24 @@ async fn frontdesk_demo_runs_the_whole_story() {
 
     let status = stop(child).expect("the demo stops on SIGTERM");
     assert!(status.success(), "{status}");
-    // All five children are gone with it: the ports are free again.
-    let free = |port: u16| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok();
-    let all_free = crate::support::wait_until(Duration::from_secs(5), async || {
-        ports.into_iter().all(free).then_some(())
+    // All five children are gone with it: nothing listens on their ports.
+    // (Not "the port can be bound again": once the demo let go, another
+    // test's outgoing connection may take it as its ephemeral port.)
+    let silent = |port: u16| {
+        std::net::TcpStream::connect_timeout(
+            &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+            Duration::from_secs(1),
+        )
+        .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused)
+    };
+    let all_silent = crate::support::wait_until(Duration::from_secs(5), async || {
+        ports.into_iter().all(silent).then_some(())
     })
     .await;
     for port in ports {
         assert!(
-            all_free.is_some() || free(port),
-            "port {port} still taken after the demo stopped"
+            all_silent.is_some() || silent(port),
+            "something still listens on port {port} after the demo stopped"
         );
     }
 }

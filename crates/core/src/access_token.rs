@@ -53,6 +53,9 @@ pub struct AccessGrant<'a> {
     /// The DPoP key the token is bound to (RFC 9449 §6: `cnf.jkt`);
     /// `None` for a bearer token.
     pub dpop_jkt: Option<String>,
+    /// The `groups` claim (`crate::groups::claim`): user grants with the
+    /// `groups` scope only.
+    pub groups: Option<Vec<String>>,
 }
 
 impl<'a> AccessGrant<'a> {
@@ -69,6 +72,7 @@ impl<'a> AccessGrant<'a> {
             jti_suffix: None,
             opaque_value: None,
             dpop_jkt: None,
+            groups: None,
         }
     }
 
@@ -169,6 +173,7 @@ pub fn prepare_access_token(
                     .map(|jkt| frontdesk_jose::Confirmation {
                         jkt: Some(jkt.clone()),
                     }),
+                groups: grant.groups.clone(),
             };
             let jwt = signer
                 .sign(Some("at+jwt"), &claims)

@@ -83,10 +83,21 @@ pub enum Kind {
     UpstreamLink,
     /// The user disconnected an upstream account.
     UpstreamUnlink,
+    /// An administrator created a group (`detail.group`).
+    AdminGroupCreate,
+    /// An administrator deleted a group and its memberships.
+    AdminGroupDelete,
+    /// An administrator added a user (`subject`) to a group.
+    AdminGroupMemberAdd,
+    /// An administrator removed a user from a group.
+    AdminGroupMemberRemove,
+    /// A signed-in user in none of the client's `required_groups` was
+    /// refused at `/authorize`.
+    AuthorizeNotAdmitted,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 40] = [
+    pub const ALL: [Kind; 45] = [
         Kind::LoginSuccess,
         Kind::LoginFailure,
         Kind::LoginThrottled,
@@ -127,6 +138,11 @@ impl Kind {
         Kind::UpstreamRefused,
         Kind::UpstreamLink,
         Kind::UpstreamUnlink,
+        Kind::AdminGroupCreate,
+        Kind::AdminGroupDelete,
+        Kind::AdminGroupMemberAdd,
+        Kind::AdminGroupMemberRemove,
+        Kind::AuthorizeNotAdmitted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -171,6 +187,11 @@ impl Kind {
             Kind::UpstreamRefused => "upstream.refused",
             Kind::UpstreamLink => "upstream.link",
             Kind::UpstreamUnlink => "upstream.unlink",
+            Kind::AdminGroupCreate => "admin.group.create",
+            Kind::AdminGroupDelete => "admin.group.delete",
+            Kind::AdminGroupMemberAdd => "admin.group.member_add",
+            Kind::AdminGroupMemberRemove => "admin.group.member_remove",
+            Kind::AuthorizeNotAdmitted => "authorize.not_admitted",
         }
     }
 
@@ -181,6 +202,7 @@ impl Kind {
             Kind::LoginThrottled
             | Kind::MfaThrottled
             | Kind::UpstreamRefused
+            | Kind::AuthorizeNotAdmitted
             | Kind::RefreshReuseDetected
             | Kind::CodeReuseDetected => Outcome::Refused,
             _ => Outcome::Success,
@@ -219,11 +241,13 @@ pub enum Actor {
     AdminApi,
     /// The command line, on the server's database.
     Cli,
+    /// The configuration file, applied at start-up (`[[users]]` groups).
+    Config,
 }
 
 impl Actor {
-    /// As stored and filtered on: the `sub`, `client:ID`, `admin-api` or
-    /// `cli` (subs are UUIDs and client ids are never UUID-shaped, so none
+    /// As stored and filtered on: the `sub`, `client:ID`, `admin-api`,
+    /// `cli` or `config` (subs are UUIDs and client ids are never UUID-shaped, so none
     /// of these can be mistaken for another).
     pub fn as_string(&self) -> String {
         match self {
@@ -231,6 +255,7 @@ impl Actor {
             Actor::Client(id) => format!("client:{}", id.as_str()),
             Actor::AdminApi => "admin-api".to_owned(),
             Actor::Cli => "cli".to_owned(),
+            Actor::Config => "config".to_owned(),
         }
     }
 }
@@ -357,6 +382,10 @@ impl AuditEvent {
     /// An upstream identity provider's configured id.
     pub fn idp(self, id: &str) -> Self {
         self.put("idp", Value::from(id))
+    }
+    /// A group's name.
+    pub fn group(self, name: &str) -> Self {
+        self.put("group", Value::from(name))
     }
     /// A signing key's `kid`.
     pub fn kid(self, kid: &str) -> Self {

@@ -458,6 +458,9 @@ pub enum Next {
     Passkey,
     /// This request needs a second factor and the user has none: enrol one.
     EnrolSecondFactor,
+    /// The signed-in user is in none of the client's `required_groups`:
+    /// say so on a page (never a code).
+    NotAdmitted,
     /// Show the consent page for these scopes.
     Consent(Scope),
     /// Everything is in place: issue a code.
@@ -468,10 +471,14 @@ pub enum Next {
 /// issuing, given the live SSO session with its user (if any), the
 /// remembered consent and the second-factor policy that applies to the
 /// client ([`mfa::policy`]). A session below the level the request needs
-/// is raised, never silently used (`acr_values`, `require_mfa`).
+/// is raised, never silently used (`acr_values`, `require_mfa`). A user
+/// outside the client's `required_groups` (`groups` are the session
+/// user's, read when [`crate::groups::needed`]) is refused once fully
+/// signed in, before any consent.
 pub fn decide(
     req: &AuthorizeRequest,
     session: Option<(&Session, &User)>,
+    groups: &[String],
     consent: Option<&Consent>,
     policy: RequireMfa,
     now: UnixTime,
@@ -516,6 +523,15 @@ pub fn decide(
             }
             return Ok(step);
         }
+    }
+    if !crate::groups::admits(&req.client, groups) {
+        if req.prompt.none {
+            return Err(OAuthError::new(
+                ErrorCode::AccessDenied,
+                "the user is not a member of a group this client requires",
+            ));
+        }
+        return Ok(Next::NotAdmitted);
     }
     let remembered = consent
         .map(|c| Scope::parse(&c.scope).unwrap_or_default())

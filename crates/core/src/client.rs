@@ -184,6 +184,26 @@ pub fn validate_metadata(client: &Client) -> Result<(), MetadataError> {
             "allowed_upstreams: {bad:?} is not an upstream id (1-32 of a-z, 0-9, - and _)"
         )));
     }
+    if let Some(bad) = client
+        .required_groups
+        .iter()
+        .find(|g| !crate::groups::valid_name(g))
+    {
+        return Err(MetadataError(format!(
+            "required_groups: {bad:?} is not a group name (1-64 of A-Z, a-z, 0-9 and . _ - : / @, \
+             starting with a letter or digit)"
+        )));
+    }
+    if let Some(bad) = client
+        .released_groups
+        .iter()
+        .flatten()
+        .find(|p| !crate::groups::valid_pattern(p))
+    {
+        return Err(MetadataError(format!(
+            "released_groups: {bad:?} is neither a group name nor a prefix followed by *"
+        )));
+    }
     validate_keys(client)?;
     if client.is_fapi2() {
         validate_fapi2(client)?;

@@ -94,6 +94,7 @@ pub fn metadata(core: &Core) -> Value {
         if f.refresh() {
             scopes.push("offline_access");
         }
+        scopes.push(crate::groups::SCOPE);
         m.insert("scopes_supported".into(), json!(scopes));
         m.insert(
             "claims_supported".into(),
@@ -119,7 +120,8 @@ pub fn metadata(core: &Core) -> Value {
                 "locale",
                 "updated_at",
                 "email",
-                "email_verified"
+                "email_verified",
+                "groups"
             ]),
         );
         m.insert(

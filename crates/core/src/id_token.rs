@@ -67,6 +67,8 @@ pub struct IdTokenInput<'a> {
     pub scope: &'a Scope,
     pub nonce: Option<&'a str>,
     pub access_token: &'a str,
+    /// The `groups` claim, when the scope releases it (`crate::groups::claim`).
+    pub groups: Option<&'a [String]>,
 }
 
 pub fn mint(
@@ -90,7 +92,13 @@ pub fn mint(
         amr: (!input.grant.amr.is_empty()).then(|| input.grant.amr.clone()),
         // OIDC Core §2: the level the authentication reached (crate::mfa).
         acr: (!input.grant.amr.is_empty()).then(|| crate::mfa::acr_of(&input.grant.amr).to_owned()),
-        extra: scoped_claims(input.user, input.scope),
+        extra: {
+            let mut extra = scoped_claims(input.user, input.scope);
+            if let Some(groups) = input.groups {
+                extra.insert(crate::groups::CLAIM.into(), json!(groups));
+            }
+            extra
+        },
     };
     key.sign(Some("JWT"), &claims)
         .map_err(|e| Error::Internal(format!("signing the ID token: {e}")))

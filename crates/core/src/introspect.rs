@@ -39,6 +39,10 @@ pub struct Introspection {
     /// RFC 9449 §6.2: the key a DPoP-bound token is bound to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cnf: Option<Confirmation>,
+    /// The user's groups the token's client may see, when the token's
+    /// scope holds `groups` (a JWT's as issued, an opaque token's now).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<String>>,
 }
 
 /// `Bearer`, or `DPoP` for a bound access token (RFC 9449 §6.2).
@@ -188,8 +192,10 @@ pub async fn introspect<S: Store>(
             aud: Some(c.aud.0),
             iss: Some(c.iss),
             jti: Some(c.jti),
+            groups: c.groups,
         },
         Some(Known::Opaque(t)) => {
+            let groups = opaque_groups(store, &t).await?;
             let cnf = confirmation(t.dpop_jkt);
             Introspection {
                 active: true,
@@ -203,6 +209,7 @@ pub async fn introspect<S: Store>(
                 aud: Some(t.audience),
                 iss: Some(core.settings.issuer.clone()),
                 jti: Some(t.jti),
+                groups,
             }
         }
         Some(Known::Refresh(rt, grant)) => Introspection {
@@ -217,6 +224,26 @@ pub async fn introspect<S: Store>(
             iss: Some(core.settings.issuer.clone()),
             jti: None,
             cnf: confirmation(rt.dpop_jkt),
+            groups: None,
         },
     })
+}
+
+/// An opaque user token's `groups` claim: the user's groups now, through
+/// the filter of the client it was issued to; `None` without the `groups`
+/// scope (no read) or for a client's own token.
+async fn opaque_groups<S: Store>(
+    store: &S,
+    t: &crate::model::OpaqueToken,
+) -> Result<Option<Vec<String>>, Error> {
+    let scope = crate::scope::Scope::parse(&t.scope).unwrap_or_default();
+    if !scope.contains(crate::groups::SCOPE) || crate::access_token::grant_of_jti(&t.jti).is_none()
+    {
+        return Ok(None);
+    }
+    let Some(client) = store.client(&t.client_id).await? else {
+        return Ok(None);
+    };
+    let groups = store.groups_of(&t.sub).await?;
+    Ok(crate::groups::claim(&client, &scope, &groups))
 }

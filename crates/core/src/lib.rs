@@ -12,6 +12,7 @@ pub mod dpop;
 pub mod email_link;
 pub mod error;
 pub mod grant;
+pub mod groups;
 pub mod id_token;
 pub mod introspect;
 pub mod keys;

@@ -102,6 +102,13 @@ pub struct ClientSpec {
     /// `false`: users sign in through an upstream only. Default true.
     #[serde(default)]
     pub local_login: Option<bool>,
+    /// Only members of one of these groups may sign in (default: anyone).
+    #[serde(default)]
+    pub required_groups: Vec<String>,
+    /// The groups its `groups` claim may carry: names or `prefix*`
+    /// (default: all of the user's).
+    #[serde(default)]
+    pub released_groups: Option<Vec<String>>,
 }
 
 /// Changes to an existing client; absent fields stay as they are.
@@ -144,6 +151,11 @@ pub struct ClientPatch {
     #[serde(default, with = "double_option")]
     pub allowed_upstreams: Option<Option<Vec<String>>>,
     pub local_login: Option<bool>,
+    /// `Some(vec![])`: anyone may sign in again.
+    pub required_groups: Option<Vec<String>>,
+    /// `Some(None)`: all of the user's groups again.
+    #[serde(default, with = "double_option")]
+    pub released_groups: Option<Option<Vec<String>>>,
 }
 
 /// A client's `jwks` as registered: public signing keys only
@@ -276,6 +288,8 @@ pub fn build_client(
         require_pkce: spec.require_pkce.unwrap_or(true),
         allowed_upstreams: spec.allowed_upstreams,
         local_login: spec.local_login.unwrap_or(true),
+        required_groups: spec.required_groups,
+        released_groups: spec.released_groups,
         // FAPI 2.0 §5.4.1: a FAPI 2.0 client's ID tokens are ES256 unless
         // it chose PS256 or EdDSA (the server-wide default RS256 is out).
         id_token_signed_response_alg: match (spec.profile, spec.id_token_signed_response_alg) {
@@ -328,6 +342,8 @@ pub fn patch_client(
         profile,
         allowed_upstreams,
         local_login,
+        required_groups,
+        released_groups,
     } = patch;
     if let Some(v) = client_name {
         client.client_name = v;
@@ -426,6 +442,12 @@ pub fn patch_client(
     if let Some(v) = local_login {
         client.local_login = v;
     }
+    if let Some(v) = required_groups {
+        client.required_groups = v;
+    }
+    if let Some(v) = released_groups {
+        client.released_groups = v;
+    }
     client.updated_at = now;
     validate_metadata(&client)?;
     Ok(client)
@@ -447,6 +469,10 @@ pub struct UserSpec {
     pub password_hash: Option<String>,
     #[serde(default)]
     pub disabled: bool,
+    /// The groups the user is in (`crate::groups`); absent: unchanged.
+    /// In `[[users]]`, the whole set: groups left out are left.
+    #[serde(default)]
+    pub groups: Option<Vec<String>>,
     #[serde(flatten)]
     pub claims: UserClaims,
 }

@@ -227,6 +227,15 @@ pub struct Client {
     /// upstream only, and its login page has no password or passkey form.
     #[serde(default = "yes")]
     pub local_login: bool,
+    /// Only members of one of these groups may sign in to this client
+    /// (empty: everyone); see [`crate::groups::admits`].
+    #[serde(default)]
+    pub required_groups: Vec<String>,
+    /// Which of the user's groups this client's `groups` claim may carry:
+    /// names, or prefixes ending in `*`; `None`: all of them. See
+    /// [`crate::groups::released`].
+    #[serde(default)]
+    pub released_groups: Option<Vec<String>>,
     /// Access-token lifetime in seconds.
     pub access_token_ttl: i64,
     /// Refresh-token absolute lifetime in seconds.
@@ -490,6 +499,23 @@ pub struct UpstreamLink {
     pub sub: String,
     pub created_at: UnixTime,
     pub last_used_at: Option<UnixTime>,
+}
+
+/// A group of users (`crate::groups`): a name apps can authorise on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Group {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub created_at: UnixTime,
+}
+
+/// One member of a group, as a list of members shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupMember {
+    pub sub: String,
+    pub username: String,
+    pub added_at: UnixTime,
 }
 
 /// What a user granted a client through one authorization. Codes, refresh

@@ -156,6 +156,8 @@ fn client(uris: Vec<String>) -> Client {
         require_pkce: true,
         allowed_upstreams: None,
         local_login: true,
+        required_groups: Vec::new(),
+        released_groups: None,
         profile: None,
         access_token_ttl: 60,
         refresh_token_ttl: 60,

@@ -6,9 +6,9 @@ use std::future::Future;
 
 use crate::audit::{AuditEvent, AuditQuery};
 use crate::model::{
-    AuthorizationCode, Client, ClientId, ClientSecret, Consent, Grant, Issued, LinkRedemption,
-    LinkToken, OpaqueToken, PasskeyRecord, PushedRequest, Redemption, RefreshToken, Rotation,
-    Session, StoredKey, TotpCredential, UnixTime, UpstreamLink, User, UserClaims,
+    AuthorizationCode, Client, ClientId, ClientSecret, Consent, Grant, Group, GroupMember, Issued,
+    LinkRedemption, LinkToken, OpaqueToken, PasskeyRecord, PushedRequest, Redemption, RefreshToken,
+    Rotation, Session, StoredKey, TotpCredential, UnixTime, UpstreamLink, User, UserClaims,
 };
 use crate::sweep::{SweepCutoffs, Swept};
 
@@ -132,7 +132,7 @@ pub trait Store: Send + Sync {
         now: UnixTime,
     ) -> impl Future<Output = Result<Found, StoreError>> + Send;
     /// Deletes the user with their sessions, grants, codes, refresh tokens,
-    /// consents and link tokens.
+    /// consents, link tokens, upstream links and group memberships.
     fn delete_user(&self, sub: &str) -> impl Future<Output = Result<Found, StoreError>> + Send;
 
     // ----- signing keys -----
@@ -541,6 +541,42 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = Result<Found, StoreError>> + Send;
     /// Removes every passkey of the user; how many there were.
     fn remove_passkeys(&self, sub: &str) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    // ----- groups -----
+    /// `Conflict` when a group of that name exists. Memberships left by an
+    /// earlier group of the same name are dropped in the same transaction.
+    fn create_group(&self, group: &Group) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn group(&self, name: &str) -> impl Future<Output = Result<Option<Group>, StoreError>> + Send;
+    /// At most `limit` groups named after `after`, by name (keyset).
+    fn groups_page(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Group>, StoreError>> + Send;
+    /// Deletes the group and its memberships in one transaction.
+    fn delete_group(&self, name: &str) -> impl Future<Output = Result<Found, StoreError>> + Send;
+    /// Makes the user a member. `false` when they are one already, or when
+    /// the group or the user does not exist (the caller tells which).
+    fn add_group_member(
+        &self,
+        name: &str,
+        sub: &str,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<Found, StoreError>> + Send;
+    fn remove_group_member(
+        &self,
+        name: &str,
+        sub: &str,
+    ) -> impl Future<Output = Result<Found, StoreError>> + Send;
+    /// At most `limit` members with a username after `after`, by username.
+    fn group_members_page(
+        &self,
+        name: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<GroupMember>, StoreError>> + Send;
+    /// The names of the groups the user is a member of, by name.
+    fn groups_of(&self, sub: &str) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
     // ----- upstream identity providers -----
     /// Who signs in when `upstream` asserts `upstream_sub`, if anyone.
     fn upstream_link(

@@ -5,10 +5,10 @@ use serde_json::{Map, Value, json};
 use crate::error::{Error, ErrorCode, OAuthError};
 use crate::introspect::{Known, find_live};
 use crate::keys::KeyRing;
-use crate::model::UnixTime;
+use crate::model::{ClientId, UnixTime};
 use crate::scope::Scope;
 use crate::store::Store;
-use crate::{Core, dpop, id_token};
+use crate::{Core, dpop, groups, id_token};
 
 fn invalid_token(why: &str) -> Error {
     OAuthError::new(ErrorCode::InvalidToken, why).into()
@@ -45,15 +45,18 @@ pub async fn userinfo<S: Store>(
     now: UnixTime,
 ) -> Result<Map<String, Value>, Error> {
     let token = request.token;
-    let (sub, scope, aud, jti, bound) = match find_live(core, store, keys, token, now).await? {
+    let (sub, scope, aud, jti, bound, client_id) = match find_live(core, store, keys, token, now)
+        .await?
+    {
         Some(Known::Jwt(c)) => (
             c.sub,
             c.scope.unwrap_or_default(),
             c.aud.0,
             c.jti,
             c.cnf.and_then(|c| c.jkt),
+            c.client_id,
         ),
-        Some(Known::Opaque(t)) => (t.sub, t.scope, t.audience, t.jti, t.dpop_jkt),
+        Some(Known::Opaque(t)) => (t.sub, t.scope, t.audience, t.jti, t.dpop_jkt, t.client_id.0),
         Some(Known::Refresh(..)) | None => {
             return Err(invalid_token(
                 "the access token is invalid, expired or revoked",
@@ -118,5 +121,14 @@ pub async fn userinfo<S: Store>(
     let mut claims = Map::new();
     claims.insert("sub".into(), json!(user.sub));
     claims.extend(id_token::scoped_claims(&user, &scope));
+    // The user's groups now, through the filter of the token's client.
+    if scope.contains(groups::SCOPE)
+        && let Some(client) = store.client(&ClientId(client_id)).await?
+    {
+        let member_of = store.groups_of(&user.sub).await?;
+        if let Some(g) = groups::claim(&client, &scope, &member_of) {
+            claims.insert(groups::CLAIM.into(), json!(g));
+        }
+    }
     Ok(claims)
 }

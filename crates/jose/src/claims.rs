@@ -40,6 +40,10 @@ pub struct AccessTokenClaims {
     /// for a DPoP-bound token). `None`: a bearer token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cnf: Option<Confirmation>,
+    /// The user's groups the client may see (RFC 9068 §2.2.3.1, from
+    /// SCIM's `groups`): present when the `groups` scope was granted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<String>>,
 }
 
 /// The `cnf` claim (RFC 7800 §3.1) of a sender-constrained token.

@@ -44,6 +44,7 @@ fn claims() -> AccessTokenClaims {
         acr: None,
         amr: Some(vec!["pwd".to_owned()]),
         cnf: None,
+        groups: None,
     }
 }
 

@@ -45,6 +45,7 @@ fn main() {
         acr: None,
         amr: None,
         cnf: None,
+        groups: None,
     };
     let token = key.sign(Some("at+jwt"), &claims).expect("sign");
     // Two more keys in the set, as during a rotation.

@@ -97,6 +97,10 @@ struct Response {
     /// RFC 9449 §6.2: a DPoP-bound token's answer carries `cnf.jkt`.
     #[serde(default)]
     cnf: Option<Confirmation>,
+    /// The user's groups, when the server releases them (frontdesk: the
+    /// `groups` scope).
+    #[serde(default)]
+    groups: Option<Vec<String>>,
     /// RFC 9449 §6.2: `DPoP` for a DPoP-bound token.
     #[serde(default)]
     token_type: Option<String>,
@@ -297,6 +301,7 @@ impl Introspector {
             amr: None,
             // Kept in the cached answer too: every use re-checks the binding.
             cnf: res.cnf,
+            groups: res.groups,
         };
         Ok(Answer::Active(Arc::new(claims), ttl(exp)))
     }

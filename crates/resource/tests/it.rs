@@ -169,6 +169,7 @@ fn claims(iss: &str, aud: &str, scope: &str, exp_in: i64) -> AccessTokenClaims {
         acr: None,
         amr: None,
         cnf: None,
+        groups: None,
     }
 }
 

@@ -105,6 +105,7 @@ pub(crate) fn postgres(e: sqlx::Error) -> StoreError {
             Some("login_failures_pkey") => "login_failures.key",
             Some("upstream_links_pkey") => "upstream_links.upstream, upstream_links.upstream_sub",
             Some("upstream_links_sub_upstream") => "upstream_links.sub, upstream_links.upstream",
+            Some("user_groups_pkey") => "user_groups.name",
             Some(other) => other,
             None => "unique key",
         };

@@ -312,6 +312,11 @@ fn sqlite_migrator() -> Migrator {
             "upstreams",
             include_str!("../migrations/sqlite/0009_upstreams.sql"),
         ),
+        (
+            10,
+            "groups",
+            include_str!("../migrations/sqlite/0010_groups.sql"),
+        ),
     ])
 }
 
@@ -361,6 +366,11 @@ fn postgres_migrator() -> Migrator {
             9,
             "upstreams",
             include_str!("../migrations/postgres/0009_upstreams.sql"),
+        ),
+        (
+            10,
+            "groups",
+            include_str!("../migrations/postgres/0010_groups.sql"),
         ),
     ])
 }

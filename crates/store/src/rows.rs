@@ -250,6 +250,10 @@ struct MetadataRef<'a> {
     /// Written only when off (the default is on).
     #[serde(skip_serializing_if = "Clone::clone")]
     local_login: bool,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    required_groups: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    released_groups: Option<&'a [String]>,
 }
 
 fn yes() -> bool {
@@ -303,6 +307,10 @@ struct Metadata {
     allowed_upstreams: Option<Vec<String>>,
     #[serde(default = "yes")]
     local_login: bool,
+    #[serde(default)]
+    required_groups: Vec<String>,
+    #[serde(default)]
+    released_groups: Option<Vec<String>>,
 }
 
 pub(crate) fn client_metadata(c: &Client) -> Result<String, StoreError> {
@@ -334,6 +342,8 @@ pub(crate) fn client_metadata(c: &Client) -> Result<String, StoreError> {
         profile: c.profile,
         allowed_upstreams: c.allowed_upstreams.as_deref(),
         local_login: c.local_login,
+        required_groups: &c.required_groups,
+        released_groups: c.released_groups.as_deref(),
     })
     .map_err(|e| StoreError::Internal(format!("encoding client metadata: {e}")))
 }
@@ -376,6 +386,8 @@ fn client_from_parts(
         profile: m.profile,
         allowed_upstreams: m.allowed_upstreams,
         local_login: m.local_login,
+        required_groups: m.required_groups,
+        released_groups: m.released_groups,
         secrets: Vec::new(),
         created_at,
         updated_at,

@@ -5,9 +5,10 @@ use std::future::Future;
 
 use frontdesk_core::audit::{AuditEvent, AuditQuery};
 use frontdesk_core::model::{
-    AuthorizationCode, Client, ClientId, ClientSecret, Consent, Grant, Issued, LinkPurpose,
-    LinkRedemption, LinkToken, OpaqueToken, PasskeyRecord, PushedRequest, Redemption, RefreshToken,
-    Rotation, Session, StoredKey, TotpCredential, UnixTime, UpstreamLink, User, UserClaims,
+    AuthorizationCode, Client, ClientId, ClientSecret, Consent, Grant, Group, GroupMember, Issued,
+    LinkPurpose, LinkRedemption, LinkToken, OpaqueToken, PasskeyRecord, PushedRequest, Redemption,
+    RefreshToken, Rotation, Session, StoredKey, TotpCredential, UnixTime, UpstreamLink, User,
+    UserClaims,
 };
 use frontdesk_core::store::{Found, Store, StoreError};
 use frontdesk_core::sweep::{SweepCutoffs, Swept};
@@ -414,6 +415,25 @@ const UPSTREAM_LINK_USE: &str =
     "UPDATE upstream_links SET last_used_at = $3 WHERE upstream = $1 AND upstream_sub = $2";
 const UPSTREAM_LINK_DELETE: &str = "DELETE FROM upstream_links WHERE sub = $1 AND upstream = $2";
 const UPSTREAM_LINKS_DELETE_SUB: &str = "DELETE FROM upstream_links WHERE sub = $1";
+const GROUP_INSERT: &str =
+    "INSERT INTO user_groups (name, description, created_at) VALUES ($1, $2, $3)";
+const GROUP: &str = "SELECT name, description, created_at FROM user_groups WHERE name = $1";
+const GROUPS_PAGE: &str = "SELECT name, description, created_at FROM user_groups \
+     WHERE name > $1 ORDER BY name LIMIT $2";
+const GROUP_DELETE: &str = "DELETE FROM user_groups WHERE name = $1";
+const GROUP_MEMBERS_DELETE: &str = "DELETE FROM group_members WHERE group_name = $1";
+// The group and the user must exist (no foreign keys: see migration 0010).
+const GROUP_MEMBER_INSERT: &str = "INSERT INTO group_members (group_name, sub, added_at) \
+     SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM user_groups WHERE name = $1) \
+     AND EXISTS (SELECT 1 FROM users WHERE sub = $2) \
+     ON CONFLICT (group_name, sub) DO NOTHING";
+const GROUP_MEMBER_DELETE: &str = "DELETE FROM group_members WHERE group_name = $1 AND sub = $2";
+const GROUP_MEMBERS_PAGE: &str = "SELECT m.sub, u.username, m.added_at FROM group_members m \
+     JOIN users u ON u.sub = m.sub JOIN user_groups g ON g.name = m.group_name \
+     WHERE m.group_name = $1 AND u.username > $2 ORDER BY u.username LIMIT $3";
+const GROUPS_OF: &str = "SELECT m.group_name FROM group_members m \
+     JOIN user_groups g ON g.name = m.group_name WHERE m.sub = $1 ORDER BY m.group_name";
+const GROUP_MEMBERS_DELETE_SUB: &str = "DELETE FROM group_members WHERE sub = $1";
 const RECOVERY_INSERT: &str =
     "INSERT INTO recovery_codes (sub, code_hash, created_at, used_at) VALUES ($1, $2, $3, NULL)";
 const RECOVERY_DELETE_SUB: &str = "DELETE FROM recovery_codes WHERE sub = $1";
@@ -632,6 +652,14 @@ enum RotateOutcome {
 /// grace` would let through as a retry.
 fn within_grace(spent_at: Option<UnixTime>, now: UnixTime, grace: i64) -> bool {
     grace > 0 && spent_at.is_some_and(|at| now.saturating_sub(at) < grace)
+}
+
+fn group_from_row((name, description, created_at): (String, String, i64)) -> Group {
+    Group {
+        name,
+        description,
+        created_at,
+    }
 }
 
 fn upstream_link_from_row(row: UpstreamLinkRow) -> UpstreamLink {
@@ -1050,6 +1078,7 @@ impl Store for Db {
                 PASSKEYS_DELETE_SUB,
                 LINKS_DELETE_SUB,
                 UPSTREAM_LINKS_DELETE_SUB,
+                GROUP_MEMBERS_DELETE_SUB,
             ] {
                 sqlx::query(dependent).bind(sub).execute(&mut *tx).await?;
             }
@@ -2064,6 +2093,122 @@ impl Store for Db {
                 .await
                 .map(|r| r.rows_affected())
         })
+    }
+
+    async fn create_group(&self, group: &Group) -> Result<(), StoreError> {
+        on_backend!(self, write, |pool| {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query(GROUP_INSERT)
+                .bind(&group.name)
+                .bind(&group.description)
+                .bind(group.created_at)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(GROUP_MEMBERS_DELETE)
+                .bind(&group.name)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await
+        })
+    }
+
+    async fn group(&self, name: &str) -> Result<Option<Group>, StoreError> {
+        let row = on_backend!(self, read, |pool| {
+            sqlx::query_as::<_, (String, String, i64)>(GROUP)
+                .bind(name)
+                .fetch_optional(pool)
+                .await
+        })?;
+        Ok(row.map(group_from_row))
+    }
+
+    async fn groups_page(&self, after: Option<&str>, limit: u32) -> Result<Vec<Group>, StoreError> {
+        let rows = on_backend!(self, read, |pool| {
+            sqlx::query_as::<_, (String, String, i64)>(GROUPS_PAGE)
+                .bind(after.unwrap_or_default())
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await
+        })?;
+        Ok(rows.into_iter().map(group_from_row).collect())
+    }
+
+    async fn delete_group(&self, name: &str) -> Result<Found, StoreError> {
+        on_backend!(self, write, |pool| {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query(GROUP_MEMBERS_DELETE)
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+            let done = sqlx::query(GROUP_DELETE)
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(done.rows_affected() > 0)
+        })
+    }
+
+    async fn add_group_member(
+        &self,
+        name: &str,
+        sub: &str,
+        now: UnixTime,
+    ) -> Result<Found, StoreError> {
+        on_backend!(self, write, |pool| {
+            sqlx::query(GROUP_MEMBER_INSERT)
+                .bind(name)
+                .bind(sub)
+                .bind(now)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected() > 0)
+        })
+    }
+
+    async fn remove_group_member(&self, name: &str, sub: &str) -> Result<Found, StoreError> {
+        on_backend!(self, write, |pool| {
+            sqlx::query(GROUP_MEMBER_DELETE)
+                .bind(name)
+                .bind(sub)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected() > 0)
+        })
+    }
+
+    async fn group_members_page(
+        &self,
+        name: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<GroupMember>, StoreError> {
+        let rows = on_backend!(self, read, |pool| {
+            sqlx::query_as::<_, (String, String, i64)>(GROUP_MEMBERS_PAGE)
+                .bind(name)
+                .bind(after.unwrap_or_default())
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|(sub, username, added_at)| GroupMember {
+                sub,
+                username,
+                added_at,
+            })
+            .collect())
+    }
+
+    async fn groups_of(&self, sub: &str) -> Result<Vec<String>, StoreError> {
+        let rows = on_backend!(self, read, |pool| {
+            sqlx::query_as::<_, (String,)>(GROUPS_OF)
+                .bind(sub)
+                .fetch_all(pool)
+                .await
+        })?;
+        Ok(rows.into_iter().map(|(g,)| g).collect())
     }
 
     async fn upstream_link(

@@ -28,6 +28,8 @@ fn client(uris: &[&str]) -> Client {
         require_pkce: true,
         allowed_upstreams: None,
         local_login: true,
+        required_groups: Vec::new(),
+        released_groups: None,
         profile: None,
         access_token_ttl: 60,
         refresh_token_ttl: 60,

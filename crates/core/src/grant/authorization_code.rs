@@ -1,7 +1,7 @@
 //! Authorization Code Grant, RFC 6749 §4.1.3–§4.1.4, with PKCE (RFC 7636
 //! §4.5–§4.6) and OpenID Connect Core §3.1.3.
 
-use super::{derive, ensure_allowed, invalid_grant};
+use super::{derive, ensure_allowed, invalid_grant, not_admitted};
 use crate::access_token::{AccessGrant, TokenResponse, prepare_access_token};
 use crate::audit::Incident;
 use crate::error::{Error, ErrorCode, OAuthError};
@@ -13,7 +13,7 @@ use crate::model::{
 use crate::params::Params;
 use crate::scope::Scope;
 use crate::store::Store;
-use crate::{Core, dpop, pkce, secret};
+use crate::{Core, dpop, groups, pkce, secret};
 
 pub async fn exchange<S: Store>(
     core: &Core,
@@ -52,13 +52,21 @@ pub async fn exchange<S: Store>(
         .and_then(|()| dpop::check_code_binding(stored.dpop_jkt.as_deref(), jkt))
     {
         Ok(()) => match store.user(&grant.sub).await? {
-            Some(user) if !user.disabled => Ok(user),
+            Some(user) if !user.disabled => {
+                let scope = Scope::parse(&grant.scope).unwrap_or_default();
+                let groups = groups::load(store, client, &scope, &user.sub).await?;
+                if groups::admits(client, &groups) {
+                    Ok((user, groups))
+                } else {
+                    Err(not_admitted())
+                }
+            }
             _ => Err(invalid_grant("the user is no longer active")),
         },
         Err(e) => Err(e),
     };
-    let user = match ready {
-        Ok(user) => user,
+    let (user, user_groups) = match ready {
+        Ok(ready) => ready,
         Err(refusal) => {
             // A refused redemption still spends the code (single use), and
             // a refused one of a used code is a replay.
@@ -73,6 +81,7 @@ pub async fn exchange<S: Store>(
     };
 
     let scope = Scope::parse(&grant.scope).unwrap_or_default();
+    let released = groups::claim(client, &scope, &user_groups);
     // The same values for a retry as for the first redemption.
     let wants_refresh = scope.contains("offline_access") || client.always_issue_refresh_token;
     let refresh_token = (wants_refresh
@@ -90,6 +99,7 @@ pub async fn exchange<S: Store>(
         jti_suffix: Some(derive(core, "code-jti", code).chars().take(22).collect()),
         opaque_value: Some(derive(core, "code-access", code)),
         dpop_jkt: jkt.map(str::to_owned),
+        groups: released.clone(),
     };
     let first = prepare_access_token(core, keys, &access, now)?;
     let issued = Issued {
@@ -137,6 +147,7 @@ pub async fn exchange<S: Store>(
                 scope: &scope,
                 nonce: stored.nonce.as_deref(),
                 access_token: &access_token,
+                groups: released.as_deref(),
             },
             minted_at,
         )?)

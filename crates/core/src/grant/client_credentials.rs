@@ -41,6 +41,7 @@ pub async fn exchange<S: Store>(
     let audience = audience(core, client, params)?;
     let grant = AccessGrant {
         dpop_jkt: jkt.map(str::to_owned),
+        groups: None,
         ..AccessGrant::for_client(client, scope.clone(), audience)
     };
     let (access_token, expires_in) = mint_access_token(core, store, keys, &grant, now).await?;

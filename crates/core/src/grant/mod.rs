@@ -24,6 +24,13 @@ pub(crate) fn invalid_grant(why: &str) -> Error {
     OAuthError::new(ErrorCode::InvalidGrant, why).into()
 }
 
+/// The user is not (or no longer) in any of the client's
+/// `required_groups` (`crate::groups::admits`): the grant is invalid for
+/// them (RFC 6749 §5.2).
+pub(crate) fn not_admitted() -> Error {
+    invalid_grant("the user is not a member of a group this client requires")
+}
+
 /// RFC 6749 §5.2 `unauthorized_client` unless the client registered the grant type.
 pub(crate) fn ensure_allowed(client: &Client, grant: GrantType) -> Result<(), Error> {
     if client.grant_types.contains(&grant) {

@@ -6,7 +6,7 @@
 //! successor is derived from the old token with a server key, so nothing
 //! secret is stored to make that possible.
 
-use super::{derive, ensure_allowed, invalid_grant};
+use super::{derive, ensure_allowed, invalid_grant, not_admitted};
 use crate::access_token::{AccessGrant, TokenResponse, prepare_access_token};
 use crate::audit::Incident;
 use crate::client::validate_resource;
@@ -17,7 +17,7 @@ use crate::model::{Client, GrantType, RefreshToken, Rotation, UnixTime};
 use crate::params::Params;
 use crate::scope::Scope;
 use crate::store::Store;
-use crate::{Core, dpop, secret};
+use crate::{Core, dpop, groups, secret};
 
 pub async fn exchange<S: Store>(
     core: &Core,
@@ -113,13 +113,21 @@ pub async fn exchange<S: Store>(
         .await?
         .filter(|u| !u.disabled)
         .ok_or_else(|| invalid_grant("the user is no longer active"))?;
+    // A user taken out of the client's required groups loses it at the
+    // next refresh.
+    let user_groups = groups::load(store, client, &scope, &user.sub).await?;
+    if !groups::admits(client, &user_groups) {
+        return Err(not_admitted());
+    }
+    let released = groups::claim(client, &scope, &user_groups);
 
     // FAPI 2.0 Security Profile §5.3.2.1: no rotation. The same token stays,
     // its idle expiry renewed, with a fresh access token; a consumed one (of
     // a client that rotated before) goes through rotation's reuse check.
     if !client.rotates_refresh_tokens() && old.consumed_at.is_none() {
         return renew(
-            core, store, keys, client, presented, &old, &grant, &user, scope, audience, jkt, now,
+            core, store, keys, client, presented, &old, &grant, &user, scope, audience, jkt,
+            released, now,
         )
         .await;
     }
@@ -166,6 +174,7 @@ pub async fn exchange<S: Store>(
         jti_suffix: Some(next.chars().take(22).collect()),
         opaque_value: Some(opaque_value),
         dpop_jkt: jkt.map(str::to_owned),
+        groups: released.clone(),
     };
     let minted = prepare_access_token(core, keys, &access, minted_at)?;
     let (minted, grant) = match store
@@ -211,6 +220,7 @@ pub async fn exchange<S: Store>(
                 scope: &scope,
                 nonce: None,
                 access_token: &access_token,
+                groups: released.as_deref(),
             },
             minted_at,
         )?)
@@ -242,6 +252,7 @@ async fn renew<S: Store>(
     scope: Scope,
     audience: Vec<String>,
     jkt: Option<&str>,
+    released: Option<Vec<String>>,
     now: UnixTime,
 ) -> Result<TokenResponse, Error> {
     let access = AccessGrant {
@@ -255,6 +266,7 @@ async fn renew<S: Store>(
         jti_suffix: None,
         opaque_value: None,
         dpop_jkt: jkt.map(str::to_owned),
+        groups: released.clone(),
     };
     let minted = prepare_access_token(core, keys, &access, now)?;
     let expires_at = (now + core.settings.refresh_idle_ttl).min(grant.expires_at);
@@ -278,6 +290,7 @@ async fn renew<S: Store>(
                 scope: &scope,
                 nonce: None,
                 access_token: &access_token,
+                groups: released.as_deref(),
             },
             now,
         )?)

@@ -28,6 +28,10 @@ struct Setup {
     passkey: bool,
     /// The session signed in with a passkey.
     session_passkey: bool,
+    /// The client's `required_groups`.
+    required: &'static [&'static str],
+    /// alice's groups.
+    member_of: &'static [&'static str],
 }
 
 const SETUP: Setup = Setup {
@@ -40,6 +44,8 @@ const SETUP: Setup = Setup {
     session_mfa: false,
     passkey: false,
     session_passkey: false,
+    required: &[],
+    member_of: &[],
 };
 
 struct Case {
@@ -325,6 +331,62 @@ async fn decisions() {
             expect: Ok(Next::Login),
         },
         Case {
+            description: "a member of one of the required groups goes on to consent",
+            setup: Setup {
+                required: &["staff", "admin"],
+                member_of: &["admin"],
+                ..SETUP
+            },
+            expect: Ok(consent_for("openid profile")),
+        },
+        Case {
+            description: "a user in none of the required groups is refused, not asked to consent",
+            setup: Setup {
+                required: &["staff"],
+                member_of: &["staffing", "Staff"],
+                ..SETUP
+            },
+            expect: Ok(Next::NotAdmitted),
+        },
+        Case {
+            description: "not admitted even with consent remembered and first party",
+            setup: Setup {
+                required: &["staff"],
+                consented: Some("openid profile"),
+                first_party: true,
+                ..SETUP
+            },
+            expect: Ok(Next::NotAdmitted),
+        },
+        Case {
+            description: "not admitted with prompt=none: access_denied for the client",
+            setup: Setup {
+                required: &["staff"],
+                consented: Some("openid profile"),
+                params: &[("prompt", "none")],
+                ..SETUP
+            },
+            expect: Err(ErrorCode::AccessDenied),
+        },
+        Case {
+            description: "required groups wait for the second factor: the step-up comes first",
+            setup: Setup {
+                required: &["staff"],
+                enrolled: true,
+                ..SETUP
+            },
+            expect: Ok(Next::SecondFactor),
+        },
+        Case {
+            description: "required groups and no session: login first",
+            setup: Setup {
+                required: &["staff"],
+                signed_in_ago: None,
+                ..SETUP
+            },
+            expect: Ok(Next::Login),
+        },
+        Case {
             description: "no session at all: login before any second factor",
             setup: Setup {
                 signed_in_ago: None,
@@ -337,7 +399,12 @@ async fn decisions() {
     ];
     for case in cases {
         let s = &case.setup;
-        let env = env_with(|c| c.first_party = s.first_party).await;
+        let env = env_with(|c| {
+            c.first_party = s.first_party;
+            c.required_groups = s.required.iter().map(|g| (*g).to_owned()).collect();
+        })
+        .await;
+        let member_of: Vec<String> = s.member_of.iter().map(|g| (*g).to_owned()).collect();
         let mut params = vec![("scope", "openid profile")];
         params.extend_from_slice(s.params);
         let req = request(&env, &params).await;
@@ -376,6 +443,7 @@ async fn decisions() {
         let got = authorize::decide(
             &req,
             session.as_ref().map(|x| (x, &user)),
+            &member_of,
             consent.as_ref(),
             s.policy,
             NOW,

@@ -91,6 +91,8 @@ pub fn client(core: &Core, id: &str) -> Client {
         require_pkce: true,
         allowed_upstreams: None,
         local_login: true,
+        required_groups: Vec::new(),
+        released_groups: None,
         profile: None,
         secrets: vec![ClientSecret {
             hash: core.pepper.hash_secret(SECRET),

@@ -37,6 +37,7 @@ mod connect;
 mod consents;
 mod copy;
 mod grants;
+mod groups;
 mod keys;
 mod links;
 mod passkeys;

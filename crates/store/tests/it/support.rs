@@ -105,6 +105,8 @@ pub fn client(id: &str) -> Client {
         require_pkce: true,
         allowed_upstreams: None,
         local_login: true,
+        required_groups: Vec::new(),
+        released_groups: None,
         profile: None,
         secrets: vec![secret(1, NOW - 100, None)],
         created_at: NOW - 100,

@@ -46,6 +46,7 @@ async fn sign(State(key): State<Arc<SigningKey>>) -> axum::response::Response {
         acr: None,
         amr: None,
         cnf: None,
+        groups: None,
     };
     match key.sign(Some("at+jwt"), &claims) {
         Ok(jwt) => axum::Json(serde_json::json!({

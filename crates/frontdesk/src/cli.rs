@@ -36,10 +36,13 @@ enum Command {
     Serve(ServeArgs),
     /// Manage clients (applications).
     #[command(subcommand)]
-    Clients(ClientsCmd),
+    Clients(Box<ClientsCmd>),
     /// Manage users.
     #[command(subcommand)]
     Users(UsersCmd),
+    /// Manage groups of users.
+    #[command(subcommand)]
+    Groups(GroupsCmd),
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCmd),
@@ -156,6 +159,27 @@ struct ClientFields {
     /// its login page. Default true.
     #[arg(long = "local-login")]
     local_login: Option<bool>,
+    /// Only members of one of these groups (comma-separated) may sign in;
+    /// `none` (update) lets everyone in again. Default: everyone.
+    #[arg(long = "required-groups")]
+    required_groups: Option<String>,
+    /// The groups this client's `groups` claim may carry, comma-separated
+    /// names or `prefix*`; `all` (update) releases every group again.
+    /// Default: all.
+    #[arg(long = "released-groups")]
+    released_groups: Option<String>,
+}
+
+/// A comma-separated list, or `keyword` for "none given" (`None`).
+fn names_or(v: Option<String>, keyword: &str) -> Option<Option<Vec<String>>> {
+    v.map(|s| {
+        (s.trim() != keyword).then(|| {
+            s.split(',')
+                .map(|x| x.trim().to_owned())
+                .filter(|x| !x.is_empty())
+                .collect()
+        })
+    })
 }
 
 /// `--allowed-upstreams`: `all` (every configured upstream), or ids.
@@ -327,6 +351,12 @@ enum UsersCmd {
         #[arg(long)]
         json: bool,
     },
+    /// List the groups the user is in.
+    Groups {
+        user: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// List the user's connections to upstream identity providers, or
     /// remove one.
     UpstreamLinks {
@@ -354,6 +384,109 @@ enum UsersCmd {
     SendReset { user: String },
     /// Mail the user a new e-mail verification link now.
     SendVerification { user: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum GroupsCmd {
+    /// List the groups.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a group.
+    Add {
+        name: String,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// Delete a group and every membership in it.
+    Remove { name: String },
+    /// List a group's members.
+    Members {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a user (username, e-mail or sub) to a group.
+    AddMember { name: String, user: String },
+    /// Remove a user from a group.
+    RemoveMember { name: String, user: String },
+}
+
+async fn groups_cmd(o: &Opened, cmd: GroupsCmd) -> anyhow::Result<()> {
+    let now = app::now();
+    match cmd {
+        GroupsCmd::List { json } => {
+            let mut req = frontdesk_core::page::PageRequest {
+                limit: frontdesk_core::page::MAX_LIMIT,
+                after: None,
+            };
+            let mut all = Vec::new();
+            loop {
+                let page = ops::list_groups(&o.db, &req).await?;
+                req.after = page.items.last().map(|g| g.name.clone());
+                all.extend(page.items);
+                if page.next_cursor.is_none() {
+                    break;
+                }
+            }
+            if json {
+                print_json(&serde_json::Value::Array(
+                    all.iter().map(ops::group_view).collect(),
+                ))?;
+            } else {
+                for g in &all {
+                    println!("{}\t{}", g.name, g.description);
+                }
+            }
+        }
+        GroupsCmd::Add { name, description } => {
+            ops::create_group(&o.db, &BY, &name, &description, now).await?;
+            println!("created group {name}");
+        }
+        GroupsCmd::Remove { name } => {
+            ops::delete_group(&o.db, &BY, &name, now).await?;
+            println!("deleted group {name}");
+        }
+        GroupsCmd::Members { name, json } => {
+            let mut req = frontdesk_core::page::PageRequest {
+                limit: frontdesk_core::page::MAX_LIMIT,
+                after: None,
+            };
+            let mut all = Vec::new();
+            loop {
+                let page = ops::group_members(&o.db, &name, &req).await?;
+                req.after = page.items.last().map(|m| m.username.clone());
+                all.extend(page.items);
+                if page.next_cursor.is_none() {
+                    break;
+                }
+            }
+            if json {
+                print_json(&serde_json::Value::Array(
+                    all.iter()
+                        .map(|m| json!({"sub": m.sub, "username": m.username, "added_at": m.added_at}))
+                        .collect(),
+                ))?;
+            } else {
+                for m in &all {
+                    println!("{}\t{}", m.username, m.sub);
+                }
+            }
+        }
+        GroupsCmd::AddMember { name, user } => {
+            if ops::add_group_member(&o.db, &BY, &name, &user, now).await? {
+                println!("added {user} to {name}");
+            } else {
+                println!("{user} is in {name} already");
+            }
+        }
+        GroupsCmd::RemoveMember { name, user } => {
+            ops::remove_group_member(&o.db, &BY, &name, &user, now).await?;
+            println!("removed {user} from {name}");
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Subcommand)]
@@ -431,9 +564,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(_) | Command::Gateway(_) | Command::DemoApi(_) => Ok(()),
         Command::DemoRp(_) | Command::Demo(_) => Ok(()),
         Command::Login(_) | Command::Token(_) | Command::Db(_) => Ok(()),
-        Command::Clients(c) => clients(&opened, c).await,
+        Command::Clients(c) => clients(&opened, *c).await,
         Command::Users(u) => users(&opened, &settings, u).await,
         Command::Keys(k) => keys_cmd(&opened, k).await,
+        Command::Groups(g) => groups_cmd(&opened, g).await,
     };
     opened.db.close().await;
     result.map(|()| ExitCode::SUCCESS)
@@ -507,6 +641,10 @@ async fn clients(o: &Opened, cmd: ClientsCmd) -> anyhow::Result<()> {
                 profile: fields.profile,
                 allowed_upstreams: upstream_list(fields.allowed_upstreams).flatten(),
                 local_login: fields.local_login,
+                required_groups: names_or(fields.required_groups, "none")
+                    .flatten()
+                    .unwrap_or_default(),
+                released_groups: names_or(fields.released_groups, "all").flatten(),
             };
             let new = ops::create_client(&o.core, &o.db, &BY, spec, now).await?;
             if json {
@@ -585,6 +723,9 @@ async fn clients(o: &Opened, cmd: ClientsCmd) -> anyhow::Result<()> {
                 profile: fields.profile.map(Some),
                 allowed_upstreams: upstream_list(fields.allowed_upstreams),
                 local_login: fields.local_login,
+                required_groups: names_or(fields.required_groups, "none")
+                    .map(Option::unwrap_or_default),
+                released_groups: names_or(fields.released_groups, "all"),
             };
             let c = ops::update_client(&o.db, &BY, &client_id, patch, now).await?;
             print_json(&ops::client_view(&c))?;
@@ -652,6 +793,7 @@ async fn users(
                 password,
                 password_hash: None,
                 disabled: false,
+                groups: None,
                 claims: UserClaims {
                     name,
                     given_name,
@@ -795,6 +937,16 @@ async fn users(
                             fmt_time(s.expires_at)
                         );
                     }
+                }
+            }
+        }
+        UsersCmd::Groups { user, json } => {
+            let groups = ops::user_groups(&o.db, &user).await?;
+            if json {
+                print_json(&json!(groups))?;
+            } else {
+                for g in &groups {
+                    println!("{g}");
                 }
             }
         }

@@ -95,6 +95,8 @@ pub fn client_view(c: &Client) -> Value {
         "profile": c.profile,
         "allowed_upstreams": c.allowed_upstreams,
         "local_login": c.local_login,
+        "required_groups": c.required_groups,
+        "released_groups": c.released_groups,
         "secrets": c.secrets.iter().map(|s| json!({"created_at": s.created_at, "expires_at": s.expires_at})).collect::<Vec<_>>(),
         "created_at": c.created_at,
         "updated_at": c.updated_at,
@@ -271,6 +273,11 @@ async fn blocking<T: Send + 'static>(
 }
 
 pub async fn create_user(db: &Db, by: &Actor, spec: UserSpec, now: i64) -> Result<User, OpsError> {
+    // The groups must exist before anything is written.
+    let groups = spec.groups.clone().unwrap_or_default();
+    for name in &groups {
+        get_group(db, name).await?;
+    }
     let user = blocking(move || manage::build_user(spec, now)).await?;
     db.create_user(&user).await?;
     let e = audit::event(Kind::AdminUserCreate, now)
@@ -279,6 +286,9 @@ pub async fn create_user(db: &Db, by: &Actor, spec: UserSpec, now: i64) -> Resul
         .username(&user.username)
         .flag("has_password", !user.password_hash.is_empty());
     audit::record(db, e).await;
+    for name in &groups {
+        add_group_member(db, by, name, &user.sub, now).await?;
+    }
     Ok(user)
 }
 
@@ -751,7 +761,189 @@ pub async fn bootstrap(
         })
         .await
         .map_err(|e| OpsError::Invalid(format!("config: [[users]] {name:?}: {e}")))?;
-        db.upsert_user(&user).await?;
+        let user = db.upsert_user(&user).await?;
+        if let Some(groups) = &spec_groups(users, &name) {
+            set_user_groups(db, &Actor::Config, &user.sub, groups, now)
+                .await
+                .map_err(|e| match e {
+                    OpsError::Invalid(m) => {
+                        OpsError::Invalid(format!("config: [[users]] {name:?}: groups: {m}"))
+                    }
+                    other => other,
+                })?;
+        }
     }
     Ok(())
+}
+
+/// The `groups` of the `[[users]]` entry named `username`.
+fn spec_groups(users: &[UserSpec], username: &str) -> Option<Vec<String>> {
+    users
+        .iter()
+        .find(|u| u.username == username)
+        .and_then(|u| u.groups.clone())
+}
+
+// ----- groups -----
+
+/// A new group. The name follows `frontdesk_core::groups::valid_name`.
+pub async fn create_group(
+    db: &Db,
+    by: &Actor,
+    name: &str,
+    description: &str,
+    now: i64,
+) -> Result<frontdesk_core::model::Group, OpsError> {
+    if !frontdesk_core::groups::valid_name(name) {
+        return Err(OpsError::Invalid(format!(
+            "{name:?} is not a group name: 1-{} of A-Z, a-z, 0-9 and . _ - : / @, \
+             starting with a letter or digit",
+            frontdesk_core::groups::MAX_NAME
+        )));
+    }
+    if description.chars().count() > 500 {
+        return Err(OpsError::Invalid(
+            "the description is longer than 500 characters".into(),
+        ));
+    }
+    let group = frontdesk_core::model::Group {
+        name: name.to_owned(),
+        description: description.to_owned(),
+        created_at: now,
+    };
+    db.create_group(&group).await.map_err(|e| match e {
+        StoreError::Conflict(_) => OpsError::Conflict(format!("group {name}")),
+        other => other.into(),
+    })?;
+    let e = audit::event(Kind::AdminGroupCreate, now)
+        .actor(by)
+        .group(name);
+    audit::record(db, e).await;
+    Ok(group)
+}
+
+pub async fn get_group(db: &Db, name: &str) -> Result<frontdesk_core::model::Group, OpsError> {
+    db.group(name).await?.ok_or(OpsError::NotFound("group"))
+}
+
+/// One page of groups, by name.
+pub async fn list_groups(
+    db: &Db,
+    page: &PageRequest,
+) -> Result<Page<frontdesk_core::model::Group>, OpsError> {
+    let rows = db.groups_page(page.after.as_deref(), page.fetch()).await?;
+    Ok(Page::from_rows(rows, page, |g| g.name.clone()))
+}
+
+/// Deletes a group and every membership in it.
+pub async fn delete_group(db: &Db, by: &Actor, name: &str, now: i64) -> Result<(), OpsError> {
+    if !db.delete_group(name).await? {
+        return Err(OpsError::NotFound("group"));
+    }
+    let e = audit::event(Kind::AdminGroupDelete, now)
+        .actor(by)
+        .group(name);
+    audit::record(db, e).await;
+    Ok(())
+}
+
+/// One page of a group's members, by username.
+pub async fn group_members(
+    db: &Db,
+    name: &str,
+    page: &PageRequest,
+) -> Result<Page<frontdesk_core::model::GroupMember>, OpsError> {
+    get_group(db, name).await?;
+    let rows = db
+        .group_members_page(name, page.after.as_deref(), page.fetch())
+        .await?;
+    Ok(Page::from_rows(rows, page, |m| m.username.clone()))
+}
+
+/// Adds the user to the group; `false` when they were a member already.
+pub async fn add_group_member(
+    db: &Db,
+    by: &Actor,
+    name: &str,
+    login_or_sub: &str,
+    now: i64,
+) -> Result<bool, OpsError> {
+    get_group(db, name).await?;
+    let user = get_user(db, login_or_sub).await?;
+    let added = db.add_group_member(name, &user.sub, now).await?;
+    if added {
+        let e = audit::event(Kind::AdminGroupMemberAdd, now)
+            .actor(by)
+            .subject(&user.sub)
+            .group(name);
+        audit::record(db, e).await;
+    }
+    Ok(added)
+}
+
+/// Removes the user from the group.
+pub async fn remove_group_member(
+    db: &Db,
+    by: &Actor,
+    name: &str,
+    login_or_sub: &str,
+    now: i64,
+) -> Result<(), OpsError> {
+    get_group(db, name).await?;
+    let user = get_user(db, login_or_sub).await?;
+    if !db.remove_group_member(name, &user.sub).await? {
+        return Err(OpsError::NotFound("membership"));
+    }
+    let e = audit::event(Kind::AdminGroupMemberRemove, now)
+        .actor(by)
+        .subject(&user.sub)
+        .group(name);
+    audit::record(db, e).await;
+    Ok(())
+}
+
+/// The names of the user's groups.
+pub async fn user_groups(db: &Db, login_or_sub: &str) -> Result<Vec<String>, OpsError> {
+    let user = get_user(db, login_or_sub).await?;
+    Ok(db.groups_of(&user.sub).await?)
+}
+
+/// Makes the user's memberships exactly `groups` (a `[[users]]` entry's
+/// `groups`), creating missing groups. Each step is idempotent, so two
+/// nodes applying the same configuration at once end the same.
+pub async fn set_user_groups(
+    db: &Db,
+    by: &Actor,
+    sub: &str,
+    groups: &[String],
+    now: i64,
+) -> Result<(), OpsError> {
+    for name in groups {
+        if db.group(name).await?.is_none() {
+            match create_group(db, by, name, "", now).await {
+                Ok(_) | Err(OpsError::Conflict(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    let current = db.groups_of(sub).await?;
+    for name in groups.iter().filter(|g| !current.contains(g)) {
+        add_group_member(db, by, name, sub, now).await?;
+    }
+    for name in current.iter().filter(|g| !groups.contains(g)) {
+        match remove_group_member(db, by, name, sub, now).await {
+            Ok(()) | Err(OpsError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// How the admin API and the CLI show a group.
+pub fn group_view(g: &frontdesk_core::model::Group) -> Value {
+    json!({
+        "name": g.name,
+        "description": g.description,
+        "created_at": g.created_at,
+    })
 }

@@ -70,6 +70,14 @@ pub fn router(app: AppState) -> Router {
             "/admin/users/{user}/consents/{client_id}",
             axum::routing::delete(revoke_consent),
         )
+        .route("/admin/users/{user}/groups", get(list_user_groups))
+        .route("/admin/groups", get(list_groups).post(create_group))
+        .route("/admin/groups/{group}", get(get_group).delete(delete_group))
+        .route("/admin/groups/{group}/members", get(list_group_members))
+        .route(
+            "/admin/groups/{group}/members/{user}",
+            put(add_group_member).delete(remove_group_member),
+        )
         .route("/admin/audit", get(list_audit))
         .route_layer(middleware::from_fn_with_state(app.clone(), require_token));
     let r = api
@@ -411,6 +419,90 @@ async fn remove_upstream_link(
     Path((user, upstream)): Path<(String, String)>,
 ) -> Result<Response, AdminError> {
     ops::remove_upstream_link(&app.db, &BY, &user, &upstream, now()).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The names of the groups the user is in.
+async fn list_user_groups(
+    State(app): State<AppState>,
+    Path(user): Path<String>,
+) -> Result<Response, AdminError> {
+    let groups = ops::user_groups(&app.db, &user).await?;
+    Ok(ok(StatusCode::OK, json!({ "groups": groups })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupSpec {
+    name: String,
+    #[serde(default)]
+    description: String,
+}
+
+async fn list_groups(
+    State(app): State<AppState>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, AdminError> {
+    let (_, req) = list_query(q, &[])?;
+    let page = ops::list_groups(&app.db, &req).await?;
+    Ok(page_body("groups", &page, ops::group_view))
+}
+
+async fn create_group(
+    State(app): State<AppState>,
+    json: Result<axum::Json<GroupSpec>, JsonRejection>,
+) -> Result<Response, AdminError> {
+    let spec = body(json)?;
+    let group = ops::create_group(&app.db, &BY, &spec.name, &spec.description, now()).await?;
+    Ok(ok(StatusCode::CREATED, ops::group_view(&group)))
+}
+
+async fn get_group(
+    State(app): State<AppState>,
+    Path(group): Path<String>,
+) -> Result<Response, AdminError> {
+    Ok(ok(
+        StatusCode::OK,
+        ops::group_view(&ops::get_group(&app.db, &group).await?),
+    ))
+}
+
+async fn delete_group(
+    State(app): State<AppState>,
+    Path(group): Path<String>,
+) -> Result<Response, AdminError> {
+    ops::delete_group(&app.db, &BY, &group, now()).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn list_group_members(
+    State(app): State<AppState>,
+    Path(group): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, AdminError> {
+    let (_, req) = list_query(q, &[])?;
+    let page = ops::group_members(&app.db, &group, &req).await?;
+    Ok(page_body(
+        "members",
+        &page,
+        |m| json!({"sub": m.sub, "username": m.username, "added_at": m.added_at}),
+    ))
+}
+
+/// Idempotent: 204 whether the user just joined or was a member already.
+async fn add_group_member(
+    State(app): State<AppState>,
+    Path((group, user)): Path<(String, String)>,
+) -> Result<Response, AdminError> {
+    ops::add_group_member(&app.db, &BY, &group, &user, now()).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn remove_group_member(
+    State(app): State<AppState>,
+    Path((group, user)): Path<(String, String)>,
+) -> Result<Response, AdminError> {
+    ops::remove_group_member(&app.db, &BY, &group, &user, now()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

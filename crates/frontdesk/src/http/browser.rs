@@ -308,10 +308,21 @@ async fn authorize(app: AppState, jar: CookieJar, params: Params) -> Response {
         },
         None => None,
     };
+    // The user's groups, read only for a client that requires some.
+    let groups = match &session {
+        Some((s, _)) if !req.client.required_groups.is_empty() => {
+            match app.db.groups_of(&s.sub).await {
+                Ok(g) => g,
+                Err(e) => return redirect_core_error(&app, &resolved, &req, e.into(), now).await,
+            }
+        }
+        _ => Vec::new(),
+    };
     let policy = frontdesk_core::mfa::policy(&req.client, app.core.settings.require_mfa);
     match authorize::decide(
         &req,
         session.as_ref().map(|(s, u)| (s, u)),
+        &groups,
         consent.as_ref(),
         policy,
         now,
@@ -324,6 +335,12 @@ async fn authorize(app: AppState, jar: CookieJar, params: Params) -> Response {
         },
         Ok(Next::SecondFactor | Next::Passkey | Next::EnrolSecondFactor) => {
             see_other(&format!("{}?{carried}", super::mfa::PATH))
+        }
+        Ok(Next::NotAdmitted) => {
+            let Some((s, user)) = session else {
+                return see_other(&format!("/login?{carried}"));
+            };
+            not_admitted(&app, jar, &req.client, &s, &user, now).await
         }
         Ok(Next::Consent(scope)) => {
             let Some((_, user)) = session else {
@@ -371,6 +388,37 @@ async fn authorize(app: AppState, jar: CookieJar, params: Params) -> Response {
             }
         }
     }
+}
+
+/// A signed-in user the client's `required_groups` do not admit: a page
+/// that says so (403, never a code or a redirect to the client, whose
+/// request stays unanswered), with a way to sign in as someone else, and
+/// an audit event. The page names neither the groups nor who is in them.
+async fn not_admitted(
+    app: &AppState,
+    jar: CookieJar,
+    client: &frontdesk_core::model::Client,
+    session: &frontdesk_core::model::Session,
+    user: &frontdesk_core::model::User,
+    now: UnixTime,
+) -> Response {
+    let e = crate::audit::event(Kind::AuthorizeNotAdmitted, now)
+        .actor(&Actor::User(session.sub.clone()))
+        .subject(&session.sub)
+        .client(&client.client_id)
+        .sid(&session.sid);
+    crate::audit::record(&app.db, e).await;
+    let (jar, csrf) = ensure_csrf(&app.web.pages, &app.core.pepper, jar);
+    let page = app.web.pages.render(
+        StatusCode::FORBIDDEN,
+        "not_allowed.html",
+        context! {
+            client_name => &client.client_name,
+            username => &user.username,
+            csrf => csrf,
+        },
+    );
+    (jar, page).into_response()
 }
 
 /// SECURITY.md R11: log a client that keeps sending the same PKCE

@@ -42,7 +42,7 @@ macro_rules! templates {
     };
 }
 
-const TEMPLATES: [(&str, &str); 13] = templates![
+const TEMPLATES: [(&str, &str); 14] = templates![
     "base.html",
     "login.html",
     "consent.html",
@@ -56,6 +56,7 @@ const TEMPLATES: [(&str, &str); 13] = templates![
     "forgot.html",
     "reset.html",
     "register.html",
+    "not_allowed.html",
 ];
 
 pub struct Pages {

@@ -128,6 +128,7 @@ async fn anything_not_live_and_ours_is_just_inactive(s: &Server) {
         acr: None,
         amr: None,
         cnf: None,
+        groups: None,
     };
     let forged = foreign.sign(Some("at+jwt"), &forged_claims).unwrap();
     assert_eq!(jwt_parts(&forged).1["iss"], s.base, "only the key differs");

@@ -17,6 +17,7 @@ mod discovery;
 mod dpop;
 mod fapi2;
 mod gateway;
+mod groups;
 mod interop_node;
 mod introspection;
 mod jar;

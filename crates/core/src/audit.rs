@@ -94,10 +94,13 @@ pub enum Kind {
     /// A signed-in user in none of the client's `required_groups` was
     /// refused at `/authorize`.
     AuthorizeNotAdmitted,
+    /// A sign-in through an upstream or a directory changed the user's
+    /// memberships from it (`detail.idp`, `added`, `removed`, `skipped`).
+    GroupsSync,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 45] = [
+    pub const ALL: [Kind; 46] = [
         Kind::LoginSuccess,
         Kind::LoginFailure,
         Kind::LoginThrottled,
@@ -143,6 +146,7 @@ impl Kind {
         Kind::AdminGroupMemberAdd,
         Kind::AdminGroupMemberRemove,
         Kind::AuthorizeNotAdmitted,
+        Kind::GroupsSync,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -192,6 +196,7 @@ impl Kind {
             Kind::AdminGroupMemberAdd => "admin.group.member_add",
             Kind::AdminGroupMemberRemove => "admin.group.member_remove",
             Kind::AuthorizeNotAdmitted => "authorize.not_admitted",
+            Kind::GroupsSync => "groups.sync",
         }
     }
 

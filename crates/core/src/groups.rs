@@ -8,7 +8,7 @@
 //! letter or digit, compared exactly (case included). A filter entry is a
 //! name, or a prefix followed by `*` (`app1:*`), or `*` alone.
 
-use crate::model::Client;
+use crate::model::{Client, GroupSync, UnixTime};
 use crate::scope::Scope;
 use crate::store::{Store, StoreError};
 
@@ -97,9 +97,113 @@ pub async fn load<S: Store>(
     }
 }
 
+/// The most groups one source gives one user; names past it (after
+/// sorting) are skipped.
+pub const MAX_FROM_SOURCE: usize = 256;
+
+/// Whether `prefix` may start the names of a source's groups: empty (the
+/// source's names are used as they are), or the beginning of a group name
+/// (`corp:`).
+pub fn valid_prefix(prefix: &str) -> bool {
+    prefix.is_empty() || (prefix.len() < MAX_NAME && valid_name(&format!("{prefix}x")))
+}
+
+/// A source's asserted group names as names here: trimmed, with `prefix`
+/// in front, kept when the result is a valid group name; sorted, each
+/// once, at most [`MAX_FROM_SOURCE`]. Returns them and how many asserted
+/// names were skipped.
+pub fn from_source(prefix: &str, asserted: &[String]) -> (Vec<String>, usize) {
+    let mut names: Vec<String> = asserted
+        .iter()
+        .map(|a| format!("{prefix}{}", a.trim()))
+        .filter(|n| valid_name(n) && n.len() > prefix.len())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names.truncate(MAX_FROM_SOURCE);
+    let mut unique: Vec<&str> = asserted.iter().map(|a| a.trim()).collect();
+    unique.sort_unstable();
+    unique.dedup();
+    // Distinct trimmed names stay distinct under one prefix.
+    let skipped = unique.len().saturating_sub(names.len());
+    (names, skipped)
+}
+
+/// What a sign-in's groups from a source changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Synced {
+    pub change: GroupSync,
+    /// Asserted names that are not group names here (or over the limit).
+    pub skipped: usize,
+}
+
+/// Makes the user's memberships from `source` the groups it asserted at
+/// this sign-in ([`from_source`]). With a prefix the source's groups are
+/// its own (`corp:staff`) and are created as needed; without one the
+/// source can only put users in groups that exist here.
+pub async fn sync<S: Store>(
+    store: &S,
+    sub: &str,
+    source: &str,
+    prefix: &str,
+    asserted: &[String],
+    now: UnixTime,
+) -> Result<Synced, StoreError> {
+    let (names, skipped) = from_source(prefix, asserted);
+    let change = store
+        .sync_group_members(sub, source, &names, !prefix.is_empty(), now)
+        .await?;
+    Ok(Synced { change, skipped })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_from_a_source() {
+        let v = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+        for (prefix, asserted, names, skipped) in [
+            (
+                "corp:",
+                v(&["staff", "admins"]),
+                v(&["corp:admins", "corp:staff"]),
+                0,
+            ),
+            ("corp:", v(&[" staff ", "staff"]), v(&["corp:staff"]), 0),
+            ("corp:", v(&["Domain Users", "", "ok"]), v(&["corp:ok"]), 2),
+            ("", v(&["staff", "-x", "a,b"]), v(&["staff"]), 2),
+            ("", v(&[]), v(&[]), 0),
+            ("corp:", v(&[&"x".repeat(MAX_NAME)]), v(&[]), 1),
+        ] {
+            assert_eq!(
+                from_source(prefix, &asserted),
+                (names, skipped),
+                "{prefix:?} {asserted:?}"
+            );
+        }
+        let many: Vec<String> = (0..MAX_FROM_SOURCE + 3)
+            .map(|i| format!("g{i:04}"))
+            .collect();
+        let (names, skipped) = from_source("", &many);
+        assert_eq!(names.len(), MAX_FROM_SOURCE);
+        assert_eq!(names[0], "g0000");
+        assert_eq!(skipped, 3);
+    }
+
+    #[test]
+    fn prefixes() {
+        for (p, ok) in [
+            ("", true),
+            ("corp:", true),
+            ("corp", true),
+            (":", false),
+            ("a b:", false),
+            (&"x".repeat(MAX_NAME), false),
+        ] {
+            assert_eq!(valid_prefix(p), ok, "{p:?}");
+        }
+    }
 
     #[test]
     fn names() {

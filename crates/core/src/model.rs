@@ -518,6 +518,13 @@ pub struct GroupMember {
     pub added_at: UnixTime,
 }
 
+/// What [`crate::store::Store::sync_group_members`] changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupSync {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+}
+
 /// What a user granted a client through one authorization. Codes, refresh
 /// tokens and access tokens hang off it; revoking it revokes them all.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,9 +6,10 @@ use std::future::Future;
 
 use crate::audit::{AuditEvent, AuditQuery};
 use crate::model::{
-    AuthorizationCode, Client, ClientId, ClientSecret, Consent, Grant, Group, GroupMember, Issued,
-    LinkRedemption, LinkToken, OpaqueToken, PasskeyRecord, PushedRequest, Redemption, RefreshToken,
-    Rotation, Session, StoredKey, TotpCredential, UnixTime, UpstreamLink, User, UserClaims,
+    AuthorizationCode, Client, ClientId, ClientSecret, Consent, Grant, Group, GroupMember,
+    GroupSync, Issued, LinkRedemption, LinkToken, OpaqueToken, PasskeyRecord, PushedRequest,
+    Redemption, RefreshToken, Rotation, Session, StoredKey, TotpCredential, UnixTime, UpstreamLink,
+    User, UserClaims,
 };
 use crate::sweep::{SweepCutoffs, Swept};
 
@@ -562,6 +563,8 @@ pub trait Store: Send + Sync {
         sub: &str,
         now: UnixTime,
     ) -> impl Future<Output = Result<Found, StoreError>> + Send;
+    /// Ends the membership, whoever made it (a source's comes back at the
+    /// user's next sign-in through it).
     fn remove_group_member(
         &self,
         name: &str,
@@ -574,8 +577,23 @@ pub trait Store: Send + Sync {
         after: Option<&str>,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<GroupMember>, StoreError>> + Send;
-    /// The names of the groups the user is a member of, by name.
+    /// The names of the groups the user is a member of, by name, whoever
+    /// made them a member.
     fn groups_of(&self, sub: &str) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+    /// Makes the user's memberships from `source` (an upstream's or a
+    /// directory's id; never empty: `add_group_member`'s are the local ones)
+    /// exactly `groups`, in one transaction, leaving every other
+    /// membership alone. With `create`, a group that does not exist is
+    /// created (described as coming from the source); without, a name that
+    /// is not a group here is passed over. The names added and removed.
+    fn sync_group_members(
+        &self,
+        sub: &str,
+        source: &str,
+        groups: &[String],
+        create: bool,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<GroupSync, StoreError>> + Send;
 
     // ----- upstream identity providers -----
     /// Who signs in when `upstream` asserts `upstream_sub`, if anyone.

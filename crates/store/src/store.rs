@@ -5,10 +5,10 @@ use std::future::Future;
 
 use frontdesk_core::audit::{AuditEvent, AuditQuery};
 use frontdesk_core::model::{
-    AuthorizationCode, Client, ClientId, ClientSecret, Consent, Grant, Group, GroupMember, Issued,
-    LinkPurpose, LinkRedemption, LinkToken, OpaqueToken, PasskeyRecord, PushedRequest, Redemption,
-    RefreshToken, Rotation, Session, StoredKey, TotpCredential, UnixTime, UpstreamLink, User,
-    UserClaims,
+    AuthorizationCode, Client, ClientId, ClientSecret, Consent, Grant, Group, GroupMember,
+    GroupSync, Issued, LinkPurpose, LinkRedemption, LinkToken, OpaqueToken, PasskeyRecord,
+    PushedRequest, Redemption, RefreshToken, Rotation, Session, StoredKey, TotpCredential,
+    UnixTime, UpstreamLink, User, UserClaims,
 };
 use frontdesk_core::store::{Found, Store, StoreError};
 use frontdesk_core::sweep::{SweepCutoffs, Swept};
@@ -423,15 +423,23 @@ const GROUPS_PAGE: &str = "SELECT name, description, created_at FROM user_groups
 const GROUP_DELETE: &str = "DELETE FROM user_groups WHERE name = $1";
 const GROUP_MEMBERS_DELETE: &str = "DELETE FROM group_members WHERE group_name = $1";
 // The group and the user must exist (no foreign keys: see migration 0010).
-const GROUP_MEMBER_INSERT: &str = "INSERT INTO group_members (group_name, sub, added_at) \
-     SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM user_groups WHERE name = $1) \
+// `source` '' is a membership made here; see migration 0010.
+const GROUP_MEMBER_INSERT: &str = "INSERT INTO group_members (group_name, sub, source, added_at) \
+     SELECT $1, $2, $4, $3 WHERE EXISTS (SELECT 1 FROM user_groups WHERE name = $1) \
      AND EXISTS (SELECT 1 FROM users WHERE sub = $2) \
-     ON CONFLICT (group_name, sub) DO NOTHING";
+     ON CONFLICT (group_name, sub, source) DO NOTHING";
 const GROUP_MEMBER_DELETE: &str = "DELETE FROM group_members WHERE group_name = $1 AND sub = $2";
-const GROUP_MEMBERS_PAGE: &str = "SELECT m.sub, u.username, m.added_at FROM group_members m \
+const GROUP_MEMBER_DELETE_SOURCE: &str =
+    "DELETE FROM group_members WHERE group_name = $1 AND sub = $2 AND source = $3";
+const GROUP_INSERT_IF_MISSING: &str = "INSERT INTO user_groups (name, description, created_at) \
+     VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING";
+const GROUPS_OF_SOURCE: &str =
+    "SELECT group_name FROM group_members WHERE sub = $1 AND source = $2 ORDER BY group_name";
+const GROUP_MEMBERS_PAGE: &str = "SELECT m.sub, u.username, MIN(m.added_at) FROM group_members m \
      JOIN users u ON u.sub = m.sub JOIN user_groups g ON g.name = m.group_name \
-     WHERE m.group_name = $1 AND u.username > $2 ORDER BY u.username LIMIT $3";
-const GROUPS_OF: &str = "SELECT m.group_name FROM group_members m \
+     WHERE m.group_name = $1 AND u.username > $2 \
+     GROUP BY m.sub, u.username ORDER BY u.username LIMIT $3";
+const GROUPS_OF: &str = "SELECT DISTINCT m.group_name FROM group_members m \
      JOIN user_groups g ON g.name = m.group_name WHERE m.sub = $1 ORDER BY m.group_name";
 const GROUP_MEMBERS_DELETE_SUB: &str = "DELETE FROM group_members WHERE sub = $1";
 const RECOVERY_INSERT: &str =
@@ -2160,9 +2168,75 @@ impl Store for Db {
                 .bind(name)
                 .bind(sub)
                 .bind(now)
+                .bind("")
                 .execute(pool)
                 .await
                 .map(|r| r.rows_affected() > 0)
+        })
+    }
+
+    async fn sync_group_members(
+        &self,
+        sub: &str,
+        source: &str,
+        groups: &[String],
+        create: bool,
+        now: UnixTime,
+    ) -> Result<GroupSync, StoreError> {
+        if source.is_empty() {
+            return Err(StoreError::Internal(
+                "sync_group_members needs a source".into(),
+            ));
+        }
+        on_backend!(self, write, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let had: Vec<(String,)> = sqlx::query_as(GROUPS_OF_SOURCE)
+                .bind(sub)
+                .bind(source)
+                .fetch_all(&mut *tx)
+                .await?;
+            let mut change = GroupSync::default();
+            for (name,) in had {
+                if groups.contains(&name) {
+                    continue;
+                }
+                sqlx::query(GROUP_MEMBER_DELETE_SOURCE)
+                    .bind(&name)
+                    .bind(sub)
+                    .bind(source)
+                    .execute(&mut *tx)
+                    .await?;
+                change.removed.push(name);
+            }
+            for name in groups {
+                if create {
+                    let made = sqlx::query(GROUP_INSERT_IF_MISSING)
+                        .bind(name)
+                        .bind(format!("from {source}"))
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    // A new group starts empty, as create_group's does.
+                    if made.rows_affected() > 0 {
+                        sqlx::query(GROUP_MEMBERS_DELETE)
+                            .bind(name)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+                let added = sqlx::query(GROUP_MEMBER_INSERT)
+                    .bind(name)
+                    .bind(sub)
+                    .bind(now)
+                    .bind(source)
+                    .execute(&mut *tx)
+                    .await?;
+                if added.rows_affected() > 0 {
+                    change.added.push(name.clone());
+                }
+            }
+            tx.commit().await?;
+            Ok(change)
         })
     }
 

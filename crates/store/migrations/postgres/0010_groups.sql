@@ -11,8 +11,9 @@ CREATE TABLE user_groups (
 CREATE TABLE group_members (
     group_name  TEXT    NOT NULL,
     sub         TEXT    NOT NULL,
+    source      TEXT    NOT NULL,
     added_at    BIGINT  NOT NULL,
-    CONSTRAINT group_members_pkey PRIMARY KEY (group_name, sub)
+    CONSTRAINT group_members_pkey PRIMARY KEY (group_name, sub, source)
 );
 
-CREATE INDEX group_members_sub ON group_members (sub);
+CREATE INDEX group_members_sub ON group_members (sub, source);

@@ -4,7 +4,7 @@
 //! memberships, and a membership left behind (no foreign keys, see
 //! migration 0010) is never seen and is dropped when the name is reused.
 
-use frontdesk_core::model::{Group, GroupMember};
+use frontdesk_core::model::{Group, GroupMember, GroupSync};
 use frontdesk_core::store::{Store, StoreError};
 use frontdesk_store::Db;
 use frontdesk_store::testing::execute_raw;
@@ -20,6 +20,8 @@ contract!(
     delete_user_removes_memberships,
     leftover_membership_not_in_groups_of,
     leftover_membership_not_in_members_page,
+    sync_replaces_only_the_sources_memberships,
+    sync_creates_groups_only_when_asked,
 );
 
 fn group(name: &str, at: i64) -> Group {
@@ -345,7 +347,7 @@ async fn leftover_membership_not_in_groups_of(db: &Db) {
     assert!(db.add_group_member("staff", "sub-a", NOW).await.unwrap());
     let planted = execute_raw(
         db,
-        "INSERT INTO group_members (group_name, sub, added_at) VALUES ('ghost', $1, 1)",
+        "INSERT INTO group_members (group_name, sub, source, added_at) VALUES ('ghost', $1, '', 1)",
         "sub-a",
     )
     .await
@@ -378,7 +380,7 @@ async fn leftover_membership_not_in_members_page(db: &Db) {
     db.create_user(&user("sub-a", "alice", None)).await.unwrap();
     let planted = execute_raw(
         db,
-        "INSERT INTO group_members (group_name, sub, added_at) VALUES ('ghost', $1, 1)",
+        "INSERT INTO group_members (group_name, sub, source, added_at) VALUES ('ghost', $1, '', 1)",
         "sub-a",
     )
     .await
@@ -387,4 +389,119 @@ async fn leftover_membership_not_in_members_page(db: &Db) {
     assert_eq!(db.group("ghost").await.unwrap(), None);
     let page = db.group_members_page("ghost", None, 10).await.unwrap();
     assert!(page.is_empty(), "a leftover listed: {page:?}");
+}
+
+fn names(list: &[&str]) -> Vec<String> {
+    list.iter().map(|n| (*n).to_owned()).collect()
+}
+
+/// A source's sign-ins replace that source's memberships and nothing
+/// else: local ones and another source's stay, a group both hold is
+/// listed once, and removing a member ends every row of it.
+async fn sync_replaces_only_the_sources_memberships(db: &Db) {
+    db.create_user(&user("sub-a", "alice", None)).await.unwrap();
+    for name in ["staff", "ops", "dev"] {
+        db.create_group(&group(name, NOW)).await.unwrap();
+    }
+    assert!(db.add_group_member("staff", "sub-a", NOW).await.unwrap());
+
+    // (source, asserted, added, removed, alice's groups after)
+    type Step<'a> = (
+        &'a str,
+        &'a [&'a str],
+        &'a [&'a str],
+        &'a [&'a str],
+        &'a [&'a str],
+    );
+    let steps: [Step; 5] = [
+        (
+            "corp",
+            &["ops", "staff"],
+            &["ops", "staff"],
+            &[],
+            &["ops", "staff"],
+        ),
+        ("corp", &["ops", "staff"], &[], &[], &["ops", "staff"]),
+        ("hotel", &["dev"], &["dev"], &[], &["dev", "ops", "staff"]),
+        // corp drops both: staff stays (local), ops goes, dev is hotel's.
+        ("corp", &[], &[], &["ops", "staff"], &["dev", "staff"]),
+        ("hotel", &["nosuch", "dev"], &[], &[], &["dev", "staff"]),
+    ];
+    for (i, (source, asserted, added, removed, after)) in steps.into_iter().enumerate() {
+        let at = NOW + 1 + i64::try_from(i).unwrap();
+        let change = db
+            .sync_group_members("sub-a", source, &names(asserted), false, at)
+            .await
+            .unwrap();
+        assert_eq!(
+            change,
+            GroupSync {
+                added: names(added),
+                removed: names(removed),
+            },
+            "step {i}: {source} asserts {asserted:?}"
+        );
+        assert_eq!(db.groups_of("sub-a").await.unwrap(), after, "step {i}");
+    }
+    assert!(db.group("nosuch").await.unwrap().is_none(), "not created");
+
+    // Two sources in one group: one member in the list, the earliest date.
+    db.sync_group_members("sub-a", "corp", &names(&["dev"]), false, NOW + 10)
+        .await
+        .unwrap();
+    let page = db.group_members_page("dev", None, 10).await.unwrap();
+    assert_eq!(usernames(&page), ["alice"]);
+    assert_eq!(page[0].added_at, NOW + 3);
+    // Removing her ends both rows; hotel's next sign-in brings its one back.
+    assert!(db.remove_group_member("dev", "sub-a").await.unwrap());
+    assert_eq!(db.groups_of("sub-a").await.unwrap(), ["staff"]);
+    let change = db
+        .sync_group_members("sub-a", "hotel", &names(&["dev"]), false, NOW + 11)
+        .await
+        .unwrap();
+    assert_eq!(change.added, ["dev"]);
+    // An unknown user joins nothing; an empty source is refused.
+    let change = db
+        .sync_group_members("sub-nobody", "corp", &names(&["dev"]), true, NOW)
+        .await
+        .unwrap();
+    assert_eq!(change, GroupSync::default());
+    assert!(matches!(
+        db.sync_group_members("sub-a", "", &names(&["dev"]), false, NOW)
+            .await,
+        Err(StoreError::Internal(_))
+    ));
+    // Deleting the user removes the synchronised memberships too.
+    db.delete_user("sub-a").await.unwrap();
+    assert_eq!(membership_rows_of(db, "sub-a").await, 0);
+}
+
+/// With `create`, a missing group is made (described as the source's) and
+/// starts empty even where a deleted group of that name left rows.
+async fn sync_creates_groups_only_when_asked(db: &Db) {
+    db.create_user(&user("sub-a", "alice", None)).await.unwrap();
+    db.create_user(&user("sub-b", "bob", None)).await.unwrap();
+    let planted = execute_raw(
+        db,
+        "INSERT INTO group_members (group_name, sub, source, added_at) VALUES ('corp:staff', $1, 'corp', 1)",
+        "sub-b",
+    )
+    .await
+    .unwrap();
+    assert_eq!(planted, 1);
+    let change = db
+        .sync_group_members("sub-a", "corp", &names(&["corp:staff"]), true, NOW)
+        .await
+        .unwrap();
+    assert_eq!(change.added, ["corp:staff"]);
+    let g = db.group("corp:staff").await.unwrap().expect("created");
+    assert_eq!(g.description, "from corp");
+    assert_eq!(g.created_at, NOW);
+    let page = db.group_members_page("corp:staff", None, 10).await.unwrap();
+    assert_eq!(
+        usernames(&page),
+        ["alice"],
+        "bob's leftover row was dropped"
+    );
+    assert!(db.groups_of("sub-b").await.unwrap().is_empty());
 }

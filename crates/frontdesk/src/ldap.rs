@@ -100,6 +100,10 @@ pub struct LdapConfig {
     /// DN, escaped), e.g. `(member={dn})`.
     pub group_base: Option<String>,
     pub group_filter: Option<String>,
+    /// Put in front of each group's name here (`corp:staff`). Default the
+    /// id and `:`; `""` maps the directory's groups onto groups that exist
+    /// here by name (see the README: that trusts the directory with them).
+    pub group_prefix: Option<String>,
     /// Create an account at the first sign-in. Default true.
     pub provision: Option<bool>,
 }
@@ -170,6 +174,8 @@ pub struct Directory {
     pub attributes: Attributes,
     pub email_verified: bool,
     pub groups: Groups,
+    /// What the directory's group names get in front of them here.
+    pub group_prefix: String,
     pub policy: Policy,
 }
 
@@ -437,6 +443,7 @@ pub fn validate(raw: Vec<LdapConfig>, upstream_ids: &[&str]) -> anyhow::Result<V
             }
             (None, _, _) => bail!("config: {name}: group_base and group_filter go together"),
         };
+        let group_prefix = crate::upstream::group_prefix(&name, &d.id, d.group_prefix)?;
         out.push(Directory {
             id: d.id,
             display_name,
@@ -450,6 +457,7 @@ pub fn validate(raw: Vec<LdapConfig>, upstream_ids: &[&str]) -> anyhow::Result<V
             attributes,
             email_verified: d.email_verified.unwrap_or(true),
             groups,
+            group_prefix,
             policy: Policy {
                 provision: d.provision.unwrap_or(true),
                 link_by_email: false,
@@ -498,6 +506,14 @@ pub struct Directories {
 impl Directories {
     pub fn new(list: Vec<Directory>) -> Directories {
         Directories { list }
+    }
+
+    /// The group prefix of directory `id`.
+    pub fn group_prefix(&self, id: &str) -> Option<&str> {
+        self.list
+            .iter()
+            .find(|d| d.id == id)
+            .map(|d| d.group_prefix.as_str())
     }
 
     /// The display name of directory `id`.

@@ -96,6 +96,12 @@ pub struct UpstreamConfig {
     pub username_claim: Option<String>,
     /// Further profile claims to keep on the account.
     pub copy_claims: Option<Vec<String>>,
+    /// The claim that lists the user's groups at the upstream (e.g.
+    /// `groups`); unset, the upstream's groups are not read.
+    pub groups_claim: Option<String>,
+    /// Put in front of each of its group names here. Default the id and
+    /// `:`; `""` maps them onto groups that exist here by name.
+    pub group_prefix: Option<String>,
     /// Signing out of frontdesk also goes through the upstream's
     /// `end_session_endpoint` (OpenID Connect RP-Initiated Logout), when
     /// the session came from it. Default false.
@@ -120,6 +126,10 @@ pub struct Mapping {
     pub name: String,
     pub username: String,
     pub copy: Vec<&'static str>,
+    /// The groups claim, if the upstream's groups are read.
+    pub groups: Option<String>,
+    /// What its group names get in front of them here.
+    pub group_prefix: String,
 }
 
 /// How frontdesk finds an upstream's endpoints.
@@ -425,6 +435,13 @@ pub fn validate(raw: Vec<UpstreamConfig>) -> anyhow::Result<Vec<Upstream>> {
             copy.push(*known);
         }
         let claim = |v: Option<String>, default: &str| v.unwrap_or_else(|| default.to_owned());
+        if u.groups_claim
+            .as_deref()
+            .is_some_and(|c| c.trim().is_empty())
+        {
+            bail!("config: {name}: groups_claim is empty");
+        }
+        let group_prefix = group_prefix(&name, &u.id, u.group_prefix)?;
         out.push(Upstream {
             id: u.id,
             display_name: u.display_name,
@@ -447,10 +464,43 @@ pub fn validate(raw: Vec<UpstreamConfig>) -> anyhow::Result<Vec<Upstream>> {
                     preset.map_or("preferred_username", |p| p.username_claim),
                 ),
                 copy,
+                groups: u.groups_claim,
+                group_prefix,
             },
         });
     }
     Ok(out)
+}
+
+/// The `group_prefix` of an upstream or a directory: as configured (a
+/// valid prefix, or empty), else its id and `:`.
+pub fn group_prefix(name: &str, id: &str, configured: Option<String>) -> anyhow::Result<String> {
+    let prefix = configured.unwrap_or_else(|| format!("{id}:"));
+    if !frontdesk_core::groups::valid_prefix(&prefix) {
+        bail!(
+            "config: {name}: group_prefix {prefix:?} must be empty or the start of a group name (letters, digits, . _ - : / @)"
+        );
+    }
+    Ok(prefix)
+}
+
+/// The groups an upstream's claims list, when its `groups_claim` is
+/// set: an array's strings, or a single string; an absent claim is no
+/// groups (the sign-in then ends every membership from this upstream).
+pub fn asserted_groups(
+    config: &Upstream,
+    claims: &serde_json::Map<String, Value>,
+) -> Option<Vec<String>> {
+    let claim = config.mapping.groups.as_deref()?;
+    Some(match claims.get(claim) {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        Some(Value::String(s)) => vec![s.clone()],
+        _ => Vec::new(),
+    })
 }
 
 /// Why a step with the upstream failed.
@@ -842,7 +892,8 @@ impl Live {
 
     /// Finishes a sign-in: exchanges the code (with the flow's PKCE
     /// verifier), verifies the ID token (with the flow's nonce) and maps
-    /// its claims.
+    /// its claims; with them the groups it lists, when its `groups_claim`
+    /// is set ([`asserted_groups`]).
     ///
     /// # Errors
     /// [`UpstreamError`].
@@ -852,7 +903,7 @@ impl Live {
         code: &str,
         redirect_uri: &str,
         now: UnixTime,
-    ) -> Result<Identity, UpstreamError> {
+    ) -> Result<(Identity, Option<Vec<String>>), UpstreamError> {
         let provider = self.provider().await?;
         let tokens = self
             .client(provider)
@@ -869,7 +920,10 @@ impl Live {
                 &tokens.access_token,
             )
             .await?;
-            return identity(&self.config, &about);
+            return Ok((
+                identity(&self.config, &about)?,
+                asserted_groups(&self.config, &about),
+            ));
         }
         let id_token = tokens.id_token.as_deref().ok_or_else(|| {
             UpstreamError::Failed("the token response has no ID token".to_owned())
@@ -892,7 +946,7 @@ impl Live {
         all.insert("sub".to_owned(), Value::String(claims.sub.clone()));
         let mut found = identity(&self.config, &all)?;
         found.auth_time = claims.auth_time.and_then(|t| i64::try_from(t).ok());
-        Ok(found)
+        Ok((found, asserted_groups(&self.config, &all)))
     }
 }
 

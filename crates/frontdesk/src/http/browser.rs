@@ -733,11 +733,11 @@ async fn directory_sign_in(
             return super::upstream::refusal(app, name, why, false);
         }
     };
-    // GROUPS: the entry's groups are computed (crate::ldap) but not stored:
-    // frontdesk has no groups model yet. Store `signed.groups` for
-    // `user.sub` here once it has one; until then only their number is
-    // recorded.
     let group_count = u64::try_from(signed.groups.len()).unwrap_or(u64::MAX);
+    let prefix = app.web.directories.group_prefix(id).unwrap_or_default();
+    if let Err(e) = sync_groups(app, &user.sub, id, prefix, signed.groups, peer, now).await {
+        return show(app, e);
+    }
     crate::telemetry::login("success");
     let mut e = crate::audit::event(Kind::LoginSuccess, now)
         .actor(&Actor::User(user.sub.clone()))
@@ -766,6 +766,41 @@ async fn directory_sign_in(
         now,
     )
     .await
+}
+
+/// Makes the user's memberships from upstream or directory `idp` the
+/// groups it asserted at this sign-in (`frontdesk_core::groups::sync`),
+/// with an audit event when that changed anything.
+pub(super) async fn sync_groups(
+    app: &AppState,
+    sub: &str,
+    idp: &str,
+    prefix: &str,
+    asserted: &[String],
+    peer: std::net::IpAddr,
+    now: UnixTime,
+) -> Result<(), Error> {
+    let synced = frontdesk_core::groups::sync(&app.db, sub, idp, prefix, asserted, now).await?;
+    if synced.skipped > 0 {
+        tracing::info!(
+            idp,
+            skipped = synced.skipped,
+            "group names from the sign-in that are not valid here were skipped"
+        );
+    }
+    let count = |v: &[String]| u64::try_from(v.len()).unwrap_or(u64::MAX);
+    if !synced.change.added.is_empty() || !synced.change.removed.is_empty() {
+        let e = crate::audit::event(Kind::GroupsSync, now)
+            .actor(&Actor::User(sub.to_owned()))
+            .subject(sub)
+            .idp(idp)
+            .count("added", count(&synced.change.added))
+            .count("removed", count(&synced.change.removed))
+            .count("skipped", u64::try_from(synced.skipped).unwrap_or(u64::MAX))
+            .peer(peer);
+        crate::audit::record(&app.db, e).await;
+    }
+    Ok(())
 }
 
 /// A sign-in that happened elsewhere: the upstream or directory (its id)

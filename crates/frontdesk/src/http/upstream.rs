@@ -364,17 +364,25 @@ impl Callback<'_> {
             return incomplete(app);
         };
         let to = redirect_uri(app, &self.live.config.id);
-        let identity = match self.live.finish(&flow, code, &to, self.now).await {
+        let (identity, groups) = match self.live.finish(&flow, code, &to, self.now).await {
             Ok(i) => i,
             Err(e) => return upstream_failed(app, self.live, &e),
         };
         match &flow.link_sid {
             Some(sid) => self.link(jar, sid, &identity).await,
-            None => self.sign_in(jar, &identity, &from).await,
+            None => self.sign_in(jar, &identity, groups.as_deref(), &from).await,
         }
     }
 
-    async fn sign_in(&self, jar: CookieJar, identity: &Identity, from: &LoginForm<'_>) -> Response {
+    /// Signs in the account the identity resolves to; `groups`, when the
+    /// upstream's are read, become its memberships from this upstream.
+    async fn sign_in(
+        &self,
+        jar: CookieJar,
+        identity: &Identity,
+        groups: Option<&[String]>,
+        from: &LoginForm<'_>,
+    ) -> Response {
         let app = self.app;
         let id = &self.live.config.id;
         let resolved =
@@ -403,6 +411,16 @@ impl Callback<'_> {
                 return self.refusal(why);
             }
         };
+        if let Some(groups) = groups {
+            let prefix = &self.live.config.mapping.group_prefix;
+            let synced = super::browser::sync_groups(
+                app, &user.sub, id, prefix, groups, self.peer, self.now,
+            )
+            .await;
+            if let Err(e) = synced {
+                return show(app, e);
+            }
+        }
         crate::telemetry::login("success");
         let mut e = audit::event(Kind::UpstreamLogin, self.now)
             .actor(&Actor::User(user.sub.clone()))

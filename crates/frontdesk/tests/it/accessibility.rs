@@ -48,7 +48,21 @@ const WALK: Duration = Duration::from_secs(120);
 
 /// The server of both tests: the sign-in clients, with self-registration.
 fn config() -> String {
-    format!("{SIGNIN_CONFIG}\n[features]\nregistration = true\n")
+    format!(
+        "{SIGNIN_CONFIG}
+[[clients]]
+client_id = \"staff-only\"
+client_secret = \"staff-only-secret-0123456789abcdef\"
+client_name = \"Staff Only\"
+grant_types = [\"authorization_code\"]
+redirect_uris = [\"https://staff.example.com/cb\"]
+scope = \"openid\"
+required_groups = [\"staff\"]
+
+[features]
+registration = true
+"
+    )
 }
 
 // ----- the error page, over HTTP -----
@@ -572,6 +586,20 @@ async fn walk(c: &Client, s: &Server, f: &mut Findings) {
     element(c, "button[name=\"decision\"][value=\"approve\"]").await;
     f.audit(c, "consent page").await;
 
+    // Signed in, at a client whose required groups alice is not in.
+    c.goto(&authorize_url(
+        s,
+        "staff-only",
+        "https://staff.example.com/cb",
+        "openid",
+        &challenge,
+        &[],
+    ))
+    .await
+    .expect("open the staff-only client");
+    element(c, "form[action=\"/logout\"] button[type=\"submit\"]").await;
+    f.audit(c, "no-access page (required groups)").await;
+
     c.goto(&s.url("/account")).await.expect("open /account");
     element(c, "form[action=\"/account/password\"]").await;
     f.audit(c, "account page").await;
@@ -625,7 +653,7 @@ async fn pages_pass_axe_in_light_and_dark_mode(dir: tempfile::TempDir, db: Datab
         report.extend(f.problems);
     }
     let _ = c.close().await;
-    assert_eq!(pages, 18, "nine pages in each scheme");
+    assert_eq!(pages, 20, "ten pages in each scheme");
     assert!(
         report.is_empty(),
         "{} accessibility problem(s) at WCAG 2.2 AA:\n{}",

@@ -52,10 +52,33 @@ async fn token(s: &Server, client: (&str, &str), form: &[(&str, &str)]) -> (u16,
 }
 
 async fn admin(s: &Server, m: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-    let r = s.admin_req(m, path, body).await;
-    let status = r.status().as_u16();
-    let text = r.text().await.expect("admin body");
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    s.admin_call(m, path, body).await
+}
+
+/// Exchanges a code at staff-app.
+async fn exchange(s: &Server, code: &str, verifier: &str) -> (u16, Value) {
+    token(
+        s,
+        STAFF,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", STAFF_CB),
+            ("code_verifier", verifier),
+        ],
+    )
+    .await
+}
+
+/// Runs a CLI command that must succeed; its stdout.
+fn cli_ok(s: &Server, args: &[&str]) -> String {
+    let out = s.cli(args, None);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 async fn userinfo(s: &Server, at: &str) -> Value {
@@ -168,17 +191,7 @@ async fn required_and_released_groups(s: &Server) {
         .await,
     );
     let code = query(&cb, "code").expect("code");
-    let (status, body) = token(
-        s,
-        STAFF,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", STAFF_CB),
-            ("code_verifier", &verifier),
-        ],
-    )
-    .await;
+    let (status, body) = exchange(s, &code, &verifier).await;
     assert_eq!(status, 200, "{body}");
     let released = json!(["app1:admin", "staff"]);
     let id = verify_id_token(s, body["id_token"].as_str().unwrap(), STAFF.0).await;
@@ -242,6 +255,32 @@ async fn required_and_released_groups(s: &Server) {
     // Removing her again: 404, nothing to remove.
     let (status, body) = admin(s, Method::DELETE, "/admin/groups/staff/members/carol", None).await;
     assert_eq!(status, 404, "{body}");
+
+    // A code issued while she was a member is refused once she is not.
+    let (status, _) = admin(s, Method::PUT, "/admin/groups/staff/members/carol", None).await;
+    assert_eq!(status, 204);
+    let (verifier, challenge) = pkce();
+    let cb = redirect(
+        b.get(&authorize_url(
+            s,
+            STAFF.0,
+            STAFF_CB,
+            "openid groups",
+            &challenge,
+            &[],
+        ))
+        .await,
+    );
+    let code = query(&cb, "code").expect("a code: SSO, consent remembered");
+    let (status, _) = admin(s, Method::DELETE, "/admin/groups/staff/members/carol", None).await;
+    assert_eq!(status, 204);
+    let (status, body) = exchange(s, &code, &verifier).await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body["error_description"],
+        "the user is not a member of a group this client requires"
+    );
+    assert_eq!(body["error"], "invalid_grant");
 }
 both!(required_and_released_groups, CONFIG);
 
@@ -313,7 +352,8 @@ async fn admin_api_and_cli(s: &Server) {
     assert_eq!(p2["next_cursor"], Value::Null);
 
     // The CLI on the same database.
-    let out = s.cli(
+    cli_ok(
+        s,
         &[
             "groups",
             "add",
@@ -321,35 +361,16 @@ async fn admin_api_and_cli(s: &Server) {
             "--description",
             "Read the books",
         ],
-        None,
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = s.cli(&["groups", "add-member", "auditors", "alice"], None);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "added alice to auditors"
+        cli_ok(s, &["groups", "add-member", "auditors", "alice"]),
+        "added alice to auditors\n"
     );
-    let out = s.cli(&["groups", "add-member", "auditors", "alice"], None);
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "alice is in auditors already"
+        cli_ok(s, &["groups", "add-member", "auditors", "alice"]),
+        "alice is in auditors already\n"
     );
-    let out = s.cli(&["users", "groups", "alice"], None);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "auditors\nops\n");
+    assert_eq!(cli_ok(s, &["users", "groups", "alice"]), "auditors\nops\n");
     let out = s.cli(&["groups", "add-member", "missing", "alice"], None);
     assert!(!out.status.success());
 

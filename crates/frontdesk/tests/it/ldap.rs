@@ -922,3 +922,82 @@ user_base = "{PEOPLE}"
     );
 }
 both!(with_db tls_and_a_group_search);
+
+/// The groups of `username` at `s`, as the admin API lists them.
+async fn groups_of(s: &Server, username: &str) -> Value {
+    let path = format!("/admin/users/{username}/groups");
+    s.admin_expect(Method::GET, &path, None, 200).await["groups"].clone()
+}
+
+/// The entry's groups become the account's memberships from the
+/// directory at each sign-in, under the prefix `corp:` (created as
+/// needed); a group the administrator gave the account stays. With
+/// `group_prefix = ""` the directory only reaches groups that exist here.
+async fn directory_groups_become_memberships(dir: tempfile::TempDir, db: Database) {
+    if !slapd_available() {
+        return;
+    }
+    let slapd = Slapd::start(false);
+    let s = server(dir, &db, "", &directory(&slapd.url(), ""));
+    sign_in(&s, DORA).await;
+    assert_eq!(
+        groups_of(&s, "dora").await,
+        serde_json::json!(["corp:admins", "corp:staff"])
+    );
+    s.admin_expect(
+        Method::POST,
+        "/admin/groups",
+        Some(serde_json::json!({"name": "local"})),
+        201,
+    )
+    .await;
+    s.admin_expect(Method::PUT, "/admin/groups/local/members/dora", None, 204)
+        .await;
+
+    // Out of staff in the directory: out of corp:staff at the next sign-in.
+    slapd.modify(&format!(
+        "dn: cn=staff,ou=groups,{SUFFIX}\nchangetype: modify\ndelete: member\nmember: uid=dora,{PEOPLE}\n"
+    ));
+    sign_in(&s, DORA).await;
+    assert_eq!(
+        groups_of(&s, "dora").await,
+        serde_json::json!(["corp:admins", "local"])
+    );
+    let synced = events(&s, "groups.sync").await;
+    let counts: Vec<(&Value, &Value)> = synced
+        .iter()
+        .map(|e| (&e["detail"]["added"], &e["detail"]["removed"]))
+        .collect();
+    assert_eq!(counts, [(&2.into(), &0.into()), (&0.into(), &1.into())]);
+    assert_eq!(synced[0]["detail"]["idp"], "corp");
+    // A sign-in that changes nothing records nothing.
+    sign_in(&s, DORA).await;
+    assert_eq!(events(&s, "groups.sync").await.len(), 2);
+
+    // Without a prefix: eve's staff is this server's staff, admins does
+    // not exist here and is not made.
+    let dir2 = tempfile::tempdir().unwrap();
+    let db2 = Database::new(crate::support::Backend::Sqlite, dir2.path())
+        .await
+        .unwrap();
+    let s2 = server(
+        dir2,
+        &db2,
+        "",
+        &directory(&slapd.url(), "group_prefix = \"\""),
+    );
+    s2.admin_expect(
+        Method::POST,
+        "/admin/groups",
+        Some(serde_json::json!({"name": "staff"})),
+        201,
+    )
+    .await;
+    sign_in(&s2, DORA).await;
+    assert_eq!(groups_of(&s2, "dora").await, serde_json::json!([]));
+    sign_in(&s2, EVE).await;
+    assert_eq!(groups_of(&s2, "eve").await, serde_json::json!(["staff"]));
+    s2.admin_expect(Method::GET, "/admin/groups/admins", None, 404)
+        .await;
+}
+both!(with_db directory_groups_become_memberships);

@@ -453,6 +453,32 @@ impl Server {
         r.json().await.expect("json")
     }
 
+    /// An admin API call: its status and JSON body (`null` when empty).
+    pub async fn admin_call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let r = self.admin_req(method, path, body).await;
+        let status = r.status().as_u16();
+        let text = r.text().await.expect("admin body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// [`Server::admin_call`] that must answer `want`; the body.
+    pub async fn admin_expect(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        want: u16,
+    ) -> Value {
+        let (status, v) = self.admin_call(method, path, body).await;
+        assert_eq!(status, want, "{path}: {v}");
+        v
+    }
+
     pub async fn admin_req(
         &self,
         method: reqwest::Method,

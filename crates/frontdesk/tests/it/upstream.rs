@@ -2139,3 +2139,61 @@ async fn a_request_too_large_for_the_flow_cookie_is_refused_at_the_start() {
         "no flow cookie"
     );
 }
+
+/// With `groups_claim`, A's groups (in A's ID token, scope `groups`)
+/// become the account's memberships from A at B under `hotel:`, replaced
+/// at each sign-in; B's own memberships stay.
+async fn upstream_groups_become_memberships(dir: tempfile::TempDir, db: Database) {
+    let a = upstream_server("").await;
+    for g in ["staff", "night-shift"] {
+        a.admin_expect(Method::POST, "/admin/groups", Some(json!({"name": g})), 201)
+            .await;
+        let path = format!("/admin/groups/{g}/members/carol");
+        a.admin_expect(Method::PUT, &path, None, 204).await;
+    }
+    let keys = "scopes = [\"email\", \"profile\", \"groups\"]\ngroups_claim = \"groups\"";
+    let b = downstream_server(dir, &db, &hotel(&a.base, keys));
+    register(&a, "downstream", &b, "hotel", true).await;
+    let scope = json!({"scope": "openid email profile groups"});
+    a.admin_expect(Method::PATCH, "/admin/clients/downstream", Some(scope), 200)
+        .await;
+    let up = a.base.clone();
+    let rig = Rig { a, b, up };
+    let groups_at_b = async |sub: &str| -> Value {
+        let path = format!("/admin/users/{sub}/groups");
+        rig.b.admin_expect(Method::GET, &path, None, 200).await["groups"].clone()
+    };
+
+    let id = app1_via(&rig.agent(), &rig, "hotel", CAROL).await;
+    let sub = id["sub"].as_str().unwrap().to_owned();
+    assert_eq!(
+        groups_at_b(&sub).await,
+        json!(["hotel:night-shift", "hotel:staff"])
+    );
+    rig.b
+        .admin_expect(
+            Method::POST,
+            "/admin/groups",
+            Some(json!({"name": "ops"})),
+            201,
+        )
+        .await;
+    let path = format!("/admin/groups/ops/members/{sub}");
+    rig.b.admin_expect(Method::PUT, &path, None, 204).await;
+
+    // Out of night-shift at A: out of hotel:night-shift at the next sign-in.
+    let path = "/admin/groups/night-shift/members/carol";
+    rig.a.admin_expect(Method::DELETE, path, None, 204).await;
+    let again = app1_via(&rig.agent(), &rig, "hotel", CAROL).await;
+    assert_eq!(again["sub"], sub.as_str());
+    assert_eq!(groups_at_b(&sub).await, json!(["hotel:staff", "ops"]));
+    let events = rig
+        .b
+        .admin_expect(Method::GET, "/admin/audit?kind=groups.sync", None, 200)
+        .await;
+    let events = events["events"].as_array().unwrap();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events[1]["detail"]["removed"], 1);
+    assert_eq!(events[1]["detail"]["idp"], "hotel");
+}
+both!(with_db upstream_groups_become_memberships);

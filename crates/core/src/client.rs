@@ -204,6 +204,16 @@ pub fn validate_metadata(client: &Client) -> Result<(), MetadataError> {
             "released_groups: {bad:?} is neither a group name nor a prefix followed by *"
         )));
     }
+    for (name, uri) in [
+        ("logo_uri", &client.logo_uri),
+        ("client_uri", &client.client_uri),
+        ("policy_uri", &client.policy_uri),
+        ("tos_uri", &client.tos_uri),
+    ] {
+        if let Some(uri) = uri {
+            validate_link(name, uri)?;
+        }
+    }
     validate_keys(client)?;
     if client.is_fapi2() {
         validate_fapi2(client)?;
@@ -319,10 +329,33 @@ fn validate_fapi2(client: &Client) -> Result<(), MetadataError> {
     Ok(())
 }
 
+/// The longest link a client may register (RFC 7591 §2 `logo_uri`,
+/// `client_uri`, `policy_uri`, `tos_uri`).
+pub const MAX_LINK: usize = 2000;
+
+/// A link the consent page shows (RFC 7591 §2, §5: a page the user is
+/// sent to, a logo the browser loads): the same rule as `jwks_uri` — https
+/// with a host, http only on the loopback addresses, no user information,
+/// no fragment —, at most [`MAX_LINK`] characters.
+pub fn validate_link(name: &str, uri: &str) -> Result<(), MetadataError> {
+    if uri.len() > MAX_LINK {
+        return Err(MetadataError(format!(
+            "{name}: longer than {MAX_LINK} characters"
+        )));
+    }
+    https_or_loopback(name, uri)
+}
+
 /// A `jwks_uri` the server may fetch: `https` with a host, or `http` on
 /// `127.0.0.1` / `[::1]`; no user information, no fragment.
 pub fn validate_jwks_uri(uri: &str) -> Result<(), MetadataError> {
-    let bad = |why: &str| MetadataError(format!("jwks_uri {uri:?}: {why}"));
+    https_or_loopback("jwks_uri", uri)
+}
+
+/// An absolute https URL (http only on 127.0.0.1 and [::1]) without user
+/// information or fragment; `name` names the field in the error.
+fn https_or_loopback(name: &str, uri: &str) -> Result<(), MetadataError> {
+    let bad = |why: &str| MetadataError(format!("{name} {uri:?}: {why}"));
     let url = Url::parse(uri).map_err(|_| bad("not an absolute URI"))?;
     if !url.username().is_empty() || url.password().is_some() {
         return Err(bad("must not contain user information"));

@@ -109,6 +109,15 @@ pub struct ClientSpec {
     /// (default: all of the user's).
     #[serde(default)]
     pub released_groups: Option<Vec<String>>,
+    /// RFC 7591 §2 links shown on the consent page.
+    #[serde(default)]
+    pub logo_uri: Option<String>,
+    #[serde(default)]
+    pub client_uri: Option<String>,
+    #[serde(default)]
+    pub policy_uri: Option<String>,
+    #[serde(default)]
+    pub tos_uri: Option<String>,
 }
 
 /// Changes to an existing client; absent fields stay as they are.
@@ -156,6 +165,15 @@ pub struct ClientPatch {
     /// `Some(None)`: all of the user's groups again.
     #[serde(default, with = "double_option")]
     pub released_groups: Option<Option<Vec<String>>>,
+    /// `Some(None)` removes the link; so for the other three.
+    #[serde(default, with = "double_option")]
+    pub logo_uri: Option<Option<String>>,
+    #[serde(default, with = "double_option")]
+    pub client_uri: Option<Option<String>>,
+    #[serde(default, with = "double_option")]
+    pub policy_uri: Option<Option<String>>,
+    #[serde(default, with = "double_option")]
+    pub tos_uri: Option<Option<String>>,
 }
 
 /// A client's `jwks` as registered: public signing keys only
@@ -290,6 +308,10 @@ pub fn build_client(
         local_login: spec.local_login.unwrap_or(true),
         required_groups: spec.required_groups,
         released_groups: spec.released_groups,
+        logo_uri: spec.logo_uri,
+        client_uri: spec.client_uri,
+        policy_uri: spec.policy_uri,
+        tos_uri: spec.tos_uri,
         // FAPI 2.0 §5.4.1: a FAPI 2.0 client's ID tokens are ES256 unless
         // it chose PS256 or EdDSA (the server-wide default RS256 is out).
         id_token_signed_response_alg: match (spec.profile, spec.id_token_signed_response_alg) {
@@ -344,6 +366,10 @@ pub fn patch_client(
         local_login,
         required_groups,
         released_groups,
+        logo_uri,
+        client_uri,
+        policy_uri,
+        tos_uri,
     } = patch;
     if let Some(v) = client_name {
         client.client_name = v;
@@ -447,6 +473,16 @@ pub fn patch_client(
     }
     if let Some(v) = released_groups {
         client.released_groups = v;
+    }
+    for (field, v) in [
+        (&mut client.logo_uri, logo_uri),
+        (&mut client.client_uri, client_uri),
+        (&mut client.policy_uri, policy_uri),
+        (&mut client.tos_uri, tos_uri),
+    ] {
+        if let Some(v) = v {
+            *field = v;
+        }
     }
     client.updated_at = now;
     validate_metadata(&client)?;

@@ -236,6 +236,16 @@ pub struct Client {
     /// [`crate::groups::released`].
     #[serde(default)]
     pub released_groups: Option<Vec<String>>,
+    /// RFC 7591 §2: a logo, the client's home page, its privacy policy and
+    /// its terms of service, shown on the consent page.
+    #[serde(default)]
+    pub logo_uri: Option<String>,
+    #[serde(default)]
+    pub client_uri: Option<String>,
+    #[serde(default)]
+    pub policy_uri: Option<String>,
+    #[serde(default)]
+    pub tos_uri: Option<String>,
     /// Access-token lifetime in seconds.
     pub access_token_ttl: i64,
     /// Refresh-token absolute lifetime in seconds.

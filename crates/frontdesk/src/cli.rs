@@ -168,6 +168,19 @@ struct ClientFields {
     /// Default: all.
     #[arg(long = "released-groups")]
     released_groups: Option<String>,
+    /// The client's logo, shown on the consent page (RFC 7591 `logo_uri`;
+    /// https). On update, `none` removes it; so for the next three.
+    #[arg(long = "logo-uri")]
+    logo_uri: Option<String>,
+    /// The client's home page (`client_uri`), linked from the consent page.
+    #[arg(long = "client-uri")]
+    client_uri: Option<String>,
+    /// Its privacy policy (`policy_uri`), linked from the consent page.
+    #[arg(long = "policy-uri")]
+    policy_uri: Option<String>,
+    /// Its terms of service (`tos_uri`), linked from the consent page.
+    #[arg(long = "tos-uri")]
+    tos_uri: Option<String>,
 }
 
 /// A comma-separated list, or `keyword` for "none given" (`None`).
@@ -645,6 +658,10 @@ async fn clients(o: &Opened, cmd: ClientsCmd) -> anyhow::Result<()> {
                     .flatten()
                     .unwrap_or_default(),
                 released_groups: names_or(fields.released_groups, "all").flatten(),
+                logo_uri: fields.logo_uri,
+                client_uri: fields.client_uri,
+                policy_uri: fields.policy_uri,
+                tos_uri: fields.tos_uri,
             };
             let new = ops::create_client(&o.core, &o.db, &BY, spec, now).await?;
             if json {
@@ -726,6 +743,10 @@ async fn clients(o: &Opened, cmd: ClientsCmd) -> anyhow::Result<()> {
                 required_groups: names_or(fields.required_groups, "none")
                     .map(Option::unwrap_or_default),
                 released_groups: names_or(fields.released_groups, "all"),
+                logo_uri: clearable(fields.logo_uri),
+                client_uri: clearable(fields.client_uri),
+                policy_uri: clearable(fields.policy_uri),
+                tos_uri: clearable(fields.tos_uri),
             };
             let c = ops::update_client(&o.db, &BY, &client_id, patch, now).await?;
             print_json(&ops::client_view(&c))?;

@@ -6,6 +6,7 @@
 //! The rustdoc on each field of [`FileConfig`] is the configuration
 //! reference.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
@@ -231,6 +232,10 @@ pub struct FileConfig {
     /// Users applied idempotently at every start.
     #[serde(default)]
     pub users: Vec<UserSpec>,
+    /// What each scope means to a person, for the consent and account
+    /// pages (`[[scopes]]`).
+    #[serde(default)]
+    pub scopes: Vec<ScopeConfig>,
     /// Upstream identity providers for "Sign in with …".
     #[serde(default)]
     pub upstreams: Vec<crate::upstream::UpstreamConfig>,
@@ -384,6 +389,53 @@ pub struct Settings {
     pub upstreams: Vec<crate::upstream::Upstream>,
     /// `[[ldap]]`, validated.
     pub ldap: Vec<crate::ldap::Directory>,
+    /// `[[scopes]]`: scope → what the consent page says it lets an
+    /// application do.
+    pub scope_descriptions: BTreeMap<String, String>,
+}
+
+/// One `[[scopes]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeConfig {
+    /// The scope token, as clients ask for it (`photos:read`).
+    pub name: String,
+    /// What it lets an application do, finishing "APP wants to: …"
+    /// (`see your photos`).
+    pub description: String,
+}
+
+/// The longest `[[scopes]]` description.
+const MAX_SCOPE_DESCRIPTION: usize = 200;
+
+/// `[[scopes]]` as a map: each name one RFC 6749 §3.3 scope token, once;
+/// each description one line of at most 200 characters.
+fn scope_descriptions(list: Vec<ScopeConfig>) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for s in list {
+        let one_token =
+            frontdesk_core::scope::Scope::parse(&s.name).is_ok_and(|t| t.iter().count() == 1);
+        if !one_token {
+            bail!(
+                "config: [[scopes]] name {:?} is not one scope token",
+                s.name
+            );
+        }
+        let description = s.description.trim();
+        if description.is_empty()
+            || description.chars().count() > MAX_SCOPE_DESCRIPTION
+            || description.chars().any(char::is_control)
+        {
+            bail!(
+                "config: [[scopes]] {}: description must be one line of 1 to {MAX_SCOPE_DESCRIPTION} characters",
+                s.name
+            );
+        }
+        if out.insert(s.name.clone(), description.to_owned()).is_some() {
+            bail!("config: [[scopes]] {} is described twice", s.name);
+        }
+    }
+    Ok(out)
 }
 
 /// Where mail goes, validated.
@@ -832,6 +884,7 @@ fn validate(raw: FileConfig) -> anyhow::Result<Settings> {
     let upstreams = crate::upstream::validate(raw.upstreams)?;
     let upstream_ids: Vec<&str> = upstreams.iter().map(|u| u.id.as_str()).collect();
     let ldap = crate::ldap::validate(raw.ldap, &upstream_ids)?;
+    let scope_descriptions = scope_descriptions(raw.scopes)?;
     Ok(Settings {
         issuer,
         listen,
@@ -889,6 +942,7 @@ fn validate(raw: FileConfig) -> anyhow::Result<Settings> {
         passkeys: raw.features.passkeys,
         upstreams,
         ldap,
+        scope_descriptions,
     })
 }
 
@@ -1117,6 +1171,54 @@ mod tests {
             .build()
             .and_then(|c| c.try_deserialize())
             .unwrap()
+    }
+
+    #[test]
+    fn scope_descriptions_are_one_token_and_one_line_each() {
+        let s = validate(from_toml(
+            "[[scopes]]\nname = \"photos:read\"\ndescription = \" see your photos \"\n",
+        ))
+        .unwrap();
+        assert_eq!(
+            s.scope_descriptions.get("photos:read").map(String::as_str),
+            Some("see your photos")
+        );
+        for (entry, why) in [
+            (
+                "name = \"a b\"\ndescription = \"x\"",
+                "is not one scope token",
+            ),
+            ("name = \"\"\ndescription = \"x\"", "is not one scope token"),
+            (
+                "name = \"a\"\ndescription = \"  \"",
+                "description must be one line",
+            ),
+            (
+                "name = \"a\"\ndescription = \"two\\nlines\"",
+                "description must be one line",
+            ),
+            (
+                "name = \"a\"\ndescription = \"x\"\nicon = \"y\"",
+                "unknown field",
+            ),
+        ] {
+            let text = format!("[[scopes]]\n{entry}\n");
+            let parsed = config::Config::builder()
+                .add_source(config::File::from_str(&text, config::FileFormat::Toml))
+                .build()
+                .and_then(|c| c.try_deserialize::<FileConfig>());
+            let err = match parsed {
+                Err(e) => e.to_string(),
+                Ok(raw) => validate(raw).map(|_| ()).unwrap_err().to_string(),
+            };
+            assert!(err.contains(why), "{entry}: {err}");
+        }
+        let twice = "[[scopes]]\nname = \"a\"\ndescription = \"x\"\n[[scopes]]\nname = \"a\"\ndescription = \"y\"\n";
+        let err = validate(from_toml(twice))
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("described twice"), "{err}");
     }
 
     #[test]

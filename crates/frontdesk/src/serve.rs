@@ -68,6 +68,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     web.account_editable_claims = settings.account_editable_claims.clone();
     web.security_notices = settings.security_notices;
     web.account_email_change = settings.account_email_change;
+    web.pages.scope_descriptions = settings.scope_descriptions.clone();
     web.upstreams = Arc::new(crate::upstream::Upstreams::new(settings.upstreams.clone())?);
     web.directories = Arc::new(crate::ldap::Directories::new(settings.ldap.clone()));
     if settings.features.authorization_code {

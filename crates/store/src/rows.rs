@@ -254,6 +254,14 @@ struct MetadataRef<'a> {
     required_groups: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
     released_groups: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logo_uri: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_uri: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    policy_uri: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tos_uri: Option<&'a str>,
 }
 
 fn yes() -> bool {
@@ -311,6 +319,14 @@ struct Metadata {
     required_groups: Vec<String>,
     #[serde(default)]
     released_groups: Option<Vec<String>>,
+    #[serde(default)]
+    logo_uri: Option<String>,
+    #[serde(default)]
+    client_uri: Option<String>,
+    #[serde(default)]
+    policy_uri: Option<String>,
+    #[serde(default)]
+    tos_uri: Option<String>,
 }
 
 pub(crate) fn client_metadata(c: &Client) -> Result<String, StoreError> {
@@ -344,6 +360,10 @@ pub(crate) fn client_metadata(c: &Client) -> Result<String, StoreError> {
         local_login: c.local_login,
         required_groups: &c.required_groups,
         released_groups: c.released_groups.as_deref(),
+        logo_uri: c.logo_uri.as_deref(),
+        client_uri: c.client_uri.as_deref(),
+        policy_uri: c.policy_uri.as_deref(),
+        tos_uri: c.tos_uri.as_deref(),
     })
     .map_err(|e| StoreError::Internal(format!("encoding client metadata: {e}")))
 }
@@ -388,6 +408,10 @@ fn client_from_parts(
         local_login: m.local_login,
         required_groups: m.required_groups,
         released_groups: m.released_groups,
+        logo_uri: m.logo_uri,
+        client_uri: m.client_uri,
+        policy_uri: m.policy_uri,
+        tos_uri: m.tos_uri,
         secrets: Vec::new(),
         created_at,
         updated_at,

@@ -93,6 +93,10 @@ pub fn client(core: &Core, id: &str) -> Client {
         local_login: true,
         required_groups: Vec::new(),
         released_groups: None,
+        logo_uri: None,
+        client_uri: None,
+        policy_uri: None,
+        tos_uri: None,
         profile: None,
         secrets: vec![ClientSecret {
             hash: core.pepper.hash_secret(SECRET),

@@ -297,7 +297,7 @@ async fn load(app: &AppState, s: &Session, user: &User, now: UnixTime) -> Result
                 .scope
                 .split(' ')
                 .filter(|x| !x.is_empty())
-                .map(super::pages::describe_scope)
+                .map(|s| app.web.pages.describe_scope(s))
                 .collect(),
             granted_at: when(c.granted_at),
         });

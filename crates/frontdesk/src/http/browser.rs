@@ -347,17 +347,24 @@ async fn authorize(app: AppState, jar: CookieJar, params: Params) -> Response {
                 return see_other(&format!("/login?{carried}"));
             };
             let (jar, csrf) = ensure_csrf(&app.web.pages, &app.core.pepper, jar);
-            let scopes: Vec<String> = scope.iter().map(pages::describe_scope).collect();
-            let page = app.web.pages.render(
+            let pages = &app.web.pages;
+            let scopes: Vec<String> = scope.iter().map(|s| pages.describe_scope(s)).collect();
+            let c = &req.client;
+            let page = pages.render_with_csp(
                 StatusCode::OK,
                 "consent.html",
                 context! {
-                    client_name => req.client.client_name,
+                    client_name => &c.client_name,
+                    logo_uri => &c.logo_uri,
+                    client_uri => &c.client_uri,
+                    policy_uri => &c.policy_uri,
+                    tos_uri => &c.tos_uri,
                     scopes => scopes,
                     username => user.username,
                     csrf => csrf,
                     request => carried,
                 },
+                &pages::csp_with_image(c.logo_uri.as_deref()),
             );
             (jar, page).into_response()
         }

@@ -63,6 +63,9 @@ pub struct Pages {
     env: Environment<'static>,
     /// Cookies get `Secure` when the issuer is https.
     pub secure_cookies: bool,
+    /// `[[scopes]]`: what a scope lets an application do, in the
+    /// operator's words (before the built-in ones).
+    pub scope_descriptions: std::collections::BTreeMap<String, String>,
 }
 
 impl Pages {
@@ -74,6 +77,7 @@ impl Pages {
         Ok(Pages {
             env,
             secure_cookies,
+            scope_descriptions: std::collections::BTreeMap::new(),
         })
     }
 
@@ -260,12 +264,35 @@ pub async fn style() -> Response {
 }
 
 /// A human sentence per scope for the consent page.
-pub fn describe_scope(scope: &str) -> String {
-    match scope {
-        "openid" => "confirm who you are".to_owned(),
-        "profile" => "see your profile (name, nickname, picture)".to_owned(),
-        "email" => "see your email address".to_owned(),
-        "offline_access" => "keep access while you are away".to_owned(),
-        other => format!("use the permission “{other}”"),
+/// [`CSP`], letting the page load one image from `logo`'s origin (a
+/// client's `logo_uri`, RFC 7591 §2): nothing else of that origin, and
+/// nothing at all without a logo.
+pub fn csp_with_image(logo: Option<&str>) -> String {
+    let origin = logo
+        .and_then(|l| url::Url::parse(l).ok())
+        .map(|u| u.origin().ascii_serialization())
+        .filter(|o| o != "null");
+    match origin {
+        Some(o) => format!("{CSP}; img-src 'self' {o}"),
+        None => CSP.to_owned(),
+    }
+}
+
+impl Pages {
+    /// What `scope` lets an application do, finishing "APP wants to: …":
+    /// the `[[scopes]]` description, else the built-in one of a scope this
+    /// server defines, else the scope's name.
+    pub fn describe_scope(&self, scope: &str) -> String {
+        if let Some(d) = self.scope_descriptions.get(scope) {
+            return d.clone();
+        }
+        match scope {
+            "openid" => "confirm who you are".to_owned(),
+            "profile" => "see your profile (name, nickname, picture)".to_owned(),
+            "email" => "see your email address".to_owned(),
+            "offline_access" => "keep access while you are away".to_owned(),
+            frontdesk_core::groups::SCOPE => "see which groups you are in".to_owned(),
+            other => format!("use the permission “{other}”"),
+        }
     }
 }

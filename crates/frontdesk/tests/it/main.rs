@@ -11,6 +11,7 @@ mod audit;
 mod cli;
 mod client_auth_throttle;
 mod client_credentials;
+mod consent_page;
 mod db_copy;
 mod demo_rp;
 mod discovery;

@@ -45,15 +45,89 @@ impl ClientCache {
         }
     }
 
+    /// Every entry stops being trusted ([`ClientCache::forget`] for all).
     pub(crate) fn clear(&self) {
         if let Ok(mut map) = self.entries.lock() {
-            map.clear();
+            let stale = stale_instant();
+            map.retain(|_, (at, _)| match stale {
+                Some(s) => {
+                    *at = s;
+                    true
+                }
+                None => false,
+            });
         }
     }
 
+    /// The entry for `id` is no longer trusted: [`ClientCache::get`] misses,
+    /// so the next authentication reads the database. The record stays for
+    /// [`ClientCache::get_any`]'s admission decisions, which never
+    /// authenticate on their own: a node that learns of a change (its own
+    /// write, another node's announcement, a reconnect that may have missed
+    /// some) does not refuse a throttled client whose secret is right.
     pub(crate) fn forget(&self, id: &ClientId) {
         if let Ok(mut map) = self.entries.lock() {
-            map.remove(id);
+            match (stale_instant(), map.get_mut(id)) {
+                (Some(s), Some((at, _))) => *at = s,
+                _ => {
+                    map.remove(id);
+                }
+            }
         }
+    }
+}
+
+/// A time [`CLIENT_TTL`] ago: an entry put then is past its trust.
+fn stale_instant() -> Option<Instant> {
+    Instant::now().checked_sub(CLIENT_TTL)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn client(id: &str) -> Client {
+        serde_json::from_value(serde_json::json!({
+            "client_id": id,
+            "client_name": id,
+            "redirect_uris": [],
+            "grant_types": ["client_credentials"],
+            "response_types": [],
+            "scope": "",
+            "token_endpoint_auth_method": "client_secret_basic",
+            "audience": [],
+            "access_token_format": "jwt",
+            "first_party": false,
+            "access_token_ttl": 60,
+            "refresh_token_ttl": 60,
+            "secrets": [],
+            "created_at": 0,
+            "updated_at": 0,
+            "post_logout_redirect_uris": [],
+        }))
+        .unwrap()
+    }
+
+    /// Forgetting (one entry, or all) stops trusting it for
+    /// authentication and keeps it for admission.
+    #[test]
+    fn forgotten_entries_stay_for_admission_only() {
+        let cache = ClientCache::default();
+        cache.put(&client("a"));
+        cache.put(&client("b"));
+        assert!(cache.get(&ClientId("a".into())).is_some());
+        cache.forget(&ClientId("a".into()));
+        assert!(cache.get(&ClientId("a".into())).is_none());
+        assert!(cache.get_any(&ClientId("a".into())).is_some());
+        assert!(cache.get(&ClientId("b".into())).is_some());
+        cache.clear();
+        assert!(cache.get(&ClientId("b".into())).is_none());
+        assert!(cache.get_any(&ClientId("b".into())).is_some());
+        cache.put(&client("b"));
+        assert!(
+            cache.get(&ClientId("b".into())).is_some(),
+            "trusted again once re-read"
+        );
     }
 }

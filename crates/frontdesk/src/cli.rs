@@ -1024,7 +1024,11 @@ async fn send_link(
     verify: bool,
     now: i64,
 ) -> anyhow::Result<()> {
-    let mailer = crate::mail::Mailer::new(&settings.mail, &settings.issuer)?;
+    let mailer = crate::mail::Mailer::new(
+        &settings.mail,
+        &settings.issuer,
+        &settings.branding.product_name,
+    )?;
     let to = ops::send_link(&o.db, &BY, &mailer, &settings.links, user, verify, now).await?;
     let what = if verify {
         "an e-mail verification"

@@ -236,6 +236,9 @@ pub struct FileConfig {
     /// pages (`[[scopes]]`).
     #[serde(default)]
     pub scopes: Vec<ScopeConfig>,
+    /// The product name, logo, colours and theme directory of the pages.
+    #[serde(default)]
+    pub branding: crate::branding::BrandingConfig,
     /// Upstream identity providers for "Sign in with …".
     #[serde(default)]
     pub upstreams: Vec<crate::upstream::UpstreamConfig>,
@@ -392,6 +395,8 @@ pub struct Settings {
     /// `[[scopes]]`: scope → what the consent page says it lets an
     /// application do.
     pub scope_descriptions: BTreeMap<String, String>,
+    /// `[branding]`, with its theme directory read.
+    pub branding: crate::branding::Branding,
 }
 
 /// One `[[scopes]]` entry.
@@ -885,6 +890,7 @@ fn validate(raw: FileConfig) -> anyhow::Result<Settings> {
     let upstream_ids: Vec<&str> = upstreams.iter().map(|u| u.id.as_str()).collect();
     let ldap = crate::ldap::validate(raw.ldap, &upstream_ids)?;
     let scope_descriptions = scope_descriptions(raw.scopes)?;
+    let branding = crate::branding::load(raw.branding)?;
     Ok(Settings {
         issuer,
         listen,
@@ -943,6 +949,7 @@ fn validate(raw: FileConfig) -> anyhow::Result<Settings> {
         upstreams,
         ldap,
         scope_descriptions,
+        branding,
     })
 }
 

@@ -203,8 +203,17 @@ const TEMPLATES: [(&str, &str); 11] = [
 ];
 
 impl Mailer {
-    pub fn new(settings: &MailSettings, issuer: &str) -> anyhow::Result<Mailer> {
+    /// `product_name`: `[branding]`'s, in every message's header.
+    pub fn new(
+        settings: &MailSettings,
+        issuer: &str,
+        product_name: &str,
+    ) -> anyhow::Result<Mailer> {
         let mut templates = Environment::new();
+        templates.add_global(
+            "brand",
+            minijinja::context! { product_name => product_name.to_owned() },
+        );
         for (name, source) in TEMPLATES {
             templates
                 .add_template(name, source)
@@ -529,7 +538,7 @@ mod tests {
             outbox: PathBuf::from("/nonexistent"),
             from: "frontdesk <no-reply@example.com>".parse().unwrap(),
         };
-        let m = Mailer::new(&settings, "https://id.example.com").unwrap();
+        let m = Mailer::new(&settings, "https://id.example.com", "frontdesk").unwrap();
         let ctx = context! {
             issuer => "https://id.example.com",
             username => "<b>o'neil&co</b>",

@@ -2,6 +2,7 @@
 
 mod app;
 mod audit;
+mod branding;
 mod cli;
 mod client_addr;
 mod client_keys;

@@ -69,6 +69,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     web.security_notices = settings.security_notices;
     web.account_email_change = settings.account_email_change;
     web.pages.scope_descriptions = settings.scope_descriptions.clone();
+    web.pages
+        .apply_branding(&settings.branding)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     web.upstreams = Arc::new(crate::upstream::Upstreams::new(settings.upstreams.clone())?);
     web.directories = Arc::new(crate::ldap::Directories::new(settings.ldap.clone()));
     if settings.features.authorization_code {
@@ -80,7 +83,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         window: settings.client_auth_failure_window,
         shared: settings.client_auth_throttle_shared,
     })?;
-    let mailer = mail::Mailer::new(&settings.mail, &settings.issuer)?;
+    let mailer = mail::Mailer::new(
+        &settings.mail,
+        &settings.issuer,
+        &settings.branding.product_name,
+    )?;
     tracing::info!(transport = %mailer.describe(), "outgoing mail");
     let (outgoing, jobs) = mail::Outgoing::new(mailer);
     let app: AppState = Arc::new(

@@ -24,7 +24,7 @@ use frontdesk_core::{secret, session};
 use minijinja::context;
 
 use super::error::BodyError;
-use super::pages::{self, CSP, SESSION_COOKIE, csrf_ok, ensure_csrf, security_headers};
+use super::pages::{CSP, SESSION_COOKIE, csrf_ok, ensure_csrf, security_headers};
 use crate::app::{AppState, now};
 use crate::client_addr::ClientAddr;
 
@@ -364,7 +364,7 @@ async fn authorize(app: AppState, jar: CookieJar, params: Params) -> Response {
                     csrf => csrf,
                     request => carried,
                 },
-                &pages::csp_with_image(c.logo_uri.as_deref()),
+                &pages.csp_with_image(c.logo_uri.as_deref()),
             );
             (jar, page).into_response()
         }

@@ -99,6 +99,8 @@ pub fn router(app: AppState, metrics: bool) -> Router {
                 get(userinfo::userinfo).post(userinfo::userinfo),
             )
             .route("/assets/style.css", get(pages::style))
+            .route("/assets/brand.css", get(pages::brand_css))
+            .route("/theme/{file}", get(pages::theme_file))
             .route(
                 paths::FORGOT,
                 get(email::forgot_get).post(email::forgot_post),

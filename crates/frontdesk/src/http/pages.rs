@@ -66,6 +66,14 @@ pub struct Pages {
     /// `[[scopes]]`: what a scope lets an application do, in the
     /// operator's words (before the built-in ones).
     pub scope_descriptions: std::collections::BTreeMap<String, String>,
+    /// The policy of every page: [`CSP`], plus a branding logo's origin.
+    csp: String,
+    /// A logo on another server (`[branding] logo`), its origin.
+    logo_origin: Option<String>,
+    /// The theme's stylesheet, `/assets/brand.css` and other files.
+    stylesheet: Option<String>,
+    brand_css: Option<String>,
+    assets: std::collections::BTreeMap<String, crate::branding::Asset>,
 }
 
 impl Pages {
@@ -74,16 +82,99 @@ impl Pages {
         for (name, source) in TEMPLATES {
             env.add_template(name, source)?;
         }
+        env.add_global(
+            "brand",
+            minijinja::context! { product_name => "frontdesk", logo => None::<String>, css => false },
+        );
         Ok(Pages {
             env,
             secure_cookies,
             scope_descriptions: std::collections::BTreeMap::new(),
+            csp: CSP.to_owned(),
+            logo_origin: None,
+            stylesheet: None,
+            brand_css: None,
+            assets: std::collections::BTreeMap::new(),
         })
+    }
+
+    /// `[branding]`: the name and logo every page shows (the `brand`
+    /// global), the theme's templates in place of the built-in ones of the
+    /// same name, its stylesheet and files. A theme template that does not
+    /// parse, or does not render with an empty context, is an error here,
+    /// at start-up, naming the file.
+    pub fn apply_branding(&mut self, b: &crate::branding::Branding) -> Result<(), String> {
+        for (name, source) in &b.templates {
+            self.env
+                .add_template_owned(name.clone(), source.clone())
+                .map_err(|e| format!("theme template {name}: {e}"))?;
+        }
+        self.env.add_global(
+            "brand",
+            minijinja::context! {
+                product_name => &b.product_name,
+                logo => &b.logo,
+                css => b.brand_css.is_some(),
+            },
+        );
+        for name in b.templates.keys() {
+            self.env
+                .get_template(name)
+                .and_then(|t| t.render(minijinja::context! {}))
+                .map_err(|e| format!("theme template {name}: {e}"))?;
+        }
+        self.logo_origin.clone_from(&b.logo_origin);
+        self.csp = match &b.logo_origin {
+            Some(o) => format!("{CSP}; img-src 'self' {o}"),
+            None => CSP.to_owned(),
+        };
+        self.stylesheet.clone_from(&b.stylesheet);
+        self.brand_css.clone_from(&b.brand_css);
+        self.assets.clone_from(&b.assets);
+        Ok(())
+    }
+
+    /// `/assets/style.css`: the theme's, else the built-in one.
+    pub fn stylesheet(&self) -> &str {
+        self.stylesheet
+            .as_deref()
+            .unwrap_or(frontdesk_web::STYLE_CSS)
+    }
+
+    /// `/assets/brand.css`, when colours are configured.
+    pub fn brand_css(&self) -> Option<&str> {
+        self.brand_css.as_deref()
+    }
+
+    /// A theme file by name.
+    pub fn asset(&self, name: &str) -> Option<&crate::branding::Asset> {
+        self.assets.get(name)
+    }
+
+    /// The policy of every page, letting it also load images from `logo`'s
+    /// origin (a client's `logo_uri`, RFC 7591 §2): nothing else of that
+    /// origin.
+    pub fn csp_with_image(&self, logo: Option<&str>) -> String {
+        let origin = logo
+            .and_then(|l| url::Url::parse(l).ok())
+            .map(|u| u.origin().ascii_serialization())
+            .filter(|o| o != "null");
+        let sources: Vec<&str> = self
+            .logo_origin
+            .iter()
+            .chain(origin.iter())
+            .map(String::as_str)
+            .collect();
+        if sources.is_empty() {
+            CSP.to_owned()
+        } else {
+            format!("{CSP}; img-src 'self' {}", sources.join(" "))
+        }
     }
 
     /// Renders a page with the headers every HTML response carries.
     pub fn render(&self, status: StatusCode, name: &str, ctx: minijinja::Value) -> Response {
-        self.render_with_csp(status, name, ctx, CSP)
+        self.render_with_csp(status, name, ctx, &self.csp)
     }
 
     pub fn render_with_csp(
@@ -259,25 +350,46 @@ fn current_request_id() -> Option<String> {
         .ok()
 }
 
-pub async fn style() -> Response {
-    (frontdesk_web::STYLE_HEADERS, frontdesk_web::STYLE_CSS).into_response()
+pub async fn style(
+    axum::extract::State(app): axum::extract::State<crate::app::AppState>,
+) -> Response {
+    (
+        frontdesk_web::STYLE_HEADERS,
+        app.web.pages.stylesheet().to_owned(),
+    )
+        .into_response()
 }
 
-/// A human sentence per scope for the consent page.
-/// [`CSP`], letting the page load one image from `logo`'s origin (a
-/// client's `logo_uri`, RFC 7591 §2): nothing else of that origin, and
-/// nothing at all without a logo.
-pub fn csp_with_image(logo: Option<&str>) -> String {
-    let origin = logo
-        .and_then(|l| url::Url::parse(l).ok())
-        .map(|u| u.origin().ascii_serialization())
-        .filter(|o| o != "null");
-    match origin {
-        Some(o) => format!("{CSP}; img-src 'self' {o}"),
-        None => CSP.to_owned(),
+/// `GET /assets/brand.css`: the `[branding]` colours (404 without them).
+pub async fn brand_css(
+    axum::extract::State(app): axum::extract::State<crate::app::AppState>,
+) -> Response {
+    match app.web.pages.brand_css() {
+        Some(css) => (frontdesk_web::STYLE_HEADERS, css.to_owned()).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
     }
 }
 
+/// `GET /theme/{file}`: a file of the theme directory, read at start-up.
+pub async fn theme_file(
+    axum::extract::State(app): axum::extract::State<crate::app::AppState>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Response {
+    match app.web.pages.asset(&name) {
+        Some(a) => (
+            [
+                (axum::http::header::CONTENT_TYPE, a.content_type),
+                (axum::http::header::CACHE_CONTROL, "public, max-age=3600"),
+                (axum::http::header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            ],
+            a.body.clone(),
+        )
+            .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// A human sentence per scope for the consent page.
 impl Pages {
     /// What `scope` lets an application do, finishing "APP wants to: …":
     /// the `[[scopes]]` description, else the built-in one of a scope this

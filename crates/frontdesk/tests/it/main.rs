@@ -8,6 +8,7 @@ mod accessibility;
 mod admin;
 mod admin_users;
 mod audit;
+mod branding;
 mod cli;
 mod client_auth_throttle;
 mod client_credentials;

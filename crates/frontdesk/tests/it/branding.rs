@@ -194,3 +194,88 @@ async fn a_broken_theme_is_a_start_up_error() {
     let err = refused(dir.path(), "[branding]\naccent_color = \"blue\"\n");
     assert!(err.contains("branding.accent_color"), "{err}");
 }
+
+/// In Chromium: the branded login page loads the theme's logo and
+/// stylesheet under the page's CSP (a browser enforces it, so a blocked
+/// logo shows here); its screenshot is the README's
+/// (`docs/screenshots/login-branded.png`, with
+/// `FRONTDESK_UPDATE_SCREENSHOTS=1`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_branded_login_page_in_chromium() {
+    use crate::real_browser::{
+        Driver, browser_available, copy_screenshot_to_docs, element, screenshot,
+    };
+    if !browser_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::new(Backend::Sqlite, dir.path()).await.unwrap();
+    let theme_dir = dir.path().join("theme");
+    theme(&theme_dir);
+    // A stylesheet that keeps the built-in one's look, plus a mark.
+    std::fs::write(
+        theme_dir.join("style.css"),
+        format!(
+            "{}\n.brand-logo {{ vertical-align: middle; margin-right: 8px; }}\n",
+            frontdesk_web::STYLE_CSS
+        ),
+    )
+    .unwrap();
+    let s = Server::start_in(dir, &db.url, &branding(&theme_dir));
+    let procs = tempfile::tempdir().unwrap();
+    let driver = Driver::start(procs.path()).await;
+    let profile = procs.path().join("chromium-profile");
+    std::fs::create_dir_all(&profile).unwrap();
+    let c = driver.session(&profile).await;
+    let (_, challenge) = pkce();
+    let run = async {
+        c.goto(&authorize_url(
+            &s,
+            "web-app",
+            "https://app.example.com/cb",
+            "openid profile",
+            &challenge,
+            &[],
+        ))
+        .await
+        .expect("open the login page");
+        element(&c, "input#username").await;
+        let loaded = c
+            .execute(
+                "const i = document.querySelector('img.brand-logo');\
+                 return i && i.complete && i.naturalWidth > 0;",
+                vec![],
+            )
+            .await
+            .expect("read the logo");
+        assert_eq!(
+            loaded,
+            serde_json::json!(true),
+            "the logo loads under the CSP"
+        );
+        let accent = c
+            .execute(
+                "return getComputedStyle(document.documentElement).getPropertyValue('--accent').trim();",
+                vec![],
+            )
+            .await
+            .expect("read --accent");
+        assert_eq!(accent, serde_json::json!("#0b5fff"), "brand.css applies");
+        let title = c.title().await.expect("title");
+        assert!(
+            title.contains("Hotel Example") || title.contains("Sign in"),
+            "{title}"
+        );
+        screenshot(&c, "login-branded").await
+    };
+    let shot = tokio::time::timeout(Duration::from_secs(60), run).await;
+    let _ = c.close().await;
+    let shot = shot.unwrap_or_else(|_| {
+        panic!(
+            "timed out\nfrontdesk:\n{}\nchromedriver:\n{}",
+            s.log(),
+            driver.log()
+        )
+    });
+    copy_screenshot_to_docs(&shot, "login-branded");
+}

@@ -184,6 +184,8 @@ pub const REQUEST_PARAMS: &[&str] = &[
     "id_token_hint",
     "resource",
     "acr_values",
+    // OIDC Core §3.1.2.1: the languages of the pages, carried through them.
+    "ui_locales",
     "dpop_jkt",
     // A pushed request's reference (RFC 9126 §4) and the continuation token
     // of its interaction (`par::CONTINUE_PARAM`): all the pages carry then.

@@ -83,6 +83,12 @@ pub fn metadata(core: &Core) -> Value {
         );
         // OIDC Discovery §3: the levels `acr_values` may ask for (crate::mfa).
         m.insert("acr_values_supported".into(), json!(crate::mfa::ACR_VALUES));
+        if !core.settings.ui_locales_supported.is_empty() {
+            m.insert(
+                "ui_locales_supported".into(),
+                json!(core.settings.ui_locales_supported),
+            );
+        }
         // RFC 9700 §2.1.1: PKCE is required, and only S256 is accepted.
         m.insert("code_challenge_methods_supported".into(), json!(["S256"]));
         // RFC 9207: every authorization response carries `iss`.

@@ -147,6 +147,9 @@ pub struct Settings {
     /// RFC 9126 §5 `require_pushed_authorization_requests`: every
     /// authorization request must come through the PAR endpoint.
     pub require_pushed_authorization_requests: bool,
+    /// OIDC Discovery §3 `ui_locales_supported`: the languages of the
+    /// pages (empty: not advertised).
+    pub ui_locales_supported: Vec<String>,
 }
 
 /// Everything the protocol needs that does not change per request.

@@ -186,6 +186,7 @@ mod tests {
             require_mfa: crate::mfa::RequireMfa::IfEnrolled,
             dpop: Default::default(),
             require_pushed_authorization_requests: false,
+            ui_locales_supported: Vec::new(),
         };
         let c = SweepCutoffs::at(&settings, 10_000, Some(500));
         assert_eq!(c.now, 10_000);

@@ -71,6 +71,10 @@ pub async fn open(settings: &Settings) -> anyhow::Result<Opened> {
             require_mfa: settings.require_mfa,
             dpop: settings.dpop.clone(),
             require_pushed_authorization_requests: settings.require_pushed_authorization_requests,
+            ui_locales_supported: crate::http::i18n::supported()
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
         },
         features: settings.features,
         pepper,

@@ -27,6 +27,8 @@ pub struct RequestContext {
     pub request_id: String,
     /// The client's address as the throttles see it (`ClientAddr`).
     pub peer: Option<IpAddr>,
+    /// The languages the request asked for (`crate::http::i18n`).
+    pub asked: crate::http::i18n::Asked,
 }
 
 tokio::task_local! {

@@ -239,6 +239,9 @@ pub struct FileConfig {
     /// The product name, logo, colours and theme directory of the pages.
     #[serde(default)]
     pub branding: crate::branding::BrandingConfig,
+    /// The pages' language when a request asks for none of the shipped
+    /// ones (`en`, `de`, `fr`, `es`). Default `en`.
+    pub default_locale: Option<String>,
     /// Upstream identity providers for "Sign in with …".
     #[serde(default)]
     pub upstreams: Vec<crate::upstream::UpstreamConfig>,
@@ -397,6 +400,8 @@ pub struct Settings {
     pub scope_descriptions: BTreeMap<String, String>,
     /// `[branding]`, with its theme directory read.
     pub branding: crate::branding::Branding,
+    /// `default_locale`, one of `crate::http::i18n::supported()`.
+    pub default_locale: String,
 }
 
 /// One `[[scopes]]` entry.
@@ -891,6 +896,13 @@ fn validate(raw: FileConfig) -> anyhow::Result<Settings> {
     let ldap = crate::ldap::validate(raw.ldap, &upstream_ids)?;
     let scope_descriptions = scope_descriptions(raw.scopes)?;
     let branding = crate::branding::load(raw.branding)?;
+    let default_locale = raw.default_locale.unwrap_or_else(|| "en".to_owned());
+    if !crate::http::i18n::supported().contains(&default_locale.as_str()) {
+        bail!(
+            "config: default_locale {default_locale:?} is not one of {}",
+            crate::http::i18n::supported().join(", ")
+        );
+    }
     Ok(Settings {
         issuer,
         listen,
@@ -950,6 +962,7 @@ fn validate(raw: FileConfig) -> anyhow::Result<Settings> {
         ldap,
         scope_descriptions,
         branding,
+        default_locale,
     })
 }
 

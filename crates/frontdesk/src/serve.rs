@@ -72,6 +72,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     web.pages
         .apply_branding(&settings.branding)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    web.pages
+        .set_default_locale(&settings.default_locale)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     web.upstreams = Arc::new(crate::upstream::Upstreams::new(settings.upstreams.clone())?);
     web.directories = Arc::new(crate::ldap::Directories::new(settings.ldap.clone()));
     if settings.features.authorization_code {

@@ -129,6 +129,7 @@ pub async fn env_with(tweak: impl FnOnce(&mut Client)) -> Env {
             require_mfa: frontdesk_core::mfa::RequireMfa::IfEnrolled,
             dpop: Default::default(),
             require_pushed_authorization_requests: false,
+            ui_locales_supported: Vec::new(),
         },
         features: Features::default(),
         pepper: Pepper::new(&[9u8; 32]),

@@ -230,7 +230,7 @@ pub(super) async fn validate(
     now: UnixTime,
 ) -> Result<(AuthorizeRequest, Resolved), AuthorizeError> {
     let keys = app.keys();
-    par::validate_resolved(
+    let validated = par::validate_resolved(
         &app.core,
         &app.db,
         &app.client_jwks,
@@ -238,7 +238,15 @@ pub(super) async fn validate(
         |hint| logout::verify_id_token_hint(&app.core, &keys, hint, now).map(|c| c.sub),
         now,
     )
-    .await
+    .await;
+    // OIDC Core §3.1.2.1 `ui_locales`: the pages of this request in the
+    // first of them we ship (a pushed request's own, once opened).
+    let effective = match &validated {
+        Ok((_, resolved)) => &resolved.params,
+        Err(_) => params,
+    };
+    super::i18n::prefer(effective.get("ui_locales"));
+    validated
 }
 
 /// The form of a browser POST. A body that cannot be read gets its own

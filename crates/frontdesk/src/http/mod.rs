@@ -8,6 +8,7 @@ pub mod browser;
 pub mod discovery;
 pub mod email;
 pub mod error;
+pub mod i18n;
 pub mod mfa;
 pub mod notice;
 pub mod pages;
@@ -148,6 +149,14 @@ pub async fn request_context(
             .extensions()
             .get::<crate::client_addr::ClientAddr>()
             .map(|c| c.0),
+        asked: i18n::Asked {
+            accept_language: req
+                .headers()
+                .get(axum::http::header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            ui_locales: std::sync::Arc::default(),
+        },
     };
     req.extensions_mut().insert(RequestId(id.clone()));
     let mut res = crate::audit::REQUEST.scope(ctx, next.run(req)).await;

@@ -74,6 +74,8 @@ pub struct Pages {
     stylesheet: Option<String>,
     brand_css: Option<String>,
     assets: std::collections::BTreeMap<String, crate::branding::Asset>,
+    /// The pages' languages (`t()` in templates).
+    catalogue: std::sync::Arc<super::i18n::Catalogue>,
 }
 
 impl Pages {
@@ -86,6 +88,11 @@ impl Pages {
             "brand",
             minijinja::context! { product_name => "frontdesk", logo => None::<String>, css => false },
         );
+        let catalogue = std::sync::Arc::new(
+            super::i18n::Catalogue::load("en")
+                .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e))?,
+        );
+        super::i18n::install(&mut env, catalogue.clone());
         Ok(Pages {
             env,
             secure_cookies,
@@ -95,7 +102,17 @@ impl Pages {
             stylesheet: None,
             brand_css: None,
             assets: std::collections::BTreeMap::new(),
+            catalogue,
         })
+    }
+
+    /// `default_locale`: the language of a request that asks for none we
+    /// ship.
+    pub fn set_default_locale(&mut self, tag: &str) -> Result<(), String> {
+        let catalogue = std::sync::Arc::new(super::i18n::Catalogue::load(tag)?);
+        super::i18n::install(&mut self.env, catalogue.clone());
+        self.catalogue = catalogue;
+        Ok(())
     }
 
     /// `[branding]`: the name and logo every page shows (the `brand`
@@ -398,13 +415,13 @@ impl Pages {
         if let Some(d) = self.scope_descriptions.get(scope) {
             return d.clone();
         }
+        let c = &self.catalogue;
+        let lang = c.current();
         match scope {
-            "openid" => "confirm who you are".to_owned(),
-            "profile" => "see your profile (name, nickname, picture)".to_owned(),
-            "email" => "see your email address".to_owned(),
-            "offline_access" => "keep access while you are away".to_owned(),
-            frontdesk_core::groups::SCOPE => "see which groups you are in".to_owned(),
-            other => format!("use the permission “{other}”"),
+            "openid" | "profile" | "email" | "offline_access" | frontdesk_core::groups::SCOPE => {
+                c.message(lang, &format!("scope-{scope}"), &[])
+            }
+            other => c.message(lang, "scope-other", &[("scope".into(), other.to_owned())]),
         }
     }
 }

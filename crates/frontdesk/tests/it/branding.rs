@@ -202,9 +202,7 @@ async fn a_broken_theme_is_a_start_up_error() {
 /// `FRONTDESK_UPDATE_SCREENSHOTS=1`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_branded_login_page_in_chromium() {
-    use crate::real_browser::{
-        Driver, browser_available, copy_screenshot_to_docs, element, screenshot,
-    };
+    use crate::real_browser::{browser_available, copy_screenshot_to_docs, element, screenshot};
     if !browser_available() {
         return;
     }
@@ -223,10 +221,7 @@ async fn a_branded_login_page_in_chromium() {
     .unwrap();
     let s = Server::start_in(dir, &db.url, &branding(&theme_dir));
     let procs = tempfile::tempdir().unwrap();
-    let driver = Driver::start(procs.path()).await;
-    let profile = procs.path().join("chromium-profile");
-    std::fs::create_dir_all(&profile).unwrap();
-    let c = driver.session(&profile).await;
+    let (driver, c) = crate::real_browser::chromium(procs.path()).await;
     let (_, challenge) = pkce();
     let run = async {
         c.goto(&authorize_url(

@@ -23,6 +23,7 @@ mod groups;
 mod interop_node;
 mod introspection;
 mod jar;
+mod languages;
 mod ldap;
 mod limits;
 mod mail;

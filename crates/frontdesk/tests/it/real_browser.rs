@@ -279,6 +279,16 @@ async fn click_through(c: &Client, rp: &str, issuer: &str) -> Vec<(&'static str,
     shots
 }
 
+/// ChromeDriver started in `procs` and a browser session with a fresh
+/// profile there.
+pub(crate) async fn chromium(procs: &Path) -> (Driver, Client) {
+    let driver = Driver::start(procs).await;
+    let profile = procs.join("chromium-profile");
+    std::fs::create_dir_all(&profile).unwrap();
+    let c = driver.session(&profile).await;
+    (driver, c)
+}
+
 /// Whether the browser is there; fails instead when CI requires it.
 pub(crate) fn browser_available() -> bool {
     let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER]

@@ -363,6 +363,15 @@ fn https_or_loopback(name: &str, uri: &str) -> Result<(), MetadataError> {
     if uri.contains('#') {
         return Err(bad("must not contain a fragment"));
     }
+    // A host the URL standard allows but DNS never names (`*`, `;`, `,`,
+    // `'`) could rewrite a Content-Security-Policy built from its origin.
+    if let Some(url::Host::Domain(d)) = url.host()
+        && !d
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+    {
+        return Err(bad("the host must be a DNS name or an IP address"));
+    }
     match (url.scheme(), url.host()) {
         ("https", Some(_)) => Ok(()),
         ("http", Some(url::Host::Ipv4(ip)))

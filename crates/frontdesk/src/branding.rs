@@ -173,7 +173,18 @@ fn read_theme(dir: &std::path::Path, b: &mut Branding) -> anyhow::Result<()> {
     for entry in entries {
         let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
         let path = entry.path();
-        if !path.is_file() {
+        // The entry itself, links not followed: a link could publish any
+        // file of the machine at /theme/NAME.
+        let kind = entry
+            .file_type()
+            .with_context(|| format!("theme file {}", path.display()))?;
+        if kind.is_symlink() {
+            bail!(
+                "theme file {}: a symbolic link (copy the file into the theme instead)",
+                path.display()
+            );
+        }
+        if !kind.is_file() {
             continue;
         }
         let Some(name) = path.file_name().and_then(|n| n.to_str()).map(str::to_owned) else {

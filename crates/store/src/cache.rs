@@ -77,6 +77,15 @@ impl ClientCache {
     }
 }
 
+impl ClientCache {
+    /// Drops the entry for `id` altogether: the client is gone.
+    pub(crate) fn remove(&self, id: &ClientId) {
+        if let Ok(mut map) = self.entries.lock() {
+            map.remove(id);
+        }
+    }
+}
+
 /// A time [`CLIENT_TTL`] ago: an entry put then is past its trust.
 fn stale_instant() -> Option<Instant> {
     Instant::now().checked_sub(CLIENT_TTL)
@@ -128,6 +137,11 @@ mod tests {
         assert!(
             cache.get(&ClientId("b".into())).is_some(),
             "trusted again once re-read"
+        );
+        cache.remove(&ClientId("b".into()));
+        assert!(
+            cache.get_any(&ClientId("b".into())).is_none(),
+            "a deleted client is gone"
         );
     }
 }

@@ -737,8 +737,9 @@ impl Store for Db {
                 .await
         })?;
         let found = rows::clients_from_rows(rows)?.into_iter().next();
-        if let Some(c) = &found {
-            self.clients.put(c);
+        match &found {
+            Some(c) => self.clients.put(c),
+            None => self.clients.remove(id),
         }
         Ok(found)
     }
@@ -843,7 +844,7 @@ impl Store for Db {
     }
 
     async fn delete_client(&self, id: &ClientId) -> Result<Found, StoreError> {
-        self.clients.forget(id);
+        self.clients.remove(id);
         let done = on_backend!(self, write, |pool| {
             let done = sqlx::query(CLIENT_DELETE)
                 .bind(id.as_str())

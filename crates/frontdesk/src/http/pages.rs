@@ -398,6 +398,12 @@ pub async fn theme_file(
                 (axum::http::header::CONTENT_TYPE, a.content_type),
                 (axum::http::header::CACHE_CONTROL, "public, max-age=3600"),
                 (axum::http::header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+                // An SVG opened on its own runs nothing and frames nothing.
+                (
+                    axum::http::header::CONTENT_SECURITY_POLICY,
+                    "default-src 'none'; style-src 'unsafe-inline'; sandbox",
+                ),
+                (axum::http::header::X_FRAME_OPTIONS, "DENY"),
             ],
             a.body.clone(),
         )

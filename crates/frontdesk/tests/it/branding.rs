@@ -97,6 +97,10 @@ async fn a_theme_overrides_file_by_file(dir: tempfile::TempDir, db: Database) {
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "image/svg+xml");
     assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(
+        r.headers()["content-security-policy"],
+        "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+    );
     assert_eq!(r.text().await.unwrap(), LOGO);
     let r = get(&s, "/assets/style.css").await;
     assert_eq!(r.status(), 200);
@@ -189,6 +193,18 @@ async fn a_broken_theme_is_a_start_up_error() {
         assert!(err.contains(expect), "{file}: {err}");
         assert!(err.lines().count() <= 3, "one line, not a backtrace: {err}");
     }
+    // A link would publish whatever it points at.
+    let linked = dir.path().join("theme-link");
+    std::fs::create_dir_all(&linked).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("frontdesk.toml"), linked.join("x.png")).unwrap();
+    let err = refused(
+        dir.path(),
+        &format!("[branding]\ntheme_dir = \"{}\"\n", linked.display()),
+    );
+    assert!(
+        err.contains("x.png") && err.contains("symbolic link"),
+        "{err}"
+    );
     let err = refused(dir.path(), "[branding]\nlogo = \"missing.png\"\n");
     assert!(err.contains("branding.logo"), "{err}");
     let err = refused(dir.path(), "[branding]\naccent_color = \"blue\"\n");

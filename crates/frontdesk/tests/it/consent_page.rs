@@ -153,6 +153,10 @@ async fn links_must_be_https(s: &Server) {
             "must be https",
         ),
         ("tos_uri", "/terms", "not an absolute URI"),
+        // Hosts that would rewrite the consent page's CSP.
+        ("logo_uri", "https://*/x.png", "DNS name"),
+        ("logo_uri", "https://a;sandbox/x.png", "DNS name"),
+        ("logo_uri", "https://a,b/x.png", "DNS name"),
         (
             "client_uri",
             "https://user:pw@printer.example.com/",

@@ -912,9 +912,15 @@ pub async fn user_groups(db: &Db, login_or_sub: &str) -> Result<Vec<String>, Ops
     Ok(db.groups_of(&user.sub).await?)
 }
 
-/// Makes the user's memberships exactly `groups` (a `[[users]]` entry's
-/// `groups`), creating missing groups. Each step is idempotent, so two
-/// nodes applying the same configuration at once end the same.
+/// The source of the memberships `[[users]]` entries make: not an
+/// upstream or directory id (those never hold `:`).
+pub const CONFIG_SOURCE: &str = ":config";
+
+/// Makes the user's memberships from the configuration exactly `groups`
+/// (a `[[users]]` entry's `groups`), creating missing groups; memberships
+/// made by administrators or by an upstream's or directory's sign-ins stay.
+/// Each step is idempotent, so two nodes applying the same configuration
+/// at once end the same.
 pub async fn set_user_groups(
     db: &Db,
     by: &Actor,
@@ -930,14 +936,16 @@ pub async fn set_user_groups(
             }
         }
     }
-    let current = db.groups_of(sub).await?;
-    for name in groups.iter().filter(|g| !current.contains(g)) {
-        add_group_member(db, by, name, sub, now).await?;
-    }
-    for name in current.iter().filter(|g| !groups.contains(g)) {
-        match remove_group_member(db, by, name, sub, now).await {
-            Ok(()) | Err(OpsError::NotFound(_)) => {}
-            Err(e) => return Err(e),
+    let change = db
+        .sync_group_members(sub, CONFIG_SOURCE, groups, false, now)
+        .await?;
+    for (kind, names) in [
+        (Kind::AdminGroupMemberAdd, &change.added),
+        (Kind::AdminGroupMemberRemove, &change.removed),
+    ] {
+        for name in names {
+            let e = audit::event(kind, now).actor(by).subject(sub).group(name);
+            audit::record(db, e).await;
         }
     }
     Ok(())

@@ -451,3 +451,38 @@ async fn admin_api_and_cli(s: &Server) {
     assert_eq!(intro["groups"], json!([]));
 }
 both!(admin_api_and_cli, CONFIG);
+
+/// `[[users]] groups` are the configuration's memberships: a restart
+/// restores them, and leaves alone the ones an administrator made.
+async fn configured_groups_leave_the_others_alone(
+    dir: tempfile::TempDir,
+    db: crate::support::Database,
+) {
+    let mut s = Server::start_in(dir, &db.url, CONFIG);
+    s.admin_expect(
+        Method::POST,
+        "/admin/groups",
+        Some(json!({"name": "ops"})),
+        201,
+    )
+    .await;
+    s.admin_expect(Method::PUT, "/admin/groups/ops/members/carol", None, 204)
+        .await;
+    s.admin_expect(
+        Method::DELETE,
+        "/admin/groups/finance/members/carol",
+        None,
+        204,
+    )
+    .await;
+    s.restart(CONFIG);
+    let mine = s
+        .admin_expect(Method::GET, "/admin/users/carol/groups", None, 200)
+        .await;
+    assert_eq!(
+        mine,
+        json!({"groups": ["app1:admin", "finance", "ops", "staff"]}),
+        "finance back from the configuration, ops kept"
+    );
+}
+both!(with_db configured_groups_leave_the_others_alone);

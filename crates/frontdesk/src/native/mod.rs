@@ -75,7 +75,8 @@ pub struct LoginArgs {
     #[arg(
         long = "client-secret",
         value_name = "SECRET",
-        conflicts_with = "client_secret_file"
+        conflicts_with = "client_secret_file",
+        allow_hyphen_values = true
     )]
     pub client_secret: Option<String>,
     /// A file holding the client's secret (one line).
@@ -209,7 +210,8 @@ pub struct ClientArgs {
     #[arg(
         long = "client-secret",
         value_name = "SECRET",
-        conflicts_with = "client_secret_file"
+        conflicts_with = "client_secret_file",
+        allow_hyphen_values = true
     )]
     pub client_secret: Option<String>,
     /// A file holding the client's secret (one line).
@@ -305,7 +307,8 @@ pub enum TokenCmd {
             long = "refresh-token",
             value_name = "TOKEN",
             required_unless_present = "refresh_token_file",
-            conflicts_with = "refresh_token_file"
+            conflicts_with = "refresh_token_file",
+            allow_hyphen_values = true
         )]
         refresh_token: Option<String>,
         /// A file holding the refresh token (one line).
@@ -350,10 +353,16 @@ pub enum TokenCmd {
         #[arg(long, value_name = "URL")]
         url: String,
         /// The access token sent with the request; `-` reads it from stdin.
-        #[arg(long = "access-token", value_name = "TOKEN")]
+        // Tokens, secrets and nonces are base64url: they may start with
+        // `-`, which is a value here, never a flag.
+        #[arg(
+            long = "access-token",
+            value_name = "TOKEN",
+            allow_hyphen_values = true
+        )]
         access_token: Option<String>,
         /// The server's nonce (its `DPoP-Nonce` header), if it asked for one.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         nonce: Option<String>,
     },
     /// Ask the issuer about a token (RFC 7662); needs client credentials.
@@ -361,7 +370,7 @@ pub enum TokenCmd {
         #[command(flatten)]
         client: ClientArgs,
         /// The token; `-` reads it from stdin.
-        #[arg(long, value_name = "TOKEN")]
+        #[arg(long, value_name = "TOKEN", allow_hyphen_values = true)]
         token: String,
     },
 }

@@ -524,6 +524,20 @@ async fn login_retries_once_with_the_servers_nonce(s: &Server) {
         "{challenge}"
     );
     let nonce = r.headers()["dpop-nonce"].to_str().unwrap().to_owned();
+    // Nonces (and tokens) are base64url: one may start with `-`, and it is
+    // a value, not a flag (a 1-in-64 failure before).
+    let out = Command::new(bin())
+        .args(["token", "proof", "--dpop-key", key_path.to_str().unwrap()])
+        .args(["--url", &userinfo, "--nonce", "-starts-with-a-hyphen"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let hyphen = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(jwt_parts(hyphen.trim()).1["nonce"], "-starts-with-a-hyphen");
     let out = Command::new(bin())
         .args(["token", "proof", "--dpop-key", key_path.to_str().unwrap()])
         .args([
@@ -536,7 +550,11 @@ async fn login_retries_once_with_the_servers_nonce(s: &Server) {
         ])
         .output()
         .unwrap();
-    assert!(out.status.success());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let with_nonce = String::from_utf8(out.stdout).unwrap();
     let (status, info) = userinfo_with(s, &format!("DPoP {rt_at}"), Some(with_nonce.trim())).await;
     assert_eq!(status, 200, "{info}");

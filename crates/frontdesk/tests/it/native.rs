@@ -524,38 +524,32 @@ async fn login_retries_once_with_the_servers_nonce(s: &Server) {
         "{challenge}"
     );
     let nonce = r.headers()["dpop-nonce"].to_str().unwrap().to_owned();
+    // `frontdesk token proof` with `args` after the key file: the proof.
+    let proof_with = |args: &[&str]| {
+        let out = Command::new(bin())
+            .args(["token", "proof", "--dpop-key", key_path.to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
     // Nonces (and tokens) are base64url: one may start with `-`, and it is
     // a value, not a flag (a 1-in-64 failure before).
-    let out = Command::new(bin())
-        .args(["token", "proof", "--dpop-key", key_path.to_str().unwrap()])
-        .args(["--url", &userinfo, "--nonce", "-starts-with-a-hyphen"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let hyphen = String::from_utf8(out.stdout).unwrap();
+    let hyphen = proof_with(&["--url", &userinfo, "--nonce", "-starts-with-a-hyphen"]);
     assert_eq!(jwt_parts(hyphen.trim()).1["nonce"], "-starts-with-a-hyphen");
-    let out = Command::new(bin())
-        .args(["token", "proof", "--dpop-key", key_path.to_str().unwrap()])
-        .args([
-            "--url",
-            &userinfo,
-            "--access-token",
-            rt_at,
-            "--nonce",
-            &nonce,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let with_nonce = String::from_utf8(out.stdout).unwrap();
+    let with_nonce = proof_with(&[
+        "--url",
+        &userinfo,
+        "--access-token",
+        rt_at,
+        "--nonce",
+        &nonce,
+    ]);
     let (status, info) = userinfo_with(s, &format!("DPoP {rt_at}"), Some(with_nonce.trim())).await;
     assert_eq!(status, 200, "{info}");
 }

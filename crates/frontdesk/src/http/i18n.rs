@@ -34,7 +34,13 @@ pub fn supported() -> Vec<&'static str> {
 pub struct Asked {
     pub accept_language: Option<String>,
     pub ui_locales: Arc<Mutex<Option<String>>>,
+    /// The language chosen for this request, once a page asked
+    /// ([`Catalogue::current`]); [`prefer`] forgets it.
+    pub chosen: Arc<Mutex<Option<usize>>>,
 }
+
+/// The most `Accept-Language` entries negotiated (a header may hold many).
+const MAX_ACCEPTED: usize = 16;
 
 /// Records the authorization request's `ui_locales` for the pages of this
 /// request (no-op outside one).
@@ -45,6 +51,9 @@ pub fn prefer(ui_locales: Option<&str>) {
     let _ = crate::audit::REQUEST.try_with(|c| {
         if let Ok(mut slot) = c.asked.ui_locales.lock() {
             *slot = Some(u.to_owned());
+        }
+        if let Ok(mut chosen) = c.asked.chosen.lock() {
+            *chosen = None;
         }
     });
 }
@@ -117,7 +126,12 @@ impl Catalogue {
             }
         }
         if let Some(h) = &asked.accept_language
-            && let Some(i) = pick(fluent_langneg::accepted_languages::parse(h))
+            && let Some(i) = pick(
+                fluent_langneg::accepted_languages::parse(h)
+                    .into_iter()
+                    .take(MAX_ACCEPTED)
+                    .collect(),
+            )
         {
             return i;
         }
@@ -125,9 +139,15 @@ impl Catalogue {
     }
 
     /// The language of the current request (the default outside one).
+    /// Negotiated once per request: every `t()` of its pages reuses it.
     pub fn current(&self) -> usize {
         crate::audit::REQUEST
-            .try_with(|c| self.choose(&c.asked))
+            .try_with(|c| {
+                let Ok(mut chosen) = c.asked.chosen.lock() else {
+                    return self.choose(&c.asked);
+                };
+                *chosen.get_or_insert_with(|| self.choose(&c.asked))
+            })
             .unwrap_or(self.default)
     }
 
@@ -221,6 +241,7 @@ mod tests {
         Asked {
             accept_language: accept.map(str::to_owned),
             ui_locales: Arc::new(Mutex::new(ui.map(str::to_owned))),
+            chosen: Arc::default(),
         }
     }
 

@@ -156,6 +156,7 @@ pub async fn request_context(
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
             ui_locales: std::sync::Arc::default(),
+            chosen: std::sync::Arc::default(),
         },
     };
     req.extensions_mut().insert(RequestId(id.clone()));

@@ -627,28 +627,62 @@ async fn frontdesk_demo_runs_the_whole_story() {
         .unwrap();
     assert!(login.contains("Sign in with Hotel Group SSO"), "{login}");
 
+    // Its five children, by process id, before it stops.
+    let children = children_of(child.id());
+    assert_eq!(children.len(), 5, "the demo's children: {children:?}");
     let status = stop(child).expect("the demo stops on SIGTERM");
     assert!(status.success(), "{status}");
-    // All five children are gone with it: nothing listens on their ports.
-    // (Not "the port can be bound again": once the demo let go, another
-    // test's outgoing connection may take it as its ephemeral port.)
-    let silent = |port: u16| {
-        std::net::TcpStream::connect_timeout(
-            &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
-            Duration::from_secs(1),
-        )
-        .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused)
+    // All five are gone with it. (Not "nothing listens on the ports": once
+    // the demo let go, another test's server may bind one of them, and a
+    // check of the ports failed CI twice for that.) A child that outlived
+    // the demo would be re-parented, not gone: it must have exited.
+    let alive = || {
+        children
+            .iter()
+            .copied()
+            .filter(|&pid| running(pid))
+            .collect::<Vec<_>>()
     };
-    let all_silent = crate::support::wait_until(Duration::from_secs(5), async || {
-        ports.into_iter().all(silent).then_some(())
+    let gone = crate::support::wait_until(Duration::from_secs(5), async || {
+        alive().is_empty().then_some(())
     })
     .await;
-    for port in ports {
-        assert!(
-            all_silent.is_some() || silent(port),
-            "something still listens on port {port} after the demo stopped"
-        );
-    }
+    assert!(
+        gone.is_some(),
+        "the demo's children outlived it: {:?}",
+        alive()
+    );
+}
+
+/// The process ids whose parent is `parent`, from /proc.
+fn children_of(parent: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let status = std::fs::read_to_string(e.path().join("status")).ok()?;
+            let ppid: u32 = status
+                .lines()
+                .find_map(|l| l.strip_prefix("PPid:"))?
+                .trim()
+                .parse()
+                .ok()?;
+            (ppid == parent).then_some(pid)
+        })
+        .collect()
+}
+
+/// Whether `pid` is a process that has not exited (a zombie has: it only
+/// waits for its new parent to reap it).
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|status| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("State:"))
+            .is_some_and(|state| !state.trim_start().starts_with('Z'))
+    })
 }
 
 /// Five distinct ports that were free a moment ago.

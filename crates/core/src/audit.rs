@@ -97,10 +97,15 @@ pub enum Kind {
     /// A sign-in through an upstream or a directory changed the user's
     /// memberships from it (`detail.idp`, `added`, `removed`, `skipped`).
     GroupsSync,
+    /// An administrator added an upstream identity provider (`detail.idp`).
+    AdminUpstreamAdd,
+    /// An administrator removed one, with its links (`detail.idp`,
+    /// `links`, `memberships`).
+    AdminUpstreamRemove,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 46] = [
+    pub const ALL: [Kind; 48] = [
         Kind::LoginSuccess,
         Kind::LoginFailure,
         Kind::LoginThrottled,
@@ -147,6 +152,8 @@ impl Kind {
         Kind::AdminGroupMemberRemove,
         Kind::AuthorizeNotAdmitted,
         Kind::GroupsSync,
+        Kind::AdminUpstreamAdd,
+        Kind::AdminUpstreamRemove,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -197,6 +204,8 @@ impl Kind {
             Kind::AdminGroupMemberRemove => "admin.group.member_remove",
             Kind::AuthorizeNotAdmitted => "authorize.not_admitted",
             Kind::GroupsSync => "groups.sync",
+            Kind::AdminUpstreamAdd => "admin.upstream.add",
+            Kind::AdminUpstreamRemove => "admin.upstream.remove",
         }
     }
 

@@ -511,6 +511,38 @@ pub struct UpstreamLink {
     pub last_used_at: Option<UnixTime>,
 }
 
+/// An upstream identity provider added at run time (admin API, CLI);
+/// `[[upstreams]]` in the configuration file are never stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredUpstream {
+    /// Its id, unique among every upstream and directory.
+    pub id: String,
+    /// Its `[[upstreams]]` keys as a JSON object, without the client
+    /// secret.
+    pub spec: String,
+    /// The client secret, sealed under the KEK with the id bound.
+    pub secret: Vec<u8>,
+    pub created_at: UnixTime,
+}
+
+impl std::fmt::Debug for StoredUpstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredUpstream")
+            .field("id", &self.id)
+            .field("created_at", &self.created_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What removing a stored upstream removed with it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UpstreamRemoval {
+    /// Accounts' links to it.
+    pub links: u64,
+    /// Group memberships its sign-ins had made.
+    pub memberships: u64,
+}
+
 /// A group of users (`crate::groups`): a name apps can authorise on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Group {

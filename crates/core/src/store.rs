@@ -8,8 +8,8 @@ use crate::audit::{AuditEvent, AuditQuery};
 use crate::model::{
     AuthorizationCode, Client, ClientId, ClientSecret, Consent, Grant, Group, GroupMember,
     GroupSync, Issued, LinkRedemption, LinkToken, OpaqueToken, PasskeyRecord, PushedRequest,
-    Redemption, RefreshToken, Rotation, Session, StoredKey, TotpCredential, UnixTime, UpstreamLink,
-    User, UserClaims,
+    Redemption, RefreshToken, Rotation, Session, StoredKey, StoredUpstream, TotpCredential,
+    UnixTime, UpstreamLink, UpstreamRemoval, User, UserClaims,
 };
 use crate::sweep::{SweepCutoffs, Swept};
 
@@ -596,6 +596,23 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = Result<GroupSync, StoreError>> + Send;
 
     // ----- upstream identity providers -----
+    /// The upstreams added at run time, oldest first.
+    fn stored_upstreams(
+        &self,
+    ) -> impl Future<Output = Result<Vec<StoredUpstream>, StoreError>> + Send;
+    /// `Conflict` naming `upstreams.id` when that id is stored already.
+    fn create_upstream(
+        &self,
+        upstream: &StoredUpstream,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Removes a stored upstream with every account's link to it and every
+    /// group membership its sign-ins made, in one transaction (a later
+    /// upstream of the same id, perhaps another provider, must find no
+    /// link to take over). `None` when no upstream of that id is stored.
+    fn delete_upstream(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<UpstreamRemoval>, StoreError>> + Send;
     /// Who signs in when `upstream` asserts `upstream_sub`, if anyone.
     fn upstream_link(
         &self,

@@ -43,6 +43,10 @@ enum Command {
     /// Manage groups of users.
     #[command(subcommand)]
     Groups(GroupsCmd),
+    /// Manage the upstream identity providers added at run time ("Sign in
+    /// with …"; `[[upstreams]]` in the configuration file are listed too).
+    #[command(subcommand)]
+    Upstreams(Box<UpstreamsCmd>),
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCmd),
@@ -503,6 +507,181 @@ async fn groups_cmd(o: &Opened, cmd: GroupsCmd) -> anyhow::Result<()> {
 }
 
 #[derive(Debug, Subcommand)]
+enum UpstreamsCmd {
+    /// List every upstream: the configuration file's and the added ones.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add an upstream; running servers offer it within a second. The
+    /// flags are the `[[upstreams]]` keys.
+    Add(Box<UpstreamArgs>),
+    /// Remove an added upstream, every account's link to it and the group
+    /// memberships its sign-ins made (the accounts stay).
+    Remove { id: String },
+}
+
+/// `frontdesk upstreams add`: the keys of an `[[upstreams]]` table.
+#[derive(Debug, clap::Args)]
+struct UpstreamArgs {
+    /// `[a-z0-9_-]{1,32}`: the callback is ISSUER/upstream/ID/callback.
+    id: String,
+    #[arg(long = "display-name")]
+    display_name: String,
+    /// github, google, microsoft (with --tenant), gitlab or apple.
+    #[arg(long)]
+    preset: Option<String>,
+    #[arg(long)]
+    tenant: Option<String>,
+    /// oidc (default) or oauth2.
+    #[arg(long)]
+    kind: Option<String>,
+    #[arg(long)]
+    issuer: Option<String>,
+    #[arg(long = "authorization-endpoint")]
+    authorization_endpoint: Option<String>,
+    #[arg(long = "token-endpoint")]
+    token_endpoint: Option<String>,
+    #[arg(long = "userinfo-endpoint")]
+    userinfo_endpoint: Option<String>,
+    #[arg(long = "emails-endpoint")]
+    emails_endpoint: Option<String>,
+    #[arg(long = "client-id")]
+    client_id: String,
+    /// The secret itself; prefer --client-secret-file (a command line is
+    /// visible to other users of the machine).
+    #[arg(long = "client-secret", allow_hyphen_values = true)]
+    client_secret: Option<String>,
+    /// A file holding the secret; it is read now and stored sealed.
+    #[arg(long = "client-secret-file")]
+    client_secret_file: Option<std::path::PathBuf>,
+    /// client_secret_basic (default) or client_secret_post.
+    #[arg(long = "token-endpoint-auth-method")]
+    token_endpoint_auth_method: Option<String>,
+    /// Comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    scopes: Option<Vec<String>>,
+    /// Create an account at the first sign-in (default true).
+    #[arg(long)]
+    provision: Option<bool>,
+    #[arg(long = "link-by-email")]
+    link_by_email: Option<bool>,
+    #[arg(long = "subject-claim")]
+    subject_claim: Option<String>,
+    #[arg(long = "email-claim")]
+    email_claim: Option<String>,
+    #[arg(long = "name-claim")]
+    name_claim: Option<String>,
+    #[arg(long = "username-claim")]
+    username_claim: Option<String>,
+    /// Comma-separated.
+    #[arg(long = "copy-claims", value_delimiter = ',')]
+    copy_claims: Option<Vec<String>>,
+    #[arg(long = "groups-claim")]
+    groups_claim: Option<String>,
+    #[arg(long = "group-prefix", allow_hyphen_values = true)]
+    group_prefix: Option<String>,
+    #[arg(long = "propagate-logout")]
+    propagate_logout: Option<bool>,
+}
+
+async fn upstreams_cmd(
+    o: &Opened,
+    settings: &config::Settings,
+    cmd: UpstreamsCmd,
+) -> anyhow::Result<()> {
+    let now = app::now();
+    match cmd {
+        UpstreamsCmd::List { json } => {
+            let all = ops::list_upstreams(&o.db, &o.kek, settings.upstreams.iter()).await?;
+            if json {
+                print_json(&serde_json::Value::Array(all))?;
+            } else {
+                for u in &all {
+                    let s = |k: &str| u[k].as_str().unwrap_or_default().to_owned();
+                    let at = if s("kind") == "oauth2" {
+                        s("authorization_endpoint")
+                    } else {
+                        s("issuer")
+                    };
+                    let status = u["error"].as_str().unwrap_or("");
+                    println!(
+                        "{}\t{}\t{}\t{}\t{status}",
+                        s("id"),
+                        s("source"),
+                        s("display_name"),
+                        at
+                    );
+                }
+            }
+        }
+        UpstreamsCmd::Add(a) => {
+            let a = *a;
+            let client_secret = match (a.client_secret, a.client_secret_file) {
+                (Some(_), Some(_)) => {
+                    bail!("give --client-secret or --client-secret-file, not both")
+                }
+                (Some(s), None) => Some(s),
+                (None, Some(f)) => Some(
+                    std::fs::read_to_string(&f)
+                        .map_err(|e| anyhow!("{}: {e}", f.display()))?
+                        .trim()
+                        .to_owned(),
+                ),
+                (None, None) => None,
+            };
+            let spec = crate::upstream::UpstreamConfig {
+                id: a.id,
+                display_name: a.display_name,
+                kind: a.kind,
+                preset: a.preset,
+                tenant: a.tenant,
+                issuer: a.issuer,
+                authorization_endpoint: a.authorization_endpoint,
+                token_endpoint: a.token_endpoint,
+                userinfo_endpoint: a.userinfo_endpoint,
+                emails_endpoint: a.emails_endpoint,
+                client_id: a.client_id,
+                client_secret,
+                client_secret_file: None,
+                token_endpoint_auth_method: a.token_endpoint_auth_method,
+                scopes: a.scopes,
+                provision: a.provision,
+                link_by_email: a.link_by_email,
+                subject_claim: a.subject_claim,
+                email_claim: a.email_claim,
+                name_claim: a.name_claim,
+                username_claim: a.username_claim,
+                copy_claims: a.copy_claims,
+                groups_claim: a.groups_claim,
+                group_prefix: a.group_prefix,
+                propagate_logout: a.propagate_logout,
+            };
+            let taken = |id: &str| {
+                settings.upstreams.iter().any(|u| u.id == id)
+                    || settings.ldap.iter().any(|d| d.id == id)
+            };
+            let added = ops::add_upstream(&o.db, &o.kek, &BY, spec, taken, now).await?;
+            println!(
+                "added upstream {}; register {}/upstream/{}/callback at the provider",
+                added.id,
+                settings.issuer.trim_end_matches('/'),
+                added.id
+            );
+        }
+        UpstreamsCmd::Remove { id } => {
+            let configured = settings.upstreams.iter().any(|u| u.id == id);
+            let r = ops::remove_upstream(&o.db, &BY, &id, configured, now).await?;
+            println!(
+                "removed upstream {id} ({} account links, {} group memberships)",
+                r.links, r.memberships
+            );
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, Subcommand)]
 enum KeysCmd {
     /// List signing keys with their state and dates.
     List {
@@ -581,6 +760,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Users(u) => users(&opened, &settings, u).await,
         Command::Keys(k) => keys_cmd(&opened, k).await,
         Command::Groups(g) => groups_cmd(&opened, g).await,
+        Command::Upstreams(u) => upstreams_cmd(&opened, &settings, *u).await,
     };
     opened.db.close().await;
     result.map(|()| ExitCode::SUCCESS)

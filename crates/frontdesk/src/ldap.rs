@@ -443,7 +443,8 @@ pub fn validate(raw: Vec<LdapConfig>, upstream_ids: &[&str]) -> anyhow::Result<V
             }
             (None, _, _) => bail!("config: {name}: group_base and group_filter go together"),
         };
-        let group_prefix = crate::upstream::group_prefix(&name, &d.id, d.group_prefix)?;
+        let group_prefix = crate::upstream::group_prefix(&name, &d.id, d.group_prefix)
+            .map_err(|e| anyhow!("config: {e}"))?;
         out.push(Directory {
             id: d.id,
             display_name,

@@ -32,6 +32,10 @@ pub enum OpsError {
     /// The mail relay refused or could not be reached.
     #[error("the mail could not be sent: {0}")]
     Mail(String),
+    /// What is asked cannot be done to it in this state (an upstream the
+    /// configuration file declares); the message says why: 409.
+    #[error("{0}")]
+    Refused(String),
     #[error("{0}")]
     Internal(Error),
 }
@@ -786,6 +790,93 @@ fn spec_groups(users: &[UserSpec], username: &str) -> Option<Vec<String>> {
         .iter()
         .find(|u| u.username == username)
         .and_then(|u| u.groups.clone())
+}
+
+// ----- upstreams added at run time -----
+
+/// Every upstream: the configuration file's, then the stored ones (oldest
+/// first), each as [`crate::upstream::Upstream::view`] shows it, with its
+/// `source` (`config` or `database`) and, for a stored one, `created_at`.
+/// A stored one that does not load says why in `error`.
+pub async fn list_upstreams<'a>(
+    db: &Db,
+    kek: &Kek,
+    configured: impl Iterator<Item = &'a crate::upstream::Upstream>,
+) -> Result<Vec<Value>, OpsError> {
+    let mut out: Vec<Value> = configured
+        .map(|u| {
+            let mut v = u.view();
+            v["source"] = "config".into();
+            v
+        })
+        .collect();
+    for row in db.stored_upstreams().await? {
+        let mut v = match crate::upstream::from_stored(&row, kek) {
+            Ok(u) => u.view(),
+            Err(e) => json!({"id": row.id, "error": e.to_string()}),
+        };
+        v["source"] = "database".into();
+        v["created_at"] = row.created_at.into();
+        out.push(v);
+    }
+    Ok(out)
+}
+
+/// Adds an upstream: checked as the configuration's are, its secret
+/// sealed under the KEK, offered by every node within a second. `taken`
+/// says whether the configuration file uses an id (an upstream's or a
+/// directory's).
+pub async fn add_upstream(
+    db: &Db,
+    kek: &Kek,
+    by: &Actor,
+    spec: crate::upstream::UpstreamConfig,
+    taken: impl Fn(&str) -> bool,
+    now: i64,
+) -> Result<crate::upstream::Upstream, OpsError> {
+    let id = spec.id.clone();
+    if taken(&id) {
+        return Err(OpsError::Conflict(format!(
+            "upstream {id} (the configuration file has an upstream or directory of this id)"
+        )));
+    }
+    let (upstream, row) =
+        crate::upstream::to_store(spec, kek, now).map_err(|e| OpsError::Invalid(e.to_string()))?;
+    db.create_upstream(&row).await.map_err(|e| match e {
+        StoreError::Conflict(_) => OpsError::Conflict(format!("upstream {id}")),
+        other => other.into(),
+    })?;
+    let e = audit::event(Kind::AdminUpstreamAdd, now).actor(by).idp(&id);
+    audit::record(db, e).await;
+    Ok(upstream)
+}
+
+/// Removes a stored upstream with every account's link to it and the
+/// group memberships its sign-ins made (accounts stay). One the
+/// configuration file declares is refused: remove it there.
+pub async fn remove_upstream(
+    db: &Db,
+    by: &Actor,
+    id: &str,
+    configured: bool,
+    now: i64,
+) -> Result<frontdesk_core::model::UpstreamRemoval, OpsError> {
+    if configured {
+        return Err(OpsError::Refused(format!(
+            "upstream {id} is declared in the configuration file; remove it there"
+        )));
+    }
+    let removed = db
+        .delete_upstream(id)
+        .await?
+        .ok_or(OpsError::NotFound("upstream"))?;
+    let e = audit::event(Kind::AdminUpstreamRemove, now)
+        .actor(by)
+        .idp(id)
+        .count("links", removed.links)
+        .count("memberships", removed.memberships);
+    audit::record(db, e).await;
+    Ok(removed)
 }
 
 // ----- groups -----

@@ -105,6 +105,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         )
         .await?,
     );
+    // The upstreams added at run time, before the first login page.
+    app.web.upstreams.refresh(&app.db, &app.kek).await;
     let mail_worker = tokio::spawn(mail::worker(Arc::clone(&app), jobs));
 
     let metrics = match metrics_listener {
@@ -266,8 +268,8 @@ async fn serve_router(
     .await;
 }
 
-/// Every second: pick up key rotations made elsewhere and forget idle
-/// client-authentication throttle entries.
+/// Every second: pick up key rotations and upstreams added or removed
+/// elsewhere, and forget idle client-authentication throttle entries.
 async fn upkeep(app: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
@@ -286,6 +288,7 @@ async fn upkeep(app: AppState) {
         if let Err(e) = app.reload_keys().await {
             tracing::warn!(error = %e, "reloading signing keys failed");
         }
+        app.web.upstreams.refresh(&app.db, &app.kek).await;
     }
 }
 

@@ -49,7 +49,7 @@ const COPYABLE: [&str; 6] = [
 ];
 
 /// One `[[upstreams]]` table, as written.
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamConfig {
     /// `[a-z0-9_-]{1,32}`: the path segment of `/upstream/{id}/…`.
@@ -58,53 +58,75 @@ pub struct UpstreamConfig {
     pub display_name: String,
     /// `oidc` (the default) or `oauth2` (a plain OAuth 2.0 server without
     /// ID tokens, e.g. GitHub: the endpoints below, and a userinfo call).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
     /// Fills in what a well-known provider needs: `github`, `google`,
     /// `microsoft` (with `tenant`), `gitlab` or `apple` (see [`PRESETS`]).
     /// Every key set here wins over the preset's.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub preset: Option<String>,
     /// The Microsoft Entra tenant id (`preset = "microsoft"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
     /// The upstream's issuer identifier (`oidc`); discovery must confirm
     /// it exactly.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
     /// `oauth2`: where the browser signs in (RFC 6749 §3.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub authorization_endpoint: Option<String>,
     /// `oauth2`: where the code is exchanged (RFC 6749 §3.2).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub token_endpoint: Option<String>,
     /// `oauth2`: the JSON document about the user, fetched with the access
     /// token (GitHub's `/user`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub userinfo_endpoint: Option<String>,
     /// `oauth2`: a list of `{email, primary, verified}` (GitHub's
     /// `/user/emails`), for an address the upstream verified.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub emails_endpoint: Option<String>,
     pub client_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret_file: Option<PathBuf>,
     /// `client_secret_basic` (default) or `client_secret_post`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub token_endpoint_auth_method: Option<String>,
     /// Default `["openid", "email", "profile"]`; `openid` is always sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub scopes: Option<Vec<String>>,
     /// Create an account at the first sign-in (default true).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub provision: Option<bool>,
     /// Join a first sign-in to the local account with the same address
     /// when both sides verified it (default false; see the README).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub link_by_email: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub subject_claim: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub email_claim: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name_claim: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub username_claim: Option<String>,
     /// Further profile claims to keep on the account.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub copy_claims: Option<Vec<String>>,
     /// The claim that lists the user's groups at the upstream (e.g.
     /// `groups`); unset, the upstream's groups are not read.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub groups_claim: Option<String>,
     /// Put in front of each of its group names here. Default the id and
     /// `:`; `""` maps them onto groups that exist here by name.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub group_prefix: Option<String>,
     /// Signing out of frontdesk also goes through the upstream's
     /// `end_session_endpoint` (OpenID Connect RP-Initiated Logout), when
     /// the session came from it. Default false.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub propagate_logout: Option<bool>,
 }
 
@@ -265,211 +287,217 @@ use frontdesk_core::upstream::valid_id;
 pub fn validate(raw: Vec<UpstreamConfig>) -> anyhow::Result<Vec<Upstream>> {
     let mut out: Vec<Upstream> = Vec::new();
     for u in raw {
-        let name = format!("upstreams[{}]", u.id);
-        if !valid_id(&u.id) {
-            bail!(
-                "config: upstream id {:?} must be 1-32 of a-z, 0-9, - and _",
-                u.id
-            );
-        }
         if out.iter().any(|o| o.id == u.id) {
             bail!("config: upstream id {:?} is used twice", u.id);
         }
-        let preset = match u.preset.as_deref() {
-            None => None,
-            Some(p) => Some(PRESETS.iter().find(|x| x.name == p).ok_or_else(|| {
-                let names: Vec<&str> = PRESETS.iter().map(|x| x.name).collect();
-                anyhow!(
-                    "config: {name}: preset must be one of {}, not {p:?}",
-                    names.join(", ")
-                )
-            })?),
-        };
-        if u.display_name.trim().is_empty() {
-            bail!("config: {name}: display_name is required");
-        }
-        let url = |key: &str, v: Option<String>, from_preset: Option<&str>| {
-            let v = v
-                .or_else(|| from_preset.map(str::to_owned))
-                .ok_or_else(|| anyhow!("config: {name}: {key} is required"))?;
-            frontdesk_rp::check_url(key, &v).map_err(|e| anyhow!("config: {name}: {e}"))?;
-            Ok::<String, anyhow::Error>(v)
-        };
-        let endpoints = match u
-            .kind
-            .as_deref()
-            .or(preset.map(|p| p.kind))
-            .unwrap_or("oidc")
-        {
-            "oidc" => {
-                for (key, set) in [
-                    ("authorization_endpoint", &u.authorization_endpoint),
-                    ("token_endpoint", &u.token_endpoint),
-                    ("userinfo_endpoint", &u.userinfo_endpoint),
-                    ("emails_endpoint", &u.emails_endpoint),
-                ] {
-                    if set.is_some() {
-                        bail!(
-                            "config: {name}: {key} is for kind = \"oauth2\"; an OpenID Connect upstream's endpoints come from discovery at its issuer"
-                        );
-                    }
-                }
-                let templated = preset.and_then(|p| p.issuer).map(|i| match &u.tenant {
-                    Some(t) => Ok(i.replace("{tenant}", t)),
-                    None if i.contains("{tenant}") => Err(anyhow!(
-                        "config: {name}: preset {:?} needs tenant (the directory's tenant id)",
-                        u.preset.as_deref().unwrap_or_default()
-                    )),
-                    None => Ok(i.to_owned()),
-                });
-                let templated = templated.transpose()?;
-                Endpoints::Discovered {
-                    issuer: url("issuer", u.issuer, templated.as_deref())?,
-                }
-            }
-            "oauth2" => {
-                if u.issuer.is_some() {
-                    bail!(
-                        "config: {name}: a plain OAuth 2.0 upstream has no issuer to discover; set authorization_endpoint, token_endpoint and userinfo_endpoint"
-                    );
-                }
-                Endpoints::Configured {
-                    authorization: url(
-                        "authorization_endpoint",
-                        u.authorization_endpoint,
-                        preset.and_then(|p| p.authorization_endpoint),
-                    )?,
-                    token: url(
-                        "token_endpoint",
-                        u.token_endpoint,
-                        preset.and_then(|p| p.token_endpoint),
-                    )?,
-                    userinfo: url(
-                        "userinfo_endpoint",
-                        u.userinfo_endpoint,
-                        preset.and_then(|p| p.userinfo_endpoint),
-                    )?,
-                    emails: match u
-                        .emails_endpoint
-                        .or_else(|| preset.and_then(|p| p.emails_endpoint).map(str::to_owned))
-                    {
-                        Some(e) => Some(url("emails_endpoint", Some(e), None)?),
-                        None => None,
-                    },
-                }
-            }
-            other => bail!("config: {name}: kind must be \"oidc\" or \"oauth2\", not {other:?}"),
-        };
-        let oidc = matches!(endpoints, Endpoints::Discovered { .. });
-        let propagate_logout = u.propagate_logout.unwrap_or(false);
-        if propagate_logout && !oidc {
-            bail!(
-                "config: {name}: propagate_logout needs an OpenID Connect upstream (its end_session_endpoint); a plain OAuth 2.0 server has none"
-            );
-        }
-        if u.client_id.trim().is_empty() {
-            bail!("config: {name}: client_id is required");
-        }
-        let secret = match (u.client_secret, u.client_secret_file) {
-            (Some(s), None) => Zeroizing::new(s),
-            (None, Some(f)) => Zeroizing::new(
-                std::fs::read_to_string(&f)
-                    .map_err(|e| {
-                        anyhow!(
-                            "config: {name}: client_secret_file {} cannot be read: {e}",
-                            f.display()
-                        )
-                    })?
-                    .trim()
-                    .to_owned(),
-            ),
-            (Some(_), Some(_)) => {
-                bail!("config: {name}: set client_secret or client_secret_file, not both")
-            }
-            (None, None) => {
-                bail!("config: {name}: client_secret or client_secret_file is required")
-            }
-        };
-        if secret.is_empty() {
-            bail!("config: {name}: the client secret is empty");
-        }
-        let post_secret = match u
-            .token_endpoint_auth_method
-            .as_deref()
-            .unwrap_or("client_secret_basic")
-        {
-            "client_secret_basic" => false,
-            "client_secret_post" => true,
-            other => bail!(
-                "config: {name}: token_endpoint_auth_method must be client_secret_basic or client_secret_post, not {other:?}"
-            ),
-        };
-        // OpenID Connect always asks for `openid`; a plain OAuth 2.0
-        // server gets exactly the scopes configured.
-        let mut scopes = if oidc {
-            vec!["openid".to_owned()]
-        } else {
-            Vec::new()
-        };
-        let default_scopes = || match preset {
-            Some(p) => p.scopes.iter().map(|s| (*s).to_owned()).collect(),
-            None if oidc => vec!["email".to_owned(), "profile".to_owned()],
-            None => Vec::new(),
-        };
-        for s in u.scopes.unwrap_or_else(default_scopes) {
-            if s.is_empty() || s.contains(char::is_whitespace) {
-                bail!("config: {name}: scope {s:?} is not a scope token");
-            }
-            if !scopes.contains(&s) {
-                scopes.push(s);
-            }
-        }
-        let mut copy = Vec::new();
-        for c in u.copy_claims.unwrap_or_default() {
-            let Some(known) = COPYABLE.iter().find(|k| **k == c) else {
-                bail!(
-                    "config: {name}: copy_claims may name {}, not {c:?}",
-                    COPYABLE.join(", ")
-                );
-            };
-            copy.push(*known);
-        }
-        let claim = |v: Option<String>, default: &str| v.unwrap_or_else(|| default.to_owned());
-        if u.groups_claim
-            .as_deref()
-            .is_some_and(|c| c.trim().is_empty())
-        {
-            bail!("config: {name}: groups_claim is empty");
-        }
-        let group_prefix = group_prefix(&name, &u.id, u.group_prefix)?;
-        out.push(Upstream {
-            id: u.id,
-            display_name: u.display_name,
-            endpoints,
-            client_id: u.client_id,
-            secret,
-            post_secret,
-            scopes,
-            propagate_logout,
-            policy: Policy {
-                provision: u.provision.unwrap_or(true),
-                link_by_email: u.link_by_email.unwrap_or(false),
-            },
-            mapping: Mapping {
-                subject: claim(u.subject_claim, preset.map_or("sub", |p| p.subject_claim)),
-                email: claim(u.email_claim, "email"),
-                name: claim(u.name_claim, "name"),
-                username: claim(
-                    u.username_claim,
-                    preset.map_or("preferred_username", |p| p.username_claim),
-                ),
-                copy,
-                groups: u.groups_claim,
-                group_prefix,
-            },
-        });
+        out.push(check(u).map_err(|e| anyhow!("config: {e}"))?);
     }
     Ok(out)
+}
+
+/// Validates one upstream's keys, wherever they were written (the
+/// configuration file, the admin API, the CLI): one set of rules.
+///
+/// # Errors
+/// The first problem, naming the upstream and the key.
+pub fn check(u: UpstreamConfig) -> anyhow::Result<Upstream> {
+    let name = format!("upstreams[{}]", u.id);
+    if !valid_id(&u.id) {
+        bail!("upstream id {:?} must be 1-32 of a-z, 0-9, - and _", u.id);
+    }
+    let preset = match u.preset.as_deref() {
+        None => None,
+        Some(p) => Some(PRESETS.iter().find(|x| x.name == p).ok_or_else(|| {
+            let names: Vec<&str> = PRESETS.iter().map(|x| x.name).collect();
+            anyhow!(
+                "{name}: preset must be one of {}, not {p:?}",
+                names.join(", ")
+            )
+        })?),
+    };
+    if u.display_name.trim().is_empty() {
+        bail!("{name}: display_name is required");
+    }
+    let url = |key: &str, v: Option<String>, from_preset: Option<&str>| {
+        let v = v
+            .or_else(|| from_preset.map(str::to_owned))
+            .ok_or_else(|| anyhow!("{name}: {key} is required"))?;
+        frontdesk_rp::check_url(key, &v).map_err(|e| anyhow!("{name}: {e}"))?;
+        Ok::<String, anyhow::Error>(v)
+    };
+    let endpoints = match u
+        .kind
+        .as_deref()
+        .or(preset.map(|p| p.kind))
+        .unwrap_or("oidc")
+    {
+        "oidc" => {
+            for (key, set) in [
+                ("authorization_endpoint", &u.authorization_endpoint),
+                ("token_endpoint", &u.token_endpoint),
+                ("userinfo_endpoint", &u.userinfo_endpoint),
+                ("emails_endpoint", &u.emails_endpoint),
+            ] {
+                if set.is_some() {
+                    bail!(
+                        "{name}: {key} is for kind = \"oauth2\"; an OpenID Connect upstream's endpoints come from discovery at its issuer"
+                    );
+                }
+            }
+            let templated = preset.and_then(|p| p.issuer).map(|i| match &u.tenant {
+                Some(t) => Ok(i.replace("{tenant}", t)),
+                None if i.contains("{tenant}") => Err(anyhow!(
+                    "{name}: preset {:?} needs tenant (the directory's tenant id)",
+                    u.preset.as_deref().unwrap_or_default()
+                )),
+                None => Ok(i.to_owned()),
+            });
+            let templated = templated.transpose()?;
+            Endpoints::Discovered {
+                issuer: url("issuer", u.issuer, templated.as_deref())?,
+            }
+        }
+        "oauth2" => {
+            if u.issuer.is_some() {
+                bail!(
+                    "{name}: a plain OAuth 2.0 upstream has no issuer to discover; set authorization_endpoint, token_endpoint and userinfo_endpoint"
+                );
+            }
+            Endpoints::Configured {
+                authorization: url(
+                    "authorization_endpoint",
+                    u.authorization_endpoint,
+                    preset.and_then(|p| p.authorization_endpoint),
+                )?,
+                token: url(
+                    "token_endpoint",
+                    u.token_endpoint,
+                    preset.and_then(|p| p.token_endpoint),
+                )?,
+                userinfo: url(
+                    "userinfo_endpoint",
+                    u.userinfo_endpoint,
+                    preset.and_then(|p| p.userinfo_endpoint),
+                )?,
+                emails: match u
+                    .emails_endpoint
+                    .or_else(|| preset.and_then(|p| p.emails_endpoint).map(str::to_owned))
+                {
+                    Some(e) => Some(url("emails_endpoint", Some(e), None)?),
+                    None => None,
+                },
+            }
+        }
+        other => bail!("{name}: kind must be \"oidc\" or \"oauth2\", not {other:?}"),
+    };
+    let oidc = matches!(endpoints, Endpoints::Discovered { .. });
+    let propagate_logout = u.propagate_logout.unwrap_or(false);
+    if propagate_logout && !oidc {
+        bail!(
+            "{name}: propagate_logout needs an OpenID Connect upstream (its end_session_endpoint); a plain OAuth 2.0 server has none"
+        );
+    }
+    if u.client_id.trim().is_empty() {
+        bail!("{name}: client_id is required");
+    }
+    let secret = match (u.client_secret, u.client_secret_file) {
+        (Some(s), None) => Zeroizing::new(s),
+        (None, Some(f)) => Zeroizing::new(
+            std::fs::read_to_string(&f)
+                .map_err(|e| {
+                    anyhow!(
+                        "{name}: client_secret_file {} cannot be read: {e}",
+                        f.display()
+                    )
+                })?
+                .trim()
+                .to_owned(),
+        ),
+        (Some(_), Some(_)) => {
+            bail!("{name}: set client_secret or client_secret_file, not both")
+        }
+        (None, None) => {
+            bail!("{name}: client_secret or client_secret_file is required")
+        }
+    };
+    if secret.is_empty() {
+        bail!("{name}: the client secret is empty");
+    }
+    let post_secret = match u
+        .token_endpoint_auth_method
+        .as_deref()
+        .unwrap_or("client_secret_basic")
+    {
+        "client_secret_basic" => false,
+        "client_secret_post" => true,
+        other => bail!(
+            "{name}: token_endpoint_auth_method must be client_secret_basic or client_secret_post, not {other:?}"
+        ),
+    };
+    // OpenID Connect always asks for `openid`; a plain OAuth 2.0
+    // server gets exactly the scopes configured.
+    let mut scopes = if oidc {
+        vec!["openid".to_owned()]
+    } else {
+        Vec::new()
+    };
+    let default_scopes = || match preset {
+        Some(p) => p.scopes.iter().map(|s| (*s).to_owned()).collect(),
+        None if oidc => vec!["email".to_owned(), "profile".to_owned()],
+        None => Vec::new(),
+    };
+    for s in u.scopes.unwrap_or_else(default_scopes) {
+        if s.is_empty() || s.contains(char::is_whitespace) {
+            bail!("{name}: scope {s:?} is not a scope token");
+        }
+        if !scopes.contains(&s) {
+            scopes.push(s);
+        }
+    }
+    let mut copy = Vec::new();
+    for c in u.copy_claims.unwrap_or_default() {
+        let Some(known) = COPYABLE.iter().find(|k| **k == c) else {
+            bail!(
+                "{name}: copy_claims may name {}, not {c:?}",
+                COPYABLE.join(", ")
+            );
+        };
+        copy.push(*known);
+    }
+    let claim = |v: Option<String>, default: &str| v.unwrap_or_else(|| default.to_owned());
+    if u.groups_claim
+        .as_deref()
+        .is_some_and(|c| c.trim().is_empty())
+    {
+        bail!("{name}: groups_claim is empty");
+    }
+    let group_prefix = group_prefix(&name, &u.id, u.group_prefix)?;
+    Ok(Upstream {
+        id: u.id,
+        display_name: u.display_name,
+        endpoints,
+        client_id: u.client_id,
+        secret,
+        post_secret,
+        scopes,
+        propagate_logout,
+        policy: Policy {
+            provision: u.provision.unwrap_or(true),
+            link_by_email: u.link_by_email.unwrap_or(false),
+        },
+        mapping: Mapping {
+            subject: claim(u.subject_claim, preset.map_or("sub", |p| p.subject_claim)),
+            email: claim(u.email_claim, "email"),
+            name: claim(u.name_claim, "name"),
+            username: claim(
+                u.username_claim,
+                preset.map_or("preferred_username", |p| p.username_claim),
+            ),
+            copy,
+            groups: u.groups_claim,
+            group_prefix,
+        },
+    })
 }
 
 /// The `group_prefix` of an upstream or a directory: as configured (a
@@ -478,7 +506,7 @@ pub fn group_prefix(name: &str, id: &str, configured: Option<String>) -> anyhow:
     let prefix = configured.unwrap_or_else(|| format!("{id}:"));
     if !frontdesk_core::groups::valid_prefix(&prefix) {
         bail!(
-            "config: {name}: group_prefix {prefix:?} must be empty or the start of a group name (letters, digits, . _ - : / @)"
+            "{name}: group_prefix {prefix:?} must be empty or the start of a group name (letters, digits, . _ - : / @)"
         );
     }
     Ok(prefix)
@@ -544,6 +572,8 @@ pub struct Live {
     /// When discovery last failed: for [`RETRY_AFTER_FAILURE`] every
     /// request fails at once instead of queueing for another attempt.
     failed_at: std::sync::Mutex<Option<std::time::Instant>>,
+    /// When it was added at run time; `None` for the configuration's.
+    pub stored_at: Option<UnixTime>,
 }
 
 /// The longest sealed flow a cookie carries (the name and attributes need
@@ -553,12 +583,21 @@ const MAX_FLOW_COOKIE: usize = 3800;
 /// How long a failed discovery is remembered before the next try.
 const RETRY_AFTER_FAILURE: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Every configured upstream, in configuration order.
+/// Every upstream: the configuration's, in their order, then the ones
+/// added at run time (admin API, CLI; stored, oldest first).
+///
+/// The stored ones are read again by [`Upstreams::refresh`], which `serve`
+/// runs every second and the admin API right after a change: another
+/// node's or the CLI's change is seen within a second, and an upstream's
+/// discovered metadata survives a refresh that did not change it.
 #[derive(Default)]
 pub struct Upstreams {
-    list: Vec<Arc<Live>>,
+    configured: Vec<Arc<Live>>,
+    stored: std::sync::RwLock<Arc<Vec<Arc<Live>>>>,
+    http: Option<HttpClient>,
+    /// Stored rows that did not load, `(id, created_at)`: warned once.
+    bad: std::sync::Mutex<std::collections::HashSet<(String, UnixTime)>>,
 }
-
 /// A sign-in at the upstream in progress: what the callback needs.
 #[derive(Serialize, Deserialize)]
 pub struct Flow {
@@ -605,36 +644,217 @@ pub struct Fresh {
     pub max_age: Option<i64>,
 }
 
+impl Live {
+    fn new(config: Upstream, http: &HttpClient, stored_at: Option<UnixTime>) -> Arc<Live> {
+        Arc::new(Live {
+            config,
+            provider: tokio::sync::OnceCell::new(),
+            http: http.clone(),
+            failed_at: std::sync::Mutex::new(None),
+            stored_at,
+        })
+    }
+}
+
 impl Upstreams {
     /// # Errors
     /// When the HTTP client cannot be built.
     pub fn new(config: Vec<Upstream>) -> anyhow::Result<Upstreams> {
         let http = HttpClient::new().map_err(|e| anyhow!("upstream HTTP client: {e}"))?;
         Ok(Upstreams {
-            list: config
+            configured: config
                 .into_iter()
-                .map(|config| {
-                    Arc::new(Live {
-                        config,
-                        provider: tokio::sync::OnceCell::new(),
-                        http: http.clone(),
-                        failed_at: std::sync::Mutex::new(None),
-                    })
-                })
+                .map(|config| Live::new(config, &http, None))
                 .collect(),
+            http: Some(http),
+            ..Upstreams::default()
         })
     }
 
-    pub fn get(&self, id: &str) -> Option<&Arc<Live>> {
-        self.list.iter().find(|u| u.config.id == id)
+    fn stored(&self) -> Arc<Vec<Arc<Live>>> {
+        self.stored
+            .read()
+            .map(|s| Arc::clone(&s))
+            .unwrap_or_default()
     }
 
-    pub fn all(&self) -> impl Iterator<Item = &Arc<Live>> {
-        self.list.iter()
+    pub fn get(&self, id: &str) -> Option<Arc<Live>> {
+        self.configured
+            .iter()
+            .find(|u| u.config.id == id)
+            .cloned()
+            .or_else(|| self.stored().iter().find(|u| u.config.id == id).cloned())
+    }
+
+    /// Every upstream, the configuration's first.
+    pub fn all(&self) -> Vec<Arc<Live>> {
+        let mut all = self.configured.clone();
+        all.extend(self.stored().iter().cloned());
+        all
     }
 
     pub fn is_empty(&self) -> bool {
-        self.list.is_empty()
+        self.configured.is_empty() && self.stored().is_empty()
+    }
+
+    /// The configuration's upstreams (never changed at run time).
+    pub fn configured(&self) -> impl Iterator<Item = &Upstream> {
+        self.configured.iter().map(|l| &l.config)
+    }
+
+    /// Reads the stored upstreams again. An upstream whose row did not
+    /// change keeps its discovered provider; a row that does not load (a
+    /// KEK that no longer opens its secret, an id the configuration took
+    /// since) is passed over with one warning. A database that cannot be
+    /// read leaves the upstreams as they were.
+    pub async fn refresh(&self, db: &impl Store, kek: &Kek) {
+        let Some(http) = &self.http else { return };
+        let rows = match db.stored_upstreams().await {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::debug!(error = %e, "reading the stored upstreams failed; keeping them as they were");
+                return;
+            }
+        };
+        let current = self.stored();
+        let mut next = Vec::with_capacity(rows.len());
+        for row in rows {
+            if let Some(same) = current
+                .iter()
+                .find(|l| l.config.id == row.id && l.stored_at == Some(row.created_at))
+            {
+                next.push(Arc::clone(same));
+                continue;
+            }
+            let loaded = if self.configured.iter().any(|l| l.config.id == row.id) {
+                Err(anyhow!(
+                    "the configuration file has an upstream of this id, which wins"
+                ))
+            } else {
+                from_stored(&row, kek)
+            };
+            match loaded {
+                Ok(config) => next.push(Live::new(config, http, Some(row.created_at))),
+                Err(e) => {
+                    let first = self
+                        .bad
+                        .lock()
+                        .is_ok_and(|mut bad| bad.insert((row.id.clone(), row.created_at)));
+                    if first {
+                        tracing::warn!(upstream = %row.id, error = %e, "a stored upstream is not offered");
+                    }
+                }
+            }
+        }
+        if let Ok(mut stored) = self.stored.write() {
+            *stored = Arc::new(next);
+        }
+    }
+}
+
+/// The associated data of a stored upstream's sealed client secret.
+fn secret_context(id: &str) -> String {
+    format!("upstream-secret\u{0}{id}")
+}
+
+/// An upstream to store: its keys (checked by [`check`]) as JSON without
+/// the secret, and the secret sealed under the KEK.
+///
+/// # Errors
+/// The upstream does not pass [`check`] (the message names the key), or
+/// it names a `client_secret_file` (a path on one machine: send the
+/// secret itself).
+pub fn to_store(
+    mut u: UpstreamConfig,
+    kek: &Kek,
+    now: UnixTime,
+) -> anyhow::Result<(Upstream, frontdesk_core::model::StoredUpstream)> {
+    if u.client_secret_file.is_some() {
+        bail!(
+            "upstreams[{}]: client_secret_file is for the configuration file; send client_secret",
+            u.id
+        );
+    }
+    let Some(secret) = u.client_secret.take().map(Zeroizing::new) else {
+        bail!("upstreams[{}]: client_secret is required", u.id);
+    };
+    let spec = serde_json::to_string(&u).map_err(|e| anyhow!("{e}"))?;
+    u.client_secret = Some(secret.to_string());
+    let checked = check(u)?;
+    let sealed = kek
+        .seal(&secret_context(&checked.id), secret.as_bytes())
+        .map_err(|e| anyhow!("sealing the client secret: {e}"))?;
+    let row = frontdesk_core::model::StoredUpstream {
+        id: checked.id.clone(),
+        spec,
+        secret: sealed,
+        created_at: now,
+    };
+    Ok((checked, row))
+}
+
+/// A stored upstream, checked again as [`check`] checks every upstream.
+///
+/// # Errors
+/// Its secret does not open under this KEK, or its keys no longer pass.
+pub fn from_stored(
+    row: &frontdesk_core::model::StoredUpstream,
+    kek: &Kek,
+) -> anyhow::Result<Upstream> {
+    let mut u: UpstreamConfig =
+        serde_json::from_str(&row.spec).map_err(|e| anyhow!("its stored keys: {e}"))?;
+    if u.id != row.id {
+        bail!("its stored keys name another id");
+    }
+    let secret = kek
+        .open(&secret_context(&row.id), &row.secret)
+        .map_err(|_| anyhow!("its client secret does not open under this KEK"))?;
+    let secret =
+        std::str::from_utf8(&secret).map_err(|_| anyhow!("its client secret is not text"))?;
+    u.client_secret = Some(secret.to_owned());
+    check(u)
+}
+
+impl Upstream {
+    /// What the admin API and `frontdesk upstreams list` show: every
+    /// setting in effect (a preset's filled in), never the secret.
+    pub fn view(&self) -> Value {
+        let mut v = serde_json::json!({
+            "id": self.id,
+            "display_name": self.display_name,
+            "client_id": self.client_id,
+            "token_endpoint_auth_method": if self.post_secret { "client_secret_post" } else { "client_secret_basic" },
+            "scopes": self.scopes,
+            "provision": self.policy.provision,
+            "link_by_email": self.policy.link_by_email,
+            "subject_claim": self.mapping.subject,
+            "email_claim": self.mapping.email,
+            "name_claim": self.mapping.name,
+            "username_claim": self.mapping.username,
+            "copy_claims": self.mapping.copy,
+            "groups_claim": self.mapping.groups,
+            "group_prefix": self.mapping.group_prefix,
+            "propagate_logout": self.propagate_logout,
+        });
+        match &self.endpoints {
+            Endpoints::Discovered { issuer } => {
+                v["kind"] = "oidc".into();
+                v["issuer"] = issuer.as_str().into();
+            }
+            Endpoints::Configured {
+                authorization,
+                token,
+                userinfo,
+                emails,
+            } => {
+                v["kind"] = "oauth2".into();
+                v["authorization_endpoint"] = authorization.as_str().into();
+                v["token_endpoint"] = token.as_str().into();
+                v["userinfo_endpoint"] = userinfo.as_str().into();
+                v["emails_endpoint"] = emails.as_deref().into();
+            }
+        }
+        v
     }
 }
 

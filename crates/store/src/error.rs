@@ -106,6 +106,7 @@ pub(crate) fn postgres(e: sqlx::Error) -> StoreError {
             Some("upstream_links_pkey") => "upstream_links.upstream, upstream_links.upstream_sub",
             Some("upstream_links_sub_upstream") => "upstream_links.sub, upstream_links.upstream",
             Some("user_groups_pkey") => "user_groups.name",
+            Some("upstreams_pkey") => "upstreams.id",
             Some(other) => other,
             None => "unique key",
         };

@@ -317,6 +317,11 @@ fn sqlite_migrator() -> Migrator {
             "groups",
             include_str!("../migrations/sqlite/0010_groups.sql"),
         ),
+        (
+            11,
+            "stored_upstreams",
+            include_str!("../migrations/sqlite/0011_stored_upstreams.sql"),
+        ),
     ])
 }
 
@@ -371,6 +376,11 @@ fn postgres_migrator() -> Migrator {
             10,
             "groups",
             include_str!("../migrations/postgres/0010_groups.sql"),
+        ),
+        (
+            11,
+            "stored_upstreams",
+            include_str!("../migrations/postgres/0011_stored_upstreams.sql"),
         ),
     ])
 }

@@ -7,8 +7,8 @@ use frontdesk_core::audit::{AuditEvent, AuditQuery};
 use frontdesk_core::model::{
     AuthorizationCode, Client, ClientId, ClientSecret, Consent, Grant, Group, GroupMember,
     GroupSync, Issued, LinkPurpose, LinkRedemption, LinkToken, OpaqueToken, PasskeyRecord,
-    PushedRequest, Redemption, RefreshToken, Rotation, Session, StoredKey, TotpCredential,
-    UnixTime, UpstreamLink, User, UserClaims,
+    PushedRequest, Redemption, RefreshToken, Rotation, Session, StoredKey, StoredUpstream,
+    TotpCredential, UnixTime, UpstreamLink, UpstreamRemoval, User, UserClaims,
 };
 use frontdesk_core::store::{Found, Store, StoreError};
 use frontdesk_core::sweep::{SweepCutoffs, Swept};
@@ -415,6 +415,13 @@ const UPSTREAM_LINK_USE: &str =
     "UPDATE upstream_links SET last_used_at = $3 WHERE upstream = $1 AND upstream_sub = $2";
 const UPSTREAM_LINK_DELETE: &str = "DELETE FROM upstream_links WHERE sub = $1 AND upstream = $2";
 const UPSTREAM_LINKS_DELETE_SUB: &str = "DELETE FROM upstream_links WHERE sub = $1";
+const UPSTREAM_LINKS_DELETE_UPSTREAM: &str = "DELETE FROM upstream_links WHERE upstream = $1";
+const STORED_UPSTREAMS: &str =
+    "SELECT id, spec, secret, created_at FROM upstreams ORDER BY created_at, id";
+const STORED_UPSTREAM_INSERT: &str =
+    "INSERT INTO upstreams (id, spec, secret, created_at) VALUES ($1, $2, $3, $4)";
+const STORED_UPSTREAM_DELETE: &str = "DELETE FROM upstreams WHERE id = $1";
+const GROUP_MEMBERS_DELETE_SOURCE: &str = "DELETE FROM group_members WHERE source = $1";
 const GROUP_INSERT: &str =
     "INSERT INTO user_groups (name, description, created_at) VALUES ($1, $2, $3)";
 const GROUP: &str = "SELECT name, description, created_at FROM user_groups WHERE name = $1";
@@ -2353,6 +2360,62 @@ impl Store for Db {
                 .execute(pool)
                 .await
                 .map(|r| r.rows_affected() > 0)
+        })
+    }
+
+    async fn stored_upstreams(&self) -> Result<Vec<StoredUpstream>, StoreError> {
+        let rows = on_backend!(self, read, |pool| {
+            sqlx::query_as::<_, (String, String, Vec<u8>, i64)>(STORED_UPSTREAMS)
+                .fetch_all(pool)
+                .await
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, spec, secret, created_at)| StoredUpstream {
+                id,
+                spec,
+                secret,
+                created_at,
+            })
+            .collect())
+    }
+
+    async fn create_upstream(&self, upstream: &StoredUpstream) -> Result<(), StoreError> {
+        on_backend!(self, write, |pool| {
+            sqlx::query(STORED_UPSTREAM_INSERT)
+                .bind(&upstream.id)
+                .bind(&upstream.spec)
+                .bind(upstream.secret.as_slice())
+                .bind(upstream.created_at)
+                .execute(pool)
+                .await
+                .map(|_| ())
+        })
+    }
+
+    async fn delete_upstream(&self, id: &str) -> Result<Option<UpstreamRemoval>, StoreError> {
+        on_backend!(self, write, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let gone = sqlx::query(STORED_UPSTREAM_DELETE)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            if gone.rows_affected() == 0 {
+                return Ok(None);
+            }
+            let links = sqlx::query(UPSTREAM_LINKS_DELETE_UPSTREAM)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            let memberships = sqlx::query(GROUP_MEMBERS_DELETE_SOURCE)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(Some(UpstreamRemoval {
+                links: links.rows_affected(),
+                memberships: memberships.rows_affected(),
+            }))
         })
     }
 

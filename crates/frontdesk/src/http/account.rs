@@ -317,7 +317,8 @@ async fn load(app: &AppState, s: &Session, user: &User, now: UnixTime) -> Result
                 &x.amr,
                 x.idp
                     .as_deref()
-                    .map(|i| super::upstream::display_name(app, i)),
+                    .map(|i| super::upstream::display_name(app, i))
+                    .as_deref(),
             ),
             sid: x.sid,
         })

@@ -78,6 +78,11 @@ pub fn router(app: AppState) -> Router {
             "/admin/groups/{group}/members/{user}",
             put(add_group_member).delete(remove_group_member),
         )
+        .route("/admin/upstreams", get(list_upstreams).post(add_upstream))
+        .route(
+            "/admin/upstreams/{upstream}",
+            get(get_upstream).delete(remove_upstream),
+        )
         .route("/admin/audit", get(list_audit))
         .route_layer(middleware::from_fn_with_state(app.clone(), require_token));
     let r = api
@@ -437,6 +442,67 @@ struct GroupSpec {
     name: String,
     #[serde(default)]
     description: String,
+}
+
+// ----- upstreams added at run time -----
+
+async fn list_upstreams(
+    State(app): State<AppState>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, AdminError> {
+    list_query(q, &[])?;
+    let all = ops::list_upstreams(&app.db, &app.kek, app.web.upstreams.configured()).await?;
+    Ok(ok(StatusCode::OK, json!({ "upstreams": all })))
+}
+
+async fn get_upstream(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, AdminError> {
+    let all = ops::list_upstreams(&app.db, &app.kek, app.web.upstreams.configured()).await?;
+    let one = all
+        .into_iter()
+        .find(|u| u["id"] == id.as_str())
+        .ok_or(AdminError::NotFound("upstream"))?;
+    Ok(ok(StatusCode::OK, one))
+}
+
+/// The body is an `[[upstreams]]` table as JSON (`client_secret`, not
+/// `client_secret_file`).
+async fn add_upstream(
+    State(app): State<AppState>,
+    json: Result<axum::Json<crate::upstream::UpstreamConfig>, JsonRejection>,
+) -> Result<Response, AdminError> {
+    let spec = body(json)?;
+    let now = now();
+    let taken = |id: &str| {
+        app.web.upstreams.configured().any(|u| u.id == id)
+            || app.web.directories.display_name(id).is_some()
+    };
+    let added = ops::add_upstream(&app.db, &app.kek, &BY, spec, taken, now).await?;
+    // This node offers it at once; the others at their next refresh.
+    app.web.upstreams.refresh(&app.db, &app.kek).await;
+    let mut v = added.view();
+    v["source"] = "database".into();
+    v["created_at"] = now.into();
+    Ok(ok(StatusCode::CREATED, v))
+}
+
+async fn remove_upstream(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, AdminError> {
+    let configured = app.web.upstreams.configured().any(|u| u.id == id);
+    let removed = ops::remove_upstream(&app.db, &BY, &id, configured, now()).await?;
+    app.web.upstreams.refresh(&app.db, &app.kek).await;
+    Ok(ok(
+        StatusCode::OK,
+        json!({
+            "id": id,
+            "links_removed": removed.links,
+            "memberships_removed": removed.memberships,
+        }),
+    ))
 }
 
 async fn list_groups(

@@ -499,7 +499,8 @@ fn login_page(
         String::new()
     };
     let upstreams: Vec<(String, String)> = super::upstream::buttons(app, client)
-        .map(|(id, name)| (format!("/upstream/{id}/start{query}"), name.to_owned()))
+        .into_iter()
+        .map(|(id, name)| (format!("/upstream/{id}/start{query}"), name))
         .collect();
     let page = app.web.pages.render(
         status,

@@ -160,8 +160,9 @@ impl From<OpsError> for AdminError {
         match e {
             OpsError::NotFound(what) => AdminError::NotFound(what),
             OpsError::Invalid(m) => AdminError::Invalid(m),
-            OpsError::Conflict(m) => AdminError::Conflict(m),
+            e @ OpsError::Conflict(_) => AdminError::Conflict(e.to_string()),
             OpsError::Mail(m) => AdminError::Mail(m),
+            OpsError::Refused(m) => AdminError::Conflict(m),
             OpsError::Internal(e) => AdminError::Internal(e),
         }
     }

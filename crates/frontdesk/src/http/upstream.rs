@@ -47,34 +47,35 @@ pub(super) fn session_admitted(
 }
 
 /// The login page's "Sign in with …" buttons: `(id, display name)`.
-pub(super) fn buttons<'a>(
-    app: &'a AppState,
-    client: Option<&'a Client>,
-) -> impl Iterator<Item = (&'a str, &'a str)> {
+pub(super) fn buttons(app: &AppState, client: Option<&Client>) -> Vec<(String, String)> {
     app.web
         .upstreams
         .all()
-        .filter(move |u| client.is_none_or(|c| offered(app, c, &u.config.id)))
-        .map(|u| (u.config.id.as_str(), u.config.display_name.as_str()))
+        .into_iter()
+        .filter(|u| client.is_none_or(|c| upstream::client_allows(c, &u.config.id)))
+        .map(|u| (u.config.id.clone(), u.config.display_name.clone()))
+        .collect()
 }
 
 /// An authorization request that needs a login and skips the chooser: its
 /// `upstream_hint` names an upstream the client offers (an unknown one is
 /// ignored, as Keycloak's `kc_idp_hint` is), or the client is upstream
 /// only and offers exactly one.
-pub(super) fn straight_to<'a>(
-    app: &'a AppState,
-    req: &'a frontdesk_core::authorize::AuthorizeRequest,
-) -> Option<&'a str> {
+pub(super) fn straight_to(
+    app: &AppState,
+    req: &frontdesk_core::authorize::AuthorizeRequest,
+) -> Option<String> {
     if let Some(hint) = req.upstream_hint.as_deref()
         && offered(app, &req.client, hint)
     {
-        return Some(hint);
+        return Some(hint.to_owned());
     }
     if req.client.local_login {
         return None;
     }
-    let mut only = buttons(app, Some(&req.client)).map(|(id, _)| id);
+    let mut only = buttons(app, Some(&req.client))
+        .into_iter()
+        .map(|(id, _)| id);
     match (only.next(), only.next()) {
         (Some(id), None) => Some(id),
         _ => None,
@@ -92,11 +93,7 @@ fn redirect_uri(app: &AppState, id: &str) -> String {
 /// The upstream of a path's `{id}`, or the 404 page.
 #[allow(clippy::result_large_err)]
 fn configured(app: &AppState, id: &str) -> Result<std::sync::Arc<Live>, Response> {
-    app.web
-        .upstreams
-        .get(id)
-        .cloned()
-        .ok_or_else(|| unknown(app))
+    app.web.upstreams.get(id).ok_or_else(|| unknown(app))
 }
 
 fn unknown(app: &AppState) -> Response {
@@ -627,6 +624,7 @@ pub(super) async fn connections(
         .web
         .upstreams
         .all()
+        .iter()
         .map(|u| {
             let link = links.iter().find(|l| l.upstream == u.config.id);
             ConnectionRow {
@@ -640,10 +638,16 @@ pub(super) async fn connections(
 }
 
 /// The display name of upstream `id` (for the session list).
-pub(super) fn display_name<'a>(app: &'a AppState, id: &'a str) -> &'a str {
+pub(super) fn display_name(app: &AppState, id: &str) -> String {
     app.web.upstreams.get(id).map_or_else(
-        || app.web.directories.display_name(id).unwrap_or(id),
-        |u| u.config.display_name.as_str(),
+        || {
+            app.web
+                .directories
+                .display_name(id)
+                .unwrap_or(id)
+                .to_owned()
+        },
+        |u| u.config.display_name.clone(),
     )
 }
 

@@ -5,7 +5,8 @@
 //! replayed callbacks, forged ID tokens (through a tampering proxy that is
 //! A's public address), matching by e-mail address, an invite-only
 //! upstream, `upstream_hint`, linking on the account page, a sign-in
-//! cancelled at A and an unreachable upstream.
+//! cancelled at A, an unreachable upstream, and upstreams added and
+//! removed at run time through the admin API and the CLI.
 
 use std::sync::{Arc, Mutex};
 
@@ -2159,15 +2160,11 @@ async fn upstream_groups_become_memberships(dir: tempfile::TempDir, db: Database
         .await;
     let up = a.base.clone();
     let rig = Rig { a, b, up };
-    let groups_at_b = async |sub: &str| -> Value {
-        let path = format!("/admin/users/{sub}/groups");
-        rig.b.admin_expect(Method::GET, &path, None, 200).await["groups"].clone()
-    };
 
     let id = app1_via(&rig.agent(), &rig, "hotel", CAROL).await;
     let sub = id["sub"].as_str().unwrap().to_owned();
     assert_eq!(
-        groups_at_b(&sub).await,
+        groups_of(&rig.b, &sub).await,
         json!(["hotel:night-shift", "hotel:staff"])
     );
     rig.b
@@ -2186,7 +2183,7 @@ async fn upstream_groups_become_memberships(dir: tempfile::TempDir, db: Database
     rig.a.admin_expect(Method::DELETE, path, None, 204).await;
     let again = app1_via(&rig.agent(), &rig, "hotel", CAROL).await;
     assert_eq!(again["sub"], sub.as_str());
-    assert_eq!(groups_at_b(&sub).await, json!(["hotel:staff", "ops"]));
+    assert_eq!(groups_of(&rig.b, &sub).await, json!(["hotel:staff", "ops"]));
     let events = rig
         .b
         .admin_expect(Method::GET, "/admin/audit?kind=groups.sync", None, 200)
@@ -2197,3 +2194,378 @@ async fn upstream_groups_become_memberships(dir: tempfile::TempDir, db: Database
     assert_eq!(events[1]["detail"]["idp"], "hotel");
 }
 both!(with_db upstream_groups_become_memberships);
+
+// ----- upstreams added at run time -----
+
+/// B's configuration as [`Rig::start`] wrote it (for a restart).
+fn rig_config(up: &str) -> String {
+    format!("{SIGNIN_CONFIG}\n{}", hotel(up, ""))
+}
+
+/// Registers `downstream2` at A for B's upstream `corp`, with the scope
+/// `groups`; carol is in A's group `staff`.
+async fn corp_at_a(rig: &Rig) {
+    register(&rig.a, "downstream2", &rig.b, "corp", true).await;
+    let scope = json!({"scope": "openid email profile groups"});
+    rig.a
+        .admin_expect(
+            Method::PATCH,
+            "/admin/clients/downstream2",
+            Some(scope),
+            200,
+        )
+        .await;
+    rig.a
+        .admin_expect(
+            Method::POST,
+            "/admin/groups",
+            Some(json!({"name": "staff"})),
+            201,
+        )
+        .await;
+    rig.a
+        .admin_expect(Method::PUT, "/admin/groups/staff/members/carol", None, 204)
+        .await;
+}
+
+/// The button `id` on B's login page, if any.
+async fn button_at(rig: &Rig, id: &str) -> Option<(String, String)> {
+    let (_, login) = rig.agent().get(&rig.b.url("/login")).await.page();
+    assert_eq!(login.status, 200, "{}", login.body);
+    upstream_button(&login.body, id)
+}
+
+/// B's memberships of the account `sub`.
+async fn groups_of(b: &Server, sub: &str) -> Value {
+    let path = format!("/admin/users/{sub}/groups");
+    b.admin_expect(Method::GET, &path, None, 200).await["groups"].clone()
+}
+
+/// An upstream added through B's admin API is offered at once (a button, a
+/// brokered sign-in with its groups) and listed beside the configuration's,
+/// never with its secret; bad, taken and configured ids get exact errors;
+/// removing it drops every link to it and the memberships its sign-ins
+/// made, so the same id added again finds no account (no takeover through
+/// a reused id); what was added survives a restart.
+async fn upstreams_added_and_removed_through_the_admin_api(dir: tempfile::TempDir, db: Database) {
+    let mut rig = Rig::start(dir, &db, "", true).await;
+    corp_at_a(&rig).await;
+    assert_eq!(button_at(&rig, "corp").await, None);
+    let spec = json!({
+        "id": "corp",
+        "display_name": "Corp SSO",
+        "issuer": rig.up,
+        "client_id": "downstream2",
+        "client_secret": SECRET,
+        "scopes": ["email", "profile", "groups"],
+        "groups_claim": "groups",
+    });
+    let r = rig
+        .b
+        .admin_req(Method::POST, "/admin/upstreams", Some(spec.clone()))
+        .await;
+    assert_eq!(r.status(), 201);
+    let text = r.text().await.unwrap();
+    assert!(!text.contains(SECRET), "no secret in {text}");
+    let added: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(added["id"], "corp");
+    assert_eq!(added["source"], "database");
+    assert_eq!(added["kind"], "oidc");
+    assert_eq!(added["issuer"], rig.up.as_str());
+    assert_eq!(added["client_id"], "downstream2");
+    assert_eq!(added["group_prefix"], "corp:");
+    assert!(added["created_at"].is_i64(), "{added}");
+    assert_eq!(added.get("client_secret"), None);
+
+    // Offered at once by this node, and it signs carol in.
+    let (href, label) = button_at(&rig, "corp").await.expect("a corp button");
+    assert_eq!(href, "/upstream/corp/start");
+    assert_eq!(label, "Sign in with Corp SSO");
+    let id = app1_via(&rig.agent(), &rig, "corp", CAROL).await;
+    let sub = id["sub"].as_str().unwrap().to_owned();
+    assert_eq!(id["email"], "carol@hotel.example");
+    assert_eq!(groups_of(&rig.b, &sub).await, json!(["corp:staff"]));
+    let links = format!("/admin/users/{sub}/upstream-links");
+    let l = rig.b.admin_expect(Method::GET, &links, None, 200).await;
+    assert_eq!(l["upstream_links"].as_array().unwrap().len(), 1, "{l}");
+    assert_eq!(l["upstream_links"][0]["upstream"], "corp", "{l}");
+
+    // The list: the configuration's, then the added one; no secret.
+    let r = rig.b.admin_req(Method::GET, "/admin/upstreams", None).await;
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    assert!(!text.contains(SECRET), "no secret in {text}");
+    let list: Value = serde_json::from_str(&text).unwrap();
+    let ids: Vec<(&str, &str)> = list["upstreams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| (u["id"].as_str().unwrap(), u["source"].as_str().unwrap()))
+        .collect();
+    assert_eq!(ids, [("hotel", "config"), ("corp", "database")]);
+    let one = rig
+        .b
+        .admin_expect(Method::GET, "/admin/upstreams/corp", None, 200)
+        .await;
+    assert_eq!(one, list["upstreams"][1]);
+
+    // Refusals, exactly.
+    let refusal = async |method: Method, path: &str, body: Option<Value>, status: u16| {
+        let (got, v) = rig.b.admin_call(method, path, body).await;
+        assert_eq!(got, status, "{path}: {v}");
+        assert_eq!(v.as_object().unwrap().len(), 2, "{v}");
+        (
+            v["error"].as_str().unwrap().to_owned(),
+            v["error_description"].as_str().unwrap().to_owned(),
+        )
+    };
+    let with = |k: &str, v: Value| {
+        let mut s = spec.clone();
+        s[k] = v;
+        Some(s)
+    };
+    let post = Method::POST;
+    let (p, p1) = ("/admin/upstreams", "/admin/upstreams/");
+    assert_eq!(
+        refusal(post.clone(), p, Some(spec.clone()), 409).await,
+        ("conflict".into(), "already exists: upstream corp".into())
+    );
+    assert_eq!(
+        refusal(post.clone(), p, with("id", json!("hotel")), 409).await,
+        (
+            "conflict".into(),
+            "already exists: upstream hotel (the configuration file has an upstream or directory of this id)"
+                .into()
+        )
+    );
+    assert_eq!(
+        refusal(post.clone(), p, with("id", json!("Corp SSO")), 400).await,
+        (
+            "invalid_request".into(),
+            r#"upstream id "Corp SSO" must be 1-32 of a-z, 0-9, - and _"#.into()
+        )
+    );
+    let mut no_secret = spec.clone();
+    no_secret.as_object_mut().unwrap().remove("client_secret");
+    no_secret["id"] = json!("other");
+    assert_eq!(
+        refusal(post.clone(), p, Some(no_secret), 400).await,
+        (
+            "invalid_request".into(),
+            "upstreams[other]: client_secret is required".into()
+        )
+    );
+    let (e, d) = refusal(
+        post.clone(),
+        p,
+        with("client_secret_file", json!("/etc/shadow")),
+        400,
+    )
+    .await;
+    assert_eq!(e, "invalid_request");
+    assert!(d.contains("client_secret_file"), "{d}");
+    let (e, d) = refusal(post.clone(), p, with("secret", json!("x")), 400).await;
+    assert_eq!(e, "invalid_request");
+    assert!(d.contains("unknown field `secret`"), "{d}");
+    assert_eq!(
+        refusal(Method::DELETE, &format!("{p1}hotel"), None, 409).await,
+        (
+            "conflict".into(),
+            "upstream hotel is declared in the configuration file; remove it there".into()
+        )
+    );
+    for m in [Method::GET, Method::DELETE] {
+        assert_eq!(
+            refusal(m, &format!("{p1}nope"), None, 404).await,
+            ("not_found".into(), "no such upstream".into())
+        );
+    }
+    assert_eq!(
+        rig.b.admin_expect(Method::GET, p, None, 200).await["upstreams"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2,
+        "nothing refused was stored"
+    );
+
+    // Removed: its links and memberships go, the account stays, the
+    // button and the flow's pages are gone.
+    let before = users(&rig.b).await.len();
+    let gone = rig
+        .b
+        .admin_expect(Method::DELETE, "/admin/upstreams/corp", None, 200)
+        .await;
+    assert_eq!(
+        gone,
+        json!({"id": "corp", "links_removed": 1, "memberships_removed": 1})
+    );
+    assert_eq!(users(&rig.b).await.len(), before);
+    assert_eq!(groups_of(&rig.b, &sub).await, json!([]));
+    let l = rig.b.admin_expect(Method::GET, &links, None, 200).await;
+    assert_eq!(l["upstream_links"], json!([]));
+    assert_eq!(button_at(&rig, "corp").await, None);
+    assert!(button_at(&rig, "hotel").await.is_some());
+    let hop = rig.agent().get(&rig.b.url("/upstream/corp/start")).await;
+    refused(hop, 404, "There is no such sign-in service here.");
+    let audit = async |kind: &str| {
+        let path = format!("/admin/audit?kind={kind}");
+        let v = rig.b.admin_expect(Method::GET, &path, None, 200).await;
+        v["events"].as_array().unwrap().clone()
+    };
+    let adds = audit("admin.upstream.add").await;
+    assert_eq!(adds.len(), 1, "{adds:?}");
+    assert_eq!(adds[0]["detail"]["idp"], "corp", "{adds:?}");
+    let removes = audit("admin.upstream.remove").await;
+    assert_eq!(removes.len(), 1, "{removes:?}");
+    assert_eq!(removes[0]["detail"]["idp"], "corp", "{removes:?}");
+    assert_eq!(removes[0]["detail"]["links"], 1, "{removes:?}");
+    assert_eq!(removes[0]["detail"]["memberships"], 1, "{removes:?}");
+
+    // The same id again: carol at A is a stranger to B now. Her old
+    // account is not reached; a new one would take its address, which is
+    // refused as for any collision.
+    rig.b
+        .admin_expect(Method::POST, "/admin/upstreams", Some(spec.clone()), 201)
+        .await;
+    let (agent, page) = sign_in_via(&rig, "corp", CAROL).await;
+    assert_eq!(page.status, 409, "{}", page.body);
+    assert!(
+        page.body
+            .contains("An account with this e-mail address already exists"),
+        "{}",
+        page.body
+    );
+    assert!(!agent.signed_in_at(&rig.b).await);
+    assert_eq!(users(&rig.b).await.len(), before);
+
+    // A restart keeps it.
+    let config = rig_config(&rig.up);
+    rig.b.restart(&config);
+    let (_, label) = button_at(&rig, "corp").await.expect("corp after a restart");
+    assert_eq!(label, "Sign in with Corp SSO");
+    let one = rig
+        .b
+        .admin_expect(Method::GET, "/admin/upstreams/corp", None, 200)
+        .await;
+    assert_eq!(one["source"], "database");
+    assert_eq!(one.get("error"), None, "{one}");
+}
+both!(with_db upstreams_added_and_removed_through_the_admin_api);
+
+/// `frontdesk upstreams add | list | remove`: running servers offer an
+/// upstream the CLI adds (within a second) and stop offering one it
+/// removes; the secret comes from a file; the configuration's upstream is
+/// listed, and refused for removal.
+async fn upstreams_managed_from_the_cli(dir: tempfile::TempDir, db: Database) {
+    let rig = Rig::start(dir, &db, "", true).await;
+    corp_at_a(&rig).await;
+    let b = &rig.b;
+    let config = b.dir.path().join("frontdesk.toml");
+    let config = config.to_str().unwrap();
+    let secret_file = b.dir.path().join("corp-secret");
+    std::fs::write(&secret_file, format!("{SECRET}\n")).unwrap();
+    let cli = |args: &[&str]| {
+        let mut all = vec!["--config", config, "upstreams"];
+        all.extend_from_slice(args);
+        let out = b.cli(&all, None);
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, out, err) = cli(&[
+        "add",
+        "corp",
+        "--display-name",
+        "Corp SSO",
+        "--issuer",
+        &rig.up,
+        "--client-id",
+        "downstream2",
+        "--client-secret-file",
+        secret_file.to_str().unwrap(),
+        "--scopes",
+        "email,profile,groups",
+        "--groups-claim",
+        "groups",
+    ]);
+    assert!(ok, "{out}{err}");
+    assert!(out.starts_with("added upstream corp;"), "{out}");
+    let (ok, _, err) = cli(&[
+        "add",
+        "hotel",
+        "--display-name",
+        "Again",
+        "--issuer",
+        &rig.up,
+        "--client-id",
+        "x",
+        "--client-secret",
+        "-secret-with-a-leading-hyphen",
+    ]);
+    assert!(!ok);
+    assert!(
+        err.contains("already exists: upstream hotel (the configuration file has"),
+        "{err}"
+    );
+
+    // The running server picks it up.
+    let label = crate::support::wait_until(std::time::Duration::from_secs(5), async || {
+        button_at(&rig, "corp").await.map(|(_, l)| l)
+    })
+    .await;
+    assert_eq!(label.as_deref(), Some("Sign in with Corp SSO"));
+    let id = app1_via(&rig.agent(), &rig, "corp", CAROL).await;
+    let sub = id["sub"].as_str().unwrap().to_owned();
+    assert_eq!(groups_of(b, &sub).await, json!(["corp:staff"]));
+
+    let (ok, out, err) = cli(&["list"]);
+    assert!(ok, "{err}");
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split('\t').take(4).collect())
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            vec!["hotel", "config", "Hotel Group SSO", rig.up.as_str()],
+            vec!["corp", "database", "Corp SSO", rig.up.as_str()],
+        ]
+    );
+    let (ok, out, _) = cli(&["list", "--json"]);
+    assert!(ok);
+    assert!(!out.contains(SECRET), "no secret in {out}");
+    let list: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(list[1]["id"], "corp");
+    assert_eq!(
+        list[1]["scopes"],
+        json!(["openid", "email", "profile", "groups"])
+    );
+
+    let (ok, _, err) = cli(&["remove", "hotel"]);
+    assert!(!ok);
+    assert!(
+        err.contains("upstream hotel is declared in the configuration file; remove it there"),
+        "{err}"
+    );
+    let (ok, _, err) = cli(&["remove", "nope"]);
+    assert!(!ok);
+    assert!(err.contains("no such upstream"), "{err}");
+    let (ok, out, err) = cli(&["remove", "corp"]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        out.trim(),
+        "removed upstream corp (1 account links, 1 group memberships)"
+    );
+    let gone = crate::support::wait_until(std::time::Duration::from_secs(5), async || {
+        button_at(&rig, "corp").await.is_none().then_some(())
+    })
+    .await;
+    assert!(gone.is_some(), "the corp button outlived its removal");
+    let hop = rig.agent().get(&b.url("/upstream/corp/start")).await;
+    refused(hop, 404, "There is no such sign-in service here.");
+    assert_eq!(groups_of(b, &sub).await, json!([]));
+}
+both!(with_db upstreams_managed_from_the_cli);

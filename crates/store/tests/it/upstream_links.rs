@@ -4,13 +4,16 @@
 //! (a taken username or address names itself in the conflict); links go
 //! with the account. A session records the upstream it came through.
 
-use frontdesk_core::model::UpstreamLink;
+use frontdesk_core::model::{StoredUpstream, UpstreamLink, UpstreamRemoval};
 use frontdesk_core::store::{Store, StoreError};
 use frontdesk_store::Db;
 
 use crate::support::{session, user};
 
-contract!(upstream_links_are_never_taken_over);
+contract!(
+    upstream_links_are_never_taken_over,
+    stored_upstreams_and_what_removing_one_removes,
+);
 
 fn link(upstream: &str, upstream_sub: &str, sub: &str, at: i64) -> UpstreamLink {
     UpstreamLink {
@@ -141,4 +144,84 @@ async fn upstream_links_are_never_taken_over(db: &Db) {
             .await
             .unwrap()
     );
+}
+
+fn stored(id: &str, at: i64) -> StoredUpstream {
+    StoredUpstream {
+        id: id.to_owned(),
+        spec: format!(r#"{{"id":"{id}"}}"#),
+        secret: vec![1, 2, 3, 0, 255],
+        created_at: at,
+    }
+}
+
+/// Stored upstreams come back oldest first, byte for byte; an id is stored
+/// once; removing one removes every account's link to it and the group
+/// memberships its sign-ins made, and nothing of another source's.
+async fn stored_upstreams_and_what_removing_one_removes(db: &Db) {
+    assert!(db.stored_upstreams().await.unwrap().is_empty());
+    db.create_upstream(&stored("corp", 200)).await.unwrap();
+    db.create_upstream(&stored("alpha", 300)).await.unwrap();
+    db.create_upstream(&stored("hotel", 100)).await.unwrap();
+    match db.create_upstream(&stored("corp", 400)).await {
+        Err(StoreError::Conflict(what)) => assert_eq!(what, "upstreams.id"),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    let all = db.stored_upstreams().await.unwrap();
+    let ids: Vec<&str> = all.iter().map(|u| u.id.as_str()).collect();
+    assert_eq!(ids, ["hotel", "corp", "alpha"]);
+    assert_eq!(all[1], stored("corp", 200));
+
+    db.create_user(&user("sub-a", "alice", None)).await.unwrap();
+    db.create_user(&user("sub-b", "bob", None)).await.unwrap();
+    for (upstream, upstream_sub, sub) in [
+        ("corp", "c1", "sub-a"),
+        ("corp", "c2", "sub-b"),
+        ("hotel", "h1", "sub-a"),
+    ] {
+        assert!(
+            db.put_upstream_link(&link(upstream, upstream_sub, sub, 100))
+                .await
+                .unwrap()
+        );
+    }
+    let corp = ["corp:staff".to_owned()];
+    db.sync_group_members("sub-a", "corp", &corp, true, 100)
+        .await
+        .unwrap();
+    db.sync_group_members("sub-a", "hotel", &corp, true, 100)
+        .await
+        .unwrap();
+
+    assert_eq!(
+        db.delete_upstream("corp").await.unwrap(),
+        Some(UpstreamRemoval {
+            links: 2,
+            memberships: 1,
+        })
+    );
+    assert_eq!(db.delete_upstream("corp").await.unwrap(), None);
+    assert_eq!(db.delete_upstream("nobody").await.unwrap(), None);
+    let ids: Vec<String> = db
+        .stored_upstreams()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.id)
+        .collect();
+    assert_eq!(ids, ["hotel", "alpha"]);
+    assert_eq!(db.upstream_link("corp", "c1").await.unwrap(), None);
+    assert_eq!(db.upstream_link("corp", "c2").await.unwrap(), None);
+    assert_eq!(
+        db.upstream_link("hotel", "h1")
+            .await
+            .unwrap()
+            .map(|l| l.sub),
+        Some("sub-a".to_owned())
+    );
+    // hotel's membership of the same group stays.
+    assert_eq!(db.groups_of("sub-a").await.unwrap(), ["corp:staff"]);
+    // The id is free again: a new upstream of it starts with no links.
+    db.create_upstream(&stored("corp", 500)).await.unwrap();
+    assert_eq!(db.upstream_link("corp", "c1").await.unwrap(), None);
 }

@@ -558,6 +558,9 @@ struct UpstreamArgs {
     /// client_secret_basic (default) or client_secret_post.
     #[arg(long = "token-endpoint-auth-method")]
     token_endpoint_auth_method: Option<String>,
+    /// query (default) or form_post.
+    #[arg(long = "response-mode")]
+    response_mode: Option<String>,
     /// Comma-separated.
     #[arg(long, value_delimiter = ',')]
     scopes: Option<Vec<String>>,
@@ -645,6 +648,7 @@ async fn upstreams_cmd(
                 client_secret,
                 client_secret_file: None,
                 token_endpoint_auth_method: a.token_endpoint_auth_method,
+                response_mode: a.response_mode,
                 scopes: a.scopes,
                 provision: a.provision,
                 link_by_email: a.link_by_email,

@@ -94,6 +94,12 @@ pub struct UpstreamConfig {
     /// `client_secret_basic` (default) or `client_secret_post`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_endpoint_auth_method: Option<String>,
+    /// How the upstream returns its answer: `query` (the default: a
+    /// redirect to the callback) or `form_post` (OAuth 2.0 Form Post
+    /// Response Mode: the browser POSTs it to the callback; Apple sends
+    /// the user's name only so).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_mode: Option<String>,
     /// Default `["openid", "email", "profile"]`; `openid` is always sent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scopes: Option<Vec<String>>,
@@ -182,6 +188,7 @@ pub struct Preset {
     pub scopes: &'static [&'static str],
     pub subject_claim: &'static str,
     pub username_claim: &'static str,
+    pub form_post: bool,
 }
 
 /// The built-in presets.
@@ -198,6 +205,7 @@ pub const PRESETS: [Preset; 5] = [
         // GitHub's numeric account id: a login can be renamed.
         subject_claim: "id",
         username_claim: "login",
+        form_post: false,
     },
     Preset {
         name: "google",
@@ -210,6 +218,7 @@ pub const PRESETS: [Preset; 5] = [
         scopes: &["openid", "email", "profile"],
         subject_claim: "sub",
         username_claim: "email",
+        form_post: false,
     },
     Preset {
         name: "microsoft",
@@ -224,6 +233,7 @@ pub const PRESETS: [Preset; 5] = [
         scopes: &["openid", "email", "profile"],
         subject_claim: "sub",
         username_claim: "preferred_username",
+        form_post: false,
     },
     Preset {
         name: "gitlab",
@@ -236,6 +246,7 @@ pub const PRESETS: [Preset; 5] = [
         scopes: &["openid", "email", "profile"],
         subject_claim: "sub",
         username_claim: "nickname",
+        form_post: false,
     },
     Preset {
         name: "apple",
@@ -245,11 +256,13 @@ pub const PRESETS: [Preset; 5] = [
         token_endpoint: None,
         userinfo_endpoint: None,
         emails_endpoint: None,
-        // Apple sends name and address only with response_mode=form_post,
-        // which a GET callback does not take: the subject alone.
-        scopes: &["openid"],
+        // Apple's scopes are `name` and `email`; it sends the name once,
+        // at the first authorization, beside the code in a form post (the
+        // `user` field), never in the ID token.
+        scopes: &["openid", "name", "email"],
         subject_claim: "sub",
         username_claim: "preferred_username",
+        form_post: true,
     },
 ];
 
@@ -262,6 +275,10 @@ pub struct Upstream {
     pub client_id: String,
     secret: Zeroizing<String>,
     pub post_secret: bool,
+    /// `response_mode=form_post`: the answer comes as a POST to the
+    /// callback (and the flow cookie is `SameSite=None`, since that POST
+    /// comes from the upstream's site).
+    pub form_post: bool,
     pub scopes: Vec<String>,
     pub policy: Policy,
     pub mapping: Mapping,
@@ -434,6 +451,12 @@ pub fn check(u: UpstreamConfig) -> anyhow::Result<Upstream> {
             "{name}: token_endpoint_auth_method must be client_secret_basic or client_secret_post, not {other:?}"
         ),
     };
+    let form_post = match u.response_mode.as_deref() {
+        None => preset.is_some_and(|p| p.form_post),
+        Some("query") => false,
+        Some("form_post") => true,
+        Some(other) => bail!("{name}: response_mode must be query or form_post, not {other:?}"),
+    };
     // OpenID Connect always asks for `openid`; a plain OAuth 2.0
     // server gets exactly the scopes configured.
     let mut scopes = if oidc {
@@ -479,6 +502,7 @@ pub fn check(u: UpstreamConfig) -> anyhow::Result<Upstream> {
         client_id: u.client_id,
         secret,
         post_secret,
+        form_post,
         scopes,
         propagate_logout,
         policy: Policy {
@@ -824,6 +848,7 @@ impl Upstream {
             "display_name": self.display_name,
             "client_id": self.client_id,
             "token_endpoint_auth_method": if self.post_secret { "client_secret_post" } else { "client_secret_basic" },
+            "response_mode": if self.form_post { "form_post" } else { "query" },
             "scopes": self.scopes,
             "provision": self.policy.provision,
             "link_by_email": self.policy.link_by_email,
@@ -980,6 +1005,11 @@ impl Live {
         if oidc && fresh.login {
             ar.url.query_pairs_mut().append_pair("prompt", "login");
         }
+        if self.config.form_post {
+            ar.url
+                .query_pairs_mut()
+                .append_pair("response_mode", "form_post");
+        }
         let max_age = fresh.max_age.filter(|_| oidc);
         if let Some(m) = max_age {
             ar.url
@@ -1113,7 +1143,9 @@ impl Live {
     /// Finishes a sign-in: exchanges the code (with the flow's PKCE
     /// verifier), verifies the ID token (with the flow's nonce) and maps
     /// its claims; with them the groups it lists, when its `groups_claim`
-    /// is set ([`asserted_groups`]).
+    /// is set ([`asserted_groups`]). `user` is the `user` field of a form
+    /// post (Apple's: the name, sent once, unsigned), which fills in only
+    /// name claims the ID token lacks.
     ///
     /// # Errors
     /// [`UpstreamError`].
@@ -1122,6 +1154,7 @@ impl Live {
         flow: &Flow,
         code: &str,
         redirect_uri: &str,
+        user: Option<&str>,
         now: UnixTime,
     ) -> Result<(Identity, Option<Vec<String>>), UpstreamError> {
         let provider = self.provider().await?;
@@ -1164,6 +1197,9 @@ impl Live {
         fresh_enough(flow, claims.auth_time, now)?;
         let mut all = claims.extra.clone();
         all.insert("sub".to_owned(), Value::String(claims.sub.clone()));
+        if let Some(user) = user.filter(|_| self.config.form_post) {
+            posted_name(&mut all, user);
+        }
         let mut found = identity(&self.config, &all)?;
         found.auth_time = claims.auth_time.and_then(|t| i64::try_from(t).ok());
         Ok((found, asserted_groups(&self.config, &all)))
@@ -1180,8 +1216,6 @@ async fn read_user(
     emails: Option<&str>,
     access_token: &str,
 ) -> Result<serde_json::Map<String, Value>, UpstreamError> {
-    let get = |url: &'static str| url;
-    let _ = get;
     let fetch = |url: String| async move {
         let answer = http
             .get(&url, Some(access_token))
@@ -1218,6 +1252,39 @@ async fn read_user(
         }
     }
     Ok(about)
+}
+
+/// Apple's `user` form field, `{"name": {"firstName", "lastName"}, …}`:
+/// `given_name`, `family_name` and `name` where the claims have none. Only
+/// names: it is the browser's word, not the provider's signed one (its
+/// `email` is never read; the ID token's counts).
+fn posted_name(claims: &mut serde_json::Map<String, Value>, user: &str) {
+    let Ok(Value::Object(user)) = serde_json::from_str::<Value>(user) else {
+        return;
+    };
+    let part = |k: &str| {
+        user.get("name")
+            .and_then(|n| n.get(k))
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| s.chars().take(100).collect::<String>())
+    };
+    let (given, family) = (part("firstName"), part("lastName"));
+    let full = match (&given, &family) {
+        (Some(g), Some(f)) => Some(format!("{g} {f}")),
+        (Some(one), None) | (None, Some(one)) => Some(one.clone()),
+        (None, None) => None,
+    };
+    for (claim, v) in [
+        ("given_name", given),
+        ("family_name", family),
+        ("name", full),
+    ] {
+        if let Some(v) = v {
+            claims.entry(claim).or_insert(Value::String(v));
+        }
+    }
 }
 
 /// OIDC Core §3.1.2.1 and §2: with `max_age` sent, the ID token MUST carry
@@ -1375,6 +1442,10 @@ mod tests {
                 "not a scope token",
             ),
             ("client_secret = \"s\"\ngroups = 1", "unknown field"),
+            (
+                "client_secret = \"s\"\nresponse_mode = \"fragment\"",
+                "response_mode must be query or form_post, not \"fragment\"",
+            ),
         ];
         for (extra, want) in refused {
             let e = config(extra)
@@ -1431,6 +1502,53 @@ mod tests {
             assert!(no_issuer(&extra).is_ok(), "{}", p.name);
         }
         assert!(!valid_id("Hotel") && !valid_id("") && !valid_id("a/b") && valid_id("hotel-1"));
+        // Apple answers by form post, with its own scopes; a key wins.
+        let apple = no_issuer("preset = \"apple\"").unwrap_or_default();
+        assert!(apple[0].form_post);
+        assert_eq!(apple[0].scopes, ["openid", "name", "email"]);
+        let q = no_issuer("preset = \"apple\"\nresponse_mode = \"query\"").unwrap_or_default();
+        assert!(!q[0].form_post);
+        assert!(!ok[0].form_post, "query by default");
+    }
+
+    #[test]
+    fn a_posted_user_fills_in_missing_names_only() {
+        let claims = |v: Value| v.as_object().cloned().unwrap_or_default();
+        // (ID token claims, posted `user`, name, given_name, family_name)
+        let cases = [
+            (
+                serde_json::json!({}),
+                r#"{"name":{"firstName":"Carol","lastName":"Apple"},"email":"x@evil.example"}"#,
+                Some("Carol Apple"),
+                Some("Carol"),
+                Some("Apple"),
+            ),
+            (
+                serde_json::json!({"name": "Carol Token"}),
+                r#"{"name":{"firstName":"Other"}}"#,
+                Some("Carol Token"),
+                Some("Other"),
+                None,
+            ),
+            (
+                serde_json::json!({}),
+                r#"{"name":{"lastName":" "}}"#,
+                None,
+                None,
+                None,
+            ),
+            (serde_json::json!({}), "not json", None, None, None),
+            (serde_json::json!({}), r#"["a"]"#, None, None, None),
+        ];
+        for (token, user, name, given, family) in cases {
+            let mut all = claims(token);
+            posted_name(&mut all, user);
+            let get = |k: &str| all.get(k).and_then(Value::as_str).map(str::to_owned);
+            assert_eq!(get("name").as_deref(), name, "{user}");
+            assert_eq!(get("given_name").as_deref(), given, "{user}");
+            assert_eq!(get("family_name").as_deref(), family, "{user}");
+            assert_eq!(get("email"), None, "{user}: never the posted address");
+        }
     }
 
     #[test]

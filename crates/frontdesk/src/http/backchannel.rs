@@ -35,12 +35,7 @@ use crate::client_addr::ClientAddr;
 #[allow(clippy::result_large_err)]
 fn form(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Params, Response> {
     let body = body.map_err(|e| BodyError::from(&e).oauth_response())?;
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let mime = content_type.split(';').next().unwrap_or_default().trim();
-    if !mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+    if !super::is_form(headers) {
         return Err(ApiError::from(OAuthError::invalid_request(
             "the body must be application/x-www-form-urlencoded",
         ))

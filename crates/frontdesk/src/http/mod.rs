@@ -37,6 +37,19 @@ pub use frontdesk_web::{HEAD_LIMIT, MAX_HEADERS};
 /// Longest a handler may run before the client gets 503.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Whether a request's body is declared a form,
+/// `application/x-www-form-urlencoded` (parameters ignored).
+pub(crate) fn is_form(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| {
+            m.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+}
+
 /// The public router. Routes follow [`frontdesk_core::Features`], the same
 /// value the discovery document is built from. With `metrics`, each request
 /// is counted and timed per route template ([`crate::telemetry`]).
@@ -72,7 +85,10 @@ pub fn router(app: AppState, metrics: bool) -> Router {
             .route(passkey::ACCOUNT_REMOVE, post(passkey::account_remove))
             .route(passkey::SCRIPT_PATH, get(passkey::script))
             .route("/upstream/{id}/start", get(upstream::start))
-            .route("/upstream/{id}/callback", get(upstream::callback))
+            .route(
+                "/upstream/{id}/callback",
+                get(upstream::callback).post(upstream::callback_post),
+            )
             .route("/upstream/{id}/link", post(upstream::link))
             .route("/upstream/{id}/logged-out", get(upstream::logged_out))
             .route("/account/upstreams/unlink", post(upstream::unlink))

@@ -159,12 +159,33 @@ fn upstream_failed(app: &AppState, live: &Live, e: &UpstreamError) -> Response {
     }
 }
 
+/// The `fd_upstream` cookie. A `form_post` upstream's answer is a POST
+/// from its own site, which a `SameSite=Lax` cookie does not go with:
+/// that flow's cookie is `SameSite=None`, so `Secure` (which browsers
+/// keep on https and on loopback hosts: every issuer is one or the other,
+/// `config::validate_issuer`). Its
+/// `state` still has to match the sealed one, so the wider cookie lets no
+/// other site's callback through.
+fn flow_cookie(
+    app: &AppState,
+    live: &Live,
+    value: String,
+    max_age_secs: i64,
+) -> axum_extra::extract::cookie::Cookie<'static> {
+    let mut c = app.web.pages.cookie(UPSTREAM_COOKIE, value, max_age_secs);
+    if live.config.form_post {
+        c.set_same_site(axum_extra::extract::cookie::SameSite::None);
+        c.set_secure(true);
+    }
+    c
+}
+
 /// Sends the browser to the upstream, with the sealed flow in its cookie.
 async fn go(app: &AppState, jar: CookieJar, live: &Live, begin: Begin, now: UnixTime) -> Response {
     let to = redirect_uri(app, &live.config.id);
     match live.start(&app.kek, &to, begin, now).await {
         Ok((url, sealed)) => {
-            let jar = jar.add(app.web.pages.cookie(UPSTREAM_COOKIE, sealed, FLOW_SECS));
+            let jar = jar.add(flow_cookie(app, live, sealed, FLOW_SECS));
             (jar, see_other(url.as_str())).into_response()
         }
         Err(e) => upstream_failed(app, live, &e),
@@ -260,7 +281,8 @@ pub async fn link(
     go(&app, jar, &live, begin, now).await
 }
 
-/// `GET /upstream/{id}/callback`: the upstream's authorization response.
+/// `GET /upstream/{id}/callback`: the upstream's authorization response
+/// in the query.
 pub async fn callback(
     State(app): State<AppState>,
     Extension(ClientAddr(peer)): Extension<ClientAddr>,
@@ -269,29 +291,62 @@ pub async fn callback(
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Response {
+    let params = Some(q.unwrap_or_default());
+    answer(&app, peer, &headers, jar, &id, false, params).await
+}
+
+/// `POST /upstream/{id}/callback`: the response of a `form_post`
+/// upstream (OAuth 2.0 Form Post Response Mode §2), a form body.
+pub async fn callback_post(
+    State(app): State<AppState>,
+    Extension(ClientAddr(peer)): Extension<ClientAddr>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = body
+        .ok()
+        .filter(|_| super::is_form(&headers))
+        .and_then(|b| String::from_utf8(b.to_vec()).ok());
+    answer(&app, peer, &headers, jar, &id, true, body).await
+}
+
+/// The callback, with the response's parameters as sent (`None`: a body
+/// that is not a form). It must come the way the upstream was asked to
+/// send it: in the query, or for `form_post` in a POST body — a form
+/// post's parameters in a URL (or the reverse) are refused, not read.
+#[allow(clippy::too_many_arguments)]
+async fn answer(
+    app: &AppState,
+    peer: std::net::IpAddr,
+    headers: &HeaderMap,
+    jar: CookieJar,
+    id: &str,
+    posted: bool,
+    params: Option<String>,
+) -> Response {
     let now = now();
-    let live = match configured(&app, &id) {
+    let live = match configured(app, id) {
         Ok(l) => l,
         Err(r) => return r,
     };
     let answer = Callback {
-        app: &app,
+        app,
         live: &live,
-        headers: &headers,
+        headers,
         peer,
         now,
     };
-    let mut r = answer.run(jar, q.unwrap_or_default()).await;
+    let mut r = match params.filter(|_| posted == live.config.form_post) {
+        Some(p) => answer.run(jar, p).await,
+        None => incomplete(app),
+    };
     // Whatever came of it, this browser's flow is over (a success adds
     // its own cookies, the session's, beside this one).
-    if let Ok(v) = app
-        .web
-        .pages
-        .removal(UPSTREAM_COOKIE)
-        .encoded()
-        .to_string()
-        .parse()
-    {
+    let mut removal = flow_cookie(app, &live, String::new(), 0);
+    removal.make_removal();
+    if let Ok(v) = removal.encoded().to_string().parse() {
         r.headers_mut().append(header::SET_COOKIE, v);
     }
     r
@@ -361,7 +416,9 @@ impl Callback<'_> {
             return incomplete(app);
         };
         let to = redirect_uri(app, &self.live.config.id);
-        let (identity, groups) = match self.live.finish(&flow, code, &to, self.now).await {
+        let user = params.get("user");
+        let finished = self.live.finish(&flow, code, &to, user, self.now).await;
+        let (identity, groups) = match finished {
             Ok(i) => i,
             Err(e) => return upstream_failed(app, self.live, &e),
         };

@@ -38,15 +38,7 @@ fn body_token(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Option<String>, Response> {
-    let form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|m| {
-            m.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
-    if method != Method::POST || !form {
+    if method != Method::POST || !super::is_form(headers) {
         return Ok(None);
     }
     let body = body.map_err(|e| super::error::BodyError::from(&e).oauth_response())?;

@@ -357,6 +357,9 @@ impl Agent {
                         self.login(at, p, user, stop).await
                     } else if p.body.contains("action=\"/consent\"") {
                         self.consent(at, p, "approve", stop).await
+                    } else if p.body.contains("document.forms[0].submit();") {
+                        // A form post's answer: the caller submits it.
+                        return hop;
                     } else {
                         panic!("unexpected page at the upstream {at}: {}", p.body)
                     }
@@ -527,19 +530,7 @@ async fn start_flow(agent: &Agent, up: &str, start: &str) -> (Url, String) {
 /// claims of the ID token B issues (verified with B's keys).
 async fn app1_via(agent: &Agent, rig: &Rig, id: &str, user: (&str, &str)) -> Value {
     let b = &rig.b;
-    let (verifier, challenge) = pkce();
-    let (at, login) = agent
-        .get(&authorize_url(
-            b,
-            APP1.0,
-            APP1_CB,
-            "openid profile email",
-            &challenge,
-            &[],
-        ))
-        .await
-        .page();
-    assert_eq!(login.status, 200, "{}", login.body);
+    let (verifier, at, login) = app1_login(agent, b).await;
     let (href, _) = upstream_button(&login.body, id)
         .unwrap_or_else(|| panic!("no button for {id}: {}", login.body));
     let hop = agent
@@ -547,6 +538,16 @@ async fn app1_via(agent: &Agent, rig: &Rig, id: &str, user: (&str, &str)) -> Val
         .await;
     let cb = agent.to_app1(b, hop).await;
     app1_token(b, &cb, &verifier).await
+}
+
+/// app1's authorization request at B in `agent`: its PKCE verifier and
+/// the login page it gets (and where).
+async fn app1_login(agent: &Agent, b: &Server) -> (String, Url, Page) {
+    let (verifier, challenge) = pkce();
+    let url = authorize_url(b, APP1.0, APP1_CB, "openid profile email", &challenge, &[]);
+    let (at, login) = agent.get(&url).await.page();
+    assert_eq!(login.status, 200, "{}", login.body);
+    (verifier, at, login)
 }
 
 /// Exchanges app1's code; the verified ID token's claims.
@@ -2569,3 +2570,145 @@ async fn upstreams_managed_from_the_cli(dir: tempfile::TempDir, db: Database) {
     assert_eq!(groups_of(b, &sub).await, json!([]));
 }
 both!(with_db upstreams_managed_from_the_cli);
+
+// ----- response_mode=form_post -----
+
+/// A's form-post page: the form's action and its hidden fields.
+fn posted_form(body: &str) -> (String, Vec<(String, String)>) {
+    let start = body
+        .find("<form method=\"post\" action=\"")
+        .expect("a form post");
+    let rest = &body[start + "<form method=\"post\" action=\"".len()..];
+    let action = unescape(&rest[..rest.find('"').unwrap()]);
+    let form = &rest[..rest.find("</form>").unwrap()];
+    let fields = form
+        .match_indices("<input type=\"hidden\" name=\"")
+        .map(|(at, m)| {
+            let f = &form[at..];
+            let name = &f[m.len()..];
+            let name = &name[..name.find('"').unwrap()];
+            (name.to_owned(), input(f, name).unwrap())
+        })
+        .collect();
+    (action, fields)
+}
+
+/// `response_mode = "form_post"`: A is asked for a form post, the flow
+/// cookie is `SameSite=None; Secure` (the POST comes from A's site), the
+/// answer is read from the POST body only — the same parameters in a GET
+/// are refused without spending the flow —, a posted `user` (Apple's)
+/// fills in the name the ID token lacks, and a replay is refused.
+async fn a_form_post_upstream(dir: tempfile::TempDir, db: Database) {
+    let a = upstream_server("").await;
+    let keys = "response_mode = \"form_post\"\nscopes = [\"email\"]";
+    let b = downstream_server(dir, &db, &hotel(&a.base, keys));
+    register(&a, "downstream", &b, "hotel", true).await;
+    let up = a.base.clone();
+    let rig = Rig { a, b, up };
+    let b = &rig.b;
+    let view = b
+        .admin_expect(Method::GET, "/admin/upstreams/hotel", None, 200)
+        .await;
+    assert_eq!(view["response_mode"], "form_post");
+
+    let agent = rig.agent();
+    let (verifier, at, login) = app1_login(&agent, b).await;
+    let (href, _) = upstream_button(&login.body, "hotel").expect("a button");
+    let r = agent.raw(at.join(&href).unwrap().as_str()).await;
+    assert_eq!(r.status(), 303);
+    let to_a = location(&r);
+    assert_eq!(query(&to_a, "response_mode").as_deref(), Some("form_post"));
+    let cookie = r
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("fd_upstream="))
+        .expect("the flow cookie");
+    let attrs: Vec<String> = cookie
+        .split(';')
+        .map(|a| a.trim().to_ascii_lowercase())
+        .collect();
+    for want in [
+        "httponly",
+        "samesite=none",
+        "secure",
+        "path=/",
+        "max-age=600",
+    ] {
+        assert!(attrs.iter().any(|a| a == want), "{want} in {cookie}");
+    }
+    let flow_cookie = cookie.split(';').next().unwrap().to_owned();
+
+    // A signs carol in and answers with a page that posts to B.
+    let hop = agent.get(to_a.as_str()).await;
+    let (at_a, page) = agent.at_upstream(&rig.up, hop, CAROL, None).await.page();
+    assert_eq!(at_a.origin(), origin(&rig.up), "{at_a}");
+    let (action, fields) = posted_form(&page.body);
+    assert_eq!(action, b.url("/upstream/hotel/callback"));
+    let names: Vec<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
+    for n in ["code", "state", "iss"] {
+        assert!(names.contains(&n), "{n} in {names:?}");
+    }
+
+    // The same answer in a URL, with the flow's own cookie: refused, and
+    // nothing spent.
+    let mut url = Url::parse(&action).unwrap();
+    url.query_pairs_mut().extend_pairs(&fields);
+    let plain = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = plain
+        .get(url.clone())
+        .header(header::COOKIE, &flow_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains("This sign-in could not be completed"),
+        "{text}"
+    );
+    // Not a form: refused too.
+    let r = plain
+        .post(&action)
+        .header(header::COOKIE, &flow_cookie)
+        .json(&serde_json::Map::from_iter(
+            fields
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone()))),
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    // The browser posts it, with Apple's `user` beside A's fields.
+    let mut posted: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let user =
+        r#"{"name":{"firstName":"Carol","lastName":"Apple"},"email":"someone@else.example"}"#;
+    posted.push(("user", user));
+    let hop = agent
+        .post(&Url::parse(&action).unwrap(), &posted, None)
+        .await;
+    let cb = agent.to_app1(b, hop).await;
+    let id = app1_token(b, &cb, &verifier).await;
+    assert_eq!(id["name"], "Carol Apple", "{id}");
+    assert_eq!(id["email"], "carol@hotel.example", "{id}");
+
+    // The same post again: the flow is spent.
+    let r = plain
+        .post(&action)
+        .header(header::COOKIE, &flow_cookie)
+        .form(&posted)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+}
+both!(with_db a_form_post_upstream);

@@ -596,6 +596,7 @@ pub async fn issue_code<S: Store>(
         audience: audiences(core, req),
         auth_time: session.auth_time,
         amr: session.amr.clone(),
+        idp: session.idp.clone(),
         created_at: now,
         expires_at: now + req.client.refresh_token_ttl,
         revoked_at: None,

@@ -117,6 +117,7 @@ pub fn metadata(core: &Core) -> Value {
                 "at_hash",
                 "amr",
                 "acr",
+                "idp",
                 "name",
                 "given_name",
                 "family_name",

@@ -97,6 +97,11 @@ pub fn mint(
             if let Some(groups) = input.groups {
                 extra.insert(crate::groups::CLAIM.into(), json!(groups));
             }
+            // The upstream the user signed in through (beside `amr`
+            // `fed`): its id, as Entra ID and Auth0 name theirs.
+            if let Some(idp) = &input.grant.idp {
+                extra.insert("idp".into(), json!(idp));
+            }
             extra
         },
     };

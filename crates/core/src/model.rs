@@ -580,6 +580,9 @@ pub struct Grant {
     pub audience: Vec<String>,
     pub auth_time: UnixTime,
     pub amr: Vec<String>,
+    /// The upstream identity provider the session signed in through (its
+    /// id), for the ID token's `idp` claim; `None` for a sign-in here.
+    pub idp: Option<String>,
     pub created_at: UnixTime,
     /// Absolute end of the grant (the refresh-token lifetime).
     pub expires_at: UnixTime,

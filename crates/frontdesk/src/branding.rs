@@ -110,6 +110,13 @@ fn color(key: &str, v: &str) -> anyhow::Result<String> {
     Ok(format!("#{}", hex.to_ascii_lowercase()))
 }
 
+/// Whether the theme's files have an image called `name`.
+pub fn is_image(assets: &BTreeMap<String, Asset>, name: &str) -> bool {
+    assets
+        .get(name)
+        .is_some_and(|a| a.content_type.starts_with("image/"))
+}
+
 /// Reads and checks `[branding]` and its theme directory.
 pub fn load(c: BrandingConfig) -> anyhow::Result<Branding> {
     let mut b = Branding::default();
@@ -132,9 +139,7 @@ pub fn load(c: BrandingConfig) -> anyhow::Result<Branding> {
                 .ok()
                 .map(|u| u.origin().ascii_serialization());
             b.logo = Some(logo);
-        } else if b.assets.contains_key(&logo)
-            && content_type(&logo).is_some_and(|t| t.starts_with("image/"))
-        {
+        } else if is_image(&b.assets, &logo) {
             b.logo = Some(format!("/theme/{logo}"));
         } else {
             bail!(

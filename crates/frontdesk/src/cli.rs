@@ -528,6 +528,9 @@ struct UpstreamArgs {
     id: String,
     #[arg(long = "display-name")]
     display_name: String,
+    /// An image of the theme directory, shown on the button.
+    #[arg(long)]
+    icon: Option<String>,
     /// github, google, microsoft (with --tenant), gitlab or apple.
     #[arg(long)]
     preset: Option<String>,
@@ -636,6 +639,7 @@ async fn upstreams_cmd(
             let spec = crate::upstream::UpstreamConfig {
                 id: a.id,
                 display_name: a.display_name,
+                icon: a.icon,
                 kind: a.kind,
                 preset: a.preset,
                 tenant: a.tenant,
@@ -665,7 +669,8 @@ async fn upstreams_cmd(
                 settings.upstreams.iter().any(|u| u.id == id)
                     || settings.ldap.iter().any(|d| d.id == id)
             };
-            let added = ops::add_upstream(&o.db, &o.kek, &BY, spec, taken, now).await?;
+            let is_image = |f: &str| crate::branding::is_image(&settings.branding.assets, f);
+            let added = ops::add_upstream(&o.db, &o.kek, &BY, spec, taken, is_image, now).await?;
             println!(
                 "added upstream {}; register {}/upstream/{}/callback at the provider",
                 added.id,

@@ -896,6 +896,10 @@ fn validate(raw: FileConfig) -> anyhow::Result<Settings> {
     let ldap = crate::ldap::validate(raw.ldap, &upstream_ids)?;
     let scope_descriptions = scope_descriptions(raw.scopes)?;
     let branding = crate::branding::load(raw.branding)?;
+    for u in &upstreams {
+        crate::upstream::icon_exists(u, |f| crate::branding::is_image(&branding.assets, f))
+            .map_err(|e| anyhow!("config: {e}"))?;
+    }
     let default_locale = raw.default_locale.unwrap_or_else(|| "en".to_owned());
     if !crate::http::i18n::supported().contains(&default_locale.as_str()) {
         bail!(

@@ -825,13 +825,15 @@ pub async fn list_upstreams<'a>(
 /// Adds an upstream: checked as the configuration's are, its secret
 /// sealed under the KEK, offered by every node within a second. `taken`
 /// says whether the configuration file uses an id (an upstream's or a
-/// directory's).
+/// directory's); `is_image`, whether the theme has an image of a name
+/// (for its `icon`).
 pub async fn add_upstream(
     db: &Db,
     kek: &Kek,
     by: &Actor,
     spec: crate::upstream::UpstreamConfig,
     taken: impl Fn(&str) -> bool,
+    is_image: impl Fn(&str) -> bool,
     now: i64,
 ) -> Result<crate::upstream::Upstream, OpsError> {
     let id = spec.id.clone();
@@ -840,8 +842,9 @@ pub async fn add_upstream(
             "upstream {id} (the configuration file has an upstream or directory of this id)"
         )));
     }
-    let (upstream, row) =
-        crate::upstream::to_store(spec, kek, now).map_err(|e| OpsError::Invalid(e.to_string()))?;
+    let (upstream, row) = crate::upstream::to_store(spec, kek, now)
+        .and_then(|(u, row)| crate::upstream::icon_exists(&u, is_image).map(|()| (u, row)))
+        .map_err(|e| OpsError::Invalid(e.to_string()))?;
     db.create_upstream(&row).await.map_err(|e| match e {
         StoreError::Conflict(_) => OpsError::Conflict(format!("upstream {id}")),
         other => other.into(),

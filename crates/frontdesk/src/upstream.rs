@@ -56,6 +56,11 @@ pub struct UpstreamConfig {
     pub id: String,
     /// The button says "Sign in with {display_name}".
     pub display_name: String,
+    /// An image of the theme directory (`[branding] theme_dir`, served at
+    /// `/theme/NAME`) shown on the button. Never another server's: the
+    /// login page would tell it of every visit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub icon: Option<String>,
     /// `oidc` (the default) or `oauth2` (a plain OAuth 2.0 server without
     /// ID tokens, e.g. GitHub: the endpoints below, and a userinfo call).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -271,6 +276,8 @@ pub const PRESETS: [Preset; 5] = [
 pub struct Upstream {
     pub id: String,
     pub display_name: String,
+    /// A theme file's name ([`icon_exists`] checked it is an image there).
+    pub icon: Option<String>,
     pub endpoints: Endpoints,
     pub client_id: String,
     secret: Zeroizing<String>,
@@ -334,6 +341,11 @@ pub fn check(u: UpstreamConfig) -> anyhow::Result<Upstream> {
     };
     if u.display_name.trim().is_empty() {
         bail!("{name}: display_name is required");
+    }
+    if let Some(icon) = &u.icon
+        && !crate::branding::valid_file_name(icon)
+    {
+        bail!("{name}: icon {icon:?} must be the name of an image in branding.theme_dir");
     }
     let url = |key: &str, v: Option<String>, from_preset: Option<&str>| {
         let v = v
@@ -498,6 +510,7 @@ pub fn check(u: UpstreamConfig) -> anyhow::Result<Upstream> {
     Ok(Upstream {
         id: u.id,
         display_name: u.display_name,
+        icon: u.icon,
         endpoints,
         client_id: u.client_id,
         secret,
@@ -522,6 +535,21 @@ pub fn check(u: UpstreamConfig) -> anyhow::Result<Upstream> {
             group_prefix,
         },
     })
+}
+
+/// Whether `u`'s icon, if it has one, is an image the theme directory has
+/// (`is_image`: the loaded theme's answer for a file name).
+///
+/// # Errors
+/// It names no such image.
+pub fn icon_exists(u: &Upstream, is_image: impl Fn(&str) -> bool) -> anyhow::Result<()> {
+    match &u.icon {
+        Some(icon) if !is_image(icon) => bail!(
+            "upstreams[{}]: icon {icon:?} is not an image in branding.theme_dir",
+            u.id
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// The `group_prefix` of an upstream or a directory: as configured (a
@@ -846,6 +874,7 @@ impl Upstream {
         let mut v = serde_json::json!({
             "id": self.id,
             "display_name": self.display_name,
+            "icon": self.icon,
             "client_id": self.client_id,
             "token_endpoint_auth_method": if self.post_secret { "client_secret_post" } else { "client_secret_basic" },
             "response_mode": if self.form_post { "form_post" } else { "query" },

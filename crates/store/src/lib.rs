@@ -322,6 +322,11 @@ fn sqlite_migrator() -> Migrator {
             "stored_upstreams",
             include_str!("../migrations/sqlite/0011_stored_upstreams.sql"),
         ),
+        (
+            12,
+            "grant_idp",
+            include_str!("../migrations/sqlite/0012_grant_idp.sql"),
+        ),
     ])
 }
 
@@ -381,6 +386,11 @@ fn postgres_migrator() -> Migrator {
             11,
             "stored_upstreams",
             include_str!("../migrations/postgres/0011_stored_upstreams.sql"),
+        ),
+        (
+            12,
+            "grant_idp",
+            include_str!("../migrations/postgres/0012_grant_idp.sql"),
         ),
     ])
 }

@@ -121,7 +121,7 @@ pub(crate) type SessionRow = (
 );
 
 /// grant_id, client_id, sub, sid, scope, audience, auth_time, amr,
-/// created_at, expires_at, revoked_at.
+/// created_at, expires_at, revoked_at, idp.
 pub(crate) type GrantRow = (
     String,
     String,
@@ -134,6 +134,7 @@ pub(crate) type GrantRow = (
     i64,
     i64,
     Option<i64>,
+    Option<String>,
 );
 
 /// code_hash, grant_id, client_id, redirect_uri, code_challenge, nonce,
@@ -188,21 +189,21 @@ macro_rules! joined_row {
 }
 
 /// `refresh_tokens JOIN grants`: the [`RefreshRow`] columns, then the
-/// [`GrantRow`] columns (20 in all, past sqlx's 16-tuple `FromRow`).
+/// [`GrantRow`] columns (21 in all, past sqlx's 16-tuple `FromRow`).
 pub(crate) struct RefreshGrantRow(pub(crate) RefreshRow, pub(crate) GrantRow);
 joined_row!(
     RefreshGrantRow,
     [0, 1, 2, 3, 4, 5, 6, 7, 8],
-    [9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]
+    [9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20]
 );
 
 /// `authorization_codes JOIN grants`: the [`CodeRow`] columns, then the
-/// [`GrantRow`] columns (21 in all).
+/// [`GrantRow`] columns (22 in all).
 pub(crate) struct CodeGrantRow(pub(crate) CodeRow, pub(crate) GrantRow);
 joined_row!(
     CodeGrantRow,
     [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
-    [10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20]
+    [10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21]
 );
 
 /// The `clients.metadata` JSON: the client minus id, secrets and timestamps.
@@ -628,6 +629,7 @@ pub(crate) fn grant_from_row(row: GrantRow) -> Result<Grant, StoreError> {
         created_at,
         expires_at,
         revoked_at,
+        idp,
     ) = row;
     let audience = strings_from_json(&audience, || format!("audience of grant {grant_id:?}"))?;
     let amr = strings_from_json(&amr, || format!("amr of grant {grant_id:?}"))?;
@@ -640,6 +642,7 @@ pub(crate) fn grant_from_row(row: GrantRow) -> Result<Grant, StoreError> {
         audience,
         auth_time,
         amr,
+        idp,
         created_at,
         expires_at,
         revoked_at,

@@ -479,7 +479,8 @@ async fn add_upstream(
         app.web.upstreams.configured().any(|u| u.id == id)
             || app.web.directories.display_name(id).is_some()
     };
-    let added = ops::add_upstream(&app.db, &app.kek, &BY, spec, taken, now).await?;
+    let is_image = |f: &str| app.web.pages.is_image(f);
+    let added = ops::add_upstream(&app.db, &app.kek, &BY, spec, taken, is_image, now).await?;
     // This node offers it at once; the others at their next refresh.
     app.web.upstreams.refresh(&app.db, &app.kek).await;
     let mut v = added.view();

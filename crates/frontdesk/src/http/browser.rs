@@ -498,9 +498,9 @@ fn login_page(
     } else {
         String::new()
     };
-    let upstreams: Vec<(String, String)> = super::upstream::buttons(app, client)
+    let upstreams: Vec<(String, String, Option<String>)> = super::upstream::buttons(app, client)
         .into_iter()
-        .map(|(id, name)| (format!("/upstream/{id}/start{query}"), name))
+        .map(|(id, name, icon)| (format!("/upstream/{id}/start{query}"), name, icon))
         .collect();
     let page = app.web.pages.render(
         status,

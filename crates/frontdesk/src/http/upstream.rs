@@ -46,14 +46,20 @@ pub(super) fn session_admitted(
     upstream::client_admits(client, s, |id| app.web.upstreams.get(id).is_some())
 }
 
-/// The login page's "Sign in with …" buttons: `(id, display name)`.
-pub(super) fn buttons(app: &AppState, client: Option<&Client>) -> Vec<(String, String)> {
+/// The login page's "Sign in with …" buttons: `(id, display name, icon)`.
+pub(super) fn buttons(
+    app: &AppState,
+    client: Option<&Client>,
+) -> Vec<(String, String, Option<String>)> {
     app.web
         .upstreams
         .all()
         .into_iter()
         .filter(|u| client.is_none_or(|c| upstream::client_allows(c, &u.config.id)))
-        .map(|u| (u.config.id.clone(), u.config.display_name.clone()))
+        .map(|u| {
+            let c = &u.config;
+            (c.id.clone(), c.display_name.clone(), c.icon.clone())
+        })
         .collect()
 }
 
@@ -75,7 +81,7 @@ pub(super) fn straight_to(
     }
     let mut only = buttons(app, Some(&req.client))
         .into_iter()
-        .map(|(id, _)| id);
+        .map(|(id, _, _)| id);
     match (only.next(), only.next()) {
         (Some(id), None) => Some(id),
         _ => None,

@@ -118,6 +118,7 @@ async fn full_flow(s: &Server) {
     assert_eq!(id["nonce"], "n-456");
     assert_eq!(id["azp"], APP1.0);
     assert_eq!(id["amr"], json!(["pwd"]));
+    assert_eq!(id.get("idp"), None, "a sign-in here names no upstream");
     assert_eq!(id["email"], "alice@example.com");
     assert_eq!(id["name"], "Alice Example");
     assert!(id["sid"].is_string());

@@ -428,6 +428,11 @@ fn upstream_button(body: &str, id: &str) -> Option<(String, String)> {
         let href = unescape(&rest[..end]);
         let label = rest[end..].strip_prefix("\">")?;
         let label = &label[..label.find("</a>")?];
+        // Past the icon, if the button has one.
+        let label = match label.strip_prefix("<img ") {
+            Some(rest) => &rest[rest.find('>')? + 1..],
+            None => label,
+        };
         (href == path || href.starts_with(&format!("{path}?")))
             .then(|| (href, unescape(label.trim())))
     })
@@ -697,6 +702,7 @@ async fn brokered_sign_in_provisions_then_finds_the_account(dir: tempfile::TempD
     );
     assert_eq!(id["email"], "carol@hotel.example");
     assert_eq!(id["name"], "Carol Guest");
+    assert_eq!(id["idp"], "hotel", "the upstream it came through");
 
     // Provisioned: one more account, with A's address, and no password.
     assert_eq!(users(b).await.len(), before + 1);
@@ -2712,3 +2718,119 @@ async fn a_form_post_upstream(dir: tempfile::TempDir, db: Database) {
     assert_eq!(r.status(), 400);
 }
 both!(with_db a_form_post_upstream);
+
+/// An upstream's `icon`, an image of the theme directory, is on its
+/// button (served by frontdesk, never fetched from elsewhere); one the
+/// theme lacks stops start-up, and is refused by the admin API.
+async fn an_upstream_icon_comes_from_the_theme(dir: tempfile::TempDir, db: Database) {
+    let a = upstream_server("").await;
+    let up = a.base.clone();
+    let theme = dir.path().join("theme");
+    std::fs::create_dir(&theme).unwrap();
+    let svg = r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1 1"><rect width="1" height="1"/></svg>"#;
+    std::fs::write(theme.join("hotel.svg"), svg).unwrap();
+    let branding = format!("[branding]\ntheme_dir = \"{}\"\n", theme.display());
+    let with_icon = |icon: &str| format!("{branding}{}", hotel(&up, &format!("icon = \"{icon}\"")));
+
+    // An icon the theme lacks: start-up stops, saying so.
+    let broken = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(crate::support::bin())
+        .arg("--config")
+        .arg({
+            let p = broken.path().join("frontdesk.toml");
+            let text = format!(
+                "{}\n{}\n{}",
+                crate::support::BASE_CONFIG,
+                SIGNIN_CONFIG,
+                with_icon("missing.png")
+            );
+            std::fs::write(&p, text).unwrap();
+            p
+        })
+        .arg("--data-dir")
+        .arg(broken.path().join("data"))
+        .arg("--database")
+        .arg(format!(
+            "sqlite://{}",
+            broken.path().join("fd.db").display()
+        ))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(["--issuer", "http://127.0.0.1:9"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            r#"config: upstreams[hotel]: icon "missing.png" is not an image in branding.theme_dir"#
+        ),
+        "{err}"
+    );
+
+    let b = downstream_server(dir, &db, &with_icon("hotel.svg"));
+    let rig = Rig { a, b, up };
+    let (_, login) = rig.agent().get(&rig.b.url("/login")).await.page();
+    let page = unescape(&login.body);
+    assert!(
+        page.contains(
+            r#"<a class="button upstream" href="/upstream/hotel/start"><img src="/theme/hotel.svg" alt="" width="20" height="20"> Sign in with Hotel Group SSO</a>"#
+        ),
+        "{page}"
+    );
+    assert_eq!(
+        upstream_button(&login.body, "hotel"),
+        Some((
+            "/upstream/hotel/start".to_owned(),
+            "Sign in with Hotel Group SSO".to_owned()
+        ))
+    );
+    let r = reqwest::get(rig.b.url("/theme/hotel.svg")).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()[header::CONTENT_TYPE], "image/svg+xml");
+    let view = rig
+        .b
+        .admin_expect(Method::GET, "/admin/upstreams/hotel", None, 200)
+        .await;
+    assert_eq!(view["icon"], "hotel.svg");
+
+    // Added at run time: the same rules.
+    let spec = |icon: &str| {
+        json!({
+            "id": "corp", "display_name": "Corp", "issuer": rig.a.base,
+            "client_id": "c", "client_secret": SECRET, "icon": icon,
+        })
+    };
+    let (status, body) = rig
+        .b
+        .admin_call(Method::POST, "/admin/upstreams", Some(spec("nope.svg")))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        body["error_description"],
+        r#"upstreams[corp]: icon "nope.svg" is not an image in branding.theme_dir"#
+    );
+    let (status, body) = rig
+        .b
+        .admin_call(Method::POST, "/admin/upstreams", Some(spec("../x.svg")))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        body["error_description"],
+        r#"upstreams[corp]: icon "../x.svg" must be the name of an image in branding.theme_dir"#
+    );
+    rig.b
+        .admin_expect(
+            Method::POST,
+            "/admin/upstreams",
+            Some(spec("hotel.svg")),
+            201,
+        )
+        .await;
+    let (_, login) = rig.agent().get(&rig.b.url("/login")).await.page();
+    let page = unescape(&login.body);
+    assert!(
+        page.contains(r#"href="/upstream/corp/start"><img src="/theme/hotel.svg""#),
+        "{page}"
+    );
+}
+both!(with_db an_upstream_icon_comes_from_the_theme);

@@ -201,7 +201,10 @@ pub fn grant(grant_id: &str, client: &str, sub: &str, sid: Option<&str>) -> Gran
         scope: "openid profile offline_access".to_owned(),
         audience: vec!["https://api.example".to_owned()],
         auth_time: NOW - 60,
-        amr: vec!["pwd".to_owned()],
+        // Brokered, so that every read of a grant carries its `idp` back
+        // (the contract tests compare whole grants).
+        amr: vec!["fed".to_owned()],
+        idp: Some("hotel".to_owned()),
         created_at: NOW - 10,
         expires_at: NOW + 86_400,
         revoked_at: None,

@@ -127,6 +127,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         database = app.db.backend(),
         "frontdesk is serving"
     );
+    // Before anyone hears the server is up: a SIGTERM from then on is a
+    // graceful shutdown.
+    let signal = shutdown_signal();
     println!("listening on http://{public_addr}");
     if let Some(a) = &admin {
         let addr = a.local_addr()?;
@@ -175,7 +178,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         ))
     });
 
-    shutdown_signal().await;
+    signal.await;
     tracing::info!("shutting down: finishing in-flight requests");
     let _ = tx.send(true);
     upkeep.abort();

@@ -102,8 +102,11 @@ pub async fn run(
     let addr = listener.local_addr()?;
     tracing::info!(listen = %addr, issuer = %cfg.issuer, routes = cfg.routes.len(), "gateway is serving");
     // Tests and scripts read this line to learn the port of `listen = "…:0"`.
+    // Before anyone hears the gateway is up: a SIGTERM from then on is a
+    // graceful shutdown.
+    let signal = shutdown_signal();
     println!("listening on http://{addr}");
-    serve(listener, gateway, cfg.header_read_timeout).await;
+    serve(listener, gateway, cfg.header_read_timeout, signal).await;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -241,10 +244,15 @@ fn http1_builder(header_read_timeout: Duration) -> hyper::server::conn::http1::B
 /// SIGTERM/Ctrl-C (in-flight requests get up to 10 s). No h2c: hyper-util's
 /// auto builder sniffs for the HTTP/2 preface before any timer runs, so a
 /// client that sends nothing would hold its connection forever.
-async fn serve(listener: TcpListener, gateway: Arc<Gateway>, header_read_timeout: Duration) {
+async fn serve(
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    header_read_timeout: Duration,
+    signal: impl std::future::Future<Output = ()>,
+) {
     let builder = http1_builder(header_read_timeout);
     let shutdown = async {
-        shutdown_signal().await;
+        signal.await;
         tracing::info!("shutting down: finishing in-flight requests");
     };
     accept_loop(listener, shutdown, Duration::from_secs(10), |io, peer| {

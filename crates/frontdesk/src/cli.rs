@@ -558,7 +558,11 @@ struct UpstreamArgs {
     /// A file holding the secret; it is read now and stored sealed.
     #[arg(long = "client-secret-file")]
     client_secret_file: Option<std::path::PathBuf>,
-    /// client_secret_basic (default) or client_secret_post.
+    /// With --token-endpoint-auth-method private_key_jwt: a PKCS#8 PEM
+    /// private key, read now and stored sealed.
+    #[arg(long = "private-key-file")]
+    private_key_file: Option<std::path::PathBuf>,
+    /// client_secret_basic (default), client_secret_post or private_key_jwt.
     #[arg(long = "token-endpoint-auth-method")]
     token_endpoint_auth_method: Option<String>,
     /// query (default) or form_post.
@@ -651,6 +655,13 @@ async fn upstreams_cmd(
                 client_id: a.client_id,
                 client_secret,
                 client_secret_file: None,
+                private_key: a
+                    .private_key_file
+                    .map(|f| {
+                        std::fs::read_to_string(&f).map_err(|e| anyhow!("{}: {e}", f.display()))
+                    })
+                    .transpose()?,
+                private_key_file: None,
                 token_endpoint_auth_method: a.token_endpoint_auth_method,
                 response_mode: a.response_mode,
                 scopes: a.scopes,

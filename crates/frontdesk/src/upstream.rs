@@ -96,7 +96,15 @@ pub struct UpstreamConfig {
     pub client_secret: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret_file: Option<PathBuf>,
-    /// `client_secret_basic` (default) or `client_secret_post`.
+    /// `private_key_jwt`: the client's private key, PKCS#8 PEM (EC P-256,
+    /// RSA of 2048 bits or more, or Ed25519), whose public key is
+    /// registered at the upstream.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub private_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub private_key_file: Option<PathBuf>,
+    /// `client_secret_basic` (default), `client_secret_post` or
+    /// `private_key_jwt` (RFC 7523).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_endpoint_auth_method: Option<String>,
     /// How the upstream returns its answer: `query` (the default: a
@@ -282,6 +290,9 @@ pub struct Upstream {
     pub client_id: String,
     secret: Zeroizing<String>,
     pub post_secret: bool,
+    /// `private_key_jwt`: the key every token request's assertion is
+    /// signed with (then `secret` is empty).
+    key: Option<Arc<frontdesk_jose::SigningKey>>,
     /// `response_mode=form_post`: the answer comes as a POST to the
     /// callback (and the flow cookie is `SameSite=None`, since that POST
     /// comes from the upstream's site).
@@ -429,7 +440,48 @@ pub fn check(u: UpstreamConfig) -> anyhow::Result<Upstream> {
     if u.client_id.trim().is_empty() {
         bail!("{name}: client_id is required");
     }
+    let method = u
+        .token_endpoint_auth_method
+        .as_deref()
+        .unwrap_or("client_secret_basic");
+    if !matches!(
+        method,
+        "client_secret_basic" | "client_secret_post" | "private_key_jwt"
+    ) {
+        bail!(
+            "{name}: token_endpoint_auth_method must be client_secret_basic, client_secret_post or private_key_jwt, not {method:?}"
+        );
+    }
+    let post_secret = method == "client_secret_post";
+    let private = method == "private_key_jwt";
+    let key = if private {
+        if u.client_secret.is_some() || u.client_secret_file.is_some() {
+            bail!(
+                "{name}: private_key_jwt takes private_key or private_key_file, not a client secret"
+            );
+        }
+        let pem = match (u.private_key, u.private_key_file) {
+            (Some(p), None) => Zeroizing::new(p),
+            (None, Some(f)) => Zeroizing::new(std::fs::read_to_string(&f).map_err(|e| {
+                anyhow!(
+                    "{name}: private_key_file {} cannot be read: {e}",
+                    f.display()
+                )
+            })?),
+            (Some(_), Some(_)) => bail!("{name}: set private_key or private_key_file, not both"),
+            (None, None) => {
+                bail!("{name}: private_key_jwt needs private_key or private_key_file")
+            }
+        };
+        Some(Arc::new(private_key(&name, &pem)?))
+    } else {
+        if u.private_key.is_some() || u.private_key_file.is_some() {
+            bail!("{name}: private_key is for token_endpoint_auth_method = \"private_key_jwt\"");
+        }
+        None
+    };
     let secret = match (u.client_secret, u.client_secret_file) {
+        _ if private => Zeroizing::new(String::new()),
         (Some(s), None) => Zeroizing::new(s),
         (None, Some(f)) => Zeroizing::new(
             std::fs::read_to_string(&f)
@@ -449,20 +501,9 @@ pub fn check(u: UpstreamConfig) -> anyhow::Result<Upstream> {
             bail!("{name}: client_secret or client_secret_file is required")
         }
     };
-    if secret.is_empty() {
+    if secret.is_empty() && !private {
         bail!("{name}: the client secret is empty");
     }
-    let post_secret = match u
-        .token_endpoint_auth_method
-        .as_deref()
-        .unwrap_or("client_secret_basic")
-    {
-        "client_secret_basic" => false,
-        "client_secret_post" => true,
-        other => bail!(
-            "{name}: token_endpoint_auth_method must be client_secret_basic or client_secret_post, not {other:?}"
-        ),
-    };
     let form_post = match u.response_mode.as_deref() {
         None => preset.is_some_and(|p| p.form_post),
         Some("query") => false,
@@ -515,6 +556,7 @@ pub fn check(u: UpstreamConfig) -> anyhow::Result<Upstream> {
         client_id: u.client_id,
         secret,
         post_secret,
+        key,
         form_post,
         scopes,
         propagate_logout,
@@ -550,6 +592,28 @@ pub fn icon_exists(u: &Upstream, is_image: impl Fn(&str) -> bool) -> anyhow::Res
         ),
         _ => Ok(()),
     }
+}
+
+/// A `private_key_jwt` key from PKCS#8 PEM: ES256 for P-256, RS256 for
+/// RSA, EdDSA for Ed25519.
+fn private_key(name: &str, pem: &str) -> anyhow::Result<frontdesk_jose::SigningKey> {
+    use rustls::pki_types::PrivatePkcs8KeyDer;
+    use rustls::pki_types::pem::PemObject;
+    let der = PrivatePkcs8KeyDer::from_pem_slice(pem.as_bytes()).map_err(|_| {
+        anyhow!("{name}: the private key is not a PKCS#8 PEM key (-----BEGIN PRIVATE KEY-----)")
+    })?;
+    [
+        frontdesk_jose::Algorithm::ES256,
+        frontdesk_jose::Algorithm::RS256,
+        frontdesk_jose::Algorithm::EdDSA,
+    ]
+    .into_iter()
+    .find_map(|alg| frontdesk_jose::SigningKey::from_pkcs8(alg, der.secret_pkcs8_der()).ok())
+    .ok_or_else(|| {
+        anyhow!(
+            "{name}: the private key is not an EC P-256, RSA (2048 bits or more) or Ed25519 key"
+        )
+    })
 }
 
 /// The `group_prefix` of an upstream or a directory: as configured (a
@@ -821,17 +885,32 @@ pub fn to_store(
     kek: &Kek,
     now: UnixTime,
 ) -> anyhow::Result<(Upstream, frontdesk_core::model::StoredUpstream)> {
-    if u.client_secret_file.is_some() {
+    if u.client_secret_file.is_some() || u.private_key_file.is_some() {
         bail!(
-            "upstreams[{}]: client_secret_file is for the configuration file; send client_secret",
+            "upstreams[{}]: client_secret_file and private_key_file are for the configuration file; send client_secret or private_key",
             u.id
         );
     }
-    let Some(secret) = u.client_secret.take().map(Zeroizing::new) else {
-        bail!("upstreams[{}]: client_secret is required", u.id);
+    let private = u.token_endpoint_auth_method.as_deref() == Some("private_key_jwt");
+    let slot = if private {
+        &mut u.private_key
+    } else {
+        &mut u.client_secret
+    };
+    let Some(secret) = slot.take().map(Zeroizing::new) else {
+        let what = if private {
+            "private_key"
+        } else {
+            "client_secret"
+        };
+        bail!("upstreams[{}]: {what} is required", u.id);
     };
     let spec = serde_json::to_string(&u).map_err(|e| anyhow!("{e}"))?;
-    u.client_secret = Some(secret.to_string());
+    if private {
+        u.private_key = Some(secret.to_string());
+    } else {
+        u.client_secret = Some(secret.to_string());
+    }
     let checked = check(u)?;
     let sealed = kek
         .seal(&secret_context(&checked.id), secret.as_bytes())
@@ -863,7 +942,11 @@ pub fn from_stored(
         .map_err(|_| anyhow!("its client secret does not open under this KEK"))?;
     let secret =
         std::str::from_utf8(&secret).map_err(|_| anyhow!("its client secret is not text"))?;
-    u.client_secret = Some(secret.to_owned());
+    if u.token_endpoint_auth_method.as_deref() == Some("private_key_jwt") {
+        u.private_key = Some(secret.to_owned());
+    } else {
+        u.client_secret = Some(secret.to_owned());
+    }
     check(u)
 }
 
@@ -876,7 +959,13 @@ impl Upstream {
             "display_name": self.display_name,
             "icon": self.icon,
             "client_id": self.client_id,
-            "token_endpoint_auth_method": if self.post_secret { "client_secret_post" } else { "client_secret_basic" },
+            "token_endpoint_auth_method": match (&self.key, self.post_secret) {
+                (Some(_), _) => "private_key_jwt",
+                (None, true) => "client_secret_post",
+                (None, false) => "client_secret_basic",
+            },
+            // What to register at the upstream for this client.
+            "public_jwk": self.key.as_ref().map(|k| k.public_jwk()),
             "response_mode": if self.form_post { "form_post" } else { "query" },
             "scopes": self.scopes,
             "provision": self.policy.provision,
@@ -995,7 +1084,9 @@ impl Live {
 
     fn client(&self, provider: &Provider) -> Client {
         let c = &self.config;
-        let auth = if c.post_secret {
+        let auth = if let Some(key) = &c.key {
+            ClientAuth::private_key_jwt(&c.client_id, Arc::clone(key))
+        } else if c.post_secret {
             ClientAuth::post(&c.client_id, &c.secret)
         } else {
             ClientAuth::basic(&c.client_id, &c.secret)
@@ -1460,7 +1551,7 @@ mod tests {
             ),
             (
                 "client_secret = \"s\"\ntoken_endpoint_auth_method = \"none\"",
-                "client_secret_basic or client_secret_post",
+                "client_secret_basic, client_secret_post or private_key_jwt, not \"none\"",
             ),
             (
                 "client_secret = \"s\"\ncopy_claims = [\"email\"]",

@@ -9,14 +9,23 @@ use crate::dpop::{DpopKey, is_dpop, token_endpoint_nonce};
 use crate::error::RpError;
 use crate::provider::Provider;
 
-/// How a confidential client sends its secret (RFC 6749 §2.3.1).
+/// How a confidential client proves itself (RFC 6749 §2.3.1, RFC 7523).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthMethod {
     /// `client_secret_basic`: HTTP Basic over the form-encoded id and secret.
     Basic,
     /// `client_secret_post`: `client_id` and `client_secret` in the form.
     Post,
+    /// `private_key_jwt` (RFC 7523 §2.2, OIDC Core §9): a JWT signed with
+    /// the client's key, made afresh for each request.
+    PrivateKeyJwt,
 }
+
+/// RFC 7523 §2.2: the `client_assertion_type` of a JWT.
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// How long a client assertion is good for.
+const ASSERTION_SECS: u64 = 60;
 
 /// Who the client is at the token, introspection and revocation endpoints.
 #[derive(Clone)]
@@ -26,6 +35,8 @@ pub struct ClientAuth {
     /// sends its `client_id` in the form (RFC 6749 §3.2.1).
     pub client_secret: Option<String>,
     pub method: AuthMethod,
+    /// The signing key of [`AuthMethod::PrivateKeyJwt`].
+    key: Option<std::sync::Arc<frontdesk_jose::SigningKey>>,
 }
 
 impl std::fmt::Debug for ClientAuth {
@@ -34,6 +45,7 @@ impl std::fmt::Debug for ClientAuth {
             .field("client_id", &self.client_id)
             .field("client_secret", &self.client_secret.as_ref().map(|_| "…"))
             .field("method", &self.method)
+            .field("key", &self.key.as_ref().map(|k| k.kid().to_owned()))
             .finish()
     }
 }
@@ -46,6 +58,7 @@ impl ClientAuth {
             client_id: client_id.to_owned(),
             client_secret: None,
             method: AuthMethod::Basic,
+            key: None,
         }
     }
 
@@ -56,6 +69,7 @@ impl ClientAuth {
             client_id: client_id.to_owned(),
             client_secret: Some(client_secret.to_owned()),
             method: AuthMethod::Basic,
+            key: None,
         }
     }
 
@@ -68,13 +82,63 @@ impl ClientAuth {
         }
     }
 
+    /// A confidential client with `private_key_jwt`: every request carries
+    /// a fresh assertion signed with `key` (whose public key the provider
+    /// has registered for this client).
+    #[must_use]
+    pub fn private_key_jwt(
+        client_id: &str,
+        key: std::sync::Arc<frontdesk_jose::SigningKey>,
+    ) -> ClientAuth {
+        ClientAuth {
+            client_id: client_id.to_owned(),
+            client_secret: None,
+            method: AuthMethod::PrivateKeyJwt,
+            key: Some(key),
+        }
+    }
+
+    /// RFC 7523 §3 for a request to `audience` (the endpoint it goes to,
+    /// as Entra ID, Okta and Keycloak expect): `iss` = `sub` = the
+    /// client id, a 128-bit random `jti`, `iat` `now` and `exp` a minute
+    /// later. `None` unless the method is [`AuthMethod::PrivateKeyJwt`].
+    ///
+    /// # Errors
+    /// Random numbers or signing failed.
+    pub fn assertion(&self, audience: &str, now: u64) -> Result<Option<String>, RpError> {
+        let Some(key) = self
+            .key
+            .as_ref()
+            .filter(|_| self.method == AuthMethod::PrivateKeyJwt)
+        else {
+            return Ok(None);
+        };
+        let claims = serde_json::json!({
+            "iss": self.client_id,
+            "sub": self.client_id,
+            "aud": audience,
+            "jti": crate::authorize::random_token(16)?,
+            "iat": now,
+            "exp": now + ASSERTION_SECS,
+        });
+        key.sign(Some("JWT"), &claims)
+            .map(Some)
+            .map_err(|e| RpError::Config(format!("cannot sign the client assertion: {e}")))
+    }
+
     /// The form with this client's credentials added, and the
-    /// `Authorization` header to send with it.
+    /// `Authorization` header to send with it (an assertion, see
+    /// [`ClientAuth::assertion`], is added by the caller).
     fn apply<'a>(
         &'a self,
         form: &[(&'a str, &'a str)],
     ) -> (Vec<(&'a str, &'a str)>, Option<String>) {
         let mut form = form.to_vec();
+        if self.method == AuthMethod::PrivateKeyJwt {
+            // RFC 7521 §4.2 lets client_id out; Entra ID needs it.
+            form.push(("client_id", &self.client_id));
+            return (form, None);
+        }
         let header = match (&self.client_secret, self.method) {
             (Some(secret), AuthMethod::Basic) => Some(basic_authorization(&self.client_id, secret)),
             (Some(secret), AuthMethod::Post) => {
@@ -82,7 +146,7 @@ impl ClientAuth {
                 form.push(("client_secret", secret));
                 None
             }
-            (None, _) => {
+            (None, _) | (Some(_), AuthMethod::PrivateKeyJwt) => {
                 form.push(("client_id", &self.client_id));
                 None
             }
@@ -317,7 +381,15 @@ impl Client {
         dpop: Option<&str>,
         form: &[(&str, &str)],
     ) -> Result<frontdesk_resource::Answer, RpError> {
-        let (form, header) = self.auth.apply(form);
+        let (mut form, header) = self.auth.apply(form);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let assertion = self.auth.assertion(url, now)?;
+        if let Some(a) = &assertion {
+            form.push(("client_assertion_type", JWT_BEARER));
+            form.push(("client_assertion", a));
+        }
         self.provider
             .http()
             .post_form_with(url, header.as_deref(), dpop, &form)
@@ -360,6 +432,7 @@ fn refusal(endpoint: &'static str, answer: &frontdesk_resource::Answer) -> RpErr
 }
 
 #[cfg(test)]
+#[allow(clippy::panic)]
 mod tests {
     use super::*;
 
@@ -379,6 +452,53 @@ mod tests {
         let (form, header) = post.apply(&[]);
         assert_eq!(form, [("client_id", "a"), ("client_secret", "s")]);
         assert_eq!(header, None);
+    }
+
+    #[test]
+    fn an_assertion_names_the_client_and_the_endpoint() {
+        const NOW: u64 = 1_800_000_000;
+        let (key, _) = frontdesk_jose::SigningKey::generate(frontdesk_jose::Algorithm::ES256)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let jwks = frontdesk_jose::Jwks {
+            keys: vec![key.public_jwk().clone()],
+        };
+        let auth = ClientAuth::private_key_jwt("app", std::sync::Arc::new(key));
+        let (form, header) = auth.apply(&[("x", "1")]);
+        assert_eq!(form, [("x", "1"), ("client_id", "app")]);
+        assert_eq!(header, None, "no secret anywhere");
+        let to = "https://id.example/token";
+        let one = auth.assertion(to, NOW).ok().flatten().unwrap_or_default();
+        let two = auth.assertion(to, NOW).ok().flatten().unwrap_or_default();
+        let expect = frontdesk_jose::Expectations {
+            issuer: "app".to_owned(),
+            audience: Some(vec![to.to_owned()]),
+            typ: None,
+            forbidden_typ: Vec::new(),
+            algorithms: vec![frontdesk_jose::Algorithm::ES256],
+            leeway_secs: 0,
+            require_iat: true,
+        };
+        let claims = |t: &str| {
+            frontdesk_jose::verify::<Value>(t, &jwks, &expect, NOW)
+                .map(|(_, c)| c)
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        let (c1, c2) = (claims(&one), claims(&two));
+        assert_eq!(c1["sub"], "app");
+        assert_eq!(c1["iat"], NOW);
+        assert_eq!(c1["exp"], NOW + 60);
+        assert_eq!(c1["jti"].as_str().map(str::len), Some(22), "128 bits");
+        assert_ne!(c1["jti"], c2["jti"], "a fresh jti each time");
+        // Past its minute, or at another endpoint, it does not verify.
+        assert!(frontdesk_jose::verify::<Value>(&one, &jwks, &expect, NOW + 61).is_err());
+        let elsewhere = frontdesk_jose::Expectations {
+            audience: Some(vec!["https://id.example/introspect".to_owned()]),
+            ..expect
+        };
+        assert!(frontdesk_jose::verify::<Value>(&one, &jwks, &elsewhere, NOW).is_err());
+        // Other methods make none.
+        let basic = ClientAuth::basic("app", "s");
+        assert_eq!(basic.assertion(to, NOW).ok().flatten(), None);
     }
 
     #[test]

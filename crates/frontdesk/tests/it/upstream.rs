@@ -2834,3 +2834,138 @@ async fn an_upstream_icon_comes_from_the_theme(dir: tempfile::TempDir, db: Datab
     );
 }
 both!(with_db an_upstream_icon_comes_from_the_theme);
+
+// ----- private_key_jwt at the upstream -----
+
+/// `der` (PKCS#8) as PEM.
+fn pem_of(der: &[u8]) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        lines.join("\n")
+    )
+}
+
+/// `token_endpoint_auth_method = "private_key_jwt"`: B proves itself at
+/// A's token endpoint with an RFC 7523 assertion signed by its key, A
+/// holding only the public key (which B's view shows, to register); from
+/// the configuration file and through the admin API (the PEM sealed,
+/// never shown); a key A does not know is a 502 at B.
+async fn an_upstream_with_private_key_jwt(dir: tempfile::TempDir, db: Database) {
+    use frontdesk_jose::{Algorithm, SigningKey};
+    let a = upstream_server("").await;
+    let (key, der) = SigningKey::generate(Algorithm::ES256).unwrap();
+    let pem = pem_of(&der);
+    let key_file = dir.path().join("upstream.key");
+    std::fs::write(&key_file, &pem).unwrap();
+    let entry = format!(
+        r#"
+[[upstreams]]
+id = "hotel"
+display_name = "Hotel Group SSO"
+issuer = "{}"
+client_id = "downstream"
+token_endpoint_auth_method = "private_key_jwt"
+private_key_file = "{}"
+"#,
+        a.base,
+        key_file.display()
+    );
+    let b = downstream_server(dir, &db, &entry);
+    let public = json!({"jwks": crate::private_key_jwt::jwks_of(&[&key])});
+    let cb = |id: &str| b.url(&format!("/upstream/{id}/callback"));
+    crate::private_key_jwt::register_as(&a, "downstream", &cb("hotel"), public.clone()).await;
+    crate::private_key_jwt::register_as(&a, "downstream2", &cb("corp"), public).await;
+    let (other, _) = SigningKey::generate(Algorithm::ES256).unwrap();
+    let unknown = json!({"jwks": crate::private_key_jwt::jwks_of(&[&other])});
+    crate::private_key_jwt::register_as(&a, "downstream3", &cb("stranger"), unknown).await;
+    let up = a.base.clone();
+    let rig = Rig { a, b, up };
+
+    let r = rig
+        .b
+        .admin_req(Method::GET, "/admin/upstreams/hotel", None)
+        .await;
+    let text = r.text().await.unwrap();
+    let view: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(view["token_endpoint_auth_method"], "private_key_jwt");
+    assert_eq!(
+        view["public_jwk"],
+        serde_json::to_value(key.public_jwk()).unwrap()
+    );
+    assert!(!text.contains("\"d\""), "no private part: {text}");
+    let id = app1_via(&rig.agent(), &rig, "hotel", CAROL).await;
+    assert_eq!(id["email"], "carol@hotel.example");
+
+    // Through the admin API, the PEM in the body.
+    let spec = |id: &str, client: &str, pem: &str| {
+        json!({
+            "id": id, "display_name": id, "issuer": rig.up, "client_id": client,
+            "token_endpoint_auth_method": "private_key_jwt", "private_key": pem,
+        })
+    };
+    let r = rig
+        .b
+        .admin_req(
+            Method::POST,
+            "/admin/upstreams",
+            Some(spec("corp", "downstream2", &pem)),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let text = r.text().await.unwrap();
+    assert!(!text.contains("PRIVATE KEY"), "{text}");
+    let dan = app1_via(&rig.agent(), &rig, "corp", DAN).await;
+    assert_eq!(dan["email"], "dan@hotel.example", "{dan}");
+
+    // Exact refusals.
+    let refusal = async |body: Value| {
+        let (status, v) = rig
+            .b
+            .admin_call(Method::POST, "/admin/upstreams", Some(body))
+            .await;
+        assert_eq!(status, 400, "{v}");
+        v["error_description"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(
+        refusal(spec("x1", "c", "not a key")).await,
+        "upstreams[x1]: the private key is not a PKCS#8 PEM key (-----BEGIN PRIVATE KEY-----)"
+    );
+    let mut both = spec("x2", "c", &pem);
+    both["client_secret"] = json!(SECRET);
+    assert_eq!(
+        refusal(both).await,
+        "upstreams[x2]: private_key_jwt takes private_key or private_key_file, not a client secret"
+    );
+    let mut stray = spec("x3", "c", &pem);
+    stray["token_endpoint_auth_method"] = json!("client_secret_basic");
+    stray["client_secret"] = json!(SECRET);
+    assert_eq!(
+        refusal(stray).await,
+        "upstreams[x3]: private_key is for token_endpoint_auth_method = \"private_key_jwt\""
+    );
+
+    // A key the upstream does not know: its token endpoint refuses B.
+    rig.b
+        .admin_expect(
+            Method::POST,
+            "/admin/upstreams",
+            Some(spec("stranger", "downstream3", &pem)),
+            201,
+        )
+        .await;
+    let (_, page) = sign_in_via(&rig, "stranger", CAROL).await;
+    assert_eq!(page.status, 502, "{}", page.body);
+    assert!(
+        page.body.contains("Sign-in with stranger failed"),
+        "{}",
+        page.body
+    );
+}
+both!(with_db an_upstream_with_private_key_jwt);

@@ -169,9 +169,8 @@ fn upstream_failed(app: &AppState, live: &Live, e: &UpstreamError) -> Response {
 /// from its own site, which a `SameSite=Lax` cookie does not go with:
 /// that flow's cookie is `SameSite=None`, so `Secure` (which browsers
 /// keep on https and on loopback hosts: every issuer is one or the other,
-/// `config::validate_issuer`). Its
-/// `state` still has to match the sealed one, so the wider cookie lets no
-/// other site's callback through.
+/// `config::validate_issuer`). Its `state` still has to match the sealed
+/// one, so the wider cookie lets no other site's callback through.
 fn flow_cookie(
     app: &AppState,
     live: &Live,

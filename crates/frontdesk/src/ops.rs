@@ -797,7 +797,8 @@ fn spec_groups(users: &[UserSpec], username: &str) -> Option<Vec<String>> {
 /// Every upstream: the configuration file's, then the stored ones (oldest
 /// first), each as [`crate::upstream::Upstream::view`] shows it, with its
 /// `source` (`config` or `database`) and, for a stored one, `created_at`.
-/// A stored one that does not load says why in `error`.
+/// A stored one that is not offered (it does not load, or the
+/// configuration file has its id) says why in `error`.
 pub async fn list_upstreams<'a>(
     db: &Db,
     kek: &Kek,
@@ -810,8 +811,10 @@ pub async fn list_upstreams<'a>(
             v
         })
         .collect();
+    let config_ids: Vec<Value> = out.iter().map(|v| v["id"].clone()).collect();
+    let configured = |id: &str| config_ids.iter().any(|c| c == id);
     for row in db.stored_upstreams().await? {
-        let mut v = match crate::upstream::from_stored(&row, kek) {
+        let mut v = match crate::upstream::load_stored(&row, kek, configured) {
             Ok(u) => u.view(),
             Err(e) => json!({"id": row.id, "error": e.to_string()}),
         };

@@ -279,6 +279,27 @@ pub const PRESETS: [Preset; 5] = [
     },
 ];
 
+/// An upstream's client authentication (`token_endpoint_auth_method`).
+#[derive(Clone)]
+enum Credential {
+    /// `client_secret_basic`.
+    Basic(Zeroizing<String>),
+    /// `client_secret_post`.
+    Post(Zeroizing<String>),
+    /// `private_key_jwt`: every token request's assertion is signed with it.
+    Key(Arc<frontdesk_jose::SigningKey>),
+}
+
+impl Credential {
+    fn method(&self) -> &'static str {
+        match self {
+            Credential::Basic(_) => "client_secret_basic",
+            Credential::Post(_) => "client_secret_post",
+            Credential::Key(_) => "private_key_jwt",
+        }
+    }
+}
+
 /// One upstream, validated.
 #[derive(Clone)]
 pub struct Upstream {
@@ -288,11 +309,8 @@ pub struct Upstream {
     pub icon: Option<String>,
     pub endpoints: Endpoints,
     pub client_id: String,
-    secret: Zeroizing<String>,
-    pub post_secret: bool,
-    /// `private_key_jwt`: the key every token request's assertion is
-    /// signed with (then `secret` is empty).
-    key: Option<Arc<frontdesk_jose::SigningKey>>,
+    /// How frontdesk proves itself at the upstream's token endpoint.
+    credential: Credential,
     /// `response_mode=form_post`: the answer comes as a POST to the
     /// callback (and the flow cookie is `SameSite=None`, since that POST
     /// comes from the upstream's site).
@@ -452,9 +470,7 @@ pub fn check(u: UpstreamConfig) -> anyhow::Result<Upstream> {
             "{name}: token_endpoint_auth_method must be client_secret_basic, client_secret_post or private_key_jwt, not {method:?}"
         );
     }
-    let post_secret = method == "client_secret_post";
-    let private = method == "private_key_jwt";
-    let key = if private {
+    let credential = if method == "private_key_jwt" {
         if u.client_secret.is_some() || u.client_secret_file.is_some() {
             bail!(
                 "{name}: private_key_jwt takes private_key or private_key_file, not a client secret"
@@ -473,37 +489,18 @@ pub fn check(u: UpstreamConfig) -> anyhow::Result<Upstream> {
                 bail!("{name}: private_key_jwt needs private_key or private_key_file")
             }
         };
-        Some(Arc::new(private_key(&name, &pem)?))
+        Credential::Key(Arc::new(private_key(&name, &pem)?))
     } else {
         if u.private_key.is_some() || u.private_key_file.is_some() {
             bail!("{name}: private_key is for token_endpoint_auth_method = \"private_key_jwt\"");
         }
-        None
-    };
-    let secret = match (u.client_secret, u.client_secret_file) {
-        _ if private => Zeroizing::new(String::new()),
-        (Some(s), None) => Zeroizing::new(s),
-        (None, Some(f)) => Zeroizing::new(
-            std::fs::read_to_string(&f)
-                .map_err(|e| {
-                    anyhow!(
-                        "{name}: client_secret_file {} cannot be read: {e}",
-                        f.display()
-                    )
-                })?
-                .trim()
-                .to_owned(),
-        ),
-        (Some(_), Some(_)) => {
-            bail!("{name}: set client_secret or client_secret_file, not both")
-        }
-        (None, None) => {
-            bail!("{name}: client_secret or client_secret_file is required")
+        let secret = client_secret(&name, u.client_secret, u.client_secret_file)?;
+        if method == "client_secret_post" {
+            Credential::Post(secret)
+        } else {
+            Credential::Basic(secret)
         }
     };
-    if secret.is_empty() && !private {
-        bail!("{name}: the client secret is empty");
-    }
     let form_post = match u.response_mode.as_deref() {
         None => preset.is_some_and(|p| p.form_post),
         Some("query") => false,
@@ -554,9 +551,7 @@ pub fn check(u: UpstreamConfig) -> anyhow::Result<Upstream> {
         icon: u.icon,
         endpoints,
         client_id: u.client_id,
-        secret,
-        post_secret,
-        key,
+        credential,
         form_post,
         scopes,
         propagate_logout,
@@ -592,6 +587,39 @@ pub fn icon_exists(u: &Upstream, is_image: impl Fn(&str) -> bool) -> anyhow::Res
         ),
         _ => Ok(()),
     }
+}
+
+/// The client secret of `client_secret_basic` or `_post`: given, or read
+/// from a file (trimmed), never empty.
+fn client_secret(
+    name: &str,
+    secret: Option<String>,
+    file: Option<PathBuf>,
+) -> anyhow::Result<Zeroizing<String>> {
+    let secret = match (secret, file) {
+        (Some(s), None) => Zeroizing::new(s),
+        (None, Some(f)) => Zeroizing::new(
+            std::fs::read_to_string(&f)
+                .map_err(|e| {
+                    anyhow!(
+                        "{name}: client_secret_file {} cannot be read: {e}",
+                        f.display()
+                    )
+                })?
+                .trim()
+                .to_owned(),
+        ),
+        (Some(_), Some(_)) => {
+            bail!("{name}: set client_secret or client_secret_file, not both")
+        }
+        (None, None) => {
+            bail!("{name}: client_secret or client_secret_file is required")
+        }
+    };
+    if secret.is_empty() {
+        bail!("{name}: the client secret is empty");
+    }
+    Ok(secret)
 }
 
 /// A `private_key_jwt` key from PKCS#8 PEM: ES256 for P-256, RS256 for
@@ -688,8 +716,12 @@ pub struct Live {
     /// When discovery last failed: for [`RETRY_AFTER_FAILURE`] every
     /// request fails at once instead of queueing for another attempt.
     failed_at: std::sync::Mutex<Option<std::time::Instant>>,
-    /// When it was added at run time; `None` for the configuration's.
-    pub stored_at: Option<UnixTime>,
+    /// The row it was loaded from, when added at run time; `None` for the
+    /// configuration's. A refresh keeps this `Live` (and its discovered
+    /// provider) only while the row is byte for byte the same, so an
+    /// upstream removed and added again between two refreshes, perhaps
+    /// for another provider, is never served from the old one.
+    stored: Option<frontdesk_core::model::StoredUpstream>,
 }
 
 /// The longest sealed flow a cookie carries (the name and attributes need
@@ -761,13 +793,17 @@ pub struct Fresh {
 }
 
 impl Live {
-    fn new(config: Upstream, http: &HttpClient, stored_at: Option<UnixTime>) -> Arc<Live> {
+    fn new(
+        config: Upstream,
+        http: &HttpClient,
+        stored: Option<frontdesk_core::model::StoredUpstream>,
+    ) -> Arc<Live> {
         Arc::new(Live {
             config,
             provider: tokio::sync::OnceCell::new(),
             http: http.clone(),
             failed_at: std::sync::Mutex::new(None),
-            stored_at,
+            stored,
         })
     }
 }
@@ -835,22 +871,13 @@ impl Upstreams {
         let current = self.stored();
         let mut next = Vec::with_capacity(rows.len());
         for row in rows {
-            if let Some(same) = current
-                .iter()
-                .find(|l| l.config.id == row.id && l.stored_at == Some(row.created_at))
-            {
+            if let Some(same) = current.iter().find(|l| l.stored.as_ref() == Some(&row)) {
                 next.push(Arc::clone(same));
                 continue;
             }
-            let loaded = if self.configured.iter().any(|l| l.config.id == row.id) {
-                Err(anyhow!(
-                    "the configuration file has an upstream of this id, which wins"
-                ))
-            } else {
-                from_stored(&row, kek)
-            };
-            match loaded {
-                Ok(config) => next.push(Live::new(config, http, Some(row.created_at))),
+            let configured = |id: &str| self.configured.iter().any(|l| l.config.id == id);
+            match load_stored(&row, kek, configured) {
+                Ok(config) => next.push(Live::new(config, http, Some(row))),
                 Err(e) => {
                     let first = self
                         .bad
@@ -924,14 +951,28 @@ pub fn to_store(
     Ok((checked, row))
 }
 
+/// A stored upstream as this server would offer it: [`from_stored`],
+/// unless the configuration file (`configured`) has an upstream of its
+/// id, which wins.
+///
+/// # Errors
+/// Why it is not offered.
+pub fn load_stored(
+    row: &frontdesk_core::model::StoredUpstream,
+    kek: &Kek,
+    configured: impl Fn(&str) -> bool,
+) -> anyhow::Result<Upstream> {
+    if configured(&row.id) {
+        bail!("the configuration file has an upstream of this id, which wins");
+    }
+    from_stored(row, kek)
+}
+
 /// A stored upstream, checked again as [`check`] checks every upstream.
 ///
 /// # Errors
 /// Its secret does not open under this KEK, or its keys no longer pass.
-pub fn from_stored(
-    row: &frontdesk_core::model::StoredUpstream,
-    kek: &Kek,
-) -> anyhow::Result<Upstream> {
+fn from_stored(row: &frontdesk_core::model::StoredUpstream, kek: &Kek) -> anyhow::Result<Upstream> {
     let mut u: UpstreamConfig =
         serde_json::from_str(&row.spec).map_err(|e| anyhow!("its stored keys: {e}"))?;
     if u.id != row.id {
@@ -959,13 +1000,12 @@ impl Upstream {
             "display_name": self.display_name,
             "icon": self.icon,
             "client_id": self.client_id,
-            "token_endpoint_auth_method": match (&self.key, self.post_secret) {
-                (Some(_), _) => "private_key_jwt",
-                (None, true) => "client_secret_post",
-                (None, false) => "client_secret_basic",
-            },
+            "token_endpoint_auth_method": self.credential.method(),
             // What to register at the upstream for this client.
-            "public_jwk": self.key.as_ref().map(|k| k.public_jwk()),
+            "public_jwk": match &self.credential {
+                Credential::Key(k) => Some(k.public_jwk()),
+                Credential::Basic(_) | Credential::Post(_) => None,
+            },
             "response_mode": if self.form_post { "form_post" } else { "query" },
             "scopes": self.scopes,
             "provision": self.policy.provision,
@@ -1084,12 +1124,10 @@ impl Live {
 
     fn client(&self, provider: &Provider) -> Client {
         let c = &self.config;
-        let auth = if let Some(key) = &c.key {
-            ClientAuth::private_key_jwt(&c.client_id, Arc::clone(key))
-        } else if c.post_secret {
-            ClientAuth::post(&c.client_id, &c.secret)
-        } else {
-            ClientAuth::basic(&c.client_id, &c.secret)
+        let auth = match &c.credential {
+            Credential::Basic(secret) => ClientAuth::basic(&c.client_id, secret),
+            Credential::Post(secret) => ClientAuth::post(&c.client_id, secret),
+            Credential::Key(key) => ClientAuth::private_key_jwt(&c.client_id, Arc::clone(key)),
         };
         Client::new(provider.clone(), auth)
     }
@@ -1530,7 +1568,7 @@ mod tests {
         let ok = config("client_secret = \"s\"").unwrap_or_default();
         assert_eq!(ok[0].scopes, ["openid", "email", "profile"]);
         assert!(ok[0].policy.provision && !ok[0].policy.link_by_email);
-        assert!(!ok[0].post_secret);
+        assert_eq!(ok[0].credential.method(), "client_secret_basic");
         let refused = [
             ("", "client_secret or client_secret_file is required"),
             (

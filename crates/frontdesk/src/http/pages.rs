@@ -163,12 +163,12 @@ impl Pages {
         self.brand_css.as_deref()
     }
 
-    /// A theme file by name.
     /// Whether the theme has an image of this name (an upstream's icon).
     pub fn is_image(&self, name: &str) -> bool {
         crate::branding::is_image(&self.assets, name)
     }
 
+    /// A theme file by name.
     pub fn asset(&self, name: &str) -> Option<&crate::branding::Asset> {
         self.assets.get(name)
     }

@@ -7,7 +7,9 @@
 import * as client from 'openid-client';
 import { createInterface } from 'node:readline';
 
-const { ISSUER, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI } = process.env;
+// SCOPE (default below) and CLAIMS (the OpenID Connect Core §5.5 `claims`
+// parameter, JSON) are optional.
+const { ISSUER, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, SCOPE, CLAIMS } = process.env;
 
 async function main() {
   // The client authenticates the way it registered (client_secret_basic);
@@ -20,14 +22,16 @@ async function main() {
   const challenge = await client.calculatePKCECodeChallenge(verifier);
   const state = client.randomState();
   const nonce = client.randomNonce();
-  const url = client.buildAuthorizationUrl(config, {
+  const parameters = {
     redirect_uri: REDIRECT_URI,
-    scope: 'openid profile email offline_access',
+    scope: SCOPE || 'openid profile email offline_access',
     code_challenge: challenge,
     code_challenge_method: 'S256',
     state,
     nonce,
-  });
+  };
+  if (CLAIMS) parameters.claims = CLAIMS;
+  const url = client.buildAuthorizationUrl(config, parameters);
   console.log(JSON.stringify({ authorization_url: url.href }));
 
   const rl = createInterface({ input: process.stdin });
@@ -50,6 +54,7 @@ async function main() {
     refreshed: {
       rotated: refreshed.refresh_token !== tokens.refresh_token,
       sub: refreshed.claims()?.sub,
+      claims: refreshed.claims(),
     },
   }));
 }

@@ -41,6 +41,8 @@ pub struct AccessGrant<'a> {
     /// When and how the user authenticated (user grants only).
     pub auth_time: Option<UnixTime>,
     pub amr: Option<Vec<String>>,
+    /// The level reached (`crate::mfa::grant_acr`), with `amr`.
+    pub acr: Option<&'static str>,
     /// The grant the token belongs to: its id prefixes the `jti`, so that
     /// revoking the grant revokes the token.
     pub grant_id: Option<String>,
@@ -68,6 +70,7 @@ impl<'a> AccessGrant<'a> {
             audience,
             auth_time: None,
             amr: None,
+            acr: None,
             grant_id: None,
             jti_suffix: None,
             opaque_value: None,
@@ -162,10 +165,7 @@ pub fn prepare_access_token(
                 scope: (!scope.is_empty()).then_some(scope),
                 auth_time: grant.auth_time.map(to_u64),
                 // RFC 9068 §2.2.1: `acr` and `amr` of the authentication.
-                acr: grant
-                    .amr
-                    .as_deref()
-                    .map(|amr| crate::mfa::acr_of(amr).to_owned()),
+                acr: grant.acr.map(str::to_owned),
                 amr: grant.amr.clone(),
                 cnf: grant
                     .dpop_jkt

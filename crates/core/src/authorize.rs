@@ -20,7 +20,7 @@ use crate::model::{
 use crate::params::Params;
 use crate::scope::Scope;
 use crate::store::Store;
-use crate::{Core, pkce, secret, session};
+use crate::{Core, claims_request, pkce, secret, session};
 
 /// A redirect URI that matched a registered one. Private field: only
 /// [`match_redirect_uri`] constructs it.
@@ -135,6 +135,29 @@ pub struct AuthorizeRequest {
     pub resources: Vec<String>,
     /// RFC 9449 §10 `dpop_jkt`: the code is bound to this DPoP key.
     pub dpop_jkt: Option<String>,
+    /// OIDC Core §5.5 `claims`, as far as this client may have them
+    /// (`crate::claims_request`); empty without the parameter.
+    pub claims: claims_request::Parsed,
+}
+
+impl AuthorizeRequest {
+    /// The level this request needs from `user` under `policy` (the
+    /// client's `require_mfa`, or the server's): raised by `acr_values`
+    /// and a voluntary `acr` claim request, and by an essential one
+    /// (OIDC Core §5.5.1.1), whose lowest known value is enough.
+    pub fn required_level(&self, policy: RequireMfa, user: &User) -> mfa::Level {
+        let level = mfa::required_level(policy, user, &self.acr_values);
+        match mfa::lowest_known(&self.claims.requested.essential_acr) {
+            Some(essential) => level.max(essential),
+            None => level,
+        }
+    }
+
+    /// What the consent page asks the user to approve: the scope, and the
+    /// scopes of claims the `claims` parameter asks for one by one.
+    pub fn consent_scope(&self) -> Scope {
+        self.scope.union(self.claims.consent_scopes(&self.scope))
+    }
 }
 
 /// What went wrong, and where the user may be told.
@@ -184,6 +207,7 @@ pub const REQUEST_PARAMS: &[&str] = &[
     "id_token_hint",
     "resource",
     "acr_values",
+    "claims",
     // OIDC Core §3.1.2.1: the languages of the pages, carried through them.
     "ui_locales",
     "dpop_jkt",
@@ -405,6 +429,34 @@ pub async fn validate<S: Store>(
                 .ok_or_else(|| fail(OAuthError::invalid_request("id_token_hint is invalid")))?,
         ),
     };
+    // OIDC Core §5.5: the `claims` parameter, for OpenID Connect requests
+    // (an OAuth request has no ID token or userinfo to put claims in).
+    let claims = match params.get("claims") {
+        Some(raw) if scope.contains("openid") => claims_request::parse(raw)
+            .map_err(&fail)?
+            .for_client(&client.scope),
+        _ => claims_request::Parsed::default(),
+    };
+    // §5.5.1.1: an essential `acr` none of whose values we know cannot be
+    // met, whoever signs in; "treated as a failed authentication attempt".
+    if !claims.requested.essential_acr.is_empty()
+        && mfa::lowest_known(&claims.requested.essential_acr).is_none()
+    {
+        return Err(fail(OAuthError::new(
+            ErrorCode::UnmetAuthenticationRequirements,
+            "none of the essential acr values is supported (see acr_values_supported)",
+        )));
+    }
+    // §5.5.1: a `sub` asked for is answered by that user's session only,
+    // like an `id_token_hint`'s; the two must not name different users.
+    let hint_sub = match (hint_sub, &claims.sub) {
+        (Some(h), Some(c)) if &h != c => {
+            return Err(fail(OAuthError::invalid_request(
+                "the claims parameter's sub and the id_token_hint name different users",
+            )));
+        }
+        (h, c) => h.or_else(|| c.clone()),
+    };
     let mut resources = Vec::new();
     for r in params.get_all("resource") {
         validate_resource(r).map_err(&fail)?;
@@ -438,12 +490,17 @@ pub async fn validate<S: Store>(
                 v.split(' ')
                     .filter(|a| !a.is_empty())
                     .map(str::to_owned)
-                    .collect()
+                    .collect::<Vec<_>>()
             })
-            .unwrap_or_default(),
+            .unwrap_or_default()
+            .into_iter()
+            // A voluntary `acr` claim request counts as `acr_values` (§5.5.1.1).
+            .chain(claims.voluntary_acr.iter().cloned())
+            .collect(),
         hint_sub,
         resources,
         dpop_jkt,
+        claims,
     })
 }
 
@@ -503,7 +560,7 @@ pub fn decide(
         return Ok(Next::Login);
     }
     if let Some((s, user)) = session {
-        let required = mfa::required_level(policy, user, &req.acr_values);
+        let required = req.required_level(policy, user);
         let step = match mfa::missing(required, s, user) {
             mfa::Missing::Nothing => None,
             mfa::Missing::SecondFactor => Some(Next::SecondFactor),
@@ -512,7 +569,7 @@ pub fn decide(
             mfa::Missing::Unmet => {
                 return Err(OAuthError::new(
                     ErrorCode::UnmetAuthenticationRequirements,
-                    "the user has no passkey, which the requested acr_values need",
+                    "the user has no passkey, which the requested acr needs",
                 ));
             }
         };
@@ -538,7 +595,8 @@ pub fn decide(
     let remembered = consent
         .map(|c| Scope::parse(&c.scope).unwrap_or_default())
         .unwrap_or_default();
-    let covered = req.scope.is_subset_of(&remembered) && consent.is_some();
+    let asked = req.consent_scope();
+    let covered = asked.is_subset_of(&remembered) && consent.is_some();
     let needs_consent = !req.client.first_party && (req.prompt.consent || !covered);
     if needs_consent {
         if req.prompt.none {
@@ -547,7 +605,7 @@ pub fn decide(
                 "the user must approve this client",
             ));
         }
-        return Ok(Next::Consent(req.scope.clone()));
+        return Ok(Next::Consent(asked));
     }
     Ok(Next::Issue)
 }
@@ -597,6 +655,7 @@ pub async fn issue_code<S: Store>(
         auth_time: session.auth_time,
         amr: session.amr.clone(),
         idp: session.idp.clone(),
+        claims: (!req.claims.requested.is_empty()).then(|| req.claims.requested.clone()),
         created_at: now,
         expires_at: now + req.client.refresh_token_ttl,
         revoked_at: None,

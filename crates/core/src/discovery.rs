@@ -96,41 +96,33 @@ pub fn metadata(core: &Core) -> Value {
             "authorization_response_iss_parameter_supported".into(),
             json!(true),
         );
-        let mut scopes = vec!["openid", "profile", "email"];
+        let mut scopes = vec!["openid", "profile", "email", "address", "phone"];
         if f.refresh() {
             scopes.push("offline_access");
         }
         scopes.push(crate::groups::SCOPE);
         m.insert("scopes_supported".into(), json!(scopes));
-        m.insert(
-            "claims_supported".into(),
-            json!([
-                "iss",
-                "sub",
-                "aud",
-                "exp",
-                "iat",
-                "auth_time",
-                "nonce",
-                "azp",
-                "sid",
-                "at_hash",
-                "amr",
-                "acr",
-                "idp",
-                "name",
-                "given_name",
-                "family_name",
-                "nickname",
-                "preferred_username",
-                "picture",
-                "locale",
-                "updated_at",
-                "email",
-                "email_verified",
-                "groups"
-            ]),
-        );
+        // The ID token's own claims, then those the scopes release.
+        let mut claims = vec![
+            "iss",
+            "sub",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "azp",
+            "sid",
+            "at_hash",
+            "amr",
+            "acr",
+            "idp",
+        ];
+        for (_, released) in crate::id_token::SCOPE_CLAIMS {
+            claims.extend_from_slice(released);
+        }
+        claims.push(crate::groups::CLAIM);
+        m.insert("claims_supported".into(), json!(claims));
         m.insert(
             "prompt_values_supported".into(),
             json!(["none", "login", "consent", "select_account"]),
@@ -158,7 +150,8 @@ pub fn metadata(core: &Core) -> Value {
         m.insert("require_signed_request_object".into(), json!(false));
         // OIDC Discovery §3: the default is true, so say false explicitly.
         m.insert("request_uri_parameter_supported".into(), json!(false));
-        m.insert("claims_parameter_supported".into(), json!(false));
+        // OIDC Core §5.5 (`crate::claims_request`).
+        m.insert("claims_parameter_supported".into(), json!(true));
     }
     m.insert("subject_types_supported".into(), json!(["public"]));
     m.insert(

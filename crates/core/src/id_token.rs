@@ -11,31 +11,81 @@ use crate::model::to_u64;
 use crate::model::{Client, Grant, KeyUse, UnixTime, User};
 use crate::scope::Scope;
 
-/// OIDC Core §5.4: `profile` and `email` release these claims.
+/// OIDC Core §5.4: the claims each scope releases, in the order they are
+/// written (`crate::claims_request::scope_of` is the other direction, and
+/// discovery's `claims_supported` lists them).
+pub const SCOPE_CLAIMS: &[(&str, &[&str])] = &[
+    (
+        "profile",
+        &[
+            "name",
+            "given_name",
+            "family_name",
+            "nickname",
+            "preferred_username",
+            "picture",
+            "locale",
+            "updated_at",
+        ],
+    ),
+    ("email", &["email", "email_verified"]),
+    ("address", &["address"]),
+    ("phone", &["phone_number", "phone_number_verified"]),
+];
+
+/// One standard claim of the user, when they have it. `email_verified`
+/// and `phone_number_verified` come only with their address or number.
+pub fn claim_value(user: &User, claim: &str) -> Option<Value> {
+    let c = &user.claims;
+    let text = |v: &Option<String>| v.as_ref().map(|v| json!(v));
+    match claim {
+        "name" => text(&c.name),
+        "given_name" => text(&c.given_name),
+        "family_name" => text(&c.family_name),
+        "nickname" => text(&c.nickname),
+        "picture" => text(&c.picture),
+        "locale" => text(&c.locale),
+        "preferred_username" => Some(json!(user.username)),
+        "updated_at" => Some(json!(user.updated_at)),
+        "email" => text(&c.email),
+        "email_verified" => c.email.as_ref().map(|_| json!(c.email_verified)),
+        "phone_number" => text(&c.phone_number),
+        "phone_number_verified" => c
+            .phone_number
+            .as_ref()
+            .map(|_| json!(c.phone_number_verified)),
+        "address" => c
+            .address
+            .as_ref()
+            .filter(|a| !a.is_empty())
+            .and_then(|a| serde_json::to_value(a).ok()),
+        _ => None,
+    }
+}
+
+/// These claims of the user, those they have.
+pub fn named_claims<'a>(
+    user: &User,
+    names: impl IntoIterator<Item = &'a String>,
+) -> Map<String, Value> {
+    names
+        .into_iter()
+        .filter_map(|n| claim_value(user, n).map(|v| (n.clone(), v)))
+        .collect()
+}
+
+/// OIDC Core §5.4: `profile`, `email`, `address` and `phone` release these
+/// claims.
 pub fn scoped_claims(user: &User, scope: &Scope) -> Map<String, Value> {
     let mut m = Map::new();
-    let c = &user.claims;
-    if scope.contains("profile") {
-        for (k, v) in [
-            ("name", &c.name),
-            ("given_name", &c.given_name),
-            ("family_name", &c.family_name),
-            ("nickname", &c.nickname),
-            ("picture", &c.picture),
-            ("locale", &c.locale),
-        ] {
-            if let Some(v) = v {
-                m.insert(k.into(), json!(v));
+    for (s, claims) in SCOPE_CLAIMS {
+        if scope.contains(s) {
+            for claim in *claims {
+                if let Some(v) = claim_value(user, claim) {
+                    m.insert((*claim).into(), v);
+                }
             }
         }
-        m.insert("preferred_username".into(), json!(user.username));
-        m.insert("updated_at".into(), json!(user.updated_at));
-    }
-    if scope.contains("email")
-        && let Some(e) = &c.email
-    {
-        m.insert("email".into(), json!(e));
-        m.insert("email_verified".into(), json!(c.email_verified));
     }
     m
 }
@@ -91,9 +141,13 @@ pub fn mint(
         at_hash: Some(frontdesk_jose::at_hash(key.alg(), input.access_token)),
         amr: (!input.grant.amr.is_empty()).then(|| input.grant.amr.clone()),
         // OIDC Core §2: the level the authentication reached (crate::mfa).
-        acr: (!input.grant.amr.is_empty()).then(|| crate::mfa::acr_of(&input.grant.amr).to_owned()),
+        acr: (!input.grant.amr.is_empty()).then(|| crate::mfa::grant_acr(input.grant).to_owned()),
         extra: {
             let mut extra = scoped_claims(input.user, input.scope);
+            // OIDC Core §5.5: claims the request asked for in the ID token.
+            if let Some(requested) = &input.grant.claims {
+                extra.extend(named_claims(input.user, &requested.id_token));
+            }
             if let Some(groups) = input.groups {
                 extra.insert(crate::groups::CLAIM.into(), json!(groups));
             }

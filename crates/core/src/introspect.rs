@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::Core;
 use crate::error::{Error, ErrorCode, OAuthError};
 use crate::keys::KeyRing;
-use crate::model::{AuthMethod, Client, UnixTime, to_u64};
+use crate::model::{AuthMethod, Client, Grant, UnixTime, to_u64};
 use crate::secret;
 use crate::store::Store;
 
@@ -65,30 +65,33 @@ impl Introspection {
 }
 
 /// A token we issued and can still vouch for.
+/// An access token carries the grant it stands on (`None` for a client's
+/// own token), as read when checking that it still stands.
 pub(crate) enum Known {
-    Jwt(AccessTokenClaims),
-    Opaque(crate::model::OpaqueToken),
-    Refresh(crate::model::RefreshToken, crate::model::Grant),
+    Jwt(AccessTokenClaims, Option<Grant>),
+    Opaque(crate::model::OpaqueToken, Option<Grant>),
+    Refresh(crate::model::RefreshToken, Grant),
 }
 
 /// Whether what an access token stands on still stands: its grant (user
-/// tokens), or its client (client-credentials tokens; deleting a client
-/// deactivates its tokens at once).
+/// tokens, which it returns), or its client (client-credentials tokens;
+/// deleting a client deactivates its tokens at once). `None`: it does not.
 async fn backing_live<S: Store>(
     store: &S,
     jti: &str,
     client_id: &str,
     now: UnixTime,
-) -> Result<bool, Error> {
+) -> Result<Option<Option<Grant>>, Error> {
     match crate::access_token::grant_of_jti(jti) {
         Some(grant_id) => Ok(store
             .grant(grant_id)
             .await?
-            .is_some_and(|g| g.revoked_at.is_none() && now < g.expires_at)),
+            .filter(|g| g.revoked_at.is_none() && now < g.expires_at)
+            .map(Some)),
         None => Ok(store
             .client(&crate::model::ClientId(client_id.to_owned()))
             .await?
-            .is_some()),
+            .map(|_| None)),
     }
 }
 
@@ -135,20 +138,19 @@ pub(crate) async fn find_live<S: Store>(
             return Ok(None);
         };
         // Leeway helps other nodes' clocks, never a token past its exp.
-        if claims.exp <= to_u64(now)
-            || store.is_jti_revoked(&claims.jti).await?
-            || !backing_live(store, &claims.jti, &claims.client_id, now).await?
-        {
+        if claims.exp <= to_u64(now) || store.is_jti_revoked(&claims.jti).await? {
             return Ok(None);
         }
-        return Ok(Some(Known::Jwt(claims)));
+        let backing = backing_live(store, &claims.jti, &claims.client_id, now).await?;
+        return Ok(backing.map(|grant| Known::Jwt(claims, grant)));
     }
     let hash = secret::token_hash(token);
     if let Some(t) = store.opaque_token(&hash).await? {
-        let live = t.revoked_at.is_none()
-            && now < t.expires_at
-            && backing_live(store, &t.jti, t.client_id.as_str(), now).await?;
-        return Ok(live.then_some(Known::Opaque(t)));
+        if t.revoked_at.is_some() || now >= t.expires_at {
+            return Ok(None);
+        }
+        let backing = backing_live(store, &t.jti, t.client_id.as_str(), now).await?;
+        return Ok(backing.map(|grant| Known::Opaque(t, grant)));
     }
     if let Some((rt, grant)) = store.refresh_token(&hash).await? {
         let live = rt.consumed_at.is_none()
@@ -180,7 +182,7 @@ pub async fn introspect<S: Store>(
     }
     Ok(match find_live(core, store, keys, token, now).await? {
         None => Introspection::inactive(),
-        Some(Known::Jwt(c)) => Introspection {
+        Some(Known::Jwt(c, _)) => Introspection {
             active: true,
             token_type: Some(access_token_type(c.cnf.as_ref())),
             cnf: c.cnf,
@@ -194,7 +196,7 @@ pub async fn introspect<S: Store>(
             jti: Some(c.jti),
             groups: c.groups,
         },
-        Some(Known::Opaque(t)) => {
+        Some(Known::Opaque(t, _)) => {
             let groups = opaque_groups(store, &t).await?;
             let cnf = confirmation(t.dpop_jkt);
             Introspection {

@@ -6,6 +6,7 @@ pub mod access_token;
 pub mod addr;
 pub mod audit;
 pub mod authorize;
+pub mod claims_request;
 pub mod client;
 pub mod discovery;
 pub mod dpop;

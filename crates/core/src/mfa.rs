@@ -149,6 +149,36 @@ pub fn acr_of(amr: &[String]) -> &'static str {
     level_of(amr).acr()
 }
 
+/// The `acr` claim of a grant's tokens: the level its session reached, or,
+/// when the request listed essential `acr` values (OIDC Core §5.5.1.1: the
+/// value "MUST ... match one of the requested values"), the highest of
+/// them that the level reached meets. The sign-in was raised to at least
+/// the lowest of them, so one always does; should none (a grant recorded
+/// otherwise), the level reached is said as it is.
+pub fn acr_claim(amr: &[String], essential: &[String]) -> &'static str {
+    let reached = level_of(amr);
+    essential
+        .iter()
+        .filter_map(|a| Level::from_acr(a))
+        .filter(|l| *l <= reached)
+        .max()
+        .unwrap_or(reached)
+        .acr()
+}
+
+/// [`acr_claim`] of a grant: its session's methods and its request's
+/// essential `acr` values.
+pub fn grant_acr(grant: &crate::model::Grant) -> &'static str {
+    let essential = grant.claims.as_ref().map(|c| &c.essential_acr[..]);
+    acr_claim(&grant.amr, essential.unwrap_or_default())
+}
+
+/// The lowest level among `acr` values, the unknown ones ignored: any one
+/// listed is acceptable, so the lowest is enough.
+pub fn lowest_known(acr_values: &[String]) -> Option<Level> {
+    acr_values.iter().filter_map(|a| Level::from_acr(a)).min()
+}
+
 /// The level a request needs from this user: the policy's (`policy` is the
 /// client's `require_mfa`, or the server's), raised by the request's
 /// `acr_values` (OIDC Core §3.1.2.1). `acr_values` lists acceptable levels
@@ -160,12 +190,7 @@ pub fn required_level(policy: RequireMfa, user: &User, acr_values: &[String]) ->
         RequireMfa::IfEnrolled if user.has_second_factor() => Level::Mfa,
         RequireMfa::IfEnrolled | RequireMfa::Never => Level::Password,
     };
-    let asked = acr_values
-        .iter()
-        .filter_map(|a| Level::from_acr(a))
-        .min()
-        .unwrap_or(Level::Password);
-    by_policy.max(asked)
+    by_policy.max(lowest_known(acr_values).unwrap_or(Level::Password))
 }
 
 /// What a session lacks for the level a request needs.

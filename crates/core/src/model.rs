@@ -318,7 +318,34 @@ pub struct ClientSecret {
     pub expires_at: Option<UnixTime>,
 }
 
-/// OIDC Core §5.1 profile and email claims held for a user.
+/// OIDC Core §5.1.1: a postal address, released by the `address` scope.
+/// Every member is optional; an unknown one is refused, so a typo in an
+/// administrator's update is an error and not a silently dropped field.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Address {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub formatted: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub street_address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locality: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postal_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+}
+
+impl Address {
+    pub fn is_empty(&self) -> bool {
+        self == &Address::default()
+    }
+}
+
+/// OIDC Core §5.1 standard claims held for a user: profile, email,
+/// address and phone.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserClaims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -337,6 +364,13 @@ pub struct UserClaims {
     pub email: Option<String>,
     #[serde(default)]
     pub email_verified: bool,
+    /// E.164 is recommended (OIDC Core §5.1), not enforced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub phone_number_verified: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<Address>,
 }
 
 /// A user (resource owner). `sub` is stable and opaque (a UUID), never the
@@ -567,6 +601,28 @@ pub struct GroupSync {
     pub removed: Vec<String>,
 }
 
+/// The part of an authorization request's `claims` parameter (OIDC Core
+/// §5.5) that outlives the request, recorded on its grant so that every
+/// ID token of the grant (refreshes too) and userinfo honour it: the
+/// claims released one by one at each place (only ones the client may
+/// have, `crate::claims_request`), and the `acr` values an essential `acr`
+/// request listed (§5.5.1.1: the ID token's `acr` is one of them).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestedClaims {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub userinfo: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub id_token: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub essential_acr: Vec<String>,
+}
+
+impl RequestedClaims {
+    pub fn is_empty(&self) -> bool {
+        self == &RequestedClaims::default()
+    }
+}
+
 /// What a user granted a client through one authorization. Codes, refresh
 /// tokens and access tokens hang off it; revoking it revokes them all.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -583,6 +639,9 @@ pub struct Grant {
     /// The upstream identity provider the session signed in through (its
     /// id), for the ID token's `idp` claim; `None` for a sign-in here.
     pub idp: Option<String>,
+    /// What the authorization request's `claims` parameter asked for
+    /// (OIDC Core §5.5), as far as it is honoured; `None` without one.
+    pub claims: Option<RequestedClaims>,
     pub created_at: UnixTime,
     /// Absolute end of the grant (the refresh-token lifetime).
     pub expires_at: UnixTime,

@@ -40,8 +40,8 @@ pub async fn revoke<S: Store>(
         return Ok(None);
     };
     let owner = match &known {
-        Known::Jwt(c) => c.client_id.as_str(),
-        Known::Opaque(t) => t.client_id.as_str(),
+        Known::Jwt(c, _) => c.client_id.as_str(),
+        Known::Opaque(t, _) => t.client_id.as_str(),
         Known::Refresh(rt, _) => rt.client_id.as_str(),
     };
     if owner != client.client_id.as_str() {
@@ -58,7 +58,7 @@ pub async fn revoke<S: Store>(
     let revoked = match known {
         // A JWT cannot be recalled, so its jti is recorded until it expires;
         // introspection consults the record.
-        Known::Jwt(c) => {
+        Known::Jwt(c, _) => {
             let exp =
                 i64::try_from(c.exp).map_err(|_| Error::Internal("exp out of range".into()))?;
             store.revoke_jti(&c.jti, exp).await?;
@@ -68,7 +68,7 @@ pub async fn revoke<S: Store>(
                 grant_id: None,
             }
         }
-        Known::Opaque(t) => {
+        Known::Opaque(t, _) => {
             store
                 .revoke_opaque_token(&secret::token_hash(token), now)
                 .await?;

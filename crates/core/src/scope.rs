@@ -60,6 +60,17 @@ impl Scope {
         self.iter().all(|t| other.contains(t))
     }
 
+    /// `self` with `more` added after its own tokens (those it lacks).
+    pub fn union<'a>(&self, more: impl IntoIterator<Item = &'a str>) -> Scope {
+        let mut tokens = self.0.clone();
+        for t in more {
+            if !tokens.iter().any(|have| have == t) {
+                tokens.push(t.to_owned());
+            }
+        }
+        Scope(tokens)
+    }
+
     /// The tokens of `self` that `allowed` also holds, in `self`'s order.
     pub fn intersect(&self, allowed: &Scope) -> Scope {
         Scope(

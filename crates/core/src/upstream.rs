@@ -221,6 +221,10 @@ fn merged(base: &UserClaims, from: &UserClaims) -> UserClaims {
         locale: pick(&base.locale, &from.locale),
         email: base.email.clone(),
         email_verified: base.email_verified,
+        // Not taken from upstreams: kept as set here.
+        phone_number: base.phone_number.clone(),
+        phone_number_verified: base.phone_number_verified,
+        address: base.address.clone(),
     }
 }
 

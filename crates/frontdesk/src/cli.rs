@@ -344,6 +344,16 @@ enum UsersCmd {
         /// true or false.
         #[arg(long = "email-verified")]
         email_verified: Option<bool>,
+        #[arg(long = "phone-number")]
+        phone_number: Option<String>,
+        /// true or false.
+        #[arg(long = "phone-number-verified")]
+        phone_number_verified: Option<bool>,
+        /// The postal address as a JSON object of the OpenID Connect
+        /// members (formatted, street_address, locality, region,
+        /// postal_code, country), set whole.
+        #[arg(long)]
+        address: Option<String>,
     },
     /// Clear the failed-login counters that lock the account.
     Unlock { user: String },
@@ -1072,6 +1082,9 @@ async fn users(
             locale,
             email,
             email_verified,
+            phone_number,
+            phone_number_verified,
+            address,
         } => {
             let mut patch = serde_json::Map::new();
             for (claim, value) in [
@@ -1082,6 +1095,7 @@ async fn users(
                 ("picture", picture),
                 ("locale", locale),
                 ("email", email),
+                ("phone_number", phone_number),
             ] {
                 if let Some(v) = value {
                     let v = if v.is_empty() {
@@ -1094,6 +1108,20 @@ async fn users(
             }
             if let Some(v) = email_verified {
                 patch.insert("email_verified".to_owned(), serde_json::Value::Bool(v));
+            }
+            if let Some(v) = phone_number_verified {
+                patch.insert(
+                    "phone_number_verified".to_owned(),
+                    serde_json::Value::Bool(v),
+                );
+            }
+            if let Some(a) = address {
+                let v = if a.is_empty() {
+                    serde_json::Value::Null
+                } else {
+                    serde_json::from_str(&a).context("--address must be a JSON object")?
+                };
+                patch.insert("address".to_owned(), v);
             }
             if patch.is_empty() {
                 bail!("users update: nothing to change (see --help)");

@@ -379,7 +379,7 @@ pub async fn set_disabled(
 }
 
 /// The claims an administrator may set, by their OIDC names.
-pub const CLAIM_NAMES: [&str; 8] = [
+pub const CLAIM_NAMES: [&str; 11] = [
     "name",
     "given_name",
     "family_name",
@@ -388,11 +388,15 @@ pub const CLAIM_NAMES: [&str; 8] = [
     "locale",
     "email",
     "email_verified",
+    "phone_number",
+    "phone_number_verified",
+    "address",
 ];
 
 /// Applies `patch` to the user's claims as a JSON merge patch (RFC 7396):
 /// a claim given a value is set, one given `null` is removed
-/// (`email_verified`: false), the others stay.
+/// (`email_verified`, `phone_number_verified`: false), the others stay.
+/// `address` is an object of the OIDC Core §5.1.1 members, set whole.
 pub async fn update_claims(
     db: &Db,
     by: &Actor,

@@ -327,6 +327,11 @@ fn sqlite_migrator() -> Migrator {
             "grant_idp",
             include_str!("../migrations/sqlite/0012_grant_idp.sql"),
         ),
+        (
+            13,
+            "grant_claims",
+            include_str!("../migrations/sqlite/0013_grant_claims.sql"),
+        ),
     ])
 }
 
@@ -391,6 +396,11 @@ fn postgres_migrator() -> Migrator {
             12,
             "grant_idp",
             include_str!("../migrations/postgres/0012_grant_idp.sql"),
+        ),
+        (
+            13,
+            "grant_claims",
+            include_str!("../migrations/postgres/0013_grant_claims.sql"),
         ),
     ])
 }

@@ -121,7 +121,7 @@ pub(crate) type SessionRow = (
 );
 
 /// grant_id, client_id, sub, sid, scope, audience, auth_time, amr,
-/// created_at, expires_at, revoked_at, idp.
+/// created_at, expires_at, revoked_at, idp, claims.
 pub(crate) type GrantRow = (
     String,
     String,
@@ -134,6 +134,7 @@ pub(crate) type GrantRow = (
     i64,
     i64,
     Option<i64>,
+    Option<String>,
     Option<String>,
 );
 
@@ -189,21 +190,21 @@ macro_rules! joined_row {
 }
 
 /// `refresh_tokens JOIN grants`: the [`RefreshRow`] columns, then the
-/// [`GrantRow`] columns (21 in all, past sqlx's 16-tuple `FromRow`).
+/// [`GrantRow`] columns (22 in all, past sqlx's 16-tuple `FromRow`).
 pub(crate) struct RefreshGrantRow(pub(crate) RefreshRow, pub(crate) GrantRow);
 joined_row!(
     RefreshGrantRow,
     [0, 1, 2, 3, 4, 5, 6, 7, 8],
-    [9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20]
+    [9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21]
 );
 
 /// `authorization_codes JOIN grants`: the [`CodeRow`] columns, then the
-/// [`GrantRow`] columns (22 in all).
+/// [`GrantRow`] columns (23 in all).
 pub(crate) struct CodeGrantRow(pub(crate) CodeRow, pub(crate) GrantRow);
 joined_row!(
     CodeGrantRow,
     [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
-    [10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21]
+    [10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22]
 );
 
 /// The `clients.metadata` JSON: the client minus id, secrets and timestamps.
@@ -630,9 +631,17 @@ pub(crate) fn grant_from_row(row: GrantRow) -> Result<Grant, StoreError> {
         expires_at,
         revoked_at,
         idp,
+        claims,
     ) = row;
     let audience = strings_from_json(&audience, || format!("audience of grant {grant_id:?}"))?;
     let amr = strings_from_json(&amr, || format!("amr of grant {grant_id:?}"))?;
+    let claims = claims
+        .map(|c| {
+            serde_json::from_str(&c).map_err(|e| {
+                StoreError::Internal(format!("decoding claims of grant {grant_id:?}: {e}"))
+            })
+        })
+        .transpose()?;
     Ok(Grant {
         grant_id,
         client_id: ClientId(client_id),
@@ -643,10 +652,23 @@ pub(crate) fn grant_from_row(row: GrantRow) -> Result<Grant, StoreError> {
         auth_time,
         amr,
         idp,
+        claims,
         created_at,
         expires_at,
         revoked_at,
     })
+}
+
+/// The `grants.claims` JSON; `None` for a grant without a claims request.
+pub(crate) fn grant_claims_json(grant: &Grant) -> Result<Option<String>, StoreError> {
+    grant
+        .claims
+        .as_ref()
+        .map(|c| {
+            serde_json::to_string(c)
+                .map_err(|e| StoreError::Internal(format!("encoding grant claims: {e}")))
+        })
+        .transpose()
 }
 
 pub(crate) fn code_from_row(row: CodeRow) -> AuthorizationCode {

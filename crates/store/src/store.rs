@@ -459,9 +459,9 @@ const RECOVERY_LEFT: &str =
 
 const GRANT_INSERT: &str = "INSERT INTO grants \
      (grant_id, client_id, sub, sid, scope, audience, auth_time, amr, created_at, expires_at, \
-     revoked_at, idp) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+     revoked_at, idp, claims) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
 const GRANT_BY_ID: &str = "SELECT grant_id, client_id, sub, sid, scope, audience, auth_time, \
-     amr, created_at, expires_at, revoked_at, idp FROM grants WHERE grant_id = $1";
+     amr, created_at, expires_at, revoked_at, idp, claims FROM grants WHERE grant_id = $1";
 /// Keeps the first revocation time; matches (and so reports) revoked grants too.
 const GRANT_REVOKE: &str = "UPDATE grants SET revoked_at = COALESCE(revoked_at, $2) \
      WHERE grant_id = $1";
@@ -484,7 +484,7 @@ const CODE_REDEEM: &str = "UPDATE authorization_codes SET used_at = $2 \
 const CODE_WITH_GRANT: &str = "SELECT c.code_hash, c.grant_id, c.client_id, c.redirect_uri, \
      c.code_challenge, c.nonce, c.created_at, c.expires_at, c.used_at, c.dpop_jkt, \
      g.grant_id, g.client_id, g.sub, g.sid, g.scope, g.audience, g.auth_time, g.amr, \
-     g.created_at, g.expires_at, g.revoked_at, g.idp \
+     g.created_at, g.expires_at, g.revoked_at, g.idp, g.claims \
      FROM authorization_codes c JOIN grants g ON g.grant_id = c.grant_id \
      WHERE c.code_hash = $1";
 const CODE_BY_HASH: &str = "SELECT code_hash, grant_id, client_id, redirect_uri, \
@@ -497,7 +497,7 @@ const REFRESH_INSERT: &str = "INSERT INTO refresh_tokens \
 const REFRESH_WITH_GRANT: &str = "SELECT r.token_hash, r.grant_id, r.client_id, r.scope, \
      r.issued_at, r.expires_at, r.consumed_at, r.replaced_by, r.dpop_jkt, \
      g.grant_id, g.client_id, g.sub, g.sid, g.scope, g.audience, g.auth_time, g.amr, \
-     g.created_at, g.expires_at, g.revoked_at, g.idp \
+     g.created_at, g.expires_at, g.revoked_at, g.idp, g.claims \
      FROM refresh_tokens r JOIN grants g ON g.grant_id = r.grant_id \
      WHERE r.token_hash = $1";
 /// The single-use gate of rotation: only one caller sees the row come back.
@@ -1333,6 +1333,7 @@ impl Store for Db {
     ) -> Result<(), StoreError> {
         let audience = rows::strings_json("grant audience", &grant.audience)?;
         let amr = rows::strings_json("grant amr", &grant.amr)?;
+        let claims = rows::grant_claims_json(grant)?;
         on_backend!(self, write, |pool| {
             let mut tx = pool.begin_write().await?;
             sqlx::query(GRANT_INSERT)
@@ -1348,6 +1349,7 @@ impl Store for Db {
                 .bind(grant.expires_at)
                 .bind(grant.revoked_at)
                 .bind(&grant.idp)
+                .bind(&claims)
                 .execute(&mut *tx)
                 .await?;
             sqlx::query(CODE_INSERT)

@@ -95,6 +95,7 @@ pub async fn exchange<S: Store>(
         audience: grant.audience.clone(),
         auth_time: Some(grant.auth_time),
         amr: Some(grant.amr.clone()),
+        acr: Some(crate::mfa::grant_acr(&grant)),
         grant_id: Some(grant.grant_id.clone()),
         jti_suffix: Some(derive(core, "code-jti", code).chars().take(22).collect()),
         opaque_value: Some(derive(core, "code-access", code)),

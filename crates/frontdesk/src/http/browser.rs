@@ -1038,11 +1038,14 @@ pub async fn consent_post(
         Ok(c) => c,
         Err(e) => return redirect_core_error(&app, &resolved, &req, e.into(), now).await,
     };
+    // What the page asked for: the scope, and the scopes of claims asked
+    // for one by one (`claims`).
+    let approved = req.consent_scope();
     if let Err(e) = authorize::remember_consent(
         &app.db,
         &session.0.sub,
         &req.client.client_id,
-        &req.scope,
+        &approved,
         previous.as_ref(),
         now,
     )
@@ -1054,7 +1057,7 @@ pub async fn consent_post(
         .actor(&Actor::User(session.0.sub.clone()))
         .subject(&session.0.sub)
         .client(&req.client.client_id)
-        .scope(&req.scope.to_string());
+        .scope(&approved.to_string());
     crate::audit::record(&app.db, e).await;
     match par::satisfied(&app.db, &resolved, "consent", now).await {
         Ok(q) => see_other(&format!("/authorize?{q}")),

@@ -134,7 +134,8 @@ pub async fn get(State(app): State<AppState>, jar: CookieJar, RawQuery(q): RawQu
 }
 
 /// The level the step this page belongs to needs: the authorization
-/// request's (its client's `require_mfa`, raised by its `acr_values`), or
+/// request's (its client's `require_mfa`, raised by its `acr_values` and
+/// `claims`), or
 /// the account page's. At least a second factor: that is why the browser is
 /// here. The request is validated again, not trusted from the query; one
 /// that no longer validates gets its error at `/authorize`.
@@ -143,9 +144,7 @@ async fn required_for(app: &AppState, cont: &Continue, user: &User, now: UnixTim
     let asked = match cont {
         Continue::Authorize(q) => match Params::parse(q.as_bytes()) {
             Ok(p) => match super::browser::validate(app, &p, now).await {
-                Ok((req, _)) => {
-                    mfa::required_level(mfa::policy(&req.client, server), user, &req.acr_values)
-                }
+                Ok((req, _)) => req.required_level(mfa::policy(&req.client, server), user),
                 Err(_) => mfa::Level::Mfa,
             },
             Err(_) => mfa::Level::Mfa,

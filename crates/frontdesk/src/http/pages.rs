@@ -429,9 +429,13 @@ impl Pages {
         let c = &self.catalogue;
         let lang = c.current();
         match scope {
-            "openid" | "profile" | "email" | "offline_access" | frontdesk_core::groups::SCOPE => {
-                c.message(lang, &format!("scope-{scope}"), &[])
-            }
+            "openid"
+            | "profile"
+            | "email"
+            | "address"
+            | "phone"
+            | "offline_access"
+            | frontdesk_core::groups::SCOPE => c.message(lang, &format!("scope-{scope}"), &[]),
             other => c.message(lang, "scope-other", &[("scope".into(), other.to_owned())]),
         }
     }

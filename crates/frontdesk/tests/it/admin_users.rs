@@ -184,7 +184,7 @@ async fn admin_api_unlock_sessions_update(s: &Server) {
     assert_eq!(status, 400);
     assert_eq!(
         body["error_description"],
-        "unknown claim \"shoe_size\": the claims are name, given_name, family_name, nickname, picture, locale, email, email_verified"
+        "unknown claim \"shoe_size\": the claims are name, given_name, family_name, nickname, picture, locale, email, email_verified, phone_number, phone_number_verified, address"
     );
     let (status, body) = admin(
         s,

@@ -57,12 +57,11 @@ async fn sign_in_and_answer(s: &Server, url: &str, child: &mut std::process::Chi
     writeln!(stdin, "{callback}").unwrap();
 }
 
-async fn openid_client_completes_the_flow(s: &Server) {
-    if !available() {
-        return;
-    }
-    let mut child = Command::new("node")
-        .arg("rp.mjs")
+/// openid-client's flow (rp.mjs) as app1, with `env` added (SCOPE,
+/// CLAIMS): the authorization URL it built and what it reported.
+fn spawn_openid_client(s: &Server, env: &[(&str, &str)]) -> std::process::Child {
+    let mut cmd = Command::new("node");
+    cmd.arg("rp.mjs")
         .current_dir(node_dir())
         .env("ISSUER", &s.base)
         .env("CLIENT_ID", "app1")
@@ -70,21 +69,34 @@ async fn openid_client_completes_the_flow(s: &Server) {
         .env("REDIRECT_URI", "https://app1.example.com/cb")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn node");
+        .stderr(Stdio::inherit());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().expect("spawn node")
+}
+
+async fn run_openid_client(s: &Server, env: &[(&str, &str)]) -> (String, Value) {
+    let mut child = spawn_openid_client(s, env);
     let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
     let first: Value = serde_json::from_str(&out.next().unwrap().unwrap()).unwrap();
     let url = first["authorization_url"]
         .as_str()
         .unwrap_or_else(|| panic!("{first}"))
         .to_owned();
-    assert!(url.contains("code_challenge_method=S256") && url.contains("nonce="));
-
     sign_in_and_answer(s, &url, &mut child).await;
     let result: Value = serde_json::from_str(&out.next().unwrap().unwrap()).unwrap();
     assert!(child.wait().unwrap().success(), "{result}");
     assert!(result.get("error").is_none(), "{result}");
+    (url, result)
+}
+
+async fn openid_client_completes_the_flow(s: &Server) {
+    if !available() {
+        return;
+    }
+    let (url, result) = run_openid_client(s, &[]).await;
+    assert!(url.contains("code_challenge_method=S256") && url.contains("nonce="));
     assert_eq!(result["claims"]["iss"], s.base.as_str());
     assert_eq!(result["claims"]["aud"], "app1");
     assert_eq!(result["userinfo"]["sub"], result["sub"]);
@@ -93,6 +105,29 @@ async fn openid_client_completes_the_flow(s: &Server) {
     assert_eq!(result["refreshed"]["sub"], result["sub"]);
 }
 both!(openid_client_completes_the_flow, SIGNIN_CONFIG);
+
+/// `oidcc-claims-essential` with openid-client: the `claims` parameter
+/// asks for `name` at userinfo and `email` in the ID token, with only
+/// `openid` (and `offline_access`) as scope; openid-client verifies the ID
+/// tokens, the first and the refreshed one, itself.
+async fn oidcc_claims_essential_with_openid_client(s: &Server) {
+    if !available() {
+        return;
+    }
+    let claims =
+        r#"{"userinfo":{"name":{"essential":true}},"id_token":{"email":{"essential":true}}}"#;
+    let (url, result) =
+        run_openid_client(s, &[("SCOPE", "openid offline_access"), ("CLAIMS", claims)]).await;
+    let sent = url::Url::parse(&url).unwrap();
+    let sent = sent.query_pairs().find(|(k, _)| k == "claims").unwrap().1;
+    assert_eq!(sent, claims);
+    assert_eq!(result["claims"]["email"], "alice@example.com");
+    assert!(result["claims"].get("name").is_none(), "{result}");
+    assert_eq!(result["userinfo"]["name"], "Alice Example");
+    assert!(result["userinfo"].get("email").is_none(), "{result}");
+    assert_eq!(result["refreshed"]["claims"]["email"], "alice@example.com");
+}
+both!(oidcc_claims_essential_with_openid_client, SIGNIN_CONFIG);
 
 // DPoP (RFC 9449) with a stranger's client: panva's `oauth4webapi`
 // (interop/node/dpop.mjs), configured only from discovery, makes and sends

@@ -9,6 +9,7 @@ mod admin;
 mod admin_users;
 mod audit;
 mod branding;
+mod claims_param;
 mod cli;
 mod client_auth_throttle;
 mod client_credentials;

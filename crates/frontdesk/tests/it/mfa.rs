@@ -458,6 +458,127 @@ async fn acr_values_step_a_password_session_up(s: &Server) {
     );
 }
 
+both!(essential_acr_in_the_claims_parameter_steps_up, NEVER_CONFIG);
+/// OIDC Core §5.5.1.1 (`oidcc-claims-essential` for `acr`): an essential
+/// `acr` with values is met or the request fails; the ID token's `acr` is
+/// one of the values asked for.
+async fn essential_acr_in_the_claims_parameter_steps_up(s: &Server) {
+    let owner = Browser::new(s);
+    account_sign_in(&owner, ALICE).await;
+    let (secret, step, _) = enrol_from_account(&owner).await;
+    let essential = |values: &[&str]| {
+        serde_json::json!({"id_token": {"acr": {"essential": true, "values": values}}}).to_string()
+    };
+
+    let b = Browser::new(s);
+    let (end, verifier) = password_step(s, &b, &[]).await;
+    let first = id_token_claims(s, &code_after(&b, end).await, &verifier).await;
+    assert_eq!(first["acr"], ACR_PASSWORD);
+
+    // prompt=none cannot raise the session.
+    let (_, challenge) = pkce();
+    let mfa_only = essential(&[ACR_MFA]);
+    let cb = redirect(
+        b.get(&authorize_url(
+            s,
+            APP.0,
+            APP_CB,
+            "openid",
+            &challenge,
+            &[("claims", &mfa_only), ("prompt", "none")],
+        ))
+        .await,
+    );
+    assert_eq!(query(&cb, "error").as_deref(), Some("login_required"));
+
+    // The essential level asks for the second factor only.
+    let (verifier, challenge) = pkce();
+    let step_up = page(
+        b.get(&authorize_url(
+            s,
+            APP.0,
+            APP_CB,
+            "openid",
+            &challenge,
+            &[("claims", &mfa_only)],
+        ))
+        .await,
+    );
+    assert!(
+        step_up.body.contains("Two-step verification"),
+        "{}",
+        step_up.body
+    );
+    let next_code = totp_at(&secret, (step + 1) * 30);
+    let code = code_after(&b, submit_code(&b, &step_up, &next_code).await).await;
+    let raised = id_token_claims(s, &code, &verifier).await;
+    assert_eq!(raised["acr"], ACR_MFA);
+    assert_eq!(raised["sid"], first["sid"]);
+
+    // The session now reaches mfa; asked for the password level as the
+    // essential value, the ID token says that value (one of those asked
+    // for), while amr still tells how the user signed in.
+    let (verifier, challenge) = pkce();
+    let end = b
+        .get(&authorize_url(
+            s,
+            APP.0,
+            APP_CB,
+            "openid",
+            &challenge,
+            &[("claims", &essential(&["urn:other", ACR_PASSWORD]))],
+        ))
+        .await;
+    let answered = id_token_claims(s, &code_after(&b, end).await, &verifier).await;
+    assert_eq!(answered["acr"], ACR_PASSWORD);
+    assert_eq!(answered["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
+
+    // Values none of which is ours cannot be met: the request fails.
+    let (_, challenge) = pkce();
+    let cb = redirect(
+        b.get(&authorize_url(
+            s,
+            APP.0,
+            APP_CB,
+            "openid",
+            &challenge,
+            &[("claims", &essential(&["urn:other"]))],
+        ))
+        .await,
+    );
+    assert_eq!(
+        query(&cb, "error").as_deref(),
+        Some("unmet_authentication_requirements")
+    );
+    assert_eq!(
+        query(&cb, "error_description").as_deref(),
+        Some("none of the essential acr values is supported (see acr_values_supported)")
+    );
+    assert_eq!(query(&cb, "state").as_deref(), Some("st-123"));
+
+    // Phishing-resistant is essential and alice has no passkey: unmet,
+    // never a lower level.
+    let (_, challenge) = pkce();
+    let cb = redirect(
+        b.get(&authorize_url(
+            s,
+            APP.0,
+            APP_CB,
+            "openid",
+            &challenge,
+            &[(
+                "claims",
+                &essential(&["urn:frontdesk:acr:phishing-resistant"]),
+            )],
+        ))
+        .await,
+    );
+    assert_eq!(
+        query(&cb, "error").as_deref(),
+        Some("unmet_authentication_requirements")
+    );
+}
+
 both!(
     require_mfa_always_walks_users_through_enrolment,
     ALWAYS_CONFIG

@@ -205,6 +205,12 @@ pub fn grant(grant_id: &str, client: &str, sub: &str, sid: Option<&str>) -> Gran
         // (the contract tests compare whole grants).
         amr: vec!["fed".to_owned()],
         idp: Some("hotel".to_owned()),
+        // With a claims request, so that every read carries it back too.
+        claims: Some(frontdesk_core::model::RequestedClaims {
+            userinfo: vec!["email".to_owned()],
+            id_token: vec!["name".to_owned()],
+            essential_acr: vec!["urn:frontdesk:acr:mfa".to_owned()],
+        }),
         created_at: NOW - 10,
         expires_at: NOW + 86_400,
         revoked_at: None,

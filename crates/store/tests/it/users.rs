@@ -171,6 +171,13 @@ async fn user_updates(db: &Db) {
         locale: Some("en-GB".into()),
         email: Some("Alice@Wonder.example".into()),
         email_verified: true,
+        phone_number: Some("+44 20 7946 0000".into()),
+        phone_number_verified: true,
+        address: Some(frontdesk_core::model::Address {
+            locality: Some("Oxford".into()),
+            country: Some("GB".into()),
+            ..Default::default()
+        }),
     };
     assert!(db.update_user_claims("s1", &claims, NOW + 3).await.unwrap());
     let u = db.user("s1").await.unwrap().unwrap();

@@ -153,6 +153,15 @@ impl AuthorizeRequest {
         }
     }
 
+    /// Whether an `id_token_hint` (or a `sub` in `claims`) names someone
+    /// other than the user whose own `sub` is `local`. The hint carries
+    /// the `sub` this client sees (`crate::subject`: pairwise or not).
+    pub fn hint_is_not(&self, pepper: &crate::secret::Pepper, local: &str) -> bool {
+        self.hint_sub
+            .as_deref()
+            .is_some_and(|h| h != crate::subject::subject(pepper, &self.client, local))
+    }
+
     /// What the consent page asks the user to approve: the scope, and the
     /// scopes of claims the `claims` parameter asks for one by one.
     pub fn consent_scope(&self) -> Scope {
@@ -540,6 +549,7 @@ pub fn decide(
     groups: &[String],
     consent: Option<&Consent>,
     policy: RequireMfa,
+    pepper: &crate::secret::Pepper,
     now: UnixTime,
 ) -> Result<Next, OAuthError> {
     let needs_login = match session {
@@ -547,7 +557,7 @@ pub fn decide(
         Some((s, _)) => {
             req.prompt.login
                 || !session::fresh_enough(s, req.max_age, now)
-                || req.hint_sub.as_deref().is_some_and(|h| h != s.sub)
+                || req.hint_is_not(pepper, &s.sub)
         }
     };
     if needs_login {

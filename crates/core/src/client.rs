@@ -215,6 +215,7 @@ pub fn validate_metadata(client: &Client) -> Result<(), MetadataError> {
         }
     }
     validate_keys(client)?;
+    crate::subject::validate(client)?;
     if client.is_fapi2() {
         validate_fapi2(client)?;
     }

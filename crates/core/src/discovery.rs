@@ -153,7 +153,11 @@ pub fn metadata(core: &Core) -> Value {
         // OIDC Core §5.5 (`crate::claims_request`).
         m.insert("claims_parameter_supported".into(), json!(true));
     }
-    m.insert("subject_types_supported".into(), json!(["public"]));
+    // OIDC Core §8 (`crate::subject`).
+    m.insert(
+        "subject_types_supported".into(),
+        json!(["public", "pairwise"]),
+    );
     m.insert(
         "id_token_signing_alg_values_supported".into(),
         json!(["RS256", "PS256", "ES256", "EdDSA"]),

@@ -130,7 +130,7 @@ pub fn mint(
     let key = signer(keys, input.client, now)?;
     let claims = IdTokenClaims {
         iss: core.settings.issuer.clone(),
-        sub: input.user.sub.clone(),
+        sub: crate::subject::subject(&core.pepper, input.client, &input.user.sub),
         aud: Audience(vec![input.client.client_id.0.clone()]),
         exp: to_u64(now + core.settings.id_token_ttl),
         iat: to_u64(now),

@@ -196,8 +196,8 @@ pub async fn introspect<S: Store>(
             jti: Some(c.jti),
             groups: c.groups,
         },
-        Some(Known::Opaque(t, _)) => {
-            let groups = opaque_groups(store, &t).await?;
+        Some(Known::Opaque(t, grant)) => {
+            let groups = opaque_groups(store, &t, grant.as_ref()).await?;
             let cnf = confirmation(t.dpop_jkt);
             Introspection {
                 active: true,
@@ -214,20 +214,27 @@ pub async fn introspect<S: Store>(
                 groups,
             }
         }
-        Some(Known::Refresh(rt, grant)) => Introspection {
-            active: true,
-            scope: (!rt.scope.is_empty()).then_some(rt.scope),
-            client_id: Some(rt.client_id.0),
-            token_type: Some("refresh_token"),
-            exp: Some(rt.expires_at),
-            iat: Some(rt.issued_at),
-            sub: Some(grant.sub),
-            aud: None,
-            iss: Some(core.settings.issuer.clone()),
-            jti: None,
-            cnf: confirmation(rt.dpop_jkt),
-            groups: None,
-        },
+        Some(Known::Refresh(rt, grant)) => {
+            // The sub the token's client sees (OIDC Core §8).
+            let sub = match store.client(&rt.client_id).await? {
+                Some(c) => crate::subject::subject(&core.pepper, &c, &grant.sub),
+                None => return Ok(Introspection::inactive()),
+            };
+            Introspection {
+                active: true,
+                scope: (!rt.scope.is_empty()).then_some(rt.scope),
+                client_id: Some(rt.client_id.0),
+                token_type: Some("refresh_token"),
+                exp: Some(rt.expires_at),
+                iat: Some(rt.issued_at),
+                sub: Some(sub),
+                aud: None,
+                iss: Some(core.settings.issuer.clone()),
+                jti: None,
+                cnf: confirmation(rt.dpop_jkt),
+                groups: None,
+            }
+        }
     })
 }
 
@@ -237,15 +244,16 @@ pub async fn introspect<S: Store>(
 async fn opaque_groups<S: Store>(
     store: &S,
     t: &crate::model::OpaqueToken,
+    grant: Option<&Grant>,
 ) -> Result<Option<Vec<String>>, Error> {
     let scope = crate::scope::Scope::parse(&t.scope).unwrap_or_default();
-    if !scope.contains(crate::groups::SCOPE) || crate::access_token::grant_of_jti(&t.jti).is_none()
-    {
+    let Some(grant) = grant.filter(|_| scope.contains(crate::groups::SCOPE)) else {
         return Ok(None);
-    }
+    };
     let Some(client) = store.client(&t.client_id).await? else {
         return Ok(None);
     };
-    let groups = store.groups_of(&t.sub).await?;
+    // The grant's user: the token's `sub` may be a pairwise one.
+    let groups = store.groups_of(&grant.sub).await?;
     Ok(crate::groups::claim(&client, &scope, &groups))
 }

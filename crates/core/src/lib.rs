@@ -32,6 +32,7 @@ pub mod scope;
 pub mod secret;
 pub mod session;
 pub mod store;
+pub mod subject;
 pub mod sweep;
 pub mod token;
 pub mod upstream;

@@ -52,6 +52,24 @@ pub struct LogoutRequest {
 }
 
 impl LogoutRequest {
+    /// Whether the hint names `session`'s user (as the hint's client sees
+    /// them: a pairwise client's `sub` is its own, `crate::subject`) and,
+    /// when it carries a `sid`, that session.
+    pub fn hint_names(
+        &self,
+        pepper: &crate::secret::Pepper,
+        session: &crate::model::Session,
+    ) -> bool {
+        let Some(h) = &self.hint else {
+            return false;
+        };
+        let sub = match &self.client {
+            Some(c) => crate::subject::subject(pepper, c, &session.sub),
+            None => session.sub.clone(),
+        };
+        h.sub == sub && h.sid.as_deref().is_none_or(|sid| sid == session.sid)
+    }
+
     /// Where to send the browser afterwards, with `state` (§3).
     pub fn redirect_target(&self) -> Option<String> {
         let uri = self.post_logout_redirect_uri.as_deref()?;

@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::mfa::RequireMfa;
 use crate::model::{
     AccessTokenFormat, AuthMethod, Client, ClientId, ClientProfile, ClientSecret, GrantType, Jwks,
-    UnixTime, User, UserClaims,
+    SubjectType, UnixTime, User, UserClaims,
 };
 use crate::scope::Scope;
 use crate::secret::{self, Pepper};
@@ -109,6 +109,11 @@ pub struct ClientSpec {
     /// (default: all of the user's).
     #[serde(default)]
     pub released_groups: Option<Vec<String>>,
+    /// OIDC Core §8: `public` (default) or `pairwise` (`crate::subject`).
+    #[serde(default)]
+    pub subject_type: Option<SubjectType>,
+    #[serde(default)]
+    pub sector_identifier_uri: Option<String>,
     /// RFC 7591 §2 links shown on the consent page.
     #[serde(default)]
     pub logo_uri: Option<String>,
@@ -165,6 +170,9 @@ pub struct ClientPatch {
     /// `Some(None)`: all of the user's groups again.
     #[serde(default, with = "double_option")]
     pub released_groups: Option<Option<Vec<String>>>,
+    pub subject_type: Option<SubjectType>,
+    #[serde(default, with = "double_option")]
+    pub sector_identifier_uri: Option<Option<String>>,
     /// `Some(None)` removes the link; so for the other three.
     #[serde(default, with = "double_option")]
     pub logo_uri: Option<Option<String>>,
@@ -308,6 +316,8 @@ pub fn build_client(
         local_login: spec.local_login.unwrap_or(true),
         required_groups: spec.required_groups,
         released_groups: spec.released_groups,
+        subject_type: spec.subject_type.unwrap_or_default(),
+        sector_identifier_uri: spec.sector_identifier_uri,
         logo_uri: spec.logo_uri,
         client_uri: spec.client_uri,
         policy_uri: spec.policy_uri,
@@ -366,6 +376,8 @@ pub fn patch_client(
         local_login,
         required_groups,
         released_groups,
+        subject_type,
+        sector_identifier_uri,
         logo_uri,
         client_uri,
         policy_uri,
@@ -473,6 +485,12 @@ pub fn patch_client(
     }
     if let Some(v) = released_groups {
         client.released_groups = v;
+    }
+    if let Some(v) = subject_type {
+        client.subject_type = v;
+    }
+    if let Some(v) = sector_identifier_uri {
+        client.sector_identifier_uri = v;
     }
     for (field, v) in [
         (&mut client.logo_uri, logo_uri),

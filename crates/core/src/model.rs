@@ -102,6 +102,18 @@ impl AuthMethod {
     }
 }
 
+/// OIDC Core §8: the kind of `sub` a client's tokens carry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubjectType {
+    /// The user's one identifier, the same for every client.
+    #[default]
+    Public,
+    /// §8.1: a different identifier per sector (`client::sector_identifier`),
+    /// so that clients of different sectors cannot correlate their users.
+    Pairwise,
+}
+
 /// A security profile a client is registered under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -231,6 +243,14 @@ pub struct Client {
     /// (empty: everyone); see [`crate::groups::admits`].
     #[serde(default)]
     pub required_groups: Vec<String>,
+    /// OIDC Core §8 / OIDC Registration §2 `subject_type`.
+    #[serde(default)]
+    pub subject_type: SubjectType,
+    /// OIDC Registration §2: a JSON array of redirect URIs whose host is the
+    /// client's sector (§8.1), for a pairwise client whose redirect URIs
+    /// have several hosts.
+    #[serde(default)]
+    pub sector_identifier_uri: Option<String>,
     /// Which of the user's groups this client's `groups` claim may carry:
     /// names, or prefixes ending in `*`; `None`: all of them. See
     /// [`crate::groups::released`].

@@ -130,7 +130,7 @@ proptest! {
 
 // ------------------------------------------------------- F4 redirect URIs
 
-fn client(uris: Vec<String>) -> Client {
+pub(crate) fn client(uris: Vec<String>) -> Client {
     Client {
         client_id: ClientId("c".into()),
         client_name: "C".into(),
@@ -158,6 +158,8 @@ fn client(uris: Vec<String>) -> Client {
         local_login: true,
         required_groups: Vec::new(),
         released_groups: None,
+        subject_type: Default::default(),
+        sector_identifier_uri: None,
         logo_uri: None,
         client_uri: None,
         policy_uri: None,

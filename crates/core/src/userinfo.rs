@@ -114,13 +114,15 @@ pub async fn userinfo<S: Store>(
             OAuthError::new(ErrorCode::InsufficientScope, "the openid scope is required").into(),
         );
     }
+    // The token's `sub` is the one its client sees (pairwise or not,
+    // `crate::subject`); the user is the grant's.
     let user = store
-        .user(&sub)
+        .user(&grant.sub)
         .await?
         .filter(|u| !u.disabled)
         .ok_or_else(|| invalid_token("the user is no longer active"))?;
     let mut claims = Map::new();
-    claims.insert("sub".into(), json!(user.sub));
+    claims.insert("sub".into(), json!(sub));
     claims.extend(id_token::scoped_claims(&user, &scope));
     // OIDC Core §5.5: claims the authorization request asked for here.
     if let Some(requested) = &grant.claims {
@@ -130,7 +132,7 @@ pub async fn userinfo<S: Store>(
     if scope.contains(groups::SCOPE)
         && let Some(client) = store.client(&ClientId(client_id)).await?
     {
-        let member_of = store.groups_of(&user.sub).await?;
+        let member_of = store.groups_of(&grant.sub).await?;
         if let Some(g) = groups::claim(&client, &scope, &member_of) {
             claims.insert(groups::CLAIM.into(), json!(g));
         }

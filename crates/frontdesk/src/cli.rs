@@ -172,6 +172,15 @@ struct ClientFields {
     /// Default: all.
     #[arg(long = "released-groups")]
     released_groups: Option<String>,
+    /// `public` (default: one sub for every client) or `pairwise` (a sub
+    /// of its own per sector, OpenID Connect Core §8).
+    #[arg(long = "subject-type", value_parser = parse_subject_type)]
+    subject_type: Option<frontdesk_core::model::SubjectType>,
+    /// A pairwise client's sector: a JSON array of its redirect URIs at an
+    /// https URL (needed when they have more than one host); on update,
+    /// `none` removes it.
+    #[arg(long = "sector-identifier-uri")]
+    sector_identifier_uri: Option<String>,
     /// The client's logo, shown on the consent page (RFC 7591 `logo_uri`;
     /// https). On update, `none` removes it; so for the next three.
     #[arg(long = "logo-uri")]
@@ -209,6 +218,14 @@ fn upstream_list(v: Option<String>) -> Option<Option<Vec<String>>> {
                 .collect()
         })
     })
+}
+
+fn parse_subject_type(s: &str) -> Result<frontdesk_core::model::SubjectType, String> {
+    match s {
+        "public" => Ok(frontdesk_core::model::SubjectType::Public),
+        "pairwise" => Ok(frontdesk_core::model::SubjectType::Pairwise),
+        _ => Err("expected public or pairwise".to_owned()),
+    }
 }
 
 fn parse_profile(s: &str) -> Result<frontdesk_core::model::ClientProfile, String> {
@@ -868,6 +885,8 @@ async fn clients(o: &Opened, cmd: ClientsCmd) -> anyhow::Result<()> {
                     .flatten()
                     .unwrap_or_default(),
                 released_groups: names_or(fields.released_groups, "all").flatten(),
+                subject_type: fields.subject_type,
+                sector_identifier_uri: fields.sector_identifier_uri,
                 logo_uri: fields.logo_uri,
                 client_uri: fields.client_uri,
                 policy_uri: fields.policy_uri,
@@ -953,6 +972,8 @@ async fn clients(o: &Opened, cmd: ClientsCmd) -> anyhow::Result<()> {
                 required_groups: names_or(fields.required_groups, "none")
                     .map(Option::unwrap_or_default),
                 released_groups: names_or(fields.released_groups, "all"),
+                subject_type: fields.subject_type,
+                sector_identifier_uri: clearable(fields.sector_identifier_uri),
                 logo_uri: clearable(fields.logo_uri),
                 client_uri: clearable(fields.client_uri),
                 policy_uri: clearable(fields.policy_uri),

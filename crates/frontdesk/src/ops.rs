@@ -101,6 +101,8 @@ pub fn client_view(c: &Client) -> Value {
         "local_login": c.local_login,
         "required_groups": c.required_groups,
         "released_groups": c.released_groups,
+        "subject_type": c.subject_type,
+        "sector_identifier_uri": c.sector_identifier_uri,
         "logo_uri": c.logo_uri,
         "client_uri": c.client_uri,
         "policy_uri": c.policy_uri,
@@ -140,12 +142,44 @@ pub async fn create_client(
     now: i64,
 ) -> Result<NewClient, OpsError> {
     let new = manage::build_client(spec, &core.pepper, now)?;
+    check_sector_identifier(&new.client, None).await?;
     db.create_client(&new.client).await?;
     let e = audit::event(Kind::AdminClientCreate, now)
         .actor(by)
         .client(&new.client.client_id);
     audit::record(db, e).await;
     Ok(new)
+}
+
+/// OIDC Registration §5: a pairwise client's `sector_identifier_uri` is
+/// fetched (the hardened client: https, no redirects, 5 s, 64 KiB) and
+/// must list every redirect URI. Checked when it or the redirect URIs are
+/// new or changed against `before` (the stored client), so a restart with
+/// the same `[[clients]]` does not depend on the sector's host.
+async fn check_sector_identifier(client: &Client, before: Option<&Client>) -> Result<(), OpsError> {
+    let Some(uri) = &client.sector_identifier_uri else {
+        return Ok(());
+    };
+    if before.is_some_and(|b| {
+        b.sector_identifier_uri.as_ref() == Some(uri) && b.redirect_uris == client.redirect_uris
+    }) {
+        return Ok(());
+    }
+    let http = frontdesk_resource::HttpClient::new()
+        .map_err(|e| OpsError::Internal(Error::Internal(format!("HTTP client: {e}"))))?;
+    let answer = http.get(uri, None).await.map_err(|e| {
+        OpsError::Invalid(format!(
+            "sector_identifier_uri {uri:?} could not be fetched: {e}"
+        ))
+    })?;
+    if answer.status != 200 {
+        return Err(OpsError::Invalid(format!(
+            "sector_identifier_uri {uri:?} answered {}",
+            answer.status
+        )));
+    }
+    frontdesk_core::subject::check_sector_document(client, &answer.body)
+        .map_err(|e| OpsError::Invalid(e.0))
 }
 
 /// One page of clients, by client_id.
@@ -188,7 +222,8 @@ pub async fn update_client(
 ) -> Result<Client, OpsError> {
     let client = get_client(db, id).await?;
     let fields = patch_fields(&patch);
-    let updated = manage::patch_client(client, patch, now)?;
+    let updated = manage::patch_client(client.clone(), patch, now)?;
+    check_sector_identifier(&updated, Some(&client)).await?;
     if !db.update_client(&updated).await? {
         return Err(OpsError::NotFound("client"));
     }
@@ -752,6 +787,10 @@ pub async fn bootstrap(
             )));
         }
         let new = manage::build_client(spec.clone(), &core.pepper, now)
+            .map_err(|e| OpsError::Invalid(format!("config: [[clients]] {name:?}: {e}")))?;
+        let stored = db.client(&new.client.client_id).await?;
+        check_sector_identifier(&new.client, stored.as_ref())
+            .await
             .map_err(|e| OpsError::Invalid(format!("config: [[clients]] {name:?}: {e}")))?;
         db.upsert_client(&new.client).await?;
     }

@@ -7,7 +7,7 @@ use frontdesk_core::model::{
     Grant, GrantType, KeyUse, LinkPurpose, LinkToken, OpaqueToken, PushedRequest, RefreshToken,
     Session, StoredKey, User, UserClaims,
 };
-use frontdesk_core::model::{ClientProfile, Jwks};
+use frontdesk_core::model::{ClientProfile, Jwks, SubjectType};
 use frontdesk_core::scope::Scope;
 use frontdesk_core::store::StoreError;
 use serde::{Deserialize, Serialize};
@@ -256,6 +256,10 @@ struct MetadataRef<'a> {
     required_groups: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
     released_groups: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "is_public")]
+    subject_type: SubjectType,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sector_identifier_uri: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     logo_uri: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -268,6 +272,10 @@ struct MetadataRef<'a> {
 
 fn yes() -> bool {
     true
+}
+
+fn is_public(t: &SubjectType) -> bool {
+    *t == SubjectType::Public
 }
 
 #[derive(Deserialize)]
@@ -322,6 +330,10 @@ struct Metadata {
     #[serde(default)]
     released_groups: Option<Vec<String>>,
     #[serde(default)]
+    subject_type: SubjectType,
+    #[serde(default)]
+    sector_identifier_uri: Option<String>,
+    #[serde(default)]
     logo_uri: Option<String>,
     #[serde(default)]
     client_uri: Option<String>,
@@ -362,6 +374,8 @@ pub(crate) fn client_metadata(c: &Client) -> Result<String, StoreError> {
         local_login: c.local_login,
         required_groups: &c.required_groups,
         released_groups: c.released_groups.as_deref(),
+        subject_type: c.subject_type,
+        sector_identifier_uri: c.sector_identifier_uri.as_deref(),
         logo_uri: c.logo_uri.as_deref(),
         client_uri: c.client_uri.as_deref(),
         policy_uri: c.policy_uri.as_deref(),
@@ -410,6 +424,8 @@ fn client_from_parts(
         local_login: m.local_login,
         required_groups: m.required_groups,
         released_groups: m.released_groups,
+        subject_type: m.subject_type,
+        sector_identifier_uri: m.sector_identifier_uri,
         logo_uri: m.logo_uri,
         client_uri: m.client_uri,
         policy_uri: m.policy_uri,

@@ -90,7 +90,8 @@ pub async fn exchange<S: Store>(
     .then(|| derive(core, "code-refresh", code));
     let access = AccessGrant {
         client,
-        sub: user.sub.clone(),
+        // The sub this client sees (OIDC Core §8).
+        sub: crate::subject::subject(&core.pepper, client, &user.sub),
         scope: scope.clone(),
         audience: grant.audience.clone(),
         auth_time: Some(grant.auth_time),

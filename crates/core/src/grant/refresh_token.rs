@@ -165,7 +165,8 @@ pub async fn exchange<S: Store>(
     );
     let access = AccessGrant {
         client,
-        sub: user.sub.clone(),
+        // The sub this client sees (OIDC Core §8).
+        sub: crate::subject::subject(&core.pepper, client, &user.sub),
         scope: scope.clone(),
         audience,
         auth_time: Some(grant.auth_time),
@@ -258,7 +259,8 @@ async fn renew<S: Store>(
 ) -> Result<TokenResponse, Error> {
     let access = AccessGrant {
         client,
-        sub: user.sub.clone(),
+        // The sub this client sees (OIDC Core §8).
+        sub: crate::subject::subject(&core.pepper, client, &user.sub),
         scope: scope.clone(),
         audience,
         auth_time: Some(grant.auth_time),

@@ -446,6 +446,7 @@ async fn decisions() {
             &member_of,
             consent.as_ref(),
             s.policy,
+            &env.core.pepper,
             NOW,
         );
         match case.expect {

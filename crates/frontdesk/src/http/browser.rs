@@ -333,6 +333,7 @@ async fn authorize(app: AppState, jar: CookieJar, params: Params) -> Response {
         &groups,
         consent.as_ref(),
         policy,
+        &app.core.pepper,
         now,
     ) {
         Err(e) => finish_with_error(&app, &resolved, &req, &e, now).await,
@@ -942,7 +943,7 @@ pub(super) async fn sign_in(
         Ok(_) => {}
     }
     if let Some(r) = from.req
-        && r.hint_sub.as_deref().is_some_and(|h| h != user.sub)
+        && r.hint_is_not(&app.core.pepper, &user.sub)
     {
         return login_again(
             app,
@@ -1121,10 +1122,7 @@ async fn logout(app: AppState, jar: CookieJar, params: Params, confirmed: bool) 
         Err(e) => return show(&app, e),
     };
     if let Some((s, _)) = &session {
-        let hinted = req
-            .hint
-            .as_ref()
-            .is_some_and(|h| h.sub == s.sub && h.sid.as_deref().is_none_or(|sid| sid == s.sid));
+        let hinted = req.hint_names(&app.core.pepper, s);
         if !hinted && !confirmed {
             let (jar, csrf) = ensure_csrf(&app.web.pages, &app.core.pepper, jar);
             let mut q = form_urlencoded::Serializer::new(String::new());

@@ -35,6 +35,7 @@ mod nginx;
 mod nodes;
 mod oidc_interop;
 mod outage;
+mod pairwise;
 mod par;
 mod passkey_http;
 mod passkeys;

@@ -107,6 +107,8 @@ pub fn client(id: &str) -> Client {
         local_login: true,
         required_groups: Vec::new(),
         released_groups: None,
+        subject_type: Default::default(),
+        sector_identifier_uri: None,
         logo_uri: None,
         client_uri: None,
         policy_uri: None,

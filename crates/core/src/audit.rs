@@ -255,7 +255,8 @@ pub enum Actor {
     AdminApi,
     /// The command line, on the server's database.
     Cli,
-    /// The configuration file, applied at start-up (`[[users]]` groups).
+    /// The configuration file: applied at start-up (`[[users]]` groups), or
+    /// carried out by the server (`key_rotation_period_secs`).
     Config,
 }
 

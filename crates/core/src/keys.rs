@@ -85,6 +85,9 @@ pub struct RotationPolicy {
     /// How long a retired key stays published: the longest token lifetime
     /// plus clock leeway.
     pub retain: i64,
+    /// Scheduled rotation: how long a key signs before its successor takes
+    /// over ([`rotations_due`]); `None`: only `keys rotate` rotates.
+    pub period: Option<i64>,
 }
 
 /// A key's state at some instant (see the module docs).
@@ -148,6 +151,55 @@ pub fn generate(
 /// A key not retired by `now` is active now or will be.
 fn signs_now_or_later(retired_at: Option<UnixTime>, now: UnixTime) -> bool {
     retired_at.is_none_or(|r| now < r)
+}
+
+/// Scheduled rotation: the uses (with the algorithm their current key has)
+/// whose newest key — the one that signs now, or will — started signing
+/// `period` ago less the pre-publication lead, so that its successor,
+/// published now, takes over `period` after it (`activates_at = now +
+/// prepublish`). A use with a key still pending is not due (the next
+/// rotation is under way); a use without any key is first-start key
+/// generation's ([`first_keys_needed`]). Checked first without the key
+/// lock, then again under it by [`rotation_needed`], so that of several
+/// nodes exactly one rotates.
+pub fn rotations_due(
+    stored: &[StoredKey],
+    policy: &RotationPolicy,
+    now: UnixTime,
+) -> Vec<(KeyUse, String)> {
+    let Some(period) = policy.period else {
+        return Vec::new();
+    };
+    let mut due = Vec::new();
+    for key_use in [KeyUse::AccessToken, KeyUse::IdToken] {
+        let newest = stored
+            .iter()
+            .filter(|k| k.key_use == key_use && signs_now_or_later(k.retired_at, now))
+            .max_by_key(|k| k.activates_at);
+        if let Some(k) = newest
+            && k.activates_at <= now
+            && k.activates_at.saturating_add(period) <= now.saturating_add(policy.prepublish)
+        {
+            due.push((key_use, k.alg.clone()));
+        }
+    }
+    due
+}
+
+/// The keys of `candidates` (made for [`rotations_due`]'s answer) whose
+/// use is still due once `stored` is read again under the key lock.
+pub fn rotation_needed(
+    stored: &[StoredKey],
+    candidates: &[StoredKey],
+    policy: &RotationPolicy,
+    now: UnixTime,
+) -> Vec<StoredKey> {
+    let due = rotations_due(stored, policy, now);
+    candidates
+        .iter()
+        .filter(|c| due.iter().any(|(u, _)| *u == c.key_use))
+        .cloned()
+        .collect()
 }
 
 /// The keys of `candidates` still needed once `stored` is known: those

@@ -353,11 +353,61 @@ impl App {
         }
     }
 
+    /// Scheduled rotation (`key_rotation_period_secs`): successors for the
+    /// uses `keys::rotations_due` names, each of its current key's
+    /// algorithm, published now and signing after `key_prepublish_secs`.
+    /// They are made before the key lock is taken (an RSA key takes a
+    /// moment, once per period) and stored under it only if the use is
+    /// still due on what the lock reads (`keys::rotation_needed`), so of
+    /// several nodes exactly one rotates and the others load its keys.
+    /// Returns every key as stored afterwards.
+    async fn rotate_due(
+        &self,
+        stored: &[frontdesk_core::model::StoredKey],
+        now: i64,
+    ) -> Result<Vec<frontdesk_core::model::StoredKey>, Error> {
+        let mut candidates = Vec::new();
+        for (key_use, alg) in keys::rotations_due(stored, &self.rotation, now) {
+            let alg: Algorithm = alg
+                .parse()
+                .map_err(|_| Error::Internal(format!("stored key with algorithm {alg:?}")))?;
+            candidates.push(keys::generate(
+                &self.kek,
+                alg,
+                key_use,
+                now,
+                now + self.rotation.prepublish,
+            )?);
+        }
+        let policy = self.rotation;
+        let after = self
+            .db
+            .add_signing_keys_locked(|current| {
+                keys::rotation_needed(current, &candidates, &policy, now)
+            })
+            .await?;
+        for key in candidates
+            .iter()
+            .filter(|c| after.iter().any(|k| k.kid == c.kid))
+        {
+            tracing::info!(kid = %key.kid, alg = %key.alg, key_use = key.key_use.as_str(), activates_at = key.activates_at, "scheduled key rotation: published a new signing key");
+            let e = crate::audit::event(frontdesk_core::audit::Kind::AdminKeysRotate, now)
+                .actor(&frontdesk_core::audit::Actor::Config)
+                .kid(&key.kid)
+                .label("use", key.key_use.as_str());
+            crate::audit::record(&self.db, e).await;
+        }
+        Ok(after)
+    }
+
     /// Re-reads keys from the store so that rotations made by the CLI or
     /// another node take effect here; only new keys are decrypted.
     pub async fn reload_keys(&self) -> Result<(), Error> {
         let now = now();
-        let stored = self.db.signing_keys().await?;
+        let mut stored = self.db.signing_keys().await?;
+        if !keys::rotations_due(&stored, &self.rotation, now).is_empty() {
+            stored = self.rotate_due(&stored, now).await?;
+        }
         let current = self.keys();
         let ring = KeyRing::load(&stored, &self.kek, self.rotation, now, Some(&current))?;
         match self.keys.write() {

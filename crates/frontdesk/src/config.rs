@@ -76,6 +76,10 @@ pub struct FileConfig {
     /// How long `keys rotate` publishes a new key before it signs; at least
     /// `jwks_max_age_secs`. Default 600.
     pub key_prepublish_secs: Option<i64>,
+    /// Scheduled rotation: each signing key signs this long, then its
+    /// successor (published `key_prepublish_secs` before) takes over.
+    /// More than `key_prepublish_secs`. Default: off (`keys rotate` only).
+    pub key_rotation_period_secs: Option<i64>,
     /// Authorization-code lifetime, seconds. Default 60.
     pub code_ttl_secs: Option<i64>,
     /// ID-token lifetime, seconds. Default 3600.
@@ -713,6 +717,13 @@ fn validate(raw: FileConfig) -> anyhow::Result<Settings> {
         raw.key_prepublish_secs.unwrap_or(600),
         0,
     )?;
+    let rotation_period = match raw.key_rotation_period_secs {
+        None => None,
+        Some(p) if p > prepublish => Some(p),
+        Some(_) => bail!(
+            "config: key_rotation_period_secs must be more than key_prepublish_secs ({prepublish}): a key must sign before its successor is published"
+        ),
+    };
     let code_ttl = positive("code_ttl_secs", raw.code_ttl_secs.unwrap_or(60), 1)?;
     let id_token_ttl = positive(
         "id_token_ttl_secs",
@@ -954,6 +965,7 @@ fn validate(raw: FileConfig) -> anyhow::Result<Settings> {
             jwks_max_age,
             prepublish,
             retain: max_token_ttl + leeway,
+            period: rotation_period,
         },
         features,
         clients: raw.clients,

@@ -9,7 +9,80 @@ const POLICY: RotationPolicy = RotationPolicy {
     jwks_max_age: 300,
     prepublish: 600,
     retain: 3600,
+    period: None,
 };
+
+#[test]
+fn scheduled_rotation_is_due_a_lead_before_the_period_ends() {
+    let k = kek();
+    let t0 = 1_000_000;
+    let policy = RotationPolicy {
+        period: Some(86_400),
+        ..POLICY
+    };
+    let at = generate(&k, Algorithm::ES256, KeyUse::AccessToken, t0, t0).unwrap();
+    let id = generate(&k, Algorithm::PS256, KeyUse::IdToken, t0 + 100, t0 + 100).unwrap();
+    let stored = vec![at.clone(), id.clone()];
+    let due_at = t0 + 86_400 - 600;
+    // (now, uses due)
+    let table: &[(i64, &[(KeyUse, &str)])] = &[
+        (t0, &[]),
+        (due_at - 1, &[]),
+        (due_at, &[(KeyUse::AccessToken, "ES256")]),
+        (
+            due_at + 100,
+            &[(KeyUse::AccessToken, "ES256"), (KeyUse::IdToken, "PS256")],
+        ),
+    ];
+    for (now, want) in table {
+        let got = rotations_due(&stored, &policy, *now);
+        let want: Vec<(KeyUse, String)> = want.iter().map(|(u, a)| (*u, (*a).to_owned())).collect();
+        assert_eq!(got, want, "at t0 + {}", now - t0);
+    }
+    // Off without a period.
+    assert!(rotations_due(&stored, &POLICY, due_at + 100).is_empty());
+
+    // Once the successor is stored (pending), nothing is due; once it
+    // signs, the period counts from it.
+    let next = generate(
+        &k,
+        Algorithm::ES256,
+        KeyUse::AccessToken,
+        due_at,
+        due_at + 600,
+    )
+    .unwrap();
+    let mut after = stored.clone();
+    after[0].retired_at = Some(next.activates_at);
+    after.push(next.clone());
+    let after_at: Vec<StoredKey> = after
+        .iter()
+        .filter(|k| k.key_use == KeyUse::AccessToken)
+        .cloned()
+        .collect();
+    assert!(rotations_due(&after_at, &policy, due_at).is_empty());
+    assert!(rotations_due(&after_at, &policy, due_at + 600 + 86_400 - 601).is_empty());
+    assert_eq!(
+        rotations_due(&after_at, &policy, due_at + 600 + 86_400 - 600),
+        vec![(KeyUse::AccessToken, "ES256".to_owned())]
+    );
+
+    // Under the lock: a candidate whose use another node rotated meanwhile
+    // is dropped.
+    let candidate = generate(
+        &k,
+        Algorithm::ES256,
+        KeyUse::AccessToken,
+        due_at,
+        due_at + 600,
+    )
+    .unwrap();
+    assert_eq!(
+        rotation_needed(&stored, std::slice::from_ref(&candidate), &policy, due_at).len(),
+        1
+    );
+    assert!(rotation_needed(&after, &[candidate], &policy, due_at).is_empty());
+}
 
 #[test]
 fn seal_open_round_trip_and_binding() {

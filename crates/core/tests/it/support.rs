@@ -167,6 +167,7 @@ pub async fn env_with(tweak: impl FnOnce(&mut Client)) -> Env {
         jwks_max_age: 300,
         prepublish: 600,
         retain: 1_000_000,
+        period: None,
     };
     let stored = db.signing_keys().await.unwrap();
     let keys = KeyRing::load(&stored, &kek, policy, NOW, None).unwrap();

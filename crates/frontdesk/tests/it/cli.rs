@@ -488,6 +488,13 @@ fn serve_refuses_bad_settings_with_one_line() {
         ],
         "admin_listen",
     );
+    // A rotation period that ends before the successor could be published.
+    serve_refuses_with(
+        &[("FRONTDESK_KEY_ROTATION_PERIOD_SECS", "600")],
+        None,
+        &["--listen", "127.0.0.1:0", "--issuer", "http://127.0.0.1:1"],
+        &["key_rotation_period_secs must be more than key_prepublish_secs (600)"],
+    );
     // issue 17 item 8: the mistakes a newcomer makes, each named.
     serve_refuses_with(
         &[("FRONTDESK_BOGUS", "1")],

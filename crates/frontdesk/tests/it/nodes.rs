@@ -350,3 +350,140 @@ async fn an_assertion_used_at_one_node_is_a_replay_at_another() {
         with_assertion(&b, "/token", &assertion(&k, "node-key", &a.base), &form).await;
     assert_eq!(status, 200, "{body}");
 }
+
+/// Scheduled rotation (`key_rotation_period_secs`, issue 17 item 5) with
+/// its shortest settings: a key signs 6 s, its successor is published 3 s
+/// before (the JWKS `max-age` is 1 s).
+fn rotation_config() -> String {
+    format!(
+        "key_encryption_key = \"{KEK}\"\njwks_max_age_secs = 1\nkey_prepublish_secs = 3\nkey_rotation_period_secs = 6\n"
+    )
+}
+
+/// The signing keys stored for `use`, oldest first.
+async fn stored_of(url: &str, key_use: KeyUse) -> Vec<frontdesk_core::model::StoredKey> {
+    let store = frontdesk_store::Db::connect(url).await.unwrap();
+    let keys = store.signing_keys().await.unwrap();
+    store.close().await;
+    keys.into_iter().filter(|k| k.key_use == key_use).collect()
+}
+
+/// One node, SQLite and PostgreSQL: the successor of each key appears in
+/// the JWKS the pre-publication lead before it signs, tokens switch to it
+/// when the period ends, the old key stays published, and an audit event
+/// says the configuration did it.
+async fn scheduled_rotation_publishes_then_switches(s: &Server, url: &str) {
+    let first = s.m2m_token(&[]).await;
+    let old_kid = jwt_parts(first["access_token"].as_str().unwrap()).0["kid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let published = wait_for(
+        "a second access-token key",
+        Duration::from_secs(8),
+        async || {
+            let keys = stored_of(url, KeyUse::AccessToken).await;
+            match keys.len() {
+                2 => Ok(keys),
+                n => Err(n),
+            }
+        },
+    )
+    .await;
+    let new = &published[1];
+    assert_eq!(new.alg, published[0].alg, "the current key's algorithm");
+    assert_eq!(new.activates_at - new.created_at, 3, "published 3 s ahead");
+    assert_eq!(published[0].retired_at, Some(new.activates_at));
+    assert!(kids(&s.get_json("/jwks.json").await).contains(&new.kid));
+    // Before it activates, tokens are still signed by the old key.
+    if app_now() < new.activates_at {
+        let t = s.m2m_token(&[]).await;
+        assert_eq!(
+            jwt_parts(t["access_token"].as_str().unwrap()).0["kid"],
+            old_kid.as_str()
+        );
+    }
+    let kid = wait_for(
+        "tokens signed by the new key",
+        Duration::from_secs(8),
+        async || {
+            let t = s.m2m_token(&[]).await;
+            let kid = jwt_parts(t["access_token"].as_str().unwrap()).0["kid"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            if kid == new.kid { Ok(kid) } else { Err(kid) }
+        },
+    )
+    .await;
+    let jwks = kids(&s.get_json("/jwks.json").await);
+    assert!(jwks.contains(&kid) && jwks.contains(&old_kid), "{jwks:?}");
+    let trail = s
+        .admin_expect(
+            reqwest::Method::GET,
+            "/admin/audit?kind=admin.keys.rotate",
+            None,
+            200,
+        )
+        .await;
+    let events = trail["events"].as_array().unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["actor"] == "config" && e["detail"]["kid"] == new.kid.as_str()),
+        "{trail}"
+    );
+}
+
+fn app_now() -> i64 {
+    crate::support::unix_now() as i64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_rotation_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/rotation.db", dir.path().display());
+    let s = Server::start_in(tempfile::tempdir().unwrap(), &url, &rotation_config());
+    scheduled_rotation_publishes_then_switches(&s, &url).await;
+}
+
+/// Two nodes on PostgreSQL with the same schedule: each rotation is made
+/// once (one key per use per period), both nodes publish it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_rotation_runs_once_across_two_nodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = Database::new(Backend::Postgres, dir.path()).await else {
+        eprintln!("skipped: FRONTDESK_TEST_POSTGRES_URL not set");
+        return;
+    };
+    let (a, b) = start_two(&db.url, &rotation_config());
+    scheduled_rotation_publishes_then_switches(&a, &db.url).await;
+    // Both ticked every second through the rotation: still two keys per
+    // use, and both nodes publish the same set.
+    for u in [KeyUse::AccessToken, KeyUse::IdToken] {
+        let keys = stored_of(&db.url, u).await;
+        assert!(keys.len() <= 3, "{u:?}: {} keys", keys.len());
+        let created: BTreeSet<i64> = keys.iter().map(|k| k.created_at).collect();
+        assert_eq!(created.len(), keys.len(), "{u:?}: two keys made at once");
+    }
+    let (ja, jb) = (
+        kids(&a.get_json("/jwks.json").await),
+        kids(&b.get_json("/jwks.json").await),
+    );
+    let logs = [a.log(), b.log()];
+    let rotations: usize = logs
+        .iter()
+        .map(|l| l.matches("scheduled key rotation").count())
+        .sum();
+    let stored_total = stored_of(&db.url, KeyUse::AccessToken).await.len()
+        + stored_of(&db.url, KeyUse::IdToken).await.len();
+    assert_eq!(
+        rotations,
+        stored_total - 2,
+        "each new key logged by one node"
+    );
+    assert!(
+        ja == jb || ja.is_subset(&jb) || jb.is_subset(&ja),
+        "{ja:?} {jb:?}"
+    );
+}

@@ -3,7 +3,12 @@
 //! `GET /authorize` (303 with a code) then `POST /token` (access token +
 //! RS256 ID token). Prints flows/s and per-flow latency percentiles.
 //!
-//! `flow_bench BASE_URL CONNECTIONS SECONDS`
+//! `flow_bench BASE_URL CONNECTIONS SECONDS [mfa]`
+//!
+//! With `mfa`, the flows are those of the user `bench-mfa`, who first turns
+//! on two-step verification from the account page (TOTP), so that every
+//! flow goes through the second-factor policy with a session that already
+//! has both factors (`bench/mfa.sh` compares the two).
 
 use std::time::{Duration, Instant};
 
@@ -75,23 +80,9 @@ async fn one_flow(http: &reqwest::Client, base: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let mut args = std::env::args().skip(1);
-    let base = args
-        .next()
-        .unwrap_or_else(|| "http://127.0.0.1:9091".into());
-    let conns: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(16);
-    let secs: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(15);
-    let http = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .pool_max_idle_per_host(conns)
-        .build()?;
-
-    // Sign in once: the SSO cookie then serves every flow.
+async fn sign_in(http: &reqwest::Client, base: &str) -> anyhow::Result<()> {
     let (_, challenge) = pkce();
-    let r = http.get(authorize_url(&base, &challenge)).send().await?;
+    let r = http.get(authorize_url(base, &challenge)).send().await?;
     let login = r
         .headers()
         .get("location")
@@ -117,6 +108,117 @@ async fn main() -> anyhow::Result<()> {
         .send()
         .await?;
     anyhow::ensure!(r.status() == 303, "login answered {}", r.status());
+    Ok(())
+}
+
+/// The page at `path`, following frontdesk's own redirects.
+async fn page_at(http: &reqwest::Client, base: &str, path: &str) -> anyhow::Result<String> {
+    let mut url = format!("{base}{path}");
+    for _ in 0..5 {
+        let r = http.get(&url).send().await?;
+        if r.status() != 303 {
+            return Ok(r.text().await?);
+        }
+        let loc = r
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        url = format!("{base}{loc}");
+    }
+    anyhow::bail!("too many redirects from {path}")
+}
+
+/// The current TOTP code of the base32 key shown on the enrolment page.
+fn totp_code(key: &str, offset_secs: u64) -> anyhow::Result<String> {
+    let key: String = key.chars().filter(|c| !c.is_whitespace()).collect();
+    let secret = totp_rs::Secret::try_from_base32(&key)
+        .map_err(|e| anyhow::anyhow!("the key on the page: {e:?}"))?;
+    let totp = totp_rs::Builder::new()
+        .with_algorithm(totp_rs::Algorithm::SHA1)
+        .with_digits(6)
+        .with_step_duration(30)
+        .with_secret(secret)
+        .with_account_name("bench-mfa".to_owned())
+        .build()
+        .map_err(|e| anyhow::anyhow!("TOTP: {e:?}"))?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+    Ok(totp.generate(now.as_secs() + offset_secs).to_string())
+}
+
+/// Signs `bench-mfa` in on the account page and turns on two-step
+/// verification there; the session then has both factors.
+async fn sign_in_with_totp(http: &reqwest::Client, base: &str) -> anyhow::Result<()> {
+    let login = page_at(http, base, "/account").await?;
+    let csrf = input(&login, "csrf").ok_or_else(|| anyhow::anyhow!("no csrf field"))?;
+    let r = http
+        .post(format!("{base}/login"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("request", ""),
+            ("next", "account"),
+            ("username", "bench-mfa"),
+            ("password", "bench-password-123"),
+        ])
+        .send()
+        .await?;
+    anyhow::ensure!(r.status() == 303, "login answered {}", r.status());
+    let enrol = page_at(http, base, "/account/totp").await?;
+    let marker = "<code class=\"secret\">";
+    let at = enrol
+        .find(marker)
+        .ok_or_else(|| anyhow::anyhow!("no key on the enrolment page (already enrolled?)"))?
+        + marker.len();
+    let key = &enrol[at..at + enrol[at..].find("</code>").unwrap_or(0)];
+    let csrf = input(&enrol, "csrf").ok_or_else(|| anyhow::anyhow!("no csrf field"))?;
+    let r = http
+        .post(format!("{base}/login/mfa/enrol"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("request", ""),
+            ("next", "account"),
+            ("code", &totp_code(key, 0)?),
+        ])
+        .send()
+        .await?;
+    anyhow::ensure!(r.status() == 200, "enrolment answered {}", r.status());
+    // The session must now be at the second-factor level: a flow that
+    // stops at /login/mfa is an error of this bench, not a slow flow.
+    let (_, challenge) = pkce();
+    let r = http.get(authorize_url(base, &challenge)).send().await?;
+    let loc = r
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    anyhow::ensure!(
+        loc.starts_with(REDIRECT),
+        "after enrolment /authorize went to {loc}"
+    );
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let base = args
+        .next()
+        .unwrap_or_else(|| "http://127.0.0.1:9091".into());
+    let conns: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(16);
+    let secs: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(15);
+    let mfa = args.next().as_deref() == Some("mfa");
+    let http = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(conns)
+        .build()?;
+
+    // Sign in once: the SSO cookie then serves every flow.
+    if mfa {
+        sign_in_with_totp(&http, &base).await?;
+    } else {
+        sign_in(&http, &base).await?;
+    }
     one_flow(&http, &base).await?;
 
     let deadline = Instant::now() + Duration::from_secs(secs);

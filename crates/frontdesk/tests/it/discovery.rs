@@ -79,7 +79,7 @@ async fn metadata_is_rfc8414_and_oidc(s: &Server) {
         m["authorization_response_iss_parameter_supported"], true,
         "SECURITY.md R6"
     );
-    assert_eq!(m["subject_types_supported"], json!(["public"]));
+    assert_eq!(m["subject_types_supported"], json!(["public", "pairwise"]));
     assert!(
         !m["grant_types_supported"]
             .as_array()

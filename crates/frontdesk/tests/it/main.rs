@@ -34,6 +34,7 @@ mod native;
 mod nginx;
 mod nodes;
 mod oidc_interop;
+mod oidf_plans;
 mod outage;
 mod pairwise;
 mod par;

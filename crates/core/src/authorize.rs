@@ -495,14 +495,10 @@ pub async fn validate<S: Store>(
         upstream_hint: params.get("upstream_hint").map(str::to_owned),
         acr_values: params
             .get("acr_values")
-            .map(|v| {
-                v.split(' ')
-                    .filter(|a| !a.is_empty())
-                    .map(str::to_owned)
-                    .collect::<Vec<_>>()
-            })
             .unwrap_or_default()
-            .into_iter()
+            .split(' ')
+            .filter(|a| !a.is_empty())
+            .map(str::to_owned)
             // A voluntary `acr` claim request counts as `acr_values` (§5.5.1.1).
             .chain(claims.voluntary_acr.iter().cloned())
             .collect(),

@@ -77,11 +77,12 @@ fn values_of(spec: &Map<String, Value>) -> Vec<String> {
     out
 }
 
-/// One member (`userinfo` or `id_token`): the claim names with their
-/// individual requests (`None` for `null`), by name.
-type Member = Vec<(String, Option<Map<String, Value>>)>;
+/// One member (`userinfo` or `id_token`), checked: the claim names (unique,
+/// as JSON object keys are) with their individual requests (`None` for
+/// `null`), by name.
+type Member<'a> = Vec<(&'a str, Option<&'a Map<String, Value>>)>;
 
-fn member(top: &Map<String, Value>, name: &str) -> Result<Member, OAuthError> {
+fn member<'a>(top: &'a Map<String, Value>, name: &str) -> Result<Member<'a>, OAuthError> {
     let Some(value) = top.get(name) else {
         return Ok(Vec::new());
     };
@@ -108,7 +109,7 @@ fn member(top: &Map<String, Value>, name: &str) -> Result<Member, OAuthError> {
                         "claims: {name}.{claim}.values must be an array"
                     )));
                 }
-                Some(m.clone())
+                Some(m)
             }
             _ => {
                 return Err(invalid(format!(
@@ -116,7 +117,7 @@ fn member(top: &Map<String, Value>, name: &str) -> Result<Member, OAuthError> {
                 )));
             }
         };
-        out.push((claim.clone(), spec));
+        out.push((claim.as_str(), spec));
     }
     Ok(out)
 }
@@ -139,29 +140,27 @@ pub fn parse(raw: &str) -> Result<Parsed, OAuthError> {
     let userinfo = member(&top, "userinfo")?;
     let id_token = member(&top, "id_token")?;
     let mut parsed = Parsed::default();
-    for (claim, _) in &userinfo {
-        if scope_of(claim).is_some() && !parsed.requested.userinfo.contains(claim) {
-            parsed.requested.userinfo.push(claim.clone());
+    for (claim, _) in userinfo {
+        if scope_of(claim).is_some() {
+            parsed.requested.userinfo.push(claim.to_owned());
         }
     }
-    for (claim, spec) in &id_token {
-        match claim.as_str() {
+    for (claim, spec) in id_token {
+        match claim {
             "acr" => {
-                let values = spec.as_ref().map(values_of).unwrap_or_default();
-                if essential(spec.as_ref()) && !values.is_empty() {
+                let values = spec.map(values_of).unwrap_or_default();
+                if essential(spec) && !values.is_empty() {
                     parsed.requested.essential_acr = values;
                 } else {
                     parsed.voluntary_acr = values;
                 }
             }
             "sub" => {
-                if let Some(Value::String(sub)) = spec.as_ref().and_then(|m| m.get("value")) {
+                if let Some(Value::String(sub)) = spec.and_then(|m| m.get("value")) {
                     parsed.sub = Some(sub.clone());
                 }
             }
-            c if scope_of(c).is_some() && !parsed.requested.id_token.iter().any(|n| n == c) => {
-                parsed.requested.id_token.push(claim.clone());
-            }
+            c if scope_of(c).is_some() => parsed.requested.id_token.push(c.to_owned()),
             _ => {}
         }
     }

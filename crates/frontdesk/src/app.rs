@@ -354,7 +354,7 @@ impl App {
     }
 
     /// Scheduled rotation (`key_rotation_period_secs`): successors for the
-    /// uses `keys::rotations_due` names, each of its current key's
+    /// uses `keys::rotations_due` named (`due`), each of its current key's
     /// algorithm, published now and signing after `key_prepublish_secs`.
     /// They are made before the key lock is taken (an RSA key takes a
     /// moment, once per period) and stored under it only if the use is
@@ -363,11 +363,11 @@ impl App {
     /// Returns every key as stored afterwards.
     async fn rotate_due(
         &self,
-        stored: &[frontdesk_core::model::StoredKey],
+        due: Vec<(KeyUse, String)>,
         now: i64,
     ) -> Result<Vec<frontdesk_core::model::StoredKey>, Error> {
         let mut candidates = Vec::new();
-        for (key_use, alg) in keys::rotations_due(stored, &self.rotation, now) {
+        for (key_use, alg) in due {
             let alg: Algorithm = alg
                 .parse()
                 .map_err(|_| Error::Internal(format!("stored key with algorithm {alg:?}")))?;
@@ -405,8 +405,9 @@ impl App {
     pub async fn reload_keys(&self) -> Result<(), Error> {
         let now = now();
         let mut stored = self.db.signing_keys().await?;
-        if !keys::rotations_due(&stored, &self.rotation, now).is_empty() {
-            stored = self.rotate_due(&stored, now).await?;
+        let due = keys::rotations_due(&stored, &self.rotation, now);
+        if !due.is_empty() {
+            stored = self.rotate_due(due, now).await?;
         }
         let current = self.keys();
         let ring = KeyRing::load(&stored, &self.kek, self.rotation, now, Some(&current))?;

@@ -102,10 +102,15 @@ pub enum Kind {
     /// An administrator removed one, with its links (`detail.idp`,
     /// `links`, `memberships`).
     AdminUpstreamRemove,
+    /// A user approved a device's request at the verification page (RFC
+    /// 8628): `client`, `scope`, `sid`.
+    DeviceApprove,
+    /// A user declined one.
+    DeviceDeny,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 48] = [
+    pub const ALL: [Kind; 50] = [
         Kind::LoginSuccess,
         Kind::LoginFailure,
         Kind::LoginThrottled,
@@ -154,6 +159,8 @@ impl Kind {
         Kind::GroupsSync,
         Kind::AdminUpstreamAdd,
         Kind::AdminUpstreamRemove,
+        Kind::DeviceApprove,
+        Kind::DeviceDeny,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -206,6 +213,8 @@ impl Kind {
             Kind::GroupsSync => "groups.sync",
             Kind::AdminUpstreamAdd => "admin.upstream.add",
             Kind::AdminUpstreamRemove => "admin.upstream.remove",
+            Kind::DeviceApprove => "device.approve",
+            Kind::DeviceDeny => "device.deny",
         }
     }
 

@@ -620,12 +620,23 @@ pub fn decide(
 /// resources, or the client's audiences; plus the issuer itself when
 /// `openid` is granted, so the token works at userinfo.
 pub fn audiences(core: &Core, req: &AuthorizeRequest) -> Vec<String> {
-    let mut aud = if req.resources.is_empty() {
-        req.client.audience.clone()
+    audiences_for(core, &req.client, &req.scope, &req.resources)
+}
+
+/// [`audiences`] of a request by `client` for `scope` and `resources`
+/// (RFC 8707), whichever endpoint it came to.
+pub fn audiences_for(
+    core: &Core,
+    client: &Client,
+    scope: &Scope,
+    resources: &[String],
+) -> Vec<String> {
+    let mut aud = if resources.is_empty() {
+        client.audience.clone()
     } else {
-        req.resources.clone()
+        resources.to_vec()
     };
-    if (req.scope.contains("openid") || aud.is_empty()) && !aud.contains(&core.settings.issuer) {
+    if (scope.contains("openid") || aud.is_empty()) && !aud.contains(&core.settings.issuer) {
         aud.push(core.settings.issuer.clone());
     }
     aud

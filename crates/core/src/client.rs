@@ -599,6 +599,7 @@ pub enum Endpoint {
     Introspection,
     Revocation,
     PushedAuthorization,
+    DeviceAuthorization,
 }
 
 impl Endpoint {
@@ -608,6 +609,7 @@ impl Endpoint {
             Endpoint::Introspection => crate::paths::INTROSPECT,
             Endpoint::Revocation => crate::paths::REVOKE,
             Endpoint::PushedAuthorization => crate::paths::PAR,
+            Endpoint::DeviceAuthorization => crate::paths::DEVICE_AUTHORIZATION,
         }
     }
 }

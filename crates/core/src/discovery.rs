@@ -73,6 +73,14 @@ pub fn metadata(core: &Core) -> Value {
     if f.client_credentials {
         grants.push("client_credentials");
     }
+    if f.device() {
+        grants.push(crate::model::DEVICE_CODE_GRANT);
+        // RFC 8628 §4.
+        m.insert(
+            "device_authorization_endpoint".into(),
+            json!(core.endpoint(paths::DEVICE_AUTHORIZATION)),
+        );
+    }
     m.insert("grant_types_supported".into(), json!(grants));
     let response_types: &[&str] = if f.authorization_code { &["code"] } else { &[] };
     m.insert("response_types_supported".into(), json!(response_types));

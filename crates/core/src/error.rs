@@ -83,6 +83,15 @@ pub enum ErrorCode {
     /// "The DPoP proof is invalid" (RFC 9449 §5, §7.1): 400 at the token
     /// endpoint, 401 with a `DPoP` challenge at a protected resource.
     InvalidDpopProof,
+    /// RFC 8628 §3.5: "The authorization request is still pending as the
+    /// end user hasn't yet completed the user-interaction steps".
+    AuthorizationPending,
+    /// RFC 8628 §3.5: still pending, and the client polls too fast; "the
+    /// interval MUST be increased by 5 seconds for this and all subsequent
+    /// requests".
+    SlowDown,
+    /// RFC 8628 §3.5: "The device_code has expired".
+    ExpiredToken,
     /// "... the authorization server requires a nonce in DPoP proofs"
     /// (RFC 9449 §8, §9), with the nonce in `DPoP-Nonce`.
     UseDpopNonce,
@@ -115,6 +124,9 @@ impl ErrorCode {
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
             ErrorCode::InvalidDpopProof => "invalid_dpop_proof",
             ErrorCode::UseDpopNonce => "use_dpop_nonce",
+            ErrorCode::AuthorizationPending => "authorization_pending",
+            ErrorCode::SlowDown => "slow_down",
+            ErrorCode::ExpiredToken => "expired_token",
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod authorize;
 pub mod claims_request;
 pub mod client;
+pub mod device;
 pub mod discovery;
 pub mod dpop;
 pub mod email_link;
@@ -56,6 +57,10 @@ pub mod paths {
     /// The pushed authorization request endpoint (RFC 9126 §2), at the
     /// issuer's root like every other endpoint.
     pub const PAR: &str = "/par";
+    /// The device authorization endpoint (RFC 8628 §3.1).
+    pub const DEVICE_AUTHORIZATION: &str = "/device_authorization";
+    /// The page where people enter a device's user code (§3.2 `verification_uri`).
+    pub const DEVICE: &str = "/device";
     pub const JWKS: &str = "/jwks.json";
     pub const FORGOT: &str = "/forgot";
     pub const RESET: &str = "/reset";
@@ -80,6 +85,10 @@ pub struct Features {
     pub introspection: bool,
     /// RFC 7009.
     pub revocation: bool,
+    /// RFC 8628: the device authorization endpoint, its verification
+    /// page and the `device_code` grant. Needs the sign-in pages
+    /// (`authorization_code`).
+    pub device_authorization: bool,
     /// Self-registration at `/register` (off by default). No discovery
     /// field describes it (`registration_endpoint` is RFC 7591 *client*
     /// registration), so it only mounts the route.
@@ -94,6 +103,7 @@ impl Default for Features {
             client_credentials: true,
             introspection: true,
             revocation: true,
+            device_authorization: true,
             registration: false,
         }
     }
@@ -103,6 +113,11 @@ impl Features {
     /// The token endpoint exists when at least one grant is enabled.
     pub fn token_endpoint(&self) -> bool {
         self.client_credentials || self.authorization_code
+    }
+
+    /// The device flow runs on the sign-in pages.
+    pub fn device(&self) -> bool {
+        self.authorization_code && self.device_authorization
     }
 
     /// Refresh tokens are only issued from code grants.
@@ -152,6 +167,11 @@ pub struct Settings {
     /// OIDC Discovery §3 `ui_locales_supported`: the languages of the
     /// pages (empty: not advertised).
     pub ui_locales_supported: Vec<String>,
+    /// RFC 8628 §3.2 `expires_in` of a device code, seconds (default 600).
+    pub device_code_ttl: i64,
+    /// RFC 8628 §3.2 `interval`: the least time between polls, seconds
+    /// (default 5).
+    pub device_poll_interval: i64,
 }
 
 /// Everything the protocol needs that does not change per request.

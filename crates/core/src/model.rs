@@ -44,6 +44,9 @@ pub enum GrantType {
     AuthorizationCode,
     RefreshToken,
     ClientCredentials,
+    /// RFC 8628 §3.4, named by its URN as RFC 7591 names grant types.
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
+    DeviceCode,
 }
 
 impl GrantType {
@@ -52,6 +55,7 @@ impl GrantType {
             GrantType::AuthorizationCode => "authorization_code",
             GrantType::RefreshToken => "refresh_token",
             GrantType::ClientCredentials => "client_credentials",
+            GrantType::DeviceCode => DEVICE_CODE_GRANT,
         }
     }
 
@@ -60,10 +64,14 @@ impl GrantType {
             "authorization_code" => Some(GrantType::AuthorizationCode),
             "refresh_token" => Some(GrantType::RefreshToken),
             "client_credentials" => Some(GrantType::ClientCredentials),
+            DEVICE_CODE_GRANT => Some(GrantType::DeviceCode),
             _ => None,
         }
     }
 }
+
+/// The Device Authorization Grant's `grant_type` (RFC 8628 §3.4).
+pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 /// How a client authenticates at the token endpoint (RFC 7591 §2
 /// `token_endpoint_auth_method`).
@@ -839,6 +847,65 @@ pub struct PushedRequest {
     pub continuation_hash: Option<Vec<u8>>,
     /// Set once, by the authorization response (code or error) it ended in.
     pub used_at: Option<UnixTime>,
+}
+
+/// Where a device authorization request stands (RFC 8628 §3.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceStatus {
+    /// Waiting for the user at the verification URI.
+    Pending,
+    /// The user approved: the grant and its code exist.
+    Approved,
+    /// The user declined.
+    Denied,
+}
+
+impl DeviceStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceStatus::Pending => "pending",
+            DeviceStatus::Approved => "approved",
+            DeviceStatus::Denied => "denied",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DeviceStatus> {
+        match s {
+            "pending" => Some(DeviceStatus::Pending),
+            "approved" => Some(DeviceStatus::Approved),
+            "denied" => Some(DeviceStatus::Denied),
+            _ => None,
+        }
+    }
+}
+
+/// A device authorization request (RFC 8628 §3.1–§3.2), stored under the
+/// hashes of its codes, never the codes themselves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceAuthorization {
+    /// SHA-256 of the `device_code` (256 random bits).
+    pub device_code_hash: Vec<u8>,
+    /// HMAC under the pepper of the normalised `user_code`: a short code's
+    /// plain hash would fall to a search of its 20^8 values.
+    pub user_code_hash: Vec<u8>,
+    /// SHA-256 of the authorization code the approval stores with its
+    /// grant (derived from the `device_code` under the server key), which
+    /// the token endpoint redeems like any other code.
+    pub code_hash: Vec<u8>,
+    pub client_id: ClientId,
+    /// The scope granted if the user approves (already within the client's).
+    pub scope: String,
+    /// The audiences of the tokens it ends in.
+    pub audience: Vec<String>,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+    /// The polling interval, seconds; `slow_down` adds 5 (§3.5).
+    pub interval: i64,
+    /// The last token request for it.
+    pub last_poll_at: Option<UnixTime>,
+    pub status: DeviceStatus,
+    /// Who approved or declined.
+    pub sub: Option<String>,
 }
 
 /// Outcome of spending a link token ([`crate::store::Store::reset_password_by_link`],

@@ -6,10 +6,10 @@ use std::future::Future;
 
 use crate::audit::{AuditEvent, AuditQuery};
 use crate::model::{
-    AuthorizationCode, Client, ClientId, ClientSecret, Consent, Grant, Group, GroupMember,
-    GroupSync, Issued, LinkRedemption, LinkToken, OpaqueToken, PasskeyRecord, PushedRequest,
-    Redemption, RefreshToken, Rotation, Session, StoredKey, StoredUpstream, TotpCredential,
-    UnixTime, UpstreamLink, UpstreamRemoval, User, UserClaims,
+    AuthorizationCode, Client, ClientId, ClientSecret, Consent, DeviceAuthorization, Grant, Group,
+    GroupMember, GroupSync, Issued, LinkRedemption, LinkToken, OpaqueToken, PasskeyRecord,
+    PushedRequest, Redemption, RefreshToken, Rotation, Session, StoredKey, StoredUpstream,
+    TotpCredential, UnixTime, UpstreamLink, UpstreamRemoval, User, UserClaims,
 };
 use crate::sweep::{SweepCutoffs, Swept};
 
@@ -443,6 +443,53 @@ pub trait Store: Send + Sync {
         &self,
         uri_hash: &[u8],
         continuation_hash: &[u8],
+        now: UnixTime,
+    ) -> impl Future<Output = Result<Found, StoreError>> + Send;
+
+    // ----- device authorization (RFC 8628) -----
+    /// Stores a new device authorization request; `Conflict` when its
+    /// user code's hash is taken (the caller draws another).
+    fn put_device_authorization(
+        &self,
+        device: &DeviceAuthorization,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The request under the hash of its `device_code`, in any state.
+    fn device_authorization(
+        &self,
+        device_code_hash: &[u8],
+    ) -> impl Future<Output = Result<Option<DeviceAuthorization>, StoreError>> + Send;
+    /// The request under the keyed hash of its `user_code`, in any state.
+    fn device_by_user_code(
+        &self,
+        user_code_hash: &[u8],
+    ) -> impl Future<Output = Result<Option<DeviceAuthorization>, StoreError>> + Send;
+    /// One poll of a pending request: `UPDATE … SET last_poll_at = now,
+    /// interval = $interval WHERE device_code_hash = $1 AND status =
+    /// 'pending' AND last_poll_at IS NOT DISTINCT FROM $seen`. `false` when
+    /// another poll came first (the caller answers `slow_down`).
+    fn note_device_poll(
+        &self,
+        device_code_hash: &[u8],
+        seen: Option<UnixTime>,
+        interval: i64,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<Found, StoreError>> + Send;
+    /// The user's approval, in one transaction: `UPDATE … SET status =
+    /// 'approved', sub WHERE user_code_hash = $1 AND status = 'pending' AND
+    /// expires_at > now`, and only if that won, the grant and its code.
+    /// `false` when the request is no longer pending.
+    fn approve_device(
+        &self,
+        user_code_hash: &[u8],
+        grant: &Grant,
+        code: &AuthorizationCode,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<Found, StoreError>> + Send;
+    /// The user's refusal: the same conditional update to `denied`.
+    fn deny_device(
+        &self,
+        user_code_hash: &[u8],
+        sub: &str,
         now: UnixTime,
     ) -> impl Future<Output = Result<Found, StoreError>> + Send;
 

@@ -62,7 +62,7 @@ impl SweepCutoffs {
 /// The tables a sweep removes rows from, in the order it visits them
 /// (children before the grants they hang off, so what goes with a grant is
 /// counted under its own table).
-pub const SWEPT_TABLES: [&str; 11] = [
+pub const SWEPT_TABLES: [&str; 12] = [
     "opaque_tokens",
     "revoked_jtis",
     "dpop_proofs",
@@ -73,6 +73,7 @@ pub const SWEPT_TABLES: [&str; 11] = [
     "login_failures",
     "link_tokens",
     "pushed_requests",
+    "device_codes",
     "audit_events",
 ];
 
@@ -89,6 +90,7 @@ pub struct Swept {
     pub login_failures: u64,
     pub link_tokens: u64,
     pub pushed_requests: u64,
+    pub device_codes: u64,
     pub audit_events: u64,
     /// Short transactions (batches) the round ran.
     pub batches: u64,
@@ -96,7 +98,7 @@ pub struct Swept {
 
 impl Swept {
     /// `(table, rows removed)`, in [`SWEPT_TABLES`] order.
-    pub fn by_table(&self) -> [(&'static str, u64); 11] {
+    pub fn by_table(&self) -> [(&'static str, u64); 12] {
         let counts = [
             self.opaque_tokens,
             self.revoked_jtis,
@@ -108,9 +110,10 @@ impl Swept {
             self.login_failures,
             self.link_tokens,
             self.pushed_requests,
+            self.device_codes,
             self.audit_events,
         ];
-        let mut out = [("", 0); 11];
+        let mut out = [("", 0); 12];
         for (slot, (table, n)) in out.iter_mut().zip(SWEPT_TABLES.into_iter().zip(counts)) {
             *slot = (table, n);
         }
@@ -135,6 +138,7 @@ impl Swept {
             "login_failures" => &mut self.login_failures,
             "link_tokens" => &mut self.link_tokens,
             "pushed_requests" => &mut self.pushed_requests,
+            "device_codes" => &mut self.device_codes,
             "audit_events" => &mut self.audit_events,
             _ => return None,
         })
@@ -187,6 +191,8 @@ mod tests {
             dpop: Default::default(),
             require_pushed_authorization_requests: false,
             ui_locales_supported: Vec::new(),
+            device_code_ttl: 600,
+            device_poll_interval: 5,
         };
         let c = SweepCutoffs::at(&settings, 10_000, Some(500));
         assert_eq!(c.now, 10_000);

@@ -36,6 +36,7 @@ pub async fn exchange<S: Store>(
             GrantType::AuthorizationCode
         }
         Some(GrantType::RefreshToken) if core.features.refresh() => GrantType::RefreshToken,
+        Some(GrantType::DeviceCode) if core.features.device() => GrantType::DeviceCode,
         _ => {
             return Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
@@ -81,6 +82,9 @@ pub async fn exchange<S: Store>(
         }
         GrantType::RefreshToken => {
             grant::refresh_token::exchange(core, store, keys, &client, params, jkt, now).await
+        }
+        GrantType::DeviceCode => {
+            grant::device_code::exchange(core, store, keys, &client, params, jkt, now).await
         }
     }
 }

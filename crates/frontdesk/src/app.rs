@@ -75,6 +75,8 @@ pub async fn open(settings: &Settings) -> anyhow::Result<Opened> {
                 .into_iter()
                 .map(str::to_owned)
                 .collect(),
+            device_code_ttl: settings.device_code_ttl,
+            device_poll_interval: settings.device_poll_interval,
         },
         features: settings.features,
         pepper,

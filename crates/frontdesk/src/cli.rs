@@ -76,7 +76,8 @@ struct ClientFields {
     /// Redirect URI; repeat for several.
     #[arg(long = "redirect-uri")]
     redirect_uris: Vec<String>,
-    /// Grant type (authorization_code, refresh_token, client_credentials); repeat for several.
+    /// Grant type (authorization_code, refresh_token, client_credentials,
+    /// urn:ietf:params:oauth:grant-type:device_code); repeat for several.
     #[arg(long = "grant-type", value_parser = parse_grant)]
     grant_types: Vec<GrantType>,
     /// Allowed scopes, space-separated.

@@ -82,6 +82,11 @@ pub struct FileConfig {
     pub key_rotation_period_secs: Option<i64>,
     /// Authorization-code lifetime, seconds. Default 60.
     pub code_ttl_secs: Option<i64>,
+    /// RFC 8628 device codes: `expires_in`, seconds, 60 to 1800. Default 600.
+    pub device_code_ttl_secs: Option<i64>,
+    /// RFC 8628 `interval`: the least time between a device's polls,
+    /// seconds, 1 to 60. Default 5.
+    pub device_poll_interval_secs: Option<i64>,
     /// ID-token lifetime, seconds. Default 3600.
     pub id_token_ttl_secs: Option<i64>,
     /// SSO session lifetime, seconds. Default 86400 (one day).
@@ -271,6 +276,10 @@ pub struct FeaturesConfig {
     /// `authorization_code`. With `[smtp]` a new account must verify its
     /// e-mail address before its first sign-in.
     pub registration: Option<bool>,
+    /// The device flow (RFC 8628): `/device_authorization`, the `/device`
+    /// page and the `device_code` grant, for clients that list it in
+    /// `grant_types` (default true). Needs `authorization_code`.
+    pub device_authorization: Option<bool>,
     /// Passkeys (WebAuthn) at sign-in and on the account page. Unset: on
     /// when the issuer can host WebAuthn (https with a domain name, or
     /// http://localhost), else off with a log line; `true`: a start-up
@@ -362,6 +371,8 @@ pub struct Settings {
     pub refresh_idle_ttl: i64,
     pub refresh_grace: i64,
     pub code_retry_grace: i64,
+    pub device_code_ttl: i64,
+    pub device_poll_interval: i64,
     pub dpop: frontdesk_core::dpop::DpopSettings,
     pub database_options: frontdesk_store::DbOptions,
     pub login_max_failures_per_account: u32,
@@ -758,6 +769,18 @@ fn validate(raw: FileConfig) -> anyhow::Result<Settings> {
             frontdesk_core::client::MAX_REFRESH_GRACE_SECS
         );
     }
+    let device_code_ttl = within(
+        "device_code_ttl_secs",
+        raw.device_code_ttl_secs.unwrap_or(600),
+        60,
+        1800,
+    )?;
+    let device_poll_interval = within(
+        "device_poll_interval_secs",
+        raw.device_poll_interval_secs.unwrap_or(5),
+        1,
+        60,
+    )?;
     let login_window = positive("login_window_secs", raw.login_window_secs.unwrap_or(900), 1)?;
     let audit_retention_days = positive(
         "audit_retention_days",
@@ -856,6 +879,10 @@ fn validate(raw: FileConfig) -> anyhow::Result<Settings> {
         introspection: raw.features.introspection.unwrap_or(defaults.introspection),
         revocation: raw.features.revocation.unwrap_or(defaults.revocation),
         registration: raw.features.registration.unwrap_or(defaults.registration),
+        device_authorization: raw
+            .features
+            .device_authorization
+            .unwrap_or(defaults.device_authorization),
     };
     if features.registration && !features.authorization_code {
         bail!(
@@ -937,6 +964,8 @@ fn validate(raw: FileConfig) -> anyhow::Result<Settings> {
         refresh_idle_ttl,
         refresh_grace,
         code_retry_grace,
+        device_code_ttl,
+        device_poll_interval,
         dpop,
         database_options,
         login_max_failures_per_account: raw.login_max_failures_per_account.unwrap_or(10),

@@ -31,6 +31,9 @@ pub struct Discovery {
     /// OIDC RP-Initiated Logout §2.1 `end_session_endpoint`.
     #[serde(default)]
     pub end_session_endpoint: Option<String>,
+    /// RFC 8628 §4 `device_authorization_endpoint`.
+    #[serde(default)]
+    pub device_authorization_endpoint: Option<String>,
     /// RFC 8414 §2 `code_challenge_methods_supported`.
     #[serde(default)]
     pub code_challenge_methods_supported: Option<Vec<String>>,

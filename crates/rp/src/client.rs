@@ -398,7 +398,7 @@ impl Client {
     }
 
     /// POSTs a form and returns the JSON answer of a 200.
-    async fn post(
+    pub(crate) async fn post(
         &self,
         url: &str,
         endpoint: &'static str,

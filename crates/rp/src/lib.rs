@@ -19,6 +19,8 @@
 //!   `iss`, `aud`, `azp`, `exp`/`iat` with [`LEEWAY_SECS`], `nonce` and
 //!   `at_hash` compared in constant time.
 //! * [`Loopback`]: the RFC 8252 §7.3 redirect listener of a native app.
+//! * [`Client::device_authorization`] and [`Client::poll_device`]: the
+//!   Device Authorization Grant (RFC 8628) for apps without a browser.
 //! * [`DpopKey`] and [`Client::with_dpop`]: DPoP (RFC 9449) — a proof key
 //!   per session, a fresh proof per request through
 //!   `frontdesk_jose::dpop::make`, server nonces retried once and kept per
@@ -30,6 +32,7 @@
 
 mod authorize;
 mod client;
+mod device;
 pub mod dpop;
 mod error;
 mod id_token;
@@ -38,6 +41,7 @@ mod provider;
 
 pub use authorize::{AuthorizationRequest, random_token};
 pub use client::{AuthMethod, Client, ClientAuth, TokenResponse};
+pub use device::{DEVICE_CODE_GRANT, DeviceAuthorization};
 pub use dpop::{DpopKey, ResourceHeaders};
 pub use error::{RpError, one_line};
 pub use frontdesk_jose::IdTokenClaims;

@@ -107,6 +107,8 @@ pub(crate) fn postgres(e: sqlx::Error) -> StoreError {
             Some("upstream_links_sub_upstream") => "upstream_links.sub, upstream_links.upstream",
             Some("user_groups_pkey") => "user_groups.name",
             Some("upstreams_pkey") => "upstreams.id",
+            Some("device_codes_pkey") => "device_codes.device_code_hash",
+            Some("device_codes_user_code_key") => "device_codes.user_code_hash",
             Some(other) => other,
             None => "unique key",
         };

@@ -332,6 +332,11 @@ fn sqlite_migrator() -> Migrator {
             "grant_claims",
             include_str!("../migrations/sqlite/0013_grant_claims.sql"),
         ),
+        (
+            14,
+            "device_codes",
+            include_str!("../migrations/sqlite/0014_device_codes.sql"),
+        ),
     ])
 }
 
@@ -401,6 +406,11 @@ fn postgres_migrator() -> Migrator {
             13,
             "grant_claims",
             include_str!("../migrations/postgres/0013_grant_claims.sql"),
+        ),
+        (
+            14,
+            "device_codes",
+            include_str!("../migrations/postgres/0014_device_codes.sql"),
         ),
     ])
 }

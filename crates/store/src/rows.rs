@@ -7,7 +7,7 @@ use frontdesk_core::model::{
     Grant, GrantType, KeyUse, LinkPurpose, LinkToken, OpaqueToken, PushedRequest, RefreshToken,
     Session, StoredKey, User, UserClaims,
 };
-use frontdesk_core::model::{ClientProfile, Jwks, SubjectType};
+use frontdesk_core::model::{ClientProfile, DeviceAuthorization, DeviceStatus, Jwks, SubjectType};
 use frontdesk_core::scope::Scope;
 use frontdesk_core::store::StoreError;
 use serde::{Deserialize, Serialize};
@@ -73,6 +73,23 @@ pub(crate) type PushedRow = (
     i64,
     Option<Vec<u8>>,
     Option<i64>,
+);
+
+/// device_code_hash, user_code_hash, code_hash, client_id, scope, audience,
+/// created_at, expires_at, interval_secs, last_poll_at, status, sub.
+pub(crate) type DeviceRow = (
+    Vec<u8>,
+    Vec<u8>,
+    Vec<u8>,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    i64,
+    Option<i64>,
+    String,
+    Option<String>,
 );
 
 /// kid, alg, key_use, encrypted_private, public_jwk, created_at,
@@ -535,6 +552,39 @@ pub(crate) fn pushed_from_row(row: PushedRow) -> PushedRequest {
         continuation_hash,
         used_at,
     }
+}
+
+pub(crate) fn device_from_row(row: DeviceRow) -> Result<DeviceAuthorization, StoreError> {
+    let (
+        device_code_hash,
+        user_code_hash,
+        code_hash,
+        client_id,
+        scope,
+        audience,
+        created_at,
+        expires_at,
+        interval,
+        last_poll_at,
+        status,
+        sub,
+    ) = row;
+    let status = DeviceStatus::parse(&status)
+        .ok_or_else(|| StoreError::Internal(format!("unknown device status {status:?}")))?;
+    Ok(DeviceAuthorization {
+        device_code_hash,
+        user_code_hash,
+        code_hash,
+        client_id: ClientId(client_id),
+        scope,
+        audience: strings_from_json(&audience, || "device audience".to_owned())?,
+        created_at,
+        expires_at,
+        interval,
+        last_poll_at,
+        status,
+        sub,
+    })
 }
 
 pub(crate) fn key_from_row(row: KeyRow) -> Result<StoredKey, StoreError> {

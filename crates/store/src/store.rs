@@ -5,10 +5,11 @@ use std::future::Future;
 
 use frontdesk_core::audit::{AuditEvent, AuditQuery};
 use frontdesk_core::model::{
-    AuthorizationCode, Client, ClientId, ClientSecret, Consent, Grant, Group, GroupMember,
-    GroupSync, Issued, LinkPurpose, LinkRedemption, LinkToken, OpaqueToken, PasskeyRecord,
-    PushedRequest, Redemption, RefreshToken, Rotation, Session, StoredKey, StoredUpstream,
-    TotpCredential, UnixTime, UpstreamLink, UpstreamRemoval, User, UserClaims,
+    AuthorizationCode, Client, ClientId, ClientSecret, Consent, DeviceAuthorization, DeviceStatus,
+    Grant, Group, GroupMember, GroupSync, Issued, LinkPurpose, LinkRedemption, LinkToken,
+    OpaqueToken, PasskeyRecord, PushedRequest, Redemption, RefreshToken, Rotation, Session,
+    StoredKey, StoredUpstream, TotpCredential, UnixTime, UpstreamLink, UpstreamRemoval, User,
+    UserClaims,
 };
 use frontdesk_core::store::{Found, Store, StoreError};
 use frontdesk_core::sweep::{SweepCutoffs, Swept};
@@ -18,10 +19,48 @@ use sqlx::{Database, Transaction};
 
 use crate::Db;
 use crate::rows::{
-    self, AuditRow, ClientSecretRow, CodeGrantRow, CodeRow, ConsentRow, GrantRow, KeyRow, LinkRow,
-    PasskeyRow, PushedRow, RefreshGrantRow, RefreshRow, SessionRow, TokenRow, TotpRow,
-    UpstreamLinkRow, UserRow,
+    self, AuditRow, ClientSecretRow, CodeGrantRow, CodeRow, ConsentRow, DeviceRow, GrantRow,
+    KeyRow, LinkRow, PasskeyRow, PushedRow, RefreshGrantRow, RefreshRow, SessionRow, TokenRow,
+    TotpRow, UpstreamLinkRow, UserRow,
 };
+
+/// Inserts a grant and its code on `$tx` (the body of
+/// [`Store::put_authorization`] and of an approved device request).
+macro_rules! insert_authorization {
+    ($tx:expr, $grant:expr, $code:expr, $audience:expr, $amr:expr, $claims:expr) => {{
+        let grant: &Grant = $grant;
+        let code: &AuthorizationCode = $code;
+        sqlx::query(GRANT_INSERT)
+            .bind(&grant.grant_id)
+            .bind(grant.client_id.as_str())
+            .bind(&grant.sub)
+            .bind(&grant.sid)
+            .bind(&grant.scope)
+            .bind($audience)
+            .bind(grant.auth_time)
+            .bind($amr)
+            .bind(grant.created_at)
+            .bind(grant.expires_at)
+            .bind(grant.revoked_at)
+            .bind(&grant.idp)
+            .bind($claims)
+            .execute(&mut *$tx)
+            .await?;
+        sqlx::query(CODE_INSERT)
+            .bind(code.code_hash.as_slice())
+            .bind(&code.grant_id)
+            .bind(code.client_id.as_str())
+            .bind(&code.redirect_uri)
+            .bind(&code.code_challenge)
+            .bind(&code.nonce)
+            .bind(code.created_at)
+            .bind(code.expires_at)
+            .bind(code.used_at)
+            .bind(code.dpop_jkt.as_deref())
+            .execute(&mut *$tx)
+            .await?;
+    }};
+}
 
 /// Runs `$body` (an `async` block body that returns `Result<_, sqlx::Error>`)
 /// on the backend's read or write pool, bound to `$pool`, and maps the error
@@ -310,6 +349,24 @@ const PUSHED_UPDATE: &str = "UPDATE pushed_requests SET params = $3 \
 /// The single-use gate ($1 hash, $2 continuation hash, $3 now).
 const PUSHED_SPEND: &str = "UPDATE pushed_requests SET used_at = $3 \
      WHERE uri_hash = $1 AND continuation_hash = $2 AND used_at IS NULL AND expires_at > $3";
+
+const DEVICE_BY_CODE: &str = "SELECT device_code_hash, user_code_hash, code_hash, client_id, \
+     scope, audience, created_at, expires_at, interval_secs, last_poll_at, status, sub \
+     FROM device_codes WHERE device_code_hash = $1";
+const DEVICE_BY_USER_CODE: &str = "SELECT device_code_hash, user_code_hash, code_hash, \
+     client_id, scope, audience, created_at, expires_at, interval_secs, last_poll_at, status, sub \
+     FROM device_codes WHERE user_code_hash = $1";
+const DEVICE_INSERT: &str = "INSERT INTO device_codes \
+     (device_code_hash, user_code_hash, code_hash, client_id, scope, audience, created_at, \
+     expires_at, interval_secs, last_poll_at, status, sub) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+/// One poll ($1 hash, $2 the last poll the caller saw, $3 interval, $4
+/// now): of two polls that saw the same row, one wins.
+const DEVICE_POLL: &str = "UPDATE device_codes SET last_poll_at = $4, interval_secs = $3 \
+     WHERE device_code_hash = $1 AND status = 'pending' AND last_poll_at IS NOT DISTINCT FROM $2";
+/// The user's decision ($1 user code hash, $2 status, $3 sub, $4 now).
+const DEVICE_DECIDE: &str = "UPDATE device_codes SET status = $2, sub = $3 \
+     WHERE user_code_hash = $1 AND status = 'pending' AND expires_at > $4";
 
 const KEYS_ALL: &str = "SELECT kid, alg, key_use, encrypted_private, public_jwk, \
      created_at, activates_at, retired_at FROM signing_keys ORDER BY created_at, kid";
@@ -1336,35 +1393,7 @@ impl Store for Db {
         let claims = rows::grant_claims_json(grant)?;
         on_backend!(self, write, |pool| {
             let mut tx = pool.begin_write().await?;
-            sqlx::query(GRANT_INSERT)
-                .bind(&grant.grant_id)
-                .bind(grant.client_id.as_str())
-                .bind(&grant.sub)
-                .bind(&grant.sid)
-                .bind(&grant.scope)
-                .bind(&audience)
-                .bind(grant.auth_time)
-                .bind(&amr)
-                .bind(grant.created_at)
-                .bind(grant.expires_at)
-                .bind(grant.revoked_at)
-                .bind(&grant.idp)
-                .bind(&claims)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(CODE_INSERT)
-                .bind(code.code_hash.as_slice())
-                .bind(&code.grant_id)
-                .bind(code.client_id.as_str())
-                .bind(&code.redirect_uri)
-                .bind(&code.code_challenge)
-                .bind(&code.nonce)
-                .bind(code.created_at)
-                .bind(code.expires_at)
-                .bind(code.used_at)
-                .bind(code.dpop_jkt.as_deref())
-                .execute(&mut *tx)
-                .await?;
+            insert_authorization!(tx, grant, code, &audience, &amr, &claims);
             tx.commit().await
         })
     }
@@ -1871,6 +1900,123 @@ impl Store for Db {
             sqlx::query(PUSHED_SPEND)
                 .bind(uri_hash)
                 .bind(continuation_hash)
+                .bind(now)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected() > 0)
+        })
+    }
+
+    // ----- device authorization -----
+
+    async fn put_device_authorization(&self, d: &DeviceAuthorization) -> Result<(), StoreError> {
+        let audience = rows::strings_json("device audience", &d.audience)?;
+        on_backend!(self, write, |pool| {
+            sqlx::query(DEVICE_INSERT)
+                .bind(d.device_code_hash.as_slice())
+                .bind(d.user_code_hash.as_slice())
+                .bind(d.code_hash.as_slice())
+                .bind(d.client_id.as_str())
+                .bind(&d.scope)
+                .bind(&audience)
+                .bind(d.created_at)
+                .bind(d.expires_at)
+                .bind(d.interval)
+                .bind(d.last_poll_at)
+                .bind(d.status.as_str())
+                .bind(d.sub.as_deref())
+                .execute(pool)
+                .await
+                .map(|_| ())
+        })
+    }
+
+    async fn device_authorization(
+        &self,
+        device_code_hash: &[u8],
+    ) -> Result<Option<DeviceAuthorization>, StoreError> {
+        let row = on_backend!(self, read, |pool| {
+            sqlx::query_as::<_, DeviceRow>(DEVICE_BY_CODE)
+                .bind(device_code_hash)
+                .fetch_optional(pool)
+                .await
+        })?;
+        row.map(rows::device_from_row).transpose()
+    }
+
+    async fn device_by_user_code(
+        &self,
+        user_code_hash: &[u8],
+    ) -> Result<Option<DeviceAuthorization>, StoreError> {
+        let row = on_backend!(self, read, |pool| {
+            sqlx::query_as::<_, DeviceRow>(DEVICE_BY_USER_CODE)
+                .bind(user_code_hash)
+                .fetch_optional(pool)
+                .await
+        })?;
+        row.map(rows::device_from_row).transpose()
+    }
+
+    async fn note_device_poll(
+        &self,
+        device_code_hash: &[u8],
+        seen: Option<UnixTime>,
+        interval: i64,
+        now: UnixTime,
+    ) -> Result<Found, StoreError> {
+        on_backend!(self, write, |pool| {
+            sqlx::query(DEVICE_POLL)
+                .bind(device_code_hash)
+                .bind(seen)
+                .bind(interval)
+                .bind(now)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected() > 0)
+        })
+    }
+
+    async fn approve_device(
+        &self,
+        user_code_hash: &[u8],
+        grant: &Grant,
+        code: &AuthorizationCode,
+        now: UnixTime,
+    ) -> Result<Found, StoreError> {
+        let audience = rows::strings_json("grant audience", &grant.audience)?;
+        let amr = rows::strings_json("grant amr", &grant.amr)?;
+        let claims = rows::grant_claims_json(grant)?;
+        on_backend!(self, write, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let won = sqlx::query(DEVICE_DECIDE)
+                .bind(user_code_hash)
+                .bind(DeviceStatus::Approved.as_str())
+                .bind(&grant.sub)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                > 0;
+            if !won {
+                return Ok(false);
+            }
+            insert_authorization!(tx, grant, code, &audience, &amr, &claims);
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    async fn deny_device(
+        &self,
+        user_code_hash: &[u8],
+        sub: &str,
+        now: UnixTime,
+    ) -> Result<Found, StoreError> {
+        on_backend!(self, write, |pool| {
+            sqlx::query(DEVICE_DECIDE)
+                .bind(user_code_hash)
+                .bind(DeviceStatus::Denied.as_str())
+                .bind(sub)
                 .bind(now)
                 .execute(pool)
                 .await

@@ -41,6 +41,49 @@ pub async fn exchange<S: Store>(
         .into());
     }
 
+    let binding = Binding::Redirect {
+        redirect_uri,
+        verifier,
+    };
+    redeem(core, store, keys, client, code, binding, jkt, now).await
+}
+
+/// What a code was issued for, which its redemption must match: an
+/// authorization response to a redirect URI (with PKCE), or a device
+/// approval (RFC 8628, `crate::device`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Binding<'a> {
+    Redirect {
+        redirect_uri: &'a str,
+        verifier: Option<&'a str>,
+    },
+    Device,
+}
+
+impl Binding<'_> {
+    /// What the client presented, for the error descriptions.
+    fn noun(self) -> &'static str {
+        match self {
+            Binding::Redirect { .. } => "the authorization code",
+            Binding::Device => "the device_code",
+        }
+    }
+}
+
+/// Spends `code` and answers with its tokens: the one redemption step of
+/// the code grant and of an approved device request.
+// The grant's parts, each its own type; a struct would only rename them.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn redeem<S: Store>(
+    core: &Core,
+    store: &S,
+    keys: &KeyRing,
+    client: &Client,
+    code: &str,
+    binding: Binding<'_>,
+    jkt: Option<&str>,
+    now: UnixTime,
+) -> Result<TokenResponse, Error> {
     let code_hash = secret::token_hash(code);
     let Some((stored, grant)) = store.code(&code_hash).await? else {
         return Err(invalid_grant("the authorization code is invalid"));
@@ -48,7 +91,7 @@ pub async fn exchange<S: Store>(
     // Everything the grant needs is read and checked before the code is
     // spent, and everything it writes is written in the transaction that
     // spends it: once that commits, only the reply itself can be lost.
-    let ready = match check(client, &stored, &grant, redirect_uri, verifier, now)
+    let ready = match check(client, &stored, &grant, binding, now)
         .and_then(|()| dpop::check_code_binding(stored.dpop_jkt.as_deref(), jkt))
     {
         Ok(()) => match store.user(&grant.sub).await? {
@@ -74,7 +117,9 @@ pub async fn exchange<S: Store>(
                 .redeem_code(&code_hash, now, &Issued::default(), None)
                 .await?
             {
-                Redemption::AlreadyUsed { grant_id } => Err(reused(client, grant_id, grant.sub)),
+                Redemption::AlreadyUsed { grant_id } => {
+                    Err(reused(client, binding, grant_id, grant.sub))
+                }
                 _ => Err(refusal),
             };
         }
@@ -133,7 +178,7 @@ pub async fn exchange<S: Store>(
         }
         // The store revoked the grant in the same transaction that saw the replay.
         Redemption::AlreadyUsed { grant_id } => {
-            return Err(reused(client, grant_id, grant.sub));
+            return Err(reused(client, binding, grant_id, grant.sub));
         }
         Redemption::Unknown => return Err(invalid_grant("the authorization code is invalid")),
     };
@@ -174,8 +219,7 @@ fn check(
     client: &Client,
     code: &AuthorizationCode,
     grant: &Grant,
-    redirect_uri: &str,
-    verifier: Option<&str>,
+    binding: Binding<'_>,
     now: UnixTime,
 ) -> Result<(), Error> {
     if code.client_id != client.client_id {
@@ -184,8 +228,24 @@ fn check(
         ));
     }
     if code.used_at.is_none() && now >= code.expires_at {
-        return Err(invalid_grant("the authorization code has expired"));
+        return Err(invalid_grant(&format!("{} has expired", binding.noun())));
     }
+    let (redirect_uri, verifier) = match binding {
+        Binding::Device if code.redirect_uri == crate::device::DEVICE_REDIRECT => {
+            return not_revoked(grant);
+        }
+        Binding::Device => return Err(invalid_grant("the device code is invalid")),
+        Binding::Redirect { redirect_uri, .. }
+            if code.redirect_uri == crate::device::DEVICE_REDIRECT
+                || redirect_uri == crate::device::DEVICE_REDIRECT =>
+        {
+            return Err(invalid_grant("the authorization code is invalid"));
+        }
+        Binding::Redirect {
+            redirect_uri,
+            verifier,
+        } => (redirect_uri, verifier),
+    };
     if code.redirect_uri != redirect_uri {
         return Err(invalid_grant(
             "redirect_uri does not match the authorization request",
@@ -213,6 +273,10 @@ fn check(
             ));
         }
     }
+    not_revoked(grant)
+}
+
+fn not_revoked(grant: &Grant) -> Result<(), Error> {
     if grant.revoked_at.is_some() {
         return Err(invalid_grant("the grant has been revoked"));
     }
@@ -220,10 +284,10 @@ fn check(
 }
 
 /// The answer to a replayed code, with what the audit trail needs.
-fn reused(client: &Client, grant_id: String, sub: String) -> Error {
+fn reused(client: &Client, binding: Binding<'_>, grant_id: String, sub: String) -> Error {
     OAuthError::new(
         ErrorCode::InvalidGrant,
-        "the authorization code was already used",
+        format!("{} was already used", binding.noun()),
     )
     .with_incident(Incident::CodeReuse {
         grant_id,

@@ -8,6 +8,7 @@ mod authorization_code;
 mod authorize;
 mod client_assertion;
 mod client_credentials;
+mod device;
 mod email_link;
 mod fapi2;
 mod introspect;

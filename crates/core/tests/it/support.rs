@@ -132,6 +132,8 @@ pub async fn env_with(tweak: impl FnOnce(&mut Client)) -> Env {
             dpop: Default::default(),
             require_pushed_authorization_requests: false,
             ui_locales_supported: Vec::new(),
+            device_code_ttl: 600,
+            device_poll_interval: 5,
         },
         features: Features::default(),
         pepper: Pepper::new(&[9u8; 32]),

@@ -1,8 +1,9 @@
 //! Back-channel endpoints: token (RFC 6749 §3.2), introspection (RFC 7662),
-//! revocation (RFC 7009) and pushed authorization requests (RFC 9126). Each
-//! handler is extract → call core → respond.
+//! revocation (RFC 7009), pushed authorization requests (RFC 9126) and
+//! device authorization (RFC 8628 §3.1). Each handler is extract → call
+//! core → respond.
 //!
-//! All four authenticate the client, so all four run under the per-peer
+//! All five authenticate the client, so all four run under the per-peer
 //! throttle of failed client authentication (`crate::throttle`): a peer over
 //! its limit is answered 429 unless its credentials verify against the
 //! record this node holds of the client, and every `invalid_client` answer
@@ -101,6 +102,7 @@ fn label(endpoint: Endpoint) -> &'static str {
         Endpoint::Introspection => "introspect",
         Endpoint::Revocation => "revoke",
         Endpoint::PushedAuthorization => "par",
+        Endpoint::DeviceAuthorization => "device_authorization",
     }
 }
 
@@ -361,5 +363,34 @@ async fn par_response(
     match result {
         Ok(pushed) => (StatusCode::CREATED, NO_STORE, axum::Json(pushed)).into_response(),
         Err(e) => failure(app, peer, "par", e).await,
+    }
+}
+
+/// The device authorization endpoint (RFC 8628 §3.1): a confidential
+/// client authenticates, a public one names itself with `client_id`; the
+/// answer (§3.2) is JSON, never cached.
+pub async fn device_authorization(
+    State(app): State<AppState>,
+    Extension(ClientAddr(peer)): Extension<ClientAddr>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let now = now();
+    let (params, client) = match authenticated(
+        &app,
+        peer,
+        Endpoint::DeviceAuthorization,
+        &headers,
+        body,
+        now,
+    )
+    .await
+    {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    match frontdesk_core::device::authorize(&app.core, &app.db, &client, &params, now).await {
+        Ok(answer) => (StatusCode::OK, NO_STORE, axum::Json(answer)).into_response(),
+        Err(e) => failure(&app, peer, "device_authorization", e.into()).await,
     }
 }

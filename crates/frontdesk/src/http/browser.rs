@@ -249,6 +249,33 @@ pub(super) async fn validate(
     validated
 }
 
+/// The page for a form whose CSRF token does not match this browser
+/// (an old page, another browser's token, a forged post).
+pub(super) fn expired_form(app: &AppState) -> Response {
+    app.web.pages.error(
+        StatusCode::FORBIDDEN,
+        "This form has expired",
+        "Go back, reload the page and try again.",
+        None,
+    )
+}
+
+/// A page form's parameters, once its `csrf` field matches this browser
+/// ([`csrf_ok`]); else the answer ([`expired_form`], or the body's error).
+// The error is the finished response, built once on a cold path.
+#[allow(clippy::result_large_err)]
+pub(super) fn csrf_form(
+    app: &AppState,
+    jar: &CookieJar,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Params, Response> {
+    let form = form_params(app, body)?;
+    if !csrf_ok(&app.web.pages, &app.core.pepper, jar, form.get("csrf")) {
+        return Err(expired_form(app));
+    }
+    Ok(form)
+}
+
 /// The form of a browser POST. A body that cannot be read gets its own
 /// error page (413, 408 or 400, see [`BodyError`]); a bad form, the usual
 /// `invalid_request` page.
@@ -410,7 +437,7 @@ async fn authorize(app: AppState, jar: CookieJar, params: Params) -> Response {
 /// that says so (403, never a code or a redirect to the client, whose
 /// request stays unanswered), with a way to sign in as someone else, and
 /// an audit event. The page names neither the groups nor who is in them.
-async fn not_admitted(
+pub(super) async fn not_admitted(
     app: &AppState,
     jar: CookieJar,
     client: &frontdesk_core::model::Client,
@@ -469,12 +496,18 @@ const REPEAT_THRESHOLD: u32 = 5;
 // ----- /login -----
 
 /// Where a login without an authorization request goes on: the account
-/// page (`next=account`), or nowhere (a "signed in" message).
+/// page (`next=account`), the device page (`next=device`), or nowhere (a
+/// "signed in" message).
 pub(super) fn login_next(params: &Params) -> &'static str {
-    if params.get("next") == Some("account") {
-        "account"
-    } else {
-        ""
+    next_value(params.get("next").unwrap_or_default())
+}
+
+/// One of the `next` values a sign-in may carry, or `""`.
+pub(super) fn next_value(next: &str) -> &'static str {
+    match next {
+        "account" => "account",
+        "device" => "device",
+        _ => "",
     }
 }
 
@@ -985,6 +1018,8 @@ pub(super) async fn sign_in(
         }
     } else if from.next == "account" {
         see_other(super::account::PATH)
+    } else if from.next == "device" {
+        see_other(super::device::PATH)
     } else {
         app.web.pages.message(
             "You are signed in",

@@ -22,8 +22,8 @@ use frontdesk_core::params::Params;
 use frontdesk_core::registration::{self, Registered};
 use minijinja::context;
 
-use super::browser::{form_params, see_other, show};
-use super::pages::{SESSION_COOKIE, csrf_ok, ensure_csrf};
+use super::browser::{csrf_form, see_other, show};
+use super::pages::{SESSION_COOKIE, ensure_csrf};
 use crate::app::{AppState, hash_on_pool, now};
 use crate::client_addr::ClientAddr;
 use crate::mail::Job;
@@ -45,26 +45,6 @@ pub async fn resend_verification(app: &AppState, user: &User, now: UnixTime) {
         Ok(false) => {}
         Err(e) => tracing::warn!(error = %e, "verification resend not counted; not sent"),
     }
-}
-
-/// The posted form, once its CSRF token checks out (403 page otherwise).
-// The error is the finished response, built once on a cold path.
-#[allow(clippy::result_large_err)]
-fn csrf_form(
-    app: &AppState,
-    jar: &CookieJar,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Params, Response> {
-    let form = form_params(app, body)?;
-    if !csrf_ok(&app.web.pages, &app.core.pepper, jar, form.get("csrf")) {
-        return Err(app.web.pages.error(
-            StatusCode::FORBIDDEN,
-            "This form has expired",
-            "Go back, reload the page and try again.",
-            None,
-        ));
-    }
-    Ok(form)
 }
 
 fn link_error(app: &AppState, problem: LinkProblem) -> Response {

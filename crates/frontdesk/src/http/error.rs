@@ -75,7 +75,10 @@ fn status_of(code: ErrorCode) -> StatusCode {
         // RFC 9449 §5, §8: 400 at the token endpoint; a protected resource
         // answers 401 instead (`resource_error`).
         | ErrorCode::InvalidDpopProof
-        | ErrorCode::UseDpopNonce => StatusCode::BAD_REQUEST,
+        | ErrorCode::UseDpopNonce
+        | ErrorCode::AuthorizationPending
+        | ErrorCode::SlowDown
+        | ErrorCode::ExpiredToken => StatusCode::BAD_REQUEST,
     }
 }
 

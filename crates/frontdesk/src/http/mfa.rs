@@ -16,7 +16,7 @@ use frontdesk_core::model::{Session, UnixTime, User};
 use frontdesk_core::params::Params;
 use minijinja::context;
 
-use super::browser::{current_session, form_params, request_query, see_other, show};
+use super::browser::{current_session, expired_form, form_params, request_query, see_other, show};
 use super::pages::{SESSION_COOKIE, csrf_ok, ensure_csrf};
 use crate::app::{AppState, now};
 use crate::audit;
@@ -33,6 +33,10 @@ pub const ENROL_PATH: &str = "/login/mfa/enrol";
 pub(super) enum Continue {
     Authorize(String),
     Account,
+    /// The device page (`next=device`), whose request the `fd_device`
+    /// cookie names; it asks for a second factor only when the client's
+    /// policy needs one (a device request has no `acr_values`).
+    Device,
 }
 
 impl Continue {
@@ -41,6 +45,9 @@ impl Continue {
     pub(super) fn from_params(p: &Params) -> Result<Continue, Error> {
         if p.get("next") == Some("account") {
             return Ok(Continue::Account);
+        }
+        if p.get("next") == Some("device") {
+            return Ok(Continue::Device);
         }
         if let Some(inner) = p.get("request") {
             let inner = Params::parse(inner.as_bytes())?;
@@ -56,6 +63,7 @@ impl Continue {
         match self {
             Continue::Authorize(q) => format!("/authorize?{q}"),
             Continue::Account => super::account::PATH.to_owned(),
+            Continue::Device => super::device::PATH.to_owned(),
         }
     }
 
@@ -64,13 +72,14 @@ impl Continue {
         match self {
             Continue::Authorize(q) => q.clone(),
             Continue::Account => "next=account".to_owned(),
+            Continue::Device => "next=device".to_owned(),
         }
     }
 
     fn request(&self) -> &str {
         match self {
             Continue::Authorize(q) => q,
-            Continue::Account => "",
+            Continue::Account | Continue::Device => "",
         }
     }
 
@@ -78,6 +87,7 @@ impl Continue {
         match self {
             Continue::Authorize(_) => "",
             Continue::Account => "account",
+            Continue::Device => "device",
         }
     }
 }
@@ -150,6 +160,9 @@ async fn required_for(app: &AppState, cont: &Continue, user: &User, now: UnixTim
             Err(_) => mfa::Level::Mfa,
         },
         Continue::Account => mfa::required_level(server, user, &[]),
+        // The device page sends the browser here only when the client's
+        // policy needs a second factor, which is the floor below.
+        Continue::Device => mfa::Level::Mfa,
     };
     asked.max(mfa::Level::Mfa)
 }
@@ -304,15 +317,6 @@ pub(super) async fn raise_and_continue(
         Ok(None) => Err(see_other(&format!("/login?{}", cont.query()))),
         Err(e) => Err(show(app, e)),
     }
-}
-
-fn expired_form(app: &AppState) -> Response {
-    app.web.pages.error(
-        StatusCode::FORBIDDEN,
-        "This form has expired",
-        "Go back, reload the page and try again.",
-        None,
-    )
 }
 
 /// The code of an enrolled user: TOTP or a recovery code.

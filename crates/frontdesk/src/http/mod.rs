@@ -5,6 +5,7 @@ pub mod account;
 pub mod admin;
 pub mod backchannel;
 pub mod browser;
+pub mod device;
 pub mod discovery;
 pub mod email;
 pub mod error;
@@ -126,6 +127,15 @@ pub fn router(app: AppState, metrics: bool) -> Router {
             .route(paths::RESET, get(email::reset_get).post(email::reset_post))
             .route("/reset/done", get(email::reset_done))
             .route(paths::VERIFY_EMAIL, get(email::verify_get));
+    }
+    if f.device() {
+        r = r
+            .route(
+                paths::DEVICE_AUTHORIZATION,
+                post(backchannel::device_authorization),
+            )
+            .route(device::PATH, get(device::page).post(device::enter))
+            .route(device::DECIDE_PATH, post(device::decide));
     }
     if f.registration {
         r = r

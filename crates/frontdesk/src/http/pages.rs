@@ -21,16 +21,20 @@ pub const CSRF_COOKIE: &str = "fd_csrf";
 /// The accounts this browser signed in to before (`security_notices`):
 /// keyed tags, never the accounts' names.
 pub const KNOWN_COOKIE: &str = "fd_known";
+/// The user code a person entered at `/device`, normalised, for the steps
+/// after it (sign-in, second factor, the decision); until the code expires.
+pub const DEVICE_COOKIE: &str = "fd_device";
 
 /// The names the cookies get on https issuers. RFC 6265bis §4.1.3.2: a
 /// `__Host-` cookie is only accepted with `Secure`, `Path=/` and no
 /// `Domain`, so a sibling subdomain or a plain-http response cannot plant or
 /// overwrite it.
-const HOST_NAMES: [(&str, &str); 4] = [
+const HOST_NAMES: [(&str, &str); 5] = [
     (SESSION_COOKIE, "__Host-fd_session"),
     (CSRF_COOKIE, "__Host-fd_csrf"),
     (KNOWN_COOKIE, "__Host-fd_known"),
     (UPSTREAM_COOKIE, "__Host-fd_upstream"),
+    (DEVICE_COOKIE, "__Host-fd_device"),
 ];
 
 /// Compiled templates. Names end in `.html`, so minijinja escapes every
@@ -42,7 +46,7 @@ macro_rules! templates {
     };
 }
 
-const TEMPLATES: [(&str, &str); 14] = templates![
+const TEMPLATES: [(&str, &str); 17] = templates![
     "base.html",
     "login.html",
     "consent.html",
@@ -57,6 +61,9 @@ const TEMPLATES: [(&str, &str); 14] = templates![
     "reset.html",
     "register.html",
     "not_allowed.html",
+    "device.html",
+    "device_confirm.html",
+    "device_done.html",
 ];
 
 pub struct Pages {

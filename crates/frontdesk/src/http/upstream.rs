@@ -401,11 +401,7 @@ impl Callback<'_> {
             req: req.as_ref(),
             resolved: resolved.as_ref(),
             request: &request,
-            next: if flow.next == "account" {
-                "account"
-            } else {
-                ""
-            },
+            next: super::browser::next_value(&flow.next),
             username: "",
         };
         // RFC 6749 §4.1.2.1: the user declined, or the upstream refused.

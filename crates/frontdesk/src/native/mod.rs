@@ -103,6 +103,12 @@ pub struct LoginArgs {
     /// `--output json` prints it as `dpop_key`.
     #[arg(long = "dpop-key", value_name = "PATH")]
     pub dpop_key: Option<std::path::PathBuf>,
+    /// Sign in with the device flow (RFC 8628) instead of a browser on
+    /// this machine: print a URL and a code to enter on any other device,
+    /// then wait for the approval. The client must list
+    /// `urn:ietf:params:oauth:grant-type:device_code` in its grant types.
+    #[arg(long, conflicts_with_all = ["no_browser", "port"])]
+    pub device: bool,
 }
 
 /// A DPoP proof key on disk or on stdout (`dpop_key`): the private key as
@@ -387,42 +393,11 @@ pub async fn login(args: LoginArgs) -> anyhow::Result<ExitCode> {
     let key = proof_key(!args.no_dpop, args.dpop_key.as_deref())?;
     let http = http()?;
     let provider = Provider::discover(&http, &args.issuer).await?;
-    let loopback = Loopback::bind(args.port).await?;
-    let redirect_uri = loopback.redirect_uri();
-    let request =
-        AuthorizationRequest::new(&provider, &args.client_id, &redirect_uri, &args.scope)?;
-    let mut url = request.url.clone();
-    if let Some((k, _)) = &key {
-        // RFC 9449 §10: the code is bound to the key that will redeem it.
-        url.query_pairs_mut().append_pair("dpop_jkt", k.jkt());
-    }
-    let url = url.as_str();
-
-    eprintln!("Open this URL to sign in: {url}");
-    if !args.no_browser && !open_browser(url) {
-        eprintln!("(could not start a browser: open the URL above yourself)");
-    }
-    eprintln!(
-        "Waiting for the browser to return to {redirect_uri} (up to {} minutes)…",
-        CALLBACK_TIMEOUT.as_secs() / 60
-    );
-
-    let check = Check {
-        state: request.state.clone(),
-        issuer: provider.issuer().to_owned(),
-        require_iss: provider
-            .metadata()
-            .authorization_response_iss_parameter_supported,
+    let (client, tokens, nonce) = if args.device {
+        device_login(&args, provider, secret.as_deref(), key.as_ref()).await?
+    } else {
+        browser_login(&args, provider, secret.as_deref(), key.as_ref()).await?
     };
-    let code = loopback.wait(check, CALLBACK_TIMEOUT).await?;
-
-    let mut client = Client::new(provider, auth(&args.client_id, secret.as_deref()));
-    if let Some((k, _)) = &key {
-        client = client.with_dpop(k.clone());
-    }
-    let tokens = client
-        .exchange_code(&code, &redirect_uri, &request.code_verifier)
-        .await?;
 
     let provider = client.provider();
     let claims = match &tokens.id_token {
@@ -431,7 +406,7 @@ pub async fn login(args: LoginArgs) -> anyhow::Result<ExitCode> {
             let expect = Expect {
                 issuer: provider.issuer(),
                 client_id: &args.client_id,
-                nonce: Some(&request.nonce),
+                nonce: nonce.as_deref(),
                 original_nonce: None,
                 access_token: Some(&tokens.access_token),
             };
@@ -472,6 +447,87 @@ pub async fn login(args: LoginArgs) -> anyhow::Result<ExitCode> {
         ),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a sign-in ends with: the client, its tokens and the `nonce` the
+/// ID token must carry (none in the device flow, which has no
+/// authorization request to send one in).
+type SignedIn = (Client, TokenResponse, Option<String>);
+
+/// The browser sign-in: an authorization request with PKCE, the loopback
+/// redirect (RFC 8252), the code exchange.
+async fn browser_login(
+    args: &LoginArgs,
+    provider: Provider,
+    secret: Option<&str>,
+    key: Option<&(DpopKey, bool)>,
+) -> anyhow::Result<SignedIn> {
+    let loopback = Loopback::bind(args.port).await?;
+    let redirect_uri = loopback.redirect_uri();
+    let request =
+        AuthorizationRequest::new(&provider, &args.client_id, &redirect_uri, &args.scope)?;
+    let mut url = request.url.clone();
+    if let Some((k, _)) = key {
+        // RFC 9449 §10: the code is bound to the key that will redeem it.
+        url.query_pairs_mut().append_pair("dpop_jkt", k.jkt());
+    }
+    let url = url.as_str();
+
+    eprintln!("Open this URL to sign in: {url}");
+    if !args.no_browser && !open_browser(url) {
+        eprintln!("(could not start a browser: open the URL above yourself)");
+    }
+    eprintln!(
+        "Waiting for the browser to return to {redirect_uri} (up to {} minutes)…",
+        CALLBACK_TIMEOUT.as_secs() / 60
+    );
+
+    let check = Check {
+        state: request.state.clone(),
+        issuer: provider.issuer().to_owned(),
+        require_iss: provider
+            .metadata()
+            .authorization_response_iss_parameter_supported,
+    };
+    let code = loopback.wait(check, CALLBACK_TIMEOUT).await?;
+
+    let mut client = Client::new(provider, auth(&args.client_id, secret));
+    if let Some((k, _)) = key {
+        client = client.with_dpop(k.clone());
+    }
+    let tokens = client
+        .exchange_code(&code, &redirect_uri, &request.code_verifier)
+        .await?;
+
+    Ok((client, tokens, Some(request.nonce)))
+}
+
+/// The device flow (RFC 8628): a device code, the URL and the code for
+/// the person on stderr, polling until they decide.
+async fn device_login(
+    args: &LoginArgs,
+    provider: Provider,
+    secret: Option<&str>,
+    key: Option<&(DpopKey, bool)>,
+) -> anyhow::Result<SignedIn> {
+    let mut client = Client::new(provider, auth(&args.client_id, secret));
+    if let Some((k, _)) = key {
+        client = client.with_dpop(k.clone());
+    }
+    let device = client.device_authorization(&args.scope, &[]).await?;
+    eprintln!(
+        "On any device, open {} and enter the code {}",
+        device.verification_uri, device.user_code
+    );
+    if let Some(complete) = &device.verification_uri_complete {
+        eprintln!("(or open {complete} and check that it shows the same code)");
+    }
+    eprintln!(
+        "Waiting for the approval (up to {} minutes)…",
+        device.expires_in / 60
+    );
+    let tokens = client.poll_device(&device).await?;
+    Ok((client, tokens, None))
 }
 
 /// `frontdesk token refresh|introspect`.

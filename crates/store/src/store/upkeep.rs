@@ -65,12 +65,14 @@ const LINKS: &str = "DELETE FROM link_tokens WHERE token_hash IN \
      (SELECT token_hash FROM link_tokens WHERE expires_at <= $1 LIMIT $2)";
 const PUSHED: &str = "DELETE FROM pushed_requests WHERE uri_hash IN \
      (SELECT uri_hash FROM pushed_requests WHERE expires_at <= $1 LIMIT $2)";
+const DEVICE_CODES: &str = "DELETE FROM device_codes WHERE device_code_hash IN \
+     (SELECT device_code_hash FROM device_codes WHERE expires_at <= $1 LIMIT $2)";
 /// Strictly before the cutoff, as `Store::purge_audit`.
 const AUDIT: &str = "DELETE FROM audit_events WHERE id IN \
      (SELECT id FROM audit_events WHERE at < $1 LIMIT $2)";
 
 /// Exact counts, for SQLite and for small PostgreSQL tables.
-const COUNTS: [(&str, &str); 11] = [
+const COUNTS: [(&str, &str); 12] = [
     ("opaque_tokens", "SELECT COUNT(*) FROM opaque_tokens"),
     ("revoked_jtis", "SELECT COUNT(*) FROM revoked_jtis"),
     ("dpop_proofs", "SELECT COUNT(*) FROM dpop_proofs"),
@@ -84,6 +86,7 @@ const COUNTS: [(&str, &str); 11] = [
     ("login_failures", "SELECT COUNT(*) FROM login_failures"),
     ("link_tokens", "SELECT COUNT(*) FROM link_tokens"),
     ("pushed_requests", "SELECT COUNT(*) FROM pushed_requests"),
+    ("device_codes", "SELECT COUNT(*) FROM device_codes"),
     ("audit_events", "SELECT COUNT(*) FROM audit_events"),
 ];
 /// PostgreSQL's estimate of a table's rows (`pg_class.reltuples`, as of
@@ -106,7 +109,7 @@ macro_rules! sweep_round {
         let mut swept = Swept::default();
         // (table, statement, cutoff); the children of expired grants go
         // before the grants.
-        let plain: [(&'static str, &'static str, Option<i64>); 11] = [
+        let plain: [(&'static str, &'static str, Option<i64>); 12] = [
             ("opaque_tokens", OPAQUE, Some(at.now)),
             ("revoked_jtis", JTIS, Some(at.now)),
             ("dpop_proofs", DPOP_PROOFS, Some(at.now)),
@@ -117,6 +120,7 @@ macro_rules! sweep_round {
             ("login_failures", LOGIN_FAILURES, Some(at.now)),
             ("link_tokens", LINKS, Some(at.now)),
             ("pushed_requests", PUSHED, Some(at.now)),
+            ("device_codes", DEVICE_CODES, Some(at.now)),
             ("audit_events", AUDIT, at.audit_before),
         ];
         for (table, sql, cutoff) in plain {

@@ -36,6 +36,7 @@ mod clients;
 mod connect;
 mod consents;
 mod copy;
+mod devices;
 mod grants;
 mod groups;
 mod keys;

@@ -7,8 +7,8 @@ use std::time::Duration;
 use frontdesk_core::audit::{AuditEvent, AuditQuery, Kind};
 use frontdesk_core::keys::first_keys_needed;
 use frontdesk_core::model::{
-    AuthorizationCode, ClientId, KeyUse, LinkPurpose, LinkToken, OpaqueToken, PushedRequest,
-    Redemption, StoredKey,
+    AuthorizationCode, ClientId, DeviceAuthorization, DeviceStatus, KeyUse, LinkPurpose, LinkToken,
+    OpaqueToken, PushedRequest, Redemption, StoredKey,
 };
 use frontdesk_core::store::Store;
 use frontdesk_core::sweep::{SWEPT_TABLES, SweepCutoffs, Swept};
@@ -74,6 +74,23 @@ fn pushed(i: u32, expires_at: i64) -> PushedRequest {
     }
 }
 
+fn device(i: u32, expires_at: i64) -> DeviceAuthorization {
+    DeviceAuthorization {
+        device_code_hash: format!("{i:032}").into_bytes(),
+        user_code_hash: format!("u{i:031}").into_bytes(),
+        code_hash: format!("c{i:031}").into_bytes(),
+        client_id: ClientId("c".to_owned()),
+        scope: "openid".to_owned(),
+        audience: vec!["https://api.example".to_owned()],
+        created_at: expires_at - 600,
+        expires_at,
+        interval: 5,
+        last_poll_at: None,
+        status: DeviceStatus::Pending,
+        sub: None,
+    }
+}
+
 /// `expired` rows and 2 live ones in every table without grants; a batch
 /// of 5 takes several transactions per table, and takes exactly the expired.
 async fn sweep_in_batches_keeps_what_is_live(db: &Db) {
@@ -102,6 +119,9 @@ async fn sweep_in_batches_keeps_what_is_live(db: &Db) {
             .unwrap();
         db.put_link_token(&link(i, gone_at)).await.unwrap();
         db.put_pushed_request(&pushed(i, gone_at)).await.unwrap();
+        db.put_device_authorization(&device(i, gone_at))
+            .await
+            .unwrap();
         // Audit: kept while at >= now - 50.
         let at = if live {
             NOW - 50
@@ -128,10 +148,11 @@ async fn sweep_in_batches_keeps_what_is_live(db: &Db) {
             login_failures: n,
             link_tokens: n,
             pushed_requests: n,
+            device_codes: n,
             audit_events: n,
-            // 23 rows in batches of 5: 5 statements for each of the eight
+            // 23 rows in batches of 5: 5 statements for each of the nine
             // tables, one that finds nothing for each of the other five.
-            batches: 8 * 5 + 5,
+            batches: 9 * 5 + 5,
         }
     );
     for i in expired..expired + 2 {
@@ -149,6 +170,7 @@ async fn sweep_in_batches_keeps_what_is_live(db: &Db) {
         // A live proof is still remembered: a replay.
         assert!(!db.use_once(&hash, NOW + 1, NOW).await.unwrap());
         assert!(db.pushed_request(&hash).await.unwrap().is_some());
+        assert!(db.device_authorization(&hash).await.unwrap().is_some());
     }
     for i in [0, expired - 1] {
         let hash = format!("{i:032}").into_bytes();
@@ -157,6 +179,7 @@ async fn sweep_in_batches_keeps_what_is_live(db: &Db) {
         assert_eq!(db.session(&hash).await.unwrap(), None);
         assert_eq!(db.link_token(&hash).await.unwrap(), None);
         assert_eq!(db.pushed_request(&hash).await.unwrap(), None);
+        assert_eq!(db.device_authorization(&hash).await.unwrap(), None);
     }
     let events = db
         .audit_events(&AuditQuery {
@@ -169,7 +192,7 @@ async fn sweep_in_batches_keeps_what_is_live(db: &Db) {
     // Nothing left to do: one empty batch per table.
     let again = sweep(db, NOW, 5).await;
     assert_eq!(again.total(), 0);
-    assert_eq!(again.batches, 13);
+    assert_eq!(again.batches, 14);
     // Without an audit cutoff the audit table is not visited.
     let keep_audit = SweepCutoffs {
         audit_before: None,

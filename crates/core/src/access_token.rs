@@ -28,6 +28,9 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    /// RFC 8693 §2.2.1: what a token exchange issued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
 }
 
 /// What an access token says, before it is minted.
@@ -58,6 +61,9 @@ pub struct AccessGrant<'a> {
     /// The `groups` claim (`crate::groups::claim`): user grants with the
     /// `groups` scope only.
     pub groups: Option<Vec<String>>,
+    /// RFC 8693 §4.1 `act`: the acting party of an exchanged token (JWT
+    /// access tokens only; `grant::token_exchange` issues no other kind).
+    pub act: Option<frontdesk_jose::Actor>,
 }
 
 impl<'a> AccessGrant<'a> {
@@ -76,6 +82,7 @@ impl<'a> AccessGrant<'a> {
             opaque_value: None,
             dpop_jkt: None,
             groups: None,
+            act: None,
         }
     }
 
@@ -174,6 +181,8 @@ pub fn prepare_access_token(
                         jkt: Some(jkt.clone()),
                     }),
                 groups: grant.groups.clone(),
+                act: grant.act.clone(),
+                may_act: None,
             };
             let jwt = signer
                 .sign(Some("at+jwt"), &claims)

@@ -139,6 +139,21 @@ pub fn validate_metadata(client: &Client) -> Result<(), MetadataError> {
                 .into(),
         ));
     }
+    if public && client.grant_types.contains(&GrantType::TokenExchange) {
+        return Err(MetadataError(
+            "token exchange needs a confidential client (RFC 8693 §2.1: the client authenticates)"
+                .into(),
+        ));
+    }
+    if let Some(p) = &client.token_exchange {
+        for a in p.subject_audiences.iter().chain(&p.audiences) {
+            if a.is_empty() || a.len() > 2000 || a.chars().any(char::is_whitespace) {
+                return Err(MetadataError(format!(
+                    "token_exchange: {a:?} is not an audience (1-2000 characters, no spaces)"
+                )));
+            }
+        }
+    }
     if client.grant_types.contains(&GrantType::AuthorizationCode) && client.redirect_uris.is_empty()
     {
         return Err(MetadataError(

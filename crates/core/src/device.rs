@@ -118,8 +118,13 @@ pub async fn authorize<S: Store>(
     ensure_allowed(client, GrantType::DeviceCode)?;
     let requested = Scope::parse(params.get("scope").unwrap_or_default())
         .map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.to_string()))?;
+    // RFC 6749 §3.3: no default scope here; the person is shown what the
+    // device asks for, and an empty list would be a blank cheque's look.
+    if requested.is_empty() {
+        return Err(OAuthError::new(ErrorCode::InvalidScope, "scope is required").into());
+    }
     let scope = requested.intersect(&client.scope);
-    if scope.is_empty() && !requested.is_empty() {
+    if scope.is_empty() {
         return Err(OAuthError::new(
             ErrorCode::InvalidScope,
             "none of the requested scopes is allowed for this client",
@@ -200,6 +205,53 @@ impl Pending {
     }
 }
 
+/// What a typed user code names.
+#[derive(Debug, Clone)]
+pub enum Lookup {
+    /// A request a person can decide on.
+    Pending(Box<Pending>),
+    /// A request that was decided, expired, or whose client may no longer
+    /// use the grant: nothing to decide, but no guess either.
+    Gone,
+    /// A well-formed code no request has: what guessing looks like, which
+    /// the verification page counts (§5.1).
+    Unknown,
+    /// Not a user code at all (empty, wrong length, other letters).
+    Malformed,
+}
+
+/// Looks a typed user code up (§3.3).
+pub async fn lookup<S: Store>(
+    core: &Core,
+    store: &S,
+    typed: &str,
+    now: UnixTime,
+) -> Result<Lookup, Error> {
+    let Some(user_code) = normalize_user_code(typed) else {
+        return Ok(Lookup::Malformed);
+    };
+    let Some(device) = store
+        .device_by_user_code(&user_code_hash(core, &user_code))
+        .await?
+    else {
+        return Ok(Lookup::Unknown);
+    };
+    if device.status != DeviceStatus::Pending || now >= device.expires_at {
+        return Ok(Lookup::Gone);
+    }
+    let Some(client) = store.client(&device.client_id).await? else {
+        return Ok(Lookup::Gone);
+    };
+    if !client.grant_types.contains(&GrantType::DeviceCode) {
+        return Ok(Lookup::Gone);
+    }
+    Ok(Lookup::Pending(Box::new(Pending {
+        device,
+        client,
+        user_code,
+    })))
+}
+
 /// The pending request a typed user code names; `None` for a code that
 /// is malformed, unknown, decided, expired, or its client's no longer.
 pub async fn pending<S: Store>(
@@ -208,29 +260,10 @@ pub async fn pending<S: Store>(
     typed: &str,
     now: UnixTime,
 ) -> Result<Option<Pending>, Error> {
-    let Some(user_code) = normalize_user_code(typed) else {
-        return Ok(None);
-    };
-    let Some(device) = store
-        .device_by_user_code(&user_code_hash(core, &user_code))
-        .await?
-    else {
-        return Ok(None);
-    };
-    if device.status != DeviceStatus::Pending || now >= device.expires_at {
-        return Ok(None);
-    }
-    let Some(client) = store.client(&device.client_id).await? else {
-        return Ok(None);
-    };
-    if !client.grant_types.contains(&GrantType::DeviceCode) {
-        return Ok(None);
-    }
-    Ok(Some(Pending {
-        device,
-        client,
-        user_code,
-    }))
+    Ok(match lookup(core, store, typed, now).await? {
+        Lookup::Pending(p) => Some(*p),
+        _ => None,
+    })
 }
 
 /// The user of `session` approves: the grant (scope, audiences, the

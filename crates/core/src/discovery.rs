@@ -73,6 +73,9 @@ pub fn metadata(core: &Core) -> Value {
     if f.client_credentials {
         grants.push("client_credentials");
     }
+    if f.token_endpoint() {
+        grants.push(crate::model::TOKEN_EXCHANGE_GRANT);
+    }
     if f.device() {
         grants.push(crate::model::DEVICE_CODE_GRANT);
         // RFC 8628 §4.

@@ -43,6 +43,9 @@ pub struct Introspection {
     /// scope holds `groups` (a JWT's as issued, an opaque token's now).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub groups: Option<Vec<String>>,
+    /// RFC 8693 §4.1: the acting party of an exchanged token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub act: Option<frontdesk_jose::Actor>,
 }
 
 /// `Bearer`, or `DPoP` for a bound access token (RFC 9449 §6.2).
@@ -195,6 +198,7 @@ pub async fn introspect<S: Store>(
             iss: Some(c.iss),
             jti: Some(c.jti),
             groups: c.groups,
+            act: c.act,
         },
         Some(Known::Opaque(t, grant)) => {
             let groups = opaque_groups(store, &t, grant.as_ref()).await?;
@@ -212,6 +216,7 @@ pub async fn introspect<S: Store>(
                 iss: Some(core.settings.issuer.clone()),
                 jti: Some(t.jti),
                 groups,
+                act: None,
             }
         }
         Some(Known::Refresh(rt, grant)) => {
@@ -233,6 +238,7 @@ pub async fn introspect<S: Store>(
                 jti: None,
                 cnf: confirmation(rt.dpop_jkt),
                 groups: None,
+                act: None,
             }
         }
     })

@@ -22,7 +22,21 @@ pub fn verify_id_token_hint(
     now: UnixTime,
 ) -> Option<IdTokenClaims> {
     const TEN_YEARS: u64 = 10 * 365 * 24 * 3600;
-    let expect = Expectations {
+    frontdesk_jose::verify::<IdTokenClaims>(
+        token,
+        &keys.jwks(now),
+        &id_token_expectations(core, TEN_YEARS),
+        to_u64(now),
+    )
+    .ok()
+    .map(|(_, c)| c)
+}
+
+/// How our own ID tokens are verified: our issuer, our algorithms, and
+/// never another kind of JWT of ours (RFC 8725 §3.11), with `leeway_secs`
+/// on the times.
+pub(crate) fn id_token_expectations(core: &Core, leeway_secs: u64) -> Expectations {
+    Expectations {
         issuer: core.settings.issuer.clone(),
         audience: None,
         typ: None,
@@ -33,12 +47,9 @@ pub fn verify_id_token_hint(
             Algorithm::ES256,
             Algorithm::EdDSA,
         ],
-        leeway_secs: TEN_YEARS,
+        leeway_secs,
         require_iat: true,
-    };
-    frontdesk_jose::verify::<IdTokenClaims>(token, &keys.jwks(now), &expect, to_u64(now))
-        .ok()
-        .map(|(_, c)| c)
+    }
 }
 
 /// A checked logout request.

@@ -70,6 +70,9 @@ pub struct ClientSpec {
     /// RFC 9449 §5.2: every token request must carry a DPoP proof.
     #[serde(default)]
     pub dpop_bound_access_tokens: bool,
+    /// RFC 8693: which subject tokens and audiences its exchanges may use.
+    #[serde(default)]
+    pub token_exchange: Option<crate::model::TokenExchangePolicy>,
     /// RFC 9126 §6: authorization requests only through the PAR endpoint.
     #[serde(default)]
     pub require_pushed_authorization_requests: bool,
@@ -146,6 +149,9 @@ pub struct ClientPatch {
     pub refresh_grace_secs: Option<i64>,
     pub require_mfa: Option<RequireMfa>,
     pub dpop_bound_access_tokens: Option<bool>,
+    /// `Some(None)`: no token exchange any more.
+    #[serde(default, with = "double_option")]
+    pub token_exchange: Option<Option<crate::model::TokenExchangePolicy>>,
     pub require_pushed_authorization_requests: Option<bool>,
     /// `Some(None)` removes the keys; so for `jwks_uri` and the algorithms.
     #[serde(default, with = "double_option")]
@@ -305,6 +311,7 @@ pub fn build_client(
         refresh_grace_secs: spec.refresh_grace_secs,
         require_mfa: spec.require_mfa,
         dpop_bound_access_tokens: spec.dpop_bound_access_tokens,
+        token_exchange: spec.token_exchange,
         require_pushed_authorization_requests: spec.require_pushed_authorization_requests,
         jwks: spec.jwks.as_ref().map(registered_jwks).transpose()?,
         jwks_uri: spec.jwks_uri,
@@ -364,6 +371,7 @@ pub fn patch_client(
         refresh_grace_secs,
         require_mfa,
         dpop_bound_access_tokens,
+        token_exchange,
         require_pushed_authorization_requests,
         jwks,
         jwks_uri,
@@ -449,6 +457,9 @@ pub fn patch_client(
     }
     if let Some(v) = dpop_bound_access_tokens {
         client.dpop_bound_access_tokens = v;
+    }
+    if let Some(v) = token_exchange {
+        client.token_exchange = v;
     }
     if let Some(v) = require_pushed_authorization_requests {
         client.require_pushed_authorization_requests = v;

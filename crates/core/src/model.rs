@@ -47,6 +47,9 @@ pub enum GrantType {
     /// RFC 8628 §3.4, named by its URN as RFC 7591 names grant types.
     #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
     DeviceCode,
+    /// RFC 8693 §2.1.
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:token-exchange")]
+    TokenExchange,
 }
 
 impl GrantType {
@@ -56,6 +59,7 @@ impl GrantType {
             GrantType::RefreshToken => "refresh_token",
             GrantType::ClientCredentials => "client_credentials",
             GrantType::DeviceCode => DEVICE_CODE_GRANT,
+            GrantType::TokenExchange => TOKEN_EXCHANGE_GRANT,
         }
     }
 
@@ -65,6 +69,7 @@ impl GrantType {
             "refresh_token" => Some(GrantType::RefreshToken),
             "client_credentials" => Some(GrantType::ClientCredentials),
             DEVICE_CODE_GRANT => Some(GrantType::DeviceCode),
+            TOKEN_EXCHANGE_GRANT => Some(GrantType::TokenExchange),
             _ => None,
         }
     }
@@ -72,6 +77,28 @@ impl GrantType {
 
 /// The Device Authorization Grant's `grant_type` (RFC 8628 §3.4).
 pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+/// Token Exchange's `grant_type` (RFC 8693 §2.1).
+pub const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+
+/// What a client may exchange at the token endpoint (RFC 8693): nothing
+/// unless both lists allow it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenExchangePolicy {
+    /// Subject tokens are accepted only when one of their audiences is one
+    /// of these (an API's own identifier: the tokens sent to it; for an ID
+    /// token, the client id it was issued to).
+    #[serde(default)]
+    pub subject_audiences: Vec<String>,
+    /// The audiences (RFC 8693 `audience`, RFC 8707 `resource`) the new
+    /// token may be for.
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    /// Without an `actor_token`, issue a token without `act` (the client
+    /// impersonates the subject). Default false: the client is the actor.
+    #[serde(default)]
+    pub impersonation: bool,
+}
 
 /// How a client authenticates at the token endpoint (RFC 7591 §2
 /// `token_endpoint_auth_method`).
@@ -202,6 +229,10 @@ pub struct Client {
     /// this client must carry a DPoP proof.
     #[serde(default)]
     pub dpop_bound_access_tokens: bool,
+    /// RFC 8693: the subject tokens and audiences of its token exchanges
+    /// (`None`: none), with the grant type in `grant_types`.
+    #[serde(default)]
+    pub token_exchange: Option<TokenExchangePolicy>,
     /// RFC 9126 §6 `require_pushed_authorization_requests`: this client's
     /// authorization requests must come through the PAR endpoint.
     #[serde(default)]

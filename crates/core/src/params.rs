@@ -10,8 +10,9 @@ use crate::error::OAuthError;
 /// Most parameters a form may carry (SECURITY.md §5.7 input caps).
 pub const MAX_PARAMS: usize = 100;
 
-/// Parameters that RFC 8707 §2 allows to repeat.
-const REPEATABLE: &[&str] = &["resource"];
+/// Parameters that may repeat: RFC 8707 §2 `resource`, and RFC 8693 §2.1
+/// `audience`.
+const REPEATABLE: &[&str] = &["resource", "audience"];
 
 /// A parsed form. "Request and response parameters MUST NOT be included more
 /// than once" (RFC 6749 §3.1, §3.2), and "parameters sent without a value

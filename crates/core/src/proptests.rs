@@ -171,6 +171,7 @@ pub(crate) fn client(uris: Vec<String>) -> Client {
         created_at: 0,
         updated_at: 0,
         dpop_bound_access_tokens: false,
+        token_exchange: None,
     }
 }
 

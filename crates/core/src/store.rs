@@ -261,6 +261,10 @@ pub trait Store: Send + Sync {
 
     // ----- authorization codes and grants -----
     /// Stores a new grant and its code in one transaction.
+    /// Stores a grant with nothing hanging off it yet: the grant of the
+    /// tokens a token exchange derives from an ID token, so that ending
+    /// the session (which revokes its grants) ends them.
+    fn put_grant(&self, grant: &Grant) -> impl Future<Output = Result<(), StoreError>> + Send;
     fn put_authorization(
         &self,
         grant: &Grant,

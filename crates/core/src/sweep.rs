@@ -5,6 +5,8 @@
 //! - Opaque tokens, revoked-`jti` records, SSO sessions, login-failure
 //!   windows, e-mailed links and pushed authorization requests go at their
 //!   own `expires_at` (`<= now`).
+//! - Device authorization requests go [`spent_margin`] after their
+//!   `expires_at`, so a device polling late still hears `expired_token`.
 //! - A grant goes at its absolute `expires_at` (the client's
 //!   `refresh_token_ttl` after sign-in), with its codes and refresh tokens;
 //!   introspection already refuses its tokens from then on.

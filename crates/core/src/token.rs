@@ -37,6 +37,7 @@ pub async fn exchange<S: Store>(
         }
         Some(GrantType::RefreshToken) if core.features.refresh() => GrantType::RefreshToken,
         Some(GrantType::DeviceCode) if core.features.device() => GrantType::DeviceCode,
+        Some(GrantType::TokenExchange) => GrantType::TokenExchange,
         _ => {
             return Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
@@ -85,6 +86,9 @@ pub async fn exchange<S: Store>(
         }
         GrantType::DeviceCode => {
             grant::device_code::exchange(core, store, keys, &client, params, jkt, now).await
+        }
+        GrantType::TokenExchange => {
+            grant::token_exchange::exchange(core, store, keys, &client, params, jkt, now).await
         }
     }
 }

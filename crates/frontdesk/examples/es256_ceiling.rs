@@ -47,6 +47,8 @@ async fn sign(State(key): State<Arc<SigningKey>>) -> axum::response::Response {
         amr: None,
         cnf: None,
         groups: None,
+        act: None,
+        may_act: None,
     };
     match key.sign(Some("at+jwt"), &claims) {
         Ok(jwt) => axum::Json(serde_json::json!({

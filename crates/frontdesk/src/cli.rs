@@ -123,6 +123,21 @@ struct ClientFields {
     /// §5.2 dpop_bound_access_tokens).
     #[arg(long = "dpop-bound-access-tokens")]
     dpop_bound_access_tokens: Option<bool>,
+    /// Token exchange (RFC 8693): subject tokens for this audience may be
+    /// exchanged; repeat for several. With --exchange-audience; on update,
+    /// the three --exchange flags replace the policy.
+    #[arg(long = "exchange-subject-audience")]
+    exchange_subject_audiences: Vec<String>,
+    /// Token exchange: tokens for this audience may be asked for; repeat.
+    #[arg(long = "exchange-audience")]
+    exchange_audiences: Vec<String>,
+    /// Token exchange without an actor_token issues tokens without `act`
+    /// (impersonation). Default: the client is named as the actor.
+    #[arg(long = "exchange-impersonation")]
+    exchange_impersonation: Option<bool>,
+    /// Update: remove the token exchange policy.
+    #[arg(long = "no-token-exchange", conflicts_with_all = ["exchange_subject_audiences", "exchange_audiences", "exchange_impersonation"])]
+    no_token_exchange: bool,
     /// Accept this client's authorization requests only through the
     /// pushed authorization request endpoint (RFC 9126 §6).
     #[arg(long = "require-par")]
@@ -243,6 +258,22 @@ fn clearable(v: Option<String>) -> Option<Option<String>> {
 }
 
 impl ClientFields {
+    /// The token exchange policy the `--exchange-*` flags give; `None`
+    /// when none of them is given.
+    fn exchange_policy(&self) -> Option<frontdesk_core::model::TokenExchangePolicy> {
+        if self.exchange_subject_audiences.is_empty()
+            && self.exchange_audiences.is_empty()
+            && self.exchange_impersonation.is_none()
+        {
+            return None;
+        }
+        Some(frontdesk_core::model::TokenExchangePolicy {
+            subject_audiences: self.exchange_subject_audiences.clone(),
+            audiences: self.exchange_audiences.clone(),
+            impersonation: self.exchange_impersonation.unwrap_or(false),
+        })
+    }
+
     /// `--jwks-file` for an update: keep (unset), remove (`none`), or the
     /// file's JWK Set.
     fn jwks_patch(&self) -> anyhow::Result<Option<Option<serde_json::Value>>> {
@@ -845,6 +876,7 @@ async fn clients(o: &Opened, cmd: ClientsCmd) -> anyhow::Result<()> {
             json,
         } => {
             let jwks = fields.jwks()?;
+            let token_exchange = fields.exchange_policy();
             let Some(name) = fields.name else {
                 bail!("clients create: --name is required");
             };
@@ -868,6 +900,7 @@ async fn clients(o: &Opened, cmd: ClientsCmd) -> anyhow::Result<()> {
                 refresh_grace_secs: fields.refresh_grace_secs,
                 require_mfa: fields.require_mfa,
                 dpop_bound_access_tokens: fields.dpop_bound_access_tokens.unwrap_or(false),
+                token_exchange,
                 require_pushed_authorization_requests: fields
                     .require_pushed_authorization_requests
                     .unwrap_or(false),
@@ -941,6 +974,11 @@ async fn clients(o: &Opened, cmd: ClientsCmd) -> anyhow::Result<()> {
         }
         ClientsCmd::Update { client_id, fields } => {
             let jwks = fields.jwks_patch()?;
+            let token_exchange = if fields.no_token_exchange {
+                Some(None)
+            } else {
+                fields.exchange_policy().map(Some)
+            };
             let patch = ClientPatch {
                 client_name: fields.name,
                 redirect_uris: (!fields.redirect_uris.is_empty()).then_some(fields.redirect_uris),
@@ -960,6 +998,7 @@ async fn clients(o: &Opened, cmd: ClientsCmd) -> anyhow::Result<()> {
                 refresh_grace_secs: fields.refresh_grace_secs,
                 require_mfa: fields.require_mfa,
                 dpop_bound_access_tokens: fields.dpop_bound_access_tokens,
+                token_exchange,
                 require_pushed_authorization_requests: fields.require_pushed_authorization_requests,
                 jwks,
                 jwks_uri: clearable(fields.jwks_uri),

@@ -89,6 +89,7 @@ pub fn client_view(c: &Client) -> Value {
         "refresh_grace_secs": c.refresh_grace_secs,
         "require_mfa": c.require_mfa,
         "dpop_bound_access_tokens": c.dpop_bound_access_tokens,
+        "token_exchange": c.token_exchange,
         "require_pushed_authorization_requests": c.require_pushed_authorization_requests,
         "jwks": c.jwks,
         "jwks_uri": c.jwks_uri,

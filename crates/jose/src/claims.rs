@@ -44,6 +44,23 @@ pub struct AccessTokenClaims {
     /// SCIM's `groups`): present when the `groups` scope was granted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub groups: Option<Vec<String>>,
+    /// The acting party of a token from a token exchange (RFC 8693 §4.1):
+    /// `{"sub": …}`, with the previous actor nested as its own `act` in a
+    /// chain of delegations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Actor>,
+    /// RFC 8693 §4.4 `may_act`: who may act for the subject in a token
+    /// exchange. frontdesk honours it in subject tokens and never mints it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub may_act: Option<Actor>,
+}
+
+/// RFC 8693 §4.1 `act`: who acts for the subject, and who acted before.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Actor {
+    pub sub: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Box<Actor>>,
 }
 
 /// The `cnf` claim (RFC 7800 §3.1) of a sender-constrained token.

@@ -34,7 +34,7 @@ mod tests;
 use base64::Engine as _;
 
 pub use alg::Algorithm;
-pub use claims::{AccessTokenClaims, Audience, Confirmation, IdTokenClaims};
+pub use claims::{AccessTokenClaims, Actor, Audience, Confirmation, IdTokenClaims};
 pub use error::JoseError;
 pub use jwk::{Jwk, Jwks, MAX_REGISTERED_KEYS, parse_public_jwks, thumbprint};
 pub use sign::SigningKey;

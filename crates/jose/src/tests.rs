@@ -45,6 +45,8 @@ fn claims() -> AccessTokenClaims {
         amr: Some(vec!["pwd".to_owned()]),
         cnf: None,
         groups: None,
+        act: None,
+        may_act: None,
     }
 }
 

@@ -46,6 +46,8 @@ fn main() {
         amr: None,
         cnf: None,
         groups: None,
+        act: None,
+        may_act: None,
     };
     let token = key.sign(Some("at+jwt"), &claims).expect("sign");
     // Two more keys in the set, as during a rotation.

@@ -101,6 +101,9 @@ struct Response {
     /// `groups` scope).
     #[serde(default)]
     groups: Option<Vec<String>>,
+    /// RFC 8693 §4.1: the acting party of an exchanged token.
+    #[serde(default)]
+    act: Option<frontdesk_jose::Actor>,
     /// RFC 9449 §6.2: `DPoP` for a DPoP-bound token.
     #[serde(default)]
     token_type: Option<String>,
@@ -302,6 +305,8 @@ impl Introspector {
             // Kept in the cached answer too: every use re-checks the binding.
             cnf: res.cnf,
             groups: res.groups,
+            act: res.act,
+            may_act: None,
         };
         Ok(Answer::Active(Arc::new(claims), ttl(exp)))
     }

@@ -170,6 +170,8 @@ fn claims(iss: &str, aud: &str, scope: &str, exp_in: i64) -> AccessTokenClaims {
         amr: None,
         cnf: None,
         groups: None,
+        act: None,
+        may_act: None,
     }
 }
 

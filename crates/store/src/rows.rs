@@ -7,7 +7,9 @@ use frontdesk_core::model::{
     Grant, GrantType, KeyUse, LinkPurpose, LinkToken, OpaqueToken, PushedRequest, RefreshToken,
     Session, StoredKey, User, UserClaims,
 };
-use frontdesk_core::model::{ClientProfile, DeviceAuthorization, DeviceStatus, Jwks, SubjectType};
+use frontdesk_core::model::{
+    ClientProfile, DeviceAuthorization, DeviceStatus, Jwks, SubjectType, TokenExchangePolicy,
+};
 use frontdesk_core::scope::Scope;
 use frontdesk_core::store::StoreError;
 use serde::{Deserialize, Serialize};
@@ -247,6 +249,8 @@ struct MetadataRef<'a> {
     require_mfa: Option<RequireMfa>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     dpop_bound_access_tokens: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_exchange: Option<&'a TokenExchangePolicy>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     require_pushed_authorization_requests: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -323,6 +327,8 @@ struct Metadata {
     #[serde(default)]
     dpop_bound_access_tokens: bool,
     #[serde(default)]
+    token_exchange: Option<TokenExchangePolicy>,
+    #[serde(default)]
     require_pushed_authorization_requests: bool,
     #[serde(default)]
     jwks: Option<Jwks>,
@@ -379,6 +385,7 @@ pub(crate) fn client_metadata(c: &Client) -> Result<String, StoreError> {
         refresh_grace_secs: c.refresh_grace_secs,
         require_mfa: c.require_mfa,
         dpop_bound_access_tokens: c.dpop_bound_access_tokens,
+        token_exchange: c.token_exchange.as_ref(),
         require_pushed_authorization_requests: c.require_pushed_authorization_requests,
         jwks: c.jwks.as_ref(),
         jwks_uri: c.jwks_uri.as_deref(),
@@ -429,6 +436,7 @@ fn client_from_parts(
         refresh_grace_secs: m.refresh_grace_secs,
         require_mfa: m.require_mfa,
         dpop_bound_access_tokens: m.dpop_bound_access_tokens,
+        token_exchange: m.token_exchange,
         require_pushed_authorization_requests: m.require_pushed_authorization_requests,
         jwks: m.jwks,
         jwks_uri: m.jwks_uri,

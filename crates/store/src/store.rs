@@ -24,26 +24,32 @@ use crate::rows::{
     TotpRow, UpstreamLinkRow, UserRow,
 };
 
+/// The thirteen values of `GRANT_INSERT`, in their order.
+macro_rules! bind_grant {
+    ($q:expr, $grant:expr, $audience:expr, $amr:expr, $claims:expr) => {
+        $q.bind(&$grant.grant_id)
+            .bind($grant.client_id.as_str())
+            .bind(&$grant.sub)
+            .bind(&$grant.sid)
+            .bind(&$grant.scope)
+            .bind($audience)
+            .bind($grant.auth_time)
+            .bind($amr)
+            .bind($grant.created_at)
+            .bind($grant.expires_at)
+            .bind($grant.revoked_at)
+            .bind(&$grant.idp)
+            .bind($claims)
+    };
+}
+
 /// Inserts a grant and its code on `$tx` (the body of
 /// [`Store::put_authorization`] and of an approved device request).
 macro_rules! insert_authorization {
     ($tx:expr, $grant:expr, $code:expr, $audience:expr, $amr:expr, $claims:expr) => {{
         let grant: &Grant = $grant;
         let code: &AuthorizationCode = $code;
-        sqlx::query(GRANT_INSERT)
-            .bind(&grant.grant_id)
-            .bind(grant.client_id.as_str())
-            .bind(&grant.sub)
-            .bind(&grant.sid)
-            .bind(&grant.scope)
-            .bind($audience)
-            .bind(grant.auth_time)
-            .bind($amr)
-            .bind(grant.created_at)
-            .bind(grant.expires_at)
-            .bind(grant.revoked_at)
-            .bind(&grant.idp)
-            .bind($claims)
+        bind_grant!(sqlx::query(GRANT_INSERT), grant, $audience, $amr, $claims)
             .execute(&mut *$tx)
             .await?;
         sqlx::query(CODE_INSERT)
@@ -1382,6 +1388,18 @@ impl Store for Db {
     }
 
     // ----- authorization codes and grants -----
+
+    async fn put_grant(&self, grant: &Grant) -> Result<(), StoreError> {
+        let audience = rows::strings_json("grant audience", &grant.audience)?;
+        let amr = rows::strings_json("grant amr", &grant.amr)?;
+        let claims = rows::grant_claims_json(grant)?;
+        on_backend!(self, write, |pool| {
+            bind_grant!(sqlx::query(GRANT_INSERT), grant, &audience, &amr, &claims)
+                .execute(pool)
+                .await
+                .map(|_| ())
+        })
+    }
 
     async fn put_authorization(
         &self,

@@ -43,6 +43,7 @@ fn client(uris: &[&str]) -> Client {
         created_at: 0,
         updated_at: 0,
         dpop_bound_access_tokens: false,
+        token_exchange: None,
     }
 }
 

@@ -147,6 +147,7 @@ pub(crate) async fn redeem<S: Store>(
         opaque_value: Some(derive(core, "code-access", code)),
         dpop_jkt: jkt.map(str::to_owned),
         groups: released.clone(),
+        act: None,
     };
     let first = prepare_access_token(core, keys, &access, now)?;
     let issued = Issued {
@@ -209,6 +210,7 @@ pub(crate) async fn redeem<S: Store>(
         scope: scope.to_string(),
         refresh_token,
         id_token,
+        issued_token_type: None,
     })
 }
 

@@ -52,6 +52,7 @@ pub async fn exchange<S: Store>(
         scope: scope.to_string(),
         refresh_token: None,
         id_token: None,
+        issued_token_type: None,
     })
 }
 
@@ -80,7 +81,7 @@ fn granted_scope(client: &Client, requested: Option<&str>) -> Result<Scope, OAut
 /// issuer itself when the client has none.
 fn audience(core: &Core, client: &Client, params: &Params) -> Result<Vec<String>, OAuthError> {
     let mut wanted: Vec<String> = Vec::new();
-    for r in params.get_all("resource").chain(params.get("audience")) {
+    for r in params.get_all("resource").chain(params.get_all("audience")) {
         validate_resource(r)?;
         if !client.audience.iter().any(|a| a == r) {
             return Err(OAuthError::new(

@@ -5,6 +5,7 @@ pub mod authorization_code;
 pub mod client_credentials;
 pub mod device_code;
 pub mod refresh_token;
+pub mod token_exchange;
 
 use crate::Core;
 use crate::error::{Error, ErrorCode, OAuthError};

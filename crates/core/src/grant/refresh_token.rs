@@ -177,6 +177,7 @@ pub async fn exchange<S: Store>(
         opaque_value: Some(opaque_value),
         dpop_jkt: jkt.map(str::to_owned),
         groups: released.clone(),
+        act: None,
     };
     let minted = prepare_access_token(core, keys, &access, minted_at)?;
     let (minted, grant) = match store
@@ -236,6 +237,7 @@ pub async fn exchange<S: Store>(
         scope: scope.to_string(),
         refresh_token: Some(next),
         id_token,
+        issued_token_type: None,
     })
 }
 
@@ -271,6 +273,7 @@ async fn renew<S: Store>(
         opaque_value: None,
         dpop_jkt: jkt.map(str::to_owned),
         groups: released.clone(),
+        act: None,
     };
     let minted = prepare_access_token(core, keys, &access, now)?;
     let expires_at = (now + core.settings.refresh_idle_ttl).min(grant.expires_at);
@@ -308,5 +311,6 @@ async fn renew<S: Store>(
         scope: scope.to_string(),
         refresh_token: Some(presented.to_owned()),
         id_token,
+        issued_token_type: None,
     })
 }

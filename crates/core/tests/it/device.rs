@@ -317,7 +317,13 @@ async fn refused_device_requests() {
         .await
         .unwrap()
         .unwrap();
-    let cases: [RefusedCase; 4] = [
+    let cases: [RefusedCase; 5] = [
+        (
+            "no scope (there is no default, RFC 6749 §3.3)",
+            &app,
+            &[],
+            ErrorCode::InvalidScope,
+        ),
         (
             "a client without the device grant",
             &other,

@@ -19,4 +19,5 @@ mod request_object;
 mod session;
 mod support;
 mod sweep;
+mod token_exchange;
 mod upstream;

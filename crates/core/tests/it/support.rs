@@ -108,6 +108,7 @@ pub fn client(core: &Core, id: &str) -> Client {
         created_at: NOW - 1000,
         updated_at: NOW - 1000,
         dpop_bound_access_tokens: false,
+        token_exchange: None,
     }
 }
 

@@ -43,15 +43,17 @@ fn throttle_key(peer: std::net::IpAddr) -> String {
 /// What a lookup of a code found.
 enum Lookup {
     Found(Box<Pending>),
-    /// Unknown, decided, expired, or malformed: counted.
+    /// Unknown, decided, expired, or malformed.
     NotFound,
     /// This address entered too many wrong codes: not looked up.
     Throttled,
 }
 
-/// Looks `typed` up under the address's throttle: every failed lookup
-/// counts, whether the code was typed, came in the query or in the cookie
-/// (a client sets its own cookies).
+/// Looks `typed` up under the address's throttle. A well-formed code that
+/// names no request counts, whether it was typed, came in the query or in
+/// the cookie (a client sets its own cookies); a typo that is no code at
+/// all, or the code of a request already decided (the second click of a
+/// double click) or expired, is no guess and does not.
 async fn lookup(
     app: &AppState,
     peer: std::net::IpAddr,
@@ -63,12 +65,13 @@ async fn lookup(
     if app.db.login_failures(&key, now, window).await? >= MAX_CODE_FAILURES {
         return Ok(Lookup::Throttled);
     }
-    match device::pending(&app.core, &app.db, typed, now).await? {
-        Some(p) => Ok(Lookup::Found(Box::new(p))),
-        None => {
+    match device::lookup(&app.core, &app.db, typed, now).await? {
+        device::Lookup::Pending(p) => Ok(Lookup::Found(p)),
+        device::Lookup::Unknown => {
             app.db.note_login_failure(&key, now, window).await?;
             Ok(Lookup::NotFound)
         }
+        device::Lookup::Gone | device::Lookup::Malformed => Ok(Lookup::NotFound),
     }
 }
 

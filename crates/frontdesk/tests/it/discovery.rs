@@ -63,7 +63,13 @@ async fn metadata_is_rfc8414_and_oidc(s: &Server) {
     assert_eq!(m["jwks_uri"], s.url("/jwks.json"));
     assert_eq!(
         m["grant_types_supported"],
-        json!(["authorization_code", "refresh_token", "client_credentials"])
+        json!([
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+            "urn:ietf:params:oauth:grant-type:device_code"
+        ])
     );
     assert_eq!(m["authorization_endpoint"], s.url("/authorize"));
     assert_eq!(m["userinfo_endpoint"], s.url("/userinfo"));

@@ -129,6 +129,8 @@ async fn anything_not_live_and_ours_is_just_inactive(s: &Server) {
         amr: None,
         cnf: None,
         groups: None,
+        act: None,
+        may_act: None,
     };
     let forged = foreign.sign(Some("at+jwt"), &forged_claims).unwrap();
     assert_eq!(jwt_parts(&forged).1["iss"], s.base, "only the key differs");

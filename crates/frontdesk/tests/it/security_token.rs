@@ -913,7 +913,7 @@ async fn r25_password_grant_unsupported(s: &Server) {
     }
     for g in [
         "implicit",
-        "urn:ietf:params:oauth:grant-type:device_code",
+        "urn:ietf:params:oauth:grant-type:jwt-bearer",
         "PASSWORD",
         "Authorization_Code",
     ] {

@@ -120,7 +120,8 @@ macro_rules! sweep_round {
             ("login_failures", LOGIN_FAILURES, Some(at.now)),
             ("link_tokens", LINKS, Some(at.now)),
             ("pushed_requests", PUSHED, Some(at.now)),
-            ("device_codes", DEVICE_CODES, Some(at.now)),
+            // Kept a margin past expiry, so a late poll hears expired_token.
+            ("device_codes", DEVICE_CODES, Some(at.spent_before)),
             ("audit_events", AUDIT, at.audit_before),
         ];
         for (table, sql, cutoff) in plain {

@@ -118,6 +118,7 @@ pub fn client(id: &str) -> Client {
         created_at: NOW - 100,
         updated_at: NOW - 100,
         dpop_bound_access_tokens: false,
+        token_exchange: None,
     }
 }
 

@@ -119,7 +119,8 @@ async fn sweep_in_batches_keeps_what_is_live(db: &Db) {
             .unwrap();
         db.put_link_token(&link(i, gone_at)).await.unwrap();
         db.put_pushed_request(&pushed(i, gone_at)).await.unwrap();
-        db.put_device_authorization(&device(i, gone_at))
+        // Device requests go a margin after their expiry.
+        db.put_device_authorization(&device(i, gone_at - MARGIN))
             .await
             .unwrap();
         // Audit: kept while at >= now - 50.

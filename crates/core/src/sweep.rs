@@ -173,7 +173,7 @@ mod tests {
             assert_eq!(*table, SWEPT_TABLES[i]);
             assert_eq!(*n, i as u64 + 1);
         }
-        assert_eq!(s.total(), 66);
+        assert_eq!(s.total(), 78);
         assert!(s.count_mut("users").is_none());
     }
 

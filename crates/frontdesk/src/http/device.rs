@@ -146,6 +146,12 @@ pub async fn page(
     match lookup(&app, peer, &code, now).await {
         Err(e) => show(&app, e),
         Ok(Lookup::Found(p)) => step(&app, jar, &p, now).await,
+        // A code left from an earlier visit, decided or expired since:
+        // nothing was typed now, so the plain form.
+        Ok(Lookup::NotFound) => {
+            let jar = jar.add(app.web.pages.removal(DEVICE_COOKIE));
+            entry_page(&app, jar, StatusCode::OK, "", None)
+        }
         Ok(other) => refused(&app, jar, &other, ""),
     }
 }

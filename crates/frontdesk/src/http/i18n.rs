@@ -126,18 +126,56 @@ impl Catalogue {
             }
         }
         if let Some(h) = &asked.accept_language
-            && let Some(i) = pick(
-                fluent_langneg::accepted_languages::parse(h)
-                    .into_iter()
-                    .take(MAX_ACCEPTED)
-                    .collect(),
-            )
+            && let Some(i) = pick(by_quality(h))
         {
             return i;
         }
         self.default
     }
+}
 
+/// The languages of an `Accept-Language` value (RFC 9110 §12.5.4), most
+/// wanted first: by `q` (default 1), equal weights in the order written;
+/// `q=0` ("not acceptable"), `*`, tags that do not parse and malformed
+/// weights left out; at most [`MAX_ACCEPTED`] entries read.
+fn by_quality(header: &str) -> Vec<LanguageIdentifier> {
+    let mut weighted: Vec<(u16, LanguageIdentifier)> = header
+        .split(',')
+        .take(MAX_ACCEPTED)
+        .filter_map(|entry| {
+            let mut parts = entry.split(';').map(str::trim);
+            let tag = parts.next().filter(|t| !t.is_empty() && *t != "*")?;
+            let mut q = 1000u16;
+            for p in parts {
+                if let Some(v) = p.strip_prefix("q=").or_else(|| p.strip_prefix("Q=")) {
+                    q = quality(v)?;
+                }
+            }
+            (q > 0).then_some(())?;
+            Some((q, tag.parse().ok()?))
+        })
+        .collect();
+    // Stable: equal weights keep the order they were written in.
+    weighted.sort_by_key(|w| std::cmp::Reverse(w.0));
+    weighted.into_iter().map(|(_, l)| l).collect()
+}
+
+/// A `qvalue` (RFC 9110 §12.4.2: `0`, `0.` and up to three digits, or
+/// `1`, `1.` and up to three zeros) in thousandths; `None` if malformed.
+fn quality(v: &str) -> Option<u16> {
+    let (int, frac) = v.split_once('.').unwrap_or((v, ""));
+    if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let thousandths: u16 = format!("{frac:0<3}").parse().ok()?;
+    match int {
+        "0" => Some(thousandths),
+        "1" if thousandths == 0 => Some(1000),
+        _ => None,
+    }
+}
+
+impl Catalogue {
     /// The language of the current request (the default outside one).
     /// Negotiated once per request: every `t()` of its pages reuses it.
     pub fn current(&self) -> usize {
@@ -257,6 +295,13 @@ mod tests {
             (None, Some("fr-FR,fr;q=0.9,en;q=0.8"), "fr"),
             (None, Some("ja"), "en"),
             (None, Some("*"), "en"),
+            // RFC 9110 §12.5.4: by weight, not by position.
+            (None, Some("de;q=0.1, fr;q=0.9"), "fr"),
+            (None, Some("fr;q=0.5, de"), "de"),
+            // q=0 is "not acceptable"; a malformed weight drops its entry.
+            (None, Some("fr;q=0, es;q=0.2"), "es"),
+            (None, Some("fr;q=2, de;q=0.5"), "de"),
+            (None, Some("de;q=0.500, fr;q=0.5"), "de"),
         ] {
             assert_eq!(
                 c.tag(c.choose(&asked(ui, accept))),

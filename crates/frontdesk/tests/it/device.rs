@@ -872,6 +872,9 @@ async fn declined_requests_and_foreign_device_codes(s: &Server) {
     let b = Browser::new(s);
     let confirm = confirmation(&b, d.user_code(), ALICE).await;
     assert_confirmation(&confirm, TV_NAME, d.user_code(), &["confirm who you are"]);
+    let late = Browser::new(s);
+    let r = enter_code(&late, d.user_code()).await;
+    assert_eq!(location(&r), "/login?next=device");
     let done = decide(&b, &confirm, "deny").await;
     assert_eq!(done.status, 200, "{}", done.body);
     assert!(done.body.contains("Request declined"), "{}", done.body);
@@ -882,6 +885,18 @@ async fn declined_requests_and_foreign_device_codes(s: &Server) {
         let (status, _, body) = d.poll(s).await;
         assert_eq!((status, &body), (400, &denied));
     }
+    // A second browser that had entered the code before the decision,
+    // back at /device: the plain form (nothing was typed now), and its
+    // code forgotten.
+    let again = page_of(get_raw(&late, "/device").await).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert!(
+        !again.body.contains("That code is not valid"),
+        "{}",
+        again.body
+    );
+    assert_eq!(again.input("user_code").as_deref(), Some(""));
+    assert_device_cookie_cleared(&again.headers);
     // Decided: the page no longer takes the code.
     let gone = page_of(enter_code(&b, d.user_code()).await).await;
     assert_eq!(gone.status, 400);

@@ -6,6 +6,12 @@
 //! * `GET /charges` needs `charge:customer` too (the demo gateway config
 //!   uses a short introspection cache for it).
 //! * `GET /health` needs nothing (it echoes the headers it saw, for tests).
+//! * With `--exchange-*`: `GET /photos/prints` (the photos API, `photos:read`)
+//!   orders prints for the caller: it exchanges the caller's token (RFC
+//!   8693, through `frontdesk-rp`) for one for the prints service — the
+//!   same user, `aud` narrowed to prints, `act` naming the photos API — and
+//!   calls `GET /prints` (the prints service, `photos:read` for
+//!   `https://prints.example.com`) with it, through the gateway.
 //!
 //! By default the demo **trusts the gateway**: it reads the caller from the
 //! `X-Frontdesk-Sub`, `X-Frontdesk-Client-Id`, `X-Frontdesk-Scope` and
@@ -47,12 +53,60 @@ pub struct DemoArgs {
     /// Audience of the payment service (with --issuer).
     #[arg(long, default_value = "https://payments.example.com")]
     pub payments_audience: String,
+    /// The issuer whose token endpoint the photos API exchanges tokens at
+    /// (RFC 8693); with the two below, `/photos/prints` is served.
+    #[arg(long, value_name = "URL", requires_all = ["exchange_client_id", "exchange_client_secret", "prints_url"])]
+    pub exchange_issuer: Option<String>,
+    /// The photos API's own client (with the token-exchange grant).
+    #[arg(long, value_name = "ID")]
+    pub exchange_client_id: Option<String>,
+    #[arg(long, value_name = "SECRET")]
+    pub exchange_client_secret: Option<String>,
+    /// Where the prints service is called (the gateway's `/prints`).
+    #[arg(long, value_name = "URL")]
+    pub prints_url: Option<String>,
+    /// The prints service's audience.
+    #[arg(long, default_value = "https://prints.example.com")]
+    pub prints_audience: String,
+}
+
+/// What `/photos/prints` needs: the photos API's client at the issuer and
+/// where the prints service is.
+#[derive(Clone)]
+pub struct Exchange {
+    client: frontdesk_rp::Client,
+    prints_url: String,
+    prints_audience: String,
+}
+
+impl Exchange {
+    async fn connect(args: &DemoArgs) -> anyhow::Result<Option<Exchange>> {
+        let (Some(issuer), Some(id), Some(secret), Some(prints_url)) = (
+            &args.exchange_issuer,
+            &args.exchange_client_id,
+            &args.exchange_client_secret,
+            &args.prints_url,
+        ) else {
+            return Ok(None);
+        };
+        let http = frontdesk_rp::HttpClient::new()?;
+        let provider = frontdesk_rp::Provider::discover(&http, issuer).await?;
+        Ok(Some(Exchange {
+            client: frontdesk_rp::Client::new(
+                provider,
+                frontdesk_rp::ClientAuth::basic(id, secret),
+            ),
+            prints_url: prints_url.clone(),
+            prints_audience: args.prints_audience.clone(),
+        }))
+    }
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     crate::start();
+    let exchange = Exchange::connect(&args).await?;
     let app = match &args.issuer {
-        None => router(None),
+        None => router(None).merge(exchange_routes(exchange)),
         Some(issuer) => {
             let photos = Validator::from_issuer(issuer, &args.photos_audience).await?;
             let payments =
@@ -94,6 +148,113 @@ pub fn router(guards: Option<(Guard, Guard)>) -> Router {
                 Json(json!({"status": "ok", "received": seen_headers(&headers)}))
             }),
         )
+}
+
+/// `/photos/prints` and `/prints`, behind the gateway only (it checks the
+/// tokens, and forwards the caller's to the photos route).
+fn exchange_routes(exchange: Option<Exchange>) -> Router {
+    let Some(exchange) = exchange else {
+        return Router::new();
+    };
+    Router::new()
+        .route("/photos/prints", get(order_prints))
+        .route("/prints", get(prints))
+        .with_state(exchange)
+}
+
+/// The photos API orders prints for its caller: the caller's token,
+/// exchanged for one for the prints service, goes there.
+async fn order_prints(
+    axum::extract::State(x): axum::extract::State<Exchange>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(r) = caller.lacks("photos:read") {
+        return r;
+    }
+    // The gateway forwards the token on this route (`forward_token`).
+    let Some(token) = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .map(|(_, t)| t.trim().to_owned())
+    else {
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "no token was forwarded to exchange",
+        );
+    };
+    let exchanged = x
+        .client
+        .token(&[
+            (
+                "grant_type",
+                "urn:ietf:params:oauth:grant-type:token-exchange",
+            ),
+            ("subject_token", &token),
+            (
+                "subject_token_type",
+                "urn:ietf:params:oauth:token-type:access_token",
+            ),
+            ("audience", &x.prints_audience),
+            ("scope", "photos:read"),
+        ])
+        .await;
+    let exchanged = match exchanged {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(error = %e, "token exchange refused");
+            return refuse(StatusCode::BAD_GATEWAY, "exchange_failed", &e.to_string());
+        }
+    };
+    let answer = frontdesk_rp::dpop::get_resource(
+        x.client.provider().http(),
+        None,
+        &x.prints_url,
+        &exchanged.access_token,
+        &exchanged.token_type,
+    )
+    .await;
+    let prints: Value = match answer {
+        Ok(a) if a.status == 200 => a.json().unwrap_or(Value::Null),
+        Ok(a) => json!({"status": a.status}),
+        Err(e) => json!({"error": e.to_string()}),
+    };
+    Json(json!({
+        "api": "photos",
+        "caller": caller.json(),
+        // What the exchanged token says (its signature was checked by the
+        // gateway in front of the prints service).
+        "exchanged_token": unverified_claims(&exchanged.access_token),
+        "prints": prints,
+    }))
+    .into_response()
+}
+
+/// A JWT's claims, decoded without verification, for showing.
+fn unverified_claims(jwt: &str) -> Value {
+    use base64::Engine as _;
+    jwt.split('.')
+        .nth(1)
+        .and_then(|p| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).ok())
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .map(|c| json!({"sub": c["sub"], "aud": c["aud"], "client_id": c["client_id"], "scope": c["scope"], "act": c["act"]}))
+        .unwrap_or(Value::Null)
+}
+
+/// The prints service: takes orders for photos of its caller.
+async fn prints(caller: Caller) -> Response {
+    if let Some(r) = caller.lacks("photos:read") {
+        return r;
+    }
+    let id = frontdesk_rp::random_token(8).unwrap_or_default();
+    Json(json!({
+        "api": "prints",
+        "order": {"id": format!("pr_{}", id.get(..10).unwrap_or(&id)), "photos": 2},
+        "caller": caller.json(),
+    }))
+    .into_response()
 }
 
 /// Who is calling: from the `Verified` token when this API checked it,

@@ -17,6 +17,8 @@ pub const PASSWORD: &str = "demo-password";
 const RP_SECRET: &str = "demo-rp-secret-0123456789abcdef";
 const GATEWAY_SECRET: &str = "demo-gateway-secret-0123456789abcdef";
 const SSO_SECRET: &str = "demo-sso-secret-0123456789abcdef";
+/// The photos API's own client, for its token exchanges (RFC 8693).
+const PHOTOS_API_SECRET: &str = "demo-photos-api-secret-0123456789abcdef";
 /// The guest of "Hotel Group SSO", the second frontdesk the first one
 /// offers as an upstream identity provider.
 pub const SSO_USER: &str = "guest";
@@ -119,6 +121,18 @@ grant_types = ["client_credentials"]
 scope = "photos:read"
 audience = ["https://photos.example.com"]
 
+# The photos API exchanges the tokens sent to it for tokens to the prints
+# service (RFC 8693): same user, narrower audience, itself as the actor.
+[[clients]]
+client_id = "demo-photos-api"
+client_secret = "{PHOTOS_API_SECRET}"
+client_name = "Photos API"
+grant_types = ["urn:ietf:params:oauth:grant-type:token-exchange"]
+scope = "photos:read"
+[clients.token_exchange]
+subject_audiences = ["https://photos.example.com"]
+audiences = ["https://prints.example.com"]
+
 [[users]]
 username = "{USER}"
 password = "{PASSWORD}"
@@ -172,6 +186,16 @@ scopes = ["photos:read"]
 mode = "local"
 # The app's tokens are DPoP-bound (RFC 9449): this route takes nothing else.
 require_dpop = true
+# The photos API exchanges the caller's token (GET /photos/prints).
+forward_token = true
+
+[[routes]]
+method = "GET"
+path_prefix = "/prints"
+upstream = "http://{api}"
+audience = "https://prints.example.com"
+scopes = ["photos:read"]
+mode = "local"
 "#,
         g = a.gateway.trim_start_matches("http://"),
         issuer = a.issuer,
@@ -299,7 +323,22 @@ pub async fn run(data_dir: Option<&Path>, args: DemoAllArgs) -> anyhow::Result<E
                 s(issuer),
             ],
         ),
-        ("demo-api", vec![s("demo-api"), s("--listen"), s(api)]),
+        (
+            "demo-api",
+            vec![
+                s("demo-api"),
+                s("--listen"),
+                s(api),
+                s("--exchange-issuer"),
+                s(issuer),
+                s("--exchange-client-id"),
+                s("demo-photos-api"),
+                s("--exchange-client-secret"),
+                s(PHOTOS_API_SECRET),
+                s("--prints-url"),
+                format!("{gateway}/prints"),
+            ],
+        ),
         (
             "gateway",
             vec![s("--config"), path(&gateway_config), s("gateway")],
@@ -337,6 +376,7 @@ pub async fn run(data_dir: Option<&Path>, args: DemoAllArgs) -> anyhow::Result<E
     println!();
     println!("  frontdesk (issuer)  {issuer}");
     println!("  gateway             {gateway}  (GET /photos → demo API, needs photos:read)");
+    println!("                      (GET /prints → the prints service, for exchanged tokens)");
     println!("  demo API            http://{api}");
     println!("  demo app            {rp}");
     println!("  Hotel Group SSO     {sso}  (the upstream identity provider)");

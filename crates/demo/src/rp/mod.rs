@@ -159,6 +159,7 @@ pub fn router(rp: Arc<Rp>) -> Router {
         .route("/callback", get(callback))
         .route("/profile", get(profile))
         .route("/photos", get(photos))
+        .route("/prints", get(prints))
         .route("/logout", post(logout))
         .route("/assets/style.css", get(style))
         .fallback(not_found)
@@ -176,6 +177,10 @@ fn templates() -> Result<Environment<'static>, minijinja::Error> {
     env.add_template(
         "rp_photos.html",
         include_str!("../../templates/rp_photos.html"),
+    )?;
+    env.add_template(
+        "rp_prints.html",
+        include_str!("../../templates/rp_prints.html"),
     )?;
     env.add_template(
         "rp_error.html",
@@ -797,20 +802,24 @@ async fn profile(State(rp): State<Arc<Rp>>, jar: CookieJar) -> Response {
     )
 }
 
-async fn photos(State(rp): State<Arc<Rp>>, jar: CookieJar) -> Response {
+/// GETs `path` at the gateway with this browser's session token (and its
+/// DPoP proof): the API's JSON answer, or the page that says why not.
+async fn from_gateway(
+    rp: &Rp,
+    jar: &CookieJar,
+    path: &str,
+    what: &str,
+) -> Result<(String, Value), Response> {
     let Some(gateway) = rp.args.gateway.clone() else {
-        return rp.error(
+        return Err(rp.error(
             StatusCode::NOT_FOUND,
             "No photos here",
             "This PhotoBook runs without a gateway (--gateway), so it has no photos to show.",
             None,
-        );
+        ));
     };
-    let (_shared, s) = match rp.fresh_session(&jar).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let url = format!("{}/photos", gateway.trim_end_matches('/'));
+    let (_shared, s) = rp.fresh_session(jar).await?;
+    let url = format!("{}{path}", gateway.trim_end_matches('/'));
     // A DPoP-bound token goes with its proof (RFC 9449 §7.1) unless the
     // gateway is told to take it as Bearer.
     let token_type = if rp.args.gateway_dpop {
@@ -830,12 +839,12 @@ async fn photos(State(rp): State<Arc<Rp>>, jar: CookieJar) -> Response {
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(error = %e, "gateway unreachable");
-            return rp.error(
+            return Err(rp.error(
                 StatusCode::BAD_GATEWAY,
-                "Photos are unavailable",
+                &format!("{what} are unavailable"),
                 "PhotoBook could not reach the photos API.",
                 None,
-            );
+            ));
         }
     };
     drop(s);
@@ -843,13 +852,30 @@ async fn photos(State(rp): State<Arc<Rp>>, jar: CookieJar) -> Response {
     let body: Value = resp.json().unwrap_or(Value::Null);
     if !(200..300).contains(&status) {
         let code = body.get("error").and_then(Value::as_str).map(str::to_owned);
-        return rp.error(
+        return Err(rp.error(
             StatusCode::BAD_GATEWAY,
-            "Photos are unavailable",
+            &format!("{what} are unavailable"),
             &format!("The photos API refused the request (HTTP {status})."),
             code.as_deref(),
-        );
+        ));
     }
+    Ok((url, body))
+}
+
+/// One string member of an API's `caller`.
+fn caller_field(body: &Value, k: &str) -> String {
+    body.get("caller")
+        .and_then(|c| c.get(k))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+async fn photos(State(rp): State<Arc<Rp>>, jar: CookieJar) -> Response {
+    let (url, body) = match from_gateway(&rp, &jar, "/photos", "Photos").await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
     let titles: Vec<String> = body
         .get("photos")
         .and_then(Value::as_array)
@@ -859,14 +885,7 @@ async fn photos(State(rp): State<Arc<Rp>>, jar: CookieJar) -> Response {
                 .collect()
         })
         .unwrap_or_default();
-    let caller = body.get("caller").cloned().unwrap_or(Value::Null);
-    let field = |k: &str| {
-        caller
-            .get(k)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned()
-    };
+    let field = |k: &str| caller_field(&body, k);
     rp.render(
         StatusCode::OK,
         "rp_photos.html",
@@ -877,6 +896,32 @@ async fn photos(State(rp): State<Arc<Rp>>, jar: CookieJar) -> Response {
             sub => field("sub"),
             client_id => field("client_id"),
             scope => field("scope"),
+        },
+    )
+}
+
+/// "Order prints": the photos API exchanges this session's token for one
+/// for the prints service (RFC 8693) and orders with it; the page shows
+/// what each service saw.
+async fn prints(State(rp): State<Arc<Rp>>, jar: CookieJar) -> Response {
+    let (url, body) = match from_gateway(&rp, &jar, "/photos/prints", "Prints").await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let exchanged = body.get("exchanged_token").cloned().unwrap_or(Value::Null);
+    let prints = body.get("prints").cloned().unwrap_or(Value::Null);
+    let show = |v: &Value| serde_json::to_string(v).unwrap_or_default();
+    rp.render(
+        StatusCode::OK,
+        "rp_prints.html",
+        minijinja::context! {
+            url => url,
+            order => prints.get("order").and_then(|o| o.get("id")).and_then(Value::as_str).unwrap_or_default(),
+            sub => exchanged.get("sub").map(show).unwrap_or_default(),
+            aud => exchanged.get("aud").map(show).unwrap_or_default(),
+            act => exchanged.get("act").map(show).unwrap_or_default(),
+            prints_client => caller_field(&prints, "client_id"),
+            prints_via => caller_field(&prints, "via"),
         },
     )
 }

@@ -603,6 +603,24 @@ async fn frontdesk_demo_runs_the_whole_story() {
         "{}",
         photos.page.body
     );
+    // "Order prints": the photos API exchanges the token (RFC 8693) and
+    // calls the prints service through the gateway with the new one.
+    let prints = b.get(&format!("{rp}/prints")).await;
+    assert_eq!(prints.page.status, StatusCode::OK, "{}", prints.page.body);
+    let body = crate::browser::unescape(&prints.page.body);
+    assert!(body.contains("Prints ordered"), "{body}");
+    assert!(
+        body.contains(r#"audience <code>"https://prints.example.com"</code>"#),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#"acting party <code>{"sub":"demo-photos-api"}</code>"#),
+        "{body}"
+    );
+    assert!(
+        body.contains("The prints service saw client <code>demo-photos-api</code>"),
+        "{body}"
+    );
     // The gateway refuses a caller without a token.
     let r = reqwest::get(format!("http://127.0.0.1:{gateway_port}/photos"))
         .await

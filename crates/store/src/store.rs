@@ -215,6 +215,15 @@ trait BeginWrite {
     fn begin_write(
         &self,
     ) -> impl Future<Output = Result<Transaction<'static, Self::Db>, sqlx::Error>> + Send;
+    /// Serialises the rest of `tx` with every other write transaction that
+    /// takes the same `key`: SQLite's already is (one writer, `BEGIN
+    /// IMMEDIATE`); PostgreSQL takes a transaction-level advisory lock on
+    /// the key's hash, so a read-then-write in it sees the other's commit.
+    fn lock_key<'a>(
+        &'a self,
+        tx: &'a mut Transaction<'static, Self::Db>,
+        key: &'a str,
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'a;
 }
 
 impl BeginWrite for SqlitePool {
@@ -222,12 +231,30 @@ impl BeginWrite for SqlitePool {
     async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
         self.begin_with("BEGIN IMMEDIATE").await
     }
+    async fn lock_key<'a>(
+        &'a self,
+        _tx: &'a mut Transaction<'static, Sqlite>,
+        _key: &'a str,
+    ) -> Result<(), sqlx::Error> {
+        Ok(())
+    }
 }
 
 impl BeginWrite for PgPool {
     type Db = Postgres;
     async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
         self.begin().await
+    }
+    async fn lock_key<'a>(
+        &'a self,
+        tx: &'a mut Transaction<'static, Postgres>,
+        key: &'a str,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(key)
+            .execute(&mut **tx)
+            .await
+            .map(|_| ())
     }
 }
 
@@ -2363,8 +2390,12 @@ impl Store for Db {
                 "sync_group_members needs a source".into(),
             ));
         }
+        // Two sign-ins of one user through one source at once: the second
+        // waits and replaces the first's rows, never adds to them.
+        let key = format!("group-sync:{sub}:{source}");
         on_backend!(self, write, |pool| {
             let mut tx = pool.begin_write().await?;
+            pool.lock_key(&mut tx, &key).await?;
             let had: Vec<(String,)> = sqlx::query_as(GROUPS_OF_SOURCE)
                 .bind(sub)
                 .bind(source)

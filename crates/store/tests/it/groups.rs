@@ -22,6 +22,7 @@ contract!(
     leftover_membership_not_in_members_page,
     sync_replaces_only_the_sources_memberships,
     sync_creates_groups_only_when_asked,
+    concurrent_syncs_of_one_source_never_union,
 );
 
 fn group(name: &str, at: i64) -> Group {
@@ -504,4 +505,36 @@ async fn sync_creates_groups_only_when_asked(db: &Db) {
         "bob's leftover row was dropped"
     );
     assert!(db.groups_of("sub-b").await.unwrap().is_empty());
+}
+
+/// Two sign-ins of one user through one source at the same time, each
+/// asserting other groups: the memberships end as one of the two lists,
+/// never both (on PostgreSQL the syncs are serialised per user and
+/// source; SQLite has one writer).
+async fn concurrent_syncs_of_one_source_never_union(db: &Db) {
+    db.create_user(&user("sub-a", "alice", None)).await.unwrap();
+    let lists: [&[&str]; 2] = [&["corp:a", "corp:b"], &["corp:c"]];
+    for round in 0..20 {
+        let tasks: Vec<_> = lists
+            .iter()
+            .map(|list| {
+                let db = db.clone();
+                let names: Vec<String> = list.iter().map(|s| (*s).to_owned()).collect();
+                tokio::spawn(async move {
+                    db.sync_group_members("sub-a", "corp", &names, true, NOW)
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let mut got = db.groups_of("sub-a").await.unwrap();
+        got.sort();
+        assert!(
+            lists.iter().any(|l| got == *l),
+            "round {round}: {got:?} is neither list"
+        );
+    }
 }

@@ -224,6 +224,20 @@ fn names_or(v: Option<String>, keyword: &str) -> Option<Option<Vec<String>>> {
     })
 }
 
+/// `--required-groups`: `none` (everyone may sign in again), or group
+/// names. A value with no name in it (`""`, `" , "`) is refused: an empty
+/// list would let everyone in, the opposite of what a typo meant.
+fn required_groups(v: Option<&str>) -> anyhow::Result<Option<Vec<String>>> {
+    match names_or(v.map(str::to_owned), "none") {
+        None => Ok(None),
+        Some(None) => Ok(Some(Vec::new())),
+        Some(Some(list)) if list.is_empty() => {
+            bail!("--required-groups: no group name given (write \"none\" to let everyone sign in)")
+        }
+        Some(Some(list)) => Ok(Some(list)),
+    }
+}
+
 /// `--allowed-upstreams`: `all` (every configured upstream), or ids.
 fn upstream_list(v: Option<String>) -> Option<Option<Vec<String>>> {
     v.map(|s| {
@@ -877,6 +891,7 @@ async fn clients(o: &Opened, cmd: ClientsCmd) -> anyhow::Result<()> {
         } => {
             let jwks = fields.jwks()?;
             let token_exchange = fields.exchange_policy();
+            let required = required_groups(fields.required_groups.as_deref())?;
             let Some(name) = fields.name else {
                 bail!("clients create: --name is required");
             };
@@ -915,9 +930,7 @@ async fn clients(o: &Opened, cmd: ClientsCmd) -> anyhow::Result<()> {
                 profile: fields.profile,
                 allowed_upstreams: upstream_list(fields.allowed_upstreams).flatten(),
                 local_login: fields.local_login,
-                required_groups: names_or(fields.required_groups, "none")
-                    .flatten()
-                    .unwrap_or_default(),
+                required_groups: required.unwrap_or_default(),
                 released_groups: names_or(fields.released_groups, "all").flatten(),
                 subject_type: fields.subject_type,
                 sector_identifier_uri: fields.sector_identifier_uri,
@@ -974,6 +987,7 @@ async fn clients(o: &Opened, cmd: ClientsCmd) -> anyhow::Result<()> {
         }
         ClientsCmd::Update { client_id, fields } => {
             let jwks = fields.jwks_patch()?;
+            let required = required_groups(fields.required_groups.as_deref())?;
             let token_exchange = if fields.no_token_exchange {
                 Some(None)
             } else {
@@ -1009,8 +1023,7 @@ async fn clients(o: &Opened, cmd: ClientsCmd) -> anyhow::Result<()> {
                 profile: fields.profile.map(Some),
                 allowed_upstreams: upstream_list(fields.allowed_upstreams),
                 local_login: fields.local_login,
-                required_groups: names_or(fields.required_groups, "none")
-                    .map(Option::unwrap_or_default),
+                required_groups: required,
                 released_groups: names_or(fields.released_groups, "all"),
                 subject_type: fields.subject_type,
                 sector_identifier_uri: clearable(fields.sector_identifier_uri),

@@ -315,6 +315,28 @@ async fn admin_api_and_cli(s: &Server) {
     assert_eq!(body["error"], "invalid_request");
     let (status, _) = admin(s, Method::GET, "/admin/groups/nope", None).await;
     assert_eq!(status, 404);
+    // `--required-groups ""` is refused rather than read as "everyone".
+    for value in ["", " , "] {
+        let out = s.cli(
+            &[
+                "clients",
+                "create",
+                "--name",
+                "Typo",
+                "--grant-type",
+                "client_credentials",
+                "--required-groups",
+                value,
+            ],
+            None,
+        );
+        assert!(!out.status.success(), "{value:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("--required-groups: no group name given"),
+            "{err}"
+        );
+    }
     let (status, _) = admin(s, Method::PUT, "/admin/groups/nope/members/alice", None).await;
     assert_eq!(status, 404);
     let (status, _) = admin(s, Method::PUT, "/admin/groups/ops/members/nobody", None).await;

@@ -3,7 +3,7 @@
 //! device authorization (RFC 8628 §3.1). Each handler is extract → call
 //! core → respond.
 //!
-//! All five authenticate the client, so all four run under the per-peer
+//! All five authenticate the client, so all five run under the per-peer
 //! throttle of failed client authentication (`crate::throttle`): a peer over
 //! its limit is answered 429 unless its credentials verify against the
 //! record this node holds of the client, and every `invalid_client` answer

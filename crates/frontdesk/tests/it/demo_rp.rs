@@ -610,7 +610,7 @@ async fn frontdesk_demo_runs_the_whole_story() {
     let body = crate::browser::unescape(&prints.page.body);
     assert!(body.contains("Prints ordered"), "{body}");
     assert!(
-        body.contains(r#"audience <code>"https://prints.example.com"</code>"#),
+        body.contains(r#"audience <code>["https://prints.example.com"]</code>"#),
         "{body}"
     );
     assert!(

@@ -252,6 +252,50 @@ pub async fn lookup<S: Store>(
     })))
 }
 
+/// Wrong user codes one address (IPv6: its /64) may enter within the
+/// login throttle's window before no code is looked up from there (§5.1).
+/// With 20^8 codes and ten minutes per code, ten tries per quarter hour
+/// leave a guesser about one chance in 10^9 per live code.
+pub const MAX_CODE_FAILURES: u32 = 10;
+
+/// What the verification page may do with a typed code.
+#[derive(Debug, Clone)]
+pub enum Found {
+    Pending(Box<Pending>),
+    /// Unknown, decided, expired, or malformed.
+    Nothing,
+    /// This address entered too many wrong codes: not looked up.
+    Throttled,
+}
+
+/// [`lookup`] under the address's throttle (`device-ip:` counters in the
+/// login-failure table, `window` seconds). A well-formed code that names
+/// no request counts, wherever it came from (typed, the query, a cookie a
+/// client sets itself); a typo that is no code at all, or the code of a
+/// request already decided (the second click of a double click) or
+/// expired, is no guess and does not.
+pub async fn find<S: Store>(
+    core: &Core,
+    store: &S,
+    peer: std::net::IpAddr,
+    typed: &str,
+    window: i64,
+    now: UnixTime,
+) -> Result<Found, Error> {
+    let key = format!("device-ip:{}", crate::addr::throttle_key(peer));
+    if store.login_failures(&key, now, window).await? >= MAX_CODE_FAILURES {
+        return Ok(Found::Throttled);
+    }
+    Ok(match lookup(core, store, typed, now).await? {
+        Lookup::Pending(p) => Found::Pending(p),
+        Lookup::Unknown => {
+            store.note_login_failure(&key, now, window).await?;
+            Found::Nothing
+        }
+        Lookup::Gone | Lookup::Malformed => Found::Nothing,
+    })
+}
+
 /// The pending request a typed user code names; `None` for a code that
 /// is malformed, unknown, decided, expired, or its client's no longer.
 pub async fn pending<S: Store>(

@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
 use frontdesk_core::audit::{Actor, Kind};
 use frontdesk_core::authorize::Next;
-use frontdesk_core::device::{self, Pending};
+use frontdesk_core::device::{self, Found, Pending};
 use frontdesk_core::model::UnixTime;
 use frontdesk_core::params::Params;
 use frontdesk_core::store::Store;
@@ -30,49 +30,14 @@ use crate::client_addr::ClientAddr;
 pub const PATH: &str = frontdesk_core::paths::DEVICE;
 pub const DECIDE_PATH: &str = "/device/decide";
 
-/// Wrong user codes one address (IPv6: its /64) may enter within
-/// `login_window_secs` before `/device` refuses to look any up (429).
-/// With 20^8 codes and ten minutes per code, ten tries per quarter hour
-/// leave a guesser about one chance in 10^9 per live code.
-pub const MAX_CODE_FAILURES: u32 = 10;
-
-fn throttle_key(peer: std::net::IpAddr) -> String {
-    format!("device-ip:{}", frontdesk_core::addr::throttle_key(peer))
-}
-
-/// What a lookup of a code found.
-enum Lookup {
-    Found(Box<Pending>),
-    /// Unknown, decided, expired, or malformed.
-    NotFound,
-    /// This address entered too many wrong codes: not looked up.
-    Throttled,
-}
-
-/// Looks `typed` up under the address's throttle. A well-formed code that
-/// names no request counts, whether it was typed, came in the query or in
-/// the cookie (a client sets its own cookies); a typo that is no code at
-/// all, or the code of a request already decided (the second click of a
-/// double click) or expired, is no guess and does not.
+/// A typed code, looked up under the address's throttle (`device::find`).
 async fn lookup(
     app: &AppState,
     peer: std::net::IpAddr,
     typed: &str,
     now: UnixTime,
-) -> Result<Lookup, frontdesk_core::error::Error> {
-    let key = throttle_key(peer);
-    let window = app.web.login.window;
-    if app.db.login_failures(&key, now, window).await? >= MAX_CODE_FAILURES {
-        return Ok(Lookup::Throttled);
-    }
-    match device::lookup(&app.core, &app.db, typed, now).await? {
-        device::Lookup::Pending(p) => Ok(Lookup::Found(p)),
-        device::Lookup::Unknown => {
-            app.db.note_login_failure(&key, now, window).await?;
-            Ok(Lookup::NotFound)
-        }
-        device::Lookup::Gone | device::Lookup::Malformed => Ok(Lookup::NotFound),
-    }
+) -> Result<Found, frontdesk_core::error::Error> {
+    device::find(&app.core, &app.db, peer, typed, app.web.login.window, now).await
 }
 
 /// The page where the code is entered, with an error message id.
@@ -97,10 +62,10 @@ fn entry_page(
 }
 
 /// The answer to a lookup that found nothing to decide on.
-fn refused(app: &AppState, jar: CookieJar, found: &Lookup, typed: &str) -> Response {
+fn refused(app: &AppState, jar: CookieJar, found: &Found, typed: &str) -> Response {
     let jar = jar.add(app.web.pages.removal(DEVICE_COOKIE));
     match found {
-        Lookup::Throttled => entry_page(
+        Found::Throttled => entry_page(
             app,
             jar,
             StatusCode::TOO_MANY_REQUESTS,
@@ -145,10 +110,10 @@ pub async fn page(
     };
     match lookup(&app, peer, &code, now).await {
         Err(e) => show(&app, e),
-        Ok(Lookup::Found(p)) => step(&app, jar, &p, now).await,
+        Ok(Found::Pending(p)) => step(&app, jar, &p, now).await,
         // A code left from an earlier visit, decided or expired since:
         // nothing was typed now, so the plain form.
-        Ok(Lookup::NotFound) => {
+        Ok(Found::Nothing) => {
             let jar = jar.add(app.web.pages.removal(DEVICE_COOKIE));
             entry_page(&app, jar, StatusCode::OK, "", None)
         }
@@ -171,7 +136,7 @@ pub async fn enter(
     let typed = form.get("user_code").unwrap_or_default().trim().to_owned();
     match lookup(&app, peer, &typed, now).await {
         Err(e) => show(&app, e),
-        Ok(Lookup::Found(p)) => {
+        Ok(Found::Pending(p)) => {
             let left = (p.device.expires_at - now).max(1);
             let jar = jar.add(
                 app.web
@@ -288,7 +253,7 @@ pub async fn decide(
         .unwrap_or_default();
     let pending = match lookup(&app, peer, &code, now).await {
         Err(e) => return show(&app, e),
-        Ok(Lookup::Found(p)) => p,
+        Ok(Found::Pending(p)) => p,
         Ok(other) => return refused(&app, jar, &other, ""),
     };
     let (next, session) = match next_for(&app, &jar, &pending, now).await {
@@ -307,7 +272,7 @@ pub async fn decide(
     match decided {
         Err(e) => show(&app, e),
         // Decided (or expired) since the lookup: as if not found.
-        Ok(false) => refused(&app, jar, &Lookup::NotFound, ""),
+        Ok(false) => refused(&app, jar, &Found::Nothing, ""),
         Ok(true) => {
             let kind = if approve {
                 Kind::DeviceApprove
